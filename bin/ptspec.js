@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The published entry point: ptspec is TypeScript, run through tsx's loader so the
+// sources users read are the sources that run.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../cli/main.ts');

@@ -1,0 +1,147 @@
+/**
+ * The abstract state: what a page-table system means, independent of how its tables are
+ * laid out. Model and impl are related only through this (the impl's abstraction
+ * function produces it; the model is kept in a form that maps to it directly), and
+ * every invariant in the catalogue is a predicate over it, so the same check applies to
+ * the model, the impl and a parsed kernel dump.
+ */
+import type { PageSize, PagingLevels, Pfn, Vpn } from './address.ts';
+
+/** Memory types. x86 encodes them with PWT/PCD/PAT through the PAT MSR; arm64 with MAIR. */
+export type CacheMode = 'WB' | 'WC' | 'UC-' | 'UC' | 'WT' | 'WP';
+export const CACHE_MODES: readonly CacheMode[] = ['WB', 'WC', 'UC-', 'UC', 'WT', 'WP'];
+
+/**
+ * Effective permission of a leaf: the combination over the whole walk, not the leaf's
+ * own bits (W and user are ANDed over levels; x86 NX is ORed). Execute rights are split
+ * by privilege because arm64 has PXN and UXN separately; on x86, with a single NX bit,
+ * `execUser` is `user && execKernel` (see `x86Representable`). Readability is implied by
+ * presence on both architectures' kernel mappings, so it is not a field.
+ */
+export interface Prot {
+  readonly write: boolean;
+  readonly user: boolean;
+  readonly execKernel: boolean;
+  readonly execUser: boolean;
+  readonly global: boolean;
+  readonly cache: CacheMode;
+}
+
+/** x86 has one NX bit: user execute right follows from user access and kernel execute. */
+export function x86Representable(p: Prot): boolean {
+  return p.execUser === (p.user && p.execKernel);
+}
+
+export function protEquals(a: Prot, b: Prot): boolean {
+  return (
+    a.write === b.write &&
+    a.user === b.user &&
+    a.execKernel === b.execKernel &&
+    a.execUser === b.execUser &&
+    a.global === b.global &&
+    a.cache === b.cache
+  );
+}
+
+/** ptdump-like text: `RW USR GLB x WB`. */
+export function protToString(p: Prot): string {
+  const x = p.execKernel ? (p.execUser ? 'x' : 'xk') : p.execUser ? 'xu' : 'NX';
+  return [p.user ? 'USR' : '', p.write ? 'RW' : 'ro', p.global ? 'GLB' : '', x, p.cache].filter(Boolean).join(' ');
+}
+
+/** Kernel protections by their kernel names (arch/x86/include/asm/pgtable_types.h). */
+const kernelProt = (write: boolean, exec: boolean): Prot => ({
+  write, user: false, execKernel: exec, execUser: false, global: true, cache: 'WB',
+});
+export const PAGE_KERNEL: Prot = kernelProt(true, false);
+export const PAGE_KERNEL_EXEC: Prot = kernelProt(true, true);
+export const PAGE_KERNEL_RO: Prot = kernelProt(false, false);
+export const PAGE_KERNEL_ROX: Prot = kernelProt(false, true);
+
+/** One leaf of the abstract map: `pages(size)` 4 KiB pages at `vpn` translate to `pfn`. */
+export interface Leaf {
+  readonly vpn: Vpn;
+  readonly pfn: Pfn;
+  readonly size: PageSize;
+  readonly prot: Prot;
+}
+
+/** What a physical frame is used for. */
+export type FrameUse = 'free' | 'pagetable' | 'kernel-text' | 'kernel-rodata' | 'kernel-data' | 'data' | 'user';
+export const FRAME_USES: readonly FrameUse[] = ['free', 'pagetable', 'kernel-text', 'kernel-rodata', 'kernel-data', 'data', 'user'];
+
+/** A run of frames with one use and one set of flags. */
+export interface FrameRun {
+  readonly pfn: Pfn;
+  readonly count: number;
+  readonly use: FrameUse;
+  /** ASI: must never be mapped in a restricted root. */
+  readonly sensitive: boolean;
+  /** Removed from the direct map (secretmem, guest_memfd). */
+  readonly noDirectMap: boolean;
+}
+
+/**
+ * Address spaces. The kernel half (upper canonical half) of every kernel-side root is
+ * the same tables (init_mm's), shared on purpose; a KPTI user copy has its own kernel
+ * half holding only the cloned, allowlisted ranges; an ASI restricted root maps only
+ * nonsensitive kernel memory.
+ */
+export type RootKind = 'kernel' | 'process-kernel' | 'process-user' | 'asi';
+
+export type RootId = number;
+/** init_mm's pgd: always root 0. */
+export const INIT_MM: RootId = 0;
+
+export interface AbstractRoot {
+  readonly id: RootId;
+  readonly kind: RootKind;
+  /** Owning process, for process roots. */
+  readonly pid?: number;
+  /** Leaves sorted by vpn, pairwise disjoint. */
+  readonly leaves: readonly Leaf[];
+}
+
+/** A cached translation in one CPU's TLB. */
+export interface TlbEntry {
+  readonly cpu: number;
+  readonly root: RootId;
+  readonly leaf: Leaf;
+}
+
+/** A TLB flush the system owes: set by `*_noflush` operations and deferred table frees. */
+export interface FlushObligation {
+  readonly vpn: Vpn;
+  readonly pages: number;
+  readonly reason: string;
+}
+
+export interface CpuFeatures {
+  /** 2 MiB pages (CPUID PSE); without it no PMD leaves. */
+  readonly pse: boolean;
+  /** 1 GiB pages (CPUID PDPE1GB); without it no PUD leaves. */
+  readonly gbpages: boolean;
+}
+
+export interface SystemConfig {
+  readonly levels: PagingLevels;
+  readonly features: CpuFeatures;
+  readonly cpus: number;
+  /** MAXPHYADDR: physical address bits; PFNs are below 2^(maxPhysBits-12). */
+  readonly maxPhysBits: number;
+  /** Frames of simulated physical memory (pfn 0 .. frames-1). */
+  readonly frames: number;
+  /** First frame of the pool that page tables are allocated from, and its size. */
+  readonly tablePool: { readonly pfn: Pfn; readonly count: number };
+}
+
+export interface AbstractState {
+  readonly config: SystemConfig;
+  /** Sorted by pfn, covering 0 .. config.frames-1 without gaps. */
+  readonly frames: readonly FrameRun[];
+  readonly roots: readonly AbstractRoot[];
+  readonly tlb: readonly TlbEntry[];
+  readonly pendingFlush: readonly FlushObligation[];
+  /** Table frames unlinked but not yet reusable: they wait for the TLB flush. */
+  readonly pendingTableFrees: readonly Pfn[];
+}

@@ -1,0 +1,112 @@
+/**
+ * The operations every page-table system offers, model and impl alike (DESIGN.md,
+ * "Operations"). Addresses are page numbers and lengths page counts (spec/address.ts).
+ * Every operation returns a `Result`; a failed operation changes nothing, and model and
+ * impl must agree on the result and on the errno.
+ *
+ * The contracts (preconditions with their errno, postconditions on the abstract state)
+ * live in spec/contracts/ beside the operation they pin down.
+ */
+import type { PageSize, Pfn, Vpn } from './address.ts';
+import type { Result } from './errors.ts';
+import type { AbstractState, CacheMode, Leaf, Prot, RootId, SystemConfig } from './state.ts';
+
+export interface MapOptions {
+  /** Largest leaf size `map` may use (vmap's `max_page_shift`, ioremap's huge-page control). */
+  readonly maxPage?: PageSize;
+}
+
+/**
+ * A `set_memory_*` request: each field present is set, each absent field is kept.
+ * `exec` sets execute for every privilege that can access the page (x86 NX semantics):
+ * set_memory_x = { exec: true }, set_memory_nx = { exec: false },
+ * set_memory_ro = { write: false }, set_memory_rw = { write: true },
+ * set_memory_wc = { cache: 'WC' }, set_memory_uc = { cache: 'UC-' }, set_memory_wb = { cache: 'WB' }.
+ */
+export interface ProtChange {
+  readonly write?: boolean;
+  readonly exec?: boolean;
+  readonly global?: boolean;
+  readonly cache?: CacheMode;
+}
+
+export interface ProtectOptions {
+  /**
+   * Propagate to the direct-map alias of the frames (the kernel's cpa_process_alias):
+   * write changes propagate, exec does not (the direct map stays NX).
+   */
+  readonly alias?: boolean;
+}
+
+export interface FlushOptions {
+  /** false = the `_noflush` variant: the caller owes a flush (a pending obligation). */
+  readonly flush: boolean;
+}
+
+/** PTI clones at PMD granularity (whole 2 MiB entries) or PTE granularity. */
+export type CloneLevel = 'pmd' | 'pte';
+
+export interface ProcessRoots {
+  readonly pid: number;
+  /** The kernel copy (the pgd the kernel runs on while in this process). */
+  readonly kernelRoot: RootId;
+  /** The KPTI user copy (what user mode runs on). */
+  readonly userRoot: RootId;
+  /** The ASI restricted root, when the system has ASI. */
+  readonly asiRoot?: RootId;
+}
+
+export interface Translation {
+  readonly leaf: Leaf;
+  /** The frame `vpn` itself maps to (leaf.pfn + offset in the leaf). */
+  readonly pfn: Pfn;
+}
+
+export type AccessKind = 'r' | 'w' | 'x';
+export type AccessMode = 'kernel' | 'user';
+export type AccessOutcome =
+  | { readonly fault: false; readonly translation: Translation; readonly fromTlb: boolean }
+  | { readonly fault: 'not-present' | 'protection' };
+
+export interface PageTableSystem {
+  readonly config: SystemConfig;
+
+  /** vmap / ioremap / direct-map init: map [vpn, vpn+pages) to [pfn, pfn+pages). */
+  map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts?: MapOptions): Result<void>;
+  /** vunmap / zap: remove every mapping in the range; emptied tables are freed after the flush. */
+  unmap(root: RootId, vpn: Vpn, pages: number): Result<void>;
+  /** change_page_attr_set_clr on init_mm (set_memory_*). */
+  protect(vpn: Vpn, pages: number, change: ProtChange, opts?: ProtectOptions): Result<void>;
+  /** set_direct_map_invalid_noflush and its flushing form, for `count` frames. */
+  setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void>;
+  /** set_direct_map_default_noflush and its flushing form. */
+  setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void>;
+  /** split_large_page: turn the leaf containing vpn into 512 leaves of the next size down. */
+  split(root: RootId, vpn: Vpn): Result<void>;
+  /** collapse_large_pages: turn the table covering vpn at `size` into one leaf of that size. */
+  collapse(root: RootId, vpn: Vpn, size: '2M' | '1G'): Result<void>;
+  /** pti_clone_pgtable: clone [vpn, vpn+pages) of the kernel into every user copy. */
+  ptiClone(vpn: Vpn, pages: number, level: CloneLevel): Result<void>;
+  /** asi_map / asi_unmap: make a kernel range nonsensitive (visible to restricted roots) or not. */
+  asiMap(vpn: Vpn, pages: number): Result<void>;
+  asiUnmap(vpn: Vpn, pages: number): Result<void>;
+  createProcess(): Result<ProcessRoots>;
+  exitProcess(pid: number): Result<void>;
+  /** mmap: user half, mirrored into both KPTI copies (NX-poisoned in the kernel copy). */
+  mapUser(pid: number, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot): Result<void>;
+  unmapUser(pid: number, vpn: Vpn, pages: number): Result<void>;
+  /** The page walk, without the TLB. ENOENT when not mapped. */
+  translate(root: RootId, vpn: Vpn): Result<Translation>;
+  /** One memory access by the MMU on `cpu`: uses and fills that CPU's TLB. */
+  access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome>;
+  /** flush_tlb_kernel_range: all CPUs, discharges obligations in the range. */
+  flush(vpn: Vpn, pages: number): Result<void>;
+  /** flush_tlb_all: empties every TLB, discharges every obligation, releases deferred table frees. */
+  flushAll(): Result<void>;
+
+  /** The abstraction function: what this system's state means. */
+  abstract(): AbstractState;
+}
+
+/** A factory, as `--impl MODULE` exports it. */
+export type PageTableSystemFactory = (config: SystemConfig) => PageTableSystem;
