@@ -4,7 +4,7 @@
  * exactly on any machine.
  */
 import type { PageSize } from './address.ts';
-import type { Result } from './errors.ts';
+import { fail, type Result } from './errors.ts';
 import type { Prot, RootId } from './state.ts';
 import type { AccessKind, AccessMode, CloneLevel, PageTableSystem, ProtChange } from './system.ts';
 
@@ -35,8 +35,19 @@ export const OPS: readonly Op[] = [
   'translate', 'access', 'flush', 'flushAll',
 ];
 
+const ISOLATION_OPS: ReadonlySet<Op> = new Set<Op>(['ptiClone', 'asiMap', 'asiUnmap', 'createProcess', 'exitProcess', 'mapUser', 'unmapUser']);
+
+/** Operations that need the `isolation` capability (KPTI, ASI, processes). */
+export function isIsolationOp(op: Op): boolean {
+  return ISOLATION_OPS.has(op);
+}
+
 /** Run one command on a system. */
 export function applyCommand(sys: PageTableSystem, c: Command): Result<unknown> {
+  const iso = sys.isolation;
+  if (isIsolationOp(c.op) && iso === undefined) {
+    return fail('EINVAL', 'op', `${c.op} needs KPTI/ASI support, which this system does not provide`);
+  }
   switch (c.op) {
     case 'map': return sys.map(c.root, c.vpn, c.pfn, c.pages, c.prot, c.maxPage === undefined ? {} : { maxPage: c.maxPage });
     case 'unmap': return sys.unmap(c.root, c.vpn, c.pages);
@@ -45,13 +56,13 @@ export function applyCommand(sys: PageTableSystem, c: Command): Result<unknown> 
     case 'setDirectMapDefault': return sys.setDirectMapDefault(c.pfn, c.count, { flush: c.flush });
     case 'split': return sys.split(c.root, c.vpn);
     case 'collapse': return sys.collapse(c.root, c.vpn, c.size);
-    case 'ptiClone': return sys.ptiClone(c.vpn, c.pages, c.level);
-    case 'asiMap': return sys.asiMap(c.vpn, c.pages);
-    case 'asiUnmap': return sys.asiUnmap(c.vpn, c.pages);
-    case 'createProcess': return sys.createProcess();
-    case 'exitProcess': return sys.exitProcess(c.pid);
-    case 'mapUser': return sys.mapUser(c.pid, c.vpn, c.pfn, c.pages, c.prot);
-    case 'unmapUser': return sys.unmapUser(c.pid, c.vpn, c.pages);
+    case 'ptiClone': return iso!.ptiClone(c.vpn, c.pages, c.level);
+    case 'asiMap': return iso!.asiMap(c.vpn, c.pages);
+    case 'asiUnmap': return iso!.asiUnmap(c.vpn, c.pages);
+    case 'createProcess': return iso!.createProcess();
+    case 'exitProcess': return iso!.exitProcess(c.pid);
+    case 'mapUser': return iso!.mapUser(c.pid, c.vpn, c.pfn, c.pages, c.prot);
+    case 'unmapUser': return iso!.unmapUser(c.pid, c.vpn, c.pages);
     case 'translate': return sys.translate(c.root, c.vpn);
     case 'access': return sys.access(c.cpu, c.root, c.vpn, c.kind, c.mode);
     case 'flush': return sys.flush(c.vpn, c.pages);

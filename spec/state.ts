@@ -142,6 +142,8 @@ export interface AbstractState {
   readonly roots: readonly AbstractRoot[];
   readonly tlb: readonly TlbEntry[];
   readonly pendingFlush: readonly FlushObligation[];
-  /** Table frames unlinked but not yet reusable: they wait for the TLB flush. */
-  readonly pendingTableFrees: readonly Pfn[];
+  /** Page tables in use (the radix footprint of the maps, plus tables awaiting a flush). */
+  readonly tablesInUse: number;
+  /** Tables unlinked but not yet reusable: they wait for a TLB flush. */
+  readonly pendingTableFrees: number;
 }

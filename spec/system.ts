@@ -9,7 +9,7 @@
  */
 import type { PageSize, Pfn, Vpn } from './address.ts';
 import type { Result } from './errors.ts';
-import type { AbstractState, CacheMode, Leaf, Prot, RootId, SystemConfig } from './state.ts';
+import type { AbstractState, CacheMode, FrameRun, Leaf, Prot, RootId, SystemConfig } from './state.ts';
 
 export interface MapOptions {
   /** Largest leaf size `map` may use (vmap's `max_page_shift`, ioremap's huge-page control). */
@@ -85,16 +85,12 @@ export interface PageTableSystem {
   split(root: RootId, vpn: Vpn): Result<void>;
   /** collapse_large_pages: turn the table covering vpn at `size` into one leaf of that size. */
   collapse(root: RootId, vpn: Vpn, size: '2M' | '1G'): Result<void>;
-  /** pti_clone_pgtable: clone [vpn, vpn+pages) of the kernel into every user copy. */
-  ptiClone(vpn: Vpn, pages: number, level: CloneLevel): Result<void>;
-  /** asi_map / asi_unmap: make a kernel range nonsensitive (visible to restricted roots) or not. */
-  asiMap(vpn: Vpn, pages: number): Result<void>;
-  asiUnmap(vpn: Vpn, pages: number): Result<void>;
-  createProcess(): Result<ProcessRoots>;
-  exitProcess(pid: number): Result<void>;
-  /** mmap: user half, mirrored into both KPTI copies (NX-poisoned in the kernel copy). */
-  mapUser(pid: number, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot): Result<void>;
-  unmapUser(pid: number, vpn: Vpn, pages: number): Result<void>;
+  /**
+   * KPTI, ASI and per-process roots. A capability: a system that does not model process
+   * address spaces leaves it undefined, and the fuzzer then generates none of these
+   * operations for it.
+   */
+  readonly isolation?: IsolationOps;
   /** The page walk, without the TLB. ENOENT when not mapped. */
   translate(root: RootId, vpn: Vpn): Result<Translation>;
   /** One memory access by the MMU on `cpu`: uses and fills that CPU's TLB. */
@@ -108,5 +104,26 @@ export interface PageTableSystem {
   abstract(): AbstractState;
 }
 
+/** KPTI (arch/x86/mm/pti.c), ASI and process address spaces. */
+export interface IsolationOps {
+  /** pti_clone_pgtable: clone [vpn, vpn+pages) of the kernel into every user copy. */
+  ptiClone(vpn: Vpn, pages: number, level: CloneLevel): Result<void>;
+  /** asi_map / asi_unmap: make a kernel range nonsensitive (visible to restricted roots) or not. */
+  asiMap(vpn: Vpn, pages: number): Result<void>;
+  asiUnmap(vpn: Vpn, pages: number): Result<void>;
+  createProcess(): Result<ProcessRoots>;
+  exitProcess(pid: number): Result<void>;
+  /** mmap: user half, mirrored into both KPTI copies (NX-poisoned in the kernel copy). */
+  mapUser(pid: number, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot): Result<void>;
+  unmapUser(pid: number, vpn: Vpn, pages: number): Result<void>;
+}
+
+/** What a system boots from: the machine and its physical memory. */
+export interface SystemSetup {
+  readonly config: SystemConfig;
+  /** Sorted by pfn, covering 0 .. config.frames-1; the table pool's frames have use `pagetable`. */
+  readonly frames: readonly FrameRun[];
+}
+
 /** A factory, as `--impl MODULE` exports it. */
-export type PageTableSystemFactory = (config: SystemConfig) => PageTableSystem;
+export type PageTableSystemFactory = (setup: SystemSetup) => PageTableSystem;

@@ -1,0 +1,130 @@
+/**
+ * Scenarios: a machine (config and physical memory) and the boot sequence that builds
+ * its kernel page tables, as commands. Model and impl boot from the same scenario through
+ * the same operations, so the boot itself is checked like any other sequence.
+ *
+ * The built-in `kernel` scenario is a small x86-64 machine laid out as the kernel lays
+ * itself out (Documentation/arch/x86/x86_64/mm.rst, arch/x86/mm/init_64.c):
+ * the direct map of all RAM at PAGE_OFFSET with the largest pages alignment allows, the
+ * kernel image at __START_KERNEL_map (text ROX, rodata RO, data RW NX) whose direct-map
+ * alias is read-only for text and rodata (mark_rodata_ro through cpa_process_alias), a
+ * few vmalloc mappings and the cpu_entry_area.
+ */
+import { PAGES, X86_64_LAYOUT_4LEVEL as L, type PageSize, type Pfn, type Vpn } from './address.ts';
+import type { Command } from './commands.ts';
+import { PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type FrameRun, type FrameUse, type SystemConfig } from './state.ts';
+import type { SystemSetup } from './system.ts';
+
+export interface Scenario extends SystemSetup {
+  readonly name: string;
+  readonly description: string;
+  readonly boot: readonly Command[];
+  /** Named VA regions, for address arbitraries, coverage and reports. */
+  readonly regions: readonly Region[];
+}
+
+export interface Region {
+  readonly name: string;
+  readonly vpn: Vpn;
+  readonly pages: number;
+}
+
+const MiB = 256; // 4 KiB frames per MiB
+const GiB = 1024 * MiB;
+
+function run(pfn: Pfn, count: number, use: FrameUse, flags: { sensitive?: boolean } = {}): FrameRun {
+  return { pfn, count, use, sensitive: flags.sensitive ?? false, noDirectMap: false };
+}
+
+/** Physical layout of the built-in machine: 4 GiB of RAM. */
+export const KERNEL_IMAGE = {
+  textPfn: 16 * MiB,
+  textPages: 10 * MiB,
+  rodataPfn: 26 * MiB,
+  rodataPages: 6 * MiB,
+  dataPfn: 32 * MiB,
+  dataPages: 8 * MiB,
+} as const;
+
+export const TABLE_POOL = { pfn: 64 * MiB, count: 32 * MiB } as const;
+
+function kernelConfig(overrides: Partial<SystemConfig> = {}): SystemConfig {
+  return {
+    levels: 4,
+    features: { pse: true, gbpages: true },
+    cpus: 2,
+    maxPhysBits: 46,
+    frames: 4 * GiB,
+    tablePool: TABLE_POOL,
+    ...overrides,
+  };
+}
+
+function kernelFrames(): FrameRun[] {
+  const k = KERNEL_IMAGE;
+  return [
+    run(0, 16 * MiB, 'data'),
+    run(k.textPfn, k.textPages, 'kernel-text'),
+    run(k.rodataPfn, k.rodataPages, 'kernel-rodata'),
+    run(k.dataPfn, k.dataPages, 'kernel-data'),
+    run(40 * MiB, 24 * MiB, 'data'),
+    run(TABLE_POOL.pfn, TABLE_POOL.count, 'pagetable'),
+    run(96 * MiB, 2 * GiB - 96 * MiB, 'data'),
+    // User memory is sensitive to ASI: a restricted root must never map it.
+    run(2 * GiB, 2 * GiB, 'user', { sensitive: true }),
+  ];
+}
+
+/** The boot sequence: direct map, kernel image, vmalloc, cpu_entry_area. */
+function kernelBoot(config: SystemConfig): Command[] {
+  const k = KERNEL_IMAGE;
+  const dm = (pfn: Pfn, pages: number, prot = PAGE_KERNEL): Command => ({ op: 'map', root: 0, vpn: L.pageOffset + pfn, pfn, pages, prot });
+  const image = (pfn: Pfn, pages: number, prot = PAGE_KERNEL, maxPage: PageSize = '2M'): Command => ({
+    op: 'map', root: 0, vpn: L.kernelText + pfn, pfn, pages, prot, maxPage,
+  });
+  return [
+    // phys_pud_init/phys_pmd_init: RAM below the image, the read-only image alias, the rest.
+    dm(0, k.textPfn),
+    dm(k.textPfn, k.textPages + k.rodataPages, PAGE_KERNEL_RO),
+    dm(k.dataPfn, config.frames - k.dataPfn),
+    // __START_KERNEL_map + phys: the image after mark_rodata_ro.
+    image(k.textPfn, k.textPages, PAGE_KERNEL_ROX),
+    image(k.rodataPfn, k.rodataPages, PAGE_KERNEL_RO),
+    image(k.dataPfn, k.dataPages, PAGE_KERNEL),
+    // vmalloc: a 4K-mapped area and a huge-mapped one (vmap with VM_ALLOW_HUGE_VMAP).
+    { op: 'map', root: 0, vpn: L.vmallocStart + 1, pfn: 100 * MiB, pages: 64, prot: PAGE_KERNEL, maxPage: '4K' },
+    { op: 'map', root: 0, vpn: L.vmallocStart + PAGES['2M'] * 2, pfn: 104 * MiB, pages: 4 * PAGES['2M'], prot: PAGE_KERNEL },
+    // cpu_entry_area: read-only GDT/entry-stack pages per CPU.
+    { op: 'map', root: 0, vpn: L.cpuEntryArea + 1, pfn: 41 * MiB, pages: 8, prot: PAGE_KERNEL_RO, maxPage: '4K' },
+  ];
+}
+
+function kernelRegions(config: SystemConfig): Region[] {
+  const k = KERNEL_IMAGE;
+  return [
+    { name: 'direct map', vpn: L.pageOffset, pages: config.frames },
+    { name: 'vmalloc', vpn: L.vmallocStart, pages: 16 * GiB },
+    { name: 'cpu_entry_area', vpn: L.cpuEntryArea, pages: 2 * PAGES['2M'] },
+    { name: 'kernel text', vpn: L.kernelText + k.textPfn, pages: k.textPages },
+    { name: 'kernel rodata', vpn: L.kernelText + k.rodataPfn, pages: k.rodataPages },
+    { name: 'kernel data', vpn: L.kernelText + k.dataPfn, pages: k.dataPages },
+    { name: 'modules', vpn: L.modules, pages: L.modulesEnd - L.modules },
+  ];
+}
+
+export function kernelScenario(overrides: Partial<SystemConfig> = {}): Scenario {
+  const config = kernelConfig(overrides);
+  return {
+    name: 'kernel',
+    description: 'x86-64, 4-level, PSE and GB pages, 4 GiB: direct map, kernel image, vmalloc, cpu_entry_area',
+    config,
+    frames: kernelFrames(),
+    boot: kernelBoot(config),
+    regions: kernelRegions(config),
+  };
+}
+
+/** Built-in scenarios by name (`--scenario NAME`). */
+export const SCENARIOS: Readonly<Record<string, () => Scenario>> = {
+  kernel: () => kernelScenario(),
+};
