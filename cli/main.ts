@@ -4,6 +4,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { selfcheck } from './selfcheck.ts';
+import { register as registerInvariants } from './invariants.ts';
+import { register as registerFuzz } from './fuzz.ts';
+import { register as registerReplay } from './replay.ts';
+import { register as registerCheck } from './check.ts';
+import { register as registerDump } from './dump.ts';
+import { register as registerMutants } from './mutants.ts';
 
 const program = new Command()
   .name('ptspec')
@@ -21,6 +27,13 @@ program
     else for (const line of report.lines) console.log(line);
     process.exitCode = report.failed === 0 ? 0 : 1;
   });
+
+registerInvariants(program);
+registerFuzz(program);
+registerReplay(program);
+registerCheck(program);
+registerDump(program);
+registerMutants(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,78 @@
+/**
+ * `ptspec check DUMP... [--user FILE]`: read kernel ptdump text (debugfs page_tables
+ * files, dmesg dumps, grep output of either) and report the kernel's own W+X verdict,
+ * the structure and KPTI findings and a summary (io/ptdump/analyse.ts).
+ * Exit 0 all passed, 1 something failed, 2 unreadable or corrupt input (file:line: reason).
+ */
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { checkDumps, type CheckInput } from '../io/ptdump/analyse.ts';
+import { parsePtdump, type ParseOptions } from '../io/ptdump/parse.ts';
+import { checkReportJson, checkReportText } from '../io/ptdump/report.ts';
+
+interface CheckCliOptions {
+  readonly user?: string;
+  readonly json?: boolean;
+  readonly fragment?: boolean;
+  readonly strict?: boolean;
+  readonly paging?: '4-level' | '5-level';
+  readonly pciBios?: boolean;
+}
+
+/** Parse one file; on failure, the `file:line: reason` lines to print. */
+function load(file: string, user: boolean, opts: ParseOptions): CheckInput | string[] {
+  let text: string;
+  try {
+    // `-` is standard input: `dmesg | ptspec check -`.
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    return [`${file}: cannot read: ${(e as Error).message}`];
+  }
+  const r = parsePtdump(text, opts);
+  if (!r.ok) return r.errors.map((e) => `${file}:${e.line}: ${e.reason}`);
+  if (r.value.dumps.length === 0 && !r.value.other.some((o) => o.kind === 'verdict')) {
+    return [`${file}: no ptdump lines and no W+X checker lines found`];
+  }
+  return { file, parsed: r.value, user };
+}
+
+export function register(program: Command): void {
+  program
+    .command('check')
+    .description("check kernel page-table dumps (ptdump text): the kernel's W+X verdict, structure and KPTI findings, a summary")
+    .argument('[dumps...]', 'ptdump text files (kernel_page_tables, page_tables/*, dmesg, grep output); - reads standard input')
+    .option('--user <file>', 'the PTI user copy (current_user) of the process whose kernel copy is given as DUMP')
+    .option('--json', 'machine-readable report')
+    .option('--fragment', 'the input is an excerpt: allow gaps between ranges (never overlaps)')
+    .option('--strict', 'reject lines that are not ptdump text instead of keeping them aside')
+    .addOption(new Option('--paging <mode>', '64-bit paging mode instead of detecting it from the addresses').choices(['4-level', '5-level']))
+    .option('--pci-bios', '32-bit: the PCI BIOS is in use, so its W+X area is exempt as in the kernel')
+    .action((dumps: string[], opts: CheckCliOptions) => {
+      const files = [...dumps.map((file) => ({ file, user: false })), ...(opts.user === undefined ? [] : [{ file: opts.user, user: true }])];
+      if (files.length === 0) {
+        process.stderr.write('ptspec check: give at least one dump file (or --user FILE)\n');
+        process.exitCode = 2;
+        return;
+      }
+      const parseOpts: ParseOptions = {
+        ...(opts.fragment ? { fragment: true } : {}),
+        ...(opts.strict ? { strict: true } : {}),
+        ...(opts.paging ? { paging: opts.paging } : {}),
+      };
+      const inputs: CheckInput[] = [];
+      const errors: string[] = [];
+      for (const { file, user } of files) {
+        const r = load(file, user, parseOpts);
+        if (Array.isArray(r)) errors.push(...r);
+        else inputs.push(r);
+      }
+      if (errors.length > 0) {
+        process.stderr.write(`${errors.join('\n')}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const report = checkDumps(inputs, { pciBios: opts.pciBios === true });
+      process.stdout.write(opts.json ? `${JSON.stringify(checkReportJson(report), null, 2)}\n` : checkReportText(report));
+      process.exitCode = report.failed ? 1 : 0;
+    });
+}

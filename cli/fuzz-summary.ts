@@ -1,0 +1,177 @@
+/**
+ * What `ptspec fuzz` prints: the live progress line, and the closing summary written for
+ * someone who has never seen ptspec: what ran, whether the implementation agreed with the
+ * model, what the campaign exercised and what it never did, and where each failure went.
+ */
+import type { Scenario } from '../spec/scenario.ts';
+import type { CampaignResult, Progress } from '../fuzz/campaign.ts';
+import type { TargetSpec } from '../fuzz/campaign-target.ts';
+import { ACCESS_RESULTS, LEVEL_OF_SIZE, POSSIBLE_OUTCOMES, coverageGaps, outcomePairs, supportedSizes, type Gaps } from '../fuzz/coverage-goals.ts';
+import { DEFAULT_FULL_CHECK_EVERY, DEFAULT_MAX_COMMANDS, type FuzzOptions } from './options.ts';
+
+/** Facts about one failure key for the summary. */
+export interface FailureLine {
+  readonly key: string;
+  readonly file: string;
+  readonly hits: number;
+  /** Found by this campaign for the first time (not in the database before). */
+  readonly isNew: boolean;
+  /** Total count in the database after this campaign. */
+  readonly total: number;
+  readonly headline: string;
+}
+
+export interface Summary {
+  readonly ptspecVersion: string;
+  readonly scenario: string;
+  readonly target: string;
+  readonly seed: number;
+  readonly shard: string;
+  readonly jobs: number;
+  readonly budget: { readonly runs: number | null; readonly timeMs: number | null };
+  readonly stoppedBy: CampaignResult['stoppedBy'];
+  readonly runs: number;
+  readonly commands: number;
+  readonly elapsedMs: number;
+  readonly commandsPerSecond: number;
+  readonly passed: boolean;
+  readonly failures: readonly FailureLine[];
+  readonly stored: readonly { readonly key: string; readonly reproduced: boolean; readonly nowKey: string | null }[];
+  readonly brokenFiles: readonly { readonly file: string; readonly errors: readonly string[] }[];
+  readonly coverage: CampaignResult['coverage'];
+  readonly neverExercised: Gaps;
+  readonly failureDir: string;
+}
+
+export function targetText(t: TargetSpec): string {
+  switch (t.kind) {
+    case 'impl': return 'the built-in impl';
+    case 'mutant': return `the built-in impl with mutant ${t.mutant}`;
+    case 'module': return `your implementation ${t.module}`;
+  }
+}
+
+const n = (x: number): string => x.toLocaleString('en-US');
+const perSecond = (count: number, ms: number): number => (ms > 0 ? Math.round((count * 1000) / ms) : 0);
+
+function elapsed(ms: number): string {
+  const s = ms / 1000;
+  return s < 120 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
+
+/** One progress line: elapsed, sequences, commands/s, failures, coverage so far. */
+export function progressLine(p: Progress): string {
+  const pairs = outcomePairs(p.coverage);
+  const sizes = (['4K', '2M', '1G'] as const).filter((s) => p.coverage.pageSizes[s] > 0).join('/') || 'none';
+  return `[${elapsed(p.elapsedMs)}] ${n(p.runs)} sequences, ${n(p.commands)} commands (${n(perSecond(p.commands, p.elapsedMs))}/s), `
+    + `${p.failures} failure${p.failures === 1 ? '' : 's'}, outcomes ${pairs.seen}/${pairs.possible}, leaf sizes ${sizes}`;
+}
+
+export function buildSummary(args: {
+  readonly version: string;
+  readonly opts: FuzzOptions;
+  readonly target: TargetSpec;
+  readonly scenario: Scenario;
+  readonly invariantIds: readonly string[];
+  readonly result: CampaignResult;
+  readonly failures: readonly FailureLine[];
+  readonly brokenFiles: Summary['brokenFiles'];
+  readonly budget: Summary['budget'];
+}): Summary {
+  const { opts, result } = args;
+  return {
+    ptspecVersion: args.version,
+    scenario: opts.scenario,
+    target: args.target.label,
+    seed: opts.seed,
+    shard: `${opts.shard.index + 1}/${opts.shard.count}`,
+    jobs: opts.jobs,
+    budget: args.budget,
+    stoppedBy: result.stoppedBy,
+    runs: result.runs,
+    commands: result.commands,
+    elapsedMs: result.elapsedMs,
+    commandsPerSecond: perSecond(result.commands, result.elapsedMs),
+    passed: args.failures.length === 0,
+    failures: args.failures,
+    stored: result.stored,
+    brokenFiles: args.brokenFiles,
+    coverage: result.coverage,
+    neverExercised: coverageGaps(result.coverage, args.scenario, args.invariantIds),
+    failureDir: opts.out,
+  };
+}
+
+function table(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+function coverageLines(s: Summary, scenario: Scenario): string[] {
+  const cov = s.coverage;
+  const lines = ['How often each operation ended each way (ok, or the error it returned):'];
+  const rows: string[][] = [];
+  for (const [op, possible] of Object.entries(POSSIBLE_OUTCOMES)) {
+    rows.push([`  ${op}`, ...possible.map((o) => `${o} ${n(cov.outcomes[op]?.[o] ?? 0)}`)]);
+  }
+  lines.push(...table(rows));
+  const accessNames: Readonly<Record<(typeof ACCESS_RESULTS)[number], string>> = {
+    tlb: 'TLB hit', walk: 'page walk', 'not-present': 'not-present fault', protection: 'protection fault',
+  };
+  lines.push(`Memory accesses: ${ACCESS_RESULTS.map((a) => `${accessNames[a]} ${n(cov.access[a] ?? 0)}`).join(', ')}`);
+  const sizes = supportedSizes(scenario).map((z) => `${z} (${LEVEL_OF_SIZE[z]}) ${n(cov.pageSizes[z])}`);
+  lines.push(`Leaf under the address after a successful command: ${sizes.join(', ')}, unmapped ${n(cov.pageSizes.unmapped)}`);
+  const regions = [...scenario.regions.map((r) => r.name), 'elsewhere'].map((r) => `${r} ${n(cov.regions[r] ?? 0)}`);
+  lines.push(`Commands by address region: ${regions.join(', ')}`);
+  const checks = Object.values(cov.invariants).reduce((a, b) => a + b, 0);
+  lines.push(`Invariants: ${Object.keys(cov.invariants).length} checked, ${n(checks)} checks in all (${n(cov.fullChecks)} full-state checks)`);
+  const g = s.neverExercised;
+  const gaps = [
+    g.outcomes.length > 0 ? `outcomes ${g.outcomes.join(', ')}` : '',
+    g.access.length > 0 ? `accesses ${g.access.map((a) => accessNames[a as keyof typeof accessNames]).join(', ')}` : '',
+    g.pageSizes.length > 0 ? `leaf sizes ${g.pageSizes.join(', ')}` : '',
+    g.regions.length > 0 ? `regions ${g.regions.join(', ')}` : '',
+    g.invariants.length > 0 ? `invariants ${g.invariants.join(', ')}` : '',
+  ].filter(Boolean);
+  lines.push(gaps.length === 0 ? 'Never exercised: nothing: every outcome, access result, leaf size, region and invariant was hit.' : `Never exercised: ${gaps.join('; ')}.`);
+  return lines;
+}
+
+/** The closing summary as text. */
+export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, scenario: Scenario): string {
+  const lines: string[] = [];
+  lines.push(`ptspec ${s.ptspecVersion} fuzz: ${targetText(target)} against the reference model, scenario ${s.scenario} (${scenario.description})`);
+  const stop = { time: 'time budget spent', runs: 'run budget done', bail: `stopped after ${opts.bail ?? 0} distinct failure${opts.bail === 1 ? '' : 's'} (--bail)`, interrupt: 'interrupted' }[s.stoppedBy];
+  lines.push(`Each sequence boots the scenario's kernel page tables on both systems, then runs up to ${opts.maxCommands} random operations`);
+  lines.push('(map, unmap, set_memory_*, set_direct_map_*, split, collapse, translate, access, flush) and checks both after every one.');
+  lines.push(`Ran ${n(s.runs)} random command sequences (${n(s.commands)} commands) in ${elapsed(s.elapsedMs)} on ${s.jobs} worker${s.jobs === 1 ? '' : 's'}: ${n(s.commandsPerSecond)} commands/s (${stop}).`);
+  if (s.stored.length > 0) {
+    const again = s.stored.filter((x) => x.reproduced).length;
+    lines.push(`Replayed ${s.stored.length} stored failure${s.stored.length === 1 ? '' : 's'} from ${s.failureDir} first: ${again} still fail${again === 1 ? 's' : ''}, ${s.stored.length - again} no longer reproduce${s.stored.length - again === 1 ? 's' : ''}.`);
+  }
+  for (const b of s.brokenFiles) lines.push(`Skipped unreadable failure file ${b.file}: ${b.errors[0] ?? ''}`);
+  lines.push('');
+  lines.push(...coverageLines(s, scenario));
+  lines.push('');
+  if (s.passed) {
+    lines.push('PASSED: after every command the implementation returned what the model returned, its abstract state');
+    lines.push('(mappings, TLBs, flush obligations, table count) equalled the model\'s, and every invariant held.');
+  } else {
+    lines.push(`FAILED: ${s.failures.length} distinct failure${s.failures.length === 1 ? '' : 's'} (each stored once, with a shrunk command list):`);
+    for (const f of s.failures) {
+      lines.push(`  ${f.isNew ? 'NEW     ' : 'KNOWN   '}${f.headline}`);
+      lines.push(`          hit by ${n(f.hits)} run${f.hits === 1 ? '' : 's'} here, ${n(f.total)} in all; ${f.file}`);
+      lines.push(`          see it step by step: ptspec replay ${f.file}`);
+    }
+  }
+  const extra = [
+    opts.scenario !== 'kernel' ? `--scenario ${opts.scenario}` : '',
+    target.kind === 'mutant' ? `--mutant ${target.mutant}` : target.kind === 'module' ? `--impl ${target.module}` : '',
+    opts.maxCommands !== DEFAULT_MAX_COMMANDS ? `--max-commands ${opts.maxCommands}` : '',
+    opts.shard.count > 1 ? `--shard ${s.shard}` : '',
+    opts.fullCheckEvery !== DEFAULT_FULL_CHECK_EVERY ? `--full-check-every ${opts.fullCheckEvery}` : '',
+  ].filter(Boolean).join(' ');
+  lines.push('', `Repeat exactly these runs: ptspec fuzz --seed ${s.seed} --runs ${s.runs}${extra === '' ? '' : ` ${extra}`}`);
+  return lines.join('\n');
+}

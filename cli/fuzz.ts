@@ -1,0 +1,223 @@
+/**
+ * `ptspec fuzz`: a campaign holding an implementation (the built-in impl, a mutant of it,
+ * or the user's `--impl` module) to the reference model. Everything that can be wrong
+ * with the command line is found before any work starts (exit 2); then stored failures
+ * are replayed, new ones are written as they are found, and the summary says what ran,
+ * what it covered and what failed (exit 1 when anything did).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { SCENARIOS, type Scenario } from '../spec/scenario.ts';
+import type { Witness } from '../spec/invariant.ts';
+import { runCampaign, type CampaignResult, type StoredTrace } from '../fuzz/campaign.ts';
+import { DEFAULT_SHRINK_BUDGET, type FoundFailure } from '../fuzz/campaign-run.ts';
+import { implTarget, moduleTarget, mutantTarget, type TargetSpec } from '../fuzz/campaign-target.ts';
+import { catalogueSuite } from '../fuzz/defaults.ts';
+import { FailureDb } from '../fuzz/failure-db.ts';
+import { formatOutcome } from '../fuzz/report.ts';
+import { loadUserImpl, moduleUrl, UserImplError } from '../fuzz/user-impl.ts';
+import { FAILURE_FORMAT, FAILURE_VERSION, formatFailureFile, parseFailureFile, type FailureFile, type Target } from '../io/trace.ts';
+import { buildSummary, progressLine, summaryText, type FailureLine } from './fuzz-summary.ts';
+import { addFuzzOptions, DEFAULT_TIME_MS, fuzzOptions, type FuzzOptions } from './options.ts';
+
+function ptspecVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** Bad usage found after commander's own checks: say so like commander does, exit 2. */
+export function usageError(message: string): number {
+  process.stderr.write(`error: ${message}\n`);
+  return 2;
+}
+
+function fileTarget(t: TargetSpec): Target {
+  switch (t.kind) {
+    case 'impl': return { kind: 'impl' };
+    case 'mutant': return { kind: 'mutant', mutant: t.mutant };
+    case 'module': return { kind: 'module', module: t.module };
+  }
+}
+
+/** Only the fields of spec's Witness: the file format is strict, a checker's extra fields stay out. */
+function plainWitness(w: Witness): Witness {
+  return {
+    ...(w.root === undefined ? {} : { root: w.root }),
+    ...(w.vpn === undefined ? {} : { vpn: w.vpn }),
+    ...(w.pages === undefined ? {} : { pages: w.pages }),
+    ...(w.frames === undefined ? {} : { frames: w.frames.map((f) => ({ pfn: f.pfn, count: f.count })) }),
+    detail: w.detail,
+  };
+}
+
+function failureRecord(found: FoundFailure, opts: FuzzOptions, target: TargetSpec, version: string, now: string): FailureFile {
+  const f = found.failure;
+  return {
+    format: FAILURE_FORMAT,
+    version: FAILURE_VERSION,
+    ptspecVersion: version,
+    key: found.key,
+    scenario: opts.scenario,
+    target: fileTarget(target),
+    maxCommands: opts.maxCommands,
+    fullCheckEvery: opts.fullCheckEvery,
+    campaignSeed: opts.seed,
+    runIndex: found.runIndex,
+    seed: found.seed,
+    path: found.path,
+    commands: found.commands,
+    failure: {
+      kind: f.kind,
+      phase: f.phase,
+      step: f.step,
+      check: f.check,
+      command: f.command,
+      detail: f.detail,
+      witnesses: f.witnesses.map(plainWitness),
+      modelOutcome: formatOutcome(f.model),
+      implOutcome: formatOutcome(f.impl),
+      ...(f.invariantId === undefined ? {} : { invariant: f.invariantId }),
+      ...(f.invariantStatement === undefined ? {} : { statement: f.invariantStatement }),
+    },
+    count: 1,
+    firstSeen: now,
+    lastSeen: now,
+  };
+}
+
+/** One line naming a failure: what failed on which operation. */
+export function headline(f: FailureFile['failure']): string {
+  const what = f.invariant !== undefined ? `invariant ${f.invariant}` : f.kind;
+  const outcomes = f.kind === 'outcome-mismatch' ? ` (model ${f.modelOutcome.split(' ')[0]}, impl ${f.implOutcome.split(' ')[0]})` : '';
+  return `${what} on ${f.command.op}: ${f.detail.split('\n')[0]!.slice(0, 160)}${outcomes}`;
+}
+
+/** The campaign target, checking a user module before anything runs; a string is a usage error. */
+async function resolveTarget(opts: FuzzOptions, scenario: Scenario): Promise<TargetSpec | string> {
+  if (opts.impl !== undefined) {
+    try {
+      await loadUserImpl(opts.impl, scenario);
+    } catch (e) {
+      if (e instanceof UserImplError) return e.message;
+      throw e;
+    }
+    return moduleTarget(opts.impl, moduleUrl(opts.impl));
+  }
+  return opts.mutant !== undefined ? mutantTarget(opts.mutant) : implTarget();
+}
+
+/** Progress on stderr: one line rewritten in place on a terminal, a plain line every 10 s otherwise. */
+function progressWriter(): { readonly everyMs: number; write(line: string): void; end(): void } {
+  const tty = process.stderr.isTTY === true;
+  return {
+    everyMs: tty ? 250 : 10_000,
+    write: (line) => process.stderr.write(tty ? `\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 200) - 1)}` : `${line}\n`),
+    end: () => {
+      if (tty) process.stderr.write('\r\x1b[2K');
+    },
+  };
+}
+
+async function fuzz(opts: FuzzOptions): Promise<number> {
+  const scenario = SCENARIOS[opts.scenario]!();
+  const target = await resolveTarget(opts, scenario);
+  if (typeof target === 'string') return usageError(target);
+  try {
+    mkdirSync(opts.out, { recursive: true });
+  } catch (e) {
+    return usageError(`--out ${opts.out}: cannot create the failure directory: ${(e as Error).message}`);
+  }
+  const version = ptspecVersion();
+  const budget = { runs: opts.runs ?? null, timeMs: opts.time ?? (opts.runs === undefined ? DEFAULT_TIME_MS : null) };
+
+  const db = new FailureDb<FailureFile>(opts.out, { parse: parseFailureFile, format: formatFailureFile });
+  const loaded = db.load();
+  const prefix = `${target.label}--${opts.scenario}--`;
+  const mine = loaded.stored.filter((s) => s.record.key.startsWith(prefix));
+  const storedTraces: StoredTrace[] = mine.map((s) => ({ key: s.record.key, commands: s.record.commands, fullCheckEvery: s.record.fullCheckEvery }));
+  const storedByKey = new Map(mine.map((s) => [s.record.key, s.record]));
+
+  const lines = new Map<string, FailureLine>();
+  const pendingHits = new Map<string, number>();
+  const now = (): string => new Date().toISOString();
+  const flushHits = (): void => {
+    for (const [key, hits] of pendingHits) {
+      const total = db.bump(key, hits, now());
+      const l = lines.get(key);
+      if (total !== undefined && l !== undefined) lines.set(key, { ...l, total });
+    }
+    pendingHits.clear();
+  };
+  const progress = progressWriter();
+  const abort = new AbortController();
+  const onSigint = (): void => abort.abort();
+  process.once('SIGINT', onSigint);
+  process.stderr.write(`ptspec fuzz: ${target.label} on scenario ${opts.scenario}, seed ${opts.seed}, ${opts.jobs} worker${opts.jobs === 1 ? '' : 's'}, `
+    + `budget ${[budget.runs === null ? '' : `${budget.runs} runs`, budget.timeMs === null ? '' : `${budget.timeMs / 1000}s`].filter(Boolean).join(' or ')}, failures go to ${opts.out}\n`);
+
+  let staleKeys: ReadonlySet<string> = new Set();
+  let result: CampaignResult;
+  try {
+    result = await runCampaign({
+      scenario: opts.scenario,
+      target,
+      seed: opts.seed,
+      runs: budget.runs,
+      timeMs: budget.timeMs,
+      jobs: opts.jobs,
+      shard: opts.shard,
+      maxCommands: opts.maxCommands,
+      fullCheckEvery: opts.fullCheckEvery,
+      shrinkBudget: DEFAULT_SHRINK_BUDGET,
+      bail: opts.bail ?? null,
+      signal: abort.signal,
+    }, storedTraces, {
+      onStored: (outcomes) => {
+        staleKeys = new Set(outcomes.filter((o) => !o.reproduced).map((o) => o.key));
+        for (const o of outcomes) {
+          if (!o.reproduced) continue;
+          const rec = storedByKey.get(o.key)!;
+          const total = db.bump(o.key, 1, now()) ?? rec.count + 1;
+          lines.set(o.key, { key: o.key, file: db.fileOf(o.key), hits: 1, isNew: false, total, headline: headline(rec.failure) });
+        }
+      },
+      onFound: (found, replaces) => {
+        const rec = failureRecord(found, opts, target, version, now());
+        const isNew = !storedByKey.has(found.key);
+        const w = replaces || staleKeys.has(found.key) ? db.replace(rec) : db.record(rec);
+        lines.set(found.key, { key: found.key, file: w.file, hits: 1, isNew, total: w.count, headline: headline(rec.failure) });
+      },
+      onRepeat: (key) => pendingHits.set(key, (pendingHits.get(key) ?? 0) + 1),
+      onProgress: (p) => {
+        flushHits();
+        progress.write(progressLine(p));
+      },
+      progressEveryMs: progress.everyMs,
+    });
+  } catch (e) {
+    // Failures found before the crash are already on disk: say where, and fail.
+    process.stderr.write(`\nptspec fuzz stopped on an internal error; failures found so far are in ${opts.out}:\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  } finally {
+    progress.end();
+    process.off('SIGINT', onSigint);
+    flushHits();
+  }
+
+  const failures = result.failures.map((t) => ({ ...lines.get(t.key)!, hits: t.hits }));
+  const summary = buildSummary({
+    version, opts, target, scenario, invariantIds: catalogueSuite.ids, result, failures, budget,
+    brokenFiles: loaded.broken.map((b) => ({ file: b.file, errors: b.errors })),
+  });
+  console.log(opts.json ? JSON.stringify(summary, null, 2) : summaryText(summary, opts, target, scenario));
+  return summary.passed ? 0 : 1;
+}
+
+export function register(program: Command): void {
+  addFuzzOptions(
+    program
+      .command('fuzz')
+      .description('fuzz campaign: random operation sequences on an implementation and the reference model, checked step by step'),
+  ).action(async (raw: Record<string, unknown>) => {
+    process.exitCode = await fuzz(fuzzOptions(raw));
+  });
+}

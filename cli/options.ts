@@ -1,0 +1,96 @@
+/**
+ * Options of `ptspec fuzz`, each parsed and checked by commander before any work starts:
+ * a bad value makes commander print `error: option '--jobs <n>' argument '0' is invalid.
+ * …` naming the option, and the command exits 2 (cli/main.ts).
+ */
+import { availableParallelism } from 'node:os';
+import { randomInt } from 'node:crypto';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { SCENARIOS } from '../spec/scenario.ts';
+import { MUTANT_NAMES, type MutantName } from '../impl/mutants.ts';
+
+export interface FuzzOptions {
+  readonly time?: number;
+  readonly runs?: number;
+  readonly seed: number;
+  readonly jobs: number;
+  readonly shard: Shard;
+  readonly scenario: string;
+  readonly mutant?: MutantName;
+  readonly impl?: string;
+  readonly maxCommands: number;
+  readonly fullCheckEvery: number;
+  readonly bail?: number;
+  readonly out: string;
+  readonly json: boolean;
+}
+
+/** 0-based index and count (the command line says 1-based `i/N`, as vitest's --shard does). */
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
+
+export const DEFAULT_TIME_MS = 60_000;
+export const DEFAULT_MAX_COMMANDS = 100;
+export const DEFAULT_FULL_CHECK_EVERY = 50;
+export const DEFAULT_FAILURE_DIR = '.ptspec/failures';
+
+/** An integer in [min, max]. */
+export function intParser(what: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${what} must be an integer from ${min} to ${max}.`);
+    }
+    return n;
+  };
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const MAX_TIME_MS = 7 * 24 * 3_600_000;
+
+/** `90` (seconds), `90s`, `1.5m`, `2h`, `500ms` → milliseconds. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  const ms = m === null ? NaN : Number(m[1]) * UNIT_MS[m[2] ?? 's']!;
+  if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_TIME_MS) {
+    throw new InvalidArgumentError('a duration is a positive number with an optional unit ms, s, m or h (e.g. 60s, 5m), at most 7 days.');
+  }
+  return Math.round(ms);
+}
+
+/** `i/N`, 1 ≤ i ≤ N. */
+export function parseShard(value: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const i = m === null ? NaN : Number(m[1]);
+  const n = m === null ? NaN : Number(m[2]);
+  if (!(Number.isSafeInteger(i) && Number.isSafeInteger(n) && n >= 1 && i >= 1 && i <= n && n <= 1_000_000)) {
+    throw new InvalidArgumentError('a shard is i/N with 1 ≤ i ≤ N (e.g. 2/4: the second of four machines).');
+  }
+  return { index: i - 1, count: n };
+}
+
+/** Declares the options on the `fuzz` command. */
+export function addFuzzOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--time <duration>', `time budget, e.g. 60s, 5m, 1h (default ${DEFAULT_TIME_MS / 1000}s when --runs is not given)`).argParser(parseDuration))
+    .addOption(new Option('--runs <n>', 'run budget: number of sequences this shard runs (exact and reproducible)').argParser(intParser('--runs', 1)))
+    .addOption(new Option('--seed <n>', 'campaign seed (default: random, printed in the summary)').argParser(intParser('--seed', 0, 2 ** 32 - 1)))
+    .addOption(new Option('--jobs <n>', 'worker threads').argParser(intParser('--jobs', 1, 256)).default(availableParallelism(), 'the number of cores'))
+    .addOption(new Option('--shard <i/N>', 'run shard i of N: shards never repeat a seed').argParser(parseShard).default({ index: 0, count: 1 }, '1/1'))
+    .addOption(new Option('--scenario <name>', 'built-in scenario').choices(Object.keys(SCENARIOS)).default('kernel'))
+    .addOption(new Option('--mutant <name>', 'hold the impl with this injected bug to the model (see `ptspec mutants`)').choices(MUTANT_NAMES).conflicts('impl'))
+    .addOption(new Option('--impl <module>', 'your own implementation: a module whose default export (or `createSystem`) is a PageTableSystemFactory'))
+    .addOption(new Option('--max-commands <n>', 'longest command sequence').argParser(intParser('--max-commands', 1, 10_000)).default(DEFAULT_MAX_COMMANDS))
+    .addOption(new Option('--full-check-every <n>', 'full refinement and invariant check every n commands (0: only at the end)').argParser(intParser('--full-check-every', 0)).default(DEFAULT_FULL_CHECK_EVERY))
+    .addOption(new Option('--bail <n>', 'stop starting new runs after n distinct failures').argParser(intParser('--bail', 1)))
+    .addOption(new Option('--out <dir>', 'failure directory').default(DEFAULT_FAILURE_DIR))
+    .addOption(new Option('--json', 'print the summary as JSON').default(false));
+}
+
+/** Commander's parsed values, completed: the seed is drawn here when not given. */
+export function fuzzOptions(raw: Record<string, unknown>): FuzzOptions {
+  const o = raw as Omit<FuzzOptions, 'seed'> & { seed?: number };
+  return { ...o, seed: o.seed ?? randomInt(0, 2 ** 31) };
+}

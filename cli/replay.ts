@@ -1,0 +1,145 @@
+/**
+ * `ptspec replay FILE`: re-run a stored failure exactly (same scenario, same mutant or
+ * module) and show it step by step, with what the failing step changed in the model and
+ * in the implementation. Exit 1 when it still fails, 0 when it no longer reproduces, 2
+ * when the file cannot be read or decoded (each problem named by its field path).
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { PAGES, vpnToHex } from '../spec/address.ts';
+import { protEquals, type Leaf } from '../spec/state.ts';
+import { SCENARIOS } from '../spec/scenario.ts';
+import { isMutantName } from '../impl/mutants.ts';
+import { replay, type Delta, type Replay } from '../fuzz/campaign-replay.ts';
+import { implTarget, moduleTarget, mutantTarget, traceSetupFor, type TargetSpec } from '../fuzz/campaign-target.ts';
+import { formatCommand, formatLeaf, formatLen } from '../fuzz/format.ts';
+import { formatFailure, formatOutcome } from '../fuzz/report.ts';
+import { loadUserImpl, moduleUrl, UserImplError } from '../fuzz/user-impl.ts';
+import { parseFailureFile, type FailureFile } from '../io/trace.ts';
+import { headline, usageError } from './fuzz.ts';
+
+const MAX_LISTED = 12;
+
+/** The target a failure file names, checked like the fuzz options are; a string is the usage error. */
+async function targetOf(f: FailureFile): Promise<TargetSpec | string> {
+  const scenario = SCENARIOS[f.scenario];
+  if (scenario === undefined) return `scenario: unknown scenario ${JSON.stringify(f.scenario)} (known: ${Object.keys(SCENARIOS).join(', ')})`;
+  switch (f.target.kind) {
+    case 'impl': return implTarget();
+    case 'mutant':
+      return isMutantName(f.target.mutant) ? mutantTarget(f.target.mutant) : `target.mutant: unknown mutant ${JSON.stringify(f.target.mutant)}`;
+    case 'module':
+      try {
+        await loadUserImpl(f.target.module, scenario());
+      } catch (e) {
+        if (e instanceof UserImplError) return `target.module: ${e.message}`;
+        throw e;
+      }
+      return moduleTarget(f.target.module, moduleUrl(f.target.module));
+  }
+}
+
+function listed<T>(items: readonly T[], show: (x: T) => string, sign: string): string[] {
+  const out = items.slice(0, MAX_LISTED).map((x) => `      ${sign} ${show(x)}`);
+  if (items.length > MAX_LISTED) out.push(`      … and ${items.length - MAX_LISTED} more`);
+  return out;
+}
+
+/** Leaves that continue each other (same size and prot, contiguous VA and PA), as one run: a split's 512 pieces are one line. */
+function leafRuns(leaves: readonly Leaf[]): string[] {
+  const sorted = [...leaves].sort((a, b) => a.vpn - b.vpn);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    const first = sorted[i]!;
+    const step = PAGES[first.size];
+    let j = i + 1;
+    for (; j < sorted.length; j++) {
+      const l = sorted[j]!;
+      const k = j - i;
+      if (l.size !== first.size || l.vpn !== first.vpn + k * step || l.pfn !== first.pfn + k * step || !protEquals(l.prot, first.prot)) break;
+    }
+    out.push(j - i === 1 ? formatLeaf(first) : `${j - i} × ${formatLeaf(first)} … (${formatLen((j - i) * step)} in all)`);
+    i = j;
+  }
+  return out;
+}
+
+function deltaLines(who: string, d: Delta | string): string[] {
+  if (typeof d === 'string') return [`  ${who}: ${d}`];
+  const lines = [
+    `  ${who}: ${d.removedLeaves.length} leaves removed, ${d.addedLeaves.length} added; `
+      + `TLB entries ${d.removedTlb.length} dropped, ${d.addedTlb.length} filled; `
+      + `flush obligations ${d.obligationsBefore} -> ${d.obligationsAfter}; page tables ${d.tablesBefore} -> ${d.tablesAfter}`,
+  ];
+  lines.push(...listed(leafRuns(d.removedLeaves), String, '-'), ...listed(leafRuns(d.addedLeaves), String, '+'));
+  lines.push(...listed(d.removedTlb, (e) => `TLB cpu${e.cpu} ${formatLeaf(e.leaf)}`, '-'), ...listed(d.addedTlb, (e) => `TLB cpu${e.cpu} ${formatLeaf(e.leaf)}`, '+'));
+  return lines;
+}
+
+function replayText(file: string, f: FailureFile, target: TargetSpec, r: Replay): string {
+  const lines = [
+    `Replaying ${file}`,
+    `  scenario ${f.scenario}, target ${f.target.kind === 'impl' ? 'built-in impl' : f.target.kind === 'mutant' ? `mutant ${f.target.mutant}` : `module ${f.target.module}`}, `
+      + `recorded by ptspec ${f.ptspecVersion}, seen ${f.count} time${f.count === 1 ? '' : 's'} (last ${f.lastSeen})`,
+    `  recorded: ${headline(f.failure)}`,
+    '',
+  ];
+  const boot = r.steps.filter((s) => s.phase === 'boot');
+  const failStep = r.failure === null ? null : r.steps[r.steps.length - 1]!;
+  const bootFailed = failStep !== null && failStep.phase === 'boot';
+  lines.push(`Boot: ${boot.length} scenario command${boot.length === 1 ? '' : 's'}${bootFailed ? '' : ', all agreed'}`);
+  const width = String(Math.max(0, f.commands.length - 1)).length;
+  for (const s of r.steps) {
+    if (s.phase === 'boot' && !(bootFailed && s === failStep)) continue;
+    const mark = s === failStep ? '  <-- FAILS HERE' : '';
+    const agree = s.model.outcome === s.impl.outcome;
+    const out = agree ? formatOutcome(s.model) : `model ${formatOutcome(s.model)} / impl ${formatOutcome(s.impl)}`;
+    lines.push(`  ${s.phase === 'boot' ? 'boot ' : ''}${String(s.index).padStart(width)}  ${formatCommand(s.command)}  => ${out}${mark}`);
+  }
+  if (r.change !== null && failStep !== null) {
+    const ranges = r.change.scopes.map((s) => `${vpnToHex(s.vpn)}-${vpnToHex(s.vpn + s.pages)} (${formatLen(s.pages)})`).join(', ') || 'none';
+    lines.push('', `State change at the failing step (${formatCommand(failStep.command)}), leaves compared in ${ranges}:`);
+    lines.push(`  model outcome: ${formatOutcome(failStep.model)}`, `  impl outcome:  ${formatOutcome(failStep.impl)}`);
+    lines.push(...deltaLines('model', r.change.model), ...deltaLines('impl ', r.change.impl));
+  }
+  lines.push('');
+  if (r.failure === null) {
+    lines.push('NO LONGER REPRODUCES: the trace passes every check now (the bug it recorded is fixed, or the checks changed).');
+  } else {
+    lines.push(formatFailure(r.failure, { seed: f.seed, path: f.path, commands: f.commands, scenario: f.scenario, impl: target.label }));
+    lines.push('', r.key === f.key ? 'STILL FAILS, as recorded.' : `STILL FAILS, but differently: now ${r.key}, recorded ${f.key}.`);
+  }
+  return lines.join('\n');
+}
+
+async function replayFile(file: string, json: boolean): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    return usageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  const decoded = parseFailureFile(text);
+  if (!decoded.ok) return usageError(`${file} is not a valid ptspec failure file:\n${decoded.errors.map((e) => `  ${e}`).join('\n')}`);
+  const f = decoded.value;
+  const target = await targetOf(f);
+  if (typeof target === 'string') return usageError(`${file}: ${target}`);
+  const r = replay(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands);
+  if (json) {
+    console.log(JSON.stringify({ file, key: f.key, reproduced: r.failure !== null, sameKey: r.key === f.key, nowKey: r.key, failure: r.failure, change: r.change }, null, 2));
+  } else {
+    console.log(replayText(file, f, target, r));
+  }
+  return r.failure === null ? 0 : 1;
+}
+
+export function register(program: Command): void {
+  program
+    .command('replay')
+    .description('re-run a stored failure exactly and show it step by step (exit 1: still fails, 0: no longer reproduces)')
+    .argument('<file>', 'a failure file written by `ptspec fuzz` (in .ptspec/failures/ by default)')
+    .option('--json', 'machine-readable result')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      process.exitCode = await replayFile(file, opts.json === true);
+    });
+}

@@ -1,0 +1,377 @@
+/**
+ * Command arbitraries with clustered addresses.
+ *
+ * Page-table bugs live at edges: the first and last page of a region, a 2M or 1G boundary
+ * and the page either side of it, the start of an existing huge leaf, a range that is one
+ * page longer than a huge page. Uniform 52-bit page numbers would almost never land there,
+ * so every address is drawn from a *pool* of interesting page numbers derived from the
+ * scenario (its regions and boot mappings) plus a small offset, or reuses an address a
+ * recent command used (split then collapse the same block, map then protect then unmap
+ * it). Commands are generated as small "sketches" (pool indices, offsets, choices) and
+ * resolved into plain `Command` data by one pass over the sequence, so a shrunk
+ * counterexample is again `Command[]` that replays exactly.
+ */
+import fc from 'fast-check';
+import {
+  PAGES, X86_64_LAYOUT_4LEVEL, lowerHalfEnd, upperHalfStart, VPN_LIMIT,
+  type PageSize, type Pfn, type Vpn,
+} from '../spec/address.ts';
+import type { Command } from '../spec/commands.ts';
+import type { Scenario } from '../spec/scenario.ts';
+import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
+import type { AccessKind, AccessMode, ProtChange } from '../spec/system.ts';
+
+export interface CommandsArbOptions {
+  /** Longest sequence generated (sequences of every length up to this are produced). */
+  readonly maxCommands: number;
+  /** Also generate KPTI/ASI/process commands (for systems with the isolation capability). */
+  readonly isolation?: boolean;
+  /**
+   * Fraction of sequences (0..1, default 0) kept short: at most maxCommands/8 commands.
+   * The rest spread over every length up to maxCommands. A CI budget buys many more
+   * distinct sequences this way while still running some of full length.
+   */
+  readonly shortFraction?: number;
+}
+
+const M2 = PAGES['2M'];
+const G1 = PAGES['1G'];
+
+const alignDown = (n: number, a: number): number => Math.floor(n / a) * a;
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** A point, the page either side of it, and the 2M and 1G boundaries around it. */
+function edgesAround(p: number, out: Set<number>): void {
+  for (const q of [p - 1, p, p + 1, alignDown(p, M2), alignUp(p, M2), alignDown(p, G1), alignUp(p, G1)]) out.add(q);
+}
+
+/**
+ * Interesting virtual page numbers of a scenario: region starts and ends, boot mappings'
+ * starts and ends, the 2M and 1G boundaries inside and around them, plus a few addresses
+ * at the very edges (user half, the non-canonical hole, the last page).
+ */
+export function vpnPool(scenario: Scenario): Vpn[] {
+  const levels = scenario.config.levels;
+  const pts = new Set<number>();
+  for (const r of scenario.regions) {
+    edgesAround(r.vpn, pts);
+    edgesAround(r.vpn + r.pages, pts);
+    // 1G boundaries inside a large region (the direct map's 1G leaves).
+    for (let g = alignUp(r.vpn, G1); g < r.vpn + r.pages && g < r.vpn + 8 * G1; g += G1) edgesAround(g, pts);
+  }
+  for (const c of scenario.boot) {
+    if (c.op !== 'map') continue;
+    edgesAround(c.vpn, pts);
+    edgesAround(c.vpn + c.pages, pts);
+  }
+  const kernel = [...pts].filter((v) => v >= upperHalfStart(levels) && v < VPN_LIMIT);
+  kernel.sort((a, b) => a - b);
+  // The user half and the non-canonical hole (EINVAL), and the very last page (any range longer than one page runs off the end).
+  return [...kernel, 0x400, lowerHalfEnd(levels) - 1, lowerHalfEnd(levels), VPN_LIMIT - 1];
+}
+
+/** Interesting frames: starts and ends of every use run (text, rodata, data, table pool, user) and huge boundaries. */
+export function pfnPool(scenario: Scenario): Pfn[] {
+  const pts = new Set<number>();
+  for (const r of scenario.frames) {
+    edgesAround(r.pfn, pts);
+    edgesAround(r.pfn + r.count - 1, pts);
+    // A frame in no alignment class: only 4K leaves can map it.
+    pts.add(r.pfn + M2 + 3);
+  }
+  pts.add(scenario.config.frames); // one past the end: EINVAL
+  return [...pts].filter((p) => p >= 0 && p <= scenario.config.frames).sort((a, b) => a - b);
+}
+
+// ---- sketches: what the arbitrary generates before resolution ----
+
+type AddrSketch =
+  | { readonly from: 'pool'; readonly i: number; readonly delta: number }
+  | { readonly from: 'recent'; readonly k: number; readonly delta: number }
+  /** Just after the end of a recent range (adjacent mappings, merging and splitting neighbours). */
+  | { readonly from: 'recentEnd'; readonly k: number };
+
+type PfnSketch =
+  | { readonly from: 'pool'; readonly i: number; readonly delta: number }
+  /** The frame currently behind a recent address through its kernel alias (direct map or image). */
+  | { readonly from: 'aliasOf'; readonly k: number }
+  /** A pool frame with the same offset in a 2M/1G block as the vpn, so huge leaves are possible. */
+  | { readonly from: 'congruent'; readonly i: number; readonly size: '2M' | '1G' };
+
+type LenSketch = { readonly kind: 'fixed'; readonly n: number } | { readonly kind: 'region'; readonly i: number };
+
+interface Sketch {
+  readonly op: Command['op'];
+  readonly addr: AddrSketch;
+  readonly pfn: PfnSketch;
+  readonly len: LenSketch;
+  readonly prot: Prot;
+  readonly change: ProtChange;
+  readonly flag: boolean;
+  /** Undo or revisit the last partner command (see PARTNER), instead of a fresh address. */
+  readonly repeat: boolean;
+  readonly maxPage: PageSize | undefined;
+  readonly size: '2M' | '1G';
+  readonly cpu: number;
+  readonly root: number;
+  readonly kind: AccessKind;
+  readonly mode: AccessMode;
+  readonly pid: number;
+}
+
+const RECENT = 8;
+/** Most 4K leaves one command may create (see `mapPages`). */
+const MAX_4K_LEAVES = 600;
+
+const deltaArb: fc.Arbitrary<number> = fc.oneof(
+  { weight: 8, arbitrary: fc.constant(0) },
+  { weight: 3, arbitrary: fc.integer({ min: -2, max: 2 }) },
+  { weight: 2, arbitrary: fc.constantFrom(-513, -512, -511, 511, 512, 513, G1 - 1, G1, -G1) },
+  { weight: 2, arbitrary: fc.integer({ min: -4096, max: 4096 }) },
+  { weight: 1, arbitrary: fc.integer({ min: -2 * G1, max: 2 * G1 }) },
+);
+
+function addrArb(poolSize: number): fc.Arbitrary<AddrSketch> {
+  return fc.oneof(
+    { weight: 5, arbitrary: fc.record({ from: fc.constant('pool' as const), i: fc.nat(poolSize - 1), delta: deltaArb }) },
+    { weight: 4, arbitrary: fc.record({ from: fc.constant('recent' as const), k: fc.nat(RECENT - 1), delta: deltaArb }) },
+    { weight: 1, arbitrary: fc.record({ from: fc.constant('recentEnd' as const), k: fc.nat(RECENT - 1) }) },
+  );
+}
+
+function pfnArb(poolSize: number): fc.Arbitrary<PfnSketch> {
+  return fc.oneof(
+    { weight: 4, arbitrary: fc.record({ from: fc.constant('pool' as const), i: fc.nat(poolSize - 1), delta: fc.oneof(fc.constant(0), fc.integer({ min: -3, max: 600 })) }) },
+    { weight: 2, arbitrary: fc.record({ from: fc.constant('aliasOf' as const), k: fc.nat(RECENT - 1) }) },
+    { weight: 3, arbitrary: fc.record({ from: fc.constant('congruent' as const), i: fc.nat(poolSize - 1), size: fc.constantFrom('2M' as const, '1G' as const) }) },
+  );
+}
+
+function lenArb(regions: number): fc.Arbitrary<LenSketch> {
+  const fixed = (a: fc.Arbitrary<number>): fc.Arbitrary<LenSketch> => a.map((n) => ({ kind: 'fixed' as const, n }));
+  return fc.oneof(
+    { weight: 8, arbitrary: fixed(fc.constant(1)) },
+    { weight: 4, arbitrary: fixed(fc.integer({ min: 2, max: 16 })) },
+    { weight: 4, arbitrary: fixed(fc.constantFrom(511, 512, 513, 1024, 1536)) },
+    { weight: 2, arbitrary: fixed(fc.constantFrom(G1 - 1, G1, G1 + 1)) },
+    { weight: 2, arbitrary: fixed(fc.integer({ min: 1, max: 4096 })) },
+    { weight: 1, arbitrary: fc.nat(regions - 1).map((i) => ({ kind: 'region' as const, i })) },
+    // EINVAL on purpose.
+    { weight: 1, arbitrary: fixed(fc.constantFrom(0, -1)) },
+  );
+}
+
+/** true once in n. */
+const oneIn = (n: number): fc.Arbitrary<boolean> =>
+  fc.oneof({ weight: n - 1, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) });
+
+/**
+ * Protections, including ones the system must refuse: W+X (CONFIG_DEBUG_WX), user pages
+ * in the kernel half, and combinations x86 cannot encode (user execute without kernel).
+ */
+const protArb: fc.Arbitrary<Prot> = fc
+  .record({
+    write: fc.boolean(),
+    exec: oneIn(4),
+    user: oneIn(9),
+    nonGlobal: oneIn(5),
+    cache: fc.oneof({ weight: 3, arbitrary: fc.constant<CacheMode>('WB') }, { weight: 1, arbitrary: fc.constantFrom(...CACHE_MODES) }),
+    unrepresentable: oneIn(21),
+  })
+  .map(({ write, exec, user, nonGlobal, cache, unrepresentable }) => ({
+    write, user, execKernel: exec, execUser: unrepresentable ? !(user && exec) : user && exec, global: !nonGlobal, cache,
+  }));
+
+/** set_memory_ro/rw/x/nx/wc/uc/wb, global changes, and combinations of them. */
+const changeArb: fc.Arbitrary<ProtChange> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom<ProtChange>({ write: false }, { write: true }, { exec: true }, { exec: false }, { cache: 'WC' }, { cache: 'UC-' }, { cache: 'WB' }) },
+  // WT and WP need the PAT bit, which moves between bit 7 (4K) and bit 12 (2M/1G) on split.
+  { weight: 1, arbitrary: fc.constantFrom<ProtChange>({ cache: 'WT' }, { cache: 'WP' }, { cache: 'UC' }) },
+  { weight: 2, arbitrary: fc.constantFrom<ProtChange>({ write: false, exec: true }, { write: true, exec: false }, { global: false }, { global: true }) },
+  {
+    weight: 1,
+    arbitrary: fc.record(
+      { write: fc.boolean(), exec: fc.boolean(), global: fc.boolean(), cache: fc.constantFrom(...CACHE_MODES) },
+      { requiredKeys: [] },
+    ),
+  },
+);
+
+const OP_WEIGHTS: readonly (readonly [Command['op'], number])[] = [
+  ['map', 14], ['unmap', 9], ['protect', 14], ['setDirectMapInvalid', 5], ['setDirectMapDefault', 5],
+  ['split', 7], ['collapse', 7], ['translate', 5], ['access', 12], ['flush', 4], ['flushAll', 2],
+];
+const ISOLATION_WEIGHTS: readonly (readonly [Command['op'], number])[] = [
+  ['ptiClone', 3], ['asiMap', 3], ['asiUnmap', 2], ['createProcess', 2], ['exitProcess', 1], ['mapUser', 4], ['unmapUser', 2],
+];
+
+function sketchArb(scenario: Scenario, vpns: number, pfns: number, isolation: boolean): fc.Arbitrary<Sketch> {
+  const weights = isolation ? [...OP_WEIGHTS, ...ISOLATION_WEIGHTS] : OP_WEIGHTS;
+  const cpus = scenario.config.cpus;
+  return fc.record({
+    op: fc.oneof(...weights.map(([op, weight]) => ({ weight, arbitrary: fc.constant(op) }))),
+    addr: addrArb(vpns),
+    pfn: pfnArb(pfns),
+    len: lenArb(scenario.regions.length),
+    prot: protArb,
+    change: changeArb,
+    flag: fc.boolean(),
+    repeat: oneIn(3),
+    maxPage: fc.constantFrom<PageSize | undefined>(undefined, undefined, '4K', '2M', '1G'),
+    size: fc.constantFrom('2M' as const, '1G' as const),
+    // One CPU past the last: EINVAL.
+    cpu: fc.oneof({ weight: 12, arbitrary: fc.nat(cpus - 1) }, { weight: 1, arbitrary: fc.constant(cpus) }),
+    // Root 0 is init_mm; another root is EINVAL until isolation exists.
+    root: fc.oneof({ weight: 30, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(1) }),
+    kind: fc.constantFrom<AccessKind>('r', 'w', 'x'),
+    mode: fc.oneof({ weight: 4, arbitrary: fc.constant<AccessMode>('kernel') }, { weight: 1, arbitrary: fc.constant<AccessMode>('user') }),
+    pid: fc.nat(3),
+  });
+}
+
+/**
+ * Pairs that only do something interesting together: a collapse succeeds on a block a
+ * split just made, a TLB hit needs the same access again, set_direct_map_default needs
+ * frames set_direct_map_invalid removed, and unmapping exactly what a map created frees
+ * its tables. A repeating sketch of the first op reuses the last command of the second.
+ */
+const PARTNER: Partial<Record<Command['op'], Command['op']>> = {
+  collapse: 'split', access: 'access', setDirectMapDefault: 'setDirectMapInvalid', unmap: 'map',
+};
+
+/**
+ * Turns sketches into commands, remembering the last few addresses so later commands
+ * can return to them. Deterministic: the same sketches give the same commands.
+ */
+class Resolver {
+  private readonly recent: { vpn: Vpn; pages: number }[] = [];
+  private readonly last = new Map<Command['op'], Command>();
+  private readonly pageOffset = X86_64_LAYOUT_4LEVEL.pageOffset;
+  private readonly kernelText = X86_64_LAYOUT_4LEVEL.kernelText;
+
+  constructor(
+    private readonly scenario: Scenario,
+    private readonly vpns: readonly Vpn[],
+    private readonly pfns: readonly Pfn[],
+  ) {}
+
+  private recentAt(k: number): { vpn: Vpn; pages: number } | undefined {
+    return this.recent.length === 0 ? undefined : this.recent[k % this.recent.length];
+  }
+
+  private vpn(a: AddrSketch): Vpn {
+    const fallback = (): Vpn => this.vpns[0]!;
+    switch (a.from) {
+      case 'pool': return this.vpns[a.i % this.vpns.length]! + a.delta;
+      case 'recent': { const r = this.recentAt(a.k); return r === undefined ? fallback() : r.vpn + a.delta; }
+      case 'recentEnd': { const r = this.recentAt(a.k); return r === undefined ? fallback() : r.vpn + Math.max(r.pages, 1); }
+    }
+  }
+
+  private pfn(p: PfnSketch, vpn: Vpn): Pfn {
+    switch (p.from) {
+      case 'pool': return Math.max(0, this.pfns[p.i % this.pfns.length]! + p.delta);
+      case 'aliasOf': {
+        const r = this.recentAt(p.k);
+        const v = r === undefined ? vpn : r.vpn;
+        // The direct map and the kernel image map frame (v - base); elsewhere reuse a pool frame.
+        const pfn = v >= this.kernelText ? v - this.kernelText : v - this.pageOffset;
+        return pfn >= 0 && pfn < this.scenario.config.frames ? pfn : this.pfns[p.k % this.pfns.length]!;
+      }
+      case 'congruent': {
+        const block = PAGES[p.size];
+        return alignDown(this.pfns[p.i % this.pfns.length]!, block) + (((vpn % block) + block) % block);
+      }
+    }
+  }
+
+  private pages(l: LenSketch): number {
+    return l.kind === 'fixed' ? l.n : this.scenario.regions[l.i % this.scenario.regions.length]!.pages;
+  }
+
+  /**
+   * A map that can only use 4K leaves (maxPage 4K, or vpn and pfn not congruent modulo 2M)
+   * is capped: a 1G range of 4K leaves would make every later check walk 262,144 leaves
+   * without exercising anything a few hundred do not.
+   */
+  private mapPages(maxPage: PageSize | undefined, vpn: Vpn, pfn: Pfn, pages: number): number {
+    const only4K = maxPage === '4K' || !this.scenario.config.features.pse || (vpn - pfn) % M2 !== 0;
+    return only4K ? Math.min(pages, MAX_4K_LEAVES) : pages;
+  }
+
+  private remember(vpn: Vpn, pages: number): void {
+    this.recent.unshift({ vpn, pages });
+    if (this.recent.length > RECENT) this.recent.pop();
+  }
+
+  resolve(s: Sketch): Command {
+    const partner = PARTNER[s.op];
+    const prev = s.repeat && partner !== undefined ? this.last.get(partner) : undefined;
+    const command = prev === undefined ? this.build(s, this.vpn(s.addr), this.pfn(s.pfn, this.vpn(s.addr)), this.pages(s.len)) : this.revisit(s, prev);
+    this.last.set(command.op, command);
+    if ('vpn' in command) this.remember(command.vpn, 'pages' in command ? command.pages : 1);
+    else if ('pfn' in command) this.remember(this.pageOffset + command.pfn, command.count);
+    return command;
+  }
+
+  /** The sketch's op on exactly what `prev` (its partner) touched. */
+  private revisit(s: Sketch, prev: Command): Command {
+    const vpn = 'vpn' in prev ? prev.vpn : 0;
+    switch (prev.op) {
+      case 'split': return { op: 'collapse', root: s.root, vpn, size: s.size };
+      case 'access': return { ...prev, kind: s.kind, mode: s.mode };
+      case 'setDirectMapInvalid': return { op: 'setDirectMapDefault', pfn: prev.pfn, count: prev.count, flush: s.flag };
+      case 'map': return { op: 'unmap', root: prev.root, vpn, pages: prev.pages };
+      default: return prev;
+    }
+  }
+
+  private build(s: Sketch, vpn: Vpn, pfn: Pfn, pages: number): Command {
+    switch (s.op) {
+      case 'map': return { op: 'map', root: s.root, vpn, pfn, pages: this.mapPages(s.maxPage, vpn, pfn, pages), prot: s.prot, ...(s.maxPage === undefined ? {} : { maxPage: s.maxPage }) };
+      case 'unmap': return { op: 'unmap', root: s.root, vpn, pages };
+      case 'protect': return { op: 'protect', vpn, pages, change: s.change, ...(s.flag ? { alias: true } : {}) };
+      // Counts stay small: secretmem and guest_memfd remove a few pages at a time, and each restored frame is a 4K leaf.
+      case 'setDirectMapInvalid': return { op: 'setDirectMapInvalid', pfn, count: Math.min(pages, MAX_4K_LEAVES), flush: s.flag };
+      case 'setDirectMapDefault': return { op: 'setDirectMapDefault', pfn, count: Math.min(pages, MAX_4K_LEAVES), flush: s.flag };
+      case 'split': return { op: 'split', root: s.root, vpn };
+      case 'collapse': return { op: 'collapse', root: s.root, vpn, size: s.size };
+      case 'translate': return { op: 'translate', root: s.root, vpn };
+      case 'access': return { op: 'access', cpu: s.cpu, root: s.root, vpn, kind: s.kind, mode: s.mode };
+      case 'flush': return { op: 'flush', vpn, pages };
+      case 'flushAll': return { op: 'flushAll' };
+      case 'ptiClone': return { op: 'ptiClone', vpn, pages, level: s.flag ? 'pmd' : 'pte' };
+      case 'asiMap': return { op: 'asiMap', vpn, pages };
+      case 'asiUnmap': return { op: 'asiUnmap', vpn, pages };
+      case 'createProcess': return { op: 'createProcess' };
+      case 'exitProcess': return { op: 'exitProcess', pid: s.pid };
+      // User-half addresses: the low pool points shifted into the lower half.
+      case 'mapUser': return { op: 'mapUser', pid: s.pid, vpn: vpn % lowerHalfEnd(this.scenario.config.levels), pfn, pages, prot: s.prot };
+      case 'unmapUser': return { op: 'unmapUser', pid: s.pid, vpn: vpn % lowerHalfEnd(this.scenario.config.levels), pages };
+    }
+  }
+}
+
+/**
+ * Sequences of commands for every core operation (and the isolation operations when
+ * asked), with clustered addresses, lengths biased to 1, 511/512/513, 1G and whole
+ * regions, mixed maxPage, and protections the system must refuse. The result is plain
+ * `Command[]` data, also after shrinking.
+ */
+export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Arbitrary<Command[]> {
+  const vpns = vpnPool(scenario);
+  const pfns = pfnPool(scenario);
+  const sketch = sketchArb(scenario, vpns.length, pfns.length, opts.isolation ?? false);
+  const upTo = (maxLength: number): fc.Arbitrary<Sketch[]> => fc.array(sketch, { maxLength, size: 'max' });
+  const short = Math.round(Math.min(1, Math.max(0, opts.shortFraction ?? 0)) * 100);
+  const shortOnes = upTo(Math.ceil(opts.maxCommands / 8));
+  const longOnes = upTo(opts.maxCommands);
+  const lengths = short === 0 ? longOnes
+    : short === 100 ? shortOnes
+    : fc.oneof({ weight: short, arbitrary: shortOnes }, { weight: 100 - short, arbitrary: longOnes });
+  return lengths
+    .map((sketches) => {
+      const r = new Resolver(scenario, vpns, pfns);
+      return sketches.map((s) => r.resolve(s));
+    });
+}

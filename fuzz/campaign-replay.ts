@@ -1,0 +1,140 @@
+/**
+ * Replaying a stored trace for a person (`ptspec replay`): the checker's verdict, then
+ * every step with both systems' outcomes, and what the failing step changed: the leaves
+ * it added and removed inside the ranges it touched, TLB entries and flush obligations,
+ * in the model and in the implementation, side by side.
+ */
+import { PAGES } from '../spec/address.ts';
+import { applyCommand, type Command } from '../spec/commands.ts';
+import type { CheckScope } from '../spec/invariant.ts';
+import { protToString, type AbstractState, type Leaf, type TlbEntry } from '../spec/state.ts';
+import type { AccessOutcome, PageTableSystem, Translation } from '../spec/system.ts';
+import { failureKey, type TraceSetup } from './campaign-run.ts';
+import { runTrace, type StepOutcome, type TraceFailure } from './check.ts';
+import { emptyCoverage } from './coverage.ts';
+import { touchedScopes } from './scope.ts';
+
+export interface ReplayStep {
+  readonly phase: 'boot' | 'run';
+  readonly index: number;
+  readonly command: Command;
+  readonly model: StepOutcome;
+  readonly impl: StepOutcome;
+}
+
+/** What one system's state lost and gained in one step. */
+export interface Delta {
+  readonly removedLeaves: readonly Leaf[];
+  readonly addedLeaves: readonly Leaf[];
+  readonly removedTlb: readonly TlbEntry[];
+  readonly addedTlb: readonly TlbEntry[];
+  readonly obligationsBefore: number;
+  readonly obligationsAfter: number;
+  readonly tablesBefore: number;
+  readonly tablesAfter: number;
+}
+
+export interface StateChange {
+  /** The ranges the leaves were compared in (the command's touched ranges). */
+  readonly scopes: readonly CheckScope[];
+  readonly model: Delta | string;
+  readonly impl: Delta | string;
+}
+
+export interface Replay {
+  /** The checker's verdict on the whole trace. */
+  readonly failure: TraceFailure | null;
+  readonly key: string | null;
+  /** Steps up to and including the failing one (all of them when it passes). */
+  readonly steps: readonly ReplayStep[];
+  readonly change: StateChange | null;
+}
+
+function outcomeOf(sys: PageTableSystem, c: Command): StepOutcome {
+  try {
+    const r = applyCommand(sys, c);
+    if (!r.ok) return { outcome: r.error.errno, message: r.error.message };
+    return c.op === 'translate' || c.op === 'access' ? { outcome: 'ok', value: r.value as Translation | AccessOutcome } : { outcome: 'ok' };
+  } catch (e) {
+    return { outcome: 'exception', message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function snapshot(sys: PageTableSystem): AbstractState | string {
+  try {
+    return sys.abstract();
+  } catch (e) {
+    return `abstract() threw: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+/** A split or collapse changes the leaves around the address too: compare whole 1G blocks. */
+function wholeGigabytes(s: CheckScope): CheckScope {
+  const G1 = PAGES['1G'];
+  const start = Math.floor(s.vpn / G1) * G1;
+  return { vpn: start, pages: Math.ceil((s.vpn + s.pages) / G1) * G1 - start };
+}
+
+const inScopes = (scopes: readonly CheckScope[], vpn: number, pages: number): boolean =>
+  scopes.some((s) => vpn < s.vpn + s.pages && s.vpn < vpn + pages);
+
+const leafId = (root: number, l: Leaf): string => `${root}:${l.vpn}:${l.size}:${l.pfn}:${protToString(l.prot)}`;
+
+function leavesIn(s: AbstractState, scopes: readonly CheckScope[]): Map<string, Leaf> {
+  const out = new Map<string, Leaf>();
+  for (const r of s.roots) for (const l of r.leaves) if (inScopes(scopes, l.vpn, PAGES[l.size])) out.set(leafId(r.id, l), l);
+  return out;
+}
+
+function minus<T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): T[] {
+  return [...a].filter(([k]) => !b.has(k)).map(([, v]) => v);
+}
+
+function delta(before: AbstractState | string, after: AbstractState | string, scopes: readonly CheckScope[]): Delta | string {
+  if (typeof before === 'string') return before;
+  if (typeof after === 'string') return after;
+  const lb = leavesIn(before, scopes);
+  const la = leavesIn(after, scopes);
+  const tlb = (s: AbstractState): Map<string, TlbEntry> => new Map(s.tlb.map((e) => [`${e.cpu}:${leafId(e.root, e.leaf)}`, e]));
+  const tb = tlb(before);
+  const ta = tlb(after);
+  return {
+    removedLeaves: minus(lb, la),
+    addedLeaves: minus(la, lb),
+    removedTlb: minus(tb, ta),
+    addedTlb: minus(ta, tb),
+    obligationsBefore: before.pendingFlush.length,
+    obligationsAfter: after.pendingFlush.length,
+    tablesBefore: before.tablesInUse,
+    tablesAfter: after.tablesInUse,
+  };
+}
+
+/** Runs the trace through the checker, then once more step by step to show it. */
+export function replay(setup: TraceSetup, target: string, commands: readonly Command[]): Replay {
+  const verdict = runTrace({ ...setup, commands, coverage: emptyCoverage() });
+  const failure = verdict.failure;
+  const model = setup.makeModel(setup.scenario);
+  const impl = setup.makeImpl(setup.scenario);
+  const steps: ReplayStep[] = [];
+  let change: StateChange | null = null;
+  const phases: readonly ['boot' | 'run', readonly Command[]][] = [['boot', setup.scenario.boot], ['run', commands]];
+  for (const [phase, list] of phases) {
+    for (let index = 0; index < list.length; index++) {
+      const command = list[index]!;
+      const failing = failure !== null && failure.phase === phase && failure.step === index;
+      const before = failing ? [snapshot(model), snapshot(impl)] as const : null;
+      steps.push({ phase, index, command, model: outcomeOf(model, command), impl: outcomeOf(impl, command) });
+      if (before !== null) {
+        const [mb, ib] = before;
+        const ma = snapshot(model);
+        const ia = snapshot(impl);
+        const leaves = typeof ma === 'string' ? [] : ma.roots.find((r) => r.id === 0)?.leaves ?? [];
+        const scopes = touchedScopes(command, leaves).map(wholeGigabytes);
+        change = { scopes, model: delta(mb, ma, scopes), impl: delta(ib, ia, scopes) };
+        return { failure, key: failureKey(target, setup.scenario.name, failure!), steps, change };
+      }
+    }
+  }
+  return { failure, key: failure === null ? null : failureKey(target, setup.scenario.name, failure), steps, change };
+}

@@ -1,0 +1,76 @@
+/**
+ * What a campaign holds to the model: the built-in impl, the impl with a mutant injected,
+ * or a user's module (`--impl`). Built the same way on the main thread (stored traces,
+ * `ptspec replay`) and in every worker, from plain data that crosses the thread boundary.
+ */
+import { applyCommand } from '../spec/commands.ts';
+import { SCENARIOS } from '../spec/scenario.ts';
+import type { PageTableSystemFactory } from '../spec/system.ts';
+import { createModel } from '../model/index.ts';
+import { createImpl } from '../impl/index.ts';
+import type { MutantName } from '../impl/mutants.ts';
+import { runTrace } from './check.ts';
+import { builtinTableChecker, catalogueSuite } from './defaults.ts';
+import type { TraceSetup } from './campaign-run.ts';
+import { loadFactory } from './user-impl.ts';
+
+export type TargetSpec =
+  | { readonly kind: 'impl'; readonly label: string }
+  | { readonly kind: 'mutant'; readonly mutant: MutantName; readonly label: string }
+  /** `module` as the user gave it, `url` the resolved file URL. */
+  | { readonly kind: 'module'; readonly module: string; readonly url: string; readonly label: string };
+
+export function implTarget(): TargetSpec {
+  return { kind: 'impl', label: 'impl' };
+}
+
+export function mutantTarget(mutant: MutantName): TargetSpec {
+  return { kind: 'mutant', mutant, label: `mutant-${mutant}` };
+}
+
+export function moduleTarget(module: string, url: string): TargetSpec {
+  const base = module.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '');
+  return { kind: 'module', module, url, label: `module-${base}` };
+}
+
+/**
+ * The trace setup of a target. `bootOnce` (campaigns) checks the boot once and then
+ * starts every trace from booted systems; a replay checks the boot as part of its trace.
+ */
+export async function traceSetupFor(scenarioName: string, target: TargetSpec, fullCheckEvery: number, opts: { readonly bootOnce?: boolean } = {}): Promise<TraceSetup> {
+  const make = SCENARIOS[scenarioName];
+  if (make === undefined) throw new Error(`unknown scenario ${scenarioName}`);
+  let makeImpl: PageTableSystemFactory;
+  switch (target.kind) {
+    case 'impl': makeImpl = (setup) => createImpl(setup); break;
+    case 'mutant': makeImpl = (setup) => createImpl(setup, { mutant: target.mutant }); break;
+    case 'module': makeImpl = await loadFactory(target.url); break;
+  }
+  const setup: TraceSetup = {
+    scenario: make(),
+    makeModel: createModel,
+    makeImpl,
+    fullCheckEvery,
+    invariants: catalogueSuite,
+    // The concrete-table checker knows only the built-in impl's tables.
+    checkTables: target.kind === 'module' ? null : builtinTableChecker,
+  };
+  return opts.bootOnce === true ? bootedOnce(setup) : setup;
+}
+
+/**
+ * The scenario's boot is the same in every trace, so its step-by-step checks need to run
+ * only once: when they pass, traces start from systems the factories have already booted
+ * (a third of the cost of a short trace, which is what shrinking runs by the thousand).
+ * When the boot itself fails, every trace keeps checking it, so every run reports it.
+ */
+function bootedOnce(setup: TraceSetup): TraceSetup {
+  if (runTrace({ ...setup, commands: [] }).failure !== null) return setup;
+  const { boot } = setup.scenario;
+  const booted = (make: PageTableSystemFactory): PageTableSystemFactory => (s) => {
+    const sys = make(s);
+    for (const c of boot) applyCommand(sys, c);
+    return sys;
+  };
+  return { ...setup, scenario: { ...setup.scenario, boot: [] }, makeModel: booted(setup.makeModel), makeImpl: booted(setup.makeImpl) };
+}

@@ -1,0 +1,197 @@
+/**
+ * A fuzz campaign: runs indexed sequences on worker threads until the budget (a number of
+ * runs, or a time) is spent, merges their coverage, and reports every failure as it is
+ * found so the caller can store it at once (a crash later never loses it).
+ *
+ * Determinism: run #n's sequence depends only on the campaign seed and n
+ * (campaign-run.ts), a shard owns the run indexes ≡ shard (mod shards), and for each
+ * failure key the trace of the earliest run is the one reported last as `onFound`. So
+ * with a run budget the outcome (runs, coverage, failures and their traces) is the same
+ * for any number of workers on any machine; with a time budget the set of runs done
+ * depends on speed and is reported.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Command } from '../spec/commands.ts';
+import { globalRunIndex, replayTrace, type FoundFailure, type RunResult } from './campaign-run.ts';
+import { traceSetupFor, type TargetSpec } from './campaign-target.ts';
+import { addCoverage, emptyCoverage, type Coverage } from './coverage.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker.ts';
+
+export interface CampaignConfig {
+  readonly scenario: string;
+  readonly target: TargetSpec;
+  readonly seed: number;
+  /** Run budget of this shard; null: until the time budget ends. */
+  readonly runs: number | null;
+  /** Time budget in ms; null: until the run budget ends. */
+  readonly timeMs: number | null;
+  readonly jobs: number;
+  /** 0-based shard index and shard count. */
+  readonly shard: { readonly index: number; readonly count: number };
+  readonly maxCommands: number;
+  readonly fullCheckEvery: number;
+  readonly shrinkBudget: number;
+  /** Stop starting runs once this many distinct failures are known (null: never); runs in flight finish. */
+  readonly bail: number | null;
+  /** Stops dispatching new runs (Ctrl-C); runs in flight finish. */
+  readonly signal?: AbortSignal;
+}
+
+/** A trace from the failure database, replayed before any new run. */
+export interface StoredTrace {
+  readonly key: string;
+  readonly commands: readonly Command[];
+  /** The full-check period it was found with: it replays exactly only with the same checks. */
+  readonly fullCheckEvery: number;
+}
+
+export interface StoredOutcome {
+  readonly key: string;
+  /** Still fails, with the same key. */
+  readonly reproduced: boolean;
+  /** What it does now when it does not fail the same way: passes, or fails with another key. */
+  readonly nowKey: string | null;
+}
+
+export interface Progress {
+  readonly elapsedMs: number;
+  readonly runs: number;
+  readonly commands: number;
+  /** Distinct failures so far (stored ones that reproduced included). */
+  readonly failures: number;
+  readonly coverage: Coverage;
+}
+
+export interface FailureTally {
+  readonly key: string;
+  /** Runs of this campaign that hit it (plus 1 if a stored trace reproduced it). */
+  hits: number;
+  /** The earliest run that hit it, -1 for a stored trace. */
+  firstRun: number;
+}
+
+export interface CampaignResult {
+  readonly runs: number;
+  readonly commands: number;
+  readonly elapsedMs: number;
+  readonly coverage: Coverage;
+  readonly stored: readonly StoredOutcome[];
+  /** By key, in order of first run index. */
+  readonly failures: readonly FailureTally[];
+  readonly stoppedBy: 'runs' | 'time' | 'bail' | 'interrupt';
+}
+
+export interface CampaignHooks {
+  /** The stored traces were replayed (before any new run). */
+  onStored?(outcomes: readonly StoredOutcome[]): void;
+  /**
+   * A new failure (`replaces` false), or the trace of an earlier run for a failure this
+   * campaign already reported (`replaces` true: keep the count, take this trace).
+   */
+  onFound(found: FoundFailure, replaces: boolean): void;
+  /** A run hit a failure already reported (or stored). */
+  onRepeat(key: string): void;
+  onProgress?(p: Progress): void;
+  /** How often onProgress is called. */
+  readonly progressEveryMs?: number;
+}
+
+/** Replays the stored traces on the main thread, before the workers start. */
+async function replayStored(config: CampaignConfig, stored: readonly StoredTrace[]): Promise<StoredOutcome[]> {
+  if (stored.length === 0) return [];
+  const setup = await traceSetupFor(config.scenario, config.target, config.fullCheckEvery, { bootOnce: true });
+  return stored.map((s) => {
+    const now = replayTrace({ ...setup, fullCheckEvery: s.fullCheckEvery }, config.target.label, s.commands).key;
+    return { key: s.key, reproduced: now === s.key, nowKey: now };
+  });
+}
+
+function startWorker(init: WorkerInit): Worker {
+  // Worker threads do not inherit the tsx loader hooks on Node 20, and `--import tsx` in
+  // execArgv does not apply to the worker's entry module there: register tsx first, then
+  // import the TypeScript entry.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./worker.ts', import.meta.url).href;
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(code, { eval: true, workerData: init, execArgv: [] });
+}
+
+export async function runCampaign(config: CampaignConfig, stored: readonly StoredTrace[], hooks: CampaignHooks): Promise<CampaignResult> {
+  const start = Date.now();
+  const storedOutcomes = await replayStored(config, stored);
+  hooks.onStored?.(storedOutcomes);
+  const tallies = new Map<string, FailureTally>();
+  for (const s of storedOutcomes) if (s.reproduced) tallies.set(s.key, { key: s.key, hits: 1, firstRun: -1 });
+
+  const coverage = emptyCoverage();
+  let runsDone = 0;
+  let k = 0; // next shard-local run number to hand out
+  let stoppedBy: CampaignResult['stoppedBy'] = 'runs';
+  const outOfBudget = (): boolean => {
+    if (config.signal?.aborted === true) return (stoppedBy = 'interrupt'), true;
+    if (config.bail !== null && tallies.size >= config.bail) return (stoppedBy = 'bail'), true;
+    if (config.runs !== null && k >= config.runs) return (stoppedBy = 'runs'), true;
+    if (config.timeMs !== null && Date.now() - start >= config.timeMs) return (stoppedBy = 'time'), true;
+    return false;
+  };
+  const progress = (): Progress => ({ elapsedMs: Date.now() - start, runs: runsDone, commands: coverage.commands, failures: tallies.size, coverage });
+
+  const init: WorkerInit = {
+    scenario: config.scenario,
+    target: config.target,
+    maxCommands: config.maxCommands,
+    fullCheckEvery: config.fullCheckEvery,
+    shrinkBudget: config.shrinkBudget,
+    campaignSeed: config.seed,
+    known: [...tallies.keys()].map((key) => [key, -1] as const),
+  };
+  const jobs = config.runs === null ? config.jobs : Math.max(1, Math.min(config.jobs, config.runs));
+  const workers = Array.from({ length: jobs }, () => startWorker(init));
+  const timer = hooks.onProgress === undefined ? undefined : setInterval(() => hooks.onProgress!(progress()), hooks.progressEveryMs ?? 1000);
+
+  const onResult = (r: RunResult, from: Worker): void => {
+    runsDone++;
+    addCoverage(coverage, r.coverage);
+    if (r.failedKey === null) return;
+    const t = tallies.get(r.failedKey);
+    // A worker may not yet know that another one found this failure in an earlier run.
+    if (r.found !== null && (t === undefined || r.runIndex < t.firstRun)) {
+      hooks.onFound(r.found, t !== undefined);
+      for (const w of workers) if (w !== from) w.postMessage({ type: 'known', key: r.found.key, runIndex: r.runIndex } satisfies ToWorker);
+    } else {
+      hooks.onRepeat(r.failedKey);
+    }
+    if (t === undefined) tallies.set(r.failedKey, { key: r.failedKey, hits: 1, firstRun: r.runIndex });
+    else {
+      t.hits++;
+      t.firstRun = t.firstRun === -1 ? -1 : Math.min(t.firstRun, r.runIndex);
+    }
+  };
+
+  try {
+    await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
+      const dispatch = (): void => {
+        if (outOfBudget()) {
+          resolve();
+          return;
+        }
+        w.postMessage({ type: 'run', runIndex: globalRunIndex(k++, config.shard.index, config.shard.count) } satisfies ToWorker);
+      };
+      w.on('message', (m: FromWorker) => {
+        if (m.type === 'fatal') reject(new Error(`fuzz worker failed: ${m.message}`));
+        else if (m.type === 'ready') dispatch();
+        else {
+          onResult(m.result, w);
+          dispatch();
+        }
+      });
+      w.on('error', reject);
+      w.on('exit', (code) => reject(new Error(`fuzz worker exited early (code ${code})`)));
+    })));
+  } finally {
+    if (timer !== undefined) clearInterval(timer);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  const failures = [...tallies.values()].sort((a, b) => a.firstRun - b.firstRun);
+  return { runs: runsDone, commands: coverage.commands, elapsedMs: Date.now() - start, coverage, stored: storedOutcomes, failures, stoppedBy };
+}

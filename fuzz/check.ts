@@ -1,0 +1,245 @@
+/**
+ * The refinement checker: one command sequence, run on the model and the impl side by
+ * side from the same scenario.
+ *
+ * After every command: (1) the outcomes agree (ok or the same errno; the same
+ * translate/access result); (2) abstract(impl) equals the model's state over the ranges
+ * the command touched, and in its small global parts; (3) the invariant catalogue holds
+ * there; (4) the concrete tables pass the impl's own checker. Every `fullCheckEvery`
+ * commands and at the end, (2)–(4) run over everything. The first failure stops the trace
+ * and comes back as data, with the step, the command, both outcomes and witnesses.
+ */
+import { X86_64_LAYOUT_4LEVEL } from '../spec/address.ts';
+import { applyCommand, type Command } from '../spec/commands.ts';
+import type { CheckScope, Witness } from '../spec/invariant.ts';
+import type { Scenario } from '../spec/scenario.ts';
+import { INIT_MM, type AbstractState, type Leaf } from '../spec/state.ts';
+import type { AccessOutcome, PageTableSystem, PageTableSystemFactory, Translation } from '../spec/system.ts';
+import { compareStates, outcomesAgree, type StepOutcome } from './compare.ts';
+import { bump, emptyCoverage, regionOf, type Coverage } from './coverage.ts';
+import { leafAt, touchedScopes } from './scope.ts';
+
+export type { StepOutcome } from './compare.ts';
+
+export type FailureKind = 'outcome-mismatch' | 'refinement' | 'invariant' | 'tables' | 'exception';
+
+/** The first thing that went wrong in a trace. Plain data (JSON-able). */
+export interface TraceFailure {
+  readonly kind: FailureKind;
+  /** 'boot': while applying scenario.boot; 'run': while applying `commands`. */
+  readonly phase: 'boot' | 'run';
+  /** Index of the command in `commands` (or in scenario.boot for phase 'boot'). */
+  readonly step: number;
+  readonly command: Command;
+  /** Which check caught it: the per-step outcome check, the incremental check over the touched ranges, or a full check. */
+  readonly check: 'outcome' | 'incremental' | 'full';
+  readonly invariantId?: string;
+  readonly invariantStatement?: string;
+  readonly witnesses: readonly Witness[];
+  /** One or two sentences saying what differs or what is violated. */
+  readonly detail: string;
+  readonly model: StepOutcome;
+  readonly impl: StepOutcome;
+}
+
+export interface TraceResult {
+  readonly failure: TraceFailure | null;
+  /** Model outcome of each command run (up to and including the failing one). */
+  readonly outcomes: readonly StepOutcome[];
+  readonly coverage: Coverage;
+}
+
+/** An invariant that fails, with where. */
+export interface InvariantViolation {
+  readonly id: string;
+  readonly statement: string;
+  readonly witnesses: readonly Witness[];
+}
+
+/** The catalogue as the checker runs it. */
+export interface InvariantSuite {
+  /** Ids of every invariant run by `check` (for coverage). */
+  readonly ids: readonly string[];
+  check(state: AbstractState, scope?: CheckScope): readonly InvariantViolation[];
+}
+
+/** A checker of the concrete tables of one system; witnesses empty when they are sound. */
+export type TableChecker = (system: PageTableSystem, scope?: CheckScope) => readonly Witness[];
+
+export interface TraceOptions {
+  readonly scenario: Scenario;
+  readonly makeModel: PageTableSystemFactory;
+  readonly makeImpl: PageTableSystemFactory;
+  readonly commands: readonly Command[];
+  /** A full check every this many commands (0: only at the end). Default 50. */
+  readonly fullCheckEvery?: number;
+  readonly invariants: InvariantSuite;
+  /** The impl's concrete table checker; null when the impl has none (a user's --impl). */
+  readonly checkTables: TableChecker | null;
+  /** Counters to add this trace's coverage to (a fresh one otherwise). */
+  readonly coverage?: Coverage;
+}
+
+/** Operations that change leaves or frames (not just TLBs and obligations). */
+const MUTATING: ReadonlySet<Command['op']> = new Set<Command['op']>([
+  'map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault', 'split', 'collapse',
+  'ptiClone', 'asiMap', 'asiUnmap', 'createProcess', 'exitProcess', 'mapUser', 'unmapUser',
+]);
+
+/**
+ * A witness with exactly the Witness fields (failure files are decoded strictly). A check
+ * may add its own (impl/check.ts names the check: 'leaked', 'live-count', …); that
+ * name goes into the detail.
+ */
+function plainWitness(w: Witness & { readonly check?: unknown }): Witness {
+  return {
+    ...(w.root === undefined ? {} : { root: w.root }),
+    ...(w.vpn === undefined ? {} : { vpn: w.vpn }),
+    ...(w.pages === undefined ? {} : { pages: w.pages }),
+    ...(w.frames === undefined ? {} : { frames: w.frames.map((f) => ({ pfn: f.pfn, count: f.count })) }),
+    detail: typeof w.check === 'string' ? `(${w.check}) ${w.detail}` : w.detail,
+  };
+}
+
+/** An exception as text: its stack when it has one (where in the system it was thrown). */
+const errorText = (e: unknown): string => (e instanceof Error ? (e.stack ?? e.message) : String(e));
+
+function run(sys: PageTableSystem, c: Command): StepOutcome {
+  try {
+    const r = applyCommand(sys, c);
+    if (!r.ok) return { outcome: r.error.errno, arg: r.error.arg, message: r.error.message };
+    if (c.op === 'translate' || c.op === 'access') return { outcome: 'ok', value: r.value as Translation | AccessOutcome };
+    return { outcome: 'ok' };
+  } catch (e) {
+    return { outcome: 'exception', message: errorText(e) };
+  }
+}
+
+function abstractOf(sys: PageTableSystem): AbstractState | string {
+  try {
+    return sys.abstract();
+  } catch (e) {
+    return errorText(e);
+  }
+}
+
+const initMmLeaves = (s: AbstractState): readonly Leaf[] => s.roots.find((r) => r.id === INIT_MM)?.leaves ?? [];
+
+function recordCoverage(cov: Coverage, scenario: Scenario, c: Command, o: StepOutcome, after: AbstractState): void {
+  cov.commands++;
+  bump((cov.outcomes[c.op] ??= {}), o.outcome);
+  const vpn = 'vpn' in c ? c.vpn : 'count' in c ? X86_64_LAYOUT_4LEVEL.pageOffset + c.pfn : undefined;
+  if (vpn === undefined) return;
+  bump(cov.regions, regionOf(scenario.regions, vpn));
+  if (o.outcome !== 'ok') return;
+  if (c.op === 'access') {
+    const a = o.value as AccessOutcome;
+    bump(cov.access, a.fault === false ? (a.fromTlb ? 'tlb' : 'walk') : a.fault);
+  }
+  const leaf = leafAt(initMmLeaves(after), vpn);
+  bump(cov.pageSizes, leaf === undefined ? 'unmapped' : leaf.size);
+}
+
+/**
+ * Runs one sequence on model and impl and returns the first failure (or null), the
+ * model's outcome per command, and the coverage. Never throws for a system's fault:
+ * exceptions inside model or impl become failures of kind 'exception'.
+ */
+export function runTrace(opts: TraceOptions): TraceResult {
+  const { scenario, commands, invariants, checkTables } = opts;
+  const cov = opts.coverage ?? emptyCoverage();
+  const fullEvery = opts.fullCheckEvery ?? 50;
+  const outcomes: StepOutcome[] = [];
+  cov.sequences++;
+
+  let model: PageTableSystem;
+  let impl: PageTableSystem;
+  const first = scenario.boot[0] ?? commands[0] ?? { op: 'flushAll' };
+  const none: StepOutcome = { outcome: 'ok' };
+  try {
+    model = opts.makeModel(scenario);
+  } catch (e) {
+    return { failure: exception('boot', 0, first, 'the model factory threw', e, none, none), outcomes, coverage: cov };
+  }
+  try {
+    impl = opts.makeImpl(scenario);
+  } catch (e) {
+    return { failure: exception('boot', 0, first, 'the impl factory threw', e, none, none), outcomes, coverage: cov };
+  }
+
+  /** init_mm's leaves in the model before the current command (abstract() states are snapshots). */
+  let before: readonly Leaf[] = [];
+
+  /** The checks after one command, as deep as asked; null when all pass. */
+  const checkAfter = (phase: 'boot' | 'run', step: number, c: Command, m: StepOutcome, x: StepOutcome, depth: TraceFailure['check']): TraceFailure | null => {
+    const base = { phase, step, command: c, model: m, impl: x };
+    if (m.outcome === 'exception' || x.outcome === 'exception') {
+      const who = m.outcome === 'exception' ? 'model' : 'impl';
+      return { ...base, kind: 'exception', check: 'outcome', witnesses: [], detail: `the ${who} threw: ${(who === 'model' ? m : x).message ?? ''}` };
+    }
+    if (!outcomesAgree(c, m, x)) {
+      return { ...base, kind: 'outcome-mismatch', check: 'outcome', witnesses: [], detail: 'model and impl returned different results' };
+    }
+    if (depth === 'outcome') return null;
+    const full = depth === 'full';
+    const ms = abstractOf(model);
+    const xs = abstractOf(impl);
+    if (typeof ms === 'string' || typeof xs === 'string') {
+      return { ...base, kind: 'exception', check: 'outcome', witnesses: [], detail: `abstract() of the ${typeof ms === 'string' ? 'model' : 'impl'} threw: ${typeof ms === 'string' ? ms : xs}` };
+    }
+    const scopes = full ? null : touchedScopes(c, before);
+    before = initMmLeaves(ms);
+    if (phase === 'run') recordCoverage(cov, scenario, c, m, ms);
+    const diff = compareStates(ms, xs, scopes);
+    if (diff !== null) return { ...base, kind: 'refinement', check: depth, witnesses: diff.witnesses, detail: diff.detail };
+    if (full) cov.fullChecks++;
+    // Invariants hold before the step; a failed or read-only command changed no leaf and
+    // no frame (the comparison above just showed the impl agrees), so only a successful
+    // mutating command needs them again before the next full check.
+    const invariantScopes = full ? [undefined] : m.outcome === 'ok' && MUTATING.has(c.op) ? scopes! : [];
+    for (const scope of invariantScopes) {
+      for (const id of invariants.ids) bump(cov.invariants, id);
+      const bad = invariants.check(xs, scope)[0];
+      if (bad !== undefined) {
+        return { ...base, kind: 'invariant', check: depth, invariantId: bad.id, invariantStatement: bad.statement, witnesses: bad.witnesses.map(plainWitness), detail: `invariant ${bad.id} fails: ${bad.statement}` };
+      }
+      if (checkTables !== null) {
+        let w: readonly Witness[];
+        try {
+          w = checkTables(impl, scope);
+        } catch (e) {
+          return exception(phase, step, c, 'the table checker threw', e, m, x);
+        }
+        if (w.length > 0) {
+          const witnesses = w.map(plainWitness);
+          return { ...base, kind: 'tables', check: depth, witnesses, detail: `the concrete tables are broken: ${witnesses[0]!.detail}` };
+        }
+      }
+    }
+    return null;
+  };
+
+  // Boot: the scenario's own commands, their outcomes compared one by one and the state
+  // they build checked in full at the end (a bug in building the direct map is a bug).
+  for (let k = 0; k < scenario.boot.length; k++) {
+    const c = scenario.boot[k]!;
+    const f = checkAfter('boot', k, c, run(model, c), run(impl, c), k === scenario.boot.length - 1 ? 'full' : 'outcome');
+    if (f !== null) return { failure: f, outcomes, coverage: cov };
+  }
+
+  for (let k = 0; k < commands.length; k++) {
+    const c = commands[k]!;
+    const m = run(model, c);
+    const x = run(impl, c);
+    outcomes.push(m);
+    const full = k === commands.length - 1 || (fullEvery > 0 && (k + 1) % fullEvery === 0);
+    // A full check subsumes the incremental one.
+    const f = checkAfter('run', k, c, m, x, full ? 'full' : 'incremental');
+    if (f !== null) return { failure: f, outcomes, coverage: cov };
+  }
+  return { failure: null, outcomes, coverage: cov };
+}
+
+function exception(phase: 'boot' | 'run', step: number, command: Command, what: string, e: unknown, model: StepOutcome, impl: StepOutcome): TraceFailure {
+  return { kind: 'exception', phase, step, command, check: 'outcome', witnesses: [], detail: `${what}: ${errorText(e)}`, model, impl };
+}

@@ -1,0 +1,31 @@
+/**
+ * The checks the harness runs by default: the whole invariant catalogue (spec/invariants)
+ * and, for the built-in impl, its concrete table checker (impl/check.ts). A user's own
+ * implementation (`--impl`) has no concrete tables we know how to read: it gets the
+ * catalogue only (`checkTables: null`).
+ */
+import { checkTables, createImpl, type MutantName } from '../impl/index.ts';
+import { createModel } from '../model/index.ts';
+import type { Scenario } from '../spec/scenario.ts';
+import { CATALOGUE, checkAll, invariantById } from '../spec/invariants/index.ts';
+import type { InvariantSuite, TableChecker, TraceOptions } from './check.ts';
+
+export const catalogueSuite: InvariantSuite = {
+  ids: CATALOGUE.map((inv) => inv.id),
+  check: (state, scope) =>
+    checkAll(state, scope).map((v) => ({ id: v.id, statement: invariantById(v.id)?.statement ?? v.title, witnesses: v.witnesses })),
+};
+
+/** impl/check.ts: reserved bits, PS placement, one parent per table, leaks, live counts. */
+export const builtinTableChecker: TableChecker = (system, scope) => checkTables(system, scope);
+
+/** Everything but the commands, for the built-in model against the built-in impl (optionally a mutant). */
+export function builtinTarget(scenario: Scenario, mutant?: MutantName): Omit<TraceOptions, 'commands'> {
+  return {
+    scenario,
+    makeModel: createModel,
+    makeImpl: (setup) => createImpl(setup, mutant === undefined ? {} : { mutant }),
+    invariants: catalogueSuite,
+    checkTables: builtinTableChecker,
+  };
+}

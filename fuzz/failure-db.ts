@@ -1,0 +1,172 @@
+/**
+ * The failure database: one JSON file per distinct failure in a directory, as Hypothesis
+ * keeps its example database. Every write goes to a temporary file in the same directory
+ * that is fsynced and then renamed over the target, so a crash (or a kill mid-campaign)
+ * leaves either the old file or the new one, never a torn one, and never loses a failure
+ * found earlier. A failure seen again is counted: the stored file keeps its trace and
+ * gets a higher count.
+ *
+ * The record format belongs to io/ (the codecs); this module only needs to read, write and
+ * count records, so the caller passes the codec in.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
+
+export interface DbRecord {
+  readonly key: string;
+  readonly count: number;
+  readonly lastSeen: string;
+}
+
+export interface RecordCodec<F extends DbRecord> {
+  parse(text: string): { readonly ok: true; readonly value: F } | { readonly ok: false; readonly errors: readonly string[] };
+  format(record: F): string;
+}
+
+export interface StoredFailure<F> {
+  readonly file: string;
+  readonly record: F;
+}
+
+export interface BrokenFile {
+  readonly file: string;
+  readonly errors: readonly string[];
+}
+
+/** File name of a key: the key with anything unsafe in a file name replaced. */
+export function fileNameOf(key: string): string {
+  return `${key.replace(/[^A-Za-z0-9._-]+/g, '_')}.json`;
+}
+
+/** Write `text` to `file` atomically: a temporary sibling, fsync, rename. */
+export function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.${threadId}.${Date.now().toString(36)}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+const LOCK_WAIT_MS = 2000;
+const LOCK_STALE_MS = 30_000;
+
+/**
+ * Exclusive access to one record across processes (two shards sharing a directory): a
+ * lock file created with O_EXCL. A lock older than LOCK_STALE_MS is from a dead process.
+ */
+function withLock<T>(file: string, fn: () => T): T {
+  const lock = `${file}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx'));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > LOCK_STALE_MS || Date.now() > deadline) rmSync(lock, { force: true });
+      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+export class FailureDb<F extends DbRecord> {
+  constructor(readonly dir: string, private readonly codec: RecordCodec<F>) {}
+
+  fileOf(key: string): string {
+    return join(this.dir, fileNameOf(key));
+  }
+
+  /** Every readable record in the directory, and the files that do not decode. */
+  load(): { readonly stored: StoredFailure<F>[]; readonly broken: BrokenFile[] } {
+    const stored: StoredFailure<F>[] = [];
+    const broken: BrokenFile[] = [];
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((n) => n.endsWith('.json')).sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { stored, broken };
+      throw e;
+    }
+    for (const name of names) {
+      const file = join(this.dir, name);
+      const r = this.codec.parse(readFileSync(file, 'utf8'));
+      if (r.ok) stored.push({ file, record: r.value });
+      else broken.push({ file, errors: r.errors });
+    }
+    return { stored, broken };
+  }
+
+  /**
+   * Record one sighting of a failure. A new key writes `record` (count 1); a key already
+   * stored keeps its file's trace and gets count + 1 (a file that no longer decodes is
+   * replaced). Returns the file and whether the key was new.
+   */
+  record(record: F): { readonly file: string; readonly isNew: boolean; readonly count: number } {
+    mkdirSync(this.dir, { recursive: true });
+    const file = this.fileOf(record.key);
+    return withLock(file, () => {
+      const old = this.read(file);
+      if (old === undefined) {
+        writeAtomic(file, this.codec.format(record));
+        return { file, isNew: true, count: record.count };
+      }
+      const count = old.count + 1;
+      writeAtomic(file, this.codec.format({ ...old, count, lastSeen: record.lastSeen }));
+      return { file, isNew: false, count };
+    });
+  }
+
+  /**
+   * Count one more sighting of a key and take `record`'s trace: a trace from an earlier
+   * run of the same campaign (so the file does not depend on which worker finished
+   * first), or a fresh trace for a stored failure whose old trace no longer reproduces.
+   */
+  replace(record: F): { readonly file: string; readonly count: number } {
+    mkdirSync(this.dir, { recursive: true });
+    const file = this.fileOf(record.key);
+    return withLock(file, () => {
+      const count = (this.read(file)?.count ?? 0) + 1;
+      writeAtomic(file, this.codec.format({ ...record, count }));
+      return { file, count };
+    });
+  }
+
+  /** Count `hits` more sightings of a stored key; the new count, or undefined when the file is gone. */
+  bump(key: string, hits: number, lastSeen: string): number | undefined {
+    const file = this.fileOf(key);
+    return withLock(file, () => {
+      const old = this.read(file);
+      if (old === undefined) return undefined;
+      writeAtomic(file, this.codec.format({ ...old, count: old.count + hits, lastSeen }));
+      return old.count + hits;
+    });
+  }
+
+  private read(file: string): F | undefined {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    const r = this.codec.parse(text);
+    return r.ok ? r.value : undefined;
+  }
+}

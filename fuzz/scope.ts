@@ -1,0 +1,117 @@
+/**
+ * The part of the state a command can have changed, for incremental checking.
+ *
+ * A command changes leaves only inside the range it names and, for `protect` with
+ * `alias`, inside the direct-map alias of the frames it covers (cpa_process_alias); the
+ * set_direct_map_* calls touch the direct-map pages of their frames. A partly covered
+ * huge leaf is split, so the pieces outside the range change too: every range is widened
+ * to the 1G blocks containing it, which holds any leaf that intersects it. Bugs that write
+ * outside these ranges are caught by the periodic full check.
+ */
+import { PAGES, VPN_LIMIT, X86_64_LAYOUT_4LEVEL, type Vpn } from '../spec/address.ts';
+import type { Command } from '../spec/commands.ts';
+import type { CheckScope } from '../spec/invariant.ts';
+import type { Leaf } from '../spec/state.ts';
+
+/** Index of the first leaf that ends after `vpn` (leaves sorted by vpn, disjoint). */
+export function firstLeafEndingAfter(leaves: readonly Leaf[], vpn: Vpn): number {
+  let lo = 0;
+  let hi = leaves.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const l = leaves[mid]!;
+    if (l.vpn + PAGES[l.size] <= vpn) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The leaf containing vpn, if any. */
+export function leafAt(leaves: readonly Leaf[], vpn: Vpn): Leaf | undefined {
+  const l = leaves[firstLeafEndingAfter(leaves, vpn)];
+  return l !== undefined && l.vpn <= vpn ? l : undefined;
+}
+
+/** [vpn, vpn+pages) clamped to valid page numbers (invalid requests still name a place to compare). */
+function clamped(vpn: number, pages: number): CheckScope | null {
+  if (!Number.isFinite(vpn) || !Number.isFinite(pages)) return null;
+  const start = Math.max(0, Math.min(VPN_LIMIT - 1, Math.floor(vpn)));
+  const end = Math.max(start + 1, Math.min(VPN_LIMIT, Math.floor(vpn) + Math.max(1, Math.floor(pages))));
+  return { vpn: start, pages: end - start };
+}
+
+/**
+ * The range widened to the whole leaves (of the state before the command) that contain
+ * its first and last page: a partly covered leaf is split, and all its pieces change.
+ */
+function widened(r: CheckScope, before: readonly Leaf[]): CheckScope {
+  const first = leafAt(before, r.vpn);
+  const last = leafAt(before, r.vpn + r.pages - 1);
+  const start = first === undefined ? r.vpn : first.vpn;
+  const end = last === undefined ? r.vpn + r.pages : Math.max(r.vpn + r.pages, last.vpn + PAGES[last.size]);
+  return { vpn: start, pages: end - start };
+}
+
+/** Sorted, merged ranges. */
+function merged(ranges: CheckScope[]): CheckScope[] {
+  ranges.sort((a, b) => a.vpn - b.vpn);
+  const out: CheckScope[] = [];
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (last !== undefined && r.vpn <= last.vpn + last.pages) {
+      const end = Math.max(last.vpn + last.pages, r.vpn + r.pages);
+      out[out.length - 1] = { vpn: last.vpn, pages: end - last.vpn };
+    } else {
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+/**
+ * Ranges of init_mm the command may have changed, given the leaves before it ran: the
+ * named range (or the direct-map pages of the named frames), the direct-map alias of
+ * the frames a `protect … alias` covers, each widened to the leaves it splits; the block
+ * a collapse replaces. Empty for flushAll and the process operations, which change no
+ * kernel leaf (TLBs and obligations are compared in full after every command anyway).
+ */
+export function touchedScopes(c: Command, before: readonly Leaf[]): CheckScope[] {
+  const pageOffset = X86_64_LAYOUT_4LEVEL.pageOffset;
+  const out: CheckScope[] = [];
+  const add = (vpn: number, pages: number): void => {
+    const r = clamped(vpn, pages);
+    if (r !== null) out.push(widened(r, before));
+  };
+  switch (c.op) {
+    case 'map': case 'unmap': case 'flush': case 'ptiClone': case 'asiMap': case 'asiUnmap': case 'mapUser': case 'unmapUser':
+      add(c.vpn, c.pages);
+      break;
+    case 'protect': {
+      add(c.vpn, c.pages);
+      if (c.alias === true && Number.isInteger(c.vpn) && Number.isInteger(c.pages)) {
+        const end = c.vpn + c.pages;
+        for (let i = firstLeafEndingAfter(before, c.vpn); i < before.length; i++) {
+          const l = before[i]!;
+          if (l.vpn >= end) break;
+          const from = Math.max(c.vpn, l.vpn);
+          add(pageOffset + l.pfn + (from - l.vpn), Math.min(end, l.vpn + PAGES[l.size]) - from);
+        }
+      }
+      break;
+    }
+    case 'setDirectMapInvalid': case 'setDirectMapDefault':
+      add(pageOffset + c.pfn, c.count);
+      break;
+    case 'collapse': {
+      const size = PAGES[c.size];
+      add(Math.floor(c.vpn / size) * size, size);
+      break;
+    }
+    case 'split': case 'translate': case 'access':
+      add(c.vpn, 1);
+      break;
+    case 'createProcess': case 'exitProcess': case 'flushAll':
+      break;
+  }
+  return merged(out);
+}

@@ -1,0 +1,62 @@
+/**
+ * A campaign worker thread: builds the systems once, then runs the run indexes the
+ * campaign hands it, one at a time, and posts each run's coverage and any new failure
+ * back. Runs are synchronous, so messages are handled in order.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SCENARIOS } from '../spec/scenario.ts';
+import { runOne, type RunContext, type RunResult } from './campaign-run.ts';
+import { traceSetupFor, type TargetSpec } from './campaign-target.ts';
+
+export interface WorkerInit {
+  readonly scenario: string;
+  readonly target: TargetSpec;
+  readonly maxCommands: number;
+  readonly fullCheckEvery: number;
+  readonly shrinkBudget: number;
+  readonly campaignSeed: number;
+  /** Failure keys already known, with the run index that found them (-1: the failure database). */
+  readonly known: readonly (readonly [string, number])[];
+}
+
+export type ToWorker =
+  | { readonly type: 'run'; readonly runIndex: number }
+  /** A failure another worker found first: do not shrink it again unless found by an earlier run. */
+  | { readonly type: 'known'; readonly key: string; readonly runIndex: number };
+
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'result'; readonly result: RunResult }
+  | { readonly type: 'fatal'; readonly message: string };
+
+const port = parentPort;
+if (port === null) throw new Error('fuzz/worker.ts runs only as a worker thread');
+const init = workerData as WorkerInit;
+
+try {
+  const ctx: RunContext = {
+    setup: await traceSetupFor(init.scenario, init.target, init.fullCheckEvery, { bootOnce: true }),
+    scenario: SCENARIOS[init.scenario]!(),
+    target: init.target.label,
+    maxCommands: init.maxCommands,
+    campaignSeed: init.campaignSeed,
+    shrinkBudget: init.shrinkBudget,
+  };
+  const known = new Map(init.known);
+  port.on('message', (m: ToWorker) => {
+    if (m.type === 'known') {
+      known.set(m.key, Math.min(m.runIndex, known.get(m.key) ?? Infinity));
+      return;
+    }
+    try {
+      const result = runOne(ctx, m.runIndex, known);
+      if (result.found !== null) known.set(result.found.key, result.runIndex);
+      port.postMessage({ type: 'result', result } satisfies FromWorker);
+    } catch (e) {
+      port.postMessage({ type: 'fatal', message: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies FromWorker);
+    }
+  });
+  port.postMessage({ type: 'ready' } satisfies FromWorker);
+} catch (e) {
+  port.postMessage({ type: 'fatal', message: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies FromWorker);
+}

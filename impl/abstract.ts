@@ -1,0 +1,57 @@
+/**
+ * The abstraction function: what the concrete tables mean as the spec's abstract state.
+ * A full walk from init_mm's pgd, combining permissions over the levels as the MMU does
+ * (RW and US ANDed, NX ORed: Intel SDM §4.6.1; the kernel's ptdump does the same in
+ * effective_prot()), so an implementation that restricts at a table level is read
+ * correctly. Leaves come out in vpn order, exactly one abstract leaf per leaf entry.
+ */
+import { VPN_LIMIT, type Vpn } from '../spec/address.ts';
+import type { Leaf } from '../spec/state.ts';
+import * as x86 from './arch/x86_64/entry.ts';
+import * as policy from './policy.ts';
+import * as prot from './prot.ts';
+import * as radixModule from './radix.ts';
+import type { Radix } from './radix.ts';
+import * as tables from './tables.ts';
+
+// Module-local copies: imported bindings are live (a getter per use once transpiled).
+const { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, HI_NX } = x86;
+const { LEVEL_SIZE } = policy;
+const { PROTS, leafCode } = prot;
+const { leafPfn } = radixModule;
+const { SPAN, isLeafAt } = tables;
+
+/** Vpn of entry `idx` of the top-level table: the lower half for 0..255, the sign-extended upper half above. */
+export function rootEntryVpn(levels: number, idx: number): Vpn {
+  const span = SPAN[levels as 4]!;
+  return idx < 256 ? idx * span : VPN_LIMIT - (512 - idx) * span;
+}
+
+export function walkLeaves(radix: Radix): Leaf[] {
+  const out: Leaf[] = [];
+  visit(radix, out, 0, radix.levels, 0, true, true, false);
+  return out;
+}
+
+function visit(radix: Radix, out: Leaf[], slot: number, level: number, base: Vpn, rw: boolean, us: boolean, nx: boolean): void {
+  const pool = radix.pool;
+  const w = pool.words;
+  const span = SPAN[level as 1]!;
+  const leafOnly = radix.mutant === 'leaf-only-permission';
+  for (let i = 0; i < 512; i++) {
+    const off = slot * 1024 + i * 2;
+    const lo = w[off]!;
+    if (!(lo & _PAGE_PRESENT)) continue;
+    const hi = w[off + 1]!;
+    const vpn = level === radix.levels ? rootEntryVpn(level, i) : base + i * span;
+    if (isLeafAt(lo, level)) {
+      const code = leafOnly ? leafCode(lo, hi, level > 1, true, true, false) : leafCode(lo, hi, level > 1, rw, us, nx);
+      out.push({ vpn, pfn: leafPfn(lo, hi, level), size: LEVEL_SIZE[level]!, prot: PROTS[code]! });
+      continue;
+    }
+    const child = pool.childSlot(lo, hi);
+    // A table outside the pool (a corrupted entry) means nothing here; checkTables reports it.
+    if (level === 1 || child < 0 || child >= pool.capacity) continue;
+    visit(radix, out, child, level - 1, vpn, rw && (lo & _PAGE_RW) !== 0, us && (lo & _PAGE_USER) !== 0, nx || (hi & HI_NX) !== 0);
+  }
+}

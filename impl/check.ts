@@ -1,0 +1,153 @@
+/**
+ * What only the concrete tables show (DESIGN.md family S), checked on the built-in impl:
+ *
+ *   reserved       no present entry has a reserved bit set (SDM §4.5.4: the walk faults)
+ *   ps-level       PS only where the CPU allows a leaf: never in a pgd/p4d entry, a PUD
+ *                  leaf only with GB pages, a PMD leaf only with PSE
+ *   table-flags    table entries are _KERNPG_TABLE (present, RW, accessed, dirty; no NX,
+ *                  no US): the kernel never restricts at table level, so the leaf decides
+ *   table-frame    a table entry points into the table pool
+ *   leaf-frame     a leaf maps simulated memory only
+ *   one-parent     every table hangs from exactly one entry
+ *   not-allocated  every reachable table is allocated (a freed table still linked is a
+ *                  use-after-free of a page-table page)
+ *   leaked         every allocated table is reachable from its parent entry
+ *   empty-table    no reachable table but the pgd is empty (emptied tables are freed)
+ *   live-count     each table's live-entry count equals its present entries
+ *   pool-count     the pool's in-use count equals the allocated slots, all inside the pool
+ *
+ * With a scope, the walk visits only the entries intersecting it (the fuzzer's
+ * incremental check); the per-slot checks (leaked, empty-table, pool-count) are cheap
+ * and always run over every slot.
+ */
+import type { CheckScope, Witness } from '../spec/invariant.ts';
+import type { PageTableSystem } from '../spec/system.ts';
+import * as x86 from './arch/x86_64/entry.ts';
+import { rootEntryVpn } from './abstract.ts';
+import { leafPfn } from './radix.ts';
+import { RadixSystem } from './system.ts';
+import * as tables from './tables.ts';
+import type { TablePool } from './tables.ts';
+
+// Module-local copies: imported bindings are live (a getter per use once transpiled), and
+// the fuzzer runs this after every command.
+const { _PAGE_PRESENT, _PAGE_PSE, HI_PFN_MASK, LO_FLAGS_MASK, hasReservedBits, reservedMask } = x86;
+const KERNPG_TABLE_LO = x86._KERNPG_TABLE.lo;
+const { SPAN, isLeafAt } = tables;
+
+export type TableCheck =
+  | 'reserved' | 'ps-level' | 'table-flags' | 'table-frame' | 'leaf-frame' | 'one-parent' | 'not-allocated'
+  | 'leaked' | 'empty-table' | 'live-count' | 'pool-count';
+
+export interface TableFinding extends Witness {
+  readonly check: TableCheck;
+}
+
+interface Walk {
+  readonly sys: RadixSystem;
+  /** reservedMask(level, leaf) for this machine, index level * 2 + (leaf ? 1 : 0). */
+  readonly reserved: readonly x86.ReservedMask[];
+  readonly pool: TablePool;
+  readonly lo: number;
+  readonly hi: number;
+  readonly seen: Uint8Array;
+  readonly out: TableFinding[];
+}
+
+const LEVEL_NAMES = ['', 'pte', 'pmd', 'pud', 'p4d', 'pgd'];
+
+function levelName(level: number, levels: number): string {
+  return level === levels ? 'pgd' : LEVEL_NAMES[level]!;
+}
+
+/** Findings on the tables of `system` (the built-in impl only), empty when they are sound. */
+export function checkTables(system: PageTableSystem, scope?: CheckScope): TableFinding[] {
+  if (!(system instanceof RadixSystem)) throw new TypeError('checkTables reads the built-in impl\'s tables; this system is not one');
+  const pool = system.tables();
+  const out: TableFinding[] = [];
+  const w: Walk = {
+    sys: system, pool, out,
+    lo: scope?.vpn ?? 0,
+    hi: scope === undefined ? Infinity : scope.vpn + scope.pages,
+    seen: new Uint8Array(pool.capacity),
+    reserved: Array.from({ length: 12 }, (_, i) => reservedMask(Math.max(1, i >> 1) as 1, (i & 1) === 1, system.config.maxPhysBits)),
+  };
+  checkSlots(pool, system.config.levels, out);
+  visitTable(w, 0, system.config.levels, 0);
+  return out;
+}
+
+function tableFrame(pool: TablePool, slot: number): { pfn: number; count: number }[] {
+  return [{ pfn: pool.slotPfn(slot), count: 1 }];
+}
+
+function checkSlots(pool: TablePool, levels: number, out: TableFinding[]): void {
+  let allocated = 0;
+  for (let s = 0; s < pool.highWater; s++) {
+    if (!pool.allocated[s]) continue;
+    allocated++;
+    if (s === 0) continue;
+    const p = pool.parentSlot[s]!;
+    const poff = p * 1024 + pool.parentIdx[s]! * 2;
+    const pe = pool.words[poff]!;
+    const linked = p >= 0 && p < pool.capacity && pool.allocated[p] === 1 && (pe & _PAGE_PRESENT) !== 0 &&
+      !isLeafAt(pe, pool.level[p]!) && pool.childSlot(pe, pool.words[poff + 1]!) === s;
+    if (!linked) {
+      out.push({ check: 'leaked', frames: tableFrame(pool, s), detail: `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)} is allocated but its parent entry does not point to it (leaked)` });
+    } else if (pool.live[s] === 0) {
+      out.push({ check: 'empty-table', vpn: pool.base[s]!, pages: SPAN[pool.level[s]! as 1]! * 512, frames: tableFrame(pool, s), detail: `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)} is reachable but empty (should have been freed)` });
+    }
+  }
+  if (!pool.allocated[0] || pool.level[0] !== levels) out.push({ check: 'pool-count', frames: tableFrame(pool, 0), detail: `init_mm's pgd (slot 0) is not an allocated level-${levels} table` });
+  if (allocated !== pool.inUse) out.push({ check: 'pool-count', detail: `the pool counts ${pool.inUse} tables in use but ${allocated} slots are allocated` });
+  if (pool.highWater > pool.poolCount) out.push({ check: 'pool-count', detail: `tables live beyond the pool: ${pool.highWater} slots used, the pool has ${pool.poolCount}` });
+}
+
+function visitTable(w: Walk, slot: number, level: number, base: number): void {
+  const { pool, out, sys } = w;
+  const levels = sys.config.levels;
+  const name = levelName(level, levels);
+  if (w.seen[slot]) {
+    out.push({ check: 'one-parent', frames: tableFrame(pool, slot), detail: `${name} table in frame ${pool.slotPfn(slot)} is linked from more than one entry` });
+    return;
+  }
+  w.seen[slot] = 1;
+  if (!pool.allocated[slot]) out.push({ check: 'not-allocated', vpn: base, frames: tableFrame(pool, slot), detail: `${name} table in frame ${pool.slotPfn(slot)} is reachable but free in the pool (freed while still linked)` });
+  if (pool.level[slot] !== level) out.push({ check: 'one-parent', vpn: base, frames: tableFrame(pool, slot), detail: `table in frame ${pool.slotPfn(slot)} is used as a ${name} table but was allocated as level ${pool.level[slot]}` });
+  const span = SPAN[level as 1]!;
+  const words = pool.words;
+  const { features, frames } = sys.config;
+  let present = 0;
+  for (let i = 0; i < 512; i++) {
+    const off = slot * 1024 + i * 2;
+    const lo = words[off]!;
+    if (!(lo & _PAGE_PRESENT)) continue;
+    present++;
+    const hi = words[off + 1]!;
+    const vpn = level === levels ? rootEntryVpn(levels, i) : base + i * span;
+    if (vpn + span <= w.lo || vpn >= w.hi) continue;
+    const at = { vpn, pages: span, frames: tableFrame(pool, slot) };
+    const where = `${name} entry ${i} of the table in frame ${pool.slotPfn(slot)}`;
+    const ps = (lo & _PAGE_PSE) !== 0 && level > 1;
+    if (ps && (level >= 4 || (level === 3 && !features.gbpages) || (level === 2 && !features.pse))) {
+      out.push({ check: 'ps-level', ...at, detail: `${where} has PS set, but ${level >= 4 ? `a ${name} entry cannot map a page` : `the CPU has no ${level === 3 ? 'GB pages' : 'PSE'}`}` });
+    }
+    const leaf = isLeafAt(lo, level);
+    if (hasReservedBits(lo, hi, w.reserved[level * 2 + (leaf ? 1 : 0)]!)) out.push({ check: 'reserved', ...at, detail: `${where} has reserved bits set` });
+    if (leaf) {
+      const pfn = leafPfn(lo, hi, level);
+      if (pfn + span > frames) out.push({ check: 'leaf-frame', ...at, detail: `${where} maps frames ${pfn}+${span} beyond memory (${frames} frames)` });
+      continue;
+    }
+    if ((lo & LO_FLAGS_MASK) !== KERNPG_TABLE_LO || (hi & ~HI_PFN_MASK) !== 0) {
+      out.push({ check: 'table-flags', ...at, detail: `${where} has flags lo 0x${(lo & LO_FLAGS_MASK).toString(16)} hi 0x${((hi & ~HI_PFN_MASK) >>> 0).toString(16)}, not _KERNPG_TABLE (0x63): it restricts what its leaves grant` });
+    }
+    const child = pool.childSlot(lo, hi);
+    if (child < 0 || child >= pool.poolCount || child >= pool.capacity) {
+      out.push({ check: 'table-frame', ...at, detail: `${where} points to frame ${pool.slotPfn(child)}, outside the table pool` });
+      continue;
+    }
+    visitTable(w, child, level - 1, vpn);
+  }
+  if (present !== pool.live[slot]) out.push({ check: 'live-count', vpn: base, frames: tableFrame(pool, slot), detail: `${name} table in frame ${pool.slotPfn(slot)} counts ${pool.live[slot]} live entries but has ${present}` });
+}

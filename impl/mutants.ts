@@ -1,0 +1,106 @@
+/**
+ * Mutants: the impl with one historical kernel bug class injected, by name. The fuzzer
+ * must catch each one (a result mismatch, a refinement mismatch, a violated invariant or
+ * a finding of checkTables); a mutant nothing catches is a hole in the checks.
+ *
+ * Each mutant is one cheap branch in the impl, guarded by `mutant === name`.
+ */
+
+export const MUTANT_NAMES = [
+  'split-drops-pat',
+  'split-drops-nx',
+  'unmap-no-split',
+  'collapse-non-uniform',
+  'collapse-without-pse',
+  'leak-empty-table',
+  'free-while-linked',
+  'no-alias',
+  'leaf-only-permission',
+  'protect-no-flush',
+  'noflush-no-obligation',
+] as const;
+
+export type MutantName = (typeof MUTANT_NAMES)[number];
+
+export interface Mutant {
+  readonly name: MutantName;
+  /** What the injected bug does, in a sentence. */
+  readonly description: string;
+  /** The kernel code or commit whose bug class it models. */
+  readonly reference: string;
+  /** What should catch it (a hint for whoever reads a campaign report). */
+  readonly caughtBy: string;
+}
+
+export const MUTANTS: readonly Mutant[] = [
+  {
+    name: 'split-drops-pat',
+    description: 'split_large_page drops PAT instead of moving it (bit 12 on 2M/1G, bit 7 on 4K), so the pieces of a WT/WP leaf change cache mode.',
+    reference: 'arch/x86/mm/pat/set_memory.c split_large_page: pgprot_large_2_4k (the 2020 rework "x86/mm: Cleanup pgprot_4k_2_large() and pgprot_large_2_4k()" broke boot on AMD, thread "AMD boot woe")',
+    caughtBy: 'refinement (cache mode of the split pieces)',
+  },
+  {
+    name: 'split-drops-nx',
+    description: 'split_large_page builds the pieces without NX, so splitting a non-executable huge page makes every piece executable.',
+    reference: 'arch/x86/mm/pat/set_memory.c __split_large_page: ref_prot must carry _PAGE_NX into each PTE (NX is in the high word, easy to drop when only the low flags are copied)',
+    caughtBy: 'refinement (exec of the split pieces), P1 W+X',
+  },
+  {
+    name: 'unmap-no-split',
+    description: 'unmapping part of a huge leaf clears the whole leaf instead of splitting it first.',
+    reference: 'arch/x86/mm/pat/set_memory.c unmap_pmd_range / unmap_pud_range (partial ranges must split; cf. the pmd_free_pte_page/pud_free_pmd_page ioremap fixes, 5e0fb5df2ee8)',
+    caughtBy: 'refinement (pages outside the range disappear)',
+  },
+  {
+    name: 'collapse-non-uniform',
+    description: 'collapse_large_pages checks only that the frames are contiguous, not that the 512 entries have identical protections.',
+    reference: 'arch/x86/mm/pat/set_memory.c collapse_pmd_page (41d88484c71c, "x86/mm/pat: restore large ROX pages after fragmentation"): every entry must equal the first',
+    caughtBy: 'result mismatch (ok instead of EINVAL), refinement',
+  },
+  {
+    name: 'collapse-without-pse',
+    description: 'collapse creates a 2M/1G leaf without checking that the CPU supports that size (PSE / GB pages).',
+    reference: '1dbf30fdb5e5 "x86/mm/pat: dont collapse pages without PSE set" (fixes 41d88484c71c: collapse_pmd_page made PMD leaves on Xen PV guests without PSE)',
+    caughtBy: 'result mismatch (ok instead of EINVAL), checkTables PS placement',
+  },
+  {
+    name: 'leak-empty-table',
+    description: 'a page table whose last entry goes stays allocated and linked instead of being freed.',
+    reference: 'arch/x86/mm/pat/set_memory.c try_to_free_pte_page / try_to_free_pmd_page (unmap_pte_range frees the emptied PTE page)',
+    caughtBy: 'refinement (tablesInUse), checkTables empty reachable table',
+  },
+  {
+    name: 'free-while-linked',
+    description: 'an emptied page table is returned to the pool while its parent entry still points to it, so it can be reused under the old parent.',
+    reference: '5e0fb5df2ee8 "x86/mm: Add TLB purge to free pmd/pte page interfaces" (pmd_free_pte_page freed a table still reachable from the walk/paging-structure caches)',
+    caughtBy: 'checkTables (reachable table not allocated), refinement after reuse',
+  },
+  {
+    name: 'no-alias',
+    description: 'protect with alias does not update the direct-map alias of the frames (cpa_process_alias skipped).',
+    reference: 'arch/x86/mm/pat/set_memory.c cpa_process_alias: set_memory_ro on vmalloc/module memory must also make the direct-map alias read-only',
+    caughtBy: 'refinement (direct-map prot)',
+  },
+  {
+    name: 'leaf-only-permission',
+    description: 'split writes the new table entry with the huge leaf\'s RW/NX instead of _KERNPG_TABLE, and the walk (abstraction, translate, access) reads permissions from the leaf alone, so restrictions at table level are hidden.',
+    reference: '1494e0c38ee9 "x86: mm: ptdump: calculate effective permissions correctly" (fixes 2ae27137b2db: ptdump took W+X from the leaf entry alone)',
+    caughtBy: 'checkTables (table entry flags, effective permission walk)',
+  },
+  {
+    name: 'protect-no-flush',
+    description: 'protect changes the entries but does not flush the TLBs (cpa_flush skipped), leaving stale, more permissive translations cached.',
+    reference: 'arch/x86/mm/pat/set_memory.c change_page_attr_set_clr → cpa_flush (every attribute change is followed by a flush of the changed range on all CPUs)',
+    caughtBy: 'refinement (TLB contents), L invariants',
+  },
+  {
+    name: 'noflush-no-obligation',
+    description: 'set_direct_map_invalid_noflush with flush=false records no flush obligation, so nobody owes the flush that removes the stale direct-map translation.',
+    reference: 'arch/x86/mm/pat/set_memory.c set_direct_map_invalid_noflush; mm/secretmem.c secretmem_fault must flush_tlb_kernel_range after it',
+    caughtBy: 'refinement (pendingFlush)',
+  },
+];
+
+export function isMutantName(name: string): name is MutantName {
+  return (MUTANT_NAMES as readonly string[]).includes(name);
+}

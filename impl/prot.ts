@@ -1,0 +1,87 @@
+/**
+ * Protections as small integer codes, so the hot path compares and indexes numbers
+ * instead of Prot objects: bit 0 write, bit 1 user, bit 2 execKernel, bit 3 global,
+ * bits 4..6 the index of the cache mode in CACHE_MODES. execUser is implied
+ * (user && execKernel) because x86 has a single NX bit (x86Representable).
+ *
+ * Each code has its leaf flag bits precomputed in both encodings (4K: PAT at bit 7;
+ * 2M/1G: PS at bit 7, PAT at bit 12), built the way pgtable_types.h builds
+ * __PAGE_KERNEL: present, accessed, dirty only when writable (__PAGE_KERNEL_RO is clean).
+ */
+import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
+import * as x86 from './arch/x86_64/entry.ts';
+
+// Module-local copies: imported bindings are live (a getter per use once transpiled).
+const {
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT,
+  _PAGE_RW, _PAGE_USER, HI_NX, KERNEL_PAT, cacheModeToBits, lo4kToLarge,
+} = x86;
+
+export const P_WRITE = 1;
+export const P_USER = 2;
+export const P_EXEC = 4;
+export const P_GLOBAL = 8;
+const CACHE_SHIFT = 4;
+export const PROT_CODES = CACHE_MODES.length << CACHE_SHIFT;
+
+const CACHE_INDEX = new Map<CacheMode, number>(CACHE_MODES.map((m, i) => [m, i]));
+
+export function protCode(p: Prot): number {
+  return (
+    (p.write ? P_WRITE : 0) | (p.user ? P_USER : 0) | (p.execKernel ? P_EXEC : 0) | (p.global ? P_GLOBAL : 0) |
+    (CACHE_INDEX.get(p.cache)! << CACHE_SHIFT)
+  );
+}
+
+function makeProt(code: number): Prot {
+  const user = (code & P_USER) !== 0;
+  const exec = (code & P_EXEC) !== 0;
+  return Object.freeze({
+    write: (code & P_WRITE) !== 0, user, execKernel: exec, execUser: user && exec,
+    global: (code & P_GLOBAL) !== 0, cache: CACHE_MODES[code >>> CACHE_SHIFT]!,
+  });
+}
+
+/** One frozen Prot per code: the abstraction function shares them instead of allocating. */
+export const PROTS: readonly Prot[] = Array.from({ length: PROT_CODES }, (_, c) => makeProt(c));
+
+/** lo flag bits of a 4K PTE with this prot (PFN bits zero). */
+export const LO_4K = new Uint32Array(PROT_CODES);
+/** lo flag bits of a 2M/1G leaf (PS set, PAT at bit 12). */
+export const LO_LARGE = new Uint32Array(PROT_CODES);
+/** hi flag bits (NX). */
+export const HI_FLAGS = new Uint32Array(PROT_CODES);
+
+for (let c = 0; c < PROT_CODES; c++) {
+  const cb = cacheModeToBits(PROTS[c]!.cache);
+  const w = (c & P_WRITE) !== 0;
+  const lo =
+    _PAGE_PRESENT | _PAGE_ACCESSED | (w ? _PAGE_RW | _PAGE_DIRTY : 0) | (c & P_USER ? _PAGE_USER : 0) |
+    (c & P_GLOBAL ? _PAGE_GLOBAL : 0) | (cb.pwt ? _PAGE_PWT : 0) | (cb.pcd ? _PAGE_PCD : 0) | (cb.pat ? _PAGE_PAT : 0);
+  LO_4K[c] = lo >>> 0;
+  LO_LARGE[c] = lo4kToLarge(lo);
+  HI_FLAGS[c] = c & P_EXEC ? 0 : HI_NX;
+}
+
+/** Cache-mode bits of a code for each PAT index (PAT*4 + PCD*2 + PWT) under the kernel's PAT MSR. */
+const PAT_INDEX_CACHE_BITS = Uint8Array.from(KERNEL_PAT, (m) => CACHE_INDEX.get(m)! << CACHE_SHIFT);
+
+/**
+ * The code of a leaf from its own bits and the walk above it: write and user are ANDed
+ * over the levels, NX is ORed (Intel SDM §4.6.1), so `tableRw`/`tableUs` are the AND of
+ * the table entries' bits and `tableNx` their OR. G and the cache mode are the leaf's.
+ */
+export function leafCode(lo: number, hi: number, large: boolean, tableRw: boolean, tableUs: boolean, tableNx: boolean): number {
+  const pat = large ? (lo & _PAGE_PAT_LARGE) !== 0 : (lo & _PAGE_PAT) !== 0;
+  const patIndex = (pat ? 4 : 0) | (lo & (_PAGE_PCD | _PAGE_PWT)) >>> 3;
+  const nx = tableNx || (hi & HI_NX) !== 0;
+  return (
+    (tableRw && (lo & _PAGE_RW) !== 0 ? P_WRITE : 0) | (tableUs && (lo & _PAGE_USER) !== 0 ? P_USER : 0) |
+    (nx ? 0 : P_EXEC) | ((lo & _PAGE_GLOBAL) !== 0 ? P_GLOBAL : 0) | PAT_INDEX_CACHE_BITS[patIndex]!
+  );
+}
+
+/** Whether a large leaf's lo word has PS (used by the walk at levels 2 and 3). */
+export function hasPse(lo: number): boolean {
+  return (lo & _PAGE_PSE) !== 0;
+}

@@ -1,0 +1,345 @@
+/**
+ * The radix tree of init_mm: the walk, leaf installation, split_large_page,
+ * collapse_large_pages and the range walks (unmap, change_page_attr) over the tables of
+ * the pool. Every range walk visits only the entries that intersect the range, so its
+ * cost grows with the entries touched, not the pages covered: a range inside one 1G leaf
+ * is one entry.
+ *
+ * Leaves are written in their canonical encoding (prot.ts); table entries are
+ * _KERNPG_TABLE, permissive, so the leaf decides (as the kernel's page tables do). The
+ * walk still combines every level (RW and US ANDed, NX ORed).
+ *
+ * The per-frame counters (frames.ts) follow every leaf write through the pool's observer:
+ * which frames are mapped, writable, executable. `written` lists the leaves written by
+ * the running operation so the policy checks only those.
+ */
+import { VPN_LIMIT, type Pfn, type Vpn } from '../spec/address.ts';
+import type { SystemConfig } from '../spec/state.ts';
+import * as x86 from './arch/x86_64/entry.ts';
+import { FrameCounters } from './frames.ts';
+import type { MutantName } from './mutants.ts';
+import * as prot from './prot.ts';
+import * as tables from './tables.ts';
+import { TablePool, type LeafObserver } from './tables.ts';
+
+// Module-local copies: imported bindings are live (a getter per use once transpiled),
+// which costs more than the table walk itself on this path.
+const { _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, HI_NX, HI_PFN_MASK, LO_FLAGS_MASK } = x86;
+const { entryPfn, lo4kToLarge, loLargeTo4k, pfnHi, pfnLo } = x86;
+const KERNPG_TABLE_LO = x86._KERNPG_TABLE.lo;
+const { HI_FLAGS, LO_4K, LO_LARGE, leafCode } = prot;
+const { SPAN, isLeafAt } = tables;
+
+/** Flags of a 2M/1G leaf's lo word: bits 0..11 and PAT at bit 12. */
+const LARGE_FLAGS_MASK = LO_FLAGS_MASK | _PAGE_PAT_LARGE;
+
+/** The frame a leaf maps (on 2M/1G leaves bit 12 is PAT, not a frame bit). */
+export function leafPfn(lo: number, hi: number, level: number): Pfn {
+  return entryPfn(level === 1 ? lo : lo & ~_PAGE_PAT_LARGE, hi);
+}
+
+export function tableIndex(vpn: Vpn, level: number): number {
+  return Math.floor(vpn / SPAN[level as 1]!) % 512;
+}
+
+export class Radix implements LeafObserver {
+  readonly pool: TablePool;
+  readonly levels: number;
+  /** Leaves per frame (MAPPED), and the WRITABLE and EXEC ones among them. */
+  readonly counters: FrameCounters;
+  /** (slot, idx) pairs of the leaves written by the running operation. */
+  readonly written: number[] = [];
+
+  // The last successful lookup(): where the leaf is and its effective prot code.
+  hitSlot = 0;
+  hitIdx = 0;
+  hitLevel = 0;
+  hitCode = 0;
+
+  constructor(
+    readonly config: SystemConfig,
+    readonly mutant: MutantName | undefined,
+  ) {
+    this.levels = config.levels;
+    this.pool = new TablePool(config.tablePool.pfn, config.tablePool.count, this);
+    this.counters = new FrameCounters(config.frames);
+    // init_mm's pgd: slot 0, its entry 0 at the start of the 512-entry sign-extended top.
+    this.pool.alloc(this.levels, VPN_LIMIT - 512 * SPAN[this.levels as 4]!, -1, 0);
+  }
+
+  leafChanged(slot: number, idx: number, level: number, lo: number, hi: number, delta: number): void {
+    this.counters.add(level, leafPfn(lo, hi, level), (lo & _PAGE_RW) !== 0, (hi & HI_NX) === 0, delta);
+    if (delta > 0) this.written.push(slot, idx);
+  }
+
+  begin(): void {
+    this.pool.begin();
+    this.written.length = 0;
+  }
+
+  private tableEntryLo(child: number): number {
+    return (KERNPG_TABLE_LO | pfnLo(this.pool.slotPfn(child))) >>> 0;
+  }
+
+  private tableEntryHi(child: number): number {
+    return pfnHi(this.pool.slotPfn(child));
+  }
+
+  /** Vpn mapped by entry `idx` of table `slot`. */
+  entryVpn(slot: number, idx: number): Vpn {
+    return this.pool.base[slot]! + idx * SPAN[this.pool.level[slot] as 1]!;
+  }
+
+  /** The walk: true and the hit registers set when vpn is mapped. */
+  lookup(vpn: Vpn): boolean {
+    const w = this.pool.words;
+    let slot = 0;
+    let rw = true;
+    let us = true;
+    let nx = false;
+    for (let level = this.levels; level >= 1; level--) {
+      const idx = tableIndex(vpn, level);
+      const off = slot * 1024 + idx * 2;
+      const lo = w[off]!;
+      const hi = w[off + 1]!;
+      if (!(lo & _PAGE_PRESENT)) return false;
+      if (isLeafAt(lo, level)) {
+        this.hitSlot = slot;
+        this.hitIdx = idx;
+        this.hitLevel = level;
+        this.hitCode = this.mutant === 'leaf-only-permission' ? leafCode(lo, hi, level > 1, true, true, false) : leafCode(lo, hi, level > 1, rw, us, nx);
+        return true;
+      }
+      rw = rw && (lo & _PAGE_RW) !== 0;
+      us = us && (lo & _PAGE_USER) !== 0;
+      nx = nx || (hi & HI_NX) !== 0;
+      slot = this.pool.childSlot(lo, hi);
+    }
+    return false;
+  }
+
+  /** The table at `level` on the walk to vpn, allocating the missing tables on the way. */
+  private tableFor(vpn: Vpn, level: number): number {
+    const pool = this.pool;
+    let slot = 0;
+    for (let L = this.levels; L > level; L--) {
+      const idx = tableIndex(vpn, L);
+      const off = slot * 1024 + idx * 2;
+      const lo = pool.words[off]!;
+      if (lo & _PAGE_PRESENT) {
+        slot = pool.childSlot(lo, pool.words[off + 1]!);
+        continue;
+      }
+      const child = pool.alloc(L - 1, pool.base[slot]! + idx * SPAN[L as 1]!, slot, idx);
+      pool.set(slot, idx, this.tableEntryLo(child), this.tableEntryHi(child));
+      slot = child;
+    }
+    return slot;
+  }
+
+  /**
+   * Install `n` leaves of `code` at `level` (1 = 4K, 2 = 2M, 3 = 1G) from vpn → pfn, all
+   * in one table (the caller keeps the run inside it): one walk for the whole run.
+   */
+  installLeaves(vpn: Vpn, level: number, pfn: Pfn, n: number, code: number): void {
+    const slot = this.tableFor(vpn, level);
+    const flags = level === 1 ? LO_4K[code]! : LO_LARGE[code]!;
+    const hiFlags = HI_FLAGS[code]!;
+    const step = SPAN[level as 1]!;
+    const idx = tableIndex(vpn, level);
+    for (let i = 0; i < n; i++) {
+      const p = pfn + i * step;
+      this.pool.set(slot, idx + i, (flags | pfnLo(p)) >>> 0, (hiFlags | pfnHi(p)) >>> 0);
+    }
+  }
+
+  /**
+   * split_large_page: replace the 2M/1G leaf at (slot, idx) by a table of 512 leaves of
+   * the next size down with every attribute kept (PAT moves from bit 12 to bit 7 for 4K
+   * PTEs: pgprot_large_2_4k). Returns the new table's slot.
+   */
+  splitEntry(slot: number, idx: number): number {
+    const pool = this.pool;
+    const level = pool.level[slot]!;
+    const off = slot * 1024 + idx * 2;
+    const lo = pool.words[off]!;
+    const hi = pool.words[off + 1]!;
+    const pfn0 = leafPfn(lo, hi, level);
+    const child = pool.alloc(level - 1, this.entryVpn(slot, idx), slot, idx);
+    const flags = lo & LARGE_FLAGS_MASK;
+    let childLo = level === 2 ? loLargeTo4k(flags) : flags;
+    if (this.mutant === 'split-drops-pat') childLo &= level === 2 ? ~_PAGE_PAT : ~_PAGE_PAT_LARGE;
+    let childHi = (hi & ~HI_PFN_MASK) >>> 0;
+    if (this.mutant === 'split-drops-nx') childHi &= ~HI_NX;
+    const step = SPAN[(level - 1) as 1]!;
+    for (let i = 0; i < 512; i++) {
+      const p = pfn0 + i * step;
+      pool.set(child, i, (childLo | pfnLo(p)) >>> 0, (childHi | pfnHi(p)) >>> 0);
+    }
+    let tableLo = this.tableEntryLo(child);
+    let tableHi = this.tableEntryHi(child);
+    if (this.mutant === 'leaf-only-permission') {
+      tableLo = (tableLo & ~(lo & _PAGE_RW ? 0 : _PAGE_RW)) >>> 0;
+      tableHi = (tableHi | (hi & HI_NX)) >>> 0;
+    }
+    pool.set(slot, idx, tableLo, tableHi);
+    return child;
+  }
+
+  /** First and last index of table `slot` (at `level`) intersecting [lo, hi). */
+  private firstIdx(slot: number, level: number, lo: Vpn): number {
+    const base = this.pool.base[slot]!;
+    return lo <= base ? 0 : Math.floor((lo - base) / SPAN[level as 1]!);
+  }
+
+  private lastIdx(slot: number, level: number, hi: Vpn): number {
+    return Math.min(511, Math.floor((hi - 1 - this.pool.base[slot]!) / SPAN[level as 1]!));
+  }
+
+  /** Whether some page of [lo, hi) is mapped. */
+  anyMapped(lo: Vpn, hi: Vpn, slot = 0, level = this.levels): boolean {
+    const last = this.lastIdx(slot, level, hi);
+    for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
+      const off = slot * 1024 + i * 2;
+      const e = this.pool.words[off]!;
+      if (!(e & _PAGE_PRESENT)) continue;
+      if (isLeafAt(e, level)) return true;
+      if (this.anyMapped(lo, hi, this.pool.childSlot(e, this.pool.words[off + 1]!), level - 1)) return true;
+    }
+    return false;
+  }
+
+  /** Whether every page of [lo, hi) is mapped. */
+  allMapped(lo: Vpn, hi: Vpn, slot = 0, level = this.levels): boolean {
+    const last = this.lastIdx(slot, level, hi);
+    for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
+      const off = slot * 1024 + i * 2;
+      const e = this.pool.words[off]!;
+      if (!(e & _PAGE_PRESENT)) return false;
+      if (isLeafAt(e, level)) continue;
+      if (!this.allMapped(lo, hi, this.pool.childSlot(e, this.pool.words[off + 1]!), level - 1)) return false;
+    }
+    return true;
+  }
+
+  /** Remove every page of [lo, hi), splitting leaves that straddle an edge (unmap_*_range). */
+  unmapRange(lo: Vpn, hi: Vpn): void {
+    this.editRange(lo, hi, null, 0, this.levels);
+  }
+
+  /**
+   * change_page_attr on [lo, hi): each leaf gets `newCode[oldCode]`; a leaf straddling an
+   * edge is split only if its prot changes (try_preserve_large_page keeps it otherwise).
+   * Unmapped pages are skipped (the caller checked what must be mapped).
+   */
+  protectRange(lo: Vpn, hi: Vpn, newCode: Uint8Array): void {
+    this.editRange(lo, hi, newCode, 0, this.levels);
+  }
+
+  /** The walk shared by unmap (`newCode` null: remove) and change_page_attr. */
+  private editRange(lo: Vpn, hi: Vpn, newCode: Uint8Array | null, slot: number, level: number): void {
+    const pool = this.pool;
+    const span = SPAN[level as 1]!;
+    const last = this.lastIdx(slot, level, hi);
+    for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
+      const off = slot * 1024 + i * 2;
+      const e = pool.words[off]!;
+      const eh = pool.words[off + 1]!;
+      if (!(e & _PAGE_PRESENT)) continue;
+      if (!isLeafAt(e, level)) {
+        this.editRange(lo, hi, newCode, pool.childSlot(e, eh), level - 1);
+        continue;
+      }
+      let code = 0;
+      if (newCode !== null) {
+        const old = leafCode(e, eh, level > 1, true, true, false);
+        code = newCode[old]!;
+        if (code === old) continue;
+      }
+      const vb = this.entryVpn(slot, i);
+      if (vb >= lo && vb + span <= hi) {
+        const pfn = leafPfn(e, eh, level);
+        if (newCode === null) pool.set(slot, i, 0, 0);
+        else pool.set(slot, i, ((level === 1 ? LO_4K[code]! : LO_LARGE[code]!) | pfnLo(pfn)) >>> 0, (HI_FLAGS[code]! | pfnHi(pfn)) >>> 0);
+      } else if (newCode === null && this.mutant === 'unmap-no-split') {
+        pool.set(slot, i, 0, 0);
+      } else {
+        this.editRange(lo, hi, newCode, this.splitEntry(slot, i), level - 1);
+      }
+    }
+  }
+
+  /**
+   * Why the size-aligned block at `vpn` cannot become one leaf at `level` (2 or 3), or
+   * null: it must be a table of exactly 512 leaves of the next size down with one prot
+   * and contiguous frames from a level-aligned pfn (collapse_pmd_page / collapse_pud_page).
+   * On null, the hit registers name the entry to replace (hitSlot, hitIdx).
+   */
+  collapseRefusal(vpn: Vpn, level: number): string | null {
+    const pool = this.pool;
+    let slot = 0;
+    for (let L = this.levels; L > level; L--) {
+      const off = slot * 1024 + tableIndex(vpn, L) * 2;
+      const e = pool.words[off]!;
+      if (!(e & _PAGE_PRESENT)) return 'the block is not mapped';
+      if (isLeafAt(e, L)) return 'the block is inside a larger leaf';
+      slot = pool.childSlot(e, pool.words[off + 1]!);
+    }
+    const idx = tableIndex(vpn, level);
+    const off = slot * 1024 + idx * 2;
+    const e = pool.words[off]!;
+    if (isLeafAt(e, level)) return 'the block is already one leaf';
+    const child = pool.childSlot(e, pool.words[off + 1]!);
+    const cl = level - 1;
+    const step = SPAN[cl as 1]!;
+    const w = pool.words;
+    const lo0 = w[child * 1024]!;
+    const hi0 = w[child * 1024 + 1]!;
+    if (!isLeafAt(lo0, cl)) return 'entry 0 is not a leaf';
+    const pfn0 = leafPfn(lo0, hi0, cl);
+    if (pfn0 % SPAN[level as 1]! !== 0) return `the first frame ${pfn0} is not aligned to the block size`;
+    const code0 = leafCode(lo0, hi0, cl > 1, true, true, false);
+    for (let i = 1; i < 512; i++) {
+      const lo = w[child * 1024 + i * 2]!;
+      const hi = w[child * 1024 + i * 2 + 1]!;
+      if (!isLeafAt(lo, cl)) return `entry ${i} is not a leaf`;
+      if (this.mutant !== 'collapse-non-uniform' && leafCode(lo, hi, cl > 1, true, true, false) !== code0) return `entry ${i} has different attributes than entry 0`;
+      if (leafPfn(lo, hi, cl) !== pfn0 + i * step) return `entry ${i} does not continue the frames of entry 0`;
+    }
+    this.hitSlot = slot;
+    this.hitIdx = idx;
+    return null;
+  }
+
+  /** collapse_large_pages after collapseRefusal returned null: one leaf replaces the table. */
+  collapseAt(slot: number, idx: number): void {
+    const pool = this.pool;
+    const level = pool.level[slot]!;
+    const off = slot * 1024 + idx * 2;
+    const child = pool.childSlot(pool.words[off]!, pool.words[off + 1]!);
+    const lo0 = pool.words[child * 1024]!;
+    const hi0 = pool.words[child * 1024 + 1]!;
+    const pfn = leafPfn(lo0, hi0, level - 1);
+    const flags = level === 2 ? lo4kToLarge(lo0 & LO_FLAGS_MASK) : lo0 & LARGE_FLAGS_MASK;
+    pool.set(slot, idx, (flags | pfnLo(pfn)) >>> 0, ((hi0 & ~HI_PFN_MASK) | pfnHi(pfn)) >>> 0);
+    // The old table is unlinked; clearing it makes it empty, so it is freed with the others.
+    for (let i = 0; i < 512; i++) pool.set(child, i, 0, 0);
+  }
+
+  /** Free the tables emptied by the running operation, cascading up (free_pte_range…). */
+  releaseEmptied(): void {
+    const pool = this.pool;
+    const emptied = pool.emptied;
+    while (emptied.length > 0) {
+      const s = emptied.pop()!;
+      if (s === 0 || !pool.allocated[s] || pool.live[s] !== 0) continue;
+      if (this.mutant === 'leak-empty-table') continue;
+      const p = pool.parentSlot[s]!;
+      const poff = p * 1024 + pool.parentIdx[s]! * 2;
+      const pe = pool.words[poff]!;
+      const linked = (pe & _PAGE_PRESENT) !== 0 && !isLeafAt(pe, pool.level[p]!) && pool.childSlot(pe, pool.words[poff + 1]!) === s;
+      if (linked && this.mutant !== 'free-while-linked') pool.set(p, pool.parentIdx[s]!, 0, 0);
+      pool.free(s);
+    }
+  }
+}

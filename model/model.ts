@@ -1,0 +1,237 @@
+/**
+ * The reference model: the operations of spec/system.ts on the abstract state itself.
+ * Each operation runs the shared argument validator (spec/contracts), then the state
+ * checks, builds the candidate state functionally, refuses it if it breaks the policy
+ * (EPERM) or needs more tables than the pool has (ENOMEM), and only then commits, so a
+ * failed operation changes nothing.
+ */
+import { PAGES, type Pfn, type Vpn } from '../spec/address.ts';
+import {
+  accessAllowed, addFlushObligation, aliasChange, aliasRanges, applyProtChange, checkTablePool, chooseLeafSizes,
+  collapseBlock, collapseRefusal, compareTlbEntries, directMapVpn, dischargeFlushRange, flushTlbRange, normalizeFrames,
+  policyError, protChanges, setNoDirectMap, splitLeaf, tlbLookup, validateAccess, validateCollapse,
+  validateFlush, validateMap, validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap,
+  type MutatingOp,
+} from '../spec/contracts/index.ts';
+import { fail, OK, ok, type PtError, type Result } from '../spec/errors.ts';
+import { tableFootprint } from '../spec/footprint.ts';
+import { firstPolicyViolation } from '../spec/policy.ts';
+import {
+  INIT_MM, PAGE_KERNEL, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type Prot, type RootId,
+  type SystemConfig, type TlbEntry,
+} from '../spec/state.ts';
+import type {
+  AccessKind, AccessMode, AccessOutcome, FlushOptions, MapOptions, PageTableSystem, ProtChange, ProtectOptions, SystemSetup,
+  Translation,
+} from '../spec/system.ts';
+import { findLeaf, insertLeaves, intersecting, makeLeaf, mapInside, mappedPages, removeInside, replace, splitAtEdges } from './leaves.ts';
+
+interface Range {
+  readonly vpn: Vpn;
+  readonly pages: number;
+}
+
+/** What an operation would produce, before policy and memory decide. */
+interface Candidate {
+  readonly leaves: readonly Leaf[];
+  readonly frames?: readonly FrameRun[];
+  /** Ranges flushed on all CPUs before the operation returns. */
+  readonly flush: readonly Range[];
+  /** A `_noflush` operation's debt instead of the flush. */
+  readonly owe?: Range & { readonly reason: string };
+  /**
+   * Where the operation changed mappings, for the policy check. The committed state is
+   * clean, so any violation in the candidate involves a mapping changed here; 'all' when
+   * frames changed too (their flags can make untouched mappings illegal).
+   */
+  readonly touched: readonly Range[] | 'all';
+}
+
+const err = (e: PtError): Result<never> => ({ ok: false, error: e });
+const always = (): boolean => true;
+
+export class Model implements PageTableSystem {
+  readonly config: SystemConfig;
+  private leaves: readonly Leaf[] = [];
+  private frames: readonly FrameRun[];
+  private tlb: readonly TlbEntry[] = [];
+  private pendingFlush: readonly FlushObligation[] = [];
+  private tablesInUse: number;
+
+  constructor(setup: SystemSetup) {
+    this.config = setup.config;
+    this.frames = normalizeFrames(setup.frames);
+    this.tablesInUse = tableFootprint(this.config.levels, this.leaves);
+  }
+
+  /** An independent copy (the state is immutable arrays, so copying shares them). */
+  clone(): Model {
+    const copy = new Model({ config: this.config, frames: this.frames });
+    copy.leaves = this.leaves;
+    copy.tlb = this.tlb;
+    copy.pendingFlush = this.pendingFlush;
+    copy.tablesInUse = this.tablesInUse;
+    return copy;
+  }
+
+  map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): Result<void> {
+    const bad = validateMap(this.config, root, vpn, pfn, pages, prot, opts);
+    if (bad) return err(bad);
+    if (mappedPages(this.leaves, vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of [${vpn}, +${pages}) is already mapped`);
+    // A fresh copy of the caller's prot, built one way (applyProtChange with no change), keeps prots monomorphic too.
+    const own = applyProtChange(prot, {});
+    const added = chooseLeafSizes(this.config, vpn, pfn, pages, opts.maxPage).map((p) => makeLeaf(p.vpn, p.pfn, p.size, own));
+    return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: [], touched: [{ vpn, pages }] });
+  }
+
+  unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
+    const bad = validateUnmap(this.config, root, vpn, pages);
+    if (bad) return err(bad);
+    if (mappedPages(this.leaves, vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in [${vpn}, +${pages}) is mapped`);
+    const leaves = removeInside(splitAtEdges(this.leaves, vpn, pages, always), vpn, pages);
+    return this.commit('unmap', { leaves, flush: [{ vpn, pages }], touched: [{ vpn, pages }] });
+  }
+
+  protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
+    const bad = validateProtect(this.config, vpn, pages, change);
+    if (bad) return err(bad);
+    if (mappedPages(this.leaves, vpn, pages) < pages) return fail('ENOENT', 'vpn', `part of [${vpn}, +${pages}) is not mapped`);
+    let leaves = changeRange(this.leaves, vpn, pages, change);
+    const flush: Range[] = [{ vpn, pages }];
+    if (opts.alias === true) {
+      const [lo, hi] = intersecting(this.leaves, vpn, pages);
+      const alias = aliasChange(change);
+      for (const r of aliasRanges(this.config, this.leaves.slice(lo, hi), vpn, pages)) {
+        leaves = changeRange(leaves, r.vpn, r.pages, alias);
+        flush.push(r);
+      }
+    }
+    return this.commit('protect', { leaves, flush, touched: flush });
+  }
+
+  setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
+    const bad = validateSetDirectMap(this.config, pfn, count);
+    if (bad) return err(bad);
+    const dm = { vpn: directMapVpn(pfn), pages: count };
+    if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of [${pfn}, +${count}) has no direct-map page`);
+    const leaves = removeInside(splitAtEdges(this.leaves, dm.vpn, count, always), dm.vpn, count);
+    const frames = setNoDirectMap(this.frames, pfn, count, true);
+    return this.commit('setDirectMapInvalid', flushOrOwe({ leaves, frames, touched: 'all' }, dm, opts, 'setDirectMapInvalid'));
+  }
+
+  setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
+    const bad = validateSetDirectMap(this.config, pfn, count);
+    if (bad) return err(bad);
+    const dm = { vpn: directMapVpn(pfn), pages: count };
+    if (mappedPages(this.leaves, dm.vpn, count) > 0) return fail('EEXIST', 'pfn', `a frame of [${pfn}, +${count}) still has its direct-map page`);
+    const added = Array.from({ length: count }, (_, i) => makeLeaf(dm.vpn + i, pfn + i, '4K', PAGE_KERNEL));
+    const frames = setNoDirectMap(this.frames, pfn, count, false);
+    // Clearing noDirectMap cannot make a mapping illegal: only the new pages need a look.
+    return this.commit('setDirectMapDefault', flushOrOwe({ leaves: insertLeaves(this.leaves, added), frames, touched: [dm] }, dm, opts, 'setDirectMapDefault'));
+  }
+
+  split(root: RootId, vpn: Vpn): Result<void> {
+    const bad = validateSplit(this.config, root, vpn);
+    if (bad) return err(bad);
+    const leaf = findLeaf(this.leaves, vpn);
+    if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
+    if (leaf.size === '4K') return fail('EINVAL', 'vpn', `${vpn} is mapped by a 4K leaf, which cannot split`);
+    const [lo, hi] = intersecting(this.leaves, leaf.vpn, PAGES[leaf.size]);
+    const range = { vpn: leaf.vpn, pages: PAGES[leaf.size] };
+    return this.commit('split', { leaves: replace(this.leaves, lo, hi, splitLeaf(leaf)), flush: [range], touched: [range] });
+  }
+
+  collapse(root: RootId, vpn: Vpn, size: '2M' | '1G'): Result<void> {
+    const bad = validateCollapse(this.config, root, vpn, size);
+    if (bad) return err(bad);
+    const block = collapseBlock(vpn, size);
+    if (mappedPages(this.leaves, block.vpn, block.pages) < block.pages) return fail('ENOENT', 'vpn', `part of the ${size} block at ${block.vpn} is not mapped`);
+    const [lo, hi] = intersecting(this.leaves, block.vpn, block.pages);
+    const inside = this.leaves.slice(lo, hi);
+    const refusal = collapseRefusal(inside, size);
+    if (refusal !== null) return fail('EINVAL', 'vpn', `cannot collapse the ${size} block at ${block.vpn}: ${refusal}`);
+    const one = makeLeaf(block.vpn, inside[0]!.pfn, size, inside[0]!.prot);
+    return this.commit('collapse', { leaves: replace(this.leaves, lo, hi, [one]), flush: [block], touched: [block] });
+  }
+
+  translate(root: RootId, vpn: Vpn): Result<Translation> {
+    const bad = validateTranslate(this.config, root, vpn);
+    if (bad) return err(bad);
+    const leaf = findLeaf(this.leaves, vpn);
+    if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
+    return ok({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
+  }
+
+  access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome> {
+    const bad = validateAccess(this.config, cpu, root, vpn, kind, mode);
+    if (bad) return err(bad);
+    const cached = tlbLookup(this.tlb, cpu, root, vpn);
+    const leaf = cached?.leaf ?? findLeaf(this.leaves, vpn);
+    if (leaf === undefined) return ok({ fault: 'not-present' });
+    if (cached === undefined) this.tlb = [...this.tlb, { cpu, root, leaf }].sort(compareTlbEntries);
+    if (!accessAllowed(leaf.prot, kind, mode)) return ok({ fault: 'protection' });
+    return ok({ fault: false, translation: { leaf, pfn: leaf.pfn + (vpn - leaf.vpn) }, fromTlb: cached !== undefined });
+  }
+
+  flush(vpn: Vpn, pages: number): Result<void> {
+    const bad = validateFlush(this.config, vpn, pages);
+    if (bad) return err(bad);
+    this.flushRange({ vpn, pages });
+    return OK;
+  }
+
+  flushAll(): Result<void> {
+    this.tlb = [];
+    this.pendingFlush = [];
+    return OK;
+  }
+
+  abstract(): AbstractState {
+    // The arrays are never mutated after they are built, so they can be handed out.
+    return {
+      config: this.config,
+      frames: this.frames,
+      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves }],
+      tlb: this.tlb,
+      pendingFlush: this.pendingFlush,
+      tablesInUse: this.tablesInUse,
+      // Emptied tables are freed at the end of the operation that empties them, after its flush.
+      pendingTableFrees: 0,
+    };
+  }
+
+  /** Policy, then memory, then commit (brief rule 2: EPERM before ENOMEM). */
+  private commit(op: MutatingOp, c: Candidate): Result<void> {
+    const frames = c.frames ?? this.frames;
+    const candidate = { config: this.config, frames, roots: [{ id: INIT_MM, kind: 'kernel' as const, leaves: c.leaves }] };
+    const violation = firstPolicyViolation(candidate, c.touched === 'all' ? undefined : c.touched);
+    if (violation !== null) return err(policyError(op, violation));
+    const tables = tableFootprint(this.config.levels, c.leaves);
+    const full = checkTablePool(this.config, tables);
+    if (full) return err(full);
+    this.leaves = c.leaves;
+    this.frames = frames;
+    this.tablesInUse = tables;
+    for (const r of c.flush) this.flushRange(r);
+    if (c.owe) this.pendingFlush = addFlushObligation(this.pendingFlush, c.owe.vpn, c.owe.pages, c.owe.reason);
+    return OK;
+  }
+
+  /** flush_tlb_kernel_range: every CPU drops entries intersecting the range; debts there are paid. */
+  private flushRange(r: Range): void {
+    this.tlb = flushTlbRange(this.tlb, r.vpn, r.pages);
+    this.pendingFlush = dischargeFlushRange(this.pendingFlush, r.vpn, r.pages);
+  }
+}
+
+/** A set_direct_map_* candidate: flushed now, or owing the flush. */
+function flushOrOwe(next: Omit<Candidate, 'flush' | 'owe'>, dm: Range, opts: FlushOptions, reason: string): Candidate {
+  return opts.flush ? { ...next, flush: [dm] } : { ...next, flush: [], owe: { ...dm, reason } };
+}
+
+/** `change` applied to every page of the range, splitting edge leaves only where their prot changes. */
+function changeRange(leaves: readonly Leaf[], vpn: Vpn, pages: number, change: ProtChange): Leaf[] {
+  const split = splitAtEdges(leaves, vpn, pages, (l) => protChanges(l.prot, change));
+  // Edge leaves left whole have an unchanged prot, so they stay as they are.
+  return mapInside(split, vpn, pages, (l) => (protChanges(l.prot, change) ? makeLeaf(l.vpn, l.pfn, l.size, applyProtChange(l.prot, change)) : l));
+}

@@ -1,0 +1,11 @@
+/** The operation contracts: one module per operation family (see README.md). */
+export * from './args.ts';
+export * from './map.ts';
+export * from './unmap.ts';
+export * from './protect.ts';
+export * from './directmap.ts';
+export * from './hugepage.ts';
+export * from './access.ts';
+export * from './flush.ts';
+export * from './outcome.ts';
+export * from './ranges.ts';

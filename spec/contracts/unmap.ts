@@ -1,0 +1,26 @@
+/**
+ * unmap(root, vpn, pages): vunmap / vunmap_range, and the zap of a kernel range.
+ *
+ * Preconditions, first failure wins:
+ *   EINVAL root   root is not init_mm (0)
+ *   EINVAL vpn    not an integer canonical page number in the kernel half
+ *   EINVAL pages  not an integer ≥ 1, or the range leaves the kernel half
+ *   ENOENT        no page of [vpn, vpn+pages) is mapped (a partly mapped range is fine)
+ *   EPERM         the resulting state breaks a policy rule (removal cannot, today)
+ *   ENOMEM        the resulting footprint exceeds the pool (splitting a 1G leaf at an
+ *                 unaligned edge adds a PMD and a PTE table, so unmap can need memory)
+ *
+ * Postcondition: every leaf partly inside the range is split (split rule, hugepage.ts)
+ * recursively until each piece is wholly inside or wholly outside; the pieces inside are
+ * removed, the rest keep their attributes exactly. TLB entries of every CPU whose leaf
+ * intersects the range are removed and obligations inside it discharged (flush.ts);
+ * emptied tables are freed after that flush, so the footprint is the new leaves' one.
+ */
+import type { Vpn } from '../address.ts';
+import type { PtError } from '../errors.ts';
+import type { RootId, SystemConfig } from '../state.ts';
+import { checkKernelPages, checkKernelVpn, checkRoot } from './args.ts';
+
+export function validateUnmap(config: SystemConfig, root: RootId, vpn: Vpn, pages: number): PtError | null {
+  return checkRoot(root) ?? checkKernelVpn(config, vpn) ?? checkKernelPages(vpn, pages);
+}

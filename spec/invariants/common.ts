@@ -1,0 +1,314 @@
+/**
+ * Shared machinery of the invariant checks: leaf geometry, scope filtering, frame-run
+ * lookup, the alias closure of a scope and witness collection.
+ *
+ * Every check runs on an `AbstractState`, whether it came from the model, from the
+ * impl's abstraction function or from a parsed kernel dump. A dump carries leaves but
+ * no frame facts (`frames` is empty, no table accounting): checks whose inputs are
+ * absent hold vacuously rather than fail or throw.
+ *
+ * Checks must stay fast on a 4 GiB direct map split down to 4K: everything here walks
+ * sorted leaves and frame runs, never the pages of a leaf one by one.
+ */
+import { PAGES, X86_64_LAYOUT_4LEVEL, pfnToHex, vpnToHex, type Pfn, type Vpn } from '../address.ts';
+import type { CheckScope, Witness } from '../invariant.ts';
+import { protToString, type AbstractRoot, type AbstractState, type FrameRun, type Leaf, type Prot } from '../state.ts';
+
+/** Witnesses listed per invariant; the rest are counted in a final summary witness. */
+export const MAX_WITNESSES = 64;
+
+/** __PAGE_OFFSET: the direct map's base page (also used for 5-level states, as the operations do). */
+export const DIRECT_MAP = X86_64_LAYOUT_4LEVEL.pageOffset;
+/** __START_KERNEL_map: the kernel image mapping's base page (phys_base 0). */
+export const KERNEL_IMAGE_MAP = X86_64_LAYOUT_4LEVEL.kernelText;
+
+const SIZE_PAGES: Readonly<Record<string, number | undefined>> = PAGES;
+
+/** 4 KiB pages of a leaf; 0 for a size the architecture does not have (S1 reports those). */
+export function leafPages(leaf: Leaf): number {
+  return SIZE_PAGES[leaf.size] ?? 0;
+}
+
+/** A dump has leaves only: no frame uses, no table pool, no table accounting. */
+export function hasFrameFacts(state: AbstractState): boolean {
+  return state.frames.length > 0;
+}
+
+export const isWritable = (p: Prot): boolean => p.write;
+export const isExecutable = (p: Prot): boolean => p.execKernel || p.execUser;
+
+export function leafText(leaf: Leaf): string {
+  return `${leaf.size} leaf ${vpnToHex(leaf.vpn)} -> pfn ${pfnToHex(leaf.pfn)} (${protToString(leaf.prot)})`;
+}
+
+export function framesText(pfn: Pfn, count: number): string {
+  return count === 1 ? `frame ${pfnToHex(pfn)}` : `frames ${pfnToHex(pfn)}..${pfnToHex(pfn + count - 1)} (${count})`;
+}
+
+/** Does [vpn, vpn + pages) intersect the scope (everything intersects no scope)? */
+export function inScope(vpn: Vpn, pages: number, scope: CheckScope | undefined): boolean {
+  return scope === undefined || (vpn < scope.vpn + scope.pages && scope.vpn < vpn + pages);
+}
+
+/** First index whose leaf starts at or after `vpn` (leaves sorted by vpn). */
+function firstLeafFrom(leaves: readonly Leaf[], vpn: Vpn): number {
+  let lo = 0;
+  let hi = leaves.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (leaves[mid]!.vpn < vpn) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Index range [lo, hi) of a root's leaves that may intersect the scope (all of them
+ * without one). With sorted, disjoint leaves (S4, T1) only the leaf just before the
+ * scope's first page can reach into it; a full check judges states where that fails.
+ * Callers still test each leaf with `inScope`.
+ */
+function scopeRange(leaves: readonly Leaf[], scope: CheckScope | undefined): [number, number] {
+  if (scope === undefined) return [0, leaves.length];
+  const lo = Math.max(0, firstLeafFrom(leaves, scope.vpn) - 1);
+  return [lo, firstLeafFrom(leaves, scope.vpn + scope.pages)];
+}
+
+/** Each pair of neighbouring leaves (prev, leaf) of `leaves` at least one of which may meet the scope. */
+export function forEachNeighbours(leaves: readonly Leaf[], scope: CheckScope | undefined, fn: (prev: Leaf, leaf: Leaf) => void): void {
+  const [lo, hi] = scopeRange(leaves, scope);
+  for (let i = Math.max(lo, 1); i < Math.min(hi + 1, leaves.length); i++) fn(leaves[i - 1]!, leaves[i]!);
+}
+
+/** Every leaf of every root that intersects the scope. */
+function forEachLeaf(state: AbstractState, scope: CheckScope | undefined, fn: (root: AbstractRoot, leaf: Leaf) => void): void {
+  for (const root of state.roots) {
+    const [lo, hi] = scopeRange(root.leaves, scope);
+    for (let i = lo; i < hi; i++) {
+      const leaf = root.leaves[i]!;
+      if (inScope(leaf.vpn, leafPages(leaf), scope)) fn(root, leaf);
+    }
+  }
+}
+
+/**
+ * The frame runs intersecting [pfn, pfn + count), each with the intersected part.
+ * Runs are sorted by pfn (S7), so a binary search finds the first one.
+ */
+export function forEachRun(frames: readonly FrameRun[], pfn: Pfn, count: number, fn: (run: FrameRun, from: Pfn, n: number) => void): void {
+  let lo = 0;
+  let hi = frames.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = frames[mid]!;
+    if (r.pfn + r.count <= pfn) lo = mid + 1;
+    else hi = mid;
+  }
+  const end = pfn + count;
+  for (let i = lo; i < frames.length; i++) {
+    const r = frames[i]!;
+    if (r.pfn >= end) break;
+    const from = Math.max(r.pfn, pfn);
+    fn(r, from, Math.min(r.pfn + r.count, end) - from);
+  }
+}
+
+/** A frame interval [lo, hi). */
+export interface FrameInterval {
+  readonly lo: Pfn;
+  readonly hi: Pfn;
+}
+
+/** Sort and merge overlapping or adjacent intervals. */
+export function mergeIntervals(list: FrameInterval[]): FrameInterval[] {
+  list.sort((a, b) => a.lo - b.lo);
+  const out: FrameInterval[] = [];
+  for (const iv of list) {
+    const last = out[out.length - 1];
+    if (last !== undefined && iv.lo <= last.hi) out[out.length - 1] = { lo: last.lo, hi: Math.max(last.hi, iv.hi) };
+    else out.push(iv);
+  }
+  return out;
+}
+
+/** Does [lo, hi) intersect one of the sorted, disjoint intervals? */
+export function intersectsAny(sorted: readonly FrameInterval[], lo: Pfn, hi: Pfn): boolean {
+  let a = 0;
+  let b = sorted.length;
+  while (a < b) {
+    const mid = (a + b) >>> 1;
+    if (sorted[mid]!.hi <= lo) a = mid + 1;
+    else b = mid;
+  }
+  const iv = sorted[a];
+  return iv !== undefined && iv.lo < hi;
+}
+
+export interface Mapping {
+  readonly root: AbstractRoot;
+  readonly leaf: Leaf;
+}
+
+/**
+ * Frames a scope touches: those mapped by a leaf inside it, and those whose direct-map
+ * page lies inside it (an operation on the direct map changes what those frames may be).
+ */
+function touchedFrames(state: AbstractState, scope: CheckScope): FrameInterval[] {
+  const list: FrameInterval[] = [];
+  forEachLeaf(state, scope, (_root, leaf) => {
+    list.push({ lo: leaf.pfn, hi: leaf.pfn + leafPages(leaf) });
+  });
+  const dmLo = Math.max(scope.vpn, DIRECT_MAP);
+  const dmHi = scope.vpn + scope.pages;
+  if (dmLo < dmHi) list.push({ lo: dmLo - DIRECT_MAP, hi: dmHi - DIRECT_MAP });
+  return mergeIntervals(list);
+}
+
+const isDirectMapLeaf = (leaf: Leaf): boolean => leaf.vpn - leaf.pfn === DIRECT_MAP;
+
+/**
+ * Leaves that are not the linear direct map (image, vmalloc, fixmap, ...): usually a
+ * small minority, found by one pass per state. A direct-map leaf of a frame is found
+ * by address instead, so a scoped alias lookup never scans the whole map.
+ */
+const otherLeavesCache = new WeakMap<AbstractState, readonly Mapping[]>();
+
+function otherLeaves(state: AbstractState): readonly Mapping[] {
+  let list = otherLeavesCache.get(state);
+  if (list === undefined) {
+    const out: Mapping[] = [];
+    for (const root of state.roots) for (const leaf of root.leaves) if (!isDirectMapLeaf(leaf)) out.push({ root, leaf });
+    otherLeavesCache.set(state, out);
+    list = out;
+  }
+  return list;
+}
+
+function aliasClosure(state: AbstractState, scope: CheckScope): Mapping[] {
+  const touched = touchedFrames(state, scope);
+  const out: Mapping[] = [];
+  for (const root of state.roots) {
+    let emitted: Leaf | undefined;
+    for (const iv of touched) {
+      const dm: CheckScope = { vpn: DIRECT_MAP + iv.lo, pages: iv.hi - iv.lo };
+      const [lo, hi] = scopeRange(root.leaves, dm);
+      for (let i = lo; i < hi; i++) {
+        const leaf = root.leaves[i]!;
+        // Touched intervals are disjoint and increasing: a huge leaf spanning two comes up again right away.
+        if (leaf !== emitted && isDirectMapLeaf(leaf) && inScope(leaf.vpn, leafPages(leaf), dm)) {
+          out.push({ root, leaf });
+          emitted = leaf;
+        }
+      }
+    }
+  }
+  for (const m of otherLeaves(state)) {
+    if (intersectsAny(touched, m.leaf.pfn, m.leaf.pfn + leafPages(m.leaf))) out.push(m);
+  }
+  return out;
+}
+
+const aliasCache = new WeakMap<AbstractState, { vpn: Vpn; pages: number; mappings: readonly Mapping[] }>();
+
+/**
+ * Every leaf that maps a frame the scope touches, in any root and at any address: the
+ * alias closure of the scope. Frame-based invariants (cross-alias W^X, rodata, page-table
+ * frames) need it, because an operation inside the scope changes what is allowed through
+ * the other aliases of the same frames (cpa_process_alias works exactly on those).
+ * Without a scope: every leaf. Cached per state and scope, since several checks ask.
+ */
+export function forEachAliasLeaf(state: AbstractState, scope: CheckScope | undefined, fn: (root: AbstractRoot, leaf: Leaf) => void): void {
+  if (scope === undefined) {
+    forEachLeaf(state, undefined, fn);
+    return;
+  }
+  let cached = aliasCache.get(state);
+  if (cached === undefined || cached.vpn !== scope.vpn || cached.pages !== scope.pages) {
+    cached = { vpn: scope.vpn, pages: scope.pages, mappings: aliasClosure(state, scope) };
+    aliasCache.set(state, cached);
+  }
+  for (const m of cached.mappings) fn(m.root, m.leaf);
+}
+
+/** Collects witnesses up to MAX_WITNESSES and counts the rest. */
+export class Witnesses {
+  private readonly list: Witness[] = [];
+  private dropped = 0;
+
+  add(w: Witness): void {
+    if (this.list.length < MAX_WITNESSES) this.list.push(w);
+    else this.dropped++;
+  }
+
+  /** The pages of `leaf` that map frames [pfn, pfn + count). */
+  addFrames(root: AbstractRoot, leaf: Leaf, pfn: Pfn, count: number, detail: string): void {
+    this.add({ root: root.id, vpn: leaf.vpn + (pfn - leaf.pfn), pages: count, frames: [{ pfn, count }], detail });
+  }
+
+  /** The whole leaf. */
+  addLeaf(root: AbstractRoot, leaf: Leaf, detail: string): void {
+    const pages = leafPages(leaf);
+    this.add({ root: root.id, vpn: leaf.vpn, pages, frames: [{ pfn: leaf.pfn, count: pages }], detail });
+  }
+
+  done(): Witness[] {
+    if (this.dropped > 0) this.list.push({ detail: `${this.dropped} more violations not listed` });
+    return this.list;
+  }
+}
+
+/** A per-leaf predicate: the reason a leaf breaks the invariant, or undefined. */
+export type LeafTest = (leaf: Leaf, root: AbstractRoot) => string | undefined;
+
+/**
+ * The common shape of the per-leaf checks: `prepare` hoists what depends on the state
+ * only (bounds, features) and returns the per-leaf test, or undefined when the state
+ * cannot break the invariant at all; every leaf in scope the test rejects is a witness.
+ */
+export function leafCheck(prepare: (state: AbstractState) => LeafTest | undefined) {
+  return (state: AbstractState, scope?: CheckScope): Witness[] => {
+    const bad = prepare(state);
+    if (bad === undefined) return [];
+    const w = new Witnesses();
+    forEachLeaf(state, scope, (root, leaf) => {
+      const why = bad(leaf, root);
+      if (why !== undefined) w.addLeaf(root, leaf, `${leafText(leaf)}: ${why}`);
+    });
+    return w.done();
+  };
+}
+
+/**
+ * The common shape of the frame-use checks: every leaf in the alias closure of the
+ * scope that `maps` selects, intersected with the frame runs `isRun` selects, is a
+ * witness, naming exactly the pages that map those frames.
+ */
+export function frameUseCheck(
+  maps: (leaf: Leaf, root: AbstractRoot, state: AbstractState) => boolean,
+  isRun: (run: FrameRun) => boolean,
+  why: (run: FrameRun) => string,
+) {
+  return (state: AbstractState, scope?: CheckScope): Witness[] => {
+    // The selected runs are few (text, rodata, the table pool): skip leaves that miss them all.
+    const runs = state.frames.filter(isRun);
+    if (runs.length === 0) return [];
+    const spans = runs.map((r) => ({ lo: r.pfn, hi: r.pfn + r.count }));
+    const w = new Witnesses();
+    forEachAliasLeaf(state, scope, (root, leaf) => {
+      const n = leafPages(leaf);
+      if (!intersectsAny(spans, leaf.pfn, leaf.pfn + n) || !maps(leaf, root, state)) return;
+      forEachRun(runs, leaf.pfn, n, (run, from, count) => {
+        w.addFrames(root, leaf, from, count, `${leafText(leaf)} maps ${framesText(from, count)}: ${why(run)}`);
+      });
+    });
+    return w.done();
+  };
+}
+
+/** Leaves of at least `minPages` pages whose `field` (vpn or pfn) is not a multiple of their size. */
+export function alignmentCheck(field: 'vpn' | 'pfn', minPages: number) {
+  return leafCheck(() => (leaf) => {
+    const n = leafPages(leaf);
+    return n >= minPages && leaf[field] % n !== 0 ? `${field} is not ${leaf.size}-aligned` : undefined;
+  });
+}

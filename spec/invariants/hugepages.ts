@@ -1,0 +1,55 @@
+/**
+ * H: huge pages. What a 2M or 1G leaf needs beyond a 4K one: a frame aligned to its
+ * size and a CPU that has that page size. (Split and collapse preserving translation
+ * and attributes are properties of a step, not of a state; they are stated in the
+ * operation contracts and checked by refinement.)
+ */
+import { PAGES } from '../address.ts';
+import type { Invariant } from '../invariant.ts';
+import type { CpuFeatures } from '../state.ts';
+import { alignmentCheck, leafCheck } from './common.ts';
+
+/** Leaves of `size` on a CPU without the feature that page size needs. */
+function needsFeature(size: '2M' | '1G', feature: keyof CpuFeatures, name: string) {
+  return leafCheck((state) => (state.config.features[feature] ? undefined : (leaf) => (leaf.size === size ? `${size} leaf on a CPU without ${name}` : undefined)));
+}
+
+export const HUGE_PAGES: readonly Invariant[] = [
+  {
+    id: 'H1',
+    family: 'H',
+    title: 'Huge leaf frames aligned to their size',
+    statement: 'Every 2M leaf maps a 512-frame-aligned pfn and every 1G leaf a 262144-frame-aligned pfn.',
+    rationale:
+      'In a 2M or 1G entry the frame bits below the page size are reserved (bits 13-20 or 13-29; bit 12 is the PAT ' +
+      'bit there), so an unaligned frame either faults with PF_RSVD or, if masked, maps the wrong memory; ' +
+      'split_large_page derives the 512 small frames from the aligned base (pfn + i * pfninc) and collapse_large_pages ' +
+      'requires an aligned first frame. verified-nrkernel: pt_entries_aligned on the frame base.',
+    references: ['Intel SDM vol. 3 §4.5 (PDE/PDPTE mapping 2M/1G pages)', 'arch/x86/mm/pat/set_memory.c __split_large_page, collapse_large_pages', 'verified-nrkernel spec_t/os.rs pt_entries_aligned'],
+    check: alignmentCheck('pfn', PAGES['2M']),
+  },
+  {
+    id: 'H2',
+    family: 'H',
+    title: '2M leaves only with PSE',
+    statement: 'If the CPU lacks PSE (features.pse false) no leaf is 2M.',
+    rationale:
+      'Without PSE the PS bit of a PMD entry is not honoured and the entry is walked as a table pointer, mapping ' +
+      'garbage; the kernel builds 2M direct-map and image leaves only when boot_cpu_has(X86_FEATURE_PSE) ' +
+      '(page_size_mask in init_memory_mapping), and collapse_large_pages must not create one either.',
+    references: ['arch/x86/mm/init.c probe_page_size_mask, page_size_mask', 'arch/x86/mm/pat/set_memory.c collapse_large_pages', 'X86_FEATURE_PSE'],
+    check: needsFeature('2M', 'pse', 'PSE'),
+  },
+  {
+    id: 'H3',
+    family: 'H',
+    title: '1G leaves only with GB pages',
+    statement: 'If the CPU lacks 1 GiB pages (features.gbpages false) no leaf is 1G.',
+    rationale:
+      'PS in a PUD entry is only valid with CPUID PDPE1GB; the kernel maps the direct map with 1G pages only when ' +
+      'direct_gbpages is set (X86_FEATURE_GBPAGES, phys_pud_init), and split_large_page of a 1G leaf produces 2M ' +
+      'leaves, never the reverse without the feature.',
+    references: ['arch/x86/mm/init_64.c phys_pud_init', 'arch/x86/mm/init.c probe_page_size_mask (direct_gbpages)', 'X86_FEATURE_GBPAGES'],
+    check: needsFeature('1G', 'gbpages', 'GB pages'),
+  },
+];

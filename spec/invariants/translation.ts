@@ -1,0 +1,91 @@
+/**
+ * T: translation. The abstract map is a function from pages to frames with an
+ * effective permission the x86 walk can produce: leaves never overlap, permissions are
+ * representable with one NX bit and the kernel's PAT, and init_mm has no user half.
+ */
+import { upperHalfStart } from '../address.ts';
+import type { CheckScope, Invariant, Witness } from '../invariant.ts';
+import { CACHE_MODES, INIT_MM, x86Representable, type AbstractState, type Leaf } from '../state.ts';
+import { Witnesses, forEachNeighbours, leafCheck, leafPages, leafText } from './common.ts';
+
+/** Leaves sorted by vpn: S4 reports an unsorted root, T1 still judges overlap on a sorted copy. */
+function sortedLeaves(leaves: readonly Leaf[]): readonly Leaf[] {
+  for (let i = 1; i < leaves.length; i++) {
+    if (leaves[i]!.vpn < leaves[i - 1]!.vpn) return [...leaves].sort((a, b) => a.vpn - b.vpn);
+  }
+  return leaves;
+}
+
+export const TRANSLATION: readonly Invariant[] = [
+  {
+    id: 'T1',
+    family: 'T',
+    title: 'Mappings VA-disjoint',
+    statement: 'No two leaves of one root share a page: each page translates through at most one leaf.',
+    rationale:
+      'Hardware walks reach exactly one entry per address; two leaves over one page mean the tables hold a huge leaf ' +
+      'and a table under it at once, or the abstraction function invented a mapping. This is verified-nrkernel\'s ' +
+      'pt_mappings_dont_overlap_in_vmem; unlike its pt_mappings_dont_overlap_in_pmem, Linux allows physical aliases, ' +
+      'which the P family constrains instead.',
+    references: ['verified-nrkernel spec_t/os.rs pt_mappings_dont_overlap_in_vmem', 'arch/x86/mm/pat/set_memory.c lookup_address_in_pgd'],
+    check(state: AbstractState, scope?: CheckScope): Witness[] {
+      const w = new Witnesses();
+      for (const root of state.roots) {
+        // A scoped check trusts the order (S4 checks it); a full one judges an unsorted root too.
+        const leaves = scope === undefined ? sortedLeaves(root.leaves) : root.leaves;
+        // Sorted by vpn, any overlap shows between neighbours.
+        forEachNeighbours(leaves, scope, (prev, leaf) => {
+          const overlap = Math.min(prev.vpn + leafPages(prev), leaf.vpn + leafPages(leaf)) - leaf.vpn;
+          if (overlap > 0) {
+            w.add({
+              root: root.id,
+              vpn: leaf.vpn,
+              pages: overlap,
+              frames: [{ pfn: prev.pfn + (leaf.vpn - prev.vpn), count: overlap }, { pfn: leaf.pfn, count: overlap }],
+              detail: `${leafText(leaf)} overlaps ${leafText(prev)} on ${overlap} pages`,
+            });
+          }
+        });
+      }
+      return w.done();
+    },
+  },
+  {
+    id: 'T2',
+    family: 'T',
+    title: 'Execute rights follow one NX bit',
+    statement: 'Every leaf has execUser equal to (user and execKernel), the only combinations x86 paging can express.',
+    rationale:
+      'x86 has a single NX bit ORed over the walk: a page executable by the kernel is executable by user mode exactly ' +
+      'when it is user-accessible (SMEP then stops the kernel from executing user pages, but the entry still says X). ' +
+      'A separate user-exec right is arm64 UXN/PXN vocabulary that an x86 implementation cannot honour.',
+    references: ['Intel SDM vol. 3 §4.6 (access rights, NX, SMEP)', 'arch/x86/include/asm/pgtable_types.h _PAGE_NX', 'spec/state.ts x86Representable'],
+    check: leafCheck(() => (leaf) => (x86Representable(leaf.prot) ? undefined : 'execUser differs from user && execKernel')),
+  },
+  {
+    id: 'T3',
+    family: 'T',
+    title: 'Cache mode is one of the kernel PAT modes',
+    statement: 'Every leaf has a cache mode among WB, WC, UC-, UC, WT and WP.',
+    rationale:
+      'The effective memory type of an x86 leaf is the PAT entry selected by PAT/PCD/PWT (bit 7 on 4K, bit 12 on 2M/1G) ' +
+      'under the MSR the kernel programs in pat_bp_init; anything else is not a translation the walk can produce.',
+    references: ['arch/x86/mm/pat/memtype.c pat_bp_init', 'arch/x86/mm/init.c __cachemode2pte_tbl', 'Intel SDM vol. 3 §11.12'],
+    check: leafCheck(() => (leaf) => (CACHE_MODES.includes(leaf.prot.cache) ? undefined : `cache mode ${String(leaf.prot.cache)} is not a PAT mode`)),
+  },
+  {
+    id: 'T4',
+    family: 'T',
+    title: 'init_mm maps no user half',
+    statement: 'Root 0 (init_mm) has no leaf in the lower canonical half.',
+    rationale:
+      'init_mm is the address space of kernel threads and the source of every kernel-half copy; user mappings live in ' +
+      'process mms (and the EFI runtime and text_poke use their own efi_mm and poking_mm precisely so init_mm\'s user ' +
+      'half stays empty). A user-half mapping in init_mm would be visible to every kernel thread at a user address.',
+    references: ['mm/init-mm.c init_mm', 'arch/x86/mm/init.c poking_init', 'drivers/firmware/efi/efi.c efi_mm'],
+    check: leafCheck((state) => {
+      const kernelHalf = upperHalfStart(state.config.levels);
+      return (leaf, root) => (root.id === INIT_MM && leaf.vpn < kernelHalf ? 'init_mm maps a user-half page' : undefined);
+    }),
+  },
+];

@@ -1,0 +1,75 @@
+/**
+ * `ptspec check` and `ptspec dump` as a user runs them: exit codes (0 passed, 1 failed,
+ * 2 unreadable or corrupt input) and the lines they print.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SHARED = '../shared/fixtures/';
+const OWN = 'test/fixtures/ptdump/';
+
+function ptspec(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('node', ['bin/ptspec.js', ...args], { cwd: ROOT }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
+
+describe('ptspec check', () => {
+  it('exit 1 with the kernel verdict lines for a W+X dump; exit 2 naming file:line for corrupt or missing input', async () => {
+    const [wx, bad] = await Promise.all([
+      ptspec('check', `${SHARED}x86-ptdump-01.txt`),
+      ptspec('check', `${OWN}gap.txt`, `${OWN}size.txt`, 'no-such-file.txt'),
+    ]);
+    expect(wx.code).toBe(1);
+    expect(wx.stdout).toContain('x86/mm: Found insecure W+X mapping at address 0x0000000000000000\nx86/mm: Checked W+X mappings: FAILED, 205370 W+X pages found.\n');
+    expect(bad).toMatchObject({ code: 2, stdout: '' });
+    expect(bad.stderr.split('\n')).toEqual([
+      expect.stringMatching(/^test\/fixtures\/ptdump\/gap\.txt:6: not contiguous/),
+      'test/fixtures/ptdump/size.txt:5: size 16M does not match the range (14M)',
+      expect.stringMatching(/^no-such-file\.txt: cannot read/),
+      '',
+    ]);
+  });
+
+  it('exit 0 for clean dumps (a kernel view and a --user view), exit 1 with --json for the fixture-04 KPTI leak', async () => {
+    const [clean, json] = await Promise.all([
+      ptspec('check', `${SHARED}x86-ptdump-06.txt`, '--user', `${SHARED}x86-ptdump-05.txt`),
+      ptspec('check', '--json', `${SHARED}x86-ptdump-04.txt`),
+    ]);
+    expect(clean.code).toBe(0);
+    expect(clean.stdout.match(/Checked W\+X mappings: passed, no W\+X pages found\./g)).toHaveLength(2);
+    expect(clean.stdout).toContain('x86/mm: Checking user space page tables\n');
+    expect(clean.stdout.trimEnd().split('\n').at(-1)).toBe('ptspec check: passed');
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as { failed: boolean; files: { dumps: { view: string; findings: { id: string; lines: number[] }[] }[] }[] };
+    expect(report.failed).toBe(true);
+    expect(report.files[0]!.dumps.map((d) => [d.view, d.findings.map((f) => [f.id, f.lines])])).toEqual([
+      ['current_kernel', []], ['current_user', [['K-dump-user-image-rw', [29]]]], ['current_kernel', []], ['current_user', []],
+    ]);
+  });
+});
+
+describe('ptspec dump', () => {
+  it('prints the booted kernel scenario, and check accepts it: no W+X, no findings', async () => {
+    const dump = await ptspec('dump', '--scenario', 'kernel');
+    expect(dump.code).toBe(0);
+    expect(dump.stdout.split('\n')[0]).toBe('---[ User Space ]---');
+    expect(dump.stdout).toContain('0xffffffff81000000-0xffffffff81a00000          10M     ro         PSE     GLB x  pmd\n');
+    const dir = mkdtempSync(join(tmpdir(), 'ptspec-dump-'));
+    const file = join(dir, 'kernel.txt');
+    writeFileSync(file, dump.stdout);
+    const [checked, bad] = await Promise.all([ptspec('check', file), ptspec('dump', '--scenario', 'nope')]);
+    rmSync(dir, { recursive: true });
+    expect(checked.code).toBe(0);
+    expect(checked.stdout).toContain('x86/mm: Checked W+X mappings: passed, no W+X pages found.');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown scenario "nope"');
+  });
+});

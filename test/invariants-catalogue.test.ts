@@ -1,0 +1,158 @@
+/**
+ * The catalogue as a whole: shape and ids, the `ptspec invariants` command, the generated
+ * docs, speed on a fully split direct map, and that the reference model keeps every
+ * invariant true over random clustered operation sequences.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { Command } from 'commander';
+import { describe, expect, it, vi } from 'vitest';
+import { register } from '../cli/invariants.ts';
+import { renderInvariantsMarkdown } from '../docs/render.ts';
+import { commandsArb } from '../fuzz/arbitraries.ts';
+import { createModel } from '../model/index.ts';
+import { PAGES, hexToVpn } from '../spec/address.ts';
+import { applyCommand } from '../spec/commands.ts';
+import { FAMILY_NAMES } from '../spec/invariant.ts';
+import { CATALOGUE, checkAll, invariantById } from '../spec/invariants/index.ts';
+import { kernelScenario } from '../spec/scenario.ts';
+import { PAGE_KERNEL } from '../spec/state.ts';
+import { dumpToAbstractState } from '../io/ptdump/leaves.ts';
+import { parsePtdump } from '../io/ptdump/parse.ts';
+import type { AbstractState } from '../spec/state.ts';
+import { fcParams } from './seed.ts';
+import { DM, bootedState, editLeaves, leaf, recount, withoutRange } from './states.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+
+describe('catalogue', () => {
+  it('has at least 25 invariants of the S, T, P and H families with unique, well-formed ids', () => {
+    expect(CATALOGUE.length).toBeGreaterThanOrEqual(25);
+    const ids = CATALOGUE.map((i) => i.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const inv of CATALOGUE) {
+      expect(inv.id).toMatch(new RegExp(`^${inv.family}[1-9][0-9]*$`));
+      expect(['S', 'T', 'P', 'H']).toContain(inv.family);
+      expect(inv.statement.endsWith('.')).toBe(true);
+      expect(inv.references.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('`ptspec invariants --json` prints the whole catalogue', () => {
+    const out = execFileSync('node', ['bin/ptspec.js', 'invariants', '--json'], { cwd: root, encoding: 'utf8' });
+    const list = JSON.parse(out) as Record<string, unknown>[];
+    expect(list.length).toBeGreaterThanOrEqual(25);
+    expect(new Set(list.map((i) => i['id'])).size).toBe(list.length);
+    for (const inv of list) {
+      for (const field of ['id', 'family', 'title', 'statement', 'rationale']) expect(String(inv[field] ?? '').length, `${String(inv['id'])}.${field}`).toBeGreaterThan(0);
+      expect((inv['references'] as string[]).length).toBeGreaterThan(0);
+    }
+    expect(list.map((i) => i['id'])).toEqual(CATALOGUE.map((i) => i.id));
+  });
+
+  /** The subcommand in-process: what it prints and the exit code it sets. */
+  async function run(...args: string[]): Promise<{ out: string; err: string; code: number | undefined }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((s: string) => void out.push(s));
+    const error = vi.spyOn(console, 'error').mockImplementation((s: string) => void err.push(s));
+    const saved = process.exitCode;
+    const program = new Command().exitOverride();
+    register(program);
+    try {
+      await program.parseAsync(['invariants', ...args], { from: 'user' });
+      return { out: out.join('\n'), err: err.join('\n'), code: process.exitCode === undefined ? undefined : Number(process.exitCode) };
+    } finally {
+      process.exitCode = saved;
+      log.mockRestore();
+      error.mockRestore();
+    }
+  }
+
+  it('`ptspec invariants` lists id and title grouped by family', async () => {
+    const { out, code } = await run();
+    expect(code).toBe(0);
+    for (const inv of CATALOGUE) expect(out).toContain(`${inv.id.padEnd(4)} ${inv.title}`);
+    expect(out.indexOf(`S  ${FAMILY_NAMES.S}`)).toBeLessThan(out.indexOf(`P  ${FAMILY_NAMES.P}`));
+  });
+
+  it('`ptspec invariants P2 S12` prints those in full; an unknown id is bad usage (exit 2)', async () => {
+    const named = await run('P2', 'S12');
+    expect(named.code).toBe(0);
+    expect(named.out).toContain(`statement: ${invariantById('P2')!.statement}`);
+    expect(named.out).toContain(`rationale: ${invariantById('S12')!.rationale}`);
+    expect(named.out).not.toContain('T1 ');
+    const json = JSON.parse((await run('--json', 'H1')).out) as { id: string }[];
+    expect(json.map((i) => i.id)).toEqual(['H1']);
+    const bad = await run('P2', 'X9');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/unknown invariant X9/);
+    expect(bad.out).toBe('');
+  });
+
+  it('docs/invariants.md is up to date (regenerate: node --import tsx docs/generate.ts)', () => {
+    expect(readFileSync(new URL('../docs/invariants.md', import.meta.url), 'utf8')).toBe(renderInvariantsMarkdown());
+  });
+});
+
+describe('speed: sweeps over leaves, never over pages', () => {
+  // The second GiB of the direct map split to 4K: 262,144 leaves.
+  const booted = bootedState();
+  const small = Array.from({ length: PAGES['1G'] }, (_, i) => leaf(DM + PAGES['1G'] + i, PAGES['1G'] + i, '4K', PAGE_KERNEL));
+  const split = recount(editLeaves(withoutRange(booted, DM + PAGES['1G'], PAGES['1G']), (ls) => ls.concat(small)));
+
+  it('a full check of a direct map with a GiB split to 4K finds nothing within seconds', () => {
+    const t = performance.now();
+    expect(checkAll(split)).toEqual([]);
+    expect(performance.now() - t).toBeLessThan(10_000);
+  });
+
+  it('a scoped check on the same state does not scan the map (well under a millisecond each, 20 ms allowed)', () => {
+    const t = performance.now();
+    for (let i = 0; i < 50; i++) expect(checkAll(split, { vpn: DM + PAGES['1G'] + i * 4096, pages: 16 })).toEqual([]);
+    expect((performance.now() - t) / 50).toBeLessThan(20);
+  });
+});
+
+describe('real kernel dumps (shared/fixtures) through io/ptdump: leaves only, frame facts absent', () => {
+  const dumpStates = (name: string): AbstractState[] => {
+    const parsed = parsePtdump(readFileSync(new URL(`../../shared/fixtures/${name}`, import.meta.url), 'utf8'));
+    if (!parsed.ok) throw new Error(`${name} does not parse`);
+    return parsed.value.dumps.map((dump) => dumpToAbstractState([{ dump, kind: 'kernel' }]));
+  };
+
+  it('the PTI kernel and user tables of a 4.18 kernel, before and after c40a56a7818c, satisfy the catalogue', () => {
+    const states = dumpStates('x86-ptdump-04.txt');
+    expect(states.length).toBeGreaterThan(1);
+    for (const s of states) expect(checkAll(s)).toEqual([]);
+  });
+
+  it('the 4.18 EFI page table shows W+X EFI runtime mappings and the legacy vsyscall page', () => {
+    const [efi] = dumpStates('x86-ptdump-01.txt');
+    const ids = checkAll(efi!).map((v) => v.id);
+    expect(ids).toContain('P1');
+    expect(ids).toContain('P6');
+    expect(invariantById('P1')!.check(efi!)[0]).toMatchObject({ root: 0, vpn: 0, pages: 1 });
+    expect(invariantById('P6')!.check(efi!)).toMatchObject([{ root: 0, vpn: hexToVpn('0xffffffffff600000'), pages: 1 }]);
+  });
+});
+
+describe('the reference model keeps the catalogue true', () => {
+  const scenario = kernelScenario();
+
+  it('over random clustered operation sequences (incremental checks each step, a full check at the end)', () => {
+    fc.assert(
+      fc.property(commandsArb(scenario, { maxCommands: 30 }), (commands) => {
+        const sys = createModel(scenario);
+        for (const c of scenario.boot) applyCommand(sys, c);
+        for (const c of commands) {
+          const r = applyCommand(sys, c);
+          if (r.ok && 'vpn' in c && 'pages' in c) expect(checkAll(sys.abstract(), { vpn: c.vpn, pages: c.pages }), JSON.stringify(c)).toEqual([]);
+        }
+        expect(checkAll(sys.abstract())).toEqual([]);
+      }),
+      fcParams({ numRuns: 40 }),
+    );
+  });
+});

@@ -1,0 +1,57 @@
+/** H family: huge leaves need aligned frames and a CPU with that page size. */
+import { describe, expect, it } from 'vitest';
+import { PAGES, X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
+import { checkAll, invariantById } from '../spec/invariants/index.ts';
+import { kernelScenario } from '../spec/scenario.ts';
+import { DM, bootedState, leaf, withLeaves } from './states.ts';
+import { familyIds, negativeSuite, type NegativeCase } from './invariants-suite.ts';
+
+const booted = bootedState();
+const VMALLOC = L.vmallocStart;
+const withFeatures = (pse: boolean, gbpages: boolean) => ({ ...booted, config: { ...booted.config, features: { pse, gbpages } } });
+
+const H: Record<string, NegativeCase[]> = {
+  H1: [
+    {
+      name: 'a 2M leaf on an unaligned frame',
+      state: () => withLeaves(booted, leaf(VMALLOC + 20 * 512, 60 * 512 + 1, '2M')),
+      want: { root: 0, vpn: VMALLOC + 20 * 512, pages: 512, frames: [{ pfn: 60 * 512 + 1, count: 512 }] },
+    },
+    {
+      name: 'a 1G leaf on a 2M-aligned frame',
+      state: () => withLeaves(booted, leaf(VMALLOC + 4 * PAGES['1G'], 512, '1G')),
+      want: { root: 0, vpn: VMALLOC + 4 * PAGES['1G'], pages: PAGES['1G'], frames: [{ pfn: 512, count: PAGES['1G'] }] },
+    },
+  ],
+  H2: [{
+    name: 'the direct map keeps 2M leaves on a CPU without PSE',
+    state: () => withFeatures(false, true),
+    want: { root: 0, vpn: DM, pages: 512, frames: [{ pfn: 0, count: 512 }] },
+  }],
+  H3: [{
+    name: 'the direct map keeps 1G leaves on a CPU without GB pages',
+    state: () => withFeatures(true, false),
+    want: { root: 0, vpn: DM + PAGES['1G'], pages: PAGES['1G'], frames: [{ pfn: PAGES['1G'], count: PAGES['1G'] }] },
+  }],
+};
+
+describe('H: each invariant catches its bad state with the right witness', () => {
+  it('covers every H invariant', () => expect(Object.keys(H).sort()).toEqual(familyIds('H').sort()));
+  negativeSuite(H);
+});
+
+describe('H: good states on CPUs without huge pages', () => {
+  it('a machine without GB pages booted with 2M leaves only satisfies the whole catalogue', () => {
+    const noGb = bootedState(kernelScenario({ features: { pse: true, gbpages: false } }));
+    expect(noGb.roots[0]!.leaves.some((l) => l.size === '1G')).toBe(false);
+    expect(checkAll(noGb)).toEqual([]);
+  });
+
+  it('a machine without PSE booted with 4K leaves only satisfies the whole catalogue', () => {
+    const no2m = bootedState(kernelScenario({ features: { pse: false, gbpages: false }, frames: 64 * 1024 }));
+    const small = { ...no2m, frames: [{ pfn: 0, count: 64 * 1024, use: 'data' as const, sensitive: false, noDirectMap: false }] };
+    expect(no2m.roots[0]!.leaves.every((l) => l.size === '4K')).toBe(true);
+    expect(invariantById('H2')!.check(small)).toEqual([]);
+    expect(invariantById('H3')!.check(small)).toEqual([]);
+  });
+});
