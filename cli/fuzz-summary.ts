@@ -6,7 +6,8 @@
 import type { Scenario } from '../spec/scenario.ts';
 import type { CampaignResult, Progress } from '../fuzz/campaign.ts';
 import type { TargetSpec } from '../fuzz/campaign-target.ts';
-import { ACCESS_RESULTS, LEVEL_OF_SIZE, POSSIBLE_OUTCOMES, coverageGaps, outcomePairs, supportedSizes, type Gaps } from '../fuzz/coverage-goals.ts';
+import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
+import { ACCESS_RESULTS, LEVEL_OF_SIZE, coverageGaps, outcomePairs, supportedSizes, type Gaps } from '../fuzz/coverage-goals.ts';
 import { DEFAULT_FULL_CHECK_EVERY, DEFAULT_MAX_COMMANDS, type FuzzOptions } from './options.ts';
 
 /** Facts about one failure key for the summary. */
@@ -94,7 +95,7 @@ export function buildSummary(args: {
     commandsPerSecond: perSecond(result.commands, result.elapsedMs),
     passed: args.failures.length === 0,
     failures: args.failures,
-    stored: result.stored,
+    stored: result.stored.map(({ key, reproduced, nowKey }) => ({ key, reproduced, nowKey })),
     brokenFiles: args.brokenFiles,
     coverage: result.coverage,
     neverExercised: coverageGaps(result.coverage, args.scenario, args.invariantIds),
@@ -148,7 +149,10 @@ export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, s
   lines.push(`Ran ${n(s.runs)} random command sequences (${n(s.commands)} commands) in ${elapsed(s.elapsedMs)} on ${s.jobs} worker${s.jobs === 1 ? '' : 's'}: ${n(s.commandsPerSecond)} commands/s (${stop}).`);
   if (s.stored.length > 0) {
     const again = s.stored.filter((x) => x.reproduced).length;
-    lines.push(`Replayed ${s.stored.length} stored failure${s.stored.length === 1 ? '' : 's'} from ${s.failureDir} first: ${again} still fail${again === 1 ? 's' : ''}, ${s.stored.length - again} no longer reproduce${s.stored.length - again === 1 ? 's' : ''}.`);
+    const moved = s.stored.filter((x) => !x.reproduced && x.nowKey !== null).length;
+    const gone = s.stored.length - again - moved;
+    lines.push(`Replayed ${s.stored.length} stored failure${s.stored.length === 1 ? '' : 's'} from ${s.failureDir} first: ${again} still fail${again === 1 ? 's' : ''}, `
+      + `${moved} fail${moved === 1 ? 's' : ''} differently now, ${gone} no longer reproduce${gone === 1 ? 's' : ''}.`);
   }
   for (const b of s.brokenFiles) lines.push(`Skipped unreadable failure file ${b.file}: ${b.errors[0] ?? ''}`);
   lines.push('');

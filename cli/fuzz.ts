@@ -133,7 +133,9 @@ async function fuzz(opts: FuzzOptions): Promise<number> {
   const loaded = db.load();
   const prefix = `${target.label}--${opts.scenario}--`;
   const mine = loaded.stored.filter((s) => s.record.key.startsWith(prefix));
-  const storedTraces: StoredTrace[] = mine.map((s) => ({ key: s.record.key, commands: s.record.commands, fullCheckEvery: s.record.fullCheckEvery }));
+  const storedTraces: StoredTrace[] = mine.map((s) => ({
+    key: s.record.key, commands: s.record.commands, fullCheckEvery: s.record.fullCheckEvery, seed: s.record.seed,
+  }));
   const storedByKey = new Map(mine.map((s) => [s.record.key, s.record]));
 
   const lines = new Map<string, FailureLine>();

@@ -11,6 +11,12 @@ import { register as registerCheck } from './check.ts';
 import { register as registerDump } from './dump.ts';
 import { register as registerMutants } from './mutants.ts';
 
+// A reader that stops early (`ptspec invariants | head`) is not an error of ours.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 const program = new Command()
   .name('ptspec')
   .description('Executable specification, reference model and model checker for kernel page tables')

@@ -91,7 +91,7 @@ export const DEFAULT_SHRINK_BUDGET = 400;
 type Failing = { readonly commands: readonly Command[]; readonly failure: TraceFailure };
 
 /** The commands up to the failing one: what follows a failure never matters to it. */
-function upToFailure(commands: readonly Command[], f: TraceFailure): readonly Command[] {
+export function upToFailure(commands: readonly Command[], f: TraceFailure): readonly Command[] {
   return f.phase === 'boot' ? [] : commands.slice(0, f.step + 1);
 }
 
@@ -151,8 +151,8 @@ export function runOne(ctx: RunContext, runIndex: number, known: ReadonlyMap<str
   };
 }
 
-/** Re-run a stored trace: the key it fails with now, or null when it passes. */
-export function replayTrace(setup: TraceSetup, target: string, commands: readonly Command[]): { readonly key: string | null; readonly failure: TraceFailure | null; readonly coverage: Coverage } {
-  const r = runTrace({ ...setup, commands, coverage: emptyCoverage() });
-  return { key: r.failure === null ? null : failureKey(target, setup.scenario.name, r.failure), failure: r.failure, coverage: r.coverage };
+/** Re-run a stored trace: the key it fails with now (null when it passes) and that failure. */
+export function replayTrace(setup: TraceSetup, target: string, commands: readonly Command[]): { readonly key: string | null; readonly failure: TraceFailure | null } {
+  const f = runTrace({ ...setup, commands, coverage: emptyCoverage() }).failure;
+  return { key: f === null ? null : failureKey(target, setup.scenario.name, f), failure: f };
 }

@@ -12,7 +12,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Command } from '../spec/commands.ts';
-import { globalRunIndex, replayTrace, type FoundFailure, type RunResult } from './campaign-run.ts';
+import { globalRunIndex, replayTrace, upToFailure, type FoundFailure, type RunResult } from './campaign-run.ts';
 import { traceSetupFor, type TargetSpec } from './campaign-target.ts';
 import { addCoverage, emptyCoverage, type Coverage } from './coverage.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker.ts';
@@ -43,6 +43,8 @@ export interface StoredTrace {
   readonly commands: readonly Command[];
   /** The full-check period it was found with: it replays exactly only with the same checks. */
   readonly fullCheckEvery: number;
+  /** The seed of the run that found it. */
+  readonly seed: number;
 }
 
 export interface StoredOutcome {
@@ -51,6 +53,8 @@ export interface StoredOutcome {
   readonly reproduced: boolean;
   /** What it does now when it does not fail the same way: passes, or fails with another key. */
   readonly nowKey: string | null;
+  /** When it now fails with another key: that failure, to be filed under its new key. */
+  readonly now: FoundFailure | null;
 }
 
 export interface Progress {
@@ -101,8 +105,12 @@ async function replayStored(config: CampaignConfig, stored: readonly StoredTrace
   if (stored.length === 0) return [];
   const setup = await traceSetupFor(config.scenario, config.target, config.fullCheckEvery, { bootOnce: true });
   return stored.map((s) => {
-    const now = replayTrace({ ...setup, fullCheckEvery: s.fullCheckEvery }, config.target.label, s.commands).key;
-    return { key: s.key, reproduced: now === s.key, nowKey: now };
+    const r = replayTrace({ ...setup, fullCheckEvery: s.fullCheckEvery }, config.target.label, s.commands);
+    const moved = r.key !== null && r.key !== s.key && r.failure !== null;
+    const now: FoundFailure | null = moved
+      ? { key: r.key!, runIndex: -1, seed: s.seed, path: `stored ${s.key}`, commands: upToFailure(s.commands, r.failure!), failure: r.failure! }
+      : null;
+    return { key: s.key, reproduced: r.key === s.key, nowKey: r.key, now };
   });
 }
 
@@ -121,7 +129,14 @@ export async function runCampaign(config: CampaignConfig, stored: readonly Store
   const storedOutcomes = await replayStored(config, stored);
   hooks.onStored?.(storedOutcomes);
   const tallies = new Map<string, FailureTally>();
-  for (const s of storedOutcomes) if (s.reproduced) tallies.set(s.key, { key: s.key, hits: 1, firstRun: -1 });
+  for (const s of storedOutcomes) {
+    if (s.reproduced) tallies.set(s.key, { key: s.key, hits: 1, firstRun: -1 });
+    // A stored trace that now fails another way is a failure of this campaign too.
+    if (s.now !== null && !tallies.has(s.now.key)) {
+      tallies.set(s.now.key, { key: s.now.key, hits: 1, firstRun: -1 });
+      hooks.onFound(s.now, false);
+    }
+  }
 
   const coverage = emptyCoverage();
   let runsDone = 0;

@@ -5,32 +5,9 @@
  * scenario's CPU supports, and the scenario's regions.
  */
 import type { PageSize } from '../spec/address.ts';
-import type { Op } from '../spec/commands.ts';
-import type { Errno } from '../spec/errors.ts';
+import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import type { Coverage } from './coverage.ts';
-
-type Outcome = 'ok' | Errno;
-
-/**
- * Outcomes each core operation can have. EPERM for every operation that changes
- * mappings (a split or a removal can break a policy rule too, spec/contracts/outcome.ts
- * POLICY_ARG); ENOMEM where the result can need more tables (map; splits done by unmap,
- * protect, set_direct_map_*, split). collapse only frees tables.
- */
-export const POSSIBLE_OUTCOMES: Readonly<Partial<Record<Op, readonly Outcome[]>>> = {
-  map: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
-  unmap: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
-  protect: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
-  setDirectMapInvalid: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
-  setDirectMapDefault: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
-  split: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
-  collapse: ['ok', 'EINVAL', 'ENOENT', 'EPERM'],
-  translate: ['ok', 'EINVAL', 'ENOENT'],
-  access: ['ok', 'EINVAL'],
-  flush: ['ok', 'EINVAL'],
-  flushAll: ['ok'],
-};
 
 export const ACCESS_RESULTS = ['tlb', 'walk', 'not-present', 'protection'] as const;
 

@@ -5,8 +5,9 @@
  * `alias`, inside the direct-map alias of the frames it covers (cpa_process_alias); the
  * set_direct_map_* calls touch the direct-map pages of their frames. A partly covered
  * huge leaf is split, so the pieces outside the range change too: every range is widened
- * to the 1G blocks containing it, which holds any leaf that intersects it. Bugs that write
- * outside these ranges are caught by the periodic full check.
+ * to the leaves of the state before the command that contain its ends. Bugs that write
+ * outside these ranges are caught by the periodic full check; test/refinement-report
+ * checks on the model that no command changes a leaf outside them.
  */
 import { PAGES, VPN_LIMIT, X86_64_LAYOUT_4LEVEL, type Vpn } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';

@@ -48,7 +48,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: 'unmap-no-split',
     description: 'unmapping part of a huge leaf clears the whole leaf instead of splitting it first.',
-    reference: 'arch/x86/mm/pat/set_memory.c unmap_pmd_range / unmap_pud_range (partial ranges must split; cf. the pmd_free_pte_page/pud_free_pmd_page ioremap fixes, 5e0fb5df2ee8)',
+    reference: 'arch/x86/mm/pat/set_memory.c unmap_pmd_range / unmap_pud_range: a range covering part of a large page must split it (__split_large_page) before clearing entries',
     caughtBy: 'refinement (pages outside the range disappear)',
   },
   {

@@ -8,7 +8,8 @@
 import { X86_64_LAYOUT_4LEVEL, upperHalfStart, type PageSize, type Pfn } from '../spec/address.ts';
 import type { PolicyRule, PolicyViolation } from '../spec/policy.ts';
 import { INIT_MM, type FrameRun, type SystemConfig } from '../spec/state.ts';
-import { EXEC, IntervalSet, WRITABLE } from './frames.ts';
+import * as frames from './frames.ts';
+import { IntervalSet } from './frames.ts';
 import * as prot from './prot.ts';
 import * as radixModule from './radix.ts';
 import type { Radix } from './radix.ts';
@@ -18,6 +19,7 @@ import * as tables from './tables.ts';
 const { P_EXEC, P_USER, P_WRITE, PROTS, leafCode } = prot;
 const { leafPfn } = radixModule;
 const { SPAN, isLeafAt } = tables;
+const { EXEC, WRITABLE } = frames;
 const KERNEL_TEXT = X86_64_LAYOUT_4LEVEL.kernelText;
 const PAGE_OFFSET = X86_64_LAYOUT_4LEVEL.pageOffset;
 

@@ -8,7 +8,9 @@
  * 2M/1G: PS at bit 7, PAT at bit 12), built the way pgtable_types.h builds
  * __PAGE_KERNEL: present, accessed, dirty only when writable (__PAGE_KERNEL_RO is clean).
  */
+import { applyProtChange } from '../spec/contracts/protect.ts';
 import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
+import type { ProtChange } from '../spec/system.ts';
 import * as x86 from './arch/x86_64/entry.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled).
@@ -84,4 +86,21 @@ export function leafCode(lo: number, hi: number, large: boolean, tableRw: boolea
 /** Whether a large leaf's lo word has PS (used by the walk at levels 2 and 3). */
 export function hasPse(lo: number): boolean {
   return (lo & _PAGE_PSE) !== 0;
+}
+
+/**
+ * A set_memory_* change as a map from old prot code to new, built with the shared
+ * applyProtChange so impl and model agree; each code is worked out once, on first use
+ * (a range holds a handful of distinct prots).
+ */
+export class CodeChange {
+  private readonly table = new Int16Array(PROT_CODES).fill(-1);
+
+  constructor(private readonly change: ProtChange) {}
+
+  apply(old: number): number {
+    let code = this.table[old]!;
+    if (code < 0) this.table[old] = code = protCode(applyProtChange(PROTS[old]!, this.change));
+    return code;
+  }
 }

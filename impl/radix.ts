@@ -228,16 +228,16 @@ export class Radix implements LeafObserver {
   }
 
   /**
-   * change_page_attr on [lo, hi): each leaf gets `newCode[oldCode]`; a leaf straddling an
+   * change_page_attr on [lo, hi): each leaf gets `change.apply(oldCode)`; a leaf straddling an
    * edge is split only if its prot changes (try_preserve_large_page keeps it otherwise).
    * Unmapped pages are skipped (the caller checked what must be mapped).
    */
-  protectRange(lo: Vpn, hi: Vpn, newCode: Uint8Array): void {
-    this.editRange(lo, hi, newCode, 0, this.levels);
+  protectRange(lo: Vpn, hi: Vpn, change: prot.CodeChange): void {
+    this.editRange(lo, hi, change, 0, this.levels);
   }
 
-  /** The walk shared by unmap (`newCode` null: remove) and change_page_attr. */
-  private editRange(lo: Vpn, hi: Vpn, newCode: Uint8Array | null, slot: number, level: number): void {
+  /** The walk shared by unmap (`change` null: remove) and change_page_attr. */
+  private editRange(lo: Vpn, hi: Vpn, change: prot.CodeChange | null, slot: number, level: number): void {
     const pool = this.pool;
     const span = SPAN[level as 1]!;
     const last = this.lastIdx(slot, level, hi);
@@ -247,24 +247,24 @@ export class Radix implements LeafObserver {
       const eh = pool.words[off + 1]!;
       if (!(e & _PAGE_PRESENT)) continue;
       if (!isLeafAt(e, level)) {
-        this.editRange(lo, hi, newCode, pool.childSlot(e, eh), level - 1);
+        this.editRange(lo, hi, change, pool.childSlot(e, eh), level - 1);
         continue;
       }
       let code = 0;
-      if (newCode !== null) {
+      if (change !== null) {
         const old = leafCode(e, eh, level > 1, true, true, false);
-        code = newCode[old]!;
+        code = change.apply(old);
         if (code === old) continue;
       }
       const vb = this.entryVpn(slot, i);
       if (vb >= lo && vb + span <= hi) {
         const pfn = leafPfn(e, eh, level);
-        if (newCode === null) pool.set(slot, i, 0, 0);
+        if (change === null) pool.set(slot, i, 0, 0);
         else pool.set(slot, i, ((level === 1 ? LO_4K[code]! : LO_LARGE[code]!) | pfnLo(pfn)) >>> 0, (HI_FLAGS[code]! | pfnHi(pfn)) >>> 0);
-      } else if (newCode === null && this.mutant === 'unmap-no-split') {
+      } else if (change === null && this.mutant === 'unmap-no-split') {
         pool.set(slot, i, 0, 0);
       } else {
-        this.editRange(lo, hi, newCode, this.splitEntry(slot, i), level - 1);
+        this.editRange(lo, hi, change, this.splitEntry(slot, i), level - 1);
       }
     }
   }

@@ -12,7 +12,7 @@ import * as address from '../spec/address.ts';
 import type { Pfn, Vpn } from '../spec/address.ts';
 import * as contracts from '../spec/contracts/index.ts';
 import {
-  accessAllowed, aliasChange, aliasRanges, applyProtChange, checkTablePool, collapseBlock, directMapVpn,
+  accessAllowed, aliasChange, aliasRanges, checkTablePool, collapseBlock, directMapVpn,
   normalizeFrames, policyError, setNoDirectMap, validateAccess, validateCollapse, validateFlush, validateMap,
   validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
 } from '../spec/contracts/index.ts';
@@ -27,7 +27,7 @@ import { walkLeaves } from './abstract.ts';
 import { MAPPED } from './frames.ts';
 import type { MutantName } from './mutants.ts';
 import { FrameFacts, LEVEL_SIZE, writtenLeafViolation } from './policy.ts';
-import { PROTS, PROT_CODES, protCode } from './prot.ts';
+import { CodeChange, PROTS, protCode } from './prot.ts';
 import { Radix, leafPfn } from './radix.ts';
 import { SPAN, type TablePool } from './tables.ts';
 import { Tlbs } from './tlb.ts';
@@ -52,6 +52,13 @@ export class RadixSystem implements PageTableSystem {
   private readonly bootFrames: readonly FrameRun[];
   /** abstract()'s frame runs, rebuilt only when noDirectMap changes. */
   private frameRuns: readonly FrameRun[] | null = null;
+  /**
+   * abstract()'s leaves and the pool's write count they were walked at: the fuzzer asks
+   * after every command, and most commands (accesses, flushes, refused calls) write no
+   * entry, so the walk reruns only when an entry was written.
+   */
+  private leaves: readonly Leaf[] = [];
+  private leavesAt = -1;
 
   constructor(setup: SystemSetup, mutant?: MutantName) {
     this.config = setup.config;
@@ -104,9 +111,9 @@ export class RadixSystem implements PageTableSystem {
     // cpa_process_alias: the direct-map ranges of the frames, from the leaves before the change.
     const aliases = opts.alias === true ? aliasRanges(this.config, this.leavesIn(vpn, pages), vpn, pages) : [];
     r.begin();
-    r.protectRange(vpn, vpn + pages, codeTable(change));
+    r.protectRange(vpn, vpn + pages, new CodeChange(change));
     if (aliases.length > 0 && this.mutant !== 'no-alias') {
-      const alias = codeTable(aliasChange(change));
+      const alias = new CodeChange(aliasChange(change));
       for (const a of aliases) r.protectRange(a.vpn, a.vpn + a.pages, alias);
     }
     const flushed = this.mutant === 'protect-no-flush' ? [] : [{ vpn, pages }, ...aliases];
@@ -204,13 +211,22 @@ export class RadixSystem implements PageTableSystem {
     return {
       config: this.config,
       frames: this.frames(),
-      roots: [{ id: INIT_MM, kind: 'kernel', leaves: walkLeaves(this.radix) }],
+      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.currentLeaves() }],
       tlb: this.tlbs.entries(),
       pendingFlush: this.tlbs.obligations(),
       tablesInUse: this.radix.pool.inUse,
       // Emptied tables are freed at the end of the operation that empties them, after its flush.
       pendingTableFrees: 0,
     };
+  }
+
+  private currentLeaves(): readonly Leaf[] {
+    const writes = this.radix.pool.writes;
+    if (writes !== this.leavesAt) {
+      this.leaves = walkLeaves(this.radix);
+      this.leavesAt = writes;
+    }
+    return this.leaves;
   }
 
   private frames(): readonly FrameRun[] {
@@ -278,11 +294,4 @@ export class RadixSystem implements PageTableSystem {
     }
     return null;
   }
-}
-
-/** A change as a table from old prot code to new, built with the shared applyProtChange. */
-function codeTable(change: ProtChange): Uint8Array {
-  const t = new Uint8Array(PROT_CODES);
-  for (let c = 0; c < PROT_CODES; c++) t[c] = protCode(applyProtChange(PROTS[c]!, change));
-  return t;
 }

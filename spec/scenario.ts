@@ -60,15 +60,20 @@ function kernelConfig(overrides: Partial<SystemConfig> = {}): SystemConfig {
   };
 }
 
-function kernelFrames(): FrameRun[] {
+function kernelFrames(config: SystemConfig): FrameRun[] {
   const k = KERNEL_IMAGE;
+  const pool = config.tablePool;
+  const poolEnd = pool.pfn + pool.count;
+  const reservedEnd = TABLE_POOL.pfn + TABLE_POOL.count;
   return [
     run(0, 16 * MiB, 'data'),
     run(k.textPfn, k.textPages, 'kernel-text'),
     run(k.rodataPfn, k.rodataPages, 'kernel-rodata'),
     run(k.dataPfn, k.dataPages, 'kernel-data'),
     run(40 * MiB, 24 * MiB, 'data'),
-    run(TABLE_POOL.pfn, TABLE_POOL.count, 'pagetable'),
+    run(pool.pfn, pool.count, 'pagetable'),
+    // A smaller pool leaves the rest of its reserved area as ordinary memory.
+    ...(poolEnd < reservedEnd ? [run(poolEnd, reservedEnd - poolEnd, 'data')] : []),
     run(96 * MiB, 2 * GiB - 96 * MiB, 'data'),
     // User memory is sensitive to ASI: a restricted root must never map it.
     run(2 * GiB, 2 * GiB, 'user', { sensitive: true }),
@@ -118,7 +123,7 @@ export function kernelScenario(overrides: Partial<SystemConfig> = {}): Scenario 
     name: 'kernel',
     description: 'x86-64, 4-level, PSE and GB pages, 4 GiB: direct map, kernel image, vmalloc, cpu_entry_area',
     config,
-    frames: kernelFrames(),
+    frames: kernelFrames(config),
     boot: kernelBoot(config),
     regions: kernelRegions(config),
   };
@@ -127,4 +132,11 @@ export function kernelScenario(overrides: Partial<SystemConfig> = {}): Scenario 
 /** Built-in scenarios by name (`--scenario NAME`). */
 export const SCENARIOS: Readonly<Record<string, () => Scenario>> = {
   kernel: () => kernelScenario(),
+  // Boot needs 11 tables; with 24 a few splits exhaust the pool, so ENOMEM and the
+  // atomicity of a failed operation are exercised as often as success.
+  'kernel-small-pool': () => ({
+    ...kernelScenario({ tablePool: { pfn: TABLE_POOL.pfn, count: 24 } }),
+    name: 'kernel-small-pool',
+    description: 'the kernel scenario with a 24-table pool: ENOMEM is reachable',
+  }),
 };

@@ -289,8 +289,10 @@ describe('impl walk: effective permissions over the levels', () => {
     }
     const off = slot * 1024 + tableIndex(VM, 2) * 2;
     pool.words[off] = (pool.words[off]! & ~2) >>> 0;
+    pool.touch();
     expect(sys.abstract().roots[0]!.leaves.map((l) => [l.prot.write, l.prot.execKernel])).toEqual([[false, true], [false, false]]);
     pool.words[off + 1] = (pool.words[off + 1]! | HI_NX) >>> 0;
+    pool.touch();
     expect(sys.abstract().roots[0]!.leaves.map((l) => l.prot.execKernel)).toEqual([false, false]);
     expect(checkTables(sys).map((f) => f.check)).toEqual(['table-flags']);
   });

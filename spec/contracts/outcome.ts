@@ -7,10 +7,31 @@
  *   EPERM names the argument that carries the refused intent (POLICY_ARG);
  *   ENOMEM names `tablePool` (the resource that ran out).
  */
-import type { PtError } from '../errors.ts';
+import type { Op } from '../commands.ts';
+import type { Errno, PtError } from '../errors.ts';
 import type { PolicyViolation } from '../policy.ts';
 import type { SystemConfig } from '../state.ts';
 import { ptError } from './args.ts';
+
+/**
+ * The outcomes each core operation can have under these contracts, so a campaign can say
+ * which ones it never exercised. Removing or splitting mappings keeps every attribute, so
+ * unmap, split and collapse can break no policy rule (no EPERM); collapse only frees
+ * tables (no ENOMEM); a partial unmap may need a table for the split (ENOMEM).
+ */
+export const POSSIBLE_OUTCOMES: Readonly<Partial<Record<Op, readonly ('ok' | Errno)[]>>> = {
+  map: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
+  unmap: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
+  protect: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
+  setDirectMapInvalid: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
+  setDirectMapDefault: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
+  split: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
+  collapse: ['ok', 'EINVAL', 'ENOENT'],
+  translate: ['ok', 'EINVAL', 'ENOENT'],
+  access: ['ok', 'EINVAL'],
+  flush: ['ok', 'EINVAL'],
+  flushAll: ['ok'],
+};
 
 export type MutatingOp = 'map' | 'unmap' | 'protect' | 'setDirectMapInvalid' | 'setDirectMapDefault' | 'split' | 'collapse';
 
