@@ -27,13 +27,36 @@ export function rootEntryVpn(levels: number, idx: number): Vpn {
   return idx < 256 ? idx * span : VPN_LIMIT - (512 - idx) * span;
 }
 
-export function walkLeaves(radix: Radix): Leaf[] {
+/**
+ * The leaves of the tables, in vpn order. `previous` (an earlier walk of the same tables)
+ * only saves allocation: a leaf equal in every field to the previous walk's leaf at the
+ * same vpn is that object again (leaves are immutable values, prots are interned), so a
+ * walk after a small change allocates little beyond the array itself.
+ */
+export function walkLeaves(radix: Radix, previous: readonly Leaf[] = []): Leaf[] {
   const out: Leaf[] = [];
-  visit(radix, out, 0, radix.levels, 0, true, true, false);
+  visit(radix, { out, previous, at: 0 }, 0, radix.levels, 0, true, true, false);
   return out;
 }
 
-function visit(radix: Radix, out: Leaf[], slot: number, level: number, base: Vpn, rw: boolean, us: boolean, nx: boolean): void {
+interface WalkOut {
+  readonly out: Leaf[];
+  readonly previous: readonly Leaf[];
+  /** Index of the first previous leaf not below the vpn the walk has reached. */
+  at: number;
+}
+
+/** The leaf, or the previous walk's equal leaf at the same vpn. */
+function leafOf(o: WalkOut, vpn: Vpn, pfn: number, size: Leaf['size'], p: Leaf['prot']): Leaf {
+  const prev = o.previous;
+  let i = o.at;
+  while (i < prev.length && prev[i]!.vpn < vpn) i++;
+  o.at = i;
+  const old = prev[i];
+  return old !== undefined && old.vpn === vpn && old.pfn === pfn && old.size === size && old.prot === p ? old : { vpn, pfn, size, prot: p };
+}
+
+function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn, rw: boolean, us: boolean, nx: boolean): void {
   const pool = radix.pool;
   const w = pool.words;
   const span = SPAN[level as 1]!;
@@ -46,12 +69,12 @@ function visit(radix: Radix, out: Leaf[], slot: number, level: number, base: Vpn
     const vpn = level === radix.levels ? rootEntryVpn(level, i) : base + i * span;
     if (isLeafAt(lo, level)) {
       const code = leafOnly ? leafCode(lo, hi, level > 1, true, true, false) : leafCode(lo, hi, level > 1, rw, us, nx);
-      out.push({ vpn, pfn: leafPfn(lo, hi, level), size: LEVEL_SIZE[level]!, prot: PROTS[code]! });
+      o.out.push(leafOf(o, vpn, leafPfn(lo, hi, level), LEVEL_SIZE[level]!, PROTS[code]!));
       continue;
     }
     const child = pool.childSlot(lo, hi);
     // A table outside the pool (a corrupted entry) means nothing here; checkTables reports it.
     if (level === 1 || child < 0 || child >= pool.capacity) continue;
-    visit(radix, out, child, level - 1, vpn, rw && (lo & _PAGE_RW) !== 0, us && (lo & _PAGE_USER) !== 0, nx || (hi & HI_NX) !== 0);
+    visit(radix, o, child, level - 1, vpn, rw && (lo & _PAGE_RW) !== 0, us && (lo & _PAGE_USER) !== 0, nx || (hi & HI_NX) !== 0);
   }
 }

@@ -77,8 +77,22 @@ export function checkTables(system: PageTableSystem, scope?: CheckScope): TableF
   return out;
 }
 
+interface EntryAt {
+  readonly vpn: number;
+  readonly pages: number;
+  readonly frames: { pfn: number; count: number }[];
+}
+
 function tableFrame(pool: TablePool, slot: number): { pfn: number; count: number }[] {
   return [{ pfn: pool.slotPfn(slot), count: 1 }];
+}
+
+function entryAt(pool: TablePool, slot: number, vpn: number, span: number): EntryAt {
+  return { vpn, pages: span, frames: tableFrame(pool, slot) };
+}
+
+function entryName(name: string, i: number, pool: TablePool, slot: number): string {
+  return `${name} entry ${i} of the table in frame ${pool.slotPfn(slot)}`;
 }
 
 function checkSlots(pool: TablePool, levels: number, out: TableFinding[]): void {
@@ -126,25 +140,24 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
     const hi = words[off + 1]!;
     const vpn = level === levels ? rootEntryVpn(levels, i) : base + i * span;
     if (vpn + span <= w.lo || vpn >= w.hi) continue;
-    const at = { vpn, pages: span, frames: tableFrame(pool, slot) };
-    const where = `${name} entry ${i} of the table in frame ${pool.slotPfn(slot)}`;
+    // The witness place (entryAt) and its wording (entryName) are built only for a finding: this loop runs over every entry in scope.
     const ps = (lo & _PAGE_PSE) !== 0 && level > 1;
     if (ps && (level >= 4 || (level === 3 && !features.gbpages) || (level === 2 && !features.pse))) {
-      out.push({ check: 'ps-level', ...at, detail: `${where} has PS set, but ${level >= 4 ? `a ${name} entry cannot map a page` : `the CPU has no ${level === 3 ? 'GB pages' : 'PSE'}`}` });
+      out.push({ check: 'ps-level', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} has PS set, but ${level >= 4 ? `a ${name} entry cannot map a page` : `the CPU has no ${level === 3 ? 'GB pages' : 'PSE'}`}` });
     }
     const leaf = isLeafAt(lo, level);
-    if (hasReservedBits(lo, hi, w.reserved[level * 2 + (leaf ? 1 : 0)]!)) out.push({ check: 'reserved', ...at, detail: `${where} has reserved bits set` });
+    if (hasReservedBits(lo, hi, w.reserved[level * 2 + (leaf ? 1 : 0)]!)) out.push({ check: 'reserved', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} has reserved bits set` });
     if (leaf) {
       const pfn = leafPfn(lo, hi, level);
-      if (pfn + span > frames) out.push({ check: 'leaf-frame', ...at, detail: `${where} maps frames ${pfn}+${span} beyond memory (${frames} frames)` });
+      if (pfn + span > frames) out.push({ check: 'leaf-frame', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} maps frames ${pfn}+${span} beyond memory (${frames} frames)` });
       continue;
     }
     if ((lo & LO_FLAGS_MASK) !== KERNPG_TABLE_LO || (hi & ~HI_PFN_MASK) !== 0) {
-      out.push({ check: 'table-flags', ...at, detail: `${where} has flags lo 0x${(lo & LO_FLAGS_MASK).toString(16)} hi 0x${((hi & ~HI_PFN_MASK) >>> 0).toString(16)}, not _KERNPG_TABLE (0x63): it restricts what its leaves grant` });
+      out.push({ check: 'table-flags', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} has flags lo 0x${(lo & LO_FLAGS_MASK).toString(16)} hi 0x${((hi & ~HI_PFN_MASK) >>> 0).toString(16)}, not _KERNPG_TABLE (0x63): it restricts what its leaves grant` });
     }
     const child = pool.childSlot(lo, hi);
     if (child < 0 || child >= pool.poolCount || child >= pool.capacity) {
-      out.push({ check: 'table-frame', ...at, detail: `${where} points to frame ${pool.slotPfn(child)}, outside the table pool` });
+      out.push({ check: 'table-frame', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} points to frame ${pool.slotPfn(child)}, outside the table pool` });
       continue;
     }
     visitTable(w, child, level - 1, vpn);

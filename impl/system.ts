@@ -223,7 +223,7 @@ export class RadixSystem implements PageTableSystem {
   private currentLeaves(): readonly Leaf[] {
     const writes = this.radix.pool.writes;
     if (writes !== this.leavesAt) {
-      this.leaves = walkLeaves(this.radix);
+      this.leaves = walkLeaves(this.radix, this.leaves);
       this.leavesAt = writes;
     }
     return this.leaves;

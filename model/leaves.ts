@@ -73,7 +73,8 @@ export function splitAtEdges(leaves: readonly Leaf[], vpn: Vpn, pages: number, s
 
 /** The leaves with indices [lo, hi) replaced by `pieces` (sorted, within the same span). */
 export function replace(leaves: readonly Leaf[], lo: number, hi: number, pieces: readonly Leaf[]): Leaf[] {
-  return [...leaves.slice(0, lo), ...pieces, ...leaves.slice(hi)];
+  // concat builds the result at its final size (spreading into a literal grows it step by step).
+  return leaves.slice(0, lo).concat(pieces, leaves.slice(hi));
 }
 
 /** The leaves without those wholly inside [vpn, vpn+pages) (split the edges first). */

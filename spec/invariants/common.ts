@@ -22,11 +22,18 @@ export const DIRECT_MAP = X86_64_LAYOUT_4LEVEL.pageOffset;
 /** __START_KERNEL_map: the kernel image mapping's base page (phys_base 0). */
 export const KERNEL_IMAGE_MAP = X86_64_LAYOUT_4LEVEL.kernelText;
 
-const SIZE_PAGES: Readonly<Record<string, number | undefined>> = PAGES;
-
-/** 4 KiB pages of a leaf; 0 for a size the architecture does not have (S1 reports those). */
+/**
+ * 4 KiB pages of a leaf; 0 for a size the architecture does not have (S1 reports those).
+ * A switch, not a lookup by the size string: every check calls this for every leaf, and
+ * a keyed load by a varying string is the slowest part of a full sweep.
+ */
 export function leafPages(leaf: Leaf): number {
-  return SIZE_PAGES[leaf.size] ?? 0;
+  switch (leaf.size) {
+    case '4K': return PAGES['4K'];
+    case '2M': return PAGES['2M'];
+    case '1G': return PAGES['1G'];
+    default: return 0;
+  }
 }
 
 /** A dump has leaves only: no frame uses, no table pool, no table accounting. */
@@ -86,7 +93,7 @@ function forEachLeaf(state: AbstractState, scope: CheckScope | undefined, fn: (r
     const [lo, hi] = scopeRange(root.leaves, scope);
     for (let i = lo; i < hi; i++) {
       const leaf = root.leaves[i]!;
-      if (inScope(leaf.vpn, leafPages(leaf), scope)) fn(root, leaf);
+      if (scope === undefined || inScope(leaf.vpn, leafPages(leaf), scope)) fn(root, leaf);
     }
   }
 }
@@ -133,6 +140,18 @@ export function mergeIntervals(list: FrameInterval[]): FrameInterval[] {
 
 /** Does [lo, hi) intersect one of the sorted, disjoint intervals? */
 export function intersectsAny(sorted: readonly FrameInterval[], lo: Pfn, hi: Pfn): boolean {
+  return leafIntersectsAny(sorted, { pfn: lo, count: hi - lo });
+}
+
+/**
+ * Does [at.pfn, at.pfn + count) (a leaf's frames when `count` is omitted) intersect one of
+ * the sorted, disjoint intervals? It takes the leaf itself: the sweeps call it for every
+ * leaf, and passing numbers computed from a leaf's fields to a call V8 does not inline
+ * allocates a heap number for each.
+ */
+export function leafIntersectsAny(sorted: readonly FrameInterval[], at: { readonly pfn: Pfn; readonly count: number } | Leaf): boolean {
+  const lo = at.pfn;
+  const hi = lo + ('count' in at ? at.count : leafPages(at));
   let a = 0;
   let b = sorted.length;
   while (a < b) {
@@ -203,7 +222,7 @@ function aliasClosure(state: AbstractState, scope: CheckScope): Mapping[] {
     }
   }
   for (const m of otherLeaves(state)) {
-    if (intersectsAny(touched, m.leaf.pfn, m.leaf.pfn + leafPages(m.leaf))) out.push(m);
+    if (leafIntersectsAny(touched, m.leaf)) out.push(m);
   }
   return out;
 }
@@ -296,7 +315,7 @@ export function frameUseCheck(
     const w = new Witnesses();
     forEachAliasLeaf(state, scope, (root, leaf) => {
       const n = leafPages(leaf);
-      if (!intersectsAny(spans, leaf.pfn, leaf.pfn + n) || !maps(leaf, root, state)) return;
+      if (!leafIntersectsAny(spans, leaf) || !maps(leaf, root, state)) return;
       forEachRun(runs, leaf.pfn, n, (run, from, count) => {
         w.addFrames(root, leaf, from, count, `${leafText(leaf)} maps ${framesText(from, count)}: ${why(run)}`);
       });

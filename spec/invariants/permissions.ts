@@ -8,7 +8,7 @@ import { isKernelHalf, upperHalfStart, vpnToHex } from '../address.ts';
 import type { CheckScope, Invariant, Witness } from '../invariant.ts';
 import type { AbstractState } from '../state.ts';
 import {
-  KERNEL_IMAGE_MAP, Witnesses, forEachAliasLeaf, framesText, frameUseCheck, intersectsAny, isExecutable, isWritable, leafCheck, leafPages,
+  KERNEL_IMAGE_MAP, Witnesses, forEachAliasLeaf, framesText, frameUseCheck, isExecutable, leafIntersectsAny, isWritable, leafCheck, leafPages,
   mergeIntervals, type FrameInterval, type Mapping,
 } from './common.ts';
 
@@ -37,7 +37,7 @@ function crossAliasWx(state: AbstractState, scope?: CheckScope): Witness[] {
   if (cands.length === 0) return [];
   const spans = mergeIntervals(execSpans);
   forEachAliasLeaf(state, scope, (root, leaf) => {
-    if (isWritable(leaf.prot) && !isExecutable(leaf.prot) && intersectsAny(spans, leaf.pfn, leaf.pfn + leafPages(leaf))) cands.push({ root, leaf });
+    if (isWritable(leaf.prot) && !isExecutable(leaf.prot) && leafIntersectsAny(spans, leaf)) cands.push({ root, leaf });
   });
 
   const events = new Float64Array(cands.length * 2);
