@@ -136,6 +136,10 @@ function coverageLines(s: Summary, scenario: Scenario): string[] {
     g.invariants.length > 0 ? `invariants ${g.invariants.join(', ')}` : '',
   ].filter(Boolean);
   lines.push(gaps.length === 0 ? 'Never exercised: nothing: every outcome, access result, leaf size, region and invariant was hit.' : `Never exercised: ${gaps.join('; ')}.`);
+  // The built-in pool holds thousands of tables, so random sequences rarely exhaust it.
+  if (scenario.name !== 'kernel-small-pool' && g.outcomes.some((o) => o.endsWith('ENOMEM'))) {
+    lines.push('  (ENOMEM needs the table pool to run out: `ptspec fuzz --scenario kernel-small-pool` exercises it and the rollback it forces.)');
+  }
   return lines;
 }
 
