@@ -8,10 +8,10 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SCENARIOS, type Scenario } from '../spec/scenario.ts';
-import type { Witness } from '../spec/invariant.ts';
 import { runCampaign, type CampaignResult, type StoredTrace } from '../fuzz/campaign.ts';
 import { DEFAULT_SHRINK_BUDGET, type FoundFailure } from '../fuzz/campaign-run.ts';
 import { implTarget, moduleTarget, mutantTarget, type TargetSpec } from '../fuzz/campaign-target.ts';
+import { plainWitness } from '../fuzz/check.ts';
 import { catalogueSuite } from '../fuzz/defaults.ts';
 import { FailureDb } from '../fuzz/failure-db.ts';
 import { formatOutcome } from '../fuzz/report.ts';
@@ -36,17 +36,6 @@ function fileTarget(t: TargetSpec): Target {
     case 'mutant': return { kind: 'mutant', mutant: t.mutant };
     case 'module': return { kind: 'module', module: t.module };
   }
-}
-
-/** Only the fields of spec's Witness: the file format is strict, a checker's extra fields stay out. */
-function plainWitness(w: Witness): Witness {
-  return {
-    ...(w.root === undefined ? {} : { root: w.root }),
-    ...(w.vpn === undefined ? {} : { vpn: w.vpn }),
-    ...(w.pages === undefined ? {} : { pages: w.pages }),
-    ...(w.frames === undefined ? {} : { frames: w.frames.map((f) => ({ pfn: f.pfn, count: f.count })) }),
-    detail: w.detail,
-  };
 }
 
 function failureRecord(found: FoundFailure, opts: FuzzOptions, target: TargetSpec, version: string, now: string): FailureFile {

@@ -91,7 +91,7 @@ const MUTATING: ReadonlySet<Command['op']> = new Set<Command['op']>([
  * may add its own (impl/check.ts names the check: 'leaked', 'live-count', …); that
  * name goes into the detail.
  */
-function plainWitness(w: Witness & { readonly check?: unknown }): Witness {
+export function plainWitness(w: Witness & { readonly check?: unknown }): Witness {
   return {
     ...(w.root === undefined ? {} : { root: w.root }),
     ...(w.vpn === undefined ? {} : { vpn: w.vpn }),
