@@ -28,6 +28,9 @@ function load(file: string, user: boolean, opts: ParseOptions): CheckInput | str
   } catch (e) {
     return [`${file}: cannot read: ${(e as Error).message}`];
   }
+  // ptdump is text: a NUL byte means a binary file was given (say so, not "no ptdump lines").
+  const nul = text.indexOf('\0');
+  if (nul >= 0) return [`${file}:${text.slice(0, nul).split('\n').length}: binary data (a NUL byte), not ptdump text`];
   const r = parsePtdump(text, opts);
   if (!r.ok) return r.errors.map((e) => `${file}:${e.line}: ${e.reason}`);
   if (r.value.dumps.length === 0 && !r.value.other.some((o) => o.kind === 'verdict')) {

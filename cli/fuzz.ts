@@ -11,7 +11,7 @@ import { SCENARIOS, type Scenario } from '../spec/scenario.ts';
 import { runCampaign, type CampaignResult, type StoredTrace } from '../fuzz/campaign.ts';
 import { DEFAULT_SHRINK_BUDGET, type FoundFailure } from '../fuzz/campaign-run.ts';
 import { implTarget, moduleTarget, mutantTarget, type TargetSpec } from '../fuzz/campaign-target.ts';
-import { plainWitness } from '../fuzz/check.ts';
+import { errorText, plainWitness } from '../fuzz/check.ts';
 import { catalogueSuite } from '../fuzz/defaults.ts';
 import { FailureDb } from '../fuzz/failure-db.ts';
 import { formatOutcome } from '../fuzz/report.ts';
@@ -80,17 +80,20 @@ export function headline(f: FailureFile['failure']): string {
   return `${what} on ${f.command.op}: ${f.detail.split('\n')[0]!.slice(0, 160)}${outcomes}`;
 }
 
-/** The campaign target, checking a user module before anything runs; a string is a usage error. */
-async function resolveTarget(opts: FuzzOptions, scenario: Scenario): Promise<TargetSpec | string> {
-  if (opts.impl !== undefined) {
-    try {
-      await loadUserImpl(opts.impl, scenario);
-    } catch (e) {
-      if (e instanceof UserImplError) return e.message;
-      throw e;
-    }
-    return moduleTarget(opts.impl, moduleUrl(opts.impl));
+/** A user module's target, loaded and checked once before anything runs; a string is what is wrong with it. */
+export async function userModuleTarget(module: string, scenario: Scenario): Promise<TargetSpec | string> {
+  try {
+    await loadUserImpl(module, scenario);
+  } catch (e) {
+    if (e instanceof UserImplError) return e.message;
+    throw e;
   }
+  return moduleTarget(module, moduleUrl(module));
+}
+
+/** The campaign target; a string is a usage error. */
+async function resolveTarget(opts: FuzzOptions, scenario: Scenario): Promise<TargetSpec | string> {
+  if (opts.impl !== undefined) return userModuleTarget(opts.impl, scenario);
   return opts.mutant !== undefined ? mutantTarget(opts.mutant) : implTarget();
 }
 
@@ -186,7 +189,7 @@ async function fuzz(opts: FuzzOptions): Promise<number> {
     });
   } catch (e) {
     // Failures found before the crash are already on disk: say where, and fail.
-    process.stderr.write(`\nptspec fuzz stopped on an internal error; failures found so far are in ${opts.out}:\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.stderr.write(`\nptspec fuzz stopped on an internal error; failures found so far are in ${opts.out}:\n${errorText(e)}\n`);
     return 1;
   } finally {
     progress.end();
@@ -197,7 +200,7 @@ async function fuzz(opts: FuzzOptions): Promise<number> {
   const failures = result.failures.map((t) => ({ ...lines.get(t.key)!, hits: t.hits }));
   const summary = buildSummary({
     version, opts, target, scenario, invariantIds: catalogueSuite.ids, result, failures, budget,
-    brokenFiles: loaded.broken.map((b) => ({ file: b.file, errors: b.errors })),
+    brokenFiles: loaded.broken,
   });
   console.log(opts.json ? JSON.stringify(summary, null, 2) : summaryText(summary, opts, target, scenario));
   return summary.passed ? 0 : 1;

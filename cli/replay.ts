@@ -11,12 +11,11 @@ import { protEquals, type Leaf } from '../spec/state.ts';
 import { SCENARIOS } from '../spec/scenario.ts';
 import { isMutantName } from '../impl/mutants.ts';
 import { replay, type Delta, type Replay } from '../fuzz/campaign-replay.ts';
-import { implTarget, moduleTarget, mutantTarget, traceSetupFor, type TargetSpec } from '../fuzz/campaign-target.ts';
+import { implTarget, mutantTarget, traceSetupFor, type TargetSpec } from '../fuzz/campaign-target.ts';
 import { formatCommand, formatLeaf, formatLen } from '../fuzz/format.ts';
 import { formatFailure, formatOutcome } from '../fuzz/report.ts';
-import { loadUserImpl, moduleUrl, UserImplError } from '../fuzz/user-impl.ts';
 import { parseFailureFile, type FailureFile } from '../io/trace.ts';
-import { headline, usageError } from './fuzz.ts';
+import { headline, usageError, userModuleTarget } from './fuzz.ts';
 
 const MAX_LISTED = 12;
 
@@ -28,14 +27,10 @@ async function targetOf(f: FailureFile): Promise<TargetSpec | string> {
     case 'impl': return implTarget();
     case 'mutant':
       return isMutantName(f.target.mutant) ? mutantTarget(f.target.mutant) : `target.mutant: unknown mutant ${JSON.stringify(f.target.mutant)}`;
-    case 'module':
-      try {
-        await loadUserImpl(f.target.module, scenario());
-      } catch (e) {
-        if (e instanceof UserImplError) return `target.module: ${e.message}`;
-        throw e;
-      }
-      return moduleTarget(f.target.module, moduleUrl(f.target.module));
+    case 'module': {
+      const t = await userModuleTarget(f.target.module, scenario());
+      return typeof t === 'string' ? `target.module: ${t}` : t;
+    }
   }
 }
 

@@ -307,11 +307,17 @@ class Resolver {
   resolve(s: Sketch): Command {
     const partner = PARTNER[s.op];
     const prev = s.repeat && partner !== undefined ? this.last.get(partner) : undefined;
-    const command = prev === undefined ? this.build(s, this.vpn(s.addr), this.pfn(s.pfn, this.vpn(s.addr)), this.pages(s.len)) : this.revisit(s, prev);
+    const command = prev === undefined ? this.fresh(s) : this.revisit(s, prev);
     this.last.set(command.op, command);
     if ('vpn' in command) this.remember(command.vpn, 'pages' in command ? command.pages : 1);
     else if ('pfn' in command) this.remember(this.pageOffset + command.pfn, command.count);
     return command;
+  }
+
+  /** The sketch's op at a new address (the frame may depend on it: congruent, aliasOf). */
+  private fresh(s: Sketch): Command {
+    const vpn = this.vpn(s.addr);
+    return this.build(s, vpn, this.pfn(s.pfn, vpn), this.pages(s.len));
   }
 
   /** The sketch's op on exactly what `prev` (its partner) touched. */

@@ -5,13 +5,12 @@
  * in the model and in the implementation, side by side.
  */
 import { PAGES } from '../spec/address.ts';
-import { applyCommand, type Command } from '../spec/commands.ts';
+import type { Command } from '../spec/commands.ts';
 import type { CheckScope } from '../spec/invariant.ts';
 import { protToString, type AbstractState, type Leaf, type TlbEntry } from '../spec/state.ts';
-import type { AccessOutcome, PageTableSystem, Translation } from '../spec/system.ts';
-import { failureKey, type TraceSetup } from './campaign-run.ts';
-import { runTrace, type StepOutcome, type TraceFailure } from './check.ts';
-import { emptyCoverage } from './coverage.ts';
+import type { PageTableSystem } from '../spec/system.ts';
+import { replayTrace, type TraceSetup } from './campaign-run.ts';
+import { abstractOf, initMmLeaves, runCommand, type StepOutcome, type TraceFailure } from './check.ts';
 import { touchedScopes } from './scope.ts';
 
 export interface ReplayStep {
@@ -50,22 +49,9 @@ export interface Replay {
   readonly change: StateChange | null;
 }
 
-function outcomeOf(sys: PageTableSystem, c: Command): StepOutcome {
-  try {
-    const r = applyCommand(sys, c);
-    if (!r.ok) return { outcome: r.error.errno, message: r.error.message };
-    return c.op === 'translate' || c.op === 'access' ? { outcome: 'ok', value: r.value as Translation | AccessOutcome } : { outcome: 'ok' };
-  } catch (e) {
-    return { outcome: 'exception', message: e instanceof Error ? e.message : String(e) };
-  }
-}
-
 function snapshot(sys: PageTableSystem): AbstractState | string {
-  try {
-    return sys.abstract();
-  } catch (e) {
-    return `abstract() threw: ${e instanceof Error ? e.message : String(e)}`;
-  }
+  const s = abstractOf(sys);
+  return typeof s === 'string' ? `abstract() threw: ${s}` : s;
 }
 
 /** A split or collapse changes the leaves around the address too: compare whole 1G blocks. */
@@ -112,8 +98,7 @@ function delta(before: AbstractState | string, after: AbstractState | string, sc
 
 /** Runs the trace through the checker, then once more step by step to show it. */
 export function replay(setup: TraceSetup, target: string, commands: readonly Command[]): Replay {
-  const verdict = runTrace({ ...setup, commands, coverage: emptyCoverage() });
-  const failure = verdict.failure;
+  const { key, failure } = replayTrace(setup, target, commands);
   const model = setup.makeModel(setup.scenario);
   const impl = setup.makeImpl(setup.scenario);
   const steps: ReplayStep[] = [];
@@ -124,17 +109,18 @@ export function replay(setup: TraceSetup, target: string, commands: readonly Com
       const command = list[index]!;
       const failing = failure !== null && failure.phase === phase && failure.step === index;
       const before = failing ? [snapshot(model), snapshot(impl)] as const : null;
-      steps.push({ phase, index, command, model: outcomeOf(model, command), impl: outcomeOf(impl, command) });
+      steps.push({ phase, index, command, model: runCommand(model, command), impl: runCommand(impl, command) });
       if (before !== null) {
         const [mb, ib] = before;
         const ma = snapshot(model);
         const ia = snapshot(impl);
-        const leaves = typeof ma === 'string' ? [] : ma.roots.find((r) => r.id === 0)?.leaves ?? [];
+        // touchedScopes wants the leaves before the command, as the checker gives it.
+        const leaves = typeof mb === 'string' ? [] : initMmLeaves(mb);
         const scopes = touchedScopes(command, leaves).map(wholeGigabytes);
         change = { scopes, model: delta(mb, ma, scopes), impl: delta(ib, ia, scopes) };
-        return { failure, key: failureKey(target, setup.scenario.name, failure!), steps, change };
+        return { failure, key, steps, change };
       }
     }
   }
-  return { failure, key: failure === null ? null : failureKey(target, setup.scenario.name, failure), steps, change };
+  return { failure, key, steps, change };
 }

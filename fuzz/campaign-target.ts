@@ -6,11 +6,9 @@
 import { applyCommand } from '../spec/commands.ts';
 import { SCENARIOS } from '../spec/scenario.ts';
 import type { PageTableSystemFactory } from '../spec/system.ts';
-import { createModel } from '../model/index.ts';
-import { createImpl } from '../impl/index.ts';
 import type { MutantName } from '../impl/mutants.ts';
 import { runTrace } from './check.ts';
-import { builtinTableChecker, catalogueSuite } from './defaults.ts';
+import { builtinTarget } from './defaults.ts';
 import type { TraceSetup } from './campaign-run.ts';
 import { loadFactory } from './user-impl.ts';
 
@@ -40,21 +38,9 @@ export function moduleTarget(module: string, url: string): TargetSpec {
 export async function traceSetupFor(scenarioName: string, target: TargetSpec, fullCheckEvery: number, opts: { readonly bootOnce?: boolean } = {}): Promise<TraceSetup> {
   const make = SCENARIOS[scenarioName];
   if (make === undefined) throw new Error(`unknown scenario ${scenarioName}`);
-  let makeImpl: PageTableSystemFactory;
-  switch (target.kind) {
-    case 'impl': makeImpl = (setup) => createImpl(setup); break;
-    case 'mutant': makeImpl = (setup) => createImpl(setup, { mutant: target.mutant }); break;
-    case 'module': makeImpl = await loadFactory(target.url); break;
-  }
-  const setup: TraceSetup = {
-    scenario: make(),
-    makeModel: createModel,
-    makeImpl,
-    fullCheckEvery,
-    invariants: catalogueSuite,
-    // The concrete-table checker knows only the built-in impl's tables.
-    checkTables: target.kind === 'module' ? null : builtinTableChecker,
-  };
+  const builtin = { ...builtinTarget(make(), target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery };
+  // The concrete-table checker knows only the built-in impl's tables.
+  const setup: TraceSetup = target.kind === 'module' ? { ...builtin, makeImpl: await loadFactory(target.url), checkTables: null } : builtin;
   return opts.bootOnce === true ? bootedOnce(setup) : setup;
 }
 

@@ -179,7 +179,8 @@ export async function runCampaign(config: CampaignConfig, stored: readonly Store
     if (t === undefined) tallies.set(r.failedKey, { key: r.failedKey, hits: 1, firstRun: r.runIndex });
     else {
       t.hits++;
-      t.firstRun = t.firstRun === -1 ? -1 : Math.min(t.firstRun, r.runIndex);
+      // A stored trace's -1 stays: run indexes are never negative.
+      t.firstRun = Math.min(t.firstRun, r.runIndex);
     }
   };
 

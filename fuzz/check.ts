@@ -102,9 +102,10 @@ export function plainWitness(w: Witness & { readonly check?: unknown }): Witness
 }
 
 /** An exception as text: its stack when it has one (where in the system it was thrown). */
-const errorText = (e: unknown): string => (e instanceof Error ? (e.stack ?? e.message) : String(e));
+export const errorText = (e: unknown): string => (e instanceof Error ? (e.stack ?? e.message) : String(e));
 
-function run(sys: PageTableSystem, c: Command): StepOutcome {
+/** Applies one command to one system; an exception becomes an outcome (with its stack). */
+export function runCommand(sys: PageTableSystem, c: Command): StepOutcome {
   try {
     const r = applyCommand(sys, c);
     if (!r.ok) return { outcome: r.error.errno, arg: r.error.arg, message: r.error.message };
@@ -115,7 +116,8 @@ function run(sys: PageTableSystem, c: Command): StepOutcome {
   }
 }
 
-function abstractOf(sys: PageTableSystem): AbstractState | string {
+/** The system's abstract state, or the text of what abstract() threw. */
+export function abstractOf(sys: PageTableSystem): AbstractState | string {
   try {
     return sys.abstract();
   } catch (e) {
@@ -123,7 +125,7 @@ function abstractOf(sys: PageTableSystem): AbstractState | string {
   }
 }
 
-const initMmLeaves = (s: AbstractState): readonly Leaf[] => s.roots.find((r) => r.id === INIT_MM)?.leaves ?? [];
+export const initMmLeaves = (s: AbstractState): readonly Leaf[] => s.roots.find((r) => r.id === INIT_MM)?.leaves ?? [];
 
 function recordCoverage(cov: Coverage, scenario: Scenario, c: Command, o: StepOutcome, after: AbstractState): void {
   cov.commands++;
@@ -223,14 +225,14 @@ export function runTrace(opts: TraceOptions): TraceResult {
   // they build checked in full at the end (a bug in building the direct map is a bug).
   for (let k = 0; k < scenario.boot.length; k++) {
     const c = scenario.boot[k]!;
-    const f = checkAfter('boot', k, c, run(model, c), run(impl, c), k === scenario.boot.length - 1 ? 'full' : 'outcome');
+    const f = checkAfter('boot', k, c, runCommand(model, c), runCommand(impl, c), k === scenario.boot.length - 1 ? 'full' : 'outcome');
     if (f !== null) return { failure: f, outcomes, coverage: cov };
   }
 
   for (let k = 0; k < commands.length; k++) {
     const c = commands[k]!;
-    const m = run(model, c);
-    const x = run(impl, c);
+    const m = runCommand(model, c);
+    const x = runCommand(impl, c);
     outcomes.push(m);
     const full = k === commands.length - 1 || (fullEvery > 0 && (k + 1) % fullEvery === 0);
     // A full check subsumes the incremental one.

@@ -164,14 +164,9 @@ export function compareStates(model: AbstractState, impl: AbstractState, scopes:
   for (let r = 0; r < model.roots.length; r++) {
     const m = model.roots[r]!;
     const x = impl.roots[r]!;
-    if (scopes === null) {
-      const d = compareLeaves(m.id, m.leaves, x.leaves, null);
+    for (const s of scopes ?? [null]) {
+      const d = compareLeaves(m.id, m.leaves, x.leaves, s);
       if (d !== null) return d;
-    } else {
-      for (const s of scopes) {
-        const d = compareLeaves(m.id, m.leaves, x.leaves, s);
-        if (d !== null) return d;
-      }
     }
   }
   if (model.tablesInUse !== impl.tablesInUse || model.pendingTableFrees !== impl.pendingTableFrees) {

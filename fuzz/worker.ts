@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SCENARIOS } from '../spec/scenario.ts';
 import { runOne, type RunContext, type RunResult } from './campaign-run.ts';
 import { traceSetupFor, type TargetSpec } from './campaign-target.ts';
+import { errorText } from './check.ts';
 
 export interface WorkerInit {
   readonly scenario: string;
@@ -53,10 +54,10 @@ try {
       if (result.found !== null) known.set(result.found.key, result.runIndex);
       port.postMessage({ type: 'result', result } satisfies FromWorker);
     } catch (e) {
-      port.postMessage({ type: 'fatal', message: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies FromWorker);
+      port.postMessage({ type: 'fatal', message: errorText(e) } satisfies FromWorker);
     }
   });
   port.postMessage({ type: 'ready' } satisfies FromWorker);
 } catch (e) {
-  port.postMessage({ type: 'fatal', message: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies FromWorker);
+  port.postMessage({ type: 'fatal', message: errorText(e) } satisfies FromWorker);
 }

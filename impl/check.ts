@@ -101,12 +101,7 @@ function checkSlots(pool: TablePool, levels: number, out: TableFinding[]): void 
     if (!pool.allocated[s]) continue;
     allocated++;
     if (s === 0) continue;
-    const p = pool.parentSlot[s]!;
-    const poff = p * 1024 + pool.parentIdx[s]! * 2;
-    const pe = pool.words[poff]!;
-    const linked = p >= 0 && p < pool.capacity && pool.allocated[p] === 1 && (pe & _PAGE_PRESENT) !== 0 &&
-      !isLeafAt(pe, pool.level[p]!) && pool.childSlot(pe, pool.words[poff + 1]!) === s;
-    if (!linked) {
+    if (!pool.isLinked(s)) {
       out.push({ check: 'leaked', frames: tableFrame(pool, s), detail: `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)} is allocated but its parent entry does not point to it (leaked)` });
     } else if (pool.live[s] === 0) {
       out.push({ check: 'empty-table', vpn: pool.base[s]!, pages: SPAN[pool.level[s]! as 1]! * 512, frames: tableFrame(pool, s), detail: `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)} is reachable but empty (should have been freed)` });

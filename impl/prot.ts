@@ -15,7 +15,7 @@ import * as x86 from './arch/x86_64/entry.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled).
 const {
-  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT,
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PWT,
   _PAGE_RW, _PAGE_USER, HI_NX, KERNEL_PAT, cacheModeToBits, lo4kToLarge,
 } = x86;
 
@@ -81,11 +81,6 @@ export function leafCode(lo: number, hi: number, large: boolean, tableRw: boolea
     (tableRw && (lo & _PAGE_RW) !== 0 ? P_WRITE : 0) | (tableUs && (lo & _PAGE_USER) !== 0 ? P_USER : 0) |
     (nx ? 0 : P_EXEC) | ((lo & _PAGE_GLOBAL) !== 0 ? P_GLOBAL : 0) | PAT_INDEX_CACHE_BITS[patIndex]!
   );
-}
-
-/** Whether a large leaf's lo word has PS (used by the walk at levels 2 and 3). */
-export function hasPse(lo: number): boolean {
-  return (lo & _PAGE_PSE) !== 0;
 }
 
 /**

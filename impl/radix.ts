@@ -6,8 +6,9 @@
  * is one entry.
  *
  * Leaves are written in their canonical encoding (prot.ts); table entries are
- * _KERNPG_TABLE, permissive, so the leaf decides (as the kernel's page tables do). The
- * walk still combines every level (RW and US ANDed, NX ORed).
+ * _KERNPG_TABLE (RW, no NX), so the leaf decides RW and NX (as the kernel's page tables do).
+ * _KERNPG_TABLE has no US, so the walk (RW and US ANDed, NX ORed) reports no kernel-half
+ * leaf as user; rule (e) refuses user leaves there before that could matter.
  *
  * The per-frame counters (frames.ts) follow every leaf write through the pool's observer:
  * which frames are mapped, writable, executable. `written` lists the leaves written by
@@ -197,29 +198,35 @@ export class Radix implements LeafObserver {
   }
 
   /** Whether some page of [lo, hi) is mapped. */
-  anyMapped(lo: Vpn, hi: Vpn, slot = 0, level = this.levels): boolean {
-    const last = this.lastIdx(slot, level, hi);
-    for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
-      const off = slot * 1024 + i * 2;
-      const e = this.pool.words[off]!;
-      if (!(e & _PAGE_PRESENT)) continue;
-      if (isLeafAt(e, level)) return true;
-      if (this.anyMapped(lo, hi, this.pool.childSlot(e, this.pool.words[off + 1]!), level - 1)) return true;
-    }
-    return false;
+  anyMapped(lo: Vpn, hi: Vpn): boolean {
+    return this.mappedScan(lo, hi, true, 0, this.levels);
   }
 
   /** Whether every page of [lo, hi) is mapped. */
-  allMapped(lo: Vpn, hi: Vpn, slot = 0, level = this.levels): boolean {
+  allMapped(lo: Vpn, hi: Vpn): boolean {
+    return this.mappedScan(lo, hi, false, 0, this.levels);
+  }
+
+  /**
+   * The walk both share: `any` (true) stops at the first mapped page, !any (false) at the
+   * first hole; the answer is `any` when it stops early, !any when no entry decided it.
+   */
+  private mappedScan(lo: Vpn, hi: Vpn, any: boolean, slot: number, level: number): boolean {
     const last = this.lastIdx(slot, level, hi);
     for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
       const off = slot * 1024 + i * 2;
       const e = this.pool.words[off]!;
-      if (!(e & _PAGE_PRESENT)) return false;
-      if (isLeafAt(e, level)) continue;
-      if (!this.allMapped(lo, hi, this.pool.childSlot(e, this.pool.words[off + 1]!), level - 1)) return false;
+      if (!(e & _PAGE_PRESENT)) {
+        if (any) continue;
+        return false;
+      }
+      if (isLeafAt(e, level)) {
+        if (any) return true;
+        continue;
+      }
+      if (this.mappedScan(lo, hi, any, this.pool.childSlot(e, this.pool.words[off + 1]!), level - 1) === any) return any;
     }
-    return true;
+    return !any;
   }
 
   /** Remove every page of [lo, hi), splitting leaves that straddle an edge (unmap_*_range). */
@@ -334,11 +341,7 @@ export class Radix implements LeafObserver {
       const s = emptied.pop()!;
       if (s === 0 || !pool.allocated[s] || pool.live[s] !== 0) continue;
       if (this.mutant === 'leak-empty-table') continue;
-      const p = pool.parentSlot[s]!;
-      const poff = p * 1024 + pool.parentIdx[s]! * 2;
-      const pe = pool.words[poff]!;
-      const linked = (pe & _PAGE_PRESENT) !== 0 && !isLeafAt(pe, pool.level[p]!) && pool.childSlot(pe, pool.words[poff + 1]!) === s;
-      if (linked && this.mutant !== 'free-while-linked') pool.set(p, pool.parentIdx[s]!, 0, 0);
+      if (pool.isLinked(s) && this.mutant !== 'free-while-linked') pool.set(pool.parentSlot[s]!, pool.parentIdx[s]!, 0, 0);
       pool.free(s);
     }
   }

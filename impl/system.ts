@@ -9,11 +9,11 @@
  * journal back, so a failed operation changes nothing; success commits, then flushes.
  */
 import * as address from '../spec/address.ts';
-import type { Pfn, Vpn } from '../spec/address.ts';
+import type { PageSize, Pfn, Vpn } from '../spec/address.ts';
 import * as contracts from '../spec/contracts/index.ts';
 import {
   accessAllowed, aliasChange, aliasRanges, checkTablePool, collapseBlock, directMapVpn,
-  normalizeFrames, policyError, setNoDirectMap, validateAccess, validateCollapse, validateFlush, validateMap,
+  normalizeFrames, policyError, setNoDirectMap, translation, validateAccess, validateCollapse, validateFlush, validateMap,
   validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
 } from '../spec/contracts/index.ts';
 import { OK, fail, ok, type PtError, type Result } from '../spec/errors.ts';
@@ -80,16 +80,7 @@ export class RadixSystem implements PageTableSystem {
     const r = this.radix;
     if (r.anyMapped(vpn, vpn + pages)) return fail('EEXIST', 'vpn', `part of [${vpn}, +${pages}) is already mapped`);
     r.begin();
-    const code = protCode(prot);
-    for (let off = 0; off < pages; ) {
-      const v = vpn + off;
-      const size = chooseLeafSize(this.config, v, pfn + off, pages - off, opts.maxPage);
-      // After a 4K choice every position up to the next 2M boundary is unaligned, so 4K
-      // too: install that run with one walk instead of asking again per page.
-      const n = size === '4K' ? Math.min(pages - off, 512 - (v % 512)) : 1;
-      r.installLeaves(v, leafLevel(size), pfn + off, n, code);
-      off += n * PAGES[size];
-    }
+    this.install(vpn, pfn, pages, protCode(prot), opts.maxPage);
     return this.finish('map', []);
   }
 
@@ -128,8 +119,7 @@ export class RadixSystem implements PageTableSystem {
     if (!r.allMapped(dm.vpn, dm.vpn + count)) return fail('ENOENT', 'pfn', `a frame of [${pfn}, +${count}) has no direct-map page`);
     r.begin();
     r.unmapRange(dm.vpn, dm.vpn + count);
-    const owe = opts.flush || this.mutant === 'noflush-no-obligation' ? null : 'setDirectMapInvalid';
-    return this.finish('setDirectMapInvalid', opts.flush ? [dm] : [], { pfn, count, noDirectMap: true }, owe === null ? undefined : { ...dm, reason: owe });
+    return this.finishDirectMap('setDirectMapInvalid', pfn, dm, opts.flush);
   }
 
   setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
@@ -139,13 +129,9 @@ export class RadixSystem implements PageTableSystem {
     const r = this.radix;
     if (r.anyMapped(dm.vpn, dm.vpn + count)) return fail('EEXIST', 'pfn', `a frame of [${pfn}, +${count}) still has its direct-map page`);
     r.begin();
-    const code = protCode(PAGE_KERNEL);
-    for (let off = 0; off < count; ) {
-      const n = Math.min(count - off, 512 - ((dm.vpn + off) % 512));
-      r.installLeaves(dm.vpn + off, 1, pfn + off, n, code);
-      off += n;
-    }
-    return this.finish('setDirectMapDefault', opts.flush ? [dm] : [], { pfn, count, noDirectMap: false }, opts.flush ? undefined : { ...dm, reason: 'setDirectMapDefault' });
+    // set_direct_map_default_noflush rewrites one PTE per page: 4K even where a large page would fit.
+    this.install(dm.vpn, pfn, count, protCode(PAGE_KERNEL), '4K');
+    return this.finishDirectMap('setDirectMapDefault', pfn, dm, opts.flush);
   }
 
   split(root: RootId, vpn: Vpn): Result<void> {
@@ -181,7 +167,7 @@ export class RadixSystem implements PageTableSystem {
     if (bad) return err(bad);
     const leaf = this.leafAt(vpn);
     if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
-    return ok({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
+    return ok(translation(leaf, vpn));
   }
 
   access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome> {
@@ -192,7 +178,7 @@ export class RadixSystem implements PageTableSystem {
     if (leaf === undefined) return ok({ fault: 'not-present' });
     if (cached === undefined) this.tlbs.fill(cpu, root, leaf);
     if (!accessAllowed(leaf.prot, kind, mode)) return ok({ fault: 'protection' });
-    return ok({ fault: false, translation: { leaf, pfn: leaf.pfn + (vpn - leaf.vpn) }, fromTlb: cached !== undefined });
+    return ok({ fault: false, translation: translation(leaf, vpn), fromTlb: cached !== undefined });
   }
 
   flush(vpn: Vpn, pages: number): Result<void> {
@@ -257,6 +243,26 @@ export class RadixSystem implements PageTableSystem {
       v = leaf.vpn + PAGES[leaf.size];
     }
     return out;
+  }
+
+  /** map's leaf placement (brief rule 3) written into the tables of the running operation. */
+  private install(vpn: Vpn, pfn: Pfn, pages: number, code: number, maxPage: PageSize | undefined): void {
+    for (let off = 0; off < pages; ) {
+      const v = vpn + off;
+      const size = chooseLeafSize(this.config, v, pfn + off, pages - off, maxPage);
+      // After a 4K choice every position up to the next 2M boundary is unaligned, so 4K
+      // too: install that run with one walk instead of asking again per page.
+      const n = size === '4K' ? Math.min(pages - off, 512 - (v % 512)) : 1;
+      this.radix.installLeaves(v, leafLevel(size), pfn + off, n, code);
+      off += n * PAGES[size];
+    }
+  }
+
+  /** set_direct_map_* on frames [pfn, +dm.pages), direct-map range dm: flushed now, or (the `_noflush` variants) owed. */
+  private finishDirectMap(op: 'setDirectMapInvalid' | 'setDirectMapDefault', pfn: Pfn, dm: Range, flush: boolean): Result<void> {
+    const noDirectMap = op === 'setDirectMapInvalid';
+    const owe = flush || (noDirectMap && this.mutant === 'noflush-no-obligation') ? undefined : { ...dm, reason: op };
+    return this.finish(op, flush ? [dm] : [], { pfn, count: dm.pages, noDirectMap }, owe);
   }
 
   /**

@@ -27,6 +27,7 @@ export interface LeafObserver {
 /** 4 KiB pages one entry of a table at `level` covers: 512^(level-1). */
 export const SPAN = [0, 1, 512, 262144, 134217728, 68719476736] as const;
 
+/** pte/pmd_leaf/pud_leaf: a present entry at level 2 or 3 with PS set maps a 2M/1G leaf; at level 1 every present entry is a leaf. */
 export function isLeafAt(lo: number, level: number): boolean {
   return (lo & _PAGE_PRESENT) !== 0 && (level === 1 || ((level === 2 || level === 3) && (lo & _PAGE_PSE) !== 0));
 }
@@ -82,6 +83,15 @@ export class TablePool {
 
   get capacity(): number {
     return this.live.length;
+  }
+
+  /** Whether table `s`'s parent entry still points to it: a table entry (not a leaf) naming s in an allocated parent. */
+  isLinked(s: number): boolean {
+    const p = this.parentSlot[s]!;
+    if (p < 0 || p >= this.capacity || this.allocated[p] !== 1) return false;
+    const poff = p * 1024 + this.parentIdx[s]! * 2;
+    const pe = this.words[poff]!;
+    return (pe & _PAGE_PRESENT) !== 0 && !isLeafAt(pe, this.level[p]!) && this.childSlot(pe, this.words[poff + 1]!) === s;
   }
 
   slotPfn(slot: number): Pfn {

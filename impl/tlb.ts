@@ -26,7 +26,8 @@ export class Tlbs {
 
   /** flush_tlb_kernel_range on every CPU; discharges the obligations inside the range. */
   flushRange(vpn: Vpn, pages: number): void {
-    for (let c = 0; c < this.perCpu.length; c++) this.perCpu[c] = flushTlbRange(this.perCpu[c]!, vpn, pages);
+    // Every mutating operation flushes, and most TLBs are empty: skip the copy for those.
+    for (let c = 0; c < this.perCpu.length; c++) if (this.perCpu[c]!.length > 0) this.perCpu[c] = flushTlbRange(this.perCpu[c]!, vpn, pages);
     if (this.owed.length > 0) this.owed = dischargeFlushRange(this.owed, vpn, pages);
   }
 

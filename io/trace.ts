@@ -216,13 +216,21 @@ export function decode<A>(codec: t.Decoder<unknown, A>, u: unknown): Decoded<A> 
   return r._tag === 'Right' ? { ok: true, value: r.right } : { ok: false, errors: reportErrors(r.left) };
 }
 
+/** JSON.parse's message with where it stopped as a line and column (V8 gives only "at position N"). */
+function jsonError(text: string, message: string): string {
+  const pos = /at position (\d+)/.exec(message);
+  if (pos === null) return message;
+  const before = text.slice(0, Number(pos[1]));
+  return `line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')}: ${message}`;
+}
+
 /** Parse and decode a failure file's text. */
 export function parseFailureFile(text: string): Decoded<FailureFile> {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    return { ok: false, errors: [`not valid JSON: ${(e as Error).message}`] };
+    return { ok: false, errors: [`not valid JSON: ${jsonError(text, (e as Error).message)}`] };
   }
   return decode(FailureFileC, json);
 }

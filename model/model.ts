@@ -9,7 +9,7 @@ import { PAGES, type Pfn, type Vpn } from '../spec/address.ts';
 import {
   accessAllowed, addFlushObligation, aliasChange, aliasRanges, applyProtChange, checkTablePool, chooseLeafSizes,
   collapseBlock, collapseRefusal, compareTlbEntries, directMapVpn, dischargeFlushRange, flushTlbRange, normalizeFrames,
-  policyError, protChanges, setNoDirectMap, splitLeaf, tlbLookup, validateAccess, validateCollapse,
+  policyError, protChanges, setNoDirectMap, splitLeaf, tlbLookup, translation, validateAccess, validateCollapse,
   validateFlush, validateMap, validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap,
   type MutatingOp,
 } from '../spec/contracts/index.ts';
@@ -159,7 +159,7 @@ export class Model implements PageTableSystem {
     if (bad) return err(bad);
     const leaf = findLeaf(this.leaves, vpn);
     if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
-    return ok({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
+    return ok(translation(leaf, vpn));
   }
 
   access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome> {
@@ -170,7 +170,7 @@ export class Model implements PageTableSystem {
     if (leaf === undefined) return ok({ fault: 'not-present' });
     if (cached === undefined) this.tlb = [...this.tlb, { cpu, root, leaf }].sort(compareTlbEntries);
     if (!accessAllowed(leaf.prot, kind, mode)) return ok({ fault: 'protection' });
-    return ok({ fault: false, translation: { leaf, pfn: leaf.pfn + (vpn - leaf.vpn) }, fromTlb: cached !== undefined });
+    return ok({ fault: false, translation: translation(leaf, vpn), fromTlb: cached !== undefined });
   }
 
   flush(vpn: Vpn, pages: number): Result<void> {

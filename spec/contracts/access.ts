@@ -21,8 +21,8 @@
  */
 import type { Vpn } from '../address.ts';
 import type { PtError } from '../errors.ts';
-import type { Prot, RootId, SystemConfig } from '../state.ts';
-import type { AccessKind, AccessMode } from '../system.ts';
+import type { Leaf, Prot, RootId, SystemConfig } from '../state.ts';
+import type { AccessKind, AccessMode, Translation } from '../system.ts';
 import { checkKernelPages, checkKernelVpn, checkRoot, ptError } from './args.ts';
 
 export function validateTranslate(config: SystemConfig, root: RootId, vpn: Vpn): PtError | null {
@@ -37,6 +37,11 @@ export function validateAccess(config: SystemConfig, cpu: number, root: RootId, 
     (kind === 'r' || kind === 'w' || kind === 'x' ? null : ptError('EINVAL', 'kind', `${String(kind)} is not r, w or x`)) ??
     (mode === 'kernel' || mode === 'user' ? null : ptError('EINVAL', 'mode', `${String(mode)} is not kernel or user`))
   );
+}
+
+/** translate's postcondition (and a permitted access's): the frame vpn reaches through `leaf`. */
+export function translation(leaf: Leaf, vpn: Vpn): Translation {
+  return { leaf, pfn: leaf.pfn + (vpn - leaf.vpn) };
 }
 
 export function validateFlush(config: SystemConfig, vpn: Vpn, pages: number): PtError | null {

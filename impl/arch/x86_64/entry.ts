@@ -78,18 +78,6 @@ export function pfnHi(pfn: Pfn): number {
   return Math.floor(pfn / 0x100000) & HI_PFN_MASK;
 }
 
-// ---- per-level predicates, as include/linux/pgtable.h names them ----
-
-export function entryPresent(lo: number): boolean {
-  return (lo & _PAGE_PRESENT) !== 0;
-}
-
-/** A present entry at level 2 or 3 with PS set maps a 2M/1G leaf; at level 1 every present entry is a leaf. */
-export function entryIsLeaf(lo: number, level: Level): boolean {
-  if (!entryPresent(lo)) return false;
-  return level === 1 || ((level === 2 || level === 3) && (lo & _PAGE_PSE) !== 0);
-}
-
 // ---- structured encode/decode (abstraction function, tests, dumps) ----
 
 /** The hardware attributes of a leaf. `pat` is the PAT bit wherever it lives at that level. */
