@@ -57,7 +57,6 @@ export function writeAtomic(file: string, text: string): void {
   }
 }
 
-const LOCK_WAIT_MS = 2000;
 const LOCK_STALE_MS = 30_000;
 
 /**
@@ -66,7 +65,6 @@ const LOCK_STALE_MS = 30_000;
  */
 function withLock<T>(file: string, fn: () => T): T {
   const lock = `${file}.lock`;
-  const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
       closeSync(openSync(lock, 'wx'));
@@ -74,7 +72,9 @@ function withLock<T>(file: string, fn: () => T): T {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > LOCK_STALE_MS || Date.now() > deadline) rmSync(lock, { force: true });
+      // Only a dead holder's lock may be broken: a live one holds it for one small write,
+      // and breaking it early would let two processes lose each other's count.
+      if (age > LOCK_STALE_MS) rmSync(lock, { force: true });
       else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
   }
@@ -105,7 +105,15 @@ export class FailureDb<F extends DbRecord> {
     }
     for (const name of names) {
       const file = join(this.dir, name);
-      const r = this.codec.parse(readFileSync(file, 'utf8'));
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        // An unreadable entry (a directory, no permission) must not stop the campaign.
+        broken.push({ file, errors: [`cannot read: ${(e as Error).message}`] });
+        continue;
+      }
+      const r = this.codec.parse(text);
       if (r.ok) stored.push({ file, record: r.value });
       else broken.push({ file, errors: r.errors });
     }

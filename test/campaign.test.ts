@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,6 +67,28 @@ describe('failure database', () => {
     expect(stored.map((s) => s.record.count)).toEqual([1]);
     expect(broken).toHaveLength(1);
     expect(broken[0]!.errors).toContain('version: missing (expected 1)');
+  });
+
+  it('lists an unreadable entry as broken instead of stopping the campaign', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptspec-db-'));
+    const db = new FailureDb<FailureFile>(dir, codec);
+    db.record(record('k', [flush]));
+    mkdirSync(join(dir, 'not-a-file.json'));
+    const { stored, broken } = db.load();
+    expect(stored).toHaveLength(1);
+    expect(broken.map((b) => b.file)).toEqual([join(dir, 'not-a-file.json')]);
+    expect(broken[0]!.errors[0]).toMatch(/^cannot read: .*EISDIR/);
+  });
+
+  it('breaks only a stale lock left by a dead process', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptspec-db-'));
+    const db = new FailureDb<FailureFile>(dir, codec);
+    const lock = `${db.fileOf('k')}.lock`;
+    writeFileSync(lock, '');
+    const longAgo = new Date(Date.now() - 60_000);
+    utimesSync(lock, longAgo, longAgo);
+    expect(db.record(record('k', [flush]))).toMatchObject({ isNew: true, count: 1 });
+    expect(readdirSync(dir)).toEqual([fileNameOf('k')]);
   });
 
   it('starts empty when the directory does not exist yet', () => {
