@@ -4,4 +4,5 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../cli/main.ts');
+const { runProcess } = await import('../cli/main.ts');
+await runProcess();

@@ -9,6 +9,7 @@ import { Option, type Command } from 'commander';
 import { checkDumps, type CheckInput } from '../io/ptdump/analyse.ts';
 import { parsePtdump, type ParseOptions } from '../io/ptdump/parse.ts';
 import { checkReportJson, checkReportText } from '../io/ptdump/report.ts';
+import type { Cli } from './output.ts';
 
 interface CheckCliOptions {
   readonly user?: string;
@@ -39,7 +40,7 @@ function load(file: string, user: boolean, opts: ParseOptions): CheckInput | str
   return { file, parsed: r.value, user };
 }
 
-export function register(program: Command): void {
+export function register(program: Command, cli: Cli): void {
   program
     .command('check')
     .description("check kernel page-table dumps (ptdump text): the kernel's W+X verdict, structure and KPTI findings, a summary")
@@ -53,8 +54,8 @@ export function register(program: Command): void {
     .action((dumps: string[], opts: CheckCliOptions) => {
       const files = [...dumps.map((file) => ({ file, user: false })), ...(opts.user === undefined ? [] : [{ file: opts.user, user: true }])];
       if (files.length === 0) {
-        process.stderr.write('ptspec check: give at least one dump file (or --user FILE)\n');
-        process.exitCode = 2;
+        cli.stderr.write('ptspec check: give at least one dump file (or --user FILE)\n');
+        cli.exitCode = 2;
         return;
       }
       const parseOpts: ParseOptions = {
@@ -70,12 +71,12 @@ export function register(program: Command): void {
         else inputs.push(r);
       }
       if (errors.length > 0) {
-        process.stderr.write(`${errors.join('\n')}\n`);
-        process.exitCode = 2;
+        cli.stderr.write(`${errors.join('\n')}\n`);
+        cli.exitCode = 2;
         return;
       }
       const report = checkDumps(inputs, { pciBios: opts.pciBios === true });
-      process.stdout.write(opts.json ? `${JSON.stringify(checkReportJson(report), null, 2)}\n` : checkReportText(report));
-      process.exitCode = report.failed ? 1 : 0;
+      cli.stdout.write(opts.json ? `${JSON.stringify(checkReportJson(report), null, 2)}\n` : checkReportText(report));
+      cli.exitCode = report.failed ? 1 : 0;
     });
 }

@@ -10,6 +10,7 @@ import { createModel } from '../model/index.ts';
 import { applyCommand } from '../spec/commands.ts';
 import { SCENARIOS } from '../spec/scenario.ts';
 import type { AbstractState } from '../spec/state.ts';
+import type { Cli } from './output.ts';
 
 /** The state after booting `name` on the chosen system, or the boot command that failed. */
 export function bootScenario(name: string, system: 'model' | 'impl'): AbstractState | string {
@@ -24,7 +25,7 @@ export function bootScenario(name: string, system: 'model' | 'impl'): AbstractSt
   return sys.abstract();
 }
 
-export function register(program: Command): void {
+export function register(program: Command, cli: Cli): void {
   program
     .command('dump')
     .description("boot a scenario and print its page tables as the kernel's ptdump does")
@@ -33,10 +34,10 @@ export function register(program: Command): void {
     .action((opts: { scenario: string; system: 'model' | 'impl' }) => {
       const state = bootScenario(opts.scenario, opts.system);
       if (typeof state === 'string') {
-        process.stderr.write(`ptspec dump: ${state}\n`);
-        process.exitCode = 2;
+        cli.stderr.write(`ptspec dump: ${state}\n`);
+        cli.exitCode = 2;
         return;
       }
-      process.stdout.write(printState(state));
+      cli.stdout.write(printState(state));
     });
 }

@@ -164,7 +164,8 @@ export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, s
   lines.push('');
   if (s.passed) {
     lines.push('PASSED: after every command the implementation returned what the model returned, its abstract state');
-    lines.push('(mappings, TLBs, flush obligations, table count) equalled the model\'s, and every invariant held.');
+    lines.push('(mappings, TLBs, flush obligations, table count) equalled the model\'s, both kept every operation\'s');
+    lines.push('postcondition (spec/contracts/post), and every invariant held.');
   } else {
     lines.push(`FAILED: ${s.failures.length} distinct failure${s.failures.length === 1 ? '' : 's'} (each stored once, with a shrunk command list):`);
     for (const f of s.failures) {

@@ -9,24 +9,24 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SCENARIOS, type Scenario } from '../spec/scenario.ts';
 import { runCampaign, type CampaignResult, type StoredTrace } from '../fuzz/campaign.ts';
-import { DEFAULT_SHRINK_BUDGET, type FoundFailure } from '../fuzz/campaign-run.ts';
+import { DEFAULT_SHRINK_BUDGET } from '../fuzz/campaign-run.ts';
 import { implTarget, moduleTarget, mutantTarget, type TargetSpec } from '../fuzz/campaign-target.ts';
-import { errorText, plainWitness } from '../fuzz/check.ts';
+import { errorText } from '../fuzz/check.ts';
 import { catalogueSuite } from '../fuzz/defaults.ts';
 import { FailureDb } from '../fuzz/failure-db.ts';
-import { formatOutcome } from '../fuzz/report.ts';
 import { loadUserImpl, moduleUrl, UserImplError } from '../fuzz/user-impl.ts';
-import { FAILURE_FORMAT, FAILURE_VERSION, formatFailureFile, parseFailureFile, type FailureFile, type Target } from '../io/trace.ts';
+import { failureRecord, formatFailureFile, headline, parseFailureFile, type FailureFile, type Target } from '../fuzz/failure-file.ts';
 import { buildSummary, progressLine, summaryText, type FailureLine } from './fuzz-summary.ts';
 import { addFuzzOptions, DEFAULT_TIME_MS, fuzzOptions, type FuzzOptions } from './options.ts';
+import type { Cli, Output } from './output.ts';
 
 function ptspecVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /** Bad usage found after commander's own checks: say so like commander does, exit 2. */
-export function usageError(message: string): number {
-  process.stderr.write(`error: ${message}\n`);
+export function usageError(cli: Cli, message: string): number {
+  cli.stderr.write(`error: ${message}\n`);
   return 2;
 }
 
@@ -36,48 +36,6 @@ function fileTarget(t: TargetSpec): Target {
     case 'mutant': return { kind: 'mutant', mutant: t.mutant };
     case 'module': return { kind: 'module', module: t.module };
   }
-}
-
-function failureRecord(found: FoundFailure, opts: FuzzOptions, target: TargetSpec, version: string, now: string): FailureFile {
-  const f = found.failure;
-  return {
-    format: FAILURE_FORMAT,
-    version: FAILURE_VERSION,
-    ptspecVersion: version,
-    key: found.key,
-    scenario: opts.scenario,
-    target: fileTarget(target),
-    maxCommands: opts.maxCommands,
-    fullCheckEvery: opts.fullCheckEvery,
-    campaignSeed: opts.seed,
-    runIndex: found.runIndex,
-    seed: found.seed,
-    path: found.path,
-    commands: found.commands,
-    failure: {
-      kind: f.kind,
-      phase: f.phase,
-      step: f.step,
-      check: f.check,
-      command: f.command,
-      detail: f.detail,
-      witnesses: f.witnesses.map(plainWitness),
-      modelOutcome: formatOutcome(f.model),
-      implOutcome: formatOutcome(f.impl),
-      ...(f.invariantId === undefined ? {} : { invariant: f.invariantId }),
-      ...(f.invariantStatement === undefined ? {} : { statement: f.invariantStatement }),
-    },
-    count: 1,
-    firstSeen: now,
-    lastSeen: now,
-  };
-}
-
-/** One line naming a failure: what failed on which operation. */
-export function headline(f: FailureFile['failure']): string {
-  const what = f.invariant !== undefined ? `invariant ${f.invariant}` : f.kind;
-  const outcomes = f.kind === 'outcome-mismatch' ? ` (model ${f.modelOutcome.split(' ')[0]}, impl ${f.implOutcome.split(' ')[0]})` : '';
-  return `${what} on ${f.command.op}: ${f.detail.split('\n')[0]!.slice(0, 160)}${outcomes}`;
 }
 
 /** A user module's target, loaded and checked once before anything runs; a string is what is wrong with it. */
@@ -98,25 +56,25 @@ async function resolveTarget(opts: FuzzOptions, scenario: Scenario): Promise<Tar
 }
 
 /** Progress on stderr: one line rewritten in place on a terminal, a plain line every 10 s otherwise. */
-function progressWriter(): { readonly everyMs: number; write(line: string): void; end(): void } {
-  const tty = process.stderr.isTTY === true;
+function progressWriter(err: Output): { readonly everyMs: number; write(line: string): void; end(): void } {
+  const tty = err.isTTY === true;
   return {
     everyMs: tty ? 250 : 10_000,
-    write: (line) => process.stderr.write(tty ? `\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 200) - 1)}` : `${line}\n`),
+    write: (line) => err.write(tty ? `\r\x1b[2K${line.slice(0, (err.columns ?? 200) - 1)}` : `${line}\n`),
     end: () => {
-      if (tty) process.stderr.write('\r\x1b[2K');
+      if (tty) err.write('\r\x1b[2K');
     },
   };
 }
 
-async function fuzz(opts: FuzzOptions): Promise<number> {
+async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
   const scenario = SCENARIOS[opts.scenario]!();
   const target = await resolveTarget(opts, scenario);
-  if (typeof target === 'string') return usageError(target);
+  if (typeof target === 'string') return usageError(cli, target);
   try {
     mkdirSync(opts.out, { recursive: true });
   } catch (e) {
-    return usageError(`--out ${opts.out}: cannot create the failure directory: ${(e as Error).message}`);
+    return usageError(cli, `--out ${opts.out}: cannot create the failure directory: ${(e as Error).message}`);
   }
   const version = ptspecVersion();
   const budget = { runs: opts.runs ?? null, timeMs: opts.time ?? (opts.runs === undefined ? DEFAULT_TIME_MS : null) };
@@ -141,11 +99,11 @@ async function fuzz(opts: FuzzOptions): Promise<number> {
     }
     pendingHits.clear();
   };
-  const progress = progressWriter();
+  const progress = progressWriter(cli.stderr);
   const abort = new AbortController();
   const onSigint = (): void => abort.abort();
   process.once('SIGINT', onSigint);
-  process.stderr.write(`ptspec fuzz: ${target.label} on scenario ${opts.scenario}, seed ${opts.seed}, ${opts.jobs} worker${opts.jobs === 1 ? '' : 's'}, `
+  cli.stderr.write(`ptspec fuzz: ${target.label} on scenario ${opts.scenario}, seed ${opts.seed}, ${opts.jobs} worker${opts.jobs === 1 ? '' : 's'}, `
     + `budget ${[budget.runs === null ? '' : `${budget.runs} runs`, budget.timeMs === null ? '' : `${budget.timeMs / 1000}s`].filter(Boolean).join(' or ')}, failures go to ${opts.out}\n`);
 
   let staleKeys: ReadonlySet<string> = new Set();
@@ -175,7 +133,8 @@ async function fuzz(opts: FuzzOptions): Promise<number> {
         }
       },
       onFound: (found, replaces) => {
-        const rec = failureRecord(found, opts, target, version, now());
+        const origin = { ptspecVersion: version, scenario: opts.scenario, target: fileTarget(target), maxCommands: opts.maxCommands, fullCheckEvery: opts.fullCheckEvery, campaignSeed: opts.seed };
+        const rec = failureRecord(found, origin, now());
         const isNew = !storedByKey.has(found.key);
         const w = replaces || staleKeys.has(found.key) ? db.replace(rec) : db.record(rec);
         lines.set(found.key, { key: found.key, file: w.file, hits: 1, isNew, total: w.count, headline: headline(rec.failure) });
@@ -189,7 +148,7 @@ async function fuzz(opts: FuzzOptions): Promise<number> {
     });
   } catch (e) {
     // Failures found before the crash are already on disk: say where, and fail.
-    process.stderr.write(`\nptspec fuzz stopped on an internal error; failures found so far are in ${opts.out}:\n${errorText(e)}\n`);
+    cli.stderr.write(`\nptspec fuzz stopped on an internal error; failures found so far are in ${opts.out}:\n${errorText(e)}\n`);
     return 1;
   } finally {
     progress.end();
@@ -202,16 +161,16 @@ async function fuzz(opts: FuzzOptions): Promise<number> {
     version, opts, target, scenario, invariantIds: catalogueSuite.ids, result, failures, budget,
     brokenFiles: loaded.broken,
   });
-  console.log(opts.json ? JSON.stringify(summary, null, 2) : summaryText(summary, opts, target, scenario));
+  cli.stdout.write(`${opts.json ? JSON.stringify(summary, null, 2) : summaryText(summary, opts, target, scenario)}\n`);
   return summary.passed ? 0 : 1;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, cli: Cli): void {
   addFuzzOptions(
     program
       .command('fuzz')
       .description('fuzz campaign: random operation sequences on an implementation and the reference model, checked step by step'),
   ).action(async (raw: Record<string, unknown>) => {
-    process.exitCode = await fuzz(fuzzOptions(raw));
+    cli.exitCode = await fuzz(cli, fuzzOptions(raw));
   });
 }

@@ -1,8 +1,11 @@
 /**
- * The `ptspec` command. The only place that reads argv or sets the exit code: 0 all
- * good, 1 something checked failed, 2 bad usage.
+ * The `ptspec` command. `main` runs one command line and returns its exit code: 0 all
+ * good, 1 something checked failed, 2 bad usage. `runProcess` is the only place that
+ * reads the process's argv or sets its exit code (bin/ptspec.js calls it); tests call
+ * `main` in-process with their own streams.
  */
 import { Command, CommanderError } from 'commander';
+import type { Cli, Output } from './output.ts';
 import { selfcheck } from './selfcheck.ts';
 import { register as registerInvariants } from './invariants.ts';
 import { register as registerFuzz } from './fuzz.ts';
@@ -11,43 +14,54 @@ import { register as registerCheck } from './check.ts';
 import { register as registerDump } from './dump.ts';
 import { register as registerMutants } from './mutants.ts';
 
-// A reader that stops early (`ptspec invariants | head`) is not an error of ours.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw e;
-});
+export interface Streams {
+  readonly stdout: Output;
+  readonly stderr: Output;
+}
 
-const program = new Command()
-  .name('ptspec')
-  .description('Executable specification, reference model and model checker for kernel page tables')
-  .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+/** Runs `argv` (the arguments after `ptspec`) writing only to `streams`; resolves to the exit code. */
+export async function main(argv: readonly string[], streams: Streams): Promise<number> {
+  const cli: Cli = { stdout: streams.stdout, stderr: streams.stderr, exitCode: 0 };
+  // A fresh program per run: commander keeps parsed option values on its commands.
+  const program = new Command()
+    .name('ptspec')
+    .description('Executable specification, reference model and model checker for kernel page tables')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => cli.stdout.write(s), writeErr: (s) => cli.stderr.write(s) });
 
-program
-  .command('selfcheck')
-  .description('check the x86-64 entry encoding against the kernel constants and round trips')
-  .option('--json', 'machine-readable result')
-  .action((opts: { json?: boolean }) => {
-    const report = selfcheck();
-    if (opts.json) console.log(JSON.stringify(report, null, 2));
-    else for (const line of report.lines) console.log(line);
-    process.exitCode = report.failed === 0 ? 0 : 1;
-  });
+  program
+    .command('selfcheck')
+    .description('check the x86-64 entry encoding against the kernel constants and round trips')
+    .option('--json', 'machine-readable result')
+    .action((opts: { json?: boolean }) => {
+      const report = selfcheck();
+      cli.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : report.lines.map((l) => `${l}\n`).join(''));
+      cli.exitCode = report.failed === 0 ? 0 : 1;
+    });
 
-registerInvariants(program);
-registerFuzz(program);
-registerReplay(program);
-registerCheck(program);
-registerDump(program);
-registerMutants(program);
+  registerInvariants(program, cli);
+  registerFuzz(program, cli);
+  registerReplay(program, cli);
+  registerCheck(program, cli);
+  registerDump(program, cli);
+  registerMutants(program, cli);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof CommanderError) {
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
     // Help and version are not errors; everything else commander rejects is bad usage.
-    process.exitCode = e.exitCode === 0 ? 0 : 2;
-  } else {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     throw e;
   }
+  return cli.exitCode;
+}
+
+/** The process's command line on its own streams (bin/ptspec.js). */
+export async function runProcess(): Promise<void> {
+  // A reader that stops early (`ptspec invariants | head`) is not an error of ours.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  process.exitCode = await main(process.argv.slice(2), process);
 }

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { MUTANTS } from '../impl/mutants.ts';
+import type { Cli } from './output.ts';
 
 function mutantLines(): string[] {
   const lines: string[] = [];
@@ -14,14 +15,14 @@ function mutantLines(): string[] {
   return lines;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, cli: Cli): void {
   program
     .command('mutants')
     .description('list the injectable kernel-bug mutants of the impl with the kernel bug or commit each models; --json for tools')
     .option('--json', 'name, description, reference and caughtBy of every mutant')
     .action((opts: { json?: boolean }) => {
-      if (opts.json) console.log(JSON.stringify(MUTANTS, null, 2));
-      else for (const line of mutantLines()) console.log(line);
-      process.exitCode = 0;
+      const lines = opts.json ? [JSON.stringify(MUTANTS, null, 2)] : mutantLines();
+      cli.stdout.write(lines.map((l) => `${l}\n`).join(''));
+      cli.exitCode = 0;
     });
 }

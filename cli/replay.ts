@@ -14,8 +14,9 @@ import { replay, type Delta, type Replay } from '../fuzz/campaign-replay.ts';
 import { implTarget, mutantTarget, traceSetupFor, type TargetSpec } from '../fuzz/campaign-target.ts';
 import { formatCommand, formatLeaf, formatLen } from '../fuzz/format.ts';
 import { formatFailure, formatOutcome } from '../fuzz/report.ts';
-import { parseFailureFile, type FailureFile } from '../io/trace.ts';
-import { headline, usageError, userModuleTarget } from './fuzz.ts';
+import { headline, parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
+import { usageError, userModuleTarget } from './fuzz.ts';
+import type { Cli } from './output.ts';
 
 const MAX_LISTED = 12;
 
@@ -107,34 +108,34 @@ function replayText(file: string, f: FailureFile, target: TargetSpec, r: Replay)
   return lines.join('\n');
 }
 
-async function replayFile(file: string, json: boolean): Promise<number> {
+async function replayFile(cli: Cli, file: string, json: boolean): Promise<number> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    return usageError(`cannot read ${file}: ${(e as Error).message}`);
+    return usageError(cli, `cannot read ${file}: ${(e as Error).message}`);
   }
   const decoded = parseFailureFile(text);
-  if (!decoded.ok) return usageError(`${file} is not a valid ptspec failure file:\n${decoded.errors.map((e) => `  ${e}`).join('\n')}`);
+  if (!decoded.ok) return usageError(cli, `${file} is not a valid ptspec failure file:\n${decoded.errors.map((e) => `  ${e}`).join('\n')}`);
   const f = decoded.value;
   const target = await targetOf(f);
-  if (typeof target === 'string') return usageError(`${file}: ${target}`);
+  if (typeof target === 'string') return usageError(cli, `${file}: ${target}`);
   const r = replay(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands);
   if (json) {
-    console.log(JSON.stringify({ file, key: f.key, reproduced: r.failure !== null, sameKey: r.key === f.key, nowKey: r.key, failure: r.failure, change: r.change }, null, 2));
+    cli.stdout.write(`${JSON.stringify({ file, key: f.key, reproduced: r.failure !== null, sameKey: r.key === f.key, nowKey: r.key, failure: r.failure, change: r.change }, null, 2)}\n`);
   } else {
-    console.log(replayText(file, f, target, r));
+    cli.stdout.write(`${replayText(file, f, target, r)}\n`);
   }
   return r.failure === null ? 0 : 1;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, cli: Cli): void {
   program
     .command('replay')
     .description('re-run a stored failure exactly and show it step by step (exit 1: still fails, 0: no longer reproduces)')
     .argument('<file>', 'a failure file written by `ptspec fuzz` (in .ptspec/failures/ by default)')
     .option('--json', 'machine-readable result')
     .action(async (file: string, opts: { json?: boolean }) => {
-      process.exitCode = await replayFile(file, opts.json === true);
+      cli.exitCode = await replayFile(cli, file, opts.json === true);
     });
 }

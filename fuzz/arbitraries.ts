@@ -17,6 +17,7 @@ import {
   type PageSize, type Pfn, type Vpn,
 } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
+import { OPERATIONS, OPS, fieldsOf, type FieldKind } from '../spec/operations.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
 import type { AccessKind, AccessMode, ProtChange } from '../spec/system.ts';
@@ -197,19 +198,11 @@ const changeArb: fc.Arbitrary<ProtChange> = fc.oneof(
   },
 );
 
-const OP_WEIGHTS: readonly (readonly [Command['op'], number])[] = [
-  ['map', 14], ['unmap', 9], ['protect', 14], ['setDirectMapInvalid', 5], ['setDirectMapDefault', 5],
-  ['split', 7], ['collapse', 7], ['translate', 5], ['access', 12], ['flush', 4], ['flushAll', 2],
-];
-const ISOLATION_WEIGHTS: readonly (readonly [Command['op'], number])[] = [
-  ['ptiClone', 3], ['asiMap', 3], ['asiUnmap', 2], ['createProcess', 2], ['exitProcess', 1], ['mapUser', 4], ['unmapUser', 2],
-];
-
 function sketchArb(scenario: Scenario, vpns: number, pfns: number, isolation: boolean): fc.Arbitrary<Sketch> {
-  const weights = isolation ? [...OP_WEIGHTS, ...ISOLATION_WEIGHTS] : OP_WEIGHTS;
+  const ops = OPS.filter((op) => isolation || OPERATIONS[op].capability === 'core');
   const cpus = scenario.config.cpus;
   return fc.record({
-    op: fc.oneof(...weights.map(([op, weight]) => ({ weight, arbitrary: fc.constant(op) }))),
+    op: fc.oneof(...ops.map((op) => ({ weight: OPERATIONS[op].fuzz.weight, arbitrary: fc.constant(op) }))),
     addr: addrArb(vpns),
     pfn: pfnArb(pfns),
     len: lenArb(scenario.regions.length),
@@ -228,16 +221,6 @@ function sketchArb(scenario: Scenario, vpns: number, pfns: number, isolation: bo
     pid: fc.nat(3),
   });
 }
-
-/**
- * Pairs that only do something interesting together: a collapse succeeds on a block a
- * split just made, a TLB hit needs the same access again, set_direct_map_default needs
- * frames set_direct_map_invalid removed, and unmapping exactly what a map created frees
- * its tables. A repeating sketch of the first op reuses the last command of the second.
- */
-const PARTNER: Partial<Record<Command['op'], Command['op']>> = {
-  collapse: 'split', access: 'access', setDirectMapDefault: 'setDirectMapInvalid', unmap: 'map',
-};
 
 /**
  * Turns sketches into commands, remembering the last few addresses so later commands
@@ -305,57 +288,61 @@ class Resolver {
   }
 
   resolve(s: Sketch): Command {
-    const partner = PARTNER[s.op];
-    const prev = s.repeat && partner !== undefined ? this.last.get(partner) : undefined;
-    const command = prev === undefined ? this.fresh(s) : this.revisit(s, prev);
+    const revisit = OPERATIONS[s.op].fuzz.revisit;
+    const prev = s.repeat && revisit !== undefined ? this.last.get(revisit.partner) : undefined;
+    const vpn = this.vpn(s.addr);
+    const fresh = this.build(s, vpn, this.pfn(s.pfn, vpn), this.pages(s.len));
+    // A revisit is the fresh command with the fields it keeps taken from its partner's last command.
+    const command = prev === undefined ? fresh : ({ ...fresh, ...pick(prev, revisit!.keep) } as Command);
     this.last.set(command.op, command);
     if ('vpn' in command) this.remember(command.vpn, 'pages' in command ? command.pages : 1);
     else if ('pfn' in command) this.remember(this.pageOffset + command.pfn, command.count);
     return command;
   }
 
-  /** The sketch's op at a new address (the frame may depend on it: congruent, aliasOf). */
-  private fresh(s: Sketch): Command {
-    const vpn = this.vpn(s.addr);
-    return this.build(s, vpn, this.pfn(s.pfn, vpn), this.pages(s.len));
-  }
-
-  /** The sketch's op on exactly what `prev` (its partner) touched. */
-  private revisit(s: Sketch, prev: Command): Command {
-    const vpn = 'vpn' in prev ? prev.vpn : 0;
-    switch (prev.op) {
-      case 'split': return { op: 'collapse', root: s.root, vpn, size: s.size };
-      case 'access': return { ...prev, kind: s.kind, mode: s.mode };
-      case 'setDirectMapInvalid': return { op: 'setDirectMapDefault', pfn: prev.pfn, count: prev.count, flush: s.flag };
-      case 'map': return { op: 'unmap', root: prev.root, vpn, pages: prev.pages };
-      default: return prev;
+  /** The value of one field of the sketch's command, by its kind in the operation table. */
+  private field(kind: FieldKind, s: Sketch, vpn: Vpn, pfn: Pfn, pages: number): unknown {
+    switch (kind) {
+      case 'root': return s.root;
+      case 'vpn': return vpn;
+      // User-half addresses: the pool's points shifted into the lower half.
+      case 'userVpn': return vpn % lowerHalfEnd(this.scenario.config.levels);
+      case 'pfn': return pfn;
+      case 'pages': return pages;
+      // Counts stay small: secretmem and guest_memfd remove a few pages at a time, and each restored frame is a 4K leaf.
+      case 'count': return Math.min(pages, MAX_4K_LEAVES);
+      case 'cpu': return s.cpu;
+      case 'pid': return s.pid;
+      case 'prot': return s.prot;
+      case 'change': return s.change;
+      case 'maxPage': return s.maxPage;
+      case 'hugeSize': return s.size;
+      case 'cloneLevel': return s.flag ? 'pmd' : 'pte';
+      case 'accessKind': return s.kind;
+      case 'accessMode': return s.mode;
+      case 'flush': return s.flag;
+      case 'alias': return s.flag ? true : undefined;
     }
   }
 
   private build(s: Sketch, vpn: Vpn, pfn: Pfn, pages: number): Command {
-    switch (s.op) {
-      case 'map': return { op: 'map', root: s.root, vpn, pfn, pages: this.mapPages(s.maxPage, vpn, pfn, pages), prot: s.prot, ...(s.maxPage === undefined ? {} : { maxPage: s.maxPage }) };
-      case 'unmap': return { op: 'unmap', root: s.root, vpn, pages };
-      case 'protect': return { op: 'protect', vpn, pages, change: s.change, ...(s.flag ? { alias: true } : {}) };
-      // Counts stay small: secretmem and guest_memfd remove a few pages at a time, and each restored frame is a 4K leaf.
-      case 'setDirectMapInvalid': return { op: 'setDirectMapInvalid', pfn, count: Math.min(pages, MAX_4K_LEAVES), flush: s.flag };
-      case 'setDirectMapDefault': return { op: 'setDirectMapDefault', pfn, count: Math.min(pages, MAX_4K_LEAVES), flush: s.flag };
-      case 'split': return { op: 'split', root: s.root, vpn };
-      case 'collapse': return { op: 'collapse', root: s.root, vpn, size: s.size };
-      case 'translate': return { op: 'translate', root: s.root, vpn };
-      case 'access': return { op: 'access', cpu: s.cpu, root: s.root, vpn, kind: s.kind, mode: s.mode };
-      case 'flush': return { op: 'flush', vpn, pages };
-      case 'flushAll': return { op: 'flushAll' };
-      case 'ptiClone': return { op: 'ptiClone', vpn, pages, level: s.flag ? 'pmd' : 'pte' };
-      case 'asiMap': return { op: 'asiMap', vpn, pages };
-      case 'asiUnmap': return { op: 'asiUnmap', vpn, pages };
-      case 'createProcess': return { op: 'createProcess' };
-      case 'exitProcess': return { op: 'exitProcess', pid: s.pid };
-      // User-half addresses: the low pool points shifted into the lower half.
-      case 'mapUser': return { op: 'mapUser', pid: s.pid, vpn: vpn % lowerHalfEnd(this.scenario.config.levels), pfn, pages, prot: s.prot };
-      case 'unmapUser': return { op: 'unmapUser', pid: s.pid, vpn: vpn % lowerHalfEnd(this.scenario.config.levels), pages };
+    const c: Record<string, unknown> = { op: s.op };
+    for (const [name, kind] of fieldsOf(s.op)) {
+      const value = this.field(kind, s, vpn, pfn, pages);
+      if (value !== undefined) c[name] = value;
     }
+    // A command that creates mappings and can only use 4K leaves is capped (see mapPages).
+    if (typeof c['pfn'] === 'number' && typeof c['pages'] === 'number') {
+      c['pages'] = this.mapPages(c['maxPage'] as PageSize | undefined, c['vpn'] as Vpn, c['pfn'], c['pages']);
+    }
+    return c as unknown as Command;
   }
+}
+
+/** The named fields of a command. */
+function pick(c: Command, keys: readonly string[]): Record<string, unknown> {
+  const all = c as unknown as Record<string, unknown>;
+  return Object.fromEntries(keys.filter((k) => k in all).map((k) => [k, all[k]]));
 }
 
 /**

@@ -3,14 +3,19 @@
  * side from the same scenario.
  *
  * After every command: (1) the outcomes agree (ok or the same errno; the same
- * translate/access result); (2) abstract(impl) equals the model's state over the ranges
- * the command touched, and in its small global parts; (3) the invariant catalogue holds
- * there; (4) the concrete tables pass the impl's own checker. Every `fullCheckEvery`
- * commands and at the end, (2)–(4) run over everything. The first failure stops the trace
+ * translate/access result); (2) the model's step and the impl's each satisfy the
+ * command's postcondition (spec/contracts/post: state before, result, state after), boot
+ * commands included; (3) abstract(impl) equals the model's state over the ranges the
+ * command touched, and in its small global parts; (4) the invariant catalogue holds
+ * there; (5) the concrete tables pass the impl's own checker. Every `fullCheckEvery`
+ * commands and at the end, (2)–(5) run over everything. The first failure stops the trace
  * and comes back as data, with the step, the command, both outcomes and witnesses.
  */
 import { X86_64_LAYOUT_4LEVEL } from '../spec/address.ts';
 import { applyCommand, type Command } from '../spec/commands.ts';
+import { postcondition, type PostMode } from '../spec/contracts/post/index.ts';
+import type { Errno, Result } from '../spec/errors.ts';
+import { OPERATIONS, OPS } from '../spec/operations.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { INIT_MM, type AbstractState, type Leaf } from '../spec/state.ts';
@@ -21,7 +26,9 @@ import { leafAt, touchedScopes } from './scope.ts';
 
 export type { StepOutcome } from './compare.ts';
 
-export type FailureKind = 'outcome-mismatch' | 'refinement' | 'invariant' | 'tables' | 'exception';
+/** What went wrong, in the order the checks after a command run. */
+export const FAILURE_KINDS = ['outcome-mismatch', 'postcondition', 'refinement', 'invariant', 'tables', 'exception'] as const;
+export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 /** The first thing that went wrong in a trace. Plain data (JSON-able). */
 export interface TraceFailure {
@@ -80,12 +87,8 @@ export interface TraceOptions {
   readonly coverage?: Coverage;
 }
 
-/** Operations that change leaves or frames (not just TLBs and obligations). */
-const MUTATING: ReadonlySet<Command['op']> = new Set<Command['op']>([
-  'map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault', 'split', 'collapse',
-  'ptiClone', 'asiMap', 'asiUnmap', 'createProcess', 'exitProcess', 'mapUser', 'unmapUser',
-]);
-
+/** Operations that change leaves or frames (not just TLBs and obligations): the operation table's `mutating`. */
+const MUTATING: ReadonlySet<Command['op']> = new Set(OPS.filter((op) => OPERATIONS[op].mutating));
 /**
  * A witness with exactly the Witness fields (failure files are decoded strictly). A check
  * may add its own (impl/check.ts names the check: 'leaked', 'live-count', …); that
@@ -108,7 +111,10 @@ export const errorText = (e: unknown): string => (e instanceof Error ? (e.stack 
 export function runCommand(sys: PageTableSystem, c: Command): StepOutcome {
   try {
     const r = applyCommand(sys, c);
-    if (!r.ok) return { outcome: r.error.errno, arg: r.error.arg, message: r.error.message };
+    if (!r.ok) {
+      const { errno, arg, invariant, message } = r.error;
+      return { outcome: errno, arg, ...(invariant === undefined ? {} : { invariant }), message };
+    }
     if (c.op === 'translate' || c.op === 'access') return { outcome: 'ok', value: r.value as Translation | AccessOutcome };
     return { outcome: 'ok' };
   } catch (e) {
@@ -171,6 +177,14 @@ export function runTrace(opts: TraceOptions): TraceResult {
 
   /** init_mm's leaves in the model before the current command (abstract() states are snapshots). */
   let before: readonly Leaf[] = [];
+  // Each system's state before the current command (the postconditions relate it to the
+  // one after): the boot state, then the after-state of every command in turn.
+  const booted = { model: abstractOf(model), impl: abstractOf(impl) };
+  if (typeof booted.model === 'string' || typeof booted.impl === 'string') {
+    const who = typeof booted.model === 'string' ? 'model' : 'impl';
+    return { failure: exception('boot', 0, first, `abstract() of the new ${who} threw`, booted[who], none, none), outcomes, coverage: cov };
+  }
+  let previous: Pair = { model: booted.model, impl: booted.impl };
 
   /** The checks after one command, as deep as asked; null when all pass. */
   const checkAfter = (phase: 'boot' | 'run', step: number, c: Command, m: StepOutcome, x: StepOutcome, depth: TraceFailure['check']): TraceFailure | null => {
@@ -182,13 +196,19 @@ export function runTrace(opts: TraceOptions): TraceResult {
     if (!outcomesAgree(c, m, x)) {
       return { ...base, kind: 'outcome-mismatch', check: 'outcome', witnesses: [], detail: 'model and impl returned different results' };
     }
-    if (depth === 'outcome') return null;
     const full = depth === 'full';
     const ms = abstractOf(model);
     const xs = abstractOf(impl);
     if (typeof ms === 'string' || typeof xs === 'string') {
       return { ...base, kind: 'exception', check: 'outcome', witnesses: [], detail: `abstract() of the ${typeof ms === 'string' ? 'model' : 'impl'} threw: ${typeof ms === 'string' ? ms : xs}` };
     }
+    // The contract of the command, on each system's own step (boot steps too): local unless
+    // this is a full check.
+    const after = { model: ms, impl: xs };
+    const broken = brokenPostcondition(c, { model: m, impl: x }, previous, after, full ? 'full' : 'local');
+    previous = after;
+    if (broken !== null) return { ...base, kind: 'postcondition', check: full ? 'full' : 'incremental', ...broken };
+    if (depth === 'outcome') return null;
     const scopes = full ? null : touchedScopes(c, before);
     before = initMmLeaves(ms);
     if (phase === 'run') recordCoverage(cov, scenario, c, m, ms);
@@ -240,6 +260,27 @@ export function runTrace(opts: TraceOptions): TraceResult {
     if (f !== null) return { failure: f, outcomes, coverage: cov };
   }
   return { failure: null, outcomes, coverage: cov };
+}
+
+interface Pair {
+  readonly model: AbstractState;
+  readonly impl: AbstractState;
+}
+
+/** A step's result as the postconditions read it (exceptions are reported before them). */
+function resultOf(o: StepOutcome): Result<unknown> {
+  if (o.outcome === 'ok') return { ok: true, value: o.value };
+  const error = { errno: o.outcome as Errno, arg: o.arg ?? '', message: o.message ?? '' };
+  return { ok: false, error: o.invariant === undefined ? error : { ...error, invariant: o.invariant } };
+}
+
+/** The first clause of the command's contract that the model's step, or else the impl's, breaks. */
+function brokenPostcondition(c: Command, results: { readonly model: StepOutcome; readonly impl: StepOutcome }, before: Pair, after: Pair, mode: PostMode): Pick<TraceFailure, 'detail' | 'witnesses'> | null {
+  for (const who of ['model', 'impl'] as const) {
+    const v = postcondition(before[who], c, resultOf(results[who]), after[who], mode)[0];
+    if (v !== undefined) return { detail: `the ${who} breaks ${c.op}'s postcondition ${v.detail}`, witnesses: v.witnesses.map(plainWitness) };
+  }
+  return null;
 }
 
 function exception(phase: 'boot' | 'run', step: number, command: Command, what: string, e: unknown, model: StepOutcome, impl: StepOutcome): TraceFailure {

@@ -20,8 +20,10 @@ export interface StepOutcome {
   readonly outcome: 'ok' | Errno | 'exception';
   /** translate / access result when ok. */
   readonly value?: Translation | AccessOutcome;
-  /** The argument an error names (brief rule 2: both check arguments in the same order). */
+  /** The argument an error names (spec/errors.ts: part of the error's contract). */
   readonly arg?: string;
+  /** EPERM: the strict-policy invariant the refused result would break. */
+  readonly invariant?: string;
   /** The error or exception message. */
   readonly message?: string;
 }
@@ -49,10 +51,10 @@ function valueEquals(op: Command['op'], a: StepOutcome['value'], b: StepOutcome[
   return x.fromTlb === y.fromTlb && translationEquals(x.translation, y.translation);
 }
 
-/** Same outcome: the same errno naming the same argument, or ok with the same translate/access result. */
+/** Same outcome: the same errno naming the same argument (and, for EPERM, the same invariant), or ok with the same translate/access result. */
 export function outcomesAgree(c: Command, model: StepOutcome, impl: StepOutcome): boolean {
   if (model.outcome !== impl.outcome) return false;
-  return model.outcome === 'ok' ? valueEquals(c.op, model.value, impl.value) : model.arg === impl.arg;
+  return model.outcome === 'ok' ? valueEquals(c.op, model.value, impl.value) : model.arg === impl.arg && model.invariant === impl.invariant;
 }
 
 const leafEnd = (l: Leaf): number => l.vpn + PAGES[l.size];

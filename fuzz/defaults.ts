@@ -1,5 +1,5 @@
 /**
- * The checks the harness runs by default: the whole invariant catalogue (spec/invariants)
+ * The checks the harness runs by default: the whole invariant catalogue (checker/)
  * and, for the built-in impl, its concrete table checker (impl/check.ts). A user's own
  * implementation (`--impl`) has no concrete tables we know how to read: it gets the
  * catalogue only (`checkTables: null`).
@@ -7,7 +7,7 @@
 import { checkTables, createImpl, type MutantName } from '../impl/index.ts';
 import { createModel } from '../model/index.ts';
 import type { Scenario } from '../spec/scenario.ts';
-import { CATALOGUE, checkAll, invariantById } from '../spec/invariants/index.ts';
+import { CATALOGUE, checkAll, invariantById } from '../checker/index.ts';
 import type { InvariantSuite, TableChecker, TraceOptions } from './check.ts';
 
 export const catalogueSuite: InvariantSuite = {

@@ -5,7 +5,8 @@
  */
 import { vpnToHex, pfnToHex, PAGE_SIZE } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
-import { protToString, type Leaf } from '../spec/state.ts';
+import { OPERATIONS, fieldsOf, type FieldKind } from '../spec/operations.ts';
+import { protToString, type Leaf, type Prot } from '../spec/state.ts';
 import type { ProtChange } from '../spec/system.ts';
 
 /** Pages as bytes with the largest exact unit (513 pages = 2052K), as ptdump sizes ranges. */
@@ -39,29 +40,37 @@ function formatChange(c: ProtChange): string {
   return parts.length === 0 ? '(none)' : parts.join(',');
 }
 
-/** One command on one line: `map root=0 va=0xffff… pa=0x… len=2M prot=RW GLB NX WB`. */
-export function formatCommand(c: Command): string {
-  switch (c.op) {
-    case 'map':
-      return `map root=${c.root} va=${va(c.vpn)} pa=${pa(c.pfn)} len=${formatLen(c.pages)} prot=${protToString(c.prot)}${c.maxPage === undefined ? '' : ` maxPage=${c.maxPage}`}`;
-    case 'unmap': return `unmap root=${c.root} va=${va(c.vpn)} len=${formatLen(c.pages)}`;
-    case 'protect': return `protect va=${va(c.vpn)} len=${formatLen(c.pages)} change=${formatChange(c.change)}${c.alias === true ? ' alias' : ''}`;
-    case 'setDirectMapInvalid': return `set_direct_map_invalid${c.flush ? '' : '_noflush'} pa=${pa(c.pfn)} count=${c.count}`;
-    case 'setDirectMapDefault': return `set_direct_map_default${c.flush ? '' : '_noflush'} pa=${pa(c.pfn)} count=${c.count}`;
-    case 'split': return `split root=${c.root} va=${va(c.vpn)}`;
-    case 'collapse': return `collapse root=${c.root} va=${va(c.vpn)} size=${c.size}`;
-    case 'translate': return `translate root=${c.root} va=${va(c.vpn)}`;
-    case 'access': return `access cpu=${c.cpu} root=${c.root} va=${va(c.vpn)} ${c.kind} ${c.mode}`;
-    case 'flush': return `flush va=${va(c.vpn)} len=${formatLen(c.pages)}`;
-    case 'flushAll': return 'flushAll';
-    case 'ptiClone': return `ptiClone va=${va(c.vpn)} len=${formatLen(c.pages)} level=${c.level}`;
-    case 'asiMap': return `asiMap va=${va(c.vpn)} len=${formatLen(c.pages)}`;
-    case 'asiUnmap': return `asiUnmap va=${va(c.vpn)} len=${formatLen(c.pages)}`;
-    case 'createProcess': return 'createProcess';
-    case 'exitProcess': return `exitProcess pid=${c.pid}`;
-    case 'mapUser': return `mapUser pid=${c.pid} va=${va(c.vpn)} pa=${pa(c.pfn)} len=${formatLen(c.pages)} prot=${protToString(c.prot)}`;
-    case 'unmapUser': return `unmapUser pid=${c.pid} va=${va(c.vpn)} len=${formatLen(c.pages)}`;
+/** How a field of each kind prints: `name=value`, a bare value, or nothing (the label shows it). */
+function formatField(kind: FieldKind, value: unknown): string | null {
+  switch (kind) {
+    case 'root': return `root=${String(value)}`;
+    case 'vpn': case 'userVpn': return `va=${va(value as number)}`;
+    case 'pfn': return `pa=${pa(value as number)}`;
+    case 'pages': return `len=${formatLen(value as number)}`;
+    case 'count': return `count=${String(value)}`;
+    case 'cpu': return `cpu=${String(value)}`;
+    case 'pid': return `pid=${String(value)}`;
+    case 'prot': return `prot=${protToString(value as Prot)}`;
+    case 'change': return `change=${formatChange(value as ProtChange)}`;
+    case 'maxPage': return `maxPage=${String(value)}`;
+    case 'hugeSize': return `size=${String(value)}`;
+    case 'cloneLevel': return `level=${String(value)}`;
+    case 'accessKind': case 'accessMode': return String(value);
+    case 'flush': return null;
+    case 'alias': return value === true ? 'alias' : null;
   }
+}
+
+/** One command on one line, fields in table order: `map root=0 va=0xffff… pa=0x… len=2M prot=RW GLB NX WB`. */
+export function formatCommand(c: Command): string {
+  const entry = OPERATIONS[c.op] as { readonly label?: (c: Command) => string };
+  const parts = [entry.label?.(c) ?? c.op];
+  for (const [name, kind] of fieldsOf(c.op)) {
+    const value = (c as unknown as Record<string, unknown>)[name];
+    const text = value === undefined ? null : formatField(kind, value);
+    if (text !== null) parts.push(text);
+  }
+  return parts.join(' ');
 }
 
 /** `2M 0xffff888000200000 -> 0x200000 RW GLB NX WB`. */

@@ -24,6 +24,7 @@ export interface ReportContext {
 
 const KIND_TITLE: Readonly<Record<TraceFailure['kind'], string>> = {
   'outcome-mismatch': 'model and impl returned different results',
+  postcondition: "a step broke its operation's contract (spec/contracts/post)",
   refinement: 'refinement: abstract(impl) is not the model state',
   invariant: 'an invariant of the catalogue is violated',
   tables: 'the concrete page tables are malformed',

@@ -11,6 +11,7 @@
  */
 import { PAGES, VPN_LIMIT, X86_64_LAYOUT_4LEVEL, type Vpn } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
+import { OPERATIONS, type Touched } from '../spec/operations.ts';
 import type { CheckScope } from '../spec/invariant.ts';
 import type { Leaf } from '../spec/state.ts';
 
@@ -71,48 +72,29 @@ function merged(ranges: CheckScope[]): CheckScope[] {
 
 /**
  * Ranges of init_mm the command may have changed, given the leaves before it ran: the
- * named range (or the direct-map pages of the named frames), the direct-map alias of
- * the frames a `protect … alias` covers, each widened to the leaves it splits; the block
- * a collapse replaces. Empty for flushAll and the process operations, which change no
- * kernel leaf (TLBs and obligations are compared in full after every command anyway).
+ * ranges its operation-table entry names (spec/operations.ts `touches`), and for a
+ * `protect … alias` the direct-map pages of the frames it covers, each widened to the
+ * leaves it splits. Empty for flushAll and the process operations, which change no kernel
+ * leaf (TLBs and obligations are compared in full after every command anyway).
  */
 export function touchedScopes(c: Command, before: readonly Leaf[]): CheckScope[] {
   const pageOffset = X86_64_LAYOUT_4LEVEL.pageOffset;
+  const touched = (OPERATIONS[c.op].touches as (c: Command, pageOffset: Vpn) => Touched)(c, pageOffset);
   const out: CheckScope[] = [];
   const add = (vpn: number, pages: number): void => {
     const r = clamped(vpn, pages);
     if (r !== null) out.push(widened(r, before));
   };
-  switch (c.op) {
-    case 'map': case 'unmap': case 'flush': case 'ptiClone': case 'asiMap': case 'asiUnmap': case 'mapUser': case 'unmapUser':
-      add(c.vpn, c.pages);
-      break;
-    case 'protect': {
-      add(c.vpn, c.pages);
-      if (c.alias === true && Number.isInteger(c.vpn) && Number.isInteger(c.pages)) {
-        const end = c.vpn + c.pages;
-        for (let i = firstLeafEndingAfter(before, c.vpn); i < before.length; i++) {
-          const l = before[i]!;
-          if (l.vpn >= end) break;
-          const from = Math.max(c.vpn, l.vpn);
-          add(pageOffset + l.pfn + (from - l.vpn), Math.min(end, l.vpn + PAGES[l.size]) - from);
-        }
-      }
-      break;
+  for (const r of touched.ranges) {
+    add(r.vpn, r.pages);
+    if (!touched.directMapAliases || !Number.isInteger(r.vpn) || !Number.isInteger(r.pages)) continue;
+    const end = r.vpn + r.pages;
+    for (let i = firstLeafEndingAfter(before, r.vpn); i < before.length; i++) {
+      const l = before[i]!;
+      if (l.vpn >= end) break;
+      const from = Math.max(r.vpn, l.vpn);
+      add(pageOffset + l.pfn + (from - l.vpn), Math.min(end, l.vpn + PAGES[l.size]) - from);
     }
-    case 'setDirectMapInvalid': case 'setDirectMapDefault':
-      add(pageOffset + c.pfn, c.count);
-      break;
-    case 'collapse': {
-      const size = PAGES[c.size];
-      add(Math.floor(c.vpn / size) * size, size);
-      break;
-    }
-    case 'split': case 'translate': case 'access':
-      add(c.vpn, 1);
-      break;
-    case 'createProcess': case 'exitProcess': case 'flushAll':
-      break;
   }
   return merged(out);
 }

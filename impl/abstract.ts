@@ -1,25 +1,25 @@
 /**
  * The abstraction function: what the concrete tables mean as the spec's abstract state.
- * A full walk from init_mm's pgd, combining permissions over the levels as the MMU does
- * (RW and US ANDed, NX ORed: Intel SDM §4.6.1; the kernel's ptdump does the same in
- * effective_prot()), so an implementation that restricts at a table level is read
- * correctly. Leaves come out in vpn order, exactly one abstract leaf per leaf entry.
+ * The leaves come from a full walk from init_mm's pgd, combining permissions over the
+ * levels as the MMU does (RW and US ANDed, NX ORed: Intel SDM §4.6.1; the kernel's
+ * ptdump does the same in effective_prot()), so an implementation that restricts at a
+ * table level is read correctly. Leaves come out in vpn order, exactly one abstract leaf
+ * per leaf entry. The frame runs come from the boot runs and the removed frames.
  */
-import { VPN_LIMIT, type Vpn } from '../spec/address.ts';
-import type { Leaf } from '../spec/state.ts';
+import { VPN_LIMIT, type Pfn, type Vpn } from '../spec/address.ts';
+import type { FrameRun, Leaf } from '../spec/state.ts';
 import * as x86 from './arch/x86_64/entry.ts';
-import * as policy from './policy.ts';
 import * as prot from './prot.ts';
 import * as radixModule from './radix.ts';
 import type { Radix } from './radix.ts';
+import type { Members } from './runs.ts';
 import * as tables from './tables.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled).
 const { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, HI_NX } = x86;
-const { LEVEL_SIZE } = policy;
 const { PROTS, leafCode } = prot;
 const { leafPfn } = radixModule;
-const { SPAN, isLeafAt } = tables;
+const { LEVEL_SIZE, SPAN, isLeafAt } = tables;
 
 /** Vpn of entry `idx` of the top-level table: the lower half for 0..255, the sign-extended upper half above. */
 export function rootEntryVpn(levels: number, idx: number): Vpn {
@@ -77,4 +77,36 @@ function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn,
     if (level === 1 || child < 0 || child >= pool.capacity) continue;
     visit(radix, o, child, level - 1, vpn, rw && (lo & _PAGE_RW) !== 0, us && (lo & _PAGE_USER) !== 0, nx || (hi & HI_NX) !== 0);
   }
+}
+
+/**
+ * The abstract frame runs: the boot runs (sorted by pfn) with noDirectMap as `removed`
+ * says now, in the canonical form of spec/contracts/directmap.ts: in pfn order, no empty
+ * run, neighbours with the same use and flags merged.
+ */
+export function frameRuns(boot: readonly FrameRun[], removed: Members): FrameRun[] {
+  const out: FrameRun[] = [];
+  const emit = (r: FrameRun, pfn: Pfn, count: number, noDirectMap: boolean): void => {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.pfn + last.count === pfn && last.use === r.use && last.sensitive === r.sensitive && last.noDirectMap === noDirectMap) {
+      out[out.length - 1] = { pfn: last.pfn, count: last.count + count, use: r.use, sensitive: r.sensitive, noDirectMap };
+    } else {
+      out.push({ pfn, count, use: r.use, sensitive: r.sensitive, noDirectMap });
+    }
+  };
+  const cuts = removed.map((start, count) => [start, start + count] as const);
+  let k = 0;
+  for (const r of boot) {
+    const end = r.pfn + r.count;
+    // Walk the run, cutting it where removed runs start and end inside it.
+    for (let p = r.pfn; p < end; ) {
+      while (k < cuts.length && cuts[k]![1] <= p) k++;
+      const [start, stop] = cuts[k] ?? [end, end];
+      const inside = start <= p;
+      const next = Math.min(inside ? stop : start, end);
+      emit(r, p, next - p, inside);
+      p = next;
+    }
+  }
+  return out;
 }

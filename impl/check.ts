@@ -1,5 +1,5 @@
 /**
- * What only the concrete tables show (DESIGN.md family S), checked on the built-in impl:
+ * What only the built-in impl's concrete tables show (family S, docs/invariants.md):
  *
  *   reserved       no present entry has a reserved bit set (SDM §4.5.4: the walk faults)
  *   ps-level       PS only where the CPU allows a leaf: never in a pgd/p4d entry, a PUD
@@ -11,7 +11,9 @@
  *   one-parent     every table hangs from exactly one entry
  *   not-allocated  every reachable table is allocated (a freed table still linked is a
  *                  use-after-free of a page-table page)
- *   leaked         every allocated table is reachable from its parent entry
+ *   leaked         every allocated table is reachable from its parent entry, or pending
+ *   pending        a table pending free (spec/contracts/flush.ts, deferred frees) is
+ *                  allocated, unlinked, empty and listed once
  *   empty-table    no reachable table but the pgd is empty (emptied tables are freed)
  *   live-count     each table's live-entry count equals its present entries
  *   pool-count     the pool's in-use count equals the allocated slots, all inside the pool
@@ -37,7 +39,7 @@ const { SPAN, isLeafAt } = tables;
 
 export type TableCheck =
   | 'reserved' | 'ps-level' | 'table-flags' | 'table-frame' | 'leaf-frame' | 'one-parent' | 'not-allocated'
-  | 'leaked' | 'empty-table' | 'live-count' | 'pool-count';
+  | 'leaked' | 'pending' | 'empty-table' | 'live-count' | 'pool-count';
 
 export interface TableFinding extends Witness {
   readonly check: TableCheck;
@@ -96,15 +98,29 @@ function entryName(name: string, i: number, pool: TablePool, slot: number): stri
 }
 
 function checkSlots(pool: TablePool, levels: number, out: TableFinding[]): void {
+  const pending = new Uint8Array(pool.capacity);
+  for (const s of pool.pending) {
+    const name = `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)}`;
+    if (s === 0) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: "init_mm's pgd is listed as pending free" });
+    else if (pending[s]) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `${name} is listed twice as pending free` });
+    else if (!pool.allocated[s]) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `${name} is pending free but already free in the pool` });
+    pending[s] = 1;
+  }
   let allocated = 0;
   for (let s = 0; s < pool.highWater; s++) {
     if (!pool.allocated[s]) continue;
     allocated++;
     if (s === 0) continue;
-    if (!pool.isLinked(s)) {
-      out.push({ check: 'leaked', frames: tableFrame(pool, s), detail: `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)} is allocated but its parent entry does not point to it (leaked)` });
+    const name = `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)}`;
+    const linked = pool.isLinked(s);
+    if (pending[s]) {
+      // Unlinked and empty, it only waits for the flush that purges the paging-structure caches.
+      if (linked) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `${name} is pending free but its parent entry still points to it` });
+      if (pool.live[s] !== 0) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `${name} is pending free but has ${pool.live[s]} live entries` });
+    } else if (!linked) {
+      out.push({ check: 'leaked', frames: tableFrame(pool, s), detail: `${name} is allocated but its parent entry does not point to it, and no flush is awaited for it (leaked)` });
     } else if (pool.live[s] === 0) {
-      out.push({ check: 'empty-table', vpn: pool.base[s]!, pages: SPAN[pool.level[s]! as 1]! * 512, frames: tableFrame(pool, s), detail: `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)} is reachable but empty (should have been freed)` });
+      out.push({ check: 'empty-table', vpn: pool.base[s]!, pages: pool.spanEnd(s) - pool.base[s]!, frames: tableFrame(pool, s), detail: `${name} is reachable but empty (should have been freed)` });
     }
   }
   if (!pool.allocated[0] || pool.level[0] !== levels) out.push({ check: 'pool-count', frames: tableFrame(pool, 0), detail: `init_mm's pgd (slot 0) is not an allocated level-${levels} table` });

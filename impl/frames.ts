@@ -1,14 +1,13 @@
 /**
- * Per-frame facts the policy needs (brief rule 11), kept so that a leaf costs O(1) to
- * account whatever its size: a 1G leaf is one counter update, not 262,144.
+ * Per-frame facts the policy needs (STRICT_POLICY, spec/contracts/outcome.ts), kept so that
+ * a leaf costs O(1) to account whatever its size: a 1G leaf is one counter update, not
+ * 262,144.
  *
  * `FrameCounters` counts leaves per frame in three tiers, one per leaf size: a 4K leaf
  * bumps its frame's counter, a 2M leaf its 2 MiB block's, a 1G leaf its 1 GiB block's
  * (large leaves are size-aligned in frames too, by the greedy rule and the split rule).
  * Running sums of the lower tiers per block answer "does any frame of this aligned block
  * have a count" in O(1), so a range query costs O(blocks + edge frames).
- *
- * `IntervalSet` holds the frames removed from the direct map as sorted disjoint runs.
  */
 import type { Pfn } from '../spec/address.ts';
 
@@ -64,20 +63,22 @@ export class FrameCounters {
     }
   }
 
-  /** Whether some frame of [pfn, pfn+count) has a non-zero count of `kind`. */
-  any(kind: number, pfn: Pfn, count: number): boolean {
+  /**
+   * The first frame of [pfn, pfn+count) with a non-zero count of `kind`, or -1. A block
+   * whose sums are zero is skipped whole; only a block with a hit is looked into.
+   */
+  first(kind: number, pfn: Pfn, count: number): number {
     const end = pfn + count;
     let p = pfn;
     while (p < end) {
       const b1 = Math.floor(p / PER_1G);
-      if (this.big[b1 * KINDS + kind]! > 0) return true;
-      if (p % PER_1G === 0 && p + PER_1G <= end) {
-        if (this.midIn1g[b1 * KINDS + kind]! + this.smallIn1g[b1 * KINDS + kind]! > 0) return true;
+      if (this.big[b1 * KINDS + kind]! > 0) return p;
+      if (p % PER_1G === 0 && p + PER_1G <= end && this.midIn1g[b1 * KINDS + kind]! + this.smallIn1g[b1 * KINDS + kind]! === 0) {
         p += PER_1G;
         continue;
       }
       const b2 = Math.floor(p / PER_2M);
-      if (this.mid[b2 * KINDS + kind]! > 0) return true;
+      if (this.mid[b2 * KINDS + kind]! > 0) return p;
       const blockEnd = (b2 + 1) * PER_2M;
       const chunk = this.small[b2];
       if (chunk === undefined || this.smallIn2m[b2 * KINDS + kind] === 0) {
@@ -85,10 +86,9 @@ export class FrameCounters {
         continue;
       }
       const stop = Math.min(blockEnd, end);
-      for (let i = p % PER_2M, n = stop - p; n > 0; i++, n--) if (chunk[i * KINDS + kind]! > 0) return true;
-      p = stop;
+      for (; p < stop; p++) if (chunk[(p % PER_2M) * KINDS + kind]! > 0) return p;
     }
-    return false;
+    return -1;
   }
 }
 
@@ -96,73 +96,4 @@ function bump(a: Int32Array, at: number, mapped: number, writable: number, exec:
   a[at]! += mapped;
   a[at + 1]! += writable;
   a[at + 2]! += exec;
-}
-
-/** Sorted, disjoint, non-adjacent half-open runs [start, end) of frames. */
-export class IntervalSet {
-  private starts: number[] = [];
-  private ends: number[] = [];
-
-  /** Index of the first run ending after `p`. */
-  private firstEndingAfter(p: number): number {
-    let lo = 0;
-    let hi = this.ends.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.ends[mid]! <= p) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  intersects(p: number, count: number): boolean {
-    const i = this.firstEndingAfter(p);
-    return i < this.starts.length && this.starts[i]! < p + count;
-  }
-
-  /** Set every frame of [p, p+count) to `value`. */
-  set(p: number, count: number, value: boolean): void {
-    let lo = p;
-    let hi = p + count;
-    // Runs touching [lo, hi) (overlapping or, when adding, adjacent) are replaced.
-    const i = this.firstEndingAfter(value ? lo - 1 : lo);
-    let j = i;
-    const keep: number[] = [];
-    while (j < this.starts.length && this.starts[j]! <= (value ? hi : hi - 1)) {
-      const s = this.starts[j]!;
-      const e = this.ends[j]!;
-      if (value) {
-        lo = Math.min(lo, s);
-        hi = Math.max(hi, e);
-      } else {
-        if (s < lo) keep.push(s, lo);
-        if (e > hi) keep.push(hi, e);
-      }
-      j++;
-    }
-    if (value) keep.push(lo, hi);
-    const newStarts: number[] = [];
-    const newEnds: number[] = [];
-    for (let k = 0; k < keep.length; k += 2) {
-      newStarts.push(keep[k]!);
-      newEnds.push(keep[k + 1]!);
-    }
-    this.starts.splice(i, j - i, ...newStarts);
-    this.ends.splice(i, j - i, ...newEnds);
-  }
-
-  /** A copy of the runs, for `restore` (an operation that fails puts them back). */
-  save(): readonly [readonly number[], readonly number[]] {
-    return [[...this.starts], [...this.ends]];
-  }
-
-  restore(saved: readonly [readonly number[], readonly number[]]): void {
-    this.starts = [...saved[0]];
-    this.ends = [...saved[1]];
-  }
-
-  /** The runs, in order. */
-  runs(): { readonly pfn: Pfn; readonly count: number }[] {
-    return this.starts.map((s, k) => ({ pfn: s, count: this.ends[k]! - s }));
-  }
 }

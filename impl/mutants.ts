@@ -14,6 +14,7 @@ export const MUTANT_NAMES = [
   'collapse-without-pse',
   'leak-empty-table',
   'free-while-linked',
+  'free-before-flush',
   'no-alias',
   'leaf-only-permission',
   'protect-no-flush',
@@ -43,7 +44,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'split-drops-nx',
     description: 'split_large_page builds the pieces without NX, so splitting a non-executable huge page makes every piece executable.',
     reference: 'arch/x86/mm/pat/set_memory.c __split_large_page: ref_prot must carry _PAGE_NX into each PTE (NX is in the high word, easy to drop when only the low flags are copied)',
-    caughtBy: 'refinement (exec of the split pieces), P1 W+X',
+    caughtBy: 'refinement (exec of the split pieces), P1 no_leaf_writable_and_executable',
   },
   {
     name: 'unmap-no-split',
@@ -74,6 +75,12 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'an emptied page table is returned to the pool while its parent entry still points to it, so it can be reused under the old parent.',
     reference: '5e0fb5df2ee8 "x86/mm: Add TLB purge to free pmd/pte page interfaces" (pmd_free_pte_page freed a table still reachable from the walk/paging-structure caches)',
     caughtBy: 'checkTables (reachable table not allocated), refinement after reuse',
+  },
+  {
+    name: 'free-before-flush',
+    description: 'a page table emptied by set_direct_map_invalid_noflush is freed at once instead of waiting for the TLB flush, so it can be reused while another CPU\'s paging-structure cache still walks through it.',
+    reference: '5e0fb5df2ee8 "x86/mm: Add TLB purge to free pmd/pte page interfaces" (pud_free_pmd_page / pmd_free_pte_page freed a table before the flush that purges the paging-structure caches)',
+    caughtBy: 'refinement (tablesInUse, pendingTableFrees), then ENOMEM outcomes on a small pool',
   },
   {
     name: 'no-alias',

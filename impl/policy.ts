@@ -1,79 +1,121 @@
 /**
- * The policy (spec/policy.ts, brief rule 11) checked incrementally: the state before an
- * operation satisfies every rule (the system refuses whatever would break one), so the
- * state after it can break a rule only at a leaf the operation wrote. Each written leaf
- * is checked in O(1) (or O(runs) for the frame-use rules) with the per-frame counters,
- * never by scanning all leaves or all frames.
+ * The strict policy (spec/contracts/outcome.ts STRICT_POLICY), decided incrementally.
+ * The state before an operation breaks none of its invariants (the system refuses
+ * whatever would), so the state after it can break one only at a leaf the operation
+ * wrote, or, for P7, at a frame it just removed from the direct map. Each written leaf
+ * costs O(1) counter and run-set queries (frames.ts, runs.ts); nothing scans all leaves
+ * or all frames.
+ *
+ * A refusal names the first invariant in STRICT_POLICY order that the result breaks at
+ * any written leaf: the rule order is the outer one. One pass gets it: each leaf is
+ * tested only against the rules before the best found so far.
  */
-import { X86_64_LAYOUT_4LEVEL, upperHalfStart, type PageSize, type Pfn } from '../spec/address.ts';
-import type { PolicyRule, PolicyViolation } from '../spec/policy.ts';
+import { X86_64_LAYOUT_4LEVEL, pfnToHex, upperHalfStart, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
+import { STRICT_POLICY } from '../spec/contracts/outcome.ts';
 import { INIT_MM, type FrameRun, type SystemConfig } from '../spec/state.ts';
 import * as frames from './frames.ts';
-import { IntervalSet } from './frames.ts';
 import * as prot from './prot.ts';
 import * as radixModule from './radix.ts';
 import type { Radix } from './radix.ts';
+import { members, type Members } from './runs.ts';
 import * as tables from './tables.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled).
-const { P_EXEC, P_USER, P_WRITE, PROTS, leafCode } = prot;
+const { P_EXEC, P_USER, P_WRITE, leafCode } = prot;
 const { leafPfn } = radixModule;
 const { SPAN, isLeafAt } = tables;
-const { EXEC, WRITABLE } = frames;
+const { EXEC, MAPPED, WRITABLE } = frames;
 const KERNEL_TEXT = X86_64_LAYOUT_4LEVEL.kernelText;
 const PAGE_OFFSET = X86_64_LAYOUT_4LEVEL.pageOffset;
 
-export const LEVEL_SIZE: readonly PageSize[] = ['4K', '4K', '2M', '1G'];
-
 /** Frames by what the policy cares about; `noDirectMap` changes, the rest is fixed at boot. */
 export class FrameFacts {
-  /** kernel-text and kernel-rodata: never writable (rule c). */
-  readonly staticFrames = new IntervalSet();
-  readonly textFrames = new IntervalSet();
-  readonly tableFrames = new IntervalSet();
-  readonly noDirectMap = new IntervalSet();
-  readonly kernelHalfStart: number;
+  readonly text = members();
+  readonly rodata = members();
+  readonly tables = members();
+  readonly noDirectMap = members();
+  readonly kernelHalfStart: Vpn;
 
   constructor(config: SystemConfig, runs: readonly FrameRun[]) {
     this.kernelHalfStart = upperHalfStart(config.levels);
+    const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables };
     for (const r of runs) {
-      if (r.use === 'kernel-text' || r.use === 'kernel-rodata') this.staticFrames.set(r.pfn, r.count, true);
-      if (r.use === 'kernel-text') this.textFrames.set(r.pfn, r.count, true);
-      if (r.use === 'pagetable') this.tableFrames.set(r.pfn, r.count, true);
-      if (r.noDirectMap) this.noDirectMap.set(r.pfn, r.count, true);
+      byUse[r.use]?.add(r.pfn, r.count, true);
+      if (r.noDirectMap) this.noDirectMap.add(r.pfn, r.count, true);
     }
   }
 }
 
-/** Which rule the leaf (code, vpn → pfn, n pages) breaks in the state the counters describe, or null. */
-function brokenRule(radix: Radix, facts: FrameFacts, code: number, vpn: number, pfn: Pfn, n: number): PolicyRule | null {
+// The rules the impl decides, as small numbers for the per-leaf switch.
+const P1 = 0;
+const P2 = 1;
+const P3 = 2;
+const P4 = 3;
+const P5 = 4;
+const S12 = 5;
+const P6 = 6;
+const P7 = 7;
+const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7 };
+
+/** The rules in STRICT_POLICY order; an invariant the impl cannot decide is a load-time error. */
+const ORDER: readonly number[] = STRICT_POLICY.map(({ id }) => {
+  const rule = RULE_OF_ID[id];
+  if (rule === undefined) throw new Error(`impl/policy.ts does not decide strict-policy invariant ${id}`);
+  return rule;
+});
+const P7_AT = ORDER.indexOf(P7);
+// P2 leaves W+X leaves to P1 (the frame counters cannot tell a leaf from its aliases), which is sound only if P1 is asked first.
+if (ORDER.indexOf(P1) > ORDER.indexOf(P2)) throw new Error('impl/policy.ts assumes P1 comes before P2 in STRICT_POLICY');
+
+/**
+ * The first frame of the leaf (code, vpn → pfn, n pages) at which `rule` breaks in the
+ * state the counters and facts describe, or -1.
+ */
+function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vpn: Vpn, pfn: Pfn, n: number): number {
   const write = (code & P_WRITE) !== 0;
   const exec = (code & P_EXEC) !== 0;
-  if (write && exec) return 'wx';
-  if ((write && radix.counters.any(EXEC, pfn, n)) || (exec && radix.counters.any(WRITABLE, pfn, n))) return 'cross-alias-wx';
-  if (write && facts.staticFrames.intersects(pfn, n)) return 'static';
-  if (!exec && vpn - pfn === KERNEL_TEXT && facts.textFrames.intersects(pfn, n)) return 'static';
-  if (vpn - pfn !== PAGE_OFFSET && facts.tableFrames.intersects(pfn, n)) return 'pagetable';
-  const kernelHalf = vpn >= facts.kernelHalfStart;
-  if (kernelHalf && (code & P_USER) !== 0) return 'user-kernel-half';
-  if (kernelHalf && facts.noDirectMap.intersects(pfn, n)) return 'no-direct-map';
-  return null;
+  switch (rule) {
+    case P1:
+      return write && exec ? pfn : -1;
+    case P2:
+      // This leaf is one side; the counters say whether another leaf is the other.
+      if (write === exec) return -1;
+      return radix.counters.first(write ? EXEC : WRITABLE, pfn, n);
+    case P3:
+      return write ? facts.text.first(pfn, n) : -1;
+    case P4:
+      return write ? facts.rodata.first(pfn, n) : -1;
+    case P5:
+      // __START_KERNEL_map + pfn: the image mapping, where the kernel executes its text.
+      return !exec && vpn - pfn === KERNEL_TEXT ? facts.text.first(pfn, n) : -1;
+    case S12:
+      return vpn - pfn === PAGE_OFFSET ? -1 : facts.tables.first(pfn, n);
+    case P6:
+      return vpn >= facts.kernelHalfStart && (code & P_USER) !== 0 ? pfn : -1;
+    default: // P7
+      return vpn >= facts.kernelHalfStart ? facts.noDirectMap.first(pfn, n) : -1;
+  }
 }
 
-const REASON: Readonly<Record<PolicyRule, string>> = {
-  wx: 'is writable and executable',
-  'cross-alias-wx': 'makes a frame writable through one mapping and executable through another',
-  static: 'makes kernel text or rodata writable, or kernel text non-executable in the kernel image',
-  pagetable: 'maps a page-table frame outside the direct map',
-  'user-kernel-half': 'is in the kernel half with user access',
-  'no-direct-map': 'maps a frame removed from the direct map',
-};
+/** A strict-policy invariant the result would break, and where, as policyError wants them. */
+export interface Broken {
+  readonly id: string;
+  readonly where: string;
+}
 
-/** The first policy violation among the leaves the running operation wrote, or null. */
-export function writtenLeafViolation(radix: Radix, facts: FrameFacts): PolicyViolation | null {
+const at = (pfn: Pfn, vpn: Vpn): string => `at frame ${pfnToHex(pfn)} through ${vpnToHex(vpn)} in root ${INIT_MM}`;
+
+/**
+ * The first strict-policy invariant the running operation's result breaks, or null:
+ * over the leaves it wrote and, when it removed frames [removed.pfn, +count) from the
+ * direct map, over every kernel-half mapping left of them (P7).
+ */
+export function firstBroken(radix: Radix, facts: FrameFacts, removed?: { readonly pfn: Pfn; readonly count: number }): Broken | null {
   const pool = radix.pool;
   const written = radix.written;
-  for (let k = 0; k < written.length; k += 2) {
+  let best = ORDER.length;
+  let where = '';
+  for (let k = 0; k < written.length && best > 0; k += 2) {
     const slot = written[k]!;
     const idx = written[k + 1]!;
     const level = pool.level[slot]!;
@@ -84,11 +126,21 @@ export function writtenLeafViolation(radix: Radix, facts: FrameFacts): PolicyVio
     const code = leafCode(lo, hi, level > 1, true, true, false);
     const vpn = radix.entryVpn(slot, idx);
     const pfn = leafPfn(lo, hi, level);
-    const n = SPAN[level as 1]!;
-    const rule = brokenRule(radix, facts, code, vpn, pfn, n);
-    if (rule === null) continue;
-    const leaf = { vpn, pfn, size: LEVEL_SIZE[level]!, prot: PROTS[code]! };
-    return { rule, mapping: { root: INIT_MM, leaf }, pfn, count: n, reason: `the leaf at vpn ${vpn} → pfn ${pfn} (${leaf.size}) ${REASON[rule]}` };
+    for (let r = 0; r < best; r++) {
+      const f = breakAt(ORDER[r]!, radix, facts, code, vpn, pfn, SPAN[level as 1]!);
+      if (f < 0) continue;
+      best = r;
+      where = at(f, vpn + (f - pfn));
+      break;
+    }
   }
-  return null;
+  if (removed !== undefined && P7_AT < best) {
+    // The counters hold every leaf, and every leaf of init_mm's core operations is in the kernel half.
+    const f = radix.counters.first(MAPPED, removed.pfn, removed.count);
+    if (f >= 0) {
+      best = P7_AT;
+      where = `at frame ${pfnToHex(f)}, still mapped in the kernel half of root ${INIT_MM} after its direct-map page ${vpnToHex(PAGE_OFFSET + f)} went`;
+    }
+  }
+  return best < ORDER.length ? { id: STRICT_POLICY[best]!.id, where } : null;
 }

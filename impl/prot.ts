@@ -8,9 +8,8 @@
  * 2M/1G: PS at bit 7, PAT at bit 12), built the way pgtable_types.h builds
  * __PAGE_KERNEL: present, accessed, dirty only when writable (__PAGE_KERNEL_RO is clean).
  */
-import { applyProtChange } from '../spec/contracts/protect.ts';
 import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
-import type { ProtChange } from '../spec/system.ts';
+import type { AccessKind, AccessMode, ProtChange } from '../spec/system.ts';
 import * as x86 from './arch/x86_64/entry.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled).
@@ -24,6 +23,7 @@ export const P_USER = 2;
 export const P_EXEC = 4;
 export const P_GLOBAL = 8;
 const CACHE_SHIFT = 4;
+const CACHE_MASK = 7 << CACHE_SHIFT;
 export const PROT_CODES = CACHE_MODES.length << CACHE_SHIFT;
 
 const CACHE_INDEX = new Map<CacheMode, number>(CACHE_MODES.map((m, i) => [m, i]));
@@ -84,18 +84,58 @@ export function leafCode(lo: number, hi: number, large: boolean, tableRw: boolea
 }
 
 /**
- * A set_memory_* change as a map from old prot code to new, built with the shared
- * applyProtChange so impl and model agree; each code is worked out once, on first use
- * (a range holds a handful of distinct prots).
+ * A set_memory_* change on codes: each field the change names is cleared and set anew,
+ * the others kept, so applying it is two bit operations. `exec` sets the one NX-derived
+ * bit, and execUser follows from it and user as on x86, so every result is representable.
  */
 export class CodeChange {
-  private readonly table = new Int16Array(PROT_CODES).fill(-1);
+  private constructor(
+    private readonly clear: number,
+    private readonly set: number,
+  ) {}
 
-  constructor(private readonly change: ProtChange) {}
+  static of(change: ProtChange): CodeChange {
+    let clear = 0;
+    let set = 0;
+    const field = (value: boolean | undefined, bit: number): void => {
+      if (value === undefined) return;
+      clear |= bit;
+      if (value) set |= bit;
+    };
+    field(change.write, P_WRITE);
+    field(change.exec, P_EXEC);
+    field(change.global, P_GLOBAL);
+    if (change.cache !== undefined) {
+      clear |= CACHE_MASK;
+      set |= CACHE_INDEX.get(change.cache)! << CACHE_SHIFT;
+    }
+    return new CodeChange(clear, set);
+  }
 
   apply(old: number): number {
-    let code = this.table[old]!;
-    if (code < 0) this.table[old] = code = protCode(applyProtChange(PROTS[old]!, this.change));
-    return code;
+    return (old & ~this.clear) | this.set;
   }
+
+  /**
+   * The part cpa_process_alias carries to the direct-map alias: write and cache. Never
+   * exec (the kernel drops _PAGE_NX from the alias masks, so the direct map stays NX) and
+   * never global.
+   */
+  forAlias(): CodeChange {
+    const carried = P_WRITE | CACHE_MASK;
+    return new CodeChange(this.clear & carried, this.set & carried);
+  }
+}
+
+/**
+ * Whether one access may use a leaf of this code, as the MMU decides with CR0.WP and
+ * CR4.SMEP set (Linux runs so; Intel SDM §4.6): kernel mode reads everything, user mode
+ * only user pages; a write also needs W; a fetch needs the page executable and, by SMEP
+ * for kernel mode and by the U/S check for user mode, owned by the fetching mode.
+ */
+export function permits(code: number, kind: AccessKind, mode: AccessMode): boolean {
+  const user = (code & P_USER) !== 0;
+  if (kind === 'x') return (code & P_EXEC) !== 0 && user === (mode === 'user');
+  const reach = mode === 'kernel' || user;
+  return kind === 'r' ? reach : reach && (code & P_WRITE) !== 0;
 }

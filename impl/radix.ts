@@ -8,7 +8,8 @@
  * Leaves are written in their canonical encoding (prot.ts); table entries are
  * _KERNPG_TABLE (RW, no NX), so the leaf decides RW and NX (as the kernel's page tables do).
  * _KERNPG_TABLE has no US, so the walk (RW and US ANDed, NX ORed) reports no kernel-half
- * leaf as user; rule (e) refuses user leaves there before that could matter.
+ * leaf as user; the policy refuses user leaves there (P6, judged on the leaf's own bits)
+ * before that could matter.
  *
  * The per-frame counters (frames.ts) follow every leaf write through the pool's observer:
  * which frames are mapped, writable, executable. `written` lists the leaves written by
@@ -229,6 +230,19 @@ export class Radix implements LeafObserver {
     return !any;
   }
 
+  /** Calls `f(vpn, pfn, level)` for every leaf intersecting [lo, hi), in vpn order. */
+  forEachLeaf(lo: Vpn, hi: Vpn, f: (vpn: Vpn, pfn: Pfn, level: number) => void, slot = 0, level = this.levels): void {
+    const w = this.pool.words;
+    const last = this.lastIdx(slot, level, hi);
+    for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
+      const off = slot * 1024 + i * 2;
+      const e = w[off]!;
+      if (!(e & _PAGE_PRESENT)) continue;
+      if (isLeafAt(e, level)) f(this.entryVpn(slot, i), leafPfn(e, w[off + 1]!, level), level);
+      else this.forEachLeaf(lo, hi, f, this.pool.childSlot(e, w[off + 1]!), level - 1);
+    }
+  }
+
   /** Remove every page of [lo, hi), splitting leaves that straddle an edge (unmap_*_range). */
   unmapRange(lo: Vpn, hi: Vpn): void {
     this.editRange(lo, hi, null, 0, this.levels);
@@ -333,8 +347,12 @@ export class Radix implements LeafObserver {
     for (let i = 0; i < 512; i++) pool.set(child, i, 0, 0);
   }
 
-  /** Free the tables emptied by the running operation, cascading up (free_pte_range…). */
-  releaseEmptied(): void {
+  /**
+   * Unlink the tables emptied by the running operation, cascading up (free_pte_range…),
+   * and free them, or with `defer` (the operation flushes nothing) leave them pending
+   * until a flush of their span.
+   */
+  releaseEmptied(defer: boolean): void {
     const pool = this.pool;
     const emptied = pool.emptied;
     while (emptied.length > 0) {
@@ -342,7 +360,8 @@ export class Radix implements LeafObserver {
       if (s === 0 || !pool.allocated[s] || pool.live[s] !== 0) continue;
       if (this.mutant === 'leak-empty-table') continue;
       if (pool.isLinked(s) && this.mutant !== 'free-while-linked') pool.set(pool.parentSlot[s]!, pool.parentIdx[s]!, 0, 0);
-      pool.free(s);
+      if (defer && this.mutant !== 'free-before-flush') pool.deferFree(s);
+      else pool.free(s);
     }
   }
 }

@@ -2,45 +2,55 @@
  * The optimized PageTableSystem: init_mm's radix tables in a typed-array pool (radix.ts,
  * tables.ts), per-CPU TLBs (tlb.ts) and the incremental policy (policy.ts).
  *
- * Every mutating operation runs in stages, as the brief's rule 2 orders the errors: the
- * shared argument validators (spec/contracts), the state checks on the tables (EEXIST /
- * ENOENT), then the work, journaled; then the tables emptied by it are freed; then the
- * policy on the leaves it wrote (EPERM) and the pool (ENOMEM). A failure rolls the
- * journal back, so a failed operation changes nothing; success commits, then flushes.
+ * Every mutating operation runs in stages, in the error order of spec/contracts: the
+ * shared argument validators, the state checks on the tables (EEXIST / ENOENT), then the
+ * work, journaled; then the tables emptied by it are unlinked (freed, or left pending
+ * when the operation flushes nothing); then the policy on the leaves it wrote (EPERM)
+ * and the pool (ENOMEM). A failure rolls the journal back, so a failed operation changes
+ * nothing; success commits, then flushes, which also releases the pending tables the
+ * flush covers.
+ *
+ * What the impl shares with the model is the contract's vocabulary only (validators,
+ * error constructors, STRICT_POLICY, address geometry; see spec/README.md "Trusted
+ * exports"): every decision here (leaf sizes, alias ranges, permissions, the policy, the
+ * pool, TLBs and obligations, frame runs) is the impl's own, so refinement can see a bug
+ * in either side.
  */
-import * as address from '../spec/address.ts';
-import type { PageSize, Pfn, Vpn } from '../spec/address.ts';
-import * as contracts from '../spec/contracts/index.ts';
+import { VPN_LIMIT, X86_64_LAYOUT_4LEVEL, leafLevel, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import {
-  accessAllowed, aliasChange, aliasRanges, checkTablePool, collapseBlock, directMapVpn,
-  normalizeFrames, policyError, setNoDirectMap, translation, validateAccess, validateCollapse, validateFlush, validateMap,
-  validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
+  policyError, ptError, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect, validateSetDirectMap,
+  validateSplit, validateTranslate, validateUnmap, type MutatingOp,
 } from '../spec/contracts/index.ts';
 import { OK, fail, ok, type PtError, type Result } from '../spec/errors.ts';
-import type { PolicyViolation } from '../spec/policy.ts';
 import { INIT_MM, PAGE_KERNEL, type AbstractState, type FrameRun, type Leaf, type Prot, type RootId, type SystemConfig } from '../spec/state.ts';
 import type {
   AccessKind, AccessMode, AccessOutcome, FlushOptions, MapOptions, PageTableSystem, ProtChange, ProtectOptions, SystemSetup,
   Translation,
 } from '../spec/system.ts';
-import { walkLeaves } from './abstract.ts';
-import { MAPPED } from './frames.ts';
+import { frameRuns, walkLeaves } from './abstract.ts';
 import type { MutantName } from './mutants.ts';
-import { FrameFacts, LEVEL_SIZE, writtenLeafViolation } from './policy.ts';
-import { CodeChange, PROTS, protCode } from './prot.ts';
+import { FrameFacts, firstBroken } from './policy.ts';
+import { CodeChange, PROTS, permits, protCode } from './prot.ts';
 import { Radix, leafPfn } from './radix.ts';
-import { SPAN, type TablePool } from './tables.ts';
+import { LEVEL_SIZE, SPAN, type TablePool } from './tables.ts';
 import { Tlbs } from './tlb.ts';
 
-// Module-local copies of what map() calls per leaf: imported bindings are live (a getter per use once transpiled).
-const { PAGES, leafLevel } = address;
-const { chooseLeafSize } = contracts;
-
 const err = (e: PtError): Result<never> => ({ ok: false, error: e });
+const PAGE_OFFSET = X86_64_LAYOUT_4LEVEL.pageOffset;
 
 interface Range {
   readonly vpn: Vpn;
   readonly pages: number;
+}
+
+/** How a mutating operation ends, besides its table writes. */
+interface Ending {
+  /** Ranges flushed on every CPU once it has succeeded. */
+  readonly flushed: readonly Range[];
+  /** set_direct_map_*: the frames whose noDirectMap it sets. */
+  readonly frames?: { readonly pfn: Pfn; readonly count: number; readonly noDirectMap: boolean };
+  /** A `_noflush` operation's debt instead of the flush. */
+  readonly owe?: Range & { readonly reason: string };
 }
 
 export class RadixSystem implements PageTableSystem {
@@ -50,8 +60,10 @@ export class RadixSystem implements PageTableSystem {
   private readonly facts: FrameFacts;
   private readonly tlbs: Tlbs;
   private readonly bootFrames: readonly FrameRun[];
+  /** Whether the CPU can map a leaf at level 1..3 (index = level): 4K always, 2M with PSE, 1G with GB pages. */
+  private readonly leafLevelOk: readonly boolean[];
   /** abstract()'s frame runs, rebuilt only when noDirectMap changes. */
-  private frameRuns: readonly FrameRun[] | null = null;
+  private frameRunsNow: readonly FrameRun[] | null = null;
   /**
    * abstract()'s leaves and the pool's write count they were walked at: the fuzzer asks
    * after every command, and most commands (accesses, flushes, refused calls) write no
@@ -63,10 +75,12 @@ export class RadixSystem implements PageTableSystem {
   constructor(setup: SystemSetup, mutant?: MutantName) {
     this.config = setup.config;
     this.mutant = mutant;
-    this.bootFrames = normalizeFrames(setup.frames);
+    this.bootFrames = [...setup.frames].sort((a, b) => a.pfn - b.pfn);
     this.radix = new Radix(this.config, mutant);
     this.facts = new FrameFacts(this.config, this.bootFrames);
     this.tlbs = new Tlbs(this.config.cpus);
+    const { pse, gbpages } = this.config.features;
+    this.leafLevelOk = [false, true, pse, gbpages];
   }
 
   /** The concrete tables (for checkTables, tests and dumps). */
@@ -81,7 +95,7 @@ export class RadixSystem implements PageTableSystem {
     if (r.anyMapped(vpn, vpn + pages)) return fail('EEXIST', 'vpn', `part of [${vpn}, +${pages}) is already mapped`);
     r.begin();
     this.install(vpn, pfn, pages, protCode(prot), opts.maxPage);
-    return this.finish('map', []);
+    return this.finish('map', { flushed: [] });
   }
 
   unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
@@ -91,7 +105,7 @@ export class RadixSystem implements PageTableSystem {
     if (!r.anyMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `nothing in [${vpn}, +${pages}) is mapped`);
     r.begin();
     r.unmapRange(vpn, vpn + pages);
-    return this.finish('unmap', [{ vpn, pages }]);
+    return this.finish('unmap', { flushed: [{ vpn, pages }] });
   }
 
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
@@ -100,21 +114,21 @@ export class RadixSystem implements PageTableSystem {
     const r = this.radix;
     if (!r.allMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `part of [${vpn}, +${pages}) is not mapped`);
     // cpa_process_alias: the direct-map ranges of the frames, from the leaves before the change.
-    const aliases = opts.alias === true ? aliasRanges(this.config, this.leavesIn(vpn, pages), vpn, pages) : [];
+    const aliases = opts.alias === true ? this.aliasRanges(vpn, pages) : [];
+    const codes = CodeChange.of(change);
     r.begin();
-    r.protectRange(vpn, vpn + pages, new CodeChange(change));
+    r.protectRange(vpn, vpn + pages, codes);
     if (aliases.length > 0 && this.mutant !== 'no-alias') {
-      const alias = new CodeChange(aliasChange(change));
+      const alias = codes.forAlias();
       for (const a of aliases) r.protectRange(a.vpn, a.vpn + a.pages, alias);
     }
-    const flushed = this.mutant === 'protect-no-flush' ? [] : [{ vpn, pages }, ...aliases];
-    return this.finish('protect', flushed);
+    return this.finish('protect', { flushed: this.mutant === 'protect-no-flush' ? [] : [{ vpn, pages }, ...aliases] });
   }
 
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
-    const dm = { vpn: directMapVpn(pfn), pages: count };
+    const dm = { vpn: PAGE_OFFSET + pfn, pages: count };
     const r = this.radix;
     if (!r.allMapped(dm.vpn, dm.vpn + count)) return fail('ENOENT', 'pfn', `a frame of [${pfn}, +${count}) has no direct-map page`);
     r.begin();
@@ -125,7 +139,7 @@ export class RadixSystem implements PageTableSystem {
   setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
-    const dm = { vpn: directMapVpn(pfn), pages: count };
+    const dm = { vpn: PAGE_OFFSET + pfn, pages: count };
     const r = this.radix;
     if (r.anyMapped(dm.vpn, dm.vpn + count)) return fail('EEXIST', 'pfn', `a frame of [${pfn}, +${count}) still has its direct-map page`);
     r.begin();
@@ -144,7 +158,7 @@ export class RadixSystem implements PageTableSystem {
     const leafVpn = vpn - (vpn % span);
     r.begin();
     r.splitEntry(r.hitSlot, r.hitIdx);
-    return this.finish('split', [{ vpn: leafVpn, pages: span }]);
+    return this.finish('split', { flushed: [{ vpn: leafVpn, pages: span }] });
   }
 
   collapse(root: RootId, vpn: Vpn, size: '2M' | '1G'): Result<void> {
@@ -152,57 +166,72 @@ export class RadixSystem implements PageTableSystem {
     const config = this.mutant === 'collapse-without-pse' ? { ...this.config, features: { pse: true, gbpages: true } } : this.config;
     const bad = validateCollapse(config, root, vpn, size);
     if (bad) return err(bad);
-    const block = collapseBlock(vpn, size);
+    const level = leafLevel(size);
+    const pages = SPAN[level as 2]!;
+    const block = { vpn: vpn - (vpn % pages), pages };
     const r = this.radix;
-    if (!r.allMapped(block.vpn, block.vpn + block.pages)) return fail('ENOENT', 'vpn', `part of the ${size} block at ${block.vpn} is not mapped`);
-    const refusal = r.collapseRefusal(block.vpn, leafLevel(size));
+    if (!r.allMapped(block.vpn, block.vpn + pages)) return fail('ENOENT', 'vpn', `part of the ${size} block at ${block.vpn} is not mapped`);
+    const refusal = r.collapseRefusal(block.vpn, level);
     if (refusal !== null) return fail('EINVAL', 'vpn', `cannot collapse the ${size} block at ${block.vpn}: ${refusal}`);
     r.begin();
     r.collapseAt(r.hitSlot, r.hitIdx);
-    return this.finish('collapse', [block]);
+    return this.finish('collapse', { flushed: [block] });
   }
 
   translate(root: RootId, vpn: Vpn): Result<Translation> {
     const bad = validateTranslate(this.config, root, vpn);
     if (bad) return err(bad);
-    const leaf = this.leafAt(vpn);
-    if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
-    return ok(translation(leaf, vpn));
+    if (!this.radix.lookup(vpn)) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
+    const leaf = this.hitLeaf(vpn);
+    return ok({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
   }
 
   access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome> {
     const bad = validateAccess(this.config, cpu, root, vpn, kind, mode);
     if (bad) return err(bad);
     const cached = this.tlbs.lookup(cpu, root, vpn);
-    const leaf = cached?.leaf ?? this.leafAt(vpn);
-    if (leaf === undefined) return ok({ fault: 'not-present' });
-    if (cached === undefined) this.tlbs.fill(cpu, root, leaf);
-    if (!accessAllowed(leaf.prot, kind, mode)) return ok({ fault: 'protection' });
-    return ok({ fault: false, translation: translation(leaf, vpn), fromTlb: cached !== undefined });
+    let leaf: Leaf;
+    let code: number;
+    if (cached !== undefined) {
+      // A hit is used even when stale: that is what a missed flush means.
+      leaf = cached.entry.leaf;
+      code = cached.code;
+    } else {
+      const r = this.radix;
+      if (!r.lookup(vpn)) return ok({ fault: 'not-present' });
+      leaf = this.hitLeaf(vpn);
+      code = r.hitCode;
+      // The walk fills the TLB before the permission check, so a faulting access still caches.
+      this.tlbs.fill(cpu, root, leaf, r.hitLevel, code);
+    }
+    if (!permits(code, kind, mode)) return ok({ fault: 'protection' });
+    return ok({ fault: false, translation: { leaf, pfn: leaf.pfn + (vpn - leaf.vpn) }, fromTlb: cached !== undefined });
   }
 
   flush(vpn: Vpn, pages: number): Result<void> {
     const bad = validateFlush(this.config, vpn, pages);
     if (bad) return err(bad);
-    this.tlbs.flushRange(vpn, pages);
+    this.flushRange(vpn, pages);
     return OK;
   }
 
   flushAll(): Result<void> {
     this.tlbs.flushAll();
+    // Every address: every pending table's span meets it.
+    this.radix.pool.releasePending(0, VPN_LIMIT);
     return OK;
   }
 
   abstract(): AbstractState {
+    const pool = this.radix.pool;
     return {
       config: this.config,
       frames: this.frames(),
       roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.currentLeaves() }],
       tlb: this.tlbs.entries(),
       pendingFlush: this.tlbs.obligations(),
-      tablesInUse: this.radix.pool.inUse,
-      // Emptied tables are freed at the end of the operation that empties them, after its flush.
-      pendingTableFrees: 0,
+      tablesInUse: pool.inUse,
+      pendingTableFrees: pool.pending.length,
     };
   }
 
@@ -216,88 +245,131 @@ export class RadixSystem implements PageTableSystem {
   }
 
   private frames(): readonly FrameRun[] {
-    if (this.frameRuns === null) {
-      let runs = this.bootFrames;
-      for (const r of this.facts.noDirectMap.runs()) runs = setNoDirectMap(runs, r.pfn, r.count, true);
-      this.frameRuns = runs;
-    }
-    return this.frameRuns;
+    this.frameRunsNow ??= frameRuns(this.bootFrames, this.facts.noDirectMap);
+    return this.frameRunsNow;
   }
 
-  /** The leaf mapping vpn, as the abstraction function sees it. */
-  private leafAt(vpn: Vpn): Leaf | undefined {
+  /** The leaf of the last successful radix lookup of vpn, as the abstraction function sees it. */
+  private hitLeaf(vpn: Vpn): Leaf {
     const r = this.radix;
-    if (!r.lookup(vpn)) return undefined;
     const span = SPAN[r.hitLevel as 1]!;
     const off = r.hitSlot * 1024 + r.hitIdx * 2;
     const pfn = leafPfn(r.pool.words[off]!, r.pool.words[off + 1]!, r.hitLevel);
     return { vpn: vpn - (vpn % span), pfn, size: LEVEL_SIZE[r.hitLevel]!, prot: PROTS[r.hitCode]! };
   }
 
-  /** The leaves intersecting [vpn, vpn+pages), in order (protect's alias ranges need them). */
-  private leavesIn(vpn: Vpn, pages: number): Leaf[] {
-    const out: Leaf[] = [];
-    for (let v = vpn; v < vpn + pages; ) {
-      const leaf = this.leafAt(v)!;
-      out.push(leaf);
-      v = leaf.vpn + PAGES[leaf.size];
+  /**
+   * cpa_process_alias's targets: for the pages of [vpn, vpn+pages) outside the direct
+   * map, the direct-map pages of their frames, as sorted, merged ranges. (Pages inside
+   * the direct map are their own alias.)
+   */
+  private aliasRanges(vpn: Vpn, pages: number): Range[] {
+    const end = vpn + pages;
+    const dmEnd = PAGE_OFFSET + this.config.frames;
+    const pieces: { vpn: Vpn; pages: number }[] = [];
+    const add = (pfn: Pfn, n: number): void => {
+      if (n <= 0) return;
+      const last = pieces[pieces.length - 1];
+      // Leaves in vpn order usually map consecutive frames: extend instead of adding.
+      if (last !== undefined && last.vpn + last.pages === PAGE_OFFSET + pfn) last.pages += n;
+      else pieces.push({ vpn: PAGE_OFFSET + pfn, pages: n });
+    };
+    this.radix.forEachLeaf(vpn, end, (lv, lp, level) => {
+      const a = Math.max(lv, vpn);
+      const b = Math.min(lv + SPAN[level as 1]!, end);
+      if (a < PAGE_OFFSET) add(lp + (a - lv), Math.min(b, PAGE_OFFSET) - a);
+      const c = Math.max(a, dmEnd);
+      if (b > c) add(lp + (c - lv), b - c);
+    });
+    pieces.sort((x, y) => x.vpn - y.vpn);
+    const merged: { vpn: Vpn; pages: number }[] = [];
+    for (const p of pieces) {
+      const last = merged[merged.length - 1];
+      if (last !== undefined && p.vpn <= last.vpn + last.pages) last.pages = Math.max(last.pages, p.vpn + p.pages - last.vpn);
+      else merged.push(p);
     }
-    return out;
+    return merged;
   }
 
-  /** map's leaf placement (brief rule 3) written into the tables of the running operation. */
+  /**
+   * map's leaf placement written into the tables of the running operation: at each
+   * position the largest leaf the CPU has, at most maxPage, with vpn and pfn both aligned
+   * to it and room for it in what is left (the kernel's phys_*_init and vmap_try_huge_*
+   * choose per entry the same way).
+   */
   private install(vpn: Vpn, pfn: Pfn, pages: number, code: number, maxPage: PageSize | undefined): void {
+    const cap = maxPage === undefined ? 3 : leafLevel(maxPage);
     for (let off = 0; off < pages; ) {
       const v = vpn + off;
-      const size = chooseLeafSize(this.config, v, pfn + off, pages - off, maxPage);
-      // After a 4K choice every position up to the next 2M boundary is unaligned, so 4K
-      // too: install that run with one walk instead of asking again per page.
-      const n = size === '4K' ? Math.min(pages - off, 512 - (v % 512)) : 1;
-      this.radix.installLeaves(v, leafLevel(size), pfn + off, n, code);
-      off += n * PAGES[size];
+      const p = pfn + off;
+      const left = pages - off;
+      let level = cap;
+      for (; level > 1; level--) {
+        const span = SPAN[level as 2]!;
+        if (this.leafLevelOk[level] && span <= left && v % span === 0 && p % span === 0) break;
+      }
+      // The positions after v up to the next boundary of the level above are misaligned
+      // for it but stay aligned for this one: all of them get this level, in one walk.
+      const span = SPAN[level as 1]!;
+      const above = SPAN[(level + 1) as 2]!;
+      const n = Math.min(Math.floor(left / span), (above - (v % above)) / span);
+      this.radix.installLeaves(v, level, p, n, code);
+      off += n * span;
     }
   }
 
   /** set_direct_map_* on frames [pfn, +dm.pages), direct-map range dm: flushed now, or (the `_noflush` variants) owed. */
   private finishDirectMap(op: 'setDirectMapInvalid' | 'setDirectMapDefault', pfn: Pfn, dm: Range, flush: boolean): Result<void> {
     const noDirectMap = op === 'setDirectMapInvalid';
-    const owe = flush || (noDirectMap && this.mutant === 'noflush-no-obligation') ? undefined : { ...dm, reason: op };
-    return this.finish(op, flush ? [dm] : [], { pfn, count: dm.pages, noDirectMap }, owe);
+    const frames = { pfn, count: dm.pages, noDirectMap };
+    if (flush) return this.finish(op, { flushed: [dm], frames });
+    if (noDirectMap && this.mutant === 'noflush-no-obligation') return this.finish(op, { flushed: [], frames });
+    return this.finish(op, { flushed: [], frames, owe: { ...dm, reason: op } });
   }
 
   /**
-   * The end of every mutating operation: free the emptied tables, then policy (EPERM),
-   * then the pool (ENOMEM); roll back on failure; else commit, flush, record a debt.
+   * The end of every mutating operation: unlink the emptied tables (left pending when
+   * nothing is flushed), then policy (EPERM), then the pool (ENOMEM); roll back on
+   * failure; else commit, flush, record a debt.
    */
-  private finish(op: MutatingOp, flushed: readonly Range[], frames?: { pfn: Pfn; count: number; noDirectMap: boolean }, owe?: Range & { reason: string }): Result<void> {
+  private finish(op: MutatingOp, end: Ending): Result<void> {
     const r = this.radix;
+    const pool = r.pool;
     const nd = this.facts.noDirectMap;
-    r.releaseEmptied();
-    const saved = frames ? nd.save() : null;
-    if (frames) nd.set(frames.pfn, frames.count, frames.noDirectMap);
-    const violation = writtenLeafViolation(r, this.facts) ?? (frames?.noDirectMap ? this.stillMapped(frames.pfn, frames.count) : null);
-    const error = violation !== null ? policyError(op, violation) : checkTablePool(this.config, r.pool.inUse);
+    // Without a flush another CPU may still walk an emptied table (flush.ts, "Deferred table frees").
+    r.releaseEmptied(end.flushed.length === 0);
+    const frames = end.frames;
+    const saved = frames === undefined ? null : nd.save();
+    if (frames !== undefined) {
+      if (frames.noDirectMap) nd.add(frames.pfn, frames.count, true);
+      else nd.remove(frames.pfn, frames.count);
+    }
+    const broken = firstBroken(r, this.facts, frames?.noDirectMap === true ? frames : undefined);
+    const error = broken !== null ? policyError(op, broken.id, broken.where) : this.poolError();
     if (error !== null) {
-      r.pool.rollback();
+      pool.rollback();
       if (saved !== null) nd.restore(saved);
       return err(error);
     }
-    r.pool.commit();
-    if (frames) this.frameRuns = null;
-    for (const f of flushed) this.tlbs.flushRange(f.vpn, f.pages);
-    if (owe) this.tlbs.owe(owe.vpn, owe.pages, owe.reason);
+    pool.commit();
+    if (frames !== undefined) this.frameRunsNow = null;
+    for (const f of end.flushed) this.flushRange(f.vpn, f.pages);
+    if (end.owe !== undefined) this.tlbs.owe(end.owe.vpn, end.owe.pages, end.owe.reason);
     return OK;
   }
 
-  /** Rule (f) for frames just removed from the direct map: no other kernel-half mapping left. */
-  private stillMapped(pfn: Pfn, count: number): PolicyViolation | null {
-    const counters = this.radix.counters;
-    if (!counters.any(MAPPED, pfn, count)) return null;
-    for (let p = pfn; p < pfn + count; p++) {
-      if (!counters.any(MAPPED, p, 1)) continue;
-      const leaf: Leaf = { vpn: directMapVpn(p), pfn: p, size: '4K', prot: PAGE_KERNEL };
-      return { rule: 'no-direct-map', mapping: { root: INIT_MM, leaf }, pfn: p, count: 1, reason: `frame ${p} is removed from the direct map but still mapped elsewhere in the kernel half` };
-    }
-    return null;
+  /** ENOMEM when the tables in use, pending ones included, outgrow the pool: decided before the operation's own flush. */
+  private poolError(): PtError | null {
+    const { inUse, pending } = this.radix.pool;
+    const count = this.config.tablePool.count;
+    if (inUse <= count) return null;
+    const waiting = pending.length === 0 ? '' : ` (${pending.length} of them unlinked, awaiting a flush)`;
+    return ptError('ENOMEM', 'tablePool', `the result needs ${inUse} page tables${waiting}, the pool has ${count}`);
+  }
+
+  /** flush_tlb_kernel_range: every CPU's TLB, the obligations there, and the pending tables whose span it meets. */
+  private flushRange(vpn: Vpn, pages: number): void {
+    this.tlbs.flushRange(vpn, pages);
+    this.radix.pool.releasePending(vpn, vpn + pages);
   }
 }

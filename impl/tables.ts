@@ -9,11 +9,17 @@
  * Atomicity: while an operation runs, every entry write, allocation and free is
  * journaled; `rollback` undoes them in reverse, so a failed operation (ENOMEM or EPERM
  * found after the work) leaves the tables bit-for-bit as they were. An operation may
- * temporarily use more slots than the pool has (the brief judges ENOMEM on the state an
+ * temporarily use more slots than the pool has (the contracts judge ENOMEM on the state an
  * operation produces, not on its intermediate steps); `commit` then moves any table
  * living beyond the pool into a free pool frame.
+ *
+ * Deferred frees (spec/contracts/flush.ts): a table emptied by an operation that does not
+ * flush (set_direct_map_invalid_noflush) is unlinked but not freed, because another CPU's
+ * paging-structure cache may still walk through it. It stays allocated, counted in
+ * `inUse` and listed in `pending`, until a flush meets the VA span its parent entry
+ * covered; only then does it go back to the free list.
  */
-import type { Pfn, Vpn } from '../spec/address.ts';
+import type { PageSize, Pfn, Vpn } from '../spec/address.ts';
 import * as x86 from './arch/x86_64/entry.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled).
@@ -27,6 +33,9 @@ export interface LeafObserver {
 /** 4 KiB pages one entry of a table at `level` covers: 512^(level-1). */
 export const SPAN = [0, 1, 512, 262144, 134217728, 68719476736] as const;
 
+/** The size of a leaf mapped by an entry at `level` (1..3). */
+export const LEVEL_SIZE: readonly PageSize[] = ['4K', '4K', '2M', '1G'];
+
 /** pte/pmd_leaf/pud_leaf: a present entry at level 2 or 3 with PS set maps a 2M/1G leaf; at level 1 every present entry is a leaf. */
 export function isLeafAt(lo: number, level: number): boolean {
   return (lo & _PAGE_PRESENT) !== 0 && (level === 1 || ((level === 2 || level === 3) && (lo & _PAGE_PSE) !== 0));
@@ -36,6 +45,7 @@ const J_WRITE = 0;
 const J_ALLOC_FREE_LIST = 1;
 const J_ALLOC_NEW = 2;
 const J_FREE = 3;
+const J_DEFER = 4;
 const J_REC = 5;
 
 export class TablePool {
@@ -52,8 +62,10 @@ export class TablePool {
   /** Entry writes ever made (rollbacks included): what range operations cost, for tests and the bench. */
   writes = 0;
   readonly freeList: number[] = [];
-  /** Tables whose last entry went; freed at the end of the operation. */
+  /** Tables whose last entry went; freed (or deferred) at the end of the operation. */
   readonly emptied: number[] = [];
+  /** Unlinked tables waiting for a flush of their span before they are free, oldest first. */
+  readonly pending: number[] = [];
   private journal = new Float64Array(4096);
   private journalLen = 0;
   private journaling = false;
@@ -164,6 +176,27 @@ export class TablePool {
     this.inUse--;
   }
 
+  /** Keep an unlinked, empty table allocated until a flush of its span releases it. */
+  deferFree(slot: number): void {
+    this.record(J_DEFER, slot, 0, 0, 0);
+    this.pending.push(slot);
+  }
+
+  /** The first page after the span of table `slot`: its parent entry covered 512 of its entries. */
+  spanEnd(slot: number): Vpn {
+    return this.base[slot]! + 512 * SPAN[this.level[slot] as 1]!;
+  }
+
+  /** After a flush of [lo, hi): free every pending table whose span meets it. */
+  releasePending(lo: Vpn, hi: Vpn): void {
+    let kept = 0;
+    for (const s of this.pending) {
+      if (this.base[s]! < hi && lo < this.spanEnd(s)) this.free(s);
+      else this.pending[kept++] = s;
+    }
+    this.pending.length = kept;
+  }
+
   /** Write entry `idx` of table `slot`, keeping live counts and the observer up to date. */
   set(slot: number, idx: number, lo: number, hi: number): void {
     const off = slot * 1024 + idx * 2;
@@ -217,6 +250,9 @@ export class TablePool {
           this.freeList.pop();
           this.allocated[slot] = 1;
           this.inUse++;
+          break;
+        case J_DEFER:
+          this.pending.pop();
           break;
       }
     }

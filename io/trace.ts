@@ -1,16 +1,17 @@
 /**
- * Trace and failure files (io-ts codecs). A failure file is written by a fuzz campaign and
- * read back by the next campaign (stored failures are replayed first) and by
- * `ptspec replay`; people edit them by hand to cut a trace down, so decoding is strict:
- * unknown fields, missing fields and wrong values are errors that name the field path
- * (`commands[3].prot.cache`) and say what was expected.
+ * Codecs (io-ts) for what ptspec reads from files people write or edit: commands and
+ * traces (a command list), witnesses, and the building blocks the failure file's codec
+ * (fuzz/failure-file.ts) is made of. Decoding is strict: unknown fields, missing fields
+ * and wrong values are errors that name the field path (`commands[3].prot.cache`) and say
+ * what was expected.
  */
 import * as t from 'io-ts';
 import { PAGE_SIZES, type PageSize } from '../spec/address.ts';
-import { OPS, type Command, type Op } from '../spec/commands.ts';
+import type { Command, Op } from '../spec/commands.ts';
+import { OPS, OPTIONAL_KINDS, fieldsOf, type FieldKind, type FieldTypes } from '../spec/operations.ts';
 import type { Witness } from '../spec/invariant.ts';
-import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
-import type { AccessKind, AccessMode, CloneLevel, ProtChange } from '../spec/system.ts';
+import { CACHE_MODES, type CacheMode, type Leaf, type Prot } from '../spec/state.ts';
+import type { AccessKind, AccessMode, AccessOutcome, CloneLevel, ProtChange, Translation } from '../spec/system.ts';
 
 // ---- building blocks ----
 
@@ -20,7 +21,7 @@ type Obj<R extends t.Props, O extends t.Props> = { readonly [K in keyof R]: t.Ty
  * An object with required and optional fields that rejects fields it does not know: a
  * misspelt field in a hand-edited file (`maxpage`) must not be silently dropped.
  */
-function strictObject<R extends t.Props, O extends t.Props = Record<never, never>>(name: string, required: R, optional?: O): t.Type<Obj<R, O>, unknown, unknown> {
+export function strictObject<R extends t.Props, O extends t.Props = Record<never, never>>(name: string, required: R, optional?: O): t.Type<Obj<R, O>, unknown, unknown> {
   const known = new Set([...Object.keys(required), ...Object.keys(optional ?? {})]);
   const validate = (u: unknown, c: t.Context): t.Validation<Obj<R, O>> => {
     if (u === undefined) return t.failure(u, c);
@@ -44,7 +45,7 @@ function strictObject<R extends t.Props, O extends t.Props = Record<never, never
 }
 
 /** A union told apart by one string field, with errors from the matching branch only. */
-function tagged<A>(name: string, tag: string, branches: Readonly<Record<string, t.Decoder<unknown, A>>>): t.Type<A, unknown, unknown> {
+export function tagged<A>(name: string, tag: string, branches: Readonly<Record<string, t.Decoder<unknown, A>>>): t.Type<A, unknown, unknown> {
   const validate = (u: unknown, c: t.Context): t.Validation<A> => {
     const value = typeof u === 'object' && u !== null ? (u as Record<string, unknown>)[tag] : undefined;
     const branch = typeof value === 'string' && Object.hasOwn(branches, value) ? branches[value] : undefined;
@@ -58,22 +59,22 @@ function tagged<A>(name: string, tag: string, branches: Readonly<Record<string, 
   return new t.Type(name, (u): u is A => validate(u, [])._tag === 'Right', validate, (a) => a);
 }
 
-function numberWhere(name: string, ok: (n: number) => boolean): t.Type<number, number, unknown> {
+export function numberWhere(name: string, ok: (n: number) => boolean): t.Type<number, number, unknown> {
   return new t.Type(name, (u): u is number => typeof u === 'number' && ok(u), (u, c) => (typeof u === 'number' && ok(u) ? t.success(u) : t.failure(u, c)), (a) => a);
 }
 
-function oneOf<S extends string>(name: string, values: readonly S[]): t.Type<S, S, unknown> {
+export function oneOf<S extends string>(name: string, values: readonly S[]): t.Type<S, S, unknown> {
   const set: ReadonlySet<string> = new Set(values);
   return new t.Type(name, (u): u is S => typeof u === 'string' && set.has(u), (u, c) => (typeof u === 'string' && set.has(u) ? t.success(u as S) : t.failure(u, c)), (a) => a);
 }
 
 /** Command arguments may be any finite number: the fuzzer sends fractional and negative ones on purpose (EINVAL). */
-const num = numberWhere('a finite number', Number.isFinite);
-const int = numberWhere('an integer', Number.isSafeInteger);
-const positiveInt = numberWhere('an integer ≥ 1', (n) => Number.isSafeInteger(n) && n >= 1);
+export const num = numberWhere('a finite number', Number.isFinite);
+export const int = numberWhere('an integer', Number.isSafeInteger);
+export const positiveInt = numberWhere('an integer ≥ 1', (n) => Number.isSafeInteger(n) && n >= 1);
 
-const CacheC = oneOf<CacheMode>(`a cache mode (${CACHE_MODES.join(' | ')})`, CACHE_MODES);
-const PageSizeC = oneOf<PageSize>(`a page size (${PAGE_SIZES.join(' | ')})`, PAGE_SIZES);
+export const CacheC = oneOf<CacheMode>(`a cache mode (${CACHE_MODES.join(' | ')})`, CACHE_MODES);
+export const PageSizeC = oneOf<PageSize>(`a page size (${PAGE_SIZES.join(' | ')})`, PAGE_SIZES);
 const HugeSizeC = oneOf<'2M' | '1G'>('a huge page size (2M | 1G)', ['2M', '1G']);
 const CloneLevelC = oneOf<CloneLevel>('a clone level (pmd | pte)', ['pmd', 'pte']);
 const AccessKindC = oneOf<AccessKind>('an access kind (r | w | x)', ['r', 'w', 'x']);
@@ -86,101 +87,42 @@ export const ProtC = strictObject('a prot', {
 
 const ProtChangeC = strictObject('a prot change', {}, { write: t.boolean, exec: t.boolean, global: t.boolean, cache: CacheC }) satisfies t.Decoder<unknown, ProtChange>;
 
-// ---- commands (spec/commands.ts) ----
+// ---- commands (spec/commands.ts, spec/operations.ts) ----
 
-const op = <K extends Op>(k: K) => t.literal(k);
-const range = { vpn: num, pages: num };
-
-/** One codec per operation; the mapped type makes the compiler hold each to spec's Command. */
-const COMMANDS: { readonly [K in Op]: t.Decoder<unknown, Extract<Command, { op: K }>> } = {
-  map: strictObject('map', { op: op('map'), root: num, vpn: num, pfn: num, pages: num, prot: ProtC }, { maxPage: PageSizeC }),
-  unmap: strictObject('unmap', { op: op('unmap'), root: num, ...range }),
-  protect: strictObject('protect', { op: op('protect'), ...range, change: ProtChangeC }, { alias: t.boolean }),
-  setDirectMapInvalid: strictObject('setDirectMapInvalid', { op: op('setDirectMapInvalid'), pfn: num, count: num, flush: t.boolean }),
-  setDirectMapDefault: strictObject('setDirectMapDefault', { op: op('setDirectMapDefault'), pfn: num, count: num, flush: t.boolean }),
-  split: strictObject('split', { op: op('split'), root: num, vpn: num }),
-  collapse: strictObject('collapse', { op: op('collapse'), root: num, vpn: num, size: HugeSizeC }),
-  ptiClone: strictObject('ptiClone', { op: op('ptiClone'), ...range, level: CloneLevelC }),
-  asiMap: strictObject('asiMap', { op: op('asiMap'), ...range }),
-  asiUnmap: strictObject('asiUnmap', { op: op('asiUnmap'), ...range }),
-  createProcess: strictObject('createProcess', { op: op('createProcess') }),
-  exitProcess: strictObject('exitProcess', { op: op('exitProcess'), pid: num }),
-  mapUser: strictObject('mapUser', { op: op('mapUser'), pid: num, vpn: num, pfn: num, pages: num, prot: ProtC }),
-  unmapUser: strictObject('unmapUser', { op: op('unmapUser'), pid: num, ...range }),
-  translate: strictObject('translate', { op: op('translate'), root: num, vpn: num }),
-  access: strictObject('access', { op: op('access'), cpu: num, root: num, vpn: num, kind: AccessKindC, mode: AccessModeC }),
-  flush: strictObject('flush', { op: op('flush'), ...range }),
-  flushAll: strictObject('flushAll', { op: op('flushAll') }),
+/** The codec of each field kind of the operation table. */
+const FIELD_CODECS: { readonly [K in FieldKind]: t.Decoder<unknown, FieldTypes[K]> } = {
+  root: num, vpn: num, userVpn: num, pfn: num, pages: num, count: num, cpu: num, pid: num,
+  prot: ProtC, change: ProtChangeC, maxPage: PageSizeC, hugeSize: HugeSizeC, cloneLevel: CloneLevelC,
+  accessKind: AccessKindC, accessMode: AccessModeC, flush: t.boolean, alias: t.boolean,
 };
+
+/** One strict codec per operation, built from its fields in the operation table. */
+function commandCodec(op: Op): t.Decoder<unknown, Command> {
+  const required: Record<string, t.Mixed> = { op: t.literal(op) };
+  const optional: Record<string, t.Mixed> = {};
+  for (const [name, kind] of fieldsOf(op)) (OPTIONAL_KINDS.has(kind) ? optional : required)[name] = FIELD_CODECS[kind] as t.Mixed;
+  // The operation table's Fields type holds each kind to its command field's type.
+  return strictObject(op, required, optional) as unknown as t.Decoder<unknown, Command>;
+}
+
+const COMMANDS: Readonly<Record<Op, t.Decoder<unknown, Command>>> = Object.fromEntries(OPS.map((op) => [op, commandCodec(op)])) as Record<Op, t.Decoder<unknown, Command>>;
 
 export const CommandC = tagged<Command>('a command', 'op', COMMANDS);
 export const CommandsC = t.readonlyArray(CommandC, 'a list of commands');
-
-// ---- failure files ----
-
-/** What a campaign ran against: the built-in impl, the impl with a mutant, or a user module (`--impl`). */
-export type Target =
-  | { readonly kind: 'impl' }
-  | { readonly kind: 'mutant'; readonly mutant: string }
-  | { readonly kind: 'module'; readonly module: string };
-
-export const TargetC = tagged<Target>('a target', 'kind', {
-  impl: strictObject('impl target', { kind: t.literal('impl') }),
-  mutant: strictObject('mutant target', { kind: t.literal('mutant'), mutant: t.string }),
-  module: strictObject('module target', { kind: t.literal('module'), module: t.string }),
-});
 
 export const WitnessC = strictObject('a witness', { detail: t.string }, {
   root: int, vpn: num, pages: num, frames: t.readonlyArray(strictObject('a frame range', { pfn: num, count: num })),
 }) satisfies t.Decoder<unknown, Witness>;
 
-/** The failing step, as fuzz/check.ts reports it: what failed, which check caught it, where, and both outcomes. */
-export const FailureC = strictObject('a failure', {
-  kind: oneOf('a failure kind (outcome-mismatch | refinement | invariant | tables | exception)', ['outcome-mismatch', 'refinement', 'invariant', 'tables', 'exception']),
-  phase: oneOf('a phase (boot | run)', ['boot', 'run']),
-  step: int,
-  check: oneOf('a check (outcome | incremental | full)', ['outcome', 'incremental', 'full']),
-  command: CommandC,
-  detail: t.string,
-  witnesses: t.readonlyArray(WitnessC),
-  modelOutcome: t.string,
-  implOutcome: t.string,
-}, {
-  invariant: t.string,
-  statement: t.string,
-});
-export type Failure = t.TypeOf<typeof FailureC>;
+const LeafC = strictObject('a leaf', { vpn: num, pfn: num, size: PageSizeC, prot: ProtC }) satisfies t.Decoder<unknown, Leaf>;
 
-export const FAILURE_FORMAT = 'ptspec-failure';
-export const FAILURE_VERSION = 1;
+/** translate's result, and the translation of a permitted access. */
+export const TranslationC = strictObject('a translation', { leaf: LeafC, pfn: num }) satisfies t.Decoder<unknown, Translation>;
 
-export const FailureFileC = strictObject('a failure file', {
-  format: t.literal(FAILURE_FORMAT),
-  version: t.literal(FAILURE_VERSION),
-  ptspecVersion: t.string,
-  /** Identity of the failure in the database: target, check and operation. */
-  key: t.string,
-  scenario: t.string,
-  target: TargetC,
-  maxCommands: positiveInt,
-  /** The checker's full-check period: a replay must check exactly as the campaign did. */
-  fullCheckEvery: int,
-  campaignSeed: int,
-  runIndex: int,
-  /**
-   * The run's seed (fast-check generates its sequence from it) and the shrink path: the
-   * deletions (`start+count`, `:`-separated) that turned that sequence into `commands`.
-   */
-  seed: int,
-  path: t.string,
-  commands: CommandsC,
-  failure: FailureC,
-  /** How many times campaigns have hit this failure (the first time included). */
-  count: positiveInt,
-  firstSeen: t.string,
-  lastSeen: t.string,
-});
-export type FailureFile = t.TypeOf<typeof FailureFileC>;
+export const AccessOutcomeC = t.union([
+  strictObject('a permitted access', { fault: t.literal(false), translation: TranslationC, fromTlb: t.boolean }),
+  strictObject('a faulting access', { fault: oneOf('a fault (not-present | protection)', ['not-present', 'protection']) }),
+], 'an access outcome') satisfies t.Decoder<unknown, AccessOutcome>;
 
 // ---- decoding with readable errors ----
 
@@ -224,21 +166,13 @@ function jsonError(text: string, message: string): string {
   return `line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')}: ${message}`;
 }
 
-/** Parse and decode a failure file's text. */
-export function parseFailureFile(text: string): Decoded<FailureFile> {
+/** JSON text parsed and decoded, with JSON syntax errors located by line and column. */
+export function parseJson<A>(codec: t.Decoder<unknown, A>, text: string): Decoded<A> {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
     return { ok: false, errors: [`not valid JSON: ${jsonError(text, (e as Error).message)}`] };
   }
-  return decode(FailureFileC, json);
-}
-
-/** Failure files are pretty-printed JSON with one command per line, so a diff or a hand edit stays readable. */
-export function formatFailureFile(f: FailureFile): string {
-  const { commands, ...rest } = f;
-  const body = JSON.stringify({ ...rest, commands: [] }, null, 2);
-  const lines = commands.map((c) => `    ${JSON.stringify(c)}`).join(',\n');
-  return `${body.replace('"commands": []', commands.length === 0 ? '"commands": []' : `"commands": [\n${lines}\n  ]`)}\n`;
+  return decode(codec, json);
 }

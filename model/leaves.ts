@@ -3,7 +3,7 @@
  * operation builds a new array, so a refused operation simply drops its candidate).
  */
 import { PAGES, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
-import { splitLeaf } from '../spec/contracts/index.ts';
+import { splitLeaf } from './hugepage.ts';
 import type { Leaf, Prot } from '../spec/state.ts';
 
 /**

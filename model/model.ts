@@ -1,21 +1,19 @@
 /**
- * The reference model: the operations of spec/system.ts on the abstract state itself.
- * Each operation runs the shared argument validator (spec/contracts), then the state
- * checks, builds the candidate state functionally, refuses it if it breaks the policy
- * (EPERM) or needs more tables than the pool has (ENOMEM), and only then commits, so a
- * failed operation changes nothing.
+ * The reference model: the operations of spec/system.ts on the abstract state itself,
+ * written the obvious way. Each operation runs the trusted argument validator of
+ * spec/contracts, then the state checks, builds the candidate state functionally, refuses
+ * it with EPERM if it breaks a strict-policy invariant (model/policy.ts) or ENOMEM if it
+ * needs more tables than the pool holds, and only then commits, so a failed operation
+ * changes nothing. Every other decision (leaf sizes, the split rule, aliases, TLBs,
+ * obligations, table lifetime) is the model's own, in the modules beside this one.
  */
-import { PAGES, type Pfn, type Vpn } from '../spec/address.ts';
+import { PAGES, pfnToHex, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
 import {
-  accessAllowed, addFlushObligation, aliasChange, aliasRanges, applyProtChange, checkTablePool, chooseLeafSizes,
-  collapseBlock, collapseRefusal, compareTlbEntries, directMapVpn, dischargeFlushRange, flushTlbRange, normalizeFrames,
-  policyError, protChanges, setNoDirectMap, splitLeaf, tlbLookup, translation, validateAccess, validateCollapse,
-  validateFlush, validateMap, validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap,
-  type MutatingOp,
+  directMapVpn, policyError, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect,
+  validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
 } from '../spec/contracts/index.ts';
 import { fail, OK, ok, type PtError, type Result } from '../spec/errors.ts';
 import { tableFootprint } from '../spec/footprint.ts';
-import { firstPolicyViolation } from '../spec/policy.ts';
 import {
   INIT_MM, PAGE_KERNEL, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type Prot, type RootId,
   type SystemConfig, type TlbEntry,
@@ -24,7 +22,14 @@ import type {
   AccessKind, AccessMode, AccessOutcome, FlushOptions, MapOptions, PageTableSystem, ProtChange, ProtectOptions, SystemSetup,
   Translation,
 } from '../spec/system.ts';
+import { normalizeFrames, setNoDirectMap } from './frames.ts';
+import { collapseBlock, collapseRefusal, splitLeaf } from './hugepage.ts';
 import { findLeaf, insertLeaves, intersecting, makeLeaf, mapInside, mappedPages, removeInside, replace, splitAtEdges } from './leaves.ts';
+import { placeLeaves } from './placement.ts';
+import { firstPolicyBreak } from './policy.ts';
+import { aliasChange, aliasRanges, applyProtChange, protChanges } from './protect.ts';
+import { emptiedTables, releasePending, type PendingTable } from './tables.ts';
+import { accessAllowed, addFlushObligation, compareTlbEntries, dischargeFlushRange, flushTlbRange, tlbLookup, translation } from './tlb.ts';
 
 interface Range {
   readonly vpn: Vpn;
@@ -40,11 +45,16 @@ interface Candidate {
   /** A `_noflush` operation's debt instead of the flush. */
   readonly owe?: Range & { readonly reason: string };
   /**
-   * Where the operation changed mappings, for the policy check. The committed state is
-   * clean, so any violation in the candidate involves a mapping changed here; 'all' when
-   * frames changed too (their flags can make untouched mappings illegal).
+   * Where the operation changed mappings or the direct-map pages of frames whose flags it
+   * changed, for the policy check: the committed state is clean, so a violation in the
+   * candidate involves one of these (the scoped checks add every alias of their frames).
    */
-  readonly touched: readonly Range[] | 'all';
+  readonly touched: readonly Range[];
+  /**
+   * The range a `_noflush` removal emptied tables in: they stay pending free until a
+   * flush meets them (spec/contracts/flush.ts).
+   */
+  readonly deferFrees?: Range;
 }
 
 const err = (e: PtError): Result<never> => ({ ok: false, error: e });
@@ -56,12 +66,15 @@ export class Model implements PageTableSystem {
   private frames: readonly FrameRun[];
   private tlb: readonly TlbEntry[] = [];
   private pendingFlush: readonly FlushObligation[] = [];
-  private tablesInUse: number;
+  /** Tables unlinked by a `_noflush` removal, not reusable until a flush meets them. */
+  private pendingTables: readonly PendingTable[] = [];
+  /** The radix footprint of `leaves` (without the pending tables). */
+  private footprint: number;
 
   constructor(setup: SystemSetup) {
     this.config = setup.config;
     this.frames = normalizeFrames(setup.frames);
-    this.tablesInUse = tableFootprint(this.config.levels, this.leaves);
+    this.footprint = tableFootprint(this.config.levels, this.leaves);
   }
 
   /** An independent copy (the state is immutable arrays, so copying shares them). */
@@ -70,24 +83,25 @@ export class Model implements PageTableSystem {
     copy.leaves = this.leaves;
     copy.tlb = this.tlb;
     copy.pendingFlush = this.pendingFlush;
-    copy.tablesInUse = this.tablesInUse;
+    copy.pendingTables = this.pendingTables;
+    copy.footprint = this.footprint;
     return copy;
   }
 
   map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): Result<void> {
     const bad = validateMap(this.config, root, vpn, pfn, pages, prot, opts);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of [${vpn}, +${pages}) is already mapped`);
+    if (mappedPages(this.leaves, vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of ${span(vpn, pages)} is already mapped`);
     // A fresh copy of the caller's prot, built one way (applyProtChange with no change), keeps prots monomorphic too.
     const own = applyProtChange(prot, {});
-    const added = chooseLeafSizes(this.config, vpn, pfn, pages, opts.maxPage).map((p) => makeLeaf(p.vpn, p.pfn, p.size, own));
+    const added = placeLeaves(this.config, vpn, pfn, pages, opts.maxPage).map((p) => makeLeaf(p.vpn, p.pfn, p.size, own));
     return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: [], touched: [{ vpn, pages }] });
   }
 
   unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in [${vpn}, +${pages}) is mapped`);
+    if (mappedPages(this.leaves, vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in ${span(vpn, pages)} is mapped`);
     const leaves = removeInside(splitAtEdges(this.leaves, vpn, pages, always), vpn, pages);
     return this.commit('unmap', { leaves, flush: [{ vpn, pages }], touched: [{ vpn, pages }] });
   }
@@ -95,7 +109,7 @@ export class Model implements PageTableSystem {
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
     const bad = validateProtect(this.config, vpn, pages, change);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) < pages) return fail('ENOENT', 'vpn', `part of [${vpn}, +${pages}) is not mapped`);
+    if (mappedPages(this.leaves, vpn, pages) < pages) return fail('ENOENT', 'vpn', `part of ${span(vpn, pages)} is not mapped`);
     let leaves = changeRange(this.leaves, vpn, pages, change);
     const flush: Range[] = [{ vpn, pages }];
     if (opts.alias === true) {
@@ -113,17 +127,20 @@ export class Model implements PageTableSystem {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
     const dm = { vpn: directMapVpn(pfn), pages: count };
-    if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of [${pfn}, +${count}) has no direct-map page`);
+    if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of ${frameSpan(pfn, count)} has no direct-map page`);
     const leaves = removeInside(splitAtEdges(this.leaves, dm.vpn, count, always), dm.vpn, count);
     const frames = setNoDirectMap(this.frames, pfn, count, true);
-    return this.commit('setDirectMapInvalid', flushOrOwe({ leaves, frames, touched: 'all' }, dm, opts, 'setDirectMapInvalid'));
+    // Marking the frames noDirectMap can make their other mappings illegal: the scope of
+    // their direct-map pages brings every alias of them into the check.
+    const next = { leaves, frames, touched: [dm], ...(opts.flush ? {} : { deferFrees: dm }) };
+    return this.commit('setDirectMapInvalid', flushOrOwe(next, dm, opts, 'setDirectMapInvalid'));
   }
 
   setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
     const dm = { vpn: directMapVpn(pfn), pages: count };
-    if (mappedPages(this.leaves, dm.vpn, count) > 0) return fail('EEXIST', 'pfn', `a frame of [${pfn}, +${count}) still has its direct-map page`);
+    if (mappedPages(this.leaves, dm.vpn, count) > 0) return fail('EEXIST', 'pfn', `a frame of ${frameSpan(pfn, count)} still has its direct-map page`);
     const added = Array.from({ length: count }, (_, i) => makeLeaf(dm.vpn + i, pfn + i, '4K', PAGE_KERNEL));
     const frames = setNoDirectMap(this.frames, pfn, count, false);
     // Clearing noDirectMap cannot make a mapping illegal: only the new pages need a look.
@@ -134,8 +151,8 @@ export class Model implements PageTableSystem {
     const bad = validateSplit(this.config, root, vpn);
     if (bad) return err(bad);
     const leaf = findLeaf(this.leaves, vpn);
-    if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
-    if (leaf.size === '4K') return fail('EINVAL', 'vpn', `${vpn} is mapped by a 4K leaf, which cannot split`);
+    if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not mapped`);
+    if (leaf.size === '4K') return fail('EINVAL', 'vpn', `${vpnToHex(vpn)} is mapped by a 4K leaf, which cannot split`);
     const [lo, hi] = intersecting(this.leaves, leaf.vpn, PAGES[leaf.size]);
     const range = { vpn: leaf.vpn, pages: PAGES[leaf.size] };
     return this.commit('split', { leaves: replace(this.leaves, lo, hi, splitLeaf(leaf)), flush: [range], touched: [range] });
@@ -145,11 +162,11 @@ export class Model implements PageTableSystem {
     const bad = validateCollapse(this.config, root, vpn, size);
     if (bad) return err(bad);
     const block = collapseBlock(vpn, size);
-    if (mappedPages(this.leaves, block.vpn, block.pages) < block.pages) return fail('ENOENT', 'vpn', `part of the ${size} block at ${block.vpn} is not mapped`);
+    if (mappedPages(this.leaves, block.vpn, block.pages) < block.pages) return fail('ENOENT', 'vpn', `part of the ${size} block at ${vpnToHex(block.vpn)} is not mapped`);
     const [lo, hi] = intersecting(this.leaves, block.vpn, block.pages);
     const inside = this.leaves.slice(lo, hi);
     const refusal = collapseRefusal(inside, size);
-    if (refusal !== null) return fail('EINVAL', 'vpn', `cannot collapse the ${size} block at ${block.vpn}: ${refusal}`);
+    if (refusal !== null) return fail('EINVAL', 'vpn', `cannot collapse the ${size} block at ${vpnToHex(block.vpn)}: ${refusal}`);
     const one = makeLeaf(block.vpn, inside[0]!.pfn, size, inside[0]!.prot);
     return this.commit('collapse', { leaves: replace(this.leaves, lo, hi, [one]), flush: [block], touched: [block] });
   }
@@ -158,7 +175,7 @@ export class Model implements PageTableSystem {
     const bad = validateTranslate(this.config, root, vpn);
     if (bad) return err(bad);
     const leaf = findLeaf(this.leaves, vpn);
-    if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
+    if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not mapped`);
     return ok(translation(leaf, vpn));
   }
 
@@ -183,6 +200,7 @@ export class Model implements PageTableSystem {
   flushAll(): Result<void> {
     this.tlb = [];
     this.pendingFlush = [];
+    this.pendingTables = [];
     return OK;
   }
 
@@ -194,35 +212,46 @@ export class Model implements PageTableSystem {
       roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves }],
       tlb: this.tlb,
       pendingFlush: this.pendingFlush,
-      tablesInUse: this.tablesInUse,
-      // Emptied tables are freed at the end of the operation that empties them, after its flush.
-      pendingTableFrees: 0,
+      tablesInUse: this.footprint + this.pendingTables.length,
+      pendingTableFrees: this.pendingTables.length,
     };
   }
 
-  /** Policy, then memory, then commit (brief rule 2: EPERM before ENOMEM). */
+  /** Policy, then memory, then commit (spec/contracts/README.md: EPERM before ENOMEM). */
   private commit(op: MutatingOp, c: Candidate): Result<void> {
     const frames = c.frames ?? this.frames;
-    const candidate = { config: this.config, frames, roots: [{ id: INIT_MM, kind: 'kernel' as const, leaves: c.leaves }] };
-    const violation = firstPolicyViolation(candidate, c.touched === 'all' ? undefined : c.touched);
-    if (violation !== null) return err(policyError(op, violation));
-    const tables = tableFootprint(this.config.levels, c.leaves);
-    const full = checkTablePool(this.config, tables);
-    if (full) return err(full);
+    const candidate: AbstractState = { ...this.abstract(), frames, roots: [{ id: INIT_MM, kind: 'kernel', leaves: c.leaves }] };
+    const broken = firstPolicyBreak(candidate, c.touched);
+    if (broken !== null) return err(policyError(op, broken.id, broken.where));
+    const footprint = tableFootprint(this.config.levels, c.leaves);
+    const deferred = c.deferFrees === undefined ? [] : emptiedTables(this.config.levels, this.leaves, c.leaves, c.deferFrees.vpn, c.deferFrees.pages);
+    // Pending tables are not reusable: they count until a flush releases them, after success.
+    const needed = footprint + this.pendingTables.length + deferred.length;
+    const pool = this.config.tablePool.count;
+    if (needed > pool) return fail('ENOMEM', 'tablePool', `the result needs ${needed} page tables, the pool has ${pool}`);
     this.leaves = c.leaves;
     this.frames = frames;
-    this.tablesInUse = tables;
+    this.footprint = footprint;
+    this.pendingTables = this.pendingTables.concat(deferred);
     for (const r of c.flush) this.flushRange(r);
     if (c.owe) this.pendingFlush = addFlushObligation(this.pendingFlush, c.owe.vpn, c.owe.pages, c.owe.reason);
     return OK;
   }
 
-  /** flush_tlb_kernel_range: every CPU drops entries intersecting the range; debts there are paid. */
+  /**
+   * flush_tlb_kernel_range: every CPU drops entries meeting the range, debts there are
+   * paid, and tables pending free whose span it meets are released.
+   */
   private flushRange(r: Range): void {
     this.tlb = flushTlbRange(this.tlb, r.vpn, r.pages);
     this.pendingFlush = dischargeFlushRange(this.pendingFlush, r.vpn, r.pages);
+    if (this.pendingTables.length > 0) this.pendingTables = releasePending(this.pendingTables, r.vpn, r.pages);
   }
 }
+
+/** `[0xffff…, +n)`: a page range as a person reads it. */
+const span = (vpn: Vpn, pages: number): string => `[${vpnToHex(vpn)}, +${pages} pages)`;
+const frameSpan = (pfn: Pfn, count: number): string => `[${pfnToHex(pfn)}, +${count} frames)`;
 
 /** A set_direct_map_* candidate: flushed now, or owing the flush. */
 function flushOrOwe(next: Omit<Candidate, 'flush' | 'owe'>, dm: Range, opts: FlushOptions, reason: string): Candidate {

@@ -13,8 +13,12 @@
  * counts. Conversion to and from 64-bit hex text happens only at the edges (parsing,
  * printing), where BigInt is allowed.
  *
- * Index bits (DESIGN.md, Intel SDM vol. 3 §4.5): PTE 20:12, PMD 29:21, PUD 38:30,
+ * Index bits (Intel SDM vol. 3 §4.5; PMD_SHIFT, PUD_SHIFT, P4D_SHIFT and PGDIR_SHIFT in
+ * arch/x86/include/asm/pgtable_64_types.h): PTE 20:12, PMD 29:21, PUD 38:30,
  * P4D 47:39 (5-level), PGD 47:39 (4-level) or 56:48 (5-level).
+ *
+ * Trusted: every export here is address geometry shared by model and impl and not
+ * checked by refinement (spec/README.md, "Trusted exports").
  */
 
 export type Vpn = number;
@@ -134,16 +138,51 @@ export function pfnToHex(pfn: Pfn): string {
   return `0x${pageToAddr(pfn).toString(16)}`;
 }
 
-// ---- the x86-64 kernel layout (Documentation/arch/x86/x86_64/mm.rst), 4-level ----
+// ---- the x86-64 kernel layout (Documentation/arch/x86/x86_64/mm.rst) ----
 
-export const X86_64_LAYOUT_4LEVEL = {
-  ldtRemap: hexToVpn('0xffff880000000000'),
-  pageOffset: hexToVpn('0xffff888000000000'),
-  vmallocStart: hexToVpn('0xffffc90000000000'),
-  vmemmapStart: hexToVpn('0xffffea0000000000'),
+/** The base pages of the kernel's regions, without KASLR (CONFIG_RANDOMIZE_MEMORY off). */
+export interface KernelLayout {
+  readonly ldtRemap: Vpn;
+  /** __PAGE_OFFSET: the direct map of all physical memory (page_offset_base). */
+  readonly pageOffset: Vpn;
+  readonly vmallocStart: Vpn;
+  readonly vmemmapStart: Vpn;
+  readonly cpuEntryArea: Vpn;
+  readonly espfix: Vpn;
+  /** __START_KERNEL_map: the kernel image, mapped to physical address 0 (phys_base 0). */
+  readonly kernelText: Vpn;
+  readonly modules: Vpn;
+  readonly modulesEnd: Vpn;
+}
+
+/** From cpu_entry_area up, both layouts are identical ("Identical layout to the 56-bit one from here on"). */
+const TOP_OF_LAYOUT = {
   cpuEntryArea: hexToVpn('0xfffffe0000000000'),
   espfix: hexToVpn('0xffffff0000000000'),
   kernelText: hexToVpn('0xffffffff80000000'),
   modules: hexToVpn('0xffffffffa0000000'),
   modulesEnd: hexToVpn('0xffffffffff000000'),
-} as const;
+};
+
+/** 4-level paging: the kernel half starts at 0xffff800000000000. */
+export const X86_64_LAYOUT_4LEVEL: KernelLayout = {
+  ldtRemap: hexToVpn('0xffff880000000000'),
+  pageOffset: hexToVpn('0xffff888000000000'),
+  vmallocStart: hexToVpn('0xffffc90000000000'),
+  vmemmapStart: hexToVpn('0xffffea0000000000'),
+  ...TOP_OF_LAYOUT,
+};
+
+/** 5-level paging (LA57): the kernel regions below cpu_entry_area move down to the -64 PB half. */
+export const X86_64_LAYOUT_5LEVEL: KernelLayout = {
+  ldtRemap: hexToVpn('0xff10000000000000'),
+  pageOffset: hexToVpn('0xff11000000000000'),
+  vmallocStart: hexToVpn('0xffa0000000000000'),
+  vmemmapStart: hexToVpn('0xffd4000000000000'),
+  ...TOP_OF_LAYOUT,
+};
+
+/** The layout of a paging mode. */
+export function kernelLayout(levels: PagingLevels): KernelLayout {
+  return levels === 5 ? X86_64_LAYOUT_5LEVEL : X86_64_LAYOUT_4LEVEL;
+}

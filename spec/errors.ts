@@ -1,7 +1,18 @@
 /**
  * Typed errors. Every operation returns a result or one of these; a failed operation
- * changes nothing. Model and impl must agree on the errno (the message is for people
- * and may differ, but must name the argument at fault).
+ * changes nothing.
+ *
+ * The contract of an error is its errno, its `arg` and, for EPERM, its `invariant`:
+ * refinement compares exactly these three, so an implementation must produce the same
+ * ones as the model. Which argument each errno names is fixed (spec/contracts/README.md):
+ * EINVAL the first argument whose validator fails (the validators of spec/contracts run in
+ * the order root, vpn, pages, pfn/count, prot/change, maxPage/size); EEXIST and ENOENT
+ * `vpn` (`pfn` for set_direct_map_*); EPERM the argument carrying the refused intent
+ * (`POLICY_ARG[op]`) and the first strict-policy invariant (`STRICT_POLICY` order) the
+ * result would break; ENOMEM `tablePool`. The message is for people and is not compared.
+ *
+ * Trusted: the error shape and its constructors are shared by model and impl and are
+ * not checked by refinement.
  */
 export type Errno = 'EINVAL' | 'EEXIST' | 'ENOENT' | 'ENOMEM' | 'EPERM';
 export const ERRNOS: readonly Errno[] = ['EINVAL', 'EEXIST', 'ENOENT', 'ENOMEM', 'EPERM'];
@@ -18,6 +29,8 @@ export interface PtError {
   readonly errno: Errno;
   /** The argument at fault, by its parameter name (`vpn`, `pages`, `prot`, …). */
   readonly arg: string;
+  /** EPERM only: the id of the strict-policy invariant the refused result would break. */
+  readonly invariant?: string;
   readonly message: string;
 }
 

@@ -1,6 +1,7 @@
 /**
- * The radix footprint of a leaf set (brief rule 12): how many page tables a 4- or 5-level
- * x86 radix tree needs to hold exactly these leaves, with every emptied table freed.
+ * The radix footprint of a leaf set (the count ENOMEM is judged on, spec/contracts/README.md):
+ * how many page tables a 4- or 5-level x86 radix tree needs to hold exactly these leaves,
+ * with every emptied table freed.
  *
  * A leaf at level l (1 = PTE, 2 = PMD, 3 = PUD) lives in a level-l table, which hangs in
  * a level-(l+1) table, and so on up to the pgd. The level-L table holding vpn is named by

@@ -9,7 +9,16 @@ import type { PageSize, PagingLevels, Pfn, Vpn } from './address.ts';
 
 /** Memory types. x86 encodes them with PWT/PCD/PAT through the PAT MSR; arm64 with MAIR. */
 export type CacheMode = 'WB' | 'WC' | 'UC-' | 'UC' | 'WT' | 'WP';
+/** The memory types in their fixed order. Trusted: shared vocabulary of model and impl, not checked by refinement. */
 export const CACHE_MODES: readonly CacheMode[] = ['WB', 'WC', 'UC-', 'UC', 'WT', 'WP'];
+
+/**
+ * The PAT MSR as the kernel programs it (arch/x86/mm/pat/memtype.c, pat_bp_init): PA0 WB,
+ * PA1 WC, PA2 UC-, PA3 UC, PA4 WB, PA5 WP, PA6 UC-, PA7 WT; an entry's index is
+ * PAT*4 + PCD*2 + PWT. The one copy of this table: the impl's entry encoding and the
+ * ptdump reader both decode cache modes with it. Trusted vocabulary.
+ */
+export const X86_KERNEL_PAT: readonly CacheMode[] = ['WB', 'WC', 'UC-', 'UC', 'WB', 'WP', 'UC-', 'WT'];
 
 /**
  * Effective permission of a leaf: the combination over the whole walk, not the leaf's
@@ -53,9 +62,13 @@ export function protToString(p: Prot): string {
 const kernelProt = (write: boolean, exec: boolean): Prot => ({
   write, user: false, execKernel: exec, execUser: false, global: true, cache: 'WB',
 });
+/** RW, NX. Trusted: shared vocabulary of model and impl, not checked by refinement. */
 export const PAGE_KERNEL: Prot = kernelProt(true, false);
+/** RW, executable. Trusted: shared vocabulary of model and impl, not checked by refinement. */
 export const PAGE_KERNEL_EXEC: Prot = kernelProt(true, true);
+/** Read-only, NX. Trusted: shared vocabulary of model and impl, not checked by refinement. */
 export const PAGE_KERNEL_RO: Prot = kernelProt(false, false);
+/** Read-only, executable. Trusted: shared vocabulary of model and impl, not checked by refinement. */
 export const PAGE_KERNEL_ROX: Prot = kernelProt(false, true);
 
 /** One leaf of the abstract map: `pages(size)` 4 KiB pages at `vpn` translate to `pfn`. */
@@ -90,7 +103,7 @@ export interface FrameRun {
 export type RootKind = 'kernel' | 'process-kernel' | 'process-user' | 'asi';
 
 export type RootId = number;
-/** init_mm's pgd: always root 0. */
+/** init_mm's pgd: always root 0. Trusted: shared vocabulary of model and impl, not checked by refinement. */
 export const INIT_MM: RootId = 0;
 
 export interface AbstractRoot {

@@ -1,6 +1,6 @@
 /**
- * The operations every page-table system offers, model and impl alike (DESIGN.md,
- * "Operations"). Addresses are page numbers and lengths page counts (spec/address.ts).
+ * The operations every page-table system offers, model and impl alike (docs/ARCHITECTURE.md,
+ * "How to add an operation"). Addresses are page numbers and lengths page counts (spec/address.ts).
  * Every operation returns a `Result`; a failed operation changes nothing, and model and
  * impl must agree on the result and on the errno.
  *
@@ -121,7 +121,12 @@ export interface IsolationOps {
 /** What a system boots from: the machine and its physical memory. */
 export interface SystemSetup {
   readonly config: SystemConfig;
-  /** Sorted by pfn, covering 0 .. config.frames-1; the table pool's frames have use `pagetable`. */
+  /**
+   * Covering 0 .. config.frames-1; the table pool's frames have use `pagetable`. The runs
+   * may come unsorted and unmerged (a scenario lists them as it lays memory out); a system
+   * must report them in canonical form in `abstract().frames`: sorted by pfn, adjacent
+   * runs with the same use and flags merged, no empty run (invariants S7-S9).
+   */
   readonly frames: readonly FrameRun[];
 }
 

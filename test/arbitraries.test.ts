@@ -7,7 +7,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PAGES } from '../spec/address.ts';
-import { isIsolationOp, OPS, type Command } from '../spec/commands.ts';
+import { isIsolationOp, type Command } from '../spec/commands.ts';
+import { OPS } from '../spec/operations.ts';
 import { kernelScenario } from '../spec/scenario.ts';
 import type { FrameUse } from '../spec/state.ts';
 import { commandsArb, pfnPool, vpnPool } from '../fuzz/arbitraries.ts';

@@ -10,7 +10,7 @@ import { coverageGaps } from '../fuzz/coverage-goals.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
 import { emptyCoverage } from '../fuzz/coverage.ts';
 import { loadUserImpl, missingParts, REQUIRED_METHODS } from '../fuzz/user-impl.ts';
-import { formatFailureFile, parseFailureFile, type FailureFile } from '../io/trace.ts';
+import { formatFailureFile, parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
 import { kernelScenario } from '../spec/scenario.ts';
 
 const codec = { parse: parseFailureFile, format: formatFailureFile };
@@ -18,9 +18,9 @@ const codec = { parse: parseFailureFile, format: formatFailureFile };
 function record(key: string, commands: readonly Command[], lastSeen = '2026-11-26T10:00:00.000Z'): FailureFile {
   const command = commands[commands.length - 1] ?? { op: 'flushAll' };
   return {
-    format: 'ptspec-failure', version: 1, ptspecVersion: '0.1.0', key, scenario: 'kernel', target: { kind: 'impl' },
+    format: 'ptspec-failure', version: 2, ptspecVersion: '0.1.0', key, scenario: 'kernel', target: { kind: 'impl' },
     maxCommands: 100, fullCheckEvery: 50, campaignSeed: 1, runIndex: 0, seed: 1, path: '', commands,
-    failure: { kind: 'outcome-mismatch', phase: 'run', step: commands.length - 1, check: 'outcome', command, detail: 'differs', witnesses: [], modelOutcome: 'ok', implOutcome: 'EINVAL' },
+    failure: { kind: 'outcome-mismatch', phase: 'run', step: commands.length - 1, check: 'outcome', command, detail: 'differs', witnesses: [], model: { outcome: 'ok' }, impl: { outcome: 'EINVAL', arg: 'vpn', message: 'EINVAL: vpn: bad' } },
     count: 1, firstSeen: lastSeen, lastSeen,
   };
 }
@@ -66,7 +66,7 @@ describe('failure database', () => {
     const { stored, broken } = db.load();
     expect(stored.map((s) => s.record.count)).toEqual([1]);
     expect(broken).toHaveLength(1);
-    expect(broken[0]!.errors).toContain('version: missing (expected 1)');
+    expect(broken[0]!.errors).toContain('version: missing (expected 2)');
   });
 
   it('lists an unreadable entry as broken instead of stopping the campaign', () => {

@@ -1,30 +1,21 @@
 /**
  * `ptspec check` and `ptspec dump` as a user runs them: exit codes (0 passed, 1 failed,
- * 2 unreadable or corrupt input) and the lines they print.
+ * 2 unreadable or corrupt input) and the lines they print. In-process (test/cli.ts), and
+ * once through bin/ptspec.js to show the process prints and exits the same.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ptspec, spawnPtspec } from './cli.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SHARED = '../shared/fixtures/';
+const KERNEL = 'test/fixtures/kernel/';
 const OWN = 'test/fixtures/ptdump/';
-
-function ptspec(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('node', ['bin/ptspec.js', ...args], { cwd: ROOT }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-    });
-  });
-}
 
 describe('ptspec check', () => {
   it('exit 1 with the kernel verdict lines for a W+X dump; exit 2 naming file:line for corrupt or missing input', async () => {
     const [wx, bad] = await Promise.all([
-      ptspec('check', `${SHARED}x86-ptdump-01.txt`),
+      ptspec('check', `${KERNEL}x86-ptdump-01.txt`),
       ptspec('check', `${OWN}gap.txt`, `${OWN}size.txt`, 'no-such-file.txt'),
     ]);
     expect(wx.code).toBe(1);
@@ -38,10 +29,16 @@ describe('ptspec check', () => {
     ]);
   });
 
+  it('the bin prints what main prints and exits with its code (a W+X dump: 1)', async () => {
+    const [spawned, inProcess] = await Promise.all([spawnPtspec('check', `${KERNEL}x86-ptdump-01.txt`), ptspec('check', `${KERNEL}x86-ptdump-01.txt`)]);
+    expect(spawned).toEqual(inProcess);
+    expect(spawned.code).toBe(1);
+  });
+
   it('exit 0 for clean dumps (a kernel view and a --user view), exit 1 with --json for the fixture-04 KPTI leak', async () => {
     const [clean, json] = await Promise.all([
-      ptspec('check', `${SHARED}x86-ptdump-06.txt`, '--user', `${SHARED}x86-ptdump-05.txt`),
-      ptspec('check', '--json', `${SHARED}x86-ptdump-04.txt`),
+      ptspec('check', `${KERNEL}x86-ptdump-06.txt`, '--user', `${KERNEL}x86-ptdump-05.txt`),
+      ptspec('check', '--json', `${KERNEL}x86-ptdump-04.txt`),
     ]);
     expect(clean.code).toBe(0);
     expect(clean.stdout.match(/Checked W\+X mappings: passed, no W\+X pages found\./g)).toHaveLength(2);
@@ -51,7 +48,7 @@ describe('ptspec check', () => {
     const report = JSON.parse(json.stdout) as { failed: boolean; files: { dumps: { view: string; findings: { id: string; lines: number[] }[] }[] }[] };
     expect(report.failed).toBe(true);
     expect(report.files[0]!.dumps.map((d) => [d.view, d.findings.map((f) => [f.id, f.lines])])).toEqual([
-      ['current_kernel', []], ['current_user', [['K-dump-user-image-rw', [29]]]], ['current_kernel', []], ['current_user', []],
+      ['current_kernel', []], ['current_user', [['K-dump-user-image-rw', [32]]]], ['current_kernel', []], ['current_user', []],
     ]);
   });
 });

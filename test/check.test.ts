@@ -9,7 +9,7 @@ import { checkDumps, type CheckReport, type DumpReport } from '../io/ptdump/anal
 import { parsePtdump } from '../io/ptdump/parse.ts';
 import { checkReportJson, checkReportText } from '../io/ptdump/report.ts';
 
-const SHARED = new URL('../../shared/fixtures/', import.meta.url);
+const KERNEL = new URL('./fixtures/kernel/', import.meta.url);
 const OWN = new URL('./fixtures/ptdump/', import.meta.url);
 
 function check(files: readonly [URL, string, boolean?][], opts: { pciBios?: boolean } = {}): CheckReport {
@@ -40,18 +40,18 @@ function independentWxCount(text: string): number {
 
 describe('W+X verdict of the real dumps', () => {
   it('x86-ptdump-01 (EFI pgd before mark_rodata_ro): FAILED, pages as an independent count says', () => {
-    const [d] = dumps(check([[SHARED, 'x86-ptdump-01.txt']]));
-    const text = readFileSync(new URL('x86-ptdump-01.txt', SHARED), 'utf8');
+    const [d] = dumps(check([[KERNEL, 'x86-ptdump-01.txt']]));
+    const text = readFileSync(new URL('x86-ptdump-01.txt', KERNEL), 'utf8');
     expect(d!.wx.pages).toBe(independentWxCount(text));
     expect(d!.wx.pages).toBe(205370);
     expect(d!.wxLines).toEqual([
       'x86/mm: Found insecure W+X mapping at address 0x0000000000000000',
       'x86/mm: Checked W+X mappings: FAILED, 205370 W+X pages found.',
     ]);
-    // By hand: line 15 is 32K (8 pages), line 17 256K (64), line 24 a 6M PSE run (1536).
+    // By hand: line 18 is 32K (8 pages), line 20 256K (64), line 27 a 6M PSE run (1536).
     const byLine = new Map(d!.wx.ranges.map((r) => [r.line, r.end - r.start]));
-    expect([byLine.get(15), byLine.get(17), byLine.get(24)]).toEqual([8, 64, 1536]);
-    expect(byLine.has(16)).toBe(false); // 348K not present
+    expect([byLine.get(18), byLine.get(20), byLine.get(27)]).toEqual([8, 64, 1536]);
+    expect(byLine.has(19)).toBe(false); // 348K not present
     // High Kernel Mapping before rodata: 12M + 2M (GLB) + 38M RW x = 52M = 13312 pages.
     expect(d!.summary.sections.find((s) => s.name === 'High Kernel Mapping')?.wxPages).toBe(13312);
     expect(ids(d!)).toContain('P1');
@@ -60,14 +60,14 @@ describe('W+X verdict of the real dumps', () => {
   });
 
   it.each(['x86-ptdump-04.txt', 'x86-ptdump-05.txt', 'x86-ptdump-06.txt'])('%s: passed, no W+X pages', (name) => {
-    for (const d of dumps(check([[SHARED, name]]))) {
+    for (const d of dumps(check([[KERNEL, name]]))) {
       expect(d.wx.pages).toBe(0);
       expect(d.wxLines.at(-1)).toBe('x86/mm: Checked W+X mappings: passed, no W+X pages found.');
     }
   });
 
   it('arm64-ptdump-01: passed, no W+X and no non-UXN pages (every x run is ro, every line UXN)', () => {
-    const [d] = dumps(check([[SHARED, 'arm64-ptdump-01.txt']]));
+    const [d] = dumps(check([[KERNEL, 'arm64-ptdump-01.txt']]));
     expect([d!.wx.pages, d!.wx.nonUxnPages]).toEqual([0, 0]);
     expect(d!.wxLines).toEqual(['Checked W+X mappings: passed, no W+X pages found']);
     expect(d!.findings).toEqual([]);
@@ -86,10 +86,10 @@ describe('W+X verdict of the real dumps', () => {
   });
 
   it('x86-wx-dmesg: the kernel\'s own FAILED verdict in the input fails the check', () => {
-    const r = check([[SHARED, 'x86-wx-dmesg.txt']]);
+    const r = check([[KERNEL, 'x86-wx-dmesg.txt']]);
     expect(r.failed).toBe(true);
-    expect(r.files[0]!.kernelVerdicts.filter((v) => v.verdict.type === 'failed')).toEqual([{ line: 13, verdict: { type: 'failed', pages: 252 } }]);
-    expect(checkReportText(r)).toContain('  line 13: Checked W+X mappings: FAILED, 252 W+X pages found.\n');
+    expect(r.files[0]!.kernelVerdicts.filter((v) => v.verdict.type === 'failed')).toEqual([{ line: 16, verdict: { type: 'failed', pages: 252 } }]);
+    expect(checkReportText(r)).toContain('  line 16: Checked W+X mappings: FAILED, 252 W+X pages found.\n');
   });
 
   it('32-bit: PCI BIOS exemption only when the BIOS is in use', () => {
@@ -107,18 +107,18 @@ describe('W+X verdict of the real dumps', () => {
 
 describe('KPTI findings', () => {
   it('x86-ptdump-04 before c40a56a7818c: the freed image hole is still mapped in current_user; after: clean', () => {
-    const [beforeK, beforeU, afterK, afterU] = dumps(check([[SHARED, 'x86-ptdump-04.txt']]));
+    const [beforeK, beforeU, afterK, afterU] = dumps(check([[KERNEL, 'x86-ptdump-04.txt']]));
     expect(beforeU!.role).toBe('user');
-    expect(beforeU!.pairedWith).toMatchObject({ view: 'current_kernel', firstLine: 14 });
-    expect(beforeU!.findings).toEqual([expect.objectContaining({ id: 'K-dump-user-image-rw', lines: [29] })]);
+    expect(beforeU!.pairedWith).toMatchObject({ view: 'current_kernel', firstLine: 17 });
+    expect(beforeU!.findings).toEqual([expect.objectContaining({ id: 'K-dump-user-image-rw', lines: [32] })]);
     expect(beforeU!.findings[0]!.detail).toContain('0xffffffff81e11000-0xffffffff82000000 RW NX pte');
     expect(beforeU!.wxLines[0]).toBe('x86/mm: Checking user space page tables');
     for (const d of [beforeK, afterK, afterU]) expect(d!.findings).toEqual([]);
-    expect(afterU!.pairedWith).toMatchObject({ view: 'current_kernel', firstLine: 36 });
+    expect(afterU!.pairedWith).toMatchObject({ view: 'current_kernel', firstLine: 39 });
   });
 
   it('x86-ptdump-05 as the user view (--user): GLB lines only in cpu_entry_area and entry text', () => {
-    const r = check([[SHARED, 'x86-ptdump-05.txt', true]]);
+    const r = check([[KERNEL, 'x86-ptdump-05.txt', true]]);
     expect(dumps(r)[0]!.role).toBe('user');
     expect(r.failed).toBe(false);
   });
@@ -136,7 +136,7 @@ describe('KPTI findings', () => {
   });
 
   it('--user pairs a user file with the kernel file given first', () => {
-    const r = check([[SHARED, 'x86-ptdump-05.txt'], [SHARED, 'x86-ptdump-05.txt', true]]);
+    const r = check([[KERNEL, 'x86-ptdump-05.txt'], [KERNEL, 'x86-ptdump-05.txt', true]]);
     expect(dumps(r)).toHaveLength(2);
     const [k, u] = dumps(r);
     expect([k!.role, u!.role]).toEqual(['kernel', 'user']);
@@ -162,10 +162,10 @@ describe('structure findings', () => {
 
 describe('report', () => {
   it('text: verdict first, findings with lines, per-region summary; JSON is plain data', () => {
-    const r = check([[SHARED, 'x86-ptdump-04.txt']]);
+    const r = check([[KERNEL, 'x86-ptdump-04.txt']]);
     const text = checkReportText(r);
-    expect(text).toMatch(/FAIL K-dump-user-image-rw .*: line 29: /);
-    expect(text).toMatch(/High Kernel Mapping\s+25-31\s+6\s+22M\s+0/);
+    expect(text).toMatch(/FAIL K-dump-user-image-rw .*: line 32: /);
+    expect(text).toMatch(/High Kernel Mapping\s+28-34\s+6\s+22M\s+0/);
     expect(text.trimEnd().split('\n').at(-1)).toBe('ptspec check: FAILED');
     const json = JSON.parse(JSON.stringify(checkReportJson(r))) as { failed: boolean; files: { dumps: { summary: { mappedBytes: number } }[] }[] };
     expect(json.failed).toBe(true);

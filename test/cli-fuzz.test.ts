@@ -1,36 +1,16 @@
 /**
- * `ptspec fuzz` and `ptspec replay` as a user runs them: spawned CLI processes, exit codes
- * and what they print. Campaigns here are tiny (a few runs, one worker) to stay fast.
+ * `ptspec fuzz` and `ptspec replay` as a user runs them: exit codes and what they print.
+ * The command line runs in-process (test/cli.ts); one test spawns bin/ptspec.js to show
+ * that a real process exits 2 on bad usage with the message and no stack trace.
+ * Campaigns here are tiny (a few runs, one worker) to stay fast.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseFailureFile } from '../io/trace.ts';
+import { parseFailureFile } from '../fuzz/failure-file.ts';
 import { intParser, parseDuration, parseShard } from '../cli/options.ts';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'ptspec.js');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function ptspec(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { ptspec, spawnPtspec, type CliRun } from './cli.ts';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ptspec-cli-'));
 
@@ -79,12 +59,17 @@ describe('ptspec fuzz option validation', () => {
     });
     // Nothing ran, so nothing was written.
     expect(readdirSync(out)).toEqual([]);
-  }, 120_000);
+  });
+
+  it('a real process exits 2 with the message and no stack trace', async () => {
+    const r = await spawnPtspec('fuzz', '--jobs', '0', '--out', tmp());
+    expect(r).toEqual({ code: 2, stdout: '', stderr: "error: option '--jobs <n>' argument '0' is invalid. --jobs must be an integer from 1 to 256.\n" });
+  });
 });
 
 describe('ptspec fuzz on a mutant, then ptspec replay', () => {
   const out = tmp();
-  let campaign: Run;
+  let campaign: CliRun;
   let file = '';
 
   beforeAll(async () => {

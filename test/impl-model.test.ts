@@ -82,7 +82,7 @@ describe('impl refines the model', () => {
       const b = applyCommand(impl, c);
       const key = a.ok ? 'ok' : a.error.errno;
       seen.set(key, (seen.get(key) ?? 0) + 1);
-      const same = a.ok && b.ok ? isDeepStrictEqual(a.value, b.value) : !a.ok && !b.ok && a.error.errno === b.error.errno && a.error.arg === b.error.arg;
+      const same = a.ok && b.ok ? isDeepStrictEqual(a.value, b.value) : !a.ok && !b.ok && a.error.errno === b.error.errno && a.error.arg === b.error.arg && a.error.invariant === b.error.invariant;
       if (!same) return `step ${k} ${JSON.stringify(c)}: model ${JSON.stringify(a)} impl ${JSON.stringify(b)}`;
       if (!isDeepStrictEqual(model.abstract(), impl.abstract())) return `step ${k} ${JSON.stringify(c)}: abstract states differ`;
       const bad = checkTables(impl);

@@ -16,15 +16,19 @@ import { tableIndex } from '../impl/radix.ts';
 /** The table pool sits at 3 GiB, above every frame the tests map (mapping a pool frame is EPERM). */
 const POOL = 3 * PAGES['1G'];
 
-export function smallSetup(o: { levels?: PagingLevels; pse?: boolean; gbpages?: boolean; pool?: number } = {}): SystemSetup {
+/** `text` kernel-text frames right after the pool, so one range can reach both. */
+export function smallSetup(o: { levels?: PagingLevels; pse?: boolean; gbpages?: boolean; pool?: number; text?: number } = {}): SystemSetup {
   const frames = 4 * PAGES['1G'];
   const pool = o.pool ?? 64;
+  const text = o.text ?? 0;
   const config: SystemConfig = {
     levels: o.levels ?? 4, features: { pse: o.pse ?? true, gbpages: o.gbpages ?? true }, cpus: 2, maxPhysBits: 46,
     frames, tablePool: { pfn: POOL, count: pool },
   };
   const run = (pfn: number, count: number, use: FrameRun['use']): FrameRun => ({ pfn, count, use, sensitive: false, noDirectMap: false });
-  return { config, frames: [run(0, POOL, 'data'), run(POOL, pool, 'pagetable'), run(POOL + pool, frames - POOL - pool, 'data')] };
+  const rest = POOL + pool + text;
+  const textRun = text === 0 ? [] : [run(POOL + pool, text, 'kernel-text')];
+  return { config, frames: [run(0, POOL, 'data'), run(POOL, pool, 'pagetable'), ...textRun, run(rest, frames - rest, 'data')] };
 }
 
 /** The raw entry at `level` on the walk to vpn (undefined when the walk stops above it). */
@@ -385,5 +389,133 @@ describe('checkTables with a scope', () => {
     // Bit 47 is a frame bit too: the leaf now also points past memory.
     expect(checkTables(sys, { vpn: VM + PAGES['1G'], pages: 1 }).map((f) => f.check)).toEqual(['reserved', 'leaf-frame']);
     expect(checkTables(sys).map((f) => f.vpn)).toEqual([VM + PAGES['1G'], VM + PAGES['1G']]);
+  });
+});
+
+describe('impl EPERM names the first strict-policy invariant broken', () => {
+  const refusal = (r: { ok: boolean; error?: { errno: string; arg: string; invariant?: string; message: string } }) =>
+    r.ok ? null : [r.error!.errno, r.error!.arg, r.error!.invariant];
+
+  it('a W+X map is P1, and the message says where', () => {
+    const sys = createImpl(smallSetup());
+    const r = sys.map(0, VM, 7, 1, { ...PAGE_KERNEL, execKernel: true });
+    expect(refusal(r)).toEqual(['EPERM', 'prot', 'P1']);
+    expect(r.ok ? '' : r.error.message).toContain('P1 no_leaf_writable_and_executable at frame 0x7000 through 0xffffc90000000000 in root 0');
+  });
+
+  it('the rule order is outer: a later leaf breaking P3 wins over an earlier one breaking S12', () => {
+    const sys = createImpl(smallSetup({ text: 16 }));
+    // Page 0 maps the last pool frame (S12), page 1 the first text frame writable (P3).
+    const r = sys.map(0, VM, POOL + 63, 2, PAGE_KERNEL, { maxPage: '4K' });
+    expect(refusal(r)).toEqual(['EPERM', 'prot', 'P3']);
+    expect(r.ok ? '' : r.error.message).toContain(`through 0xffffc90000001000`);
+    expect(refusal(sys.map(0, VM, POOL + 63, 1, PAGE_KERNEL_RO))).toEqual(['EPERM', 'prot', 'S12']);
+  });
+
+  it('removing a frame still mapped elsewhere in the kernel half is P7, and the deferred table is rolled back too', () => {
+    const sys = createImpl(smallSetup());
+    sys.map(0, L.pageOffset, 0, 512, PAGE_KERNEL, { maxPage: '4K' });
+    sys.map(0, VM, 5, 1, PAGE_KERNEL_RO);
+    const before = words(sys);
+    const abs = sys.abstract();
+    // The removal empties the PTE table (it would be left pending), but frame 5 stays mapped at VM.
+    expect(refusal(sys.setDirectMapInvalid(0, 512, { flush: false }))).toEqual(['EPERM', 'pfn', 'P7']);
+    expect(words(sys)).toEqual(before);
+    expect(sys.abstract()).toEqual(abs);
+    expect(sys.tables().pending).toEqual([]);
+    expect(checkTables(sys)).toEqual([]);
+  });
+});
+
+describe('impl deferred table frees (set_direct_map_invalid_noflush)', () => {
+  const PO = L.pageOffset;
+  const counts = (sys: RadixSystem) => {
+    const s = sys.abstract();
+    return [s.tablesInUse, s.pendingTableFrees];
+  };
+  /** The direct map of frames [0, 1024) in 4K pages: pgd, pud, pmd and two PTE tables. */
+  const twoPteTables = (pool?: number) => {
+    const sys = createImpl(smallSetup(pool === undefined ? {} : { pool }));
+    expect(sys.map(0, PO, 0, 1024, PAGE_KERNEL, { maxPage: '4K' }).ok).toBe(true);
+    return sys;
+  };
+
+  it('an emptied table stays allocated and pending, unlinked, until a flush meets its span', () => {
+    const sys = twoPteTables();
+    expect(sys.setDirectMapInvalid(0, 512, { flush: false }).ok).toBe(true);
+    expect(counts(sys)).toEqual([5, 1]);
+    expect(sys.abstract().roots[0]!.leaves).toHaveLength(512);
+    expect(checkTables(sys)).toEqual([]);
+    // The PTE table covered [PO, PO+512): a flush beside it releases nothing.
+    sys.flush(PO + 512, 100);
+    expect(counts(sys)).toEqual([5, 1]);
+    sys.flush(PO + 511, 1);
+    expect(counts(sys)).toEqual([4, 0]);
+    expect(checkTables(sys)).toEqual([]);
+  });
+
+  it('with flush: true the emptied table is freed at once, as for unmap', () => {
+    const sys = twoPteTables();
+    expect(sys.setDirectMapInvalid(0, 512, { flush: true }).ok).toBe(true);
+    expect(counts(sys)).toEqual([4, 0]);
+  });
+
+  it('a cascade leaves each emptied level pending with its own span; flushAll releases all', () => {
+    const sys = createImpl(smallSetup());
+    sys.map(0, PO, 0, 512, PAGE_KERNEL, { maxPage: '4K' });
+    expect(sys.setDirectMapInvalid(0, 512, { flush: false }).ok).toBe(true);
+    // PTE [PO, +512), PMD [PO, +1G), PUD [PO, +512G): all pending, only the pgd linked.
+    expect(counts(sys)).toEqual([4, 3]);
+    expect(checkTables(sys)).toEqual([]);
+    sys.flush(PO + PAGES['1G'], 1);
+    expect(counts(sys)).toEqual([3, 2]);
+    sys.flushAll();
+    expect(counts(sys)).toEqual([1, 0]);
+    expect(checkTables(sys)).toEqual([]);
+  });
+
+  it('an operation\'s own flush releases the pending tables its range meets, once it has succeeded', () => {
+    const sys = twoPteTables();
+    sys.setDirectMapInvalid(0, 512, { flush: false });
+    expect(sys.unmap(0, PO + 500, 100).ok).toBe(true);
+    expect(counts(sys)).toEqual([4, 0]);
+  });
+
+  it('pending tables count toward ENOMEM, decided before the operation\'s own flush', () => {
+    const sys = twoPteTables(5);
+    sys.setDirectMapInvalid(0, 512, { flush: false });
+    // Re-mapping frame 0 needs a PTE table; the pending one is not reusable, so the pool (5) is short.
+    const again = (flush: boolean) => sys.setDirectMapDefault(0, 1, { flush });
+    const r = again(true);
+    expect(r.ok ? null : [r.error.errno, r.error.arg]).toEqual(['ENOMEM', 'tablePool']);
+    expect(r.ok ? '' : r.error.message).toContain('1 of them unlinked, awaiting a flush');
+    expect(counts(sys)).toEqual([5, 1]);
+    sys.flush(PO, 1);
+    expect(again(true).ok).toBe(true);
+    expect(counts(sys)).toEqual([5, 0]);
+    expect(checkTables(sys)).toEqual([]);
+  });
+
+  it('checkTables accepts pending tables but flags a pending table still linked, and a leak', () => {
+    const sys = twoPteTables();
+    sys.setDirectMapInvalid(0, 512, { flush: false });
+    const pool = sys.tables();
+    const pending = pool.pending[0]!;
+    pool.pending.length = 0;
+    expect(checkTables(sys).map((f) => f.check)).toEqual(['leaked']);
+    // The other PTE table, entry 1 of the PMD: still linked, and not empty.
+    const pmd = pool.parentSlot[pending]!;
+    pool.pending.push(pending, pool.childSlot(pool.words[pmd * 1024 + 2]!, pool.words[pmd * 1024 + 3]!));
+    expect(checkTables(sys).map((f) => f.detail)).toEqual([expect.stringContaining('still points to it'), expect.stringContaining('has 512 live entries')]);
+    pool.pending.push(0);
+    expect(checkTables(sys).map((f) => f.detail)).toContain("init_mm's pgd is listed as pending free");
+  });
+
+  it('the free-before-flush mutant frees the table at once, and the pool reuses it before any flush', () => {
+    const sys = createImpl(smallSetup({ pool: 5 }), { mutant: 'free-before-flush' });
+    sys.map(0, PO, 0, 1024, PAGE_KERNEL, { maxPage: '4K' });
+    sys.setDirectMapInvalid(0, 512, { flush: false });
+    expect(counts(sys)).toEqual([4, 0]);
+    expect(sys.setDirectMapDefault(0, 1, { flush: false }).ok).toBe(true);
   });
 });

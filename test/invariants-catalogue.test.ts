@@ -3,28 +3,25 @@
  * docs, speed on a fully split direct map, and that the reference model keeps every
  * invariant true over random clustered operation sequences.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { Command } from 'commander';
-import { describe, expect, it, vi } from 'vitest';
-import { register } from '../cli/invariants.ts';
+import { describe, expect, it } from 'vitest';
 import { renderInvariantsMarkdown } from '../docs/render.ts';
 import { commandsArb } from '../fuzz/arbitraries.ts';
 import { createModel } from '../model/index.ts';
 import { PAGES, hexToVpn } from '../spec/address.ts';
 import { applyCommand } from '../spec/commands.ts';
-import { FAMILY_NAMES } from '../spec/invariant.ts';
-import { CATALOGUE, checkAll, invariantById } from '../spec/invariants/index.ts';
+import { CATALOGUE, checkAll, invariantById, invariantByKey } from '../checker/index.ts';
+import { STRICT_POLICY } from '../spec/contracts/index.ts';
+import { FAMILY_NAMES, KERNEL_STANCES } from '../spec/invariant.ts';
 import { kernelScenario } from '../spec/scenario.ts';
 import { PAGE_KERNEL } from '../spec/state.ts';
 import { dumpToAbstractState } from '../io/ptdump/leaves.ts';
 import { parsePtdump } from '../io/ptdump/parse.ts';
 import type { AbstractState } from '../spec/state.ts';
+import { ptspec } from './cli.ts';
 import { fcParams } from './seed.ts';
 import { DM, bootedState, editLeaves, leaf, recount, withoutRange } from './states.ts';
-
-const root = new URL('..', import.meta.url).pathname;
 
 describe('catalogue', () => {
   it('has at least 25 invariants of the S, T, P and H families with unique, well-formed ids', () => {
@@ -39,48 +36,51 @@ describe('catalogue', () => {
     }
   });
 
-  it('`ptspec invariants --json` prints the whole catalogue', () => {
-    const out = execFileSync('node', ['bin/ptspec.js', 'invariants', '--json'], { cwd: root, encoding: 'utf8' });
-    const list = JSON.parse(out) as Record<string, unknown>[];
+  it('names every invariant with a unique snake_case statement and says what the kernel does about it', () => {
+    expect(new Set(CATALOGUE.map((i) => i.name)).size).toBe(CATALOGUE.length);
+    for (const inv of CATALOGUE) {
+      expect(inv.name, inv.id).toMatch(/^[a-z][a-z0-9]*(_[a-z0-9]+)+$/);
+      expect(KERNEL_STANCES, inv.id).toContain(inv.kernel);
+      expect(inv.kernelNote.endsWith('.'), inv.id).toBe(true);
+      expect(invariantByKey(inv.name)).toBe(inv);
+      expect(invariantByKey(inv.id)).toBe(inv);
+    }
+  });
+
+  it('the strict policy of spec/contracts names its invariants as the catalogue does', () => {
+    for (const p of STRICT_POLICY) expect(invariantById(p.id)?.name, p.id).toBe(p.name);
+  });
+
+  /** `ptspec invariants ARGS…` in-process: what it prints and its exit code. */
+  async function run(...args: string[]): Promise<{ out: string; err: string; code: number | null }> {
+    const r = await ptspec('invariants', ...args);
+    return { out: r.stdout, err: r.stderr, code: r.code };
+  }
+
+  it('`ptspec invariants --json` prints the whole catalogue', async () => {
+    const list = JSON.parse((await run('--json')).out) as Record<string, unknown>[];
     expect(list.length).toBeGreaterThanOrEqual(25);
     expect(new Set(list.map((i) => i['id'])).size).toBe(list.length);
     for (const inv of list) {
-      for (const field of ['id', 'family', 'title', 'statement', 'rationale']) expect(String(inv[field] ?? '').length, `${String(inv['id'])}.${field}`).toBeGreaterThan(0);
+      for (const field of ['id', 'name', 'family', 'title', 'statement', 'rationale', 'kernel', 'kernelNote']) expect(String(inv[field] ?? '').length, `${String(inv['id'])}.${field}`).toBeGreaterThan(0);
       expect((inv['references'] as string[]).length).toBeGreaterThan(0);
     }
     expect(list.map((i) => i['id'])).toEqual(CATALOGUE.map((i) => i.id));
   });
 
-  /** The subcommand in-process: what it prints and the exit code it sets. */
-  async function run(...args: string[]): Promise<{ out: string; err: string; code: number | undefined }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((s: string) => void out.push(s));
-    const error = vi.spyOn(console, 'error').mockImplementation((s: string) => void err.push(s));
-    const saved = process.exitCode;
-    const program = new Command().exitOverride();
-    register(program);
-    try {
-      await program.parseAsync(['invariants', ...args], { from: 'user' });
-      return { out: out.join('\n'), err: err.join('\n'), code: process.exitCode === undefined ? undefined : Number(process.exitCode) };
-    } finally {
-      process.exitCode = saved;
-      log.mockRestore();
-      error.mockRestore();
-    }
-  }
-
-  it('`ptspec invariants` lists id and title grouped by family', async () => {
+  it('`ptspec invariants` lists id, name and kernel stance grouped by family', async () => {
     const { out, code } = await run();
     expect(code).toBe(0);
-    for (const inv of CATALOGUE) expect(out).toContain(`${inv.id.padEnd(4)} ${inv.title}`);
+    for (const inv of CATALOGUE) expect(out).toMatch(new RegExp(`${inv.id.padEnd(4)} ${inv.name} +kernel ${inv.kernel}\n`));
     expect(out.indexOf(`S  ${FAMILY_NAMES.S}`)).toBeLessThan(out.indexOf(`P  ${FAMILY_NAMES.P}`));
   });
 
-  it('`ptspec invariants P2 S12` prints those in full; an unknown id is bad usage (exit 2)', async () => {
-    const named = await run('P2', 'S12');
+  it('`ptspec invariants P2 <name of S12>` prints those in full; an unknown one is bad usage (exit 2)', async () => {
+    const named = await run('P2', 'page_table_frames_mapped_only_by_their_direct_map_page');
     expect(named.code).toBe(0);
     expect(named.out).toContain(`statement: ${invariantById('P2')!.statement}`);
+    expect(named.out).toContain(`kernel: ${invariantById('P2')!.kernel}: ${invariantById('P2')!.kernelNote}`);
+    expect(named.out).toContain(`S12 page_table_frames_mapped_only_by_their_direct_map_page: ${invariantById('S12')!.title}`);
     expect(named.out).toContain(`rationale: ${invariantById('S12')!.rationale}`);
     expect(named.out).not.toContain('T1 ');
     const json = JSON.parse((await run('--json', 'H1')).out) as { id: string }[];
@@ -115,9 +115,9 @@ describe('speed: sweeps over leaves, never over pages', () => {
   });
 });
 
-describe('real kernel dumps (shared/fixtures) through io/ptdump: leaves only, frame facts absent', () => {
+describe('real kernel dumps (test/fixtures/kernel) through io/ptdump: leaves only, frame facts absent', () => {
   const dumpStates = (name: string): AbstractState[] => {
-    const parsed = parsePtdump(readFileSync(new URL(`../../shared/fixtures/${name}`, import.meta.url), 'utf8'));
+    const parsed = parsePtdump(readFileSync(new URL(`./fixtures/kernel/${name}`, import.meta.url), 'utf8'));
     if (!parsed.ok) throw new Error(`${name} does not parse`);
     return parsed.value.dumps.map((dump) => dumpToAbstractState([{ dump, kind: 'kernel' }]));
   };

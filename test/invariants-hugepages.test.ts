@@ -1,7 +1,7 @@
 /** H family: huge leaves need aligned frames and a CPU with that page size. */
 import { describe, expect, it } from 'vitest';
 import { PAGES, X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
-import { checkAll, invariantById } from '../spec/invariants/index.ts';
+import { checkAll, invariantById } from '../checker/index.ts';
 import { kernelScenario } from '../spec/scenario.ts';
 import { DM, bootedState, leaf, withLeaves } from './states.ts';
 import { familyIds, negativeSuite, type NegativeCase } from './invariants-suite.ts';

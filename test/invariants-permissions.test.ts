@@ -1,7 +1,7 @@
 /** P family: W^X per mapping and across aliases, static protections, user and direct-map rules. */
 import { describe, expect, it } from 'vitest';
 import { X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
-import { checkAll, invariantById } from '../spec/invariants/index.ts';
+import { checkAll, invariantById } from '../checker/index.ts';
 import { KERNEL_IMAGE as K } from '../spec/scenario.ts';
 import { PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type AbstractState, type Prot } from '../spec/state.ts';
 import { DM, IMAGE, bootedState, leaf, replaceLeafAt, withFrameFlags, withLeaves, withoutRange } from './states.ts';

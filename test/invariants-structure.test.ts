@@ -1,7 +1,7 @@
 /** S family: every structure invariant holds on good states and catches its bad state. */
 import { describe, expect, it } from 'vitest';
 import { PAGES, lowerHalfEnd, upperHalfStart, X86_64_LAYOUT_4LEVEL as L, type PageSize } from '../spec/address.ts';
-import { CATALOGUE, checkAll } from '../spec/invariants/index.ts';
+import { CATALOGUE, checkAll } from '../checker/index.ts';
 import { KERNEL_IMAGE as K, TABLE_POOL } from '../spec/scenario.ts';
 import { PAGE_KERNEL_RO } from '../spec/state.ts';
 import { DM, bootedState, dumpLike, editLeaves, leaf, leafAt, modelBootedState, withFrameFlags, withLeaves } from './states.ts';

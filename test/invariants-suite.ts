@@ -2,7 +2,7 @@
 import { expect, it } from 'vitest';
 import type { Pfn, Vpn } from '../spec/address.ts';
 import type { CheckScope, Family } from '../spec/invariant.ts';
-import { CATALOGUE, invariantById } from '../spec/invariants/index.ts';
+import { CATALOGUE, invariantById } from '../checker/index.ts';
 import type { AbstractState } from '../spec/state.ts';
 
 /** What a negative test expects of the first witness. */
@@ -21,7 +21,11 @@ export interface NegativeCase {
   readonly scope?: CheckScope;
 }
 
-/** Run every case of a family through vitest: each invariant's check catches its bad state. */
+/**
+ * Run every case of a family through vitest: each invariant's check catches its bad state
+ * with the wanted first witness, and its definition (`holds`, which has no scope and lists
+ * violations in the order it quantifies) has that witness among its own.
+ */
 export function negativeSuite(cases: Readonly<Record<string, readonly NegativeCase[]>>): void {
   for (const [id, list] of Object.entries(cases)) {
     const inv = invariantById(id);
@@ -33,6 +37,11 @@ export function negativeSuite(cases: Readonly<Record<string, readonly NegativeCa
         const w = ws[0]!;
         expect(w.detail.length).toBeGreaterThan(0);
         expect(w).toMatchObject(c.want);
+      });
+      it(`${id} holds is false: ${c.name}`, () => {
+        const ws = inv!.holds(c.state());
+        expect(ws.every((w) => w.detail.length > 0)).toBe(true);
+        expect(ws).toContainEqual(expect.objectContaining(c.want));
       });
     }
   }

@@ -1,7 +1,7 @@
 /** T family: translation invariants catch overlapping and unrepresentable leaves. */
 import { describe, expect, it } from 'vitest';
 import { X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
-import { invariantById } from '../spec/invariants/index.ts';
+import { invariantById } from '../checker/index.ts';
 import type { CacheMode } from '../spec/state.ts';
 import { bootedState, editLeaves, leaf, replaceLeafAt, withLeaves } from './states.ts';
 import { familyIds, negativeSuite, type NegativeCase } from './invariants-suite.ts';

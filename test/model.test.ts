@@ -8,7 +8,7 @@ import { PAGES, X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
 import { applyCommand } from '../spec/commands.ts';
 import type { Errno, PtError, Result } from '../spec/errors.ts';
 import { tableFootprint } from '../spec/footprint.ts';
-import { policyViolations } from '../spec/policy.ts';
+import { checkAll } from '../checker/index.ts';
 import { KERNEL_IMAGE as K, TABLE_POOL, kernelScenario } from '../spec/scenario.ts';
 import {
   PAGE_KERNEL, PAGE_KERNEL_EXEC, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, protEquals, type Leaf, type Prot, type SystemConfig,
@@ -62,7 +62,7 @@ describe('boot', () => {
     for (let i = 1; i < leaves.length; i++) expect(leaves[i]!.vpn).toBeGreaterThanOrEqual(leaves[i - 1]!.vpn + PAGES[leaves[i - 1]!.size]);
     expect(a.tablesInUse).toBe(tableFootprint(4, leaves));
     expect(a.tablesInUse).toBe(11); // pgd; pud ×4; pmd ×4 (direct map, image, vmalloc, cea); pte ×2
-    expect(policyViolations(a)).toEqual([]);
+    expect(checkAll(a)).toEqual([]);
     expect(a.tlb).toEqual([]);
     expect(a.pendingFlush).toEqual([]);
     expect(a.pendingTableFrees).toBe(0);
@@ -72,7 +72,7 @@ describe('boot', () => {
   it('boots with 5-level paging too: one p4d table more', () => {
     const a = booted({ levels: 5 }).abstract();
     expect(a.tablesInUse).toBe(12);
-    expect(policyViolations(a)).toEqual([]);
+    expect(checkAll(a)).toEqual([]);
   });
 
   it('merges adjacent identical frame runs in the abstract state', () => {
@@ -301,12 +301,41 @@ describe('set_direct_map', () => {
     expect(m.abstract().pendingFlush).toEqual([]);
   });
 
-  it('EINVAL for a bad range, EPERM while the frame is mapped elsewhere (rule D)', () => {
+  it('a _noflush removal leaves the tables it empties pending free until a flush meets them', () => {
+    const m = booted({ tablePool: { pfn: TABLE_POOL.pfn, count: 13 } });
+    const B = F - (F % M); // a 2M-aligned frame under a 1G direct-map leaf
+    succeeds(m.setDirectMapInvalid(B, 1, { flush: true })); // splits 1G → 2M → 4K: a pmd and a pte table
+    expect(m.abstract()).toMatchObject({ tablesInUse: 13, pendingTableFrees: 0 });
+    succeeds(m.setDirectMapInvalid(B + 1, M - 1, { flush: false })); // empties the pte table
+    expect(m.abstract()).toMatchObject({ tablesInUse: 13, pendingTableFrees: 1 });
+    // The pending table is not reusable: the pool (13) is full until a flush releases it.
+    refused(m, () => m.unmap(0, PO + B + M + 1, 1), 'ENOMEM', 'tablePool');
+    succeeds(m.flush(PO + B + M - 1, 1)); // any flush meeting the table's 2M span
+    expect(m.abstract()).toMatchObject({ tablesInUse: 12, pendingTableFrees: 0 });
+    succeeds(m.unmap(0, PO + B + M + 1, 1));
+    expect(m.abstract()).toMatchObject({ tablesInUse: 13, pendingTableFrees: 0 });
+  });
+
+  it('flushAll releases every pending table; a flushing removal leaves none', () => {
+    const m = booted();
+    const B = F - (F % M);
+    succeeds(m.setDirectMapInvalid(B, 1, { flush: true }));
+    succeeds(m.setDirectMapInvalid(B + 1, M - 1, { flush: false }));
+    succeeds(m.flush(PO + B + 2 * M, 1)); // misses the span: still pending
+    expect(m.abstract().pendingTableFrees).toBe(1);
+    succeeds(m.flushAll());
+    expect(m.abstract()).toMatchObject({ tablesInUse: 12, pendingTableFrees: 0 });
+    succeeds(m.setDirectMapDefault(B, M, { flush: true }));
+    succeeds(m.setDirectMapInvalid(B, M, { flush: true }));
+    expect(m.abstract()).toMatchObject({ tablesInUse: 12, pendingTableFrees: 0 });
+  });
+
+  it('EINVAL for a bad range, EPERM while the frame is mapped elsewhere (P7)', () => {
     const m = booted();
     refused(m, () => m.setDirectMapInvalid(-1, 1, { flush: true }), 'EINVAL', 'pfn');
     refused(m, () => m.setDirectMapDefault(F, 0, { flush: true }), 'EINVAL', 'count');
     const e = refused(m, () => m.setDirectMapInvalid(K.textPfn, 1, { flush: true }), 'EPERM', 'pfn');
-    expect(e.message).toMatch(/no-direct-map/);
+    expect(e.invariant).toBe('P7');
     succeeds(m.map(0, V, F, 1, PAGE_KERNEL));
     refused(m, () => m.setDirectMapInvalid(F, 1, { flush: false }), 'EPERM', 'pfn');
   });
@@ -356,62 +385,66 @@ describe('translate', () => {
   });
 });
 
-describe('policy refusals (EPERM, nothing changes)', () => {
-  const rule = (e: PtError): string => /policy ([a-z-]+):/.exec(e.message)?.[1] ?? e.message;
+describe('strict-policy refusals (EPERM naming the invariant, nothing changes)', () => {
+  // An EPERM names the strict-policy invariant it refuses to break, and says so in its message.
+  const rule = (e: PtError): string => {
+    expect(e.message).toContain(`would break ${e.invariant ?? '?'} `);
+    return e.invariant ?? e.message;
+  };
   const userRo: Prot = { ...PAGE_KERNEL_RO, user: true };
 
-  it('(a) W+X', () => {
+  it('P1 no_leaf_writable_and_executable', () => {
     const m = booted();
-    expect(rule(refused(m, () => m.map(0, V, F, 1, PAGE_KERNEL_EXEC), 'EPERM', 'prot'))).toBe('wx');
-    expect(rule(refused(m, () => m.protect(PO + F, 1, { exec: true }), 'EPERM', 'change'))).toBe('wx');
-    expect(rule(refused(m, () => m.protect(L.kernelText + K.textPfn, 1, { write: true }), 'EPERM', 'change'))).toBe('wx');
+    expect(rule(refused(m, () => m.map(0, V, F, 1, PAGE_KERNEL_EXEC), 'EPERM', 'prot'))).toBe('P1');
+    expect(rule(refused(m, () => m.protect(PO + F, 1, { exec: true }), 'EPERM', 'change'))).toBe('P1');
+    expect(rule(refused(m, () => m.protect(L.kernelText + K.textPfn, 1, { write: true }), 'EPERM', 'change'))).toBe('P1');
   });
 
-  it('(b) cross-alias W^X', () => {
+  it('P2 no_frame_writable_and_executable_through_two_aliases', () => {
     const m = booted();
-    expect(rule(refused(m, () => m.map(0, V, F, 1, PAGE_KERNEL_ROX), 'EPERM', 'prot'))).toBe('cross-alias-wx');
+    expect(rule(refused(m, () => m.map(0, V, F, 1, PAGE_KERNEL_ROX), 'EPERM', 'prot'))).toBe('P2');
     succeeds(m.map(0, V, F, 1, PAGE_KERNEL_RO));
     // set_memory_x without first making the direct-map alias read-only.
-    expect(rule(refused(m, () => m.protect(V, 1, { exec: true }), 'EPERM', 'change'))).toBe('cross-alias-wx');
+    expect(rule(refused(m, () => m.protect(V, 1, { exec: true }), 'EPERM', 'change'))).toBe('P2');
     // Making the direct map of text writable again while the image maps it executable.
-    expect(rule(refused(m, () => m.protect(PO + K.textPfn, 1, { write: true }), 'EPERM', 'change'))).toBe('cross-alias-wx');
+    expect(rule(refused(m, () => m.protect(PO + K.textPfn, 1, { write: true }), 'EPERM', 'change'))).toBe('P2');
   });
 
-  it('(c) rodata and text never writable, kernel-image text never NX', () => {
+  it('P4 rodata never writable, P5 kernel-image text never NX', () => {
     const m = booted();
-    expect(rule(refused(m, () => m.protect(L.kernelText + K.rodataPfn, 4, { write: true }), 'EPERM', 'change'))).toBe('static');
-    expect(rule(refused(m, () => m.protect(PO + K.rodataPfn, 1, { write: true }), 'EPERM', 'change'))).toBe('static');
-    expect(rule(refused(m, () => m.map(0, V, K.rodataPfn, 1, PAGE_KERNEL), 'EPERM', 'prot'))).toBe('static');
-    expect(rule(refused(m, () => m.protect(L.kernelText + K.textPfn + 7, 1, { exec: false }), 'EPERM', 'change'))).toBe('static');
+    expect(rule(refused(m, () => m.protect(L.kernelText + K.rodataPfn, 4, { write: true }), 'EPERM', 'change'))).toBe('P4');
+    expect(rule(refused(m, () => m.protect(PO + K.rodataPfn, 1, { write: true }), 'EPERM', 'change'))).toBe('P4');
+    expect(rule(refused(m, () => m.map(0, V, K.rodataPfn, 1, PAGE_KERNEL), 'EPERM', 'prot'))).toBe('P4');
+    expect(rule(refused(m, () => m.protect(L.kernelText + K.textPfn + 7, 1, { exec: false }), 'EPERM', 'change'))).toBe('P5');
     // Another NX alias of text is fine; only the image page must stay executable.
     succeeds(m.map(0, V, K.textPfn, 1, PAGE_KERNEL_RO));
   });
 
-  it('(d) page-table frames are mapped only by their direct-map page', () => {
+  it('S12 page-table frames are mapped only by their direct-map page', () => {
     const m = booted();
-    expect(rule(refused(m, () => m.map(0, V, TABLE_POOL.pfn + 3, 1, PAGE_KERNEL_RO), 'EPERM', 'prot'))).toBe('pagetable');
+    expect(rule(refused(m, () => m.map(0, V, TABLE_POOL.pfn + 3, 1, PAGE_KERNEL_RO), 'EPERM', 'prot'))).toBe('S12');
     succeeds(m.protect(PO + TABLE_POOL.pfn, 1, { write: false }));
   });
 
-  it('(e) no user page in the kernel half', () => {
+  it('P6 no user page in the kernel half', () => {
     const m = booted();
-    expect(rule(refused(m, () => m.map(0, V, F, 1, userRo), 'EPERM', 'prot'))).toBe('user-kernel-half');
+    expect(rule(refused(m, () => m.map(0, V, F, 1, userRo), 'EPERM', 'prot'))).toBe('P6');
   });
 
-  it('(f) a frame removed from the direct map is mapped nowhere', () => {
+  it('P7 a frame removed from the direct map is mapped nowhere in the kernel half', () => {
     const m = booted();
     succeeds(m.setDirectMapInvalid(F, 1, { flush: true }));
-    expect(rule(refused(m, () => m.map(0, V, F, 1, PAGE_KERNEL), 'EPERM', 'prot'))).toBe('no-direct-map');
-    expect(rule(refused(m, () => m.map(0, PO + F, F, 1, PAGE_KERNEL), 'EPERM', 'prot'))).toBe('no-direct-map');
-    // Default re-maps the rodata alias RW: refused by (c).
+    expect(rule(refused(m, () => m.map(0, V, F, 1, PAGE_KERNEL), 'EPERM', 'prot'))).toBe('P7');
+    expect(rule(refused(m, () => m.map(0, PO + F, F, 1, PAGE_KERNEL), 'EPERM', 'prot'))).toBe('P7');
+    // Default re-maps the rodata alias RW: refused by P4.
     succeeds(m.unmap(0, L.kernelText + K.rodataPfn, 1));
     succeeds(m.setDirectMapInvalid(K.rodataPfn, 1, { flush: true }));
-    expect(rule(refused(m, () => m.setDirectMapDefault(K.rodataPfn, 1, { flush: true }), 'EPERM', 'pfn'))).toBe('static');
+    expect(rule(refused(m, () => m.setDirectMapDefault(K.rodataPfn, 1, { flush: true }), 'EPERM', 'pfn'))).toBe('P4');
   });
 
   it('EPERM is decided before ENOMEM', () => {
     const m = booted({ tablePool: { pfn: TABLE_POOL.pfn, count: 11 } });
-    expect(rule(refused(m, () => m.map(0, V, F, 1, PAGE_KERNEL_EXEC), 'EPERM', 'prot'))).toBe('wx');
+    expect(rule(refused(m, () => m.map(0, V, F, 1, PAGE_KERNEL_EXEC), 'EPERM', 'prot'))).toBe('P1');
   });
 });
 

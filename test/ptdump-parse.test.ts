@@ -1,5 +1,5 @@
 /**
- * The ptdump parser on the real kernel dumps in ../shared/fixtures and on hand-made
+ * The ptdump parser on the real kernel dumps in test/fixtures/kernel and on hand-made
  * corrupt dumps in test/fixtures/ptdump (each names its bad line in a `# BAD LINE` header).
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { classifyLine } from '../io/ptdump/lines.ts';
 import { parsePtdump, type ParseOptions } from '../io/ptdump/parse.ts';
 import { dumpRanges, type ParsedText } from '../io/ptdump/types.ts';
 
-const SHARED = new URL('../../shared/fixtures/', import.meta.url);
+const KERNEL = new URL('./fixtures/kernel/', import.meta.url);
 const OWN = new URL('./fixtures/ptdump/', import.meta.url);
 const read = (dir: URL, name: string): string => readFileSync(new URL(name, dir), 'utf8');
 
@@ -21,8 +21,8 @@ function ok(text: string, opts: ParseOptions = {}): ParsedText {
 
 describe('real kernel dumps', () => {
   it('accounts for every line of every fixture: in a dump or kept aside with its kind', () => {
-    for (const name of readdirSync(SHARED)) {
-      const text = read(SHARED, name);
+    for (const name of readdirSync(KERNEL)) {
+      const text = read(KERNEL, name);
       const p = ok(text);
       const used = new Set<number>(p.other.map((o) => o.line));
       for (const d of p.dumps) {
@@ -38,7 +38,7 @@ describe('real kernel dumps', () => {
   });
 
   it('x86-ptdump-01: one 4-level dmesg dump, the skipped-entries line as a gap, the wrapped last range', () => {
-    const [d, ...rest] = ok(read(SHARED, 'x86-ptdump-01.txt')).dumps;
+    const [d, ...rest] = ok(read(KERNEL, 'x86-ptdump-01.txt')).dumps;
     expect(rest).toHaveLength(0);
     expect(d!.paging).toBe('4-level');
     expect(d!.fragment).toBe(false);
@@ -46,26 +46,26 @@ describe('real kernel dumps', () => {
       'User Space', 'Kernel Space', 'Low Kernel Mapping', 'vmalloc() Area', 'Vmemmap', 'CPU entry Area', 'LDT remap',
       'ESPfix Area', 'EFI Runtime Services', 'High Kernel Mapping', 'Modules', 'End Modules', 'Fixmap Area',
     ]);
-    expect(d!.gaps).toEqual([{ line: 317, kind: 'skipped', count: 131059 }]);
+    expect(d!.gaps).toEqual([{ line: 320, kind: 'skipped', count: 131059 }]);
     const ranges = dumpRanges(d!);
-    expect(ranges[0]).toMatchObject({ line: 15, start: 0, end: 8, size: { value: 32, unit: 'K' }, level: 'pte' });
+    expect(ranges[0]).toMatchObject({ line: 18, start: 0, end: 8, size: { value: 32, unit: 'K' }, level: 'pte' });
     expect(ranges[0]!.flags).toMatchObject({ rw: true, nx: false, user: false, global: false });
     // 0x0000008000000000-0xffff800000000000 17179737600G pgd: the hole across the non-canonical gap.
-    expect(ranges.find((r) => r.line === 179)).toMatchObject({ start: hexToVpn('0x0000008000000000'), end: hexToVpn('0xffff800000000000'), size: { value: 17179737600, unit: 'G' }, flags: null });
+    expect(ranges.find((r) => r.line === 182)).toMatchObject({ start: hexToVpn('0x0000008000000000'), end: hexToVpn('0xffff800000000000'), size: { value: 17179737600, unit: 'G' }, flags: null });
     // 0xffffffffff800000-0x0000000000000000 8M pmd: the end wraps to 2^64.
-    expect(ranges.at(-1)).toMatchObject({ line: 484, start: hexToVpn('0xffffffffff800000'), end: 2 ** 52, level: 'pmd' });
+    expect(ranges.at(-1)).toMatchObject({ line: 487, start: hexToVpn('0xffffffffff800000'), end: 2 ** 52, level: 'pmd' });
   });
 
   it('x86-ptdump-04: four views (before/after, current_kernel/current_user) in two segments', () => {
-    const p = ok(read(SHARED, 'x86-ptdump-04.txt'));
+    const p = ok(read(KERNEL, 'x86-ptdump-04.txt'));
     expect(p.dumps.map((d) => [d.view, d.segment, d.firstLine, d.lastLine])).toEqual([
-      ['current_kernel', 0, 14, 23], ['current_user', 0, 25, 31], ['current_kernel', 1, 36, 46], ['current_user', 1, 48, 56],
+      ['current_kernel', 0, 17, 26], ['current_user', 0, 28, 34], ['current_kernel', 1, 39, 49], ['current_user', 1, 51, 59],
     ]);
     expect(p.other.filter((o) => o.kind === 'text').map((o) => o.text)).toEqual(['Before this patch:', 'After this patch:']);
   });
 
   it('x86-ptdump-05: grep GLB output is a fragment: gaps accepted, 11 GLB lines', () => {
-    const [d] = ok(read(SHARED, 'x86-ptdump-05.txt')).dumps;
+    const [d] = ok(read(KERNEL, 'x86-ptdump-05.txt')).dumps;
     expect(d!.fragment).toBe(true);
     const ranges = dumpRanges(d!);
     expect(ranges).toHaveLength(11);
@@ -74,29 +74,29 @@ describe('real kernel dumps', () => {
   });
 
   it('x86-ptdump-06: 5-level geometry (111104G p4d, 24P pgd, 255T p4d) between elisions', () => {
-    const [d] = ok(read(SHARED, 'x86-ptdump-06.txt')).dumps;
+    const [d] = ok(read(KERNEL, 'x86-ptdump-06.txt')).dumps;
     expect(d!.paging).toBe('5-level');
     expect(d!.gaps.map((g) => g.kind)).toEqual(['elision', 'elision']);
     expect(dumpRanges(d!).slice(0, 3).map((r) => [`${r.size.value}${r.size.unit}`, r.level])).toEqual([['111104G', 'p4d'], ['24P', 'pgd'], ['255T', 'p4d']]);
     // Under 4-level geometry the 24P pgd line is impossible: 4-level pgd entries are 512G.
-    const r = parsePtdump(read(SHARED, 'x86-ptdump-06.txt'), { paging: '4-level' });
+    const r = parsePtdump(read(KERNEL, 'x86-ptdump-06.txt'), { paging: '4-level' });
     expect(r.ok).toBe(false);
   });
 
   it('arm64-ptdump-01: the arm64 format (upper-case level after the size, pte_bits attributes)', () => {
-    const [d, ...rest] = ok(read(SHARED, 'arm64-ptdump-01.txt')).dumps;
+    const [d, ...rest] = ok(read(KERNEL, 'arm64-ptdump-01.txt')).dumps;
     expect(rest).toHaveLength(0);
     expect(d!.arch).toBe('arm64');
     const ranges = dumpRanges(d!);
     expect(ranges).toHaveLength(262);
     expect(ranges[1]).toMatchObject({
-      line: 15, level: 'pmd', size: { value: 32, unit: 'M' },
+      line: 18, level: 'pmd', size: { value: 32, unit: 'M' },
       flags: { rw: false, nx: true, global: false, pse: true, user: false },
       arm64: { uxn: true, contiguous: false, memType: 'MEM/NORMAL' },
     });
-    expect(ranges.find((r) => r.line === 235)?.arm64).toMatchObject({ contiguous: true, uxn: true });
+    expect(ranges.find((r) => r.line === 238)?.arm64).toMatchObject({ contiguous: true, uxn: true });
     // The fixmap's 12K ro x run is the only global (no NG) mapping.
-    expect(ranges.filter((r) => r.flags?.global).map((r) => [r.line, r.end - r.start])).toEqual([[280, 3]]);
+    expect(ranges.filter((r) => r.flags?.global).map((r) => [r.line, r.end - r.start])).toEqual([[283, 3]]);
     expect(ranges.at(-1)).toMatchObject({ level: 'pmd', end: 2 ** 52, flags: null });
   });
 
@@ -108,17 +108,17 @@ describe('real kernel dumps', () => {
   });
 
   it('x86-wx-dmesg: no dump, the W+X checker lines kept as verdicts', () => {
-    const p = ok(read(SHARED, 'x86-wx-dmesg.txt'));
+    const p = ok(read(KERNEL, 'x86-wx-dmesg.txt'));
     expect(p.dumps).toHaveLength(0);
     const verdicts = p.other.filter((o) => o.kind === 'verdict').map((o) => [o.line, o.verdict]);
     expect(verdicts.slice(0, 3)).toEqual([
-      [12, { type: 'found', address: '0xc0000000/0xc0000000' }],
-      [13, { type: 'failed', pages: 252 }],
-      [23, { type: 'found', address: 'ffffc90000014000/0xffffc90000014000' }],
+      [15, { type: 'found', address: '0xc0000000/0xc0000000' }],
+      [16, { type: 'failed', pages: 252 }],
+      [26, { type: 'found', address: 'ffffc90000014000/0xffffc90000014000' }],
     ]);
     expect(verdicts.filter(([, v]) => (v as { type: string }).type === 'passed')).toHaveLength(4);
     // The WARN banner is not a marker, and "Modules linked in:" is not a grep prefix.
-    expect(p.other.find((o) => o.line === 21)?.kind).toBe('text');
+    expect(p.other.find((o) => o.line === 24)?.kind).toBe('text');
   });
 });
 

@@ -16,7 +16,7 @@ import { SCENARIOS } from '../spec/scenario.ts';
 import { bootScenario } from '../cli/dump.ts';
 import { fcParams } from './seed.ts';
 
-const FIXTURES = new URL('../../shared/fixtures/', import.meta.url);
+const FIXTURES = new URL('./fixtures/kernel/', import.meta.url);
 const X86_FIXTURES = ['x86-ptdump-01.txt', 'x86-ptdump-04.txt', 'x86-ptdump-05.txt', 'x86-ptdump-06.txt'];
 
 function parsed(text: string): ParsedText {

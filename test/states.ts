@@ -1,6 +1,6 @@
 /**
  * Hand-made abstract states for the invariant tests: a booted kernel state built the
- * way the scenario's boot sequence maps it (greedy leaf sizes, brief rule 3), and small
+ * way the scenario's boot sequence maps it (greedy leaf sizes, spec/contracts/map.ts), and small
  * edits that break exactly one thing. No vitest here, so scripts and benches can use it.
  */
 import { createModel } from '../model/index.ts';
@@ -17,7 +17,7 @@ export function leaf(vpn: Vpn, pfn: Pfn, size: PageSize = '4K', prot: Prot = PAG
   return { vpn, pfn, size, prot };
 }
 
-/** map's leaf sizes (brief rule 3): greedy from the start, largest size both addresses allow. */
+/** map's leaf sizes (the postcondition in spec/contracts/map.ts): greedy from the start, largest size both addresses allow. */
 export function greedyLeaves(config: SystemConfig, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, maxPage: PageSize = '1G'): Leaf[] {
   const allowed = PAGE_SIZES.filter(
     (s) => PAGES[s] <= PAGES[maxPage] && (s !== '2M' || config.features.pse) && (s !== '1G' || config.features.gbpages),

@@ -3,12 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { commandsArb } from '../fuzz/arbitraries.ts';
 import { kernelScenario } from '../spec/scenario.ts';
 import { PAGE_KERNEL } from '../spec/state.ts';
-import { CommandsC, decode, formatFailureFile, parseFailureFile, type FailureFile } from '../io/trace.ts';
+import { CommandsC, decode } from '../io/trace.ts';
+import { formatFailureFile, parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
 import { fcParams } from './seed.ts';
 
 const sample: FailureFile = {
   format: 'ptspec-failure',
-  version: 1,
+  version: 2,
   ptspecVersion: '0.1.0',
   key: 'mutant-split-drops-nx--kernel--refinement--split',
   scenario: 'kernel',
@@ -32,8 +33,8 @@ const sample: FailureFile = {
     command: { op: 'split', root: 0, vpn: 0xffff888001000 },
     detail: 'abstract(impl) differs from the model in root 0',
     witnesses: [{ root: 0, vpn: 0xffff888001000, pages: 1, frames: [{ pfn: 4096, count: 1 }], detail: 'NX lost' }],
-    modelOutcome: 'ok',
-    implOutcome: 'ok',
+    model: { outcome: 'ok' },
+    impl: { outcome: 'ok' },
   },
   count: 2,
   firstSeen: '2026-11-26T10:00:00.000Z',
@@ -115,6 +116,10 @@ describe('readable decode errors', () => {
   });
 
   it('rejects another format or version', () => {
-    expect(errorsOf(edited((j) => { j['version'] = 2; }))).toEqual(['version: expected 1, got 2']);
+    // A file of the old version says what to do about it.
+    expect(errorsOf(edited((j) => { j['version'] = 1; }))).toEqual([
+      'version: expected 2, got 1',
+      'this ptspec reads failure files of version 2; re-run the campaign that wrote it to record the failure again',
+    ]);
   });
 });

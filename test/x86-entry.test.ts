@@ -136,7 +136,7 @@ describe('cache modes under the kernel PAT', () => {
   });
 });
 
-describe('walk index of a VA at each level matches DESIGN.md bit ranges', () => {
+describe('walk index of a VA at each level matches the SDM bit ranges of spec/address.ts', () => {
   it('PTE 20:12, PMD 29:21, PUD 38:30, P4D/PGD 47:39, PGD(5-level) 56:48', () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (va) => {

@@ -10,8 +10,7 @@
  * kernel views of the other inputs in order.
  */
 import { PAGES } from '../../spec/address.ts';
-import type { Invariant } from '../../spec/invariant.ts';
-import { CATALOGUE, checkAll } from '../../spec/invariants/index.ts';
+import { CATALOGUE, checkAll, type Invariant } from '../../checker/index.ts';
 import type { RootKind } from '../../spec/state.ts';
 import { pairFindings, structureFindings, userBitFindings, userCopyFindings, type DumpFinding } from './findings.ts';
 import { dumpToAbstractState, levelLeafSize } from './leaves.ts';

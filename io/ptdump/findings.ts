@@ -7,7 +7,7 @@
  * present pgd/p4d line or a present pud/pmd line without PSE means the text is not a
  * faithful walk or the tables are broken. Alignment and size are checked by the parser.
  *
- * KPTI (DESIGN.md family K, arch/x86/mm/pti.c), with ids `K-dump-*`:
+ * KPTI (family K of spec/invariant.ts, arch/x86/mm/pti.c), with ids `K-dump-*`:
  * - no user-accessible (USR) mapping in the kernel half of any table, except the legacy
  *   vsyscall page the kernel maps for user space on purpose (map_vsyscall, 4K USR ro at
  *   VSYSCALL_ADDR 0xffffffffff600000) — the "Total Meltdown" rule;

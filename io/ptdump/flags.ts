@@ -6,7 +6,7 @@
  * bit 7 is PAT on a pte), `PAT ` (bit 7 on a pte, bit 12 on a pmd/pud leaf), `GLB `,
  * `NX `/`x  `. A non-present entry prints 30 spaces.
  */
-import type { Prot, CacheMode } from '../../spec/state.ts';
+import { X86_KERNEL_PAT, type CacheMode, type Prot } from '../../spec/state.ts';
 import type { DumpLevel, PtFlags } from './types.ts';
 
 export const FLAG_COLUMN_WIDTH = 30;
@@ -59,12 +59,8 @@ export function parseFlagTokens(tokens: readonly string[], level: DumpLevel): Pt
   return f;
 }
 
-/**
- * The kernel's PAT MSR programming (arch/x86/mm/pat/memtype.c, pat_bp_init): index
- * PAT*4 + PCD*2 + PWT selects WB WC UC- UC WB WP UC- WT. Written out here because io/
- * may not import impl/; the impl's encoding is checked against the same kernel table.
- */
-const PAT_INDEX_MODE: readonly CacheMode[] = ['WB', 'WC', 'UC-', 'UC', 'WB', 'WP', 'UC-', 'WT'];
+/** The kernel's PAT MSR programming: index PAT*4 + PCD*2 + PWT selects the mode. */
+const PAT_INDEX_MODE = X86_KERNEL_PAT;
 
 function cacheMode(f: PtFlags): CacheMode {
   return PAT_INDEX_MODE[(f.pat ? 4 : 0) + (f.pcd ? 2 : 0) + (f.pwt ? 1 : 0)]!;

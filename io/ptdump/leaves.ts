@@ -75,7 +75,7 @@ export function dumpToAbstractState(views: readonly DumpView[]): AbstractState {
       frames: SYNTHETIC_FRAMES,
       tablePool: { pfn: 0, count: tablesInUse },
     },
-    // No frame facts (spec/invariants/common.ts hasFrameFacts): frame checks hold vacuously.
+    // No frame facts (spec/invariants/terms.ts hasFrameFacts): frame checks hold vacuously.
     frames: [],
     roots,
     tlb: [],

@@ -1,5 +1,5 @@
 /**
- * Argument checks shared by every operation contract, in the order the brief's rule 2
+ * Argument checks shared by every operation contract, in the order spec/contracts/README.md
  * fixes for all of them (first failure wins): root → vpn → pages → pfn/count → prot →
  * maxPage/size. Each returns the `PtError` (EINVAL, naming the argument) or null, so the
  * model and any implementation refuse exactly the same calls with the same errno and arg.
@@ -12,44 +12,45 @@ import { PAGE_SIZES, VPN_LIMIT, isCanonical, isKernelHalf, type PageSize, type P
 import type { Errno, PtError } from '../errors.ts';
 import { CACHE_MODES, INIT_MM, x86Representable, type Prot, type RootId, type SystemConfig } from '../state.ts';
 
-/** A `PtError` with the message format of `fail()` in errors.ts. */
+/** A `PtError` with the message format of `fail()` in errors.ts. Trusted: shared by model and impl, not checked by refinement. */
 export function ptError(errno: Errno, arg: string, message: string): PtError {
   return { errno, arg, message: `${errno}: ${arg}: ${message}` };
 }
 
+/** root: init_mm, the only root without the isolation capability. Trusted: shared by model and impl, not checked by refinement. */
 export function checkRoot(root: RootId): PtError | null {
   return root === INIT_MM ? null : ptError('EINVAL', 'root', `root ${root} does not exist (only init_mm, root ${INIT_MM}, without the isolation capability)`);
 }
 
-/** vpn: an integer page number, canonical for the paging mode, in the kernel half. */
+/** vpn: an integer page number, canonical for the paging mode, in the kernel half. Trusted: shared by model and impl, not checked by refinement. */
 export function checkKernelVpn(config: SystemConfig, vpn: Vpn, arg = 'vpn'): PtError | null {
   if (!Number.isInteger(vpn) || !isCanonical(vpn, config.levels)) return ptError('EINVAL', arg, `${vpn} is not a canonical page number for ${config.levels}-level paging`);
   if (!isKernelHalf(vpn, config.levels)) return ptError('EINVAL', arg, `${vpn} is in the user half; core operations edit the kernel half only`);
   return null;
 }
 
-/** pages: an integer ≥ 1 such that [vpn, vpn+pages) stays inside the kernel half (which ends at VPN_LIMIT). */
+/** pages: an integer ≥ 1 such that [vpn, vpn+pages) stays inside the kernel half (which ends at VPN_LIMIT). Trusted: shared by model and impl, not checked by refinement. */
 export function checkKernelPages(vpn: Vpn, pages: number, arg = 'pages'): PtError | null {
   if (!Number.isInteger(pages) || pages < 1) return ptError('EINVAL', arg, `${pages} is not a page count ≥ 1`);
   if (vpn + pages > VPN_LIMIT) return ptError('EINVAL', arg, `range of ${pages} pages from ${vpn} runs past the end of the kernel half`);
   return null;
 }
 
-/** pfn: an integer frame such that [pfn, pfn+count) lies in simulated memory [0, config.frames). */
+/** pfn: an integer frame such that [pfn, pfn+count) lies in simulated memory [0, config.frames). Trusted: shared by model and impl, not checked by refinement. */
 export function checkPfnRange(config: SystemConfig, pfn: Pfn, count: number, arg = 'pfn'): PtError | null {
   if (!Number.isInteger(pfn) || pfn < 0 || pfn >= config.frames) return ptError('EINVAL', arg, `frame ${pfn} is outside memory [0, ${config.frames})`);
   if (pfn + count > config.frames) return ptError('EINVAL', arg, `frames [${pfn}, ${pfn + count}) run past the end of memory (${config.frames} frames)`);
   return null;
 }
 
-/** count (set_direct_map_*): an integer ≥ 1 with [pfn, pfn+count) inside memory. */
+/** count (set_direct_map_*): an integer ≥ 1 with [pfn, pfn+count) inside memory. Trusted: shared by model and impl, not checked by refinement. */
 export function checkFrameCount(config: SystemConfig, pfn: Pfn, count: number, arg = 'count'): PtError | null {
   if (!Number.isInteger(count) || count < 1) return ptError('EINVAL', arg, `${count} is not a frame count ≥ 1`);
   if (pfn + count > config.frames) return ptError('EINVAL', arg, `frames [${pfn}, ${pfn + count}) run past the end of memory (${config.frames} frames)`);
   return null;
 }
 
-/** prot: a known cache mode, and representable with x86's single NX bit (execUser = user && execKernel). */
+/** prot: a known cache mode, and representable with x86's single NX bit (execUser = user && execKernel). Trusted: shared by model and impl, not checked by refinement. */
 export function checkProt(prot: Prot, arg = 'prot'): PtError | null {
   if (!CACHE_MODES.includes(prot.cache)) return ptError('EINVAL', arg, `unknown cache mode ${String(prot.cache)}`);
   if (!x86Representable(prot)) return ptError('EINVAL', arg, 'execUser must equal user && execKernel (x86 has one NX bit)');

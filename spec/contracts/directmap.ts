@@ -9,10 +9,11 @@
  *   EINVAL count   not an integer ≥ 1, or [pfn, pfn+count) runs past memory
  *   invalid: ENOENT  some frame of the range has no direct-map page (directMapVpn unmapped)
  *   default: EEXIST  some frame of the range has its direct-map page present
- *   invalid: EPERM   some frame is mapped anywhere else in the kernel half (policy rule
- *                    (f) on the resulting state: a noDirectMap frame is mapped nowhere)
- *   EPERM          any other policy rule on the resulting state (default re-maps RW NX:
- *                  a rodata or text frame, or one executable elsewhere, is refused)
+ *   invalid: EPERM   some frame is mapped anywhere else in the kernel half (P7 on the
+ *                    resulting state: a noDirectMap frame is mapped nowhere there)
+ *   EPERM          any other strict-policy invariant on the resulting state (default
+ *                  re-maps RW NX: a rodata or text frame, or one executable elsewhere,
+ *                  is refused by P4, P3 or P2)
  *   ENOMEM         the resulting footprint exceeds the pool
  *
  * Postconditions:
@@ -23,13 +24,19 @@
  *   flush: true  → the direct-map range is flushed on all CPUs (flush.ts);
  *   flush: false → TLBs are left alone and a flush obligation is added for the range
  *                  with reason 'setDirectMapInvalid' / 'setDirectMapDefault'.
+ *   Table lifetime (flush.ts): with flush: true the tables the removal empties are freed
+ *   after the flush, as for unmap. With flush: false (set_direct_map_invalid_noflush)
+ *   no flush has run, so another CPU's paging-structure cache may still walk through
+ *   an emptied table: each one is unlinked but *pending free* — still counted in
+ *   tablesInUse and in pendingTableFrees, and toward ENOMEM — until a flush releases
+ *   it. setDirectMapDefault adds mappings and never empties a table.
  */
 import { X86_64_LAYOUT_4LEVEL, type Pfn, type Vpn } from '../address.ts';
 import type { PtError } from '../errors.ts';
-import type { FrameRun, SystemConfig } from '../state.ts';
+import type { SystemConfig } from '../state.ts';
 import { checkFrameCount, checkPfnRange } from './args.ts';
-import { carveRange } from './ranges.ts';
 
+/** set_direct_map_*'s preconditions that need no state (EINVAL), in the order of the header. Trusted: shared by model and impl, not checked by refinement. */
 export function validateSetDirectMap(config: SystemConfig, pfn: Pfn, count: number): PtError | null {
   return checkPfnRange(config, pfn, 1) ?? checkFrameCount(config, pfn, count);
 }
@@ -43,29 +50,4 @@ export function directMapVpn(pfn: Pfn): Vpn {
 export function isDirectMapVpn(config: SystemConfig, vpn: Vpn): boolean {
   const off = vpn - X86_64_LAYOUT_4LEVEL.pageOffset;
   return off >= 0 && off < config.frames;
-}
-
-/**
- * Frame runs in canonical form: sorted, adjacent runs with identical (use, sensitive,
- * noDirectMap) merged, empty runs dropped (brief rule 13).
- */
-export function normalizeFrames(runs: readonly FrameRun[]): FrameRun[] {
-  const sorted = [...runs].filter((r) => r.count > 0).sort((a, b) => a.pfn - b.pfn);
-  const out: FrameRun[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last !== undefined && last.pfn + last.count === r.pfn && last.use === r.use && last.sensitive === r.sensitive && last.noDirectMap === r.noDirectMap) {
-      out[out.length - 1] = { ...last, count: last.count + r.count };
-    } else {
-      out.push(r);
-    }
-  }
-  return out;
-}
-
-/** The frame runs with noDirectMap = value on [pfn, pfn+count), in canonical form. */
-export function setNoDirectMap(runs: readonly FrameRun[], pfn: Pfn, count: number, value: boolean): FrameRun[] {
-  const piece = (r: FrameRun, at: Pfn, n: number): FrameRun => ({ ...r, pfn: at, count: n });
-  const cut = carveRange(runs, (r) => [r.pfn, r.count], pfn, count, piece, (r, at, n) => ({ ...piece(r, at, n), noDirectMap: value }));
-  return normalizeFrames(cut);
 }

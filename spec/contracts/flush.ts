@@ -1,6 +1,9 @@
 /**
- * TLB entries and flush obligations (brief rule 10): the shared operations on them, so
- * every system keeps them in the same canonical form.
+ * TLB entries, flush obligations and the lifetime of page tables (AbstractState.tlb,
+ * pendingFlush, tablesInUse, pendingTableFrees): the rules every operation follows and
+ * the canonical form every system reports them in. Prose only: the model (model/tlb.ts,
+ * model/tables.ts) and the impl (impl/tlb.ts, impl/tables.ts) each implement it their own
+ * way, and spec/contracts/post states it as relations.
  *
  * - A TLB entry caches one leaf for one (cpu, root). Flushing a range removes, on every
  *   CPU and root, each entry whose leaf intersects the range (flush_tlb_kernel_range
@@ -9,62 +12,18 @@
  *   reasons (sorted, de-duplicated, joined by '+'), and flushing a sub-range removes just
  *   that part, the pieces keeping their reason.
  * - Canonical TLB order: (cpu, root, leaf.vpn, leaf size ascending).
+ * - Deferred table frees. Only setDirectMapInvalid with flush: false leaves tables
+ *   pending free (directmap.ts); every other operation that empties a table flushes
+ *   before it returns and frees the table after that flush. A pending table covers the
+ *   VA span of the entry that linked it: a level-l table with base page b covers
+ *   [b, b + pagesPerEntry(l + 1)). Any flush of [vpn, vpn+pages) — flush(), or the
+ *   flush an operation performs over the ranges it changed — releases every pending
+ *   table whose span intersects that range; flushAll releases all of them. A released
+ *   table is free and reusable at once. Pending tables count in tablesInUse and in the
+ *   ENOMEM decision, which is made before the operation's own flush: the tables an
+ *   operation needs are the radix footprint of its result's leaves plus every table
+ *   pending before it plus those it leaves pending; its flush releases tables only
+ *   after it has succeeded.
  */
-import { PAGES, type Vpn } from '../address.ts';
-import type { FlushObligation, RootId, TlbEntry } from '../state.ts';
-import { carveRange } from './ranges.ts';
-
-export function compareTlbEntries(a: TlbEntry, b: TlbEntry): number {
-  return a.cpu - b.cpu || a.root - b.root || a.leaf.vpn - b.leaf.vpn || PAGES[a.leaf.size] - PAGES[b.leaf.size];
-}
-
-function intersects(vpn: Vpn, pages: number, lo: Vpn, count: number): boolean {
-  return vpn < lo + count && lo < vpn + pages;
-}
-
-/** The TLB without the entries a flush of [vpn, vpn+pages) removes (all CPUs, all roots). */
-export function flushTlbRange(tlb: readonly TlbEntry[], vpn: Vpn, pages: number): TlbEntry[] {
-  return tlb.filter((e) => !intersects(e.leaf.vpn, PAGES[e.leaf.size], vpn, pages));
-}
-
-/**
- * The entry (cpu, root) uses for vpn, or undefined on a miss. Stale entries may overlap
- * (a 4K entry left by a `_noflush` operation under a later 2M fill); the smallest, most
- * specific one wins, so the choice depends on the abstract TLB only.
- */
-export function tlbLookup(tlb: readonly TlbEntry[], cpu: number, root: RootId, vpn: Vpn): TlbEntry | undefined {
-  let best: TlbEntry | undefined;
-  for (const e of tlb) {
-    if (e.cpu !== cpu || e.root !== root || vpn < e.leaf.vpn || vpn >= e.leaf.vpn + PAGES[e.leaf.size]) continue;
-    if (best === undefined || PAGES[e.leaf.size] < PAGES[best.leaf.size]) best = e;
-  }
-  return best;
-}
-
-function joinReasons(a: string, b: string): string {
-  return [...new Set([...a.split('+'), ...b.split('+')])].sort().join('+');
-}
-
-/** The obligations with [vpn, vpn+pages) owed for `reason` added, merged with overlapping or adjacent ranges. */
-export function addFlushObligation(obligations: readonly FlushObligation[], vpn: Vpn, pages: number, reason: string): FlushObligation[] {
-  let lo = vpn;
-  let hi = vpn + pages;
-  let why = reason;
-  const out: FlushObligation[] = [];
-  for (const o of obligations) {
-    if (o.vpn + o.pages < lo || o.vpn > hi) {
-      out.push(o);
-    } else {
-      lo = Math.min(lo, o.vpn);
-      hi = Math.max(hi, o.vpn + o.pages);
-      why = joinReasons(why, o.reason);
-    }
-  }
-  out.push({ vpn: lo, pages: hi - lo, reason: why });
-  return out.sort((a, b) => a.vpn - b.vpn);
-}
-
-/** The obligations left after flushing [vpn, vpn+pages): the parts outside the range. */
-export function dischargeFlushRange(obligations: readonly FlushObligation[], vpn: Vpn, pages: number): FlushObligation[] {
-  return carveRange(obligations, (o) => [o.vpn, o.pages], vpn, pages, (o, at, n) => ({ vpn: at, pages: n, reason: o.reason }));
-}
+// A module with no exports of its own, so that it is one under isolatedModules.
+export {};

@@ -6,6 +6,5 @@ export * from './protect.ts';
 export * from './directmap.ts';
 export * from './hugepage.ts';
 export * from './access.ts';
-export * from './flush.ts';
 export * from './outcome.ts';
-export * from './ranges.ts';
+export * from './post/index.ts';

@@ -10,19 +10,22 @@
  *   EINVAL prot    unknown cache mode, or not x86-representable (execUser ≠ user && execKernel)
  *   EINVAL maxPage not one of 4K/2M/1G (a size the CPU lacks is NOT an error: it caps lower)
  *   EEXIST         some page of [vpn, vpn+pages) is already mapped
- *   EPERM          the resulting state breaks a policy rule (spec/policy.ts)
+ *   EPERM          the resulting state breaks a strict-policy invariant (outcome.ts STRICT_POLICY)
  *   ENOMEM         the resulting radix footprint exceeds config.tablePool.count (spec/footprint.ts)
  *
- * Postcondition: the leaves of root 0 are the old leaves plus `chooseLeafSizes(...)`
- * for the range, each with `prot`; frames, TLBs and flush obligations are unchanged (a
+ * Postcondition: the leaves of root 0 are the old leaves plus, from vpn upward, one new
+ * leaf at a time of the largest size S ≤ maxPage the CPU supports with its page and frame
+ * both S-aligned and at least S pages left (greedy, as phys_*_init and vmap_try_huge_*
+ * choose per entry), each with `prot`; frames, TLBs and flush obligations are unchanged (a
  * new mapping needs no flush: x86 does not cache not-present entries).
  */
-import { PAGES, type PageSize, type Pfn, type Vpn } from '../address.ts';
+import type { Pfn, Vpn } from '../address.ts';
 import type { PtError } from '../errors.ts';
 import type { Prot, RootId, SystemConfig } from '../state.ts';
 import type { MapOptions } from '../system.ts';
-import { checkKernelPages, checkKernelVpn, checkPfnRange, checkProt, checkRoot, isPageSize, ptError, sizeSupported } from './args.ts';
+import { checkKernelPages, checkKernelVpn, checkPfnRange, checkProt, checkRoot, isPageSize, ptError } from './args.ts';
 
+/** map's preconditions that need no state (EINVAL), in the order of the header. Trusted: shared by model and impl, not checked by refinement. */
 export function validateMap(config: SystemConfig, root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): PtError | null {
   return (
     checkRoot(root) ??
@@ -32,39 +35,4 @@ export function validateMap(config: SystemConfig, root: RootId, vpn: Vpn, pfn: P
     checkProt(prot) ??
     (opts.maxPage === undefined || isPageSize(opts.maxPage) ? null : ptError('EINVAL', 'maxPage', `${String(opts.maxPage)} is not a page size`))
   );
-}
-
-const LARGEST_FIRST: readonly PageSize[] = ['1G', '2M', '4K'];
-
-/**
- * One greedy step of map: the largest size S ≤ maxPage that the CPU supports with vpn and
- * pfn both S-aligned and at least S pages remaining. Always succeeds (4K fits anything).
- */
-export function chooseLeafSize(config: SystemConfig, vpn: Vpn, pfn: Pfn, remaining: number, maxPage: PageSize = '1G'): PageSize {
-  const cap = PAGES[maxPage];
-  for (const size of LARGEST_FIRST) {
-    const n = PAGES[size];
-    if (n <= cap && n <= remaining && vpn % n === 0 && pfn % n === 0 && sizeSupported(config, size)) return size;
-  }
-  return '4K';
-}
-
-export interface LeafPlacement {
-  readonly vpn: Vpn;
-  readonly pfn: Pfn;
-  readonly size: PageSize;
-}
-
-/**
- * Every leaf map creates for [vpn, vpn+pages) → [pfn, pfn+pages), in vpn order: greedy
- * from the start, as the kernel's phys_*_init and vmap_try_huge_* choose per entry.
- */
-export function chooseLeafSizes(config: SystemConfig, vpn: Vpn, pfn: Pfn, pages: number, maxPage: PageSize = '1G'): LeafPlacement[] {
-  const out: LeafPlacement[] = [];
-  for (let off = 0; off < pages; ) {
-    const size = chooseLeafSize(config, vpn + off, pfn + off, pages - off, maxPage);
-    out.push({ vpn: vpn + off, pfn: pfn + off, size });
-    off += PAGES[size];
-  }
-  return out;
 }

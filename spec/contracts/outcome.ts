@@ -1,56 +1,69 @@
 /**
- * The errors of the state stages every operation shares (brief rule 2: after the
- * argument checks come EEXIST/ENOENT, then policy EPERM, then ENOMEM), built one way so
- * model and impl name the same argument.
+ * The errors of the state stages every operation shares (spec/contracts/README.md: after
+ * the argument checks come EEXIST/ENOENT, then policy EPERM, then ENOMEM), built one way
+ * so model and impl name the same argument.
  *
  *   EEXIST / ENOENT name `vpn` (`pfn` for set_direct_map_*);
- *   EPERM names the argument that carries the refused intent (POLICY_ARG);
+ *   EPERM names the argument that carries the refused intent (POLICY_ARG) and the first
+ *         invariant of STRICT_POLICY, in that order, that the result would break;
  *   ENOMEM names `tablePool` (the resource that ran out).
  */
 import type { Op } from '../commands.ts';
+import { OPERATIONS, OPS } from '../operations.ts';
 import type { Errno, PtError } from '../errors.ts';
-import type { PolicyViolation } from '../policy.ts';
-import type { SystemConfig } from '../state.ts';
-import { ptError } from './args.ts';
 
 /**
- * The outcomes each core operation can have under these contracts, so a campaign can say
- * which ones it never exercised. Removing or splitting mappings keeps every attribute, so
- * unmap, split and collapse can break no policy rule (no EPERM); collapse only frees
- * tables (no ENOMEM); a partial unmap may need a table for the split (ENOMEM).
+ * The outcomes each core operation can have under these contracts (the operation table's
+ * `outcomes`), so a campaign can say which ones it never exercised.
  */
-export const POSSIBLE_OUTCOMES: Readonly<Partial<Record<Op, readonly ('ok' | Errno)[]>>> = {
-  map: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
-  unmap: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
-  protect: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
-  setDirectMapInvalid: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
-  setDirectMapDefault: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
-  split: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
-  collapse: ['ok', 'EINVAL', 'ENOENT'],
-  translate: ['ok', 'EINVAL', 'ENOENT'],
-  access: ['ok', 'EINVAL'],
-  flush: ['ok', 'EINVAL'],
-  flushAll: ['ok'],
-};
+export const POSSIBLE_OUTCOMES: Readonly<Partial<Record<Op, readonly ('ok' | Errno)[]>>> = Object.fromEntries(
+  OPS.filter((op) => OPERATIONS[op].capability === 'core').map((op) => [op, OPERATIONS[op].outcomes]),
+);
 
 export type MutatingOp = 'map' | 'unmap' | 'protect' | 'setDirectMapInvalid' | 'setDirectMapDefault' | 'split' | 'collapse';
 
+/** The argument each mutating core operation's EPERM names (the operation table's `policyArg`). Trusted. */
 export const POLICY_ARG: Readonly<Record<MutatingOp, string>> = {
-  map: 'prot',
-  unmap: 'vpn',
-  protect: 'change',
-  setDirectMapInvalid: 'pfn',
-  setDirectMapDefault: 'pfn',
-  split: 'vpn',
-  collapse: 'vpn',
+  map: OPERATIONS.map.policyArg!,
+  unmap: OPERATIONS.unmap.policyArg!,
+  protect: OPERATIONS.protect.policyArg!,
+  setDirectMapInvalid: OPERATIONS.setDirectMapInvalid.policyArg!,
+  setDirectMapDefault: OPERATIONS.setDirectMapDefault.policyArg!,
+  split: OPERATIONS.split.policyArg!,
+  collapse: OPERATIONS.collapse.policyArg!,
 };
 
-export function policyError(op: MutatingOp, v: PolicyViolation): PtError {
-  return ptError('EPERM', POLICY_ARG[op], `policy ${v.rule}: ${v.reason}`);
-}
+/**
+ * The strict policy: the invariants of the catalogue that the strict profile refuses to
+ * break. A mutating operation whose result would break one fails with EPERM naming the
+ * first of them, in this order, that the result breaks (several may break at once; both
+ * model and impl must report the same one), and changes nothing. Every other invariant
+ * holds in every reachable state by construction, not by refusal. The names are the
+ * catalogue's (a test holds them equal).
+ *
+ * Trusted: shared by model and impl as the contract's vocabulary; each decides on its own
+ * whether an invariant would break.
+ */
+export const STRICT_POLICY: readonly { readonly id: string; readonly name: string }[] = [
+  { id: 'P1', name: 'no_leaf_writable_and_executable' },
+  { id: 'P2', name: 'no_frame_writable_and_executable_through_two_aliases' },
+  { id: 'P3', name: 'no_kernel_text_frame_writable' },
+  { id: 'P4', name: 'no_kernel_rodata_frame_writable' },
+  { id: 'P5', name: 'kernel_text_executable_in_image_mapping' },
+  { id: 'S12', name: 'page_table_frames_mapped_only_by_their_direct_map_page' },
+  { id: 'P6', name: 'no_user_accessible_kernel_half_leaf' },
+  { id: 'P7', name: 'no_kernel_half_mapping_of_frames_removed_from_direct_map' },
+];
 
-/** ENOMEM iff the resulting state needs more tables than the pool holds (spec/footprint.ts). */
-export function checkTablePool(config: SystemConfig, tablesNeeded: number): PtError | null {
-  const pool = config.tablePool.count;
-  return tablesNeeded > pool ? ptError('ENOMEM', 'tablePool', `the result needs ${tablesNeeded} page tables, the pool has ${pool}`) : null;
+const POLICY_NAME: ReadonlyMap<string, string> = new Map(STRICT_POLICY.map((p) => [p.id, p.name]));
+
+/**
+ * The EPERM of `op` for a result that breaks strict-policy invariant `id`; `where` says
+ * where, as a person reads it ("at frame 0x1a2b3", "at 0xffffc90000001000 in root 0").
+ * Trusted: it formats, it decides nothing.
+ */
+export function policyError(op: MutatingOp, id: string, where: string): PtError {
+  const name = POLICY_NAME.get(id);
+  if (name === undefined) throw new RangeError(`${id} is not a strict-policy invariant`);
+  return { errno: 'EPERM', arg: POLICY_ARG[op], invariant: id, message: `EPERM: ${POLICY_ARG[op]}: would break ${id} ${name} ${where}` };
 }

@@ -6,7 +6,7 @@
  *   EINVAL vpn    not an integer canonical page number in the kernel half
  *   EINVAL pages  not an integer ≥ 1, or the range leaves the kernel half
  *   ENOENT        no page of [vpn, vpn+pages) is mapped (a partly mapped range is fine)
- *   EPERM         the resulting state breaks a policy rule (removal cannot, today)
+ *   EPERM         the resulting state breaks a strict-policy invariant (removal cannot, today)
  *   ENOMEM        the resulting footprint exceeds the pool (splitting a 1G leaf at an
  *                 unaligned edge adds a PMD and a PTE table, so unmap can need memory)
  *
@@ -21,6 +21,7 @@ import type { PtError } from '../errors.ts';
 import type { RootId, SystemConfig } from '../state.ts';
 import { checkKernelPages, checkKernelVpn, checkRoot } from './args.ts';
 
+/** unmap's preconditions that need no state (EINVAL), in the order of the header. Trusted: shared by model and impl, not checked by refinement. */
 export function validateUnmap(config: SystemConfig, root: RootId, vpn: Vpn, pages: number): PtError | null {
   return checkRoot(root) ?? checkKernelVpn(config, vpn) ?? checkKernelPages(vpn, pages);
 }

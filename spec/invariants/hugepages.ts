@@ -5,18 +5,13 @@
  * operation contracts and checked by refinement.)
  */
 import { PAGES } from '../address.ts';
-import type { Invariant } from '../invariant.ts';
-import type { CpuFeatures } from '../state.ts';
-import { alignmentCheck, leafCheck } from './common.ts';
+import type { InvariantDefinition } from '../invariant.ts';
+import { everyLeaf } from './terms.ts';
 
-/** Leaves of `size` on a CPU without the feature that page size needs. */
-function needsFeature(size: '2M' | '1G', feature: keyof CpuFeatures, name: string) {
-  return leafCheck((state) => (state.config.features[feature] ? undefined : (leaf) => (leaf.size === size ? `${size} leaf on a CPU without ${name}` : undefined)));
-}
-
-export const HUGE_PAGES: readonly Invariant[] = [
+export const HUGE_PAGES: readonly InvariantDefinition[] = [
   {
     id: 'H1',
+    name: 'huge_leaf_frames_aligned_to_leaf_size',
     family: 'H',
     title: 'Huge leaf frames aligned to their size',
     statement: 'Every 2M leaf maps a 512-frame-aligned pfn and every 1G leaf a 262144-frame-aligned pfn.',
@@ -26,10 +21,14 @@ export const HUGE_PAGES: readonly Invariant[] = [
       'split_large_page derives the 512 small frames from the aligned base (pfn + i * pfninc) and collapse_large_pages ' +
       'requires an aligned first frame. verified-nrkernel: pt_entries_aligned on the frame base.',
     references: ['Intel SDM vol. 3 §4.5 (PDE/PDPTE mapping 2M/1G pages)', 'arch/x86/mm/pat/set_memory.c __split_large_page, collapse_large_pages', 'verified-nrkernel spec_t/os.rs pt_entries_aligned'],
-    check: alignmentCheck('pfn', PAGES['2M']),
+    kernel: 'guarantees',
+    kernelNote: 'A 2M or 1G entry has no bits for an unaligned frame, and split_large_page and collapse_large_pages work from the aligned base.',
+    holds: (state) =>
+      everyLeaf(state, (leaf) => ((leaf.size === '2M' || leaf.size === '1G') && leaf.pfn % PAGES[leaf.size] !== 0 ? `pfn is not ${leaf.size}-aligned` : undefined)),
   },
   {
     id: 'H2',
+    name: 'no_2m_leaf_without_pse',
     family: 'H',
     title: '2M leaves only with PSE',
     statement: 'If the CPU lacks PSE (features.pse false) no leaf is 2M.',
@@ -38,10 +37,13 @@ export const HUGE_PAGES: readonly Invariant[] = [
       'garbage; the kernel builds 2M direct-map and image leaves only when boot_cpu_has(X86_FEATURE_PSE) ' +
       '(page_size_mask in init_memory_mapping), and collapse_large_pages must not create one either.',
     references: ['arch/x86/mm/init.c probe_page_size_mask, page_size_mask', 'arch/x86/mm/pat/set_memory.c collapse_large_pages', 'X86_FEATURE_PSE'],
-    check: needsFeature('2M', 'pse', 'PSE'),
+    kernel: 'guarantees',
+    kernelNote: 'probe_page_size_mask allows 2M pages only when boot_cpu_has(X86_FEATURE_PSE).',
+    holds: (state) => everyLeaf(state, (leaf) => (!state.config.features.pse && leaf.size === '2M' ? '2M leaf on a CPU without PSE' : undefined)),
   },
   {
     id: 'H3',
+    name: 'no_1g_leaf_without_gbpages',
     family: 'H',
     title: '1G leaves only with GB pages',
     statement: 'If the CPU lacks 1 GiB pages (features.gbpages false) no leaf is 1G.',
@@ -50,6 +52,8 @@ export const HUGE_PAGES: readonly Invariant[] = [
       'direct_gbpages is set (X86_FEATURE_GBPAGES, phys_pud_init), and split_large_page of a 1G leaf produces 2M ' +
       'leaves, never the reverse without the feature.',
     references: ['arch/x86/mm/init_64.c phys_pud_init', 'arch/x86/mm/init.c probe_page_size_mask (direct_gbpages)', 'X86_FEATURE_GBPAGES'],
-    check: needsFeature('1G', 'gbpages', 'GB pages'),
+    kernel: 'guarantees',
+    kernelNote: '1G direct-map leaves are built only with direct_gbpages, which needs X86_FEATURE_GBPAGES.',
+    holds: (state) => everyLeaf(state, (leaf) => (!state.config.features.gbpages && leaf.size === '1G' ? '1G leaf on a CPU without GB pages' : undefined)),
   },
 ];

@@ -4,104 +4,17 @@
  * permissions and over *all* aliases of a frame, which the kernel only partly checks:
  * its W+X scan looks at one mapping at a time.
  */
-import { isKernelHalf, upperHalfStart, vpnToHex } from '../address.ts';
-import type { CheckScope, Invariant, Witness } from '../invariant.ts';
-import type { AbstractState } from '../state.ts';
+import { isKernelHalf, vpnToHex } from '../address.ts';
+import type { InvariantDefinition, Witness } from '../invariant.ts';
+import type { AbstractRoot, Leaf } from '../state.ts';
 import {
-  KERNEL_IMAGE_MAP, Witnesses, forEachAliasLeaf, framesText, frameUseCheck, isExecutable, leafIntersectsAny, isWritable, leafCheck, leafPages,
-  mergeIntervals, type FrameInterval, type Mapping,
-} from './common.ts';
+  KERNEL_IMAGE_MAP, everyLeaf, everyMappedRun, framesText, framesWitness, isExecutable, isWritable, leafFrames, pageOfFrame, pagesOf, sharedFrames,
+} from './terms.ts';
 
-/** Kinds of a mapping in the cross-alias sweep; a W+X leaf counts as both. */
-const W = 0;
-const X = 1;
-const WX = 2;
-/** Event code = pfn * 8 + code; ends (0..2) sort before starts (3..5) at one pfn: intervals are half-open. */
-const START = 3;
-
-/**
- * Cross-alias W^X by a sweep over frame intervals: every executable leaf, and every
- * writable leaf over frames some leaf executes, contributes [pfn, pfn + pages); between
- * consecutive event points the counts of writable and executable mappings are constant,
- * and the interval is bad when some mapping writes it and a *different* one executes it.
- */
-function crossAliasWx(state: AbstractState, scope?: CheckScope): Witness[] {
-  // Executable leaves are few (text, modules, BPF): only writable leaves over their frames matter.
-  const cands: Mapping[] = [];
-  const execSpans: FrameInterval[] = [];
-  forEachAliasLeaf(state, scope, (root, leaf) => {
-    if (!isExecutable(leaf.prot)) return;
-    cands.push({ root, leaf });
-    execSpans.push({ lo: leaf.pfn, hi: leaf.pfn + leafPages(leaf) });
-  });
-  if (cands.length === 0) return [];
-  const spans = mergeIntervals(execSpans);
-  forEachAliasLeaf(state, scope, (root, leaf) => {
-    if (isWritable(leaf.prot) && !isExecutable(leaf.prot) && leafIntersectsAny(spans, leaf)) cands.push({ root, leaf });
-  });
-
-  const events = new Float64Array(cands.length * 2);
-  cands.forEach(({ leaf }, i) => {
-    const kind = isWritable(leaf.prot) ? (isExecutable(leaf.prot) ? WX : W) : X;
-    events[2 * i] = leaf.pfn * 8 + START + kind;
-    events[2 * i + 1] = (leaf.pfn + leafPages(leaf)) * 8 + kind;
-  });
-  events.sort();
-
-  const count = [0, 0, 0];
-  const bad: { lo: number; hi: number }[] = [];
-  let at = 0;
-  for (let i = 0; i < events.length; ) {
-    const pfn = Math.floor(events[i]! / 8);
-    const writers = count[W]! + count[WX]!;
-    const execs = count[X]! + count[WX]!;
-    // Only one writer and one executor that are the same W+X leaf is P1's business, not an alias.
-    const conflict = writers > 0 && execs > 0 && !(writers === 1 && execs === 1 && count[WX] === 1);
-    if (conflict && pfn > at) {
-      const last = bad[bad.length - 1];
-      if (last !== undefined && last.hi === at) last.hi = pfn;
-      else bad.push({ lo: at, hi: pfn });
-    }
-    for (; i < events.length && Math.floor(events[i]! / 8) === pfn; i++) {
-      const code = events[i]! % 8;
-      if (code >= START) count[code - START]!++;
-      else count[code]!--;
-    }
-    at = pfn;
-  }
-
-  const out = new Witnesses();
-  for (const iv of bad) {
-    // Name one writer and one different executor at the interval's first frame.
-    const here = cands.filter(({ leaf }) => leaf.pfn <= iv.lo && iv.lo < leaf.pfn + leafPages(leaf));
-    let writer: Mapping | undefined;
-    let exec: Mapping | undefined;
-    for (const a of here) {
-      if (!isWritable(a.leaf.prot)) continue;
-      const b = here.find((m) => m !== a && isExecutable(m.leaf.prot));
-      if (b !== undefined) {
-        writer = a;
-        exec = b;
-        break;
-      }
-    }
-    if (writer === undefined || exec === undefined) continue;
-    const wl = writer.leaf;
-    const where = (m: Mapping) => `root ${m.root.id} at ${vpnToHex(m.leaf.vpn + (iv.lo - m.leaf.pfn))}`;
-    out.add({
-      root: writer.root.id,
-      vpn: wl.vpn + (iv.lo - wl.pfn),
-      pages: Math.min(iv.hi, wl.pfn + leafPages(wl)) - iv.lo,
-      frames: [{ pfn: iv.lo, count: iv.hi - iv.lo }],
-      detail: `${framesText(iv.lo, iv.hi - iv.lo)} writable through ${where(writer)} and executable through ${where(exec)}`,
-    });
-  }
-  return out.done();
-}
-
-export const PERMISSIONS: readonly Invariant[] = [
+export const PERMISSIONS: readonly InvariantDefinition[] = [
   {
     id: 'P1',
+    name: 'no_leaf_writable_and_executable',
     family: 'P',
     title: 'No W+X mapping',
     statement: 'No leaf is both writable and executable (by the kernel or by user mode).',
@@ -111,10 +24,13 @@ export const PERMISSIONS: readonly Invariant[] = [
       'in the effective protection and prints "Checked W+X mappings: FAILED"), and CPA warns on creating one ' +
       '("CPA detected W^X violation", verify_rwx).',
     references: ['arch/x86/mm/dump_pagetables.c note_page, ptdump_walk_pgd_level_checkwx', 'arch/x86/mm/pat/set_memory.c verify_rwx', 'CONFIG_DEBUG_WX'],
-    check: leafCheck(() => (leaf) => (isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${leafPages(leaf)} pages writable and executable` : undefined)),
+    kernel: 'warns',
+    kernelNote: 'CONFIG_DEBUG_WX reports W+X pages once after mark_rodata_ro, and CPA\'s verify_rwx warns but still applies the change.',
+    holds: (state) => everyLeaf(state, (leaf) => (isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${pagesOf(leaf)} pages writable and executable` : undefined)),
   },
   {
     id: 'P2',
+    name: 'no_frame_writable_and_executable_through_two_aliases',
     family: 'P',
     title: 'No frame writable through one alias and executable through another',
     statement: 'No frame is mapped writable by one leaf and executable by a different leaf, in any roots.',
@@ -126,10 +42,33 @@ export const PERMISSIONS: readonly Invariant[] = [
       'kernel-image holes from the high alias because a stale alias of a reused frame escapes all such rules. No ' +
       'kernel check states the rule for all aliases; the W+X scan looks at one mapping at a time.',
     references: ['arch/x86/mm/pat/set_memory.c cpa_process_alias', 'arch/x86/mm/init_64.c mark_rodata_ro', 'commit c40a56a7818c (x86/mm/init: Remove freed kernel image areas from alias mapping)'],
-    check: crossAliasWx,
+    kernel: 'strict-only',
+    kernelNote: 'The kernel handles some aliases case by case (cpa_process_alias, mark_rodata_ro, protect_rodata) but no check states the rule for all of them.',
+    holds(state) {
+      // One witness per pair: the writable leaf's pages over the frames it shares with an
+      // executable one. "Different" is another place in the roots, so the same kernel-half
+      // leaf in two roots is two ways to its frames.
+      const at = (root: AbstractRoot, leaf: Leaf, pfn: number) => `root ${root.id} at ${vpnToHex(pageOfFrame(leaf, pfn))}`;
+      const out: Witness[] = [];
+      state.roots.forEach((wRoot, wr) => {
+        wRoot.leaves.forEach((w, wi) => {
+          if (!isWritable(w.prot)) return;
+          state.roots.forEach((xRoot, xr) => {
+            xRoot.leaves.forEach((x, xi) => {
+              const shared = isExecutable(x.prot) && !(wr === xr && wi === xi) ? sharedFrames(leafFrames(w), leafFrames(x)) : undefined;
+              if (shared === undefined) return;
+              const detail = `${framesText(shared.pfn, shared.count)} writable through ${at(wRoot, w, shared.pfn)} and executable through ${at(xRoot, x, shared.pfn)}`;
+              out.push(framesWitness(wRoot, w, shared, detail));
+            });
+          });
+        });
+      });
+      return out;
+    },
   },
   {
     id: 'P3',
+    name: 'no_kernel_text_frame_writable',
     family: 'P',
     title: 'Kernel text never writable',
     statement: 'No leaf that maps a kernel-text frame is writable.',
@@ -138,10 +77,15 @@ export const PERMISSIONS: readonly Invariant[] = [
       '(set_memory_ro over _text.._etext, kept by CPA\'s protect_kernel_text_ro "Text RO"); the only sanctioned writer is ' +
       'text_poke, which writes through a temporary user-half mapping in poking_mm, outside these tables.',
     references: ['arch/x86/mm/init_64.c mark_rodata_ro', 'arch/x86/mm/pat/set_memory.c protect_kernel_text_ro', 'arch/x86/kernel/alternative.c text_poke'],
-    check: frameUseCheck((leaf) => isWritable(leaf.prot), (r) => r.use === 'kernel-text', () => 'kernel text writable'),
+    kernel: 'enforces',
+    kernelNote:
+      'CPA\'s static_protections silently masks RW on the text range (protect_kernel_text_ro, "Text RO"); that rule is ' +
+      'stated over the image\'s virtual range, so whether every other alias of text is covered is not established here.',
+    holds: (state) => everyMappedRun(state, (run) => run.use === 'kernel-text', (leaf) => isWritable(leaf.prot), () => 'kernel text writable'),
   },
   {
     id: 'P4',
+    name: 'no_kernel_rodata_frame_writable',
     family: 'P',
     title: 'Kernel rodata never writable through any alias',
     statement: 'No leaf that maps a kernel-rodata frame is writable.',
@@ -149,10 +93,13 @@ export const PERMISSIONS: readonly Invariant[] = [
       'CPA\'s protect_rodata forbids RW by pfn, "Using the pfn catches all aliases", once kernel_set_to_readonly is set ' +
       'by mark_rodata_ro: read-only data (including __ro_after_init) is only read-only if no alias writes it.',
     references: ['arch/x86/mm/pat/set_memory.c protect_rodata, static_protections', 'arch/x86/mm/init_64.c mark_rodata_ro'],
-    check: frameUseCheck((leaf) => isWritable(leaf.prot), (r) => r.use === 'kernel-rodata', () => 'kernel rodata writable'),
+    kernel: 'enforces',
+    kernelNote: 'After mark_rodata_ro, CPA\'s protect_rodata silently masks RW by pfn, so every alias a set_memory_* call reaches stays read-only.',
+    holds: (state) => everyMappedRun(state, (run) => run.use === 'kernel-rodata', (leaf) => isWritable(leaf.prot), () => 'kernel rodata writable'),
   },
   {
     id: 'P5',
+    name: 'kernel_text_executable_in_image_mapping',
     family: 'P',
     title: 'Kernel text executable in the image mapping',
     statement: 'Every page at __START_KERNEL_map + pfn that maps its own kernel-text frame pfn is kernel-executable.',
@@ -161,14 +108,20 @@ export const PERMISSIONS: readonly Invariant[] = [
       '("Text NX"), since a set_memory_nx over kernel text would crash the machine on the next instruction fetch. The ' +
       'direct-map alias of text is not protected this way and stays NX.',
     references: ['arch/x86/mm/pat/set_memory.c protect_kernel_text', 'arch/x86/kernel/vmlinux.lds.S _text, _etext'],
-    check: frameUseCheck(
-      (leaf) => leaf.vpn - leaf.pfn === KERNEL_IMAGE_MAP && !leaf.prot.execKernel,
-      (r) => r.use === 'kernel-text',
-      () => 'kernel text not executable in the image mapping',
-    ),
+    kernel: 'enforces',
+    kernelNote: 'CPA\'s protect_kernel_text silently masks NX on _text.._etext in the image mapping ("Text NX").',
+    // A leaf maps each frame pfn at __START_KERNEL_map + pfn exactly when its vpn is __START_KERNEL_map + its pfn.
+    holds: (state) =>
+      everyMappedRun(
+        state,
+        (run) => run.use === 'kernel-text',
+        (leaf) => leaf.vpn - leaf.pfn === KERNEL_IMAGE_MAP && !leaf.prot.execKernel,
+        () => 'kernel text not executable in the image mapping',
+      ),
   },
   {
     id: 'P6',
+    name: 'no_user_accessible_kernel_half_leaf',
     family: 'P',
     title: 'No user-accessible kernel-half mapping',
     statement: 'No leaf in the upper (kernel) canonical half is user-accessible.',
@@ -179,13 +132,14 @@ export const PERMISSIONS: readonly Invariant[] = [
       '0xffffffffff600000, mapped user-readable with vsyscall=emulate; since CONFIG_LEGACY_VSYSCALL_XONLY (v5.3, the ' +
       'default) it is not mapped at all, and ptspec reports it where an old kernel\'s dump shows it.',
     references: ['CVE-2018-1038', 'arch/x86/include/asm/pgtable_types.h __PAGE_KERNEL', 'arch/x86/entry/vsyscall/vsyscall_64.c map_vsyscall'],
-    check: leafCheck((state) => {
-      const kernelHalf = upperHalfStart(state.config.levels);
-      return (leaf) => (leaf.vpn >= kernelHalf && leaf.prot.user ? 'kernel-half page accessible to user mode' : undefined);
-    }),
+    kernel: 'guarantees',
+    kernelNote: 'Kernel protections (PAGE_KERNEL*) never carry _PAGE_USER; the exception is the legacy vsyscall page under vsyscall=emulate, unmapped by default since v5.3.',
+    holds: (state) =>
+      everyLeaf(state, (leaf) => (isKernelHalf(leaf.vpn, state.config.levels) && leaf.prot.user ? 'kernel-half page accessible to user mode' : undefined)),
   },
   {
     id: 'P7',
+    name: 'no_kernel_half_mapping_of_frames_removed_from_direct_map',
     family: 'P',
     title: 'Frames removed from the direct map stay unmapped in the kernel half',
     statement: 'No kernel-half leaf maps a frame marked noDirectMap.',
@@ -194,10 +148,16 @@ export const PERMISSIONS: readonly Invariant[] = [
       'cannot read them by accident or speculation; any other kernel-half mapping of such a frame (vmap, a stale huge ' +
       'direct-map leaf) defeats the removal.',
     references: ['mm/secretmem.c secretmem_fault', 'virt/kvm/guest_memfd.c', 'arch/x86/mm/pat/set_memory.c set_direct_map_invalid_noflush'],
-    check: frameUseCheck(
-      (leaf, _root, state) => isKernelHalf(leaf.vpn, state.config.levels),
-      (r) => r.noDirectMap,
-      (r) => `${r.use} frame removed from the direct map is mapped in the kernel half`,
-    ),
+    kernel: 'strict-only',
+    kernelNote:
+      'set_direct_map_invalid_noflush removes the direct-map page itself; none of the cited sources refuses another ' +
+      'kernel-half mapping (a vmap) of the same frame, so only the strict profile holds the whole statement.',
+    holds: (state) =>
+      everyMappedRun(
+        state,
+        (run) => run.noDirectMap,
+        (leaf) => isKernelHalf(leaf.vpn, state.config.levels),
+        (run) => `${run.use} frame removed from the direct map is mapped in the kernel half`,
+      ),
   },
 ];

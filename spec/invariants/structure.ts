@@ -5,21 +5,48 @@
  * exactly the radix footprint of the leaves; table frames are reachable only through
  * the direct map.
  */
-import { PAGE_SIZES, VPN_LIMIT, isCanonicalRange, isKernelHalf, lowerHalfEnd, upperHalfStart, type PageSize } from '../address.ts';
-import type { CheckScope, Invariant, Witness } from '../invariant.ts';
-import { FRAME_USES, INIT_MM, type AbstractState, type FrameRun } from '../state.ts';
-import { tableFootprint } from '../footprint.ts';
+import { PAGE_SIZES, isCanonicalRange, isKernelHalf, leafLevel, pagesPerEntry, type Level, type PagingLevels } from '../address.ts';
+import type { InvariantDefinition, Witness } from '../invariant.ts';
+import { FRAME_USES, INIT_MM, type FrameRun, type Leaf } from '../state.ts';
 import {
-  DIRECT_MAP, Witnesses, alignmentCheck, forEachNeighbours, forEachRun, frameUseCheck, framesText, hasFrameFacts, inScope, leafCheck, leafPages,
-  leafText,
-} from './common.ts';
+  DIRECT_MAP, everyLeaf, everyMappedRun, framesText, hasFrameFacts, leafText, leafWitness, pagesOf, runText, sharedFrames, type FrameRange,
+} from './terms.ts';
 
-const runText = (r: FrameRun): string =>
-  `${framesText(r.pfn, r.count)} ${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}`;
+/** A run S7 can place at all: whole frames, at least one. */
+const wellFormedRun = (r: FrameRun): boolean => Number.isInteger(r.pfn) && Number.isInteger(r.count) && r.count >= 1;
 
-export const STRUCTURE: readonly Invariant[] = [
+const framesOnly = (frames: FrameRange, detail: string): Witness => ({ frames: [frames], detail });
+
+/** The frames of [0, frames) that no run covers, as maximal ranges: checked frame by frame. */
+function uncoveredFrames(runs: readonly FrameRun[], frames: number): FrameRange[] {
+  const out: FrameRange[] = [];
+  for (let pfn = 0; pfn < frames; pfn++) {
+    if (runs.some((r) => r.pfn <= pfn && pfn < r.pfn + r.count)) continue;
+    const last = out[out.length - 1];
+    if (last !== undefined && last.pfn + last.count === pfn) out[out.length - 1] = { pfn: last.pfn, count: last.count + 1 };
+    else out.push({ pfn, count: 1 });
+  }
+  return out;
+}
+
+/**
+ * The radix footprint of a leaf set as spec/footprint.ts defines it: the pgd, and at
+ * each level L below it one table per region of a level-(L+1) entry that holds a leaf
+ * at level L or below. Counted with a set, so the leaves may come in any order.
+ */
+function radixFootprint(levels: PagingLevels, leaves: readonly Leaf[]): number {
+  let tables = 1;
+  for (let level = 1; level < levels; level++) {
+    const span = pagesPerEntry((level + 1) as Level);
+    tables += new Set(leaves.filter((l) => leafLevel(l.size) <= level).map((l) => Math.floor(l.vpn / span))).size;
+  }
+  return tables;
+}
+
+export const STRUCTURE: readonly InvariantDefinition[] = [
   {
     id: 'S1',
+    name: 'leaves_only_at_pte_pmd_and_pud_level',
     family: 'S',
     title: 'Leaves only at PTE, PMD and PUD level',
     statement: 'Every leaf is a 4K (PTE), 2M (PMD) or 1G (PUD) leaf: no leaf at P4D or PGD level and no other size.',
@@ -28,10 +55,13 @@ export const STRUCTURE: readonly Invariant[] = [
       'with a reserved-bit page fault; the kernel only ever creates pte, pmd_leaf and pud_leaf entries (p4d_leaf is ' +
       'always false on x86-64). verified-nrkernel states the same as pt_entry_sizes_are_valid.',
     references: ['Intel SDM vol. 3 §4.5 (PS reserved in PML4E/PML5E)', 'include/linux/pgtable.h p4d_leaf', 'verified-nrkernel spec_t/os.rs pt_entry_sizes_are_valid'],
-    check: leafCheck(() => (leaf) => (PAGE_SIZES.includes(leaf.size as PageSize) ? undefined : `size ${String(leaf.size)} is not a page size of any level`)),
+    kernel: 'guarantees',
+    kernelNote: 'The kernel only creates pte, pmd and pud leaves, and p4d_leaf is always false on x86-64.',
+    holds: (state) => everyLeaf(state, (leaf) => (PAGE_SIZES.includes(leaf.size) ? undefined : `size ${String(leaf.size)} is not a page size of any level`)),
   },
   {
     id: 'S2',
+    name: 'leaf_vpn_aligned_to_leaf_size',
     family: 'S',
     title: 'Leaf VA aligned to its size',
     statement: 'The first page of every leaf is aligned to the leaf size (2M leaves to 512 pages, 1G leaves to 262144 pages).',
@@ -40,10 +70,13 @@ export const STRUCTURE: readonly Invariant[] = [
       'unaligned base means the abstract map claims pages the entry does not cover (pmd_index/pud_index drop the low ' +
       'bits). verified-nrkernel requires aligned(base, size) of every mapping (pt_entries_aligned).',
     references: ['arch/x86/include/asm/pgtable.h pmd_index, pud_index', 'verified-nrkernel spec_t/os.rs pt_entries_aligned'],
-    check: alignmentCheck('vpn', 1),
+    kernel: 'guarantees',
+    kernelNote: 'An entry can only translate the naturally aligned region it covers, so real tables cannot express an unaligned leaf.',
+    holds: (state) => everyLeaf(state, (leaf) => (pagesOf(leaf) > 0 && leaf.vpn % pagesOf(leaf) !== 0 ? `vpn is not ${leaf.size}-aligned` : undefined)),
   },
   {
     id: 'S3',
+    name: 'leaves_inside_one_canonical_half',
     family: 'S',
     title: 'Leaves inside one canonical half',
     statement: 'Every leaf lies entirely inside the lower or the upper canonical half of the configured paging mode (48- or 57-bit).',
@@ -52,20 +85,16 @@ export const STRUCTURE: readonly Invariant[] = [
       'arithmetic is wrong; a range running off the end of the lower half would wrap into the non-canonical hole. The ' +
       'kernel rejects such ranges in its VA allocators (vmalloc, ioremap) and __is_canonical_address guards its users.',
     references: ['arch/x86/include/asm/page.h __is_canonical_address', 'Documentation/arch/x86/x86_64/mm.rst', 'Intel SDM vol. 3 §3.3.7.1'],
-    check: leafCheck((state) => {
-      const levels = state.config.levels;
-      const lowEnd = lowerHalfEnd(levels);
-      const highStart = upperHalfStart(levels);
-      return (leaf) => {
-        const n = leafPages(leaf);
-        const end = leaf.vpn + n;
-        const inside = Number.isInteger(leaf.vpn) && leaf.vpn >= 0 && (end <= lowEnd || (leaf.vpn >= highStart && end <= VPN_LIMIT));
-        return n > 0 && !inside ? `not inside one canonical half of ${levels}-level paging` : undefined;
-      };
-    }),
+    kernel: 'guarantees',
+    kernelNote: 'Real tables only translate canonical addresses, and the kernel\'s VA allocators hand out canonical ranges only.',
+    holds: (state) =>
+      everyLeaf(state, (leaf) =>
+        pagesOf(leaf) > 0 && !isCanonicalRange(leaf.vpn, pagesOf(leaf), state.config.levels) ? `not inside one canonical half of ${state.config.levels}-level paging` : undefined,
+      ),
   },
   {
     id: 'S4',
+    name: 'leaves_sorted_by_address',
     family: 'S',
     title: 'Leaves sorted by address',
     statement: 'The leaves of every root are in strictly increasing vpn order.',
@@ -74,18 +103,23 @@ export const STRUCTURE: readonly Invariant[] = [
       'checker (scope search, VA-disjointness, footprint) relies on the order a page walk in address order produces, as ' +
       'ptdump and walk_page_range visit entries.',
     references: ['mm/pagewalk.c walk_page_range', 'mm/ptdump.c ptdump_walk_pgd'],
-    check(state: AbstractState, scope?: CheckScope): Witness[] {
-      const w = new Witnesses();
+    kernel: 'guarantees',
+    kernelNote: 'A property of the abstract form: any walk of real tables in address order (walk_page_range, ptdump) yields its leaves sorted.',
+    holds(state) {
+      const out: Witness[] = [];
       for (const root of state.roots) {
-        forEachNeighbours(root.leaves, scope, (prev, leaf) => {
-          if (leaf.vpn <= prev.vpn) w.addLeaf(root, leaf, `${leafText(leaf)} comes after ${leafText(prev)}`);
-        });
+        for (let i = 1; i < root.leaves.length; i++) {
+          const prev = root.leaves[i - 1]!;
+          const leaf = root.leaves[i]!;
+          if (leaf.vpn <= prev.vpn) out.push(leafWitness(root, leaf, `${leafText(leaf)} comes after ${leafText(prev)}`));
+        }
       }
-      return w.done();
+      return out;
     },
   },
   {
     id: 'S5',
+    name: 'leaf_frames_below_maxphyaddr',
     family: 'S',
     title: 'Frames below MAXPHYADDR',
     statement: 'Every leaf maps frames [pfn, pfn + pages) with pfn a non-negative integer and pfn + pages <= 2^(maxPhysBits - 12).',
@@ -94,16 +128,17 @@ export const STRUCTURE: readonly Invariant[] = [
       'or above 2^(MAXPHYADDR-12) makes every access through the leaf fault with PF_RSVD. The kernel masks with ' +
       '__PHYSICAL_MASK and checks phys_addr_valid before building entries (ioremap, memremap).',
     references: ['arch/x86/include/asm/page_types.h __PHYSICAL_MASK', 'arch/x86/mm/physaddr.h phys_addr_valid', 'Intel SDM vol. 3 §4.5.4'],
-    check: leafCheck((state) => {
-      const limit = 2 ** (state.config.maxPhysBits - 12);
-      return (leaf) => {
+    kernel: 'enforces',
+    kernelNote: 'ioremap and memremap check phys_addr_valid before building entries, and entries are built through __PHYSICAL_MASK.',
+    holds: (state) =>
+      everyLeaf(state, (leaf) => {
         if (!Number.isInteger(leaf.pfn) || leaf.pfn < 0) return 'pfn is not a non-negative integer';
-        return leaf.pfn + leafPages(leaf) > limit ? `frames reach past MAXPHYADDR (${state.config.maxPhysBits} bits)` : undefined;
-      };
-    }),
+        return leaf.pfn + pagesOf(leaf) > 2 ** (state.config.maxPhysBits - 12) ? `frames reach past MAXPHYADDR (${state.config.maxPhysBits} bits)` : undefined;
+      }),
   },
   {
     id: 'S6',
+    name: 'leaf_frames_inside_physical_memory',
     family: 'S',
     title: 'Frames inside physical memory',
     statement: 'In a state with frame facts, every leaf maps only frames below config.frames.',
@@ -112,64 +147,89 @@ export const STRUCTURE: readonly Invariant[] = [
       'pfn computation. The kernel builds the direct map only over memblock memory (init_memory_mapping) and pfn_valid ' +
       'guards pfn_to_page; the operations of ptspec reject such ranges with EINVAL.',
     references: ['arch/x86/mm/init.c init_memory_mapping', 'include/linux/mmzone.h pfn_valid'],
-    check: leafCheck((state) => {
-      const frames = state.config.frames;
-      if (!hasFrameFacts(state)) return undefined;
-      return (leaf) => (leaf.pfn + leafPages(leaf) > frames ? `frames reach past the ${frames} frames of memory` : undefined);
-    }),
+    kernel: 'guarantees',
+    kernelNote:
+      'For RAM: the direct map covers memblock memory only (init_memory_mapping). ioremap does map device frames beyond RAM; ' +
+      'ptspec\'s memory has no device frames, so such mappings have no counterpart here.',
+    holds: (state) =>
+      hasFrameFacts(state)
+        ? everyLeaf(state, (leaf) => (leaf.pfn + pagesOf(leaf) > state.config.frames ? `frames reach past the ${state.config.frames} frames of memory` : undefined))
+        : [],
   },
   {
     id: 'S7',
+    name: 'frame_runs_cover_memory_exactly',
     family: 'S',
     title: 'Frame runs cover memory exactly',
-    statement: 'In a state with frame facts, the frame runs are sorted, each has a positive count, and together they cover [0, config.frames) without gap or overlap.',
+    statement:
+      'In a state with frame facts, every frame run has an integer pfn and a positive integer count, no run starts below the ' +
+      'run before it, and together the runs cover [0, config.frames) without gap or overlap and nothing outside it.',
     rationale:
       'Every frame has exactly one use, as every struct page has one owner; a gap is memory no invariant protects ' +
       '(a rodata frame missing from the runs is writable unnoticed) and an overlap gives a frame two uses. This is the ' +
       'memblock/e820 view the kernel starts from (e820__memblock_setup).',
     references: ['arch/x86/kernel/e820.c e820__memblock_setup', 'mm/memblock.c'],
-    check(state: AbstractState): Witness[] {
+    kernel: 'guarantees',
+    kernelNote: 'A property of ptspec\'s frame facts; the kernel gives every frame one struct page, starting from the memblock/e820 view.',
+    holds(state) {
       if (!hasFrameFacts(state)) return [];
-      const w = new Witnesses();
-      let next = 0;
+      const memory = state.config.frames;
+      const out: Witness[] = [];
       for (const run of state.frames) {
-        if (!(run.count >= 1) || !Number.isInteger(run.count)) w.add({ frames: [{ pfn: run.pfn, count: run.count }], detail: `${runText(run)}: count is not a positive integer` });
-        else if (run.pfn !== next) {
-          const lo = Math.min(run.pfn, next);
-          w.add({ frames: [{ pfn: lo, count: Math.abs(run.pfn - next) }], detail: `${runText(run)}: ${run.pfn > next ? 'gap' : 'overlap'} before it (expected pfn ${next})` });
-        }
-        next = Math.max(next, run.pfn + run.count);
+        if (!wellFormedRun(run)) out.push(framesOnly(run, `${runText(run)}: pfn is not an integer or count not a positive integer`));
       }
-      if (next !== state.config.frames) w.add({ frames: [{ pfn: Math.min(next, state.config.frames), count: Math.abs(next - state.config.frames) }], detail: `runs end at pfn ${next}, memory at ${state.config.frames}` });
-      return w.done();
+      const runs = state.frames.filter(wellFormedRun);
+      for (let i = 1; i < runs.length; i++) {
+        if (runs[i]!.pfn < runs[i - 1]!.pfn) out.push(framesOnly(runs[i]!, `${runText(runs[i]!)} starts below ${runText(runs[i - 1]!)}`));
+      }
+      for (let i = 0; i < runs.length; i++) {
+        for (let j = i + 1; j < runs.length; j++) {
+          const both = sharedFrames(runs[i]!, runs[j]!);
+          if (both !== undefined) out.push(framesOnly(both, `${runText(runs[i]!)} and ${runText(runs[j]!)} overlap`));
+        }
+      }
+      for (const run of runs) {
+        const end = run.pfn + run.count;
+        if (run.pfn < 0) out.push(framesOnly({ pfn: run.pfn, count: Math.min(end, 0) - run.pfn }, `${runText(run)}: frames below pfn 0`));
+        if (end > memory) {
+          const from = Math.max(run.pfn, memory);
+          out.push(framesOnly({ pfn: from, count: end - from }, `${runText(run)}: frames past the ${memory} frames of memory`));
+        }
+      }
+      for (const gap of uncoveredFrames(runs, memory)) out.push(framesOnly(gap, `${framesText(gap.pfn, gap.count)} are in no run`));
+      return out;
     },
   },
   {
     id: 'S8',
+    name: 'touching_frame_runs_differ',
     family: 'S',
     title: 'Frame runs merged',
-    statement: 'Adjacent frame runs differ in use, sensitive or noDirectMap, and every use is a known frame use.',
+    statement: 'Consecutive frame runs where one ends and the next begins differ in use, sensitive or noDirectMap, and every use is a known frame use.',
     rationale:
       'Frame facts are a canonical form so that refinement is deep equality: set_direct_map_invalid_noflush and ' +
       'set_direct_map_default_noflush toggle noDirectMap on single pages, and a model and an impl that split runs ' +
       'differently must still compare equal.',
     references: ['arch/x86/mm/pat/set_memory.c set_direct_map_invalid_noflush, set_direct_map_default_noflush'],
-    check(state: AbstractState): Witness[] {
-      // Frame runs have no VA and are few: this always runs over all of them.
-      const w = new Witnesses();
-      let prev: FrameRun | undefined;
-      for (const run of state.frames) {
-        if (!FRAME_USES.includes(run.use)) w.add({ frames: [{ pfn: run.pfn, count: run.count }], detail: `${runText(run)}: unknown use` });
-        else if (prev !== undefined && prev.pfn + prev.count === run.pfn && prev.use === run.use && prev.sensitive === run.sensitive && prev.noDirectMap === run.noDirectMap) {
-          w.add({ frames: [{ pfn: prev.pfn, count: prev.count + run.count }], detail: `${runText(prev)} and ${runText(run)} are not merged` });
+    kernel: 'guarantees',
+    kernelNote: 'A canonical form of ptspec\'s frame facts only: the kernel keeps these facts per page (struct page), with nothing to merge.',
+    holds(state) {
+      const out: Witness[] = [];
+      for (const run of state.frames) if (!FRAME_USES.includes(run.use)) out.push(framesOnly(run, `${runText(run)}: unknown use`));
+      for (let i = 1; i < state.frames.length; i++) {
+        const prev = state.frames[i - 1]!;
+        const run = state.frames[i]!;
+        const sameFacts = prev.use === run.use && prev.sensitive === run.sensitive && prev.noDirectMap === run.noDirectMap;
+        if (prev.pfn + prev.count === run.pfn && sameFacts) {
+          out.push(framesOnly({ pfn: prev.pfn, count: prev.count + run.count }, `${runText(prev)} and ${runText(run)} are not merged`));
         }
-        prev = run;
       }
-      return w.done();
+      return out;
     },
   },
   {
     id: 'S9',
+    name: 'page_tables_come_from_the_table_pool',
     family: 'S',
     title: 'Page tables come from the table pool',
     statement: 'In a state with frame facts, the table pool lies inside memory, every pool frame has use pagetable, and no frame outside the pool has use pagetable.',
@@ -179,31 +239,33 @@ export const STRUCTURE: readonly Invariant[] = [
       'tell table frames from data frames; a pool frame with another use would be handed out as a table while also ' +
       'being data.',
     references: ['arch/x86/mm/init.c alloc_low_page', 'include/linux/mm.h pagetable_alloc, PageTable', 'mm/page_table_check.c'],
-    check(state: AbstractState): Witness[] {
+    kernel: 'guarantees',
+    kernelNote: 'Kernel tables come from the page allocator (alloc_low_page at boot, pagetable_alloc later) and are marked PageTable; ptspec\'s fixed pool stands for that marking.',
+    holds(state) {
       if (!hasFrameFacts(state)) return [];
-      const w = new Witnesses();
       const pool = state.config.tablePool;
-      if (pool.pfn < 0 || pool.count < 1 || pool.pfn + pool.count > state.config.frames) {
-        w.add({ frames: [{ pfn: pool.pfn, count: pool.count }], detail: `table pool ${framesText(pool.pfn, pool.count)} is not inside memory` });
-      }
-      forEachRun(state.frames, pool.pfn, pool.count, (r, from, n) => {
-        if (r.use !== 'pagetable') w.add({ frames: [{ pfn: from, count: n }], detail: `${framesText(from, n)} of the table pool have use ${r.use}` });
-      });
       const poolEnd = pool.pfn + pool.count;
+      const out: Witness[] = [];
+      if (pool.pfn < 0 || pool.count < 1 || poolEnd > state.config.frames) out.push(framesOnly(pool, `table pool ${framesText(pool.pfn, pool.count)} is not inside memory`));
       for (const run of state.frames) {
-        if (run.use !== 'pagetable') continue;
+        const inPool = sharedFrames(run, pool);
+        if (run.use !== 'pagetable') {
+          if (inPool !== undefined) out.push(framesOnly(inPool, `${framesText(inPool.pfn, inPool.count)} of the table pool have use ${run.use}`));
+          continue;
+        }
         const end = run.pfn + run.count;
-        if (run.pfn < pool.pfn) w.add({ frames: [{ pfn: run.pfn, count: Math.min(end, pool.pfn) - run.pfn }], detail: `${runText(run)}: pagetable frames below the pool` });
+        if (run.pfn < pool.pfn) out.push(framesOnly({ pfn: run.pfn, count: Math.min(end, pool.pfn) - run.pfn }, `${runText(run)}: pagetable frames below the pool`));
         if (end > poolEnd) {
           const from = Math.max(run.pfn, poolEnd);
-          w.add({ frames: [{ pfn: from, count: end - from }], detail: `${runText(run)}: pagetable frames above the pool` });
+          out.push(framesOnly({ pfn: from, count: end - from }, `${runText(run)}: pagetable frames above the pool`));
         }
       }
-      return w.done();
+      return out;
     },
   },
   {
     id: 'S10',
+    name: 'tables_in_use_fit_the_pool',
     family: 'S',
     title: 'Tables in use fit the pool',
     statement: 'In a state with frame facts, 1 <= tablesInUse <= tablePool.count and pendingTableFrees >= 0.',
@@ -212,15 +274,18 @@ export const STRUCTURE: readonly Invariant[] = [
       'must fail with ENOMEM and change nothing (split_large_page returns -ENOMEM when alloc_pages fails, and ' +
       '__change_page_attr_set_clr propagates it).',
     references: ['arch/x86/mm/pat/set_memory.c split_large_page', 'mm/memory.c __pte_alloc_kernel'],
-    check(state: AbstractState): Witness[] {
+    kernel: 'enforces',
+    kernelNote: 'A table allocation that fails makes the operation fail with -ENOMEM (split_large_page, __pte_alloc_kernel).',
+    holds(state) {
       if (!hasFrameFacts(state)) return [];
       const pool = state.config.tablePool;
-      const ok = state.tablesInUse >= 1 && state.tablesInUse <= pool.count && state.pendingTableFrees >= 0;
-      return ok ? [] : [{ frames: [{ pfn: pool.pfn, count: pool.count }], detail: `tablesInUse ${state.tablesInUse}, pendingTableFrees ${state.pendingTableFrees}, pool of ${pool.count}` }];
+      const fits = 1 <= state.tablesInUse && state.tablesInUse <= pool.count && state.pendingTableFrees >= 0;
+      return fits ? [] : [framesOnly(pool, `tablesInUse ${state.tablesInUse} and pendingTableFrees ${state.pendingTableFrees} do not fit a pool of ${pool.count}`)];
     },
   },
   {
     id: 'S11',
+    name: 'no_leaked_and_no_empty_tables',
     family: 'S',
     title: 'No leaked and no empty tables',
     statement: 'In a state with frame facts and the single root init_mm, tablesInUse equals the radix footprint of its leaves plus pendingTableFrees.',
@@ -230,18 +295,24 @@ export const STRUCTURE: readonly Invariant[] = [
       'ioremap installs a huge page over an old table), and a table freed while reachable is a use-after-free. It needs ' +
       'the whole map, so it runs in full checks only; with several roots the sharing of kernel-half tables is for the ' +
       'KPTI and ASI families to state.',
-    references: ['arch/x86/mm/pgtable.c pmd_free_pte_page, pud_free_pmd_page', 'arch/x86/mm/pat/set_memory.c try_to_free_pmd_page', 'DESIGN.md S family'],
-    check(state: AbstractState, scope?: CheckScope): Witness[] {
+    references: ['arch/x86/mm/pgtable.c pmd_free_pte_page, pud_free_pmd_page', 'arch/x86/mm/pat/set_memory.c try_to_free_pmd_page', 'spec/footprint.ts tableFootprint'],
+    kernel: 'strict-only',
+    kernelNote:
+      'The kernel frees emptied kernel tables on some paths only (pmd_free_pte_page and pud_free_pmd_page before a huge ' +
+      'ioremap, try_to_free_pmd_page in CPA\'s unmap); as far as the cited sources show, other unmaps may leave an empty ' +
+      'table allocated, which this forbids. Not verified against every unmap path.',
+    holds(state) {
       const root = state.roots[0];
-      if (scope !== undefined || !hasFrameFacts(state) || state.roots.length !== 1 || root === undefined) return [];
-      const expected = tableFootprint(state.config.levels, root.leaves) + state.pendingTableFrees;
-      return state.tablesInUse === expected
+      if (!hasFrameFacts(state) || state.roots.length !== 1 || root === undefined) return [];
+      const needed = radixFootprint(state.config.levels, root.leaves);
+      return state.tablesInUse === needed + state.pendingTableFrees
         ? []
-        : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the leaves need ${expected - state.pendingTableFrees} tables and ${state.pendingTableFrees} await a flush` }];
+        : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the leaves need ${needed} tables and ${state.pendingTableFrees} await a flush` }];
     },
   },
   {
     id: 'S12',
+    name: 'page_table_frames_mapped_only_by_their_direct_map_page',
     family: 'S',
     title: 'Page-table frames mapped only by their direct-map page',
     statement: 'A frame with use pagetable is mapped by no leaf except at its own direct-map page __PAGE_OFFSET + pfn.',
@@ -249,11 +320,18 @@ export const STRUCTURE: readonly Invariant[] = [
       'The kernel reads and writes page tables only through the direct map (__va of the table pfn, pte_offset_kernel); ' +
       'any other mapping of a table frame is a second, unprotected way to rewrite translations, the primitive behind ' +
       '"Dirty Pagetable" style exploits, and would bypass every other invariant here.',
-    references: ['arch/x86/include/asm/pgtable.h pte_offset_kernel', 'mm/page_table_check.c', 'DESIGN.md S and P families'],
-    check: frameUseCheck((leaf) => leaf.vpn - leaf.pfn !== DIRECT_MAP, (r) => r.use === 'pagetable', () => 'a page-table frame mapped outside its direct-map page'),
+    references: ['arch/x86/include/asm/pgtable.h pte_offset_kernel', 'mm/page_table_check.c', 'include/asm-generic/pgalloc.h __pte_alloc_one_kernel'],
+    kernel: 'strict-only',
+    kernelNote:
+      'The kernel itself reaches tables through the direct map only, but none of the cited sources refuses another kernel ' +
+      'mapping of a table frame (mm/page_table_check.c watches user mappings); only the strict profile refuses one.',
+    // A leaf maps frame pfn at its direct-map page exactly when its vpn is __PAGE_OFFSET + its pfn.
+    holds: (state) =>
+      everyMappedRun(state, (run) => run.use === 'pagetable', (leaf) => leaf.vpn - leaf.pfn !== DIRECT_MAP, () => 'a page-table frame mapped outside its direct-map page'),
   },
   {
     id: 'S13',
+    name: 'init_mm_is_root_zero',
     family: 'S',
     title: 'init_mm is root 0',
     statement: 'Root ids are unique and root 0 exists with kind kernel (init_mm).',
@@ -261,21 +339,21 @@ export const STRUCTURE: readonly Invariant[] = [
       'init_mm (swapper_pg_dir) is the page table every kernel-half mapping is made in and that kernel threads run ' +
       'on; every operation on kernel mappings names it, so it must exist and be unique.',
     references: ['mm/init-mm.c init_mm', 'arch/x86/kernel/head_64.S init_top_pgt'],
-    check(state: AbstractState): Witness[] {
-      const w = new Witnesses();
-      const seen = new Set<number>();
-      for (const root of state.roots) {
-        if (seen.has(root.id)) w.add({ root: root.id, detail: `root id ${root.id} appears twice` });
-        seen.add(root.id);
-      }
-      const init = state.roots.find((r) => r.id === INIT_MM);
-      if (init === undefined) w.add({ root: INIT_MM, detail: 'no root 0 (init_mm)' });
-      else if (init.kind !== 'kernel') w.add({ root: INIT_MM, detail: `root 0 has kind ${init.kind}, not kernel` });
-      return w.done();
+    kernel: 'guarantees',
+    kernelNote: 'init_mm is a single static object (mm/init-mm.c) whose pgd is swapper_pg_dir, set up at boot.',
+    holds(state) {
+      const out: Witness[] = [];
+      state.roots.forEach((root, i) => {
+        if (state.roots.slice(0, i).some((r) => r.id === root.id)) out.push({ root: root.id, detail: `root id ${root.id} appears twice` });
+        if (root.id === INIT_MM && root.kind !== 'kernel') out.push({ root: INIT_MM, detail: `root 0 has kind ${root.kind}, not kernel` });
+      });
+      if (!state.roots.some((r) => r.id === INIT_MM)) out.push({ root: INIT_MM, detail: 'no root 0 (init_mm)' });
+      return out;
     },
   },
   {
     id: 'S14',
+    name: 'flush_obligations_are_disjoint_kernel_ranges',
     family: 'S',
     title: 'Flush obligations are disjoint kernel ranges',
     statement: 'Pending flush obligations are sorted by vpn, pairwise disjoint, each of at least one page and inside the kernel half.',
@@ -284,22 +362,20 @@ export const STRUCTURE: readonly Invariant[] = [
       'flush_tlb_kernel_range; keeping them as a canonical set of kernel ranges makes "discharged by a flush of this ' +
       'range" exact and lets model and impl compare equal.',
     references: ['arch/x86/mm/tlb.c flush_tlb_kernel_range', 'mm/secretmem.c secretmem_fault', 'arch/x86/mm/pat/set_memory.c set_direct_map_invalid_noflush'],
-    check(state: AbstractState, scope?: CheckScope): Witness[] {
-      const w = new Witnesses();
+    kernel: 'guarantees',
+    kernelNote: 'The kernel keeps no list of owed flushes; what its *_noflush callers owe are flushes of direct-map pages, kernel ranges by construction.',
+    holds(state) {
       const levels = state.config.levels;
-      let prevEnd = -1;
-      for (const ob of state.pendingFlush) {
-        if (inScope(ob.vpn, ob.pages, scope)) {
-          const where = { vpn: ob.vpn, pages: ob.pages };
-          if (!Number.isInteger(ob.pages) || ob.pages < 1 || !isCanonicalRange(ob.vpn, ob.pages, levels) || !isKernelHalf(ob.vpn, levels)) {
-            w.add({ ...where, detail: `obligation (${ob.reason}) is not a kernel-half range of at least one page` });
-          } else if (ob.vpn < prevEnd) {
-            w.add({ ...where, detail: `obligation (${ob.reason}) overlaps or precedes the one before it` });
-          }
+      const out: Witness[] = [];
+      state.pendingFlush.forEach((ob, i) => {
+        const where = { vpn: ob.vpn, pages: ob.pages };
+        if (!isCanonicalRange(ob.vpn, ob.pages, levels) || !isKernelHalf(ob.vpn, levels)) {
+          out.push({ ...where, detail: `obligation (${ob.reason}) is not a kernel-half range of at least one page` });
+        } else if (state.pendingFlush.slice(0, i).some((earlier) => ob.vpn < earlier.vpn + earlier.pages)) {
+          out.push({ ...where, detail: `obligation (${ob.reason}) overlaps or precedes one before it` });
         }
-        prevEnd = Math.max(prevEnd, ob.vpn + ob.pages);
-      }
-      return w.done();
+      });
+      return out;
     },
   },
 ];

@@ -4,21 +4,14 @@
  * representable with one NX bit and the kernel's PAT, and init_mm has no user half.
  */
 import { upperHalfStart } from '../address.ts';
-import type { CheckScope, Invariant, Witness } from '../invariant.ts';
-import { CACHE_MODES, INIT_MM, x86Representable, type AbstractState, type Leaf } from '../state.ts';
-import { Witnesses, forEachNeighbours, leafCheck, leafPages, leafText } from './common.ts';
+import type { InvariantDefinition, Witness } from '../invariant.ts';
+import { CACHE_MODES, INIT_MM, x86Representable } from '../state.ts';
+import { everyLeaf, leafText, pagesOf } from './terms.ts';
 
-/** Leaves sorted by vpn: S4 reports an unsorted root, T1 still judges overlap on a sorted copy. */
-function sortedLeaves(leaves: readonly Leaf[]): readonly Leaf[] {
-  for (let i = 1; i < leaves.length; i++) {
-    if (leaves[i]!.vpn < leaves[i - 1]!.vpn) return [...leaves].sort((a, b) => a.vpn - b.vpn);
-  }
-  return leaves;
-}
-
-export const TRANSLATION: readonly Invariant[] = [
+export const TRANSLATION: readonly InvariantDefinition[] = [
   {
     id: 'T1',
+    name: 'no_two_leaves_of_a_root_share_a_page',
     family: 'T',
     title: 'Mappings VA-disjoint',
     statement: 'No two leaves of one root share a page: each page translates through at most one leaf.',
@@ -28,30 +21,32 @@ export const TRANSLATION: readonly Invariant[] = [
       'pt_mappings_dont_overlap_in_vmem; unlike its pt_mappings_dont_overlap_in_pmem, Linux allows physical aliases, ' +
       'which the P family constrains instead.',
     references: ['verified-nrkernel spec_t/os.rs pt_mappings_dont_overlap_in_vmem', 'arch/x86/mm/pat/set_memory.c lookup_address_in_pgd'],
-    check(state: AbstractState, scope?: CheckScope): Witness[] {
-      const w = new Witnesses();
+    kernel: 'guarantees',
+    kernelNote: 'A radix table has one entry per address at each level, so real tables cannot translate a page through two leaves.',
+    holds(state) {
+      const out: Witness[] = [];
       for (const root of state.roots) {
-        // A scoped check trusts the order (S4 checks it); a full one judges an unsorted root too.
-        const leaves = scope === undefined ? sortedLeaves(root.leaves) : root.leaves;
-        // Sorted by vpn, any overlap shows between neighbours.
-        forEachNeighbours(leaves, scope, (prev, leaf) => {
-          const overlap = Math.min(prev.vpn + leafPages(prev), leaf.vpn + leafPages(leaf)) - leaf.vpn;
-          if (overlap > 0) {
-            w.add({
+        root.leaves.forEach((a, i) => {
+          for (const b of root.leaves.slice(i + 1)) {
+            const lo = Math.max(a.vpn, b.vpn);
+            const pages = Math.min(a.vpn + pagesOf(a), b.vpn + pagesOf(b)) - lo;
+            if (pages <= 0) continue;
+            out.push({
               root: root.id,
-              vpn: leaf.vpn,
-              pages: overlap,
-              frames: [{ pfn: prev.pfn + (leaf.vpn - prev.vpn), count: overlap }, { pfn: leaf.pfn, count: overlap }],
-              detail: `${leafText(leaf)} overlaps ${leafText(prev)} on ${overlap} pages`,
+              vpn: lo,
+              pages,
+              frames: [{ pfn: a.pfn + (lo - a.vpn), count: pages }, { pfn: b.pfn + (lo - b.vpn), count: pages }],
+              detail: `${leafText(a)} and ${leafText(b)} share ${pages} pages`,
             });
           }
         });
       }
-      return w.done();
+      return out;
     },
   },
   {
     id: 'T2',
+    name: 'exec_rights_follow_one_nx_bit',
     family: 'T',
     title: 'Execute rights follow one NX bit',
     statement: 'Every leaf has execUser equal to (user and execKernel), the only combinations x86 paging can express.',
@@ -60,10 +55,13 @@ export const TRANSLATION: readonly Invariant[] = [
       'when it is user-accessible (SMEP then stops the kernel from executing user pages, but the entry still says X). ' +
       'A separate user-exec right is arm64 UXN/PXN vocabulary that an x86 implementation cannot honour.',
     references: ['Intel SDM vol. 3 §4.6 (access rights, NX, SMEP)', 'arch/x86/include/asm/pgtable_types.h _PAGE_NX', 'spec/state.ts x86Representable'],
-    check: leafCheck(() => (leaf) => (x86Representable(leaf.prot) ? undefined : 'execUser differs from user && execKernel')),
+    kernel: 'guarantees',
+    kernelNote: 'The x86 entry format has one NX bit, so no x86 kernel table can express anything else.',
+    holds: (state) => everyLeaf(state, (leaf) => (x86Representable(leaf.prot) ? undefined : 'execUser differs from user && execKernel')),
   },
   {
     id: 'T3',
+    name: 'cache_mode_is_a_kernel_pat_mode',
     family: 'T',
     title: 'Cache mode is one of the kernel PAT modes',
     statement: 'Every leaf has a cache mode among WB, WC, UC-, UC, WT and WP.',
@@ -71,10 +69,13 @@ export const TRANSLATION: readonly Invariant[] = [
       'The effective memory type of an x86 leaf is the PAT entry selected by PAT/PCD/PWT (bit 7 on 4K, bit 12 on 2M/1G) ' +
       'under the MSR the kernel programs in pat_bp_init; anything else is not a translation the walk can produce.',
     references: ['arch/x86/mm/pat/memtype.c pat_bp_init', 'arch/x86/mm/init.c __cachemode2pte_tbl', 'Intel SDM vol. 3 §11.12'],
-    check: leafCheck(() => (leaf) => (CACHE_MODES.includes(leaf.prot.cache) ? undefined : `cache mode ${String(leaf.prot.cache)} is not a PAT mode`)),
+    kernel: 'guarantees',
+    kernelNote: 'Every PAT/PCD/PWT combination selects one entry of the PAT the kernel programs in pat_bp_init.',
+    holds: (state) => everyLeaf(state, (leaf) => (CACHE_MODES.includes(leaf.prot.cache) ? undefined : `cache mode ${String(leaf.prot.cache)} is not a PAT mode`)),
   },
   {
     id: 'T4',
+    name: 'init_mm_maps_no_user_half',
     family: 'T',
     title: 'init_mm maps no user half',
     statement: 'Root 0 (init_mm) has no leaf in the lower canonical half.',
@@ -83,9 +84,9 @@ export const TRANSLATION: readonly Invariant[] = [
       'process mms (and the EFI runtime and text_poke use their own efi_mm and poking_mm precisely so init_mm\'s user ' +
       'half stays empty). A user-half mapping in init_mm would be visible to every kernel thread at a user address.',
     references: ['mm/init-mm.c init_mm', 'arch/x86/mm/init.c poking_init', 'drivers/firmware/efi/efi.c efi_mm'],
-    check: leafCheck((state) => {
-      const kernelHalf = upperHalfStart(state.config.levels);
-      return (leaf, root) => (root.id === INIT_MM && leaf.vpn < kernelHalf ? 'init_mm maps a user-half page' : undefined);
-    }),
+    kernel: 'guarantees',
+    kernelNote: 'User mappings live in process mms, and efi_mm and poking_mm exist so that EFI runtime and text_poke mappings stay out of init_mm.',
+    holds: (state) =>
+      everyLeaf(state, (leaf, root) => (root.id === INIT_MM && leaf.vpn < upperHalfStart(state.config.levels) ? 'init_mm maps a user-half page' : undefined)),
   },
 ];

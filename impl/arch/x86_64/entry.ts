@@ -5,7 +5,7 @@
  * hot path. Bit names follow the kernel's _PAGE_BIT_* names.
  */
 import type { Level, Pfn } from '../../../spec/address.ts';
-import type { CacheMode } from '../../../spec/state.ts';
+import { X86_KERNEL_PAT, type CacheMode } from '../../../spec/state.ts';
 
 // ---- bits in lo (bits 0..31) ----
 export const _PAGE_PRESENT = 1 << 0;
@@ -195,12 +195,8 @@ export function lo4kToLarge(lo: number): number {
 
 // ---- cache modes under the kernel's PAT MSR programming ----
 
-/**
- * The PAT MSR as the kernel programs it (arch/x86/mm/pat/memtype.c, pat_bp_init):
- * PA0 WB, PA1 WC, PA2 UC-, PA3 UC, PA4 WB, PA5 WP, PA6 UC-, PA7 WT. The index of an
- * entry is PAT*4 + PCD*2 + PWT.
- */
-export const KERNEL_PAT: readonly CacheMode[] = ['WB', 'WC', 'UC-', 'UC', 'WB', 'WP', 'UC-', 'WT'];
+/** The PAT MSR as the kernel programs it (spec/state.ts X86_KERNEL_PAT). */
+export const KERNEL_PAT: readonly CacheMode[] = X86_KERNEL_PAT;
 
 /** The PAT index the kernel uses for each mode (its __cachemode2pte_tbl). */
 const CACHE_MODE_INDEX: Readonly<Record<CacheMode, number>> = { WB: 0, WC: 1, 'UC-': 2, UC: 3, WP: 5, WT: 7 };

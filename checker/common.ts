@@ -1,26 +1,29 @@
 /**
- * Shared machinery of the invariant checks: leaf geometry, scope filtering, frame-run
- * lookup, the alias closure of a scope and witness collection.
- *
- * Every check runs on an `AbstractState`, whether it came from the model, from the
- * impl's abstraction function or from a parsed kernel dump. A dump carries leaves but
- * no frame facts (`frames` is empty, no table accounting): checks whose inputs are
- * absent hold vacuously rather than fail or throw.
+ * Shared machinery of the fast checks: leaf geometry, scope filtering, frame-run
+ * lookup, the alias closure of a scope and capped witness collection.
  *
  * Checks must stay fast on a 4 GiB direct map split down to 4K: everything here walks
- * sorted leaves and frame runs, never the pages of a leaf one by one.
+ * sorted leaves and frame runs, never the pages of a leaf one by one, and a scoped check
+ * finds the leaves of its scope by binary search. Each check is held to its definition
+ * in spec/invariants (`holds`) by test/invariants-holds.test.ts.
  */
-import { PAGES, X86_64_LAYOUT_4LEVEL, pfnToHex, vpnToHex, type Pfn, type Vpn } from '../address.ts';
-import type { CheckScope, Witness } from '../invariant.ts';
-import { protToString, type AbstractRoot, type AbstractState, type FrameRun, type Leaf, type Prot } from '../state.ts';
+import { PAGES, type Pfn, type Vpn } from '../spec/address.ts';
+import type { CheckScope, Witness } from '../spec/invariant.ts';
+import { DIRECT_MAP, framesText, framesWitness, leafText, leafWitness } from '../spec/invariants/terms.ts';
+import type { AbstractRoot, AbstractState, FrameRun, Leaf } from '../spec/state.ts';
 
 /** Witnesses listed per invariant; the rest are counted in a final summary witness. */
 export const MAX_WITNESSES = 64;
 
-/** __PAGE_OFFSET: the direct map's base page (also used for 5-level states, as the operations do). */
-export const DIRECT_MAP = X86_64_LAYOUT_4LEVEL.pageOffset;
-/** __START_KERNEL_map: the kernel image mapping's base page (phys_base 0). */
-export const KERNEL_IMAGE_MAP = X86_64_LAYOUT_4LEVEL.kernelText;
+/** The fast check of one invariant: with a scope, only what intersects it (see checkAll). */
+export type Check = (state: AbstractState, scope?: CheckScope) => Witness[];
+
+/**
+ * The checks of one family by invariant name. 'definition' marks an invariant whose
+ * definition is already one cheap pass (over frame runs, roots or counters): its check
+ * is the definition, with the witness cap.
+ */
+export type CheckTable = Readonly<Record<string, Check | 'definition'>>;
 
 /**
  * 4 KiB pages of a leaf; 0 for a size the architecture does not have (S1 reports those).
@@ -34,22 +37,6 @@ export function leafPages(leaf: Leaf): number {
     case '1G': return PAGES['1G'];
     default: return 0;
   }
-}
-
-/** A dump has leaves only: no frame uses, no table pool, no table accounting. */
-export function hasFrameFacts(state: AbstractState): boolean {
-  return state.frames.length > 0;
-}
-
-export const isWritable = (p: Prot): boolean => p.write;
-export const isExecutable = (p: Prot): boolean => p.execKernel || p.execUser;
-
-export function leafText(leaf: Leaf): string {
-  return `${leaf.size} leaf ${vpnToHex(leaf.vpn)} -> pfn ${pfnToHex(leaf.pfn)} (${protToString(leaf.prot)})`;
-}
-
-export function framesText(pfn: Pfn, count: number): string {
-  return count === 1 ? `frame ${pfnToHex(pfn)}` : `frames ${pfnToHex(pfn)}..${pfnToHex(pfn + count - 1)} (${count})`;
 }
 
 /** Does [vpn, vpn + pages) intersect the scope (everything intersects no scope)? */
@@ -75,7 +62,7 @@ function firstLeafFrom(leaves: readonly Leaf[], vpn: Vpn): number {
  * scope's first page can reach into it; a full check judges states where that fails.
  * Callers still test each leaf with `inScope`.
  */
-function scopeRange(leaves: readonly Leaf[], scope: CheckScope | undefined): [number, number] {
+export function scopeRange(leaves: readonly Leaf[], scope: CheckScope | undefined): [number, number] {
   if (scope === undefined) return [0, leaves.length];
   const lo = Math.max(0, firstLeafFrom(leaves, scope.vpn) - 1);
   return [lo, firstLeafFrom(leaves, scope.vpn + scope.pages)];
@@ -85,6 +72,14 @@ function scopeRange(leaves: readonly Leaf[], scope: CheckScope | undefined): [nu
 export function forEachNeighbours(leaves: readonly Leaf[], scope: CheckScope | undefined, fn: (prev: Leaf, leaf: Leaf) => void): void {
   const [lo, hi] = scopeRange(leaves, scope);
   for (let i = Math.max(lo, 1); i < Math.min(hi + 1, leaves.length); i++) fn(leaves[i - 1]!, leaves[i]!);
+}
+
+/** Leaves sorted by vpn: the input itself when already sorted (S4 reports an unsorted root). */
+export function sortedLeaves(leaves: readonly Leaf[]): readonly Leaf[] {
+  for (let i = 1; i < leaves.length; i++) {
+    if (leaves[i]!.vpn < leaves[i - 1]!.vpn) return [...leaves].sort((a, b) => a.vpn - b.vpn);
+  }
+  return leaves;
 }
 
 /** Every leaf of every root that intersects the scope. */
@@ -99,24 +94,17 @@ function forEachLeaf(state: AbstractState, scope: CheckScope | undefined, fn: (r
 }
 
 /**
- * The frame runs intersecting [pfn, pfn + count), each with the intersected part.
- * Runs are sorted by pfn (S7), so a binary search finds the first one.
+ * The runs of `runs` intersecting [pfn, pfn + count), each with the intersected part.
+ * Callers pass few runs (the text, rodata, pool or noDirectMap runs of a frame-use
+ * check, or all runs once per check): a plain pass, which also stays right on the
+ * unsorted or overlapping runs S7 reports.
  */
-export function forEachRun(frames: readonly FrameRun[], pfn: Pfn, count: number, fn: (run: FrameRun, from: Pfn, n: number) => void): void {
-  let lo = 0;
-  let hi = frames.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const r = frames[mid]!;
-    if (r.pfn + r.count <= pfn) lo = mid + 1;
-    else hi = mid;
-  }
+export function forEachRun(runs: readonly FrameRun[], pfn: Pfn, count: number, fn: (run: FrameRun, from: Pfn, n: number) => void): void {
   const end = pfn + count;
-  for (let i = lo; i < frames.length; i++) {
-    const r = frames[i]!;
-    if (r.pfn >= end) break;
+  for (const r of runs) {
     const from = Math.max(r.pfn, pfn);
-    fn(r, from, Math.min(r.pfn + r.count, end) - from);
+    const to = Math.min(r.pfn + r.count, end);
+    if (from < to) fn(r, from, to - from);
   }
 }
 
@@ -138,20 +126,14 @@ export function mergeIntervals(list: FrameInterval[]): FrameInterval[] {
   return out;
 }
 
-/** Does [lo, hi) intersect one of the sorted, disjoint intervals? */
-export function intersectsAny(sorted: readonly FrameInterval[], lo: Pfn, hi: Pfn): boolean {
-  return leafIntersectsAny(sorted, { pfn: lo, count: hi - lo });
-}
-
 /**
- * Does [at.pfn, at.pfn + count) (a leaf's frames when `count` is omitted) intersect one of
- * the sorted, disjoint intervals? It takes the leaf itself: the sweeps call it for every
- * leaf, and passing numbers computed from a leaf's fields to a call V8 does not inline
- * allocates a heap number for each.
+ * Does a leaf's frames intersect one of the sorted, disjoint intervals? It takes the
+ * leaf itself: the sweeps call it for every leaf, and passing numbers computed from a
+ * leaf's fields to a call V8 does not inline allocates a heap number for each.
  */
-export function leafIntersectsAny(sorted: readonly FrameInterval[], at: { readonly pfn: Pfn; readonly count: number } | Leaf): boolean {
-  const lo = at.pfn;
-  const hi = lo + ('count' in at ? at.count : leafPages(at));
+export function leafIntersectsAny(sorted: readonly FrameInterval[], leaf: Leaf): boolean {
+  const lo = leaf.pfn;
+  const hi = lo + leafPages(leaf);
   let a = 0;
   let b = sorted.length;
   while (a < b) {
@@ -261,13 +243,12 @@ export class Witnesses {
 
   /** The pages of `leaf` that map frames [pfn, pfn + count). */
   addFrames(root: AbstractRoot, leaf: Leaf, pfn: Pfn, count: number, detail: string): void {
-    this.add({ root: root.id, vpn: leaf.vpn + (pfn - leaf.pfn), pages: count, frames: [{ pfn, count }], detail });
+    this.add(framesWitness(root, leaf, { pfn, count }, detail));
   }
 
   /** The whole leaf. */
   addLeaf(root: AbstractRoot, leaf: Leaf, detail: string): void {
-    const pages = leafPages(leaf);
-    this.add({ root: root.id, vpn: leaf.vpn, pages, frames: [{ pfn: leaf.pfn, count: pages }], detail });
+    this.add(leafWitness(root, leaf, detail));
   }
 
   done(): Witness[] {
@@ -284,8 +265,8 @@ export type LeafTest = (leaf: Leaf, root: AbstractRoot) => string | undefined;
  * only (bounds, features) and returns the per-leaf test, or undefined when the state
  * cannot break the invariant at all; every leaf in scope the test rejects is a witness.
  */
-export function leafCheck(prepare: (state: AbstractState) => LeafTest | undefined) {
-  return (state: AbstractState, scope?: CheckScope): Witness[] => {
+export function leafCheck(prepare: (state: AbstractState) => LeafTest | undefined): Check {
+  return (state, scope) => {
     const bad = prepare(state);
     if (bad === undefined) return [];
     const w = new Witnesses();
@@ -306,17 +287,16 @@ export function frameUseCheck(
   maps: (leaf: Leaf, root: AbstractRoot, state: AbstractState) => boolean,
   isRun: (run: FrameRun) => boolean,
   why: (run: FrameRun) => string,
-) {
-  return (state: AbstractState, scope?: CheckScope): Witness[] => {
+): Check {
+  return (state, scope) => {
     // The selected runs are few (text, rodata, the table pool): skip leaves that miss them all.
     const runs = state.frames.filter(isRun);
     if (runs.length === 0) return [];
-    const spans = runs.map((r) => ({ lo: r.pfn, hi: r.pfn + r.count }));
+    const spans = mergeIntervals(runs.map((r) => ({ lo: r.pfn, hi: r.pfn + r.count })));
     const w = new Witnesses();
     forEachAliasLeaf(state, scope, (root, leaf) => {
-      const n = leafPages(leaf);
       if (!leafIntersectsAny(spans, leaf) || !maps(leaf, root, state)) return;
-      forEachRun(runs, leaf.pfn, n, (run, from, count) => {
+      forEachRun(runs, leaf.pfn, leafPages(leaf), (run, from, count) => {
         w.addFrames(root, leaf, from, count, `${leafText(leaf)} maps ${framesText(from, count)}: ${why(run)}`);
       });
     });
@@ -325,7 +305,7 @@ export function frameUseCheck(
 }
 
 /** Leaves of at least `minPages` pages whose `field` (vpn or pfn) is not a multiple of their size. */
-export function alignmentCheck(field: 'vpn' | 'pfn', minPages: number) {
+export function alignmentCheck(field: 'vpn' | 'pfn', minPages: number): Check {
   return leafCheck(() => (leaf) => {
     const n = leafPages(leaf);
     return n >= minPages && leaf[field] % n !== 0 ? `${field} is not ${leaf.size}-aligned` : undefined;

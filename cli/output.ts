@@ -1,0 +1,18 @@
+/**
+ * Where a command prints. main() gets the streams from its caller (bin/ptspec.js passes
+ * the process's, tests pass buffers), so a command behaves the same in-process and
+ * spawned, and tests of the command line need no child process.
+ */
+export interface Output {
+  write(text: string): unknown;
+  /** A terminal: `ptspec fuzz` rewrites its progress line in place instead of appending. */
+  readonly isTTY?: boolean;
+  readonly columns?: number;
+}
+
+/** One run of the command line: its streams, and the exit code the action that ran sets. */
+export interface Cli {
+  readonly stdout: Output;
+  readonly stderr: Output;
+  exitCode: number;
+}

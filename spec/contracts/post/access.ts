@@ -1,0 +1,144 @@
+/**
+ * The postconditions of translate, access, flush and flushAll (spec/contracts/access.ts),
+ * clause by clause.
+ */
+import { PAGES, vpnToHex, type Vpn } from '../../address.ts';
+import type { AbstractState, Leaf, Prot, TlbEntry } from '../../state.ts';
+import type { AccessKind, AccessOutcome, Translation } from '../../system.ts';
+import type { CommandOf } from '../../operations.ts';
+import { validateAccess, validateFlush, validateTranslate } from '../access.ts';
+import { breach, leafText, type Clause, type PostViolation } from './clause.ts';
+import { nothingBut, rootLeaves } from './effect.ts';
+import { leafAt, sameLeaf, windowsOf } from './leaves.ts';
+import { RangeSet } from './ranges.ts';
+import { contractClauses, type Contract } from './relation.ts';
+
+/** One sentence for every part of the state (an operation leaves them alone, or one sentence says it all). */
+const alone = (sentence: string): { leaves: string; frames: string; tlb: string; obligations: string; tables: string } =>
+  ({ leaves: sentence, frames: sentence, tlb: sentence, obligations: sentence, tables: sentence });
+
+const translateSay = contractClauses('translate', {
+  ...alone('translate: nothing changes'),
+  enoent: 'ENOENT vpn is not mapped',
+  value: 'translate: {leaf, pfn: leaf.pfn + (vpn - leaf.vpn)}',
+});
+
+const accessSay = contractClauses('access', {
+  ...alone('access: no other part of the state changes'),
+  hit: 'the TLB entry of (cpu, root) covering vpn is used if present (of several, the smallest) (fromTlb: true, even when stale)',
+  walk: "else the walk: not mapped → {fault: 'not-present'} and no fill",
+  tlb: "mapped → the leaf is inserted into that CPU's TLB (a fill made by the walk stays)",
+  permission: "then the permission check on the leaf's prot: a read needs kernel mode or a user page; a write needs that and write; a kernel-mode fetch needs execKernel on a supervisor page; a user-mode fetch needs execUser. Failing it: {fault: 'protection'}",
+});
+
+const flushSay = contractClauses('flush', {
+  ...alone('flush: nothing else changes'),
+  tlb: 'on every CPU and root each TLB entry whose leaf intersects the range goes',
+  obligations: 'the obligations lose their pages in the range (the pieces keep their reason)',
+  tables: 'every pending table whose span intersects it is released (flush.ts)',
+});
+
+// The contract of flushAll is one sentence, about every part of the state.
+const flushAllSay = contractClauses('flushAll', alone('flushAll: never fails; every TLB and every obligation emptied, every pending table released (and nothing else changes)'));
+
+const pageAt = (c: { readonly vpn: Vpn }): { vpn: Vpn; pages: number } => ({ vpn: c.vpn, pages: 1 });
+const walked = (leaf: Leaf, vpn: Vpn): Translation => ({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
+const translationText = (t: Translation): string => `frame ${t.pfn} through ${leafText(t.leaf)}`;
+const sameTranslation = (a: Translation, b: Translation): boolean => a.pfn === b.pfn && sameLeaf(a.leaf, b.leaf);
+
+export const TRANSLATE: Contract<'translate'> = {
+  source: 'spec/contracts/access.ts',
+  say: translateSay,
+  args: (config, c) => validateTranslate(config, c.root, c.vpn),
+  state: (before, c) => (leafAt(rootLeaves(before, c.root), c.vpn) !== undefined ? null : { error: { errno: 'ENOENT', arg: 'vpn' }, clause: translateSay.enoent }),
+  scope: (_, c) => [pageAt(c)],
+  effect: (before, c) => nothingBut(windowsOf(rootLeaves(before), [pageAt(c)])),
+  // value: the walk's leaf and the frame of vpn in it.
+  value: (before, c, value) => {
+    const want = walked(leafAt(rootLeaves(before, c.root), c.vpn)!, c.vpn);
+    const got = value as Translation;
+    return sameTranslation(want, got) ? [] : [breach(translateSay.value, `at ${vpnToHex(c.vpn)} expected ${translationText(want)}, found ${translationText(got)}`, [{ root: c.root, vpn: c.vpn, pages: 1, detail: 'translate' }])];
+  },
+};
+
+/**
+ * What the MMU needs for each kind of access (Intel SDM §4.6, CR0.WP and CR4.SMEP set as
+ * Linux runs): user mode reaches only user pages; a write needs write; a fetch needs
+ * the execute right of the mode, and the kernel never fetches from a user page.
+ */
+const PERMITS: Readonly<Record<AccessKind, (p: Prot, user: boolean) => boolean>> = {
+  r: (p, user) => !user || p.user,
+  w: (p, user) => (!user || p.user) && p.write,
+  x: (p, user) => (user ? p.execUser : p.execKernel && !p.user),
+};
+
+/** The entry (cpu, root) uses for vpn: of those covering it, the smallest (a stale 4K entry beats a later 2M fill). */
+function cachedFor(tlb: readonly TlbEntry[], c: CommandOf<'access'>): TlbEntry | undefined {
+  const covering = tlb.filter((e) => e.cpu === c.cpu && e.root === c.root && e.leaf.vpn <= c.vpn && c.vpn < e.leaf.vpn + PAGES[e.leaf.size]);
+  return covering.sort((a, b) => PAGES[a.leaf.size] - PAGES[b.leaf.size])[0];
+}
+
+/** What access must return: through the entry (cpu, root) has cached for vpn, else through the walk. */
+function accessed(before: AbstractState, c: CommandOf<'access'>): { hit?: TlbEntry; leaf?: Leaf; want: AccessOutcome } {
+  const hit = cachedFor(before.tlb, c);
+  const leaf = hit?.leaf ?? leafAt(rootLeaves(before, c.root), c.vpn);
+  if (leaf === undefined) return { want: { fault: 'not-present' } };
+  const permitted = PERMITS[c.kind](leaf.prot, c.mode === 'user');
+  const want: AccessOutcome = permitted ? { fault: false, translation: walked(leaf, c.vpn), fromTlb: hit !== undefined } : { fault: 'protection' };
+  return { ...(hit === undefined ? {} : { hit }), leaf, want };
+}
+
+/** The clause a wrong outcome breaks: the hit's when there was one; else the walk's when what it found differs, the permission check's when only the verdict does. */
+function clauseFor(hit: TlbEntry | undefined, want: AccessOutcome, got: AccessOutcome): Clause {
+  if (hit !== undefined) return accessSay.hit;
+  const verdictOnly = want.fault !== got.fault && want.fault !== 'not-present' && got.fault !== 'not-present';
+  return verdictOnly ? accessSay.permission : accessSay.walk;
+}
+
+const outcomeText = (o: AccessOutcome): string => (o.fault !== false ? `fault ${o.fault}` : `${translationText(o.translation)}${o.fromTlb ? ' from the TLB' : ' by a walk'}`);
+
+function sameOutcome(a: AccessOutcome, b: AccessOutcome): boolean {
+  if (a.fault !== false || b.fault !== false) return a.fault === b.fault;
+  return a.fromTlb === b.fromTlb && sameTranslation(a.translation, b.translation);
+}
+
+export const ACCESS: Contract<'access'> = {
+  source: 'spec/contracts/access.ts',
+  say: accessSay,
+  args: (config, c) => validateAccess(config, c.cpu, c.root, c.vpn, c.kind, c.mode),
+  state: () => null,
+  scope: (_, c) => [pageAt(c)],
+  // tlb: a walk that found a leaf fills (cpu, root) with it; a hit or a miss fills nothing.
+  effect: (before, c) => {
+    const { hit, leaf } = accessed(before, c);
+    return nothingBut(windowsOf(rootLeaves(before), [pageAt(c)]), hit === undefined && leaf !== undefined ? { fill: { cpu: c.cpu, root: c.root, leaf } } : {});
+  },
+  // hit, walk, permission: the outcome.
+  value: (before, c, value): PostViolation[] => {
+    const { hit, want } = accessed(before, c);
+    const got = value as AccessOutcome;
+    if (sameOutcome(want, got)) return [];
+    const what = `${c.kind} access in ${c.mode} mode on cpu ${c.cpu} at ${vpnToHex(c.vpn)}: expected ${outcomeText(want)}, found ${outcomeText(got)}`;
+    return [breach(clauseFor(hit, want, got), what, [{ root: c.root, vpn: c.vpn, pages: 1, detail: what }])];
+  },
+};
+
+export const FLUSH: Contract<'flush'> = {
+  source: 'spec/contracts/access.ts',
+  say: flushSay,
+  args: (config, c) => validateFlush(config, c.vpn, c.pages),
+  state: () => null,
+  scope: () => [],
+  // tlb, obligations, tables: the range flushed; leaves untouched.
+  effect: (before, c) => nothingBut(RangeSet.EMPTY, { flushed: new RangeSet([c]) }),
+};
+
+export const FLUSH_ALL: Contract<'flushAll'> = {
+  source: 'spec/contracts/access.ts',
+  say: flushAllSay,
+  args: () => null,
+  state: () => null,
+  scope: () => [],
+  // tlb, obligations, tables: everything flushed.
+  effect: () => nothingBut(RangeSet.EMPTY, { flushed: 'all' }),
+};

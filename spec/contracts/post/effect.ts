@@ -1,0 +1,269 @@
+/**
+ * What a successful operation does to the whole state, as data (`Effect`), and the check
+ * of an after-state against it: the leaves of init_mm where it acts and the frame
+ * condition elsewhere, the frame runs, the TLBs, the flush obligations and the page-table
+ * counts. A refused operation is the effect that changes nothing (`unchanged`).
+ *
+ * The TLB and obligation rules are flush.ts's, the table rules its "Deferred table frees"
+ * and state.ts's `tablesInUse`, each restated here set-wise rather than by calling the
+ * helpers model and impl use.
+ */
+import { PAGES, leafLevel, pagesPerEntry, pfnToHex, vpnToHex, type Level, type Pfn, type Vpn } from '../../address.ts';
+import { tableFootprint } from '../../footprint.ts';
+import { INIT_MM, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry } from '../../state.ts';
+import { breach, leafText, type Clause, type PostMode, type PostViolation } from './clause.ts';
+import { checkOutside, checkWindows, firstEndingAfter, leafEnd, meeting, sameLeaf, unchangedAt, type Expectation } from './leaves.ts';
+import { RangeSet, rangeEnd, type Range } from './ranges.ts';
+
+/** The parts of the state an effect speaks of; each relation names a clause for each. */
+export type Aspect = 'leaves' | 'frame' | 'frames' | 'tlb' | 'obligations' | 'tables';
+export type AspectClauses = Readonly<Record<Aspect, Clause>>;
+
+export interface Effect {
+  /** Where init_mm's leaves may change: the ranges the contract names, widened to whole leaves. */
+  readonly windows: RangeSet;
+  /** What the after-state holds at each page of the windows; absent: the leaves as they were. */
+  readonly expect?: Expectation;
+  /** The clause a leaf found wrong at a page breaks (default: the `leaves` clause). */
+  readonly clauseAt?: (p: Vpn) => Clause;
+  /** Flushed on all CPUs: TLB entries meeting it dropped, obligations there discharged, pending tables there released. */
+  readonly flushed: RangeSet | 'all';
+  /** A `_noflush` operation's debt. */
+  readonly owe?: { readonly range: Range; readonly reason: string };
+  /** set_direct_map_*: the frames whose noDirectMap becomes `value`. */
+  readonly noDirectMap?: { readonly pfn: Pfn; readonly count: number; readonly value: boolean };
+  /** access: the entry a walk inserts into the TLB. */
+  readonly fill?: TlbEntry;
+  /** setDirectMapInvalid without flush: the tables it empties stay pending (directmap.ts, "Table lifetime"). */
+  readonly emptiedStayPending?: boolean;
+}
+
+export const rootLeaves = (s: AbstractState, id: number = INIT_MM): readonly Leaf[] => s.roots.find((r) => r.id === id)?.leaves ?? [];
+
+/** The effect of an operation that changes nothing but what `extra` says. */
+export function nothingBut(windows: RangeSet, extra: Partial<Effect> = {}): Effect {
+  return { windows, flushed: RangeSet.EMPTY, ...extra };
+}
+
+/** The after-state against the effect: every aspect, under the clauses `say` names. `ok`: the operation succeeded (the pool bound applies). */
+export function checkEffect(before: AbstractState, after: AbstractState, e: Effect, mode: PostMode, say: AspectClauses, ok: boolean): PostViolation[] {
+  const b = rootLeaves(before);
+  const a = rootLeaves(after);
+  // Leaves expected as they were, and the very same array: nothing to walk.
+  const leavesKept = e.expect === undefined && a === b;
+  return [
+    ...checkRootSet(before.roots, after.roots, say.frame),
+    ...(leavesKept ? [] : checkWindows(INIT_MM, a, e.windows, e.expect ?? unchangedAt(b), e.clauseAt ?? (() => say.leaves))),
+    ...checkOutside(INIT_MM, b, a, e.windows, mode, say.frame),
+    ...checkFrames(before, after, e, say.frames),
+    ...checkTlb(before.tlb, after.tlb, e, say.tlb),
+    ...checkObligations(before.pendingFlush, after.pendingFlush, e, say.obligations),
+    ...checkTables(before, after, e, mode, say.tables, ok),
+  ];
+}
+
+/** "A failed operation changes nothing" (spec/errors.ts): every root, frames, TLB, obligations, counts. */
+export function unchanged(before: AbstractState, after: AbstractState, windows: RangeSet, mode: PostMode, clause: Clause): PostViolation[] {
+  const say = { leaves: clause, frame: clause, frames: clause, tlb: clause, obligations: clause, tables: clause };
+  const others = before.roots.filter((r) => r.id !== INIT_MM).flatMap((r) => checkOutside(r.id, r.leaves, rootLeaves(after, r.id), RangeSet.EMPTY, mode, clause));
+  return [...checkEffect(before, after, nothingBut(windows), mode, say, false), ...others];
+}
+
+function checkRootSet(before: readonly AbstractRoot[], after: readonly AbstractRoot[], clause: Clause): PostViolation[] {
+  const same = before.length === after.length && before.every((r, k) => r.id === after[k]!.id && r.kind === after[k]!.kind && r.pid === after[k]!.pid);
+  const ids = (rs: readonly AbstractRoot[]): string => rs.map((r) => `${r.id}:${r.kind}${r.pid === undefined ? '' : `:${r.pid}`}`).join(',');
+  return same ? [] : [breach(clause, `the roots were [${ids(before)}] and became [${ids(after)}]`)];
+}
+
+// ---- frames ----
+
+const sameUse = (a: FrameRun, b: Pick<FrameRun, 'use' | 'sensitive' | 'noDirectMap'>): boolean =>
+  a.use === b.use && a.sensitive === b.sensitive && a.noDirectMap === b.noDirectMap;
+const runText = (r: Pick<FrameRun, 'use' | 'sensitive' | 'noDirectMap'>): string => `${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}`;
+
+/**
+ * Frames, page by page: as before, except noDirectMap on the frames the effect names; and
+ * in canonical form (state.ts, system.ts: sorted, covering memory, neighbours differ).
+ */
+function checkFrames(before: AbstractState, after: AbstractState, e: Effect, clause: Clause): PostViolation[] {
+  if (e.noDirectMap === undefined && after.frames === before.frames) return [];
+  const bad = (pfn: Pfn, what: string): PostViolation[] => [breach(clause, what, [{ frames: [{ pfn, count: 1 }], detail: what }])];
+  const runs = after.frames;
+  for (let k = 0; k < runs.length; k++) {
+    const r = runs[k]!;
+    const prev = runs[k - 1];
+    const start = prev === undefined ? 0 : prev.pfn + prev.count;
+    if (r.pfn !== start || r.count < 1) return bad(start, `frame runs must cover memory in order: run #${k} is [${pfnToHex(r.pfn)}, +${r.count}) where ${pfnToHex(start)} was due`);
+    if (prev !== undefined && sameUse(prev, r)) return bad(r.pfn, `runs #${k - 1} and #${k} (${runText(r)}) should be one run`);
+  }
+  const last = runs[runs.length - 1];
+  if (last === undefined || last.pfn + last.count !== before.config.frames) return bad(0, `frame runs must end at ${before.config.frames} frames`);
+  const nd = e.noDirectMap;
+  const edges = nd === undefined ? [] : [nd.pfn, nd.pfn + nd.count];
+  let i = 0;
+  let j = 0;
+  for (let f = 0; f < before.config.frames; ) {
+    const was = before.frames[i]!;
+    const is = runs[j]!;
+    const want = nd !== undefined && f >= nd.pfn && f < nd.pfn + nd.count ? { ...was, noDirectMap: nd.value } : was;
+    if (!sameUse(is, want)) return bad(f, `frame ${pfnToHex(f)} should be ${runText(want)}, is ${runText(is)}`);
+    const next = Math.min(was.pfn + was.count, is.pfn + is.count, ...edges.filter((x) => x > f));
+    if (next === was.pfn + was.count) i++;
+    if (next === is.pfn + is.count) j++;
+    f = next;
+  }
+  return [];
+}
+
+// ---- TLB (flush.ts) ----
+
+const tlbOrder = (a: TlbEntry, b: TlbEntry): number => a.cpu - b.cpu || a.root - b.root || a.leaf.vpn - b.leaf.vpn || PAGES[a.leaf.size] - PAGES[b.leaf.size];
+const entryText = (e: TlbEntry): string => `cpu ${e.cpu} root ${e.root}: ${leafText(e.leaf)}`;
+
+/**
+ * The TLB after = the entries before that meet no flushed range (a flush drops, on every
+ * CPU and root, each entry whose leaf meets the range), plus a walk's fill; in the
+ * canonical order (cpu, root, leaf.vpn, size ascending).
+ */
+function checkTlb(before: readonly TlbEntry[], after: readonly TlbEntry[], e: Effect, clause: Clause): PostViolation[] {
+  const flushed = e.flushed;
+  const kept = flushed === 'all' ? [] : before.filter((t) => !flushed.meets(t.leaf.vpn, leafEnd(t.leaf)));
+  if (e.fill !== undefined) {
+    const fill = e.fill;
+    const at = kept.findIndex((t) => tlbOrder(fill, t) < 0);
+    kept.splice(at < 0 ? kept.length : at, 0, fill);
+  }
+  for (let k = 1; k < after.length; k++) {
+    if (tlbOrder(after[k - 1]!, after[k]!) >= 0) return [breach(clause, `TLB entries #${k - 1} and #${k} are out of canonical order (or the same): ${entryText(after[k - 1]!)}; ${entryText(after[k]!)}`)];
+  }
+  for (let k = 0; k < Math.max(kept.length, after.length); k++) {
+    const want = kept[k];
+    const got = after[k];
+    if (want !== undefined && got !== undefined && want.cpu === got.cpu && want.root === got.root && sameLeaf(want.leaf, got.leaf)) continue;
+    const stale = got !== undefined && flushed !== 'all' && !kept.includes(got) && before.includes(got) ? ' (it should have been flushed)' : '';
+    const what = `TLB entry #${k}: expected ${want === undefined ? 'none' : entryText(want)}, found ${got === undefined ? 'none' : entryText(got)}${stale}`;
+    const at = (got ?? want)!;
+    return [breach(clause, what, [{ root: at.root, vpn: at.leaf.vpn, pages: PAGES[at.leaf.size], detail: what }])];
+  }
+  return [];
+}
+
+// ---- flush obligations (flush.ts) ----
+
+const owedText = (o: FlushObligation): string => `[${vpnToHex(o.vpn)}, +${o.pages}) for ${o.reason}`;
+
+/** Reason sets as flush.ts writes them: the parts sorted, de-duplicated, joined by '+'. */
+const joinedReasons = (reasons: readonly string[]): string => [...new Set(reasons.flatMap((r) => r.split('+')))].sort().join('+');
+
+/**
+ * The obligations after: each obligation before without the flushed pages (the pieces
+ * keep their reason), then the debt added: it and every obligation it overlaps or touches
+ * become one range owing all their reasons. Sorted, disjoint, never touching.
+ */
+function owedAfter(before: readonly FlushObligation[], e: Effect): FlushObligation[] {
+  const flushed = e.flushed;
+  const left = flushed === 'all' ? [] : before.flatMap((o) => flushed.outside(o.vpn, rangeEnd(o)).map((r) => ({ ...r, reason: o.reason })));
+  if (e.owe === undefined) return left;
+  const debt = e.owe.range;
+  const joins = (o: FlushObligation): boolean => o.vpn <= rangeEnd(debt) && rangeEnd(o) >= debt.vpn;
+  const joined = left.filter(joins);
+  const lo = Math.min(debt.vpn, ...joined.map((o) => o.vpn));
+  const hi = Math.max(rangeEnd(debt), ...joined.map(rangeEnd));
+  const merged = { vpn: lo, pages: hi - lo, reason: joinedReasons([e.owe.reason, ...joined.map((o) => o.reason)]) };
+  return [...left.filter((o) => !joins(o)), merged].sort((x, y) => x.vpn - y.vpn);
+}
+
+function checkObligations(before: readonly FlushObligation[], after: readonly FlushObligation[], e: Effect, clause: Clause): PostViolation[] {
+  const want = owedAfter(before, e);
+  for (let k = 0; k < Math.max(want.length, after.length); k++) {
+    const w = want[k];
+    const g = after[k];
+    if (w !== undefined && g !== undefined && w.vpn === g.vpn && w.pages === g.pages && w.reason === g.reason) continue;
+    const what = `obligation #${k}: expected ${w === undefined ? 'none' : owedText(w)}, found ${g === undefined ? 'none' : owedText(g)}`;
+    const at = (g ?? w)!;
+    return [breach(clause, what, [{ vpn: at.vpn, pages: at.pages, detail: what }])];
+  }
+  return [];
+}
+
+// ---- page-table counts (state.ts, footprint.ts, flush.ts "Deferred table frees") ----
+
+/**
+ * Whether the radix tree of `leaves` has the level-L table named `key` (footprint.ts: the
+ * one under entry `key` of level L+1, spanning pagesPerEntry(L+1) pages): some leaf of
+ * level ≤ L lies in that span. A leaf of a higher level there would cover the whole span
+ * alone, so the first leaf that ends inside the span decides.
+ */
+function hasTable(leaves: readonly Leaf[], L: Level, key: number): boolean {
+  const span = pagesPerEntry((L + 1) as Level);
+  const l = leaves[firstEndingAfter(leaves, key * span)];
+  return l !== undefined && l.vpn >= key * span && l.vpn < (key + 1) * span && leafLevel(l.size) <= L;
+}
+
+/**
+ * Tables the windows' change creates and empties: the table keys of the leaves in the
+ * windows, before and after, that only one side has. Leaves elsewhere are the same on
+ * both sides (the frame condition), so no other table changes.
+ */
+function tableChange(levels: number, before: readonly Leaf[], after: readonly Leaf[], windows: RangeSet): { created: number; emptied: number } {
+  if (before === after) return { created: 0, emptied: 0 };
+  let created = 0;
+  let emptied = 0;
+  for (let L = 1 as Level; L < levels; L = (L + 1) as Level) {
+    const span = pagesPerEntry((L + 1) as Level);
+    const keys = new Set<number>();
+    for (const w of windows.ranges) {
+      for (const leaves of [before, after]) {
+        const [lo, hi] = meeting(leaves, w);
+        // Sorted leaves give non-decreasing keys: add each run once.
+        let last = -1;
+        for (let i = lo; i < hi; i++) {
+          const l = leaves[i]!;
+          const key = Math.floor(l.vpn / span);
+          if (key !== last && leafLevel(l.size) <= L) keys.add((last = key));
+        }
+      }
+    }
+    for (const k of keys) {
+      const was = hasTable(before, L, k);
+      const is = hasTable(after, L, k);
+      if (is && !was) created++;
+      if (was && !is) emptied++;
+    }
+  }
+  return { created, emptied };
+}
+
+/**
+ * tablesInUse = the radix footprint of the leaves + pendingTableFrees. Pending tables:
+ * an operation that flushes releases some (those whose span meets its ranges; the state
+ * does not say which tables are pending, so only "no more than before" is decidable, and
+ * that none can outlive the obligations: each pending table's span holds an owed page
+ * until a flush there releases it); flushAll releases all; setDirectMapInvalid without
+ * flush adds the tables it empties; any other operation keeps them. On success the
+ * tables needed (footprint + pending before + newly pending) fit in the pool (ENOMEM).
+ */
+function checkTables(before: AbstractState, after: AbstractState, e: Effect, mode: PostMode, clause: Clause, ok: boolean): PostViolation[] {
+  const levels = before.config.levels;
+  const b = rootLeaves(before);
+  const a = rootLeaves(after);
+  const change = tableChange(levels, b, a, e.windows);
+  const footprint = mode === 'full' ? tableFootprint(levels, a) : before.tablesInUse - before.pendingTableFrees + change.created - change.emptied;
+  const out: string[] = [];
+  const pendingBefore = before.pendingTableFrees;
+  const pending = after.pendingTableFrees;
+  if (e.flushed === 'all') {
+    if (pending !== 0) out.push(`flushAll releases every pending table, ${pending} still pending`);
+  } else if (e.emptiedStayPending === true) {
+    if (pending !== pendingBefore + change.emptied) out.push(`${pendingBefore} tables were pending and ${change.emptied} emptied without a flush, so ${pendingBefore + change.emptied} should be pending, found ${pending}`);
+  } else if (e.flushed.ranges.length > 0) {
+    if (pending > pendingBefore) out.push(`a flush releases pending tables, yet ${pendingBefore} were pending and ${pending} are`);
+    else if (pending > 0 && after.pendingFlush.length === 0) out.push(`${pending} tables are still pending though no flush is owed anywhere (a pending table's span holds an owed page until a flush releases it)`);
+  } else if (pending !== pendingBefore) {
+    out.push(`nothing was flushed or emptied, yet pending tables went from ${pendingBefore} to ${pending}`);
+  }
+  if (after.tablesInUse !== footprint + pending) out.push(`tablesInUse is ${after.tablesInUse}, but the radix footprint is ${footprint} and ${pending} tables are pending`);
+  const needed = footprint + pendingBefore + (e.emptiedStayPending === true ? change.emptied : 0);
+  if (ok && needed > before.config.tablePool.count) out.push(`it succeeded needing ${needed} tables, but the pool has ${before.config.tablePool.count} (ENOMEM)`);
+  return out.map((what) => breach(clause, what, [{ detail: what }]));
+}

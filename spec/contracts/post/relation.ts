@@ -1,0 +1,109 @@
+/**
+ * One operation's contract as a relation between the state before, the command, its
+ * result and the state after, and the driver every operation shares:
+ *
+ *   1. the result against the preconditions, in the contract's order: the EINVAL of the
+ *      argument validators, then the state's EEXIST / ENOENT (and split's and collapse's
+ *      EINVAL); when none fails, only ok or a policy EPERM / ENOMEM may come back
+ *      (those two the relation cannot decide on its own), naming what outcome.ts says;
+ *   2. a refused operation changed nothing at all (spec/errors.ts);
+ *   3. a successful one did exactly its effect (effect.ts), and translate/access
+ *      returned what the contract says.
+ */
+import type { Op } from '../../commands.ts';
+import type { PtError, Result } from '../../errors.ts';
+import { OPERATIONS, type CommandOf } from '../../operations.ts';
+import type { AbstractState, SystemConfig } from '../../state.ts';
+import { STRICT_POLICY } from '../outcome.ts';
+import { breach, clauses, type Clause, type PostMode, type PostViolation } from './clause.ts';
+import { checkEffect, rootLeaves, unchanged, type AspectClauses, type Effect } from './effect.ts';
+import { windowsOf } from './leaves.ts';
+import { RangeSet, type Range } from './ranges.ts';
+
+/** A precondition that fails: the error it demands and the sentence that says so. */
+export interface Refusal {
+  readonly error: Pick<PtError, 'errno' | 'arg'>;
+  readonly clause: Clause;
+}
+
+/** The sentences every core contract has besides its own. */
+export interface CommonClauses extends AspectClauses {
+  /** The argument validators (EINVAL, first failure wins). */
+  readonly einval: Clause;
+  /** No precondition fails: only ok, EPERM or ENOMEM. */
+  readonly outcome: Clause;
+  readonly eperm: Clause;
+  readonly enomem: Clause;
+  readonly refusal: Clause;
+}
+
+export interface Contract<K extends Op> {
+  /** The contract's module, where the sentences come from. */
+  readonly source: string;
+  readonly say: CommonClauses;
+  /** The argument validator of the contract (shared with model and impl: the EINVAL order is the contract). */
+  args(config: SystemConfig, c: CommandOf<K>): PtError | null;
+  /** The first state precondition that fails (arguments valid), or null. */
+  state(before: AbstractState, c: CommandOf<K>): Refusal | null;
+  /** The init_mm ranges the command names (arguments valid): where a refusal is checked in local mode. */
+  scope(before: AbstractState, c: CommandOf<K>): readonly Range[];
+  /** What success does (every precondition holds). */
+  effect(before: AbstractState, c: CommandOf<K>): Effect;
+  /** translate / access: violations of the value returned. */
+  value?(before: AbstractState, c: CommandOf<K>, value: unknown): PostViolation[];
+}
+
+/** spec/contracts/README.md on errors, for every operation (the isolation ones too). */
+export const REFUSAL = 'a failed operation changes nothing: not a leaf, frame, TLB entry, obligation or table';
+
+/**
+ * The sentences shared by every core contract: the README's order of the argument
+ * checks, outcome.ts's naming of EPERM and ENOMEM, "a failed operation changes
+ * nothing", and the frame condition (README: what a postcondition does not name
+ * stays as it was); `own` adds the operation's own sentences.
+ */
+export function contractClauses<A extends string>(op: Op, own: Readonly<Record<Exclude<keyof AspectClauses, 'frame'> | A, string>>): CommonClauses & Readonly<Record<A, Clause>> {
+  return clauses(op, {
+    einval: 'EINVAL, naming the first argument whose validator fails, in the order root → vpn → pages → pfn/count → prot/change → maxPage/size (and cpu, kind, mode for access)',
+    outcome: 'first failure wins: EINVAL, EEXIST / ENOENT, EPERM, ENOMEM; when none fails, the operation succeeds',
+    eperm: 'EPERM, naming the argument that carries the refused intent (POLICY_ARG) and the first invariant of STRICT_POLICY the result would break',
+    enomem: 'ENOMEM, naming tablePool',
+    refusal: REFUSAL,
+    frame: 'what a postcondition does not name stays as it was (the frame condition): the leaves outside the ranges it names, and the roots',
+    ...own,
+  } as Readonly<Record<keyof CommonClauses | A, string>>);
+}
+
+/** The relation of one core operation. */
+export function relate<K extends Op>(k: Contract<K>, before: AbstractState, c: CommandOf<K>, result: Result<unknown>, after: AbstractState, mode: PostMode): PostViolation[] {
+  const bad = k.args(before.config, c);
+  const refusal: Refusal | null = bad !== null ? { error: bad, clause: k.say.einval } : k.state(before, c);
+  const out = checkResult(c.op, k.say, refusal, result);
+  if (!result.ok) {
+    // With valid arguments the named ranges exist, and a local check looks there first.
+    const windows = bad !== null ? RangeSet.EMPTY : windowsOf(rootLeaves(before), k.scope(before, c));
+    return [...out, ...unchanged(before, after, windows, mode, k.say.refusal)];
+  }
+  if (refusal !== null) return out;
+  return [...out, ...(k.value?.(before, c, result.value) ?? []), ...checkEffect(before, after, k.effect(before, c), mode, k.say, true)];
+}
+
+const outcomeText = (r: Result<unknown>): string => (r.ok ? 'ok' : `${r.error.errno} naming ${r.error.arg}${r.error.invariant === undefined ? '' : ` (${r.error.invariant})`}`);
+
+function checkResult(op: Op, say: CommonClauses, refusal: Refusal | null, result: Result<unknown>): PostViolation[] {
+  if (refusal !== null) {
+    const { errno, arg } = refusal.error;
+    if (!result.ok && result.error.errno === errno && result.error.arg === arg) return [];
+    return [breach(refusal.clause, `expected ${errno} naming ${arg}, found ${outcomeText(result)}`)];
+  }
+  if (result.ok) return [];
+  const e = result.error;
+  const allowed = OPERATIONS[op].outcomes.filter((o) => o === 'EPERM' || o === 'ENOMEM');
+  if (!(allowed as readonly string[]).includes(e.errno)) {
+    return [breach(say.outcome, `every precondition holds, so the result must be ok${allowed.map((o) => ` or ${o}`).join('')}, found ${outcomeText(result)}`)];
+  }
+  if (e.errno === 'ENOMEM') return e.arg === 'tablePool' ? [] : [breach(say.enomem, `found ENOMEM naming ${e.arg}`)];
+  const arg = OPERATIONS[op].policyArg;
+  if (e.arg === arg && STRICT_POLICY.some((p) => p.id === e.invariant)) return [];
+  return [breach(say.eperm, `expected EPERM naming ${arg ?? '?'} and a strict-policy invariant, found ${outcomeText(result)}`)];
+}

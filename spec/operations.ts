@@ -1,0 +1,284 @@
+/**
+ * The operation table: everything about one operation that is not its semantics, in one
+ * entry. The `Command` union (commands.ts) says what its fields are; the entry says what
+ * kind of value each field holds (which decides its codec in io/commands.ts, its
+ * arbitrary in fuzz/arbitraries.ts and how it prints in fuzz/format.ts), how a command
+ * runs on a system, which page ranges it names (the incremental checks of fuzz/scope.ts
+ * widen them), whether it can change leaves or frames, the outcomes its contract allows
+ * (campaign coverage), the argument its EPERM names, and how the fuzzer weighs it.
+ * Adding an operation is one entry here plus its contract (spec/contracts), its
+ * semantics in the model and the impl, and its postcondition.
+ *
+ * Trusted: shared vocabulary, it decides nothing about what an operation does.
+ */
+import type { PageSize, Vpn } from './address.ts';
+import type { Command, Op } from './commands.ts';
+import type { Errno, Result } from './errors.ts';
+import type { Prot } from './state.ts';
+import type { AccessKind, AccessMode, CloneLevel, IsolationOps, PageTableSystem, ProtChange } from './system.ts';
+
+/** The value each field kind holds. A kind, not a type, because two numbers can mean different things. */
+export interface FieldTypes {
+  root: number;
+  /** A kernel-half page number (core operations edit init_mm's kernel half). */
+  vpn: number;
+  /** A user-half page number (mapUser, unmapUser). */
+  userVpn: number;
+  pfn: number;
+  /** A page count from `vpn`. */
+  pages: number;
+  /** A frame count from `pfn` (set_direct_map_*). */
+  count: number;
+  cpu: number;
+  pid: number;
+  prot: Prot;
+  change: ProtChange;
+  /** Optional: absent means no cap. */
+  maxPage: PageSize;
+  hugeSize: '2M' | '1G';
+  cloneLevel: CloneLevel;
+  accessKind: AccessKind;
+  accessMode: AccessMode;
+  /** false selects the `_noflush` variant. */
+  flush: boolean;
+  /** Optional: present (true) asks for cpa_process_alias. */
+  alias: boolean;
+}
+export type FieldKind = keyof FieldTypes;
+
+/** Kinds whose field may be absent from a command. */
+export const OPTIONAL_KINDS: ReadonlySet<FieldKind> = new Set<FieldKind>(['maxPage', 'alias']);
+
+/** The kinds whose value type is exactly T. */
+type KindOf<T> = { [K in FieldKind]: [FieldTypes[K]] extends [T] ? ([T] extends [FieldTypes[K]] ? K : never) : never }[FieldKind];
+
+export type CommandOf<K extends Op> = Extract<Command, { op: K }>;
+
+/** Each field of the command (but `op`) with a kind of exactly its type, in print order. */
+export type Fields<K extends Op> = { readonly [F in Exclude<keyof CommandOf<K>, 'op'>]-?: KindOf<NonNullable<CommandOf<K>[F]>> };
+
+export interface Operation<K extends Op> {
+  /** The kernel function(s) the operation stands for. */
+  readonly kernel: string;
+  /** The name a command prints under; defaults to the op (the `_noflush` variants print the kernel's names). */
+  readonly label?: (c: CommandOf<K>) => string;
+  readonly fields: Fields<K>;
+  /** 'isolation' operations need the system's `isolation` capability (KPTI, ASI, processes). */
+  readonly capability: 'core' | 'isolation';
+  /** Whether it can change leaves or frames, not only TLBs and obligations. */
+  readonly mutating: boolean;
+  /** Every outcome its contract allows (spec/contracts), for campaign coverage. */
+  readonly outcomes: readonly ('ok' | Errno)[];
+  /** The argument an EPERM of this operation names (spec/contracts/README.md). */
+  readonly policyArg?: string;
+  readonly apply: (sys: PageTableSystem, c: CommandOf<K>) => Result<unknown>;
+  /**
+   * The page ranges of init_mm the command names. The operation may change leaves only
+   * there, at the leaves straddling their edges (splits), and, with `directMapAliases`,
+   * at the direct-map pages of the frames the ranges map (cpa_process_alias).
+   */
+  readonly touches: (c: CommandOf<K>, pageOffset: Vpn) => Touched;
+  /**
+   * Fuzzing: the relative weight among the operations, and the partner whose last
+   * command a repeat revisits, keeping those fields (a collapse of the block a split just
+   * made, a second access to the same page, set_direct_map_default of the frames just
+   * removed, an unmap of exactly what a map created).
+   */
+  readonly fuzz: { readonly weight: number; readonly revisit?: { readonly partner: Op; readonly keep: readonly string[] } };
+}
+
+export interface Touched {
+  readonly ranges: readonly { readonly vpn: Vpn; readonly pages: number }[];
+  readonly directMapAliases: boolean;
+}
+
+const named = (vpn: Vpn, pages: number): Touched => ({ ranges: [{ vpn, pages }], directMapAliases: false });
+const nothing: Touched = { ranges: [], directMapAliases: false };
+
+/** A KPTI/ASI/process operation on the system's isolation capability (applyCommand checks it is there). */
+const iso = (sys: PageTableSystem): IsolationOps => sys.isolation!;
+
+/**
+ * The isolation operations have no contract yet: a system without the capability
+ * refuses them (EINVAL op), and one with it may also succeed.
+ */
+const ISOLATION_OUTCOMES: readonly ('ok' | Errno)[] = ['ok', 'EINVAL'];
+
+/** An isolation operation: it changes process or kernel-copy roots and has no contract yet. */
+function isolationOp<K extends Op>(e: Pick<Operation<K>, 'kernel' | 'fields' | 'apply' | 'touches' | 'fuzz'>): Operation<K> {
+  return { ...e, capability: 'isolation', mutating: true, outcomes: ISOLATION_OUTCOMES };
+}
+const noflush = (kernel: string) => (c: { readonly flush: boolean }): string => `${kernel}${c.flush ? '' : '_noflush'}`;
+
+/** Every operation. Object key order is the canonical order of operations. */
+export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
+  map: {
+    kernel: 'vmap_range, ioremap, kernel_physical_mapping_init',
+    fields: { root: 'root', vpn: 'vpn', pfn: 'pfn', pages: 'pages', prot: 'prot', maxPage: 'maxPage' },
+    capability: 'core', mutating: true, policyArg: 'prot',
+    outcomes: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => sys.map(c.root, c.vpn, c.pfn, c.pages, c.prot, c.maxPage === undefined ? {} : { maxPage: c.maxPage }),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 14 },
+  },
+  unmap: {
+    kernel: 'vunmap_range, zap of a kernel range',
+    fields: { root: 'root', vpn: 'vpn', pages: 'pages' },
+    capability: 'core', mutating: true, policyArg: 'vpn',
+    // A partial unmap of a 1G leaf needs tables for the split (ENOMEM); removal breaks no policy.
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
+    apply: (sys, c) => sys.unmap(c.root, c.vpn, c.pages),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 9, revisit: { partner: 'map', keep: ['root', 'vpn', 'pages'] } },
+  },
+  protect: {
+    kernel: 'change_page_attr_set_clr (set_memory_ro/rw/x/nx/wc/uc/wb)',
+    fields: { vpn: 'vpn', pages: 'pages', change: 'change', alias: 'alias' },
+    capability: 'core', mutating: true, policyArg: 'change',
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => sys.protect(c.vpn, c.pages, c.change, { alias: c.alias ?? false }),
+    touches: (c) => ({ ranges: [{ vpn: c.vpn, pages: c.pages }], directMapAliases: c.alias === true }),
+    fuzz: { weight: 14 },
+  },
+  setDirectMapInvalid: {
+    kernel: 'set_direct_map_invalid_noflush',
+    label: noflush('set_direct_map_invalid'),
+    fields: { pfn: 'pfn', count: 'count', flush: 'flush' },
+    capability: 'core', mutating: true, policyArg: 'pfn',
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => sys.setDirectMapInvalid(c.pfn, c.count, { flush: c.flush }),
+    touches: (c, pageOffset) => named(pageOffset + c.pfn, c.count),
+    fuzz: { weight: 5 },
+  },
+  setDirectMapDefault: {
+    kernel: 'set_direct_map_default_noflush',
+    label: noflush('set_direct_map_default'),
+    fields: { pfn: 'pfn', count: 'count', flush: 'flush' },
+    capability: 'core', mutating: true, policyArg: 'pfn',
+    outcomes: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => sys.setDirectMapDefault(c.pfn, c.count, { flush: c.flush }),
+    touches: (c, pageOffset) => named(pageOffset + c.pfn, c.count),
+    fuzz: { weight: 5, revisit: { partner: 'setDirectMapInvalid', keep: ['pfn', 'count'] } },
+  },
+  split: {
+    kernel: 'split_large_page',
+    fields: { root: 'root', vpn: 'vpn' },
+    capability: 'core', mutating: true, policyArg: 'vpn',
+    // Splitting keeps every attribute: no EPERM.
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
+    apply: (sys, c) => sys.split(c.root, c.vpn),
+    touches: (c) => named(c.vpn, 1),
+    fuzz: { weight: 7 },
+  },
+  collapse: {
+    kernel: 'collapse_large_pages',
+    fields: { root: 'root', vpn: 'vpn', size: 'hugeSize' },
+    capability: 'core', mutating: true, policyArg: 'vpn',
+    // Collapsing keeps attributes and only frees tables: no EPERM, no ENOMEM.
+    outcomes: ['ok', 'EINVAL', 'ENOENT'],
+    apply: (sys, c) => sys.collapse(c.root, c.vpn, c.size),
+    touches: (c) => {
+      const pages = c.size === '1G' ? 262144 : 512;
+      return named(Math.floor(c.vpn / pages) * pages, pages);
+    },
+    fuzz: { weight: 7, revisit: { partner: 'split', keep: ['root', 'vpn'] } },
+  },
+  ptiClone: isolationOp({
+    kernel: 'pti_clone_pgtable',
+    fields: { vpn: 'vpn', pages: 'pages', level: 'cloneLevel' },
+    apply: (sys, c) => iso(sys).ptiClone(c.vpn, c.pages, c.level),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 3 },
+  }),
+  asiMap: isolationOp({
+    kernel: 'asi_map',
+    fields: { vpn: 'vpn', pages: 'pages' },
+    apply: (sys, c) => iso(sys).asiMap(c.vpn, c.pages),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 3 },
+  }),
+  asiUnmap: isolationOp({
+    kernel: 'asi_unmap',
+    fields: { vpn: 'vpn', pages: 'pages' },
+    apply: (sys, c) => iso(sys).asiUnmap(c.vpn, c.pages),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 2 },
+  }),
+  createProcess: isolationOp({
+    kernel: 'mm_alloc, pgd_alloc (with the KPTI user copy)',
+    fields: {},
+    apply: (sys) => iso(sys).createProcess(),
+    touches: () => nothing,
+    fuzz: { weight: 2 },
+  }),
+  exitProcess: isolationOp({
+    kernel: 'exit_mmap, pgd_free',
+    fields: { pid: 'pid' },
+    apply: (sys, c) => iso(sys).exitProcess(c.pid),
+    touches: () => nothing,
+    fuzz: { weight: 1 },
+  }),
+  mapUser: isolationOp({
+    kernel: 'mmap and the fault path (user half, mirrored into the KPTI copies)',
+    fields: { pid: 'pid', vpn: 'userVpn', pfn: 'pfn', pages: 'pages', prot: 'prot' },
+    apply: (sys, c) => iso(sys).mapUser(c.pid, c.vpn, c.pfn, c.pages, c.prot),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 4 },
+  }),
+  unmapUser: isolationOp({
+    kernel: 'munmap (zap_page_range)',
+    fields: { pid: 'pid', vpn: 'userVpn', pages: 'pages' },
+    apply: (sys, c) => iso(sys).unmapUser(c.pid, c.vpn, c.pages),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 2 },
+  }),
+  translate: {
+    kernel: 'the page walk (lookup_address)',
+    fields: { root: 'root', vpn: 'vpn' },
+    capability: 'core', mutating: false,
+    outcomes: ['ok', 'EINVAL', 'ENOENT'],
+    apply: (sys, c) => sys.translate(c.root, c.vpn),
+    touches: (c) => named(c.vpn, 1),
+    fuzz: { weight: 5 },
+  },
+  access: {
+    kernel: 'the MMU: a load, store or fetch through one CPU\'s TLB',
+    fields: { cpu: 'cpu', root: 'root', vpn: 'vpn', kind: 'accessKind', mode: 'accessMode' },
+    capability: 'core', mutating: false,
+    outcomes: ['ok', 'EINVAL'],
+    apply: (sys, c) => sys.access(c.cpu, c.root, c.vpn, c.kind, c.mode),
+    touches: (c) => named(c.vpn, 1),
+    fuzz: { weight: 12, revisit: { partner: 'access', keep: ['cpu', 'root', 'vpn'] } },
+  },
+  flush: {
+    kernel: 'flush_tlb_kernel_range',
+    fields: { vpn: 'vpn', pages: 'pages' },
+    capability: 'core', mutating: false,
+    outcomes: ['ok', 'EINVAL'],
+    apply: (sys, c) => sys.flush(c.vpn, c.pages),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 4 },
+  },
+  flushAll: {
+    kernel: 'flush_tlb_all',
+    fields: {},
+    capability: 'core', mutating: false,
+    outcomes: ['ok'],
+    apply: (sys) => sys.flushAll(),
+    touches: () => nothing,
+    fuzz: { weight: 2 },
+  },
+};
+
+/** The operations in canonical order. */
+export const OPS = Object.keys(OPERATIONS) as Op[];
+
+/** The entry of `op`, typed for its command. */
+export function operation<K extends Op>(op: K): Operation<K> {
+  return OPERATIONS[op] as Operation<K>;
+}
+
+/** The fields of a command with their kinds, in print order. */
+export function fieldsOf(op: Op): readonly (readonly [string, FieldKind])[] {
+  return Object.entries(OPERATIONS[op].fields) as [string, FieldKind][];
+}

@@ -1,0 +1,325 @@
+/**
+ * Every fast check (checker/) against its definition (spec/invariants `holds`): on random
+ * states and on adversarial ones (overlapping, unsorted and misaligned leaves, leaves at
+ * the edges of frame runs, aliases of text, rodata and table frames, partly overlapping W
+ * and X aliases, noDirectMap frames, damaged frame runs, dump-like states without frame
+ * facts, several roots), both find nothing or both find something, and their witnesses
+ * cover the same (root, page) pairs and the same frames. Scoped checks, on states whose
+ * leaves are sorted and disjoint as a scoped check trusts, report only what the
+ * definition reports and everything it reports inside the scope.
+ *
+ * States are small (8192 frames, a few leaves per root) so that the definitions stay
+ * quick and the checks rarely reach MAX_WITNESSES; when one does, only what it listed is
+ * compared.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CATALOGUE, MAX_WITNESSES } from '../checker/index.ts';
+import { PAGES, X86_64_LAYOUT_4LEVEL as L, lowerHalfEnd, upperHalfStart, type PageSize, type Pfn } from '../spec/address.ts';
+import { tableFootprint } from '../spec/footprint.ts';
+import type { CheckScope, Witness } from '../spec/invariant.ts';
+import {
+  CACHE_MODES, FRAME_USES, type AbstractRoot, type AbstractState, type CacheMode, type FrameRun, type Leaf, type Prot, type RootKind,
+} from '../spec/state.ts';
+import { fcParams } from './seed.ts';
+
+const FRAMES = 16 * PAGES['2M'];
+const DM = L.pageOffset;
+const IMAGE = L.kernelText;
+const VMALLOC = L.vmallocStart;
+
+/** True with probability tenths / 10. */
+const sometimes = (tenths: number): fc.Arbitrary<boolean> =>
+  fc.oneof({ weight: 10 - tenths, arbitrary: fc.constant(false) }, { weight: tenths, arbitrary: fc.constant(true) });
+
+const protArb: fc.Arbitrary<Prot> = fc
+  .record({
+    write: fc.boolean(),
+    user: sometimes(2),
+    execKernel: sometimes(4),
+    global: fc.boolean(),
+    cache: fc.oneof({ weight: 19, arbitrary: fc.constantFrom(...CACHE_MODES) }, { weight: 1, arbitrary: fc.constant('WA' as CacheMode) }),
+    // x86 cannot express it (T2), but a broken abstraction function could.
+    oddExecUser: sometimes(1),
+  })
+  .map(({ oddExecUser, ...p }) => ({ ...p, execUser: oddExecUser !== (p.user && p.execKernel) }));
+
+/** Frame runs over [0, FRAMES) cut at 2M boundaries, just after them, or anywhere. */
+const runsArb: fc.Arbitrary<FrameRun[]> = fc
+  .record({
+    cuts: fc.uniqueArray(
+      fc.oneof(fc.integer({ min: 1, max: FRAMES - 1 }), fc.integer({ min: 1, max: 15 }).map((k) => k * 512), fc.integer({ min: 1, max: 15 }).map((k) => k * 512 + 1)),
+      { maxLength: 8 },
+    ),
+    facts: fc.array(fc.record({ use: fc.constantFrom(...FRAME_USES), sensitive: sometimes(2), noDirectMap: sometimes(2) }), { minLength: 9, maxLength: 9 }),
+  })
+  .map(({ cuts, facts }) => {
+    const edges = [0, ...[...cuts].sort((a, b) => a - b), FRAMES];
+    return edges.slice(1).map((end, i) => ({ pfn: edges[i]!, count: end - edges[i]!, ...facts[i]! }));
+  });
+
+type FrameDamage = 'none' | 'dump' | 'swap' | 'drop' | 'extend' | 'zero' | 'split';
+
+/** Break the runs the way S7 and S8 describe, or drop them as a parsed dump has none. */
+function damage(runs: FrameRun[], how: FrameDamage, at: number): FrameRun[] {
+  const i = at % runs.length;
+  const r = runs[i]!;
+  const out = [...runs];
+  switch (how) {
+    case 'none': return out;
+    case 'dump': return [];
+    case 'swap': if (i + 1 < out.length) [out[i], out[i + 1]] = [out[i + 1]!, r]; return out;
+    case 'drop': out.splice(i, 1); return out;
+    case 'extend': out[i] = { ...r, count: r.count + 300 }; return out;
+    case 'zero': out[i] = { ...r, count: 0 }; return out;
+    case 'split': if (r.count > 1) out.splice(i, 1, { ...r, count: 1 }, { ...r, pfn: r.pfn + 1, count: r.count - 1 }); return out;
+  }
+}
+
+type Region = 'dm' | 'image' | 'vmalloc' | 'user' | 'hole' | 'lowEdge';
+
+/**
+ * One leaf. Adversarial frames sit at the edges of the state's runs (the first, last and
+ * one-past-last frame, give or take two), so that leaves straddle runs and alias one
+ * another; random frames are anywhere in memory, or past it.
+ */
+function leafArb(runs: readonly FrameRun[], adversarial: boolean): fc.Arbitrary<Leaf> {
+  const edges = runs.flatMap((r) => [r.pfn, r.pfn + r.count - 1, r.pfn + r.count]);
+  const near = edges.length === 0 ? fc.nat({ max: FRAMES }) : fc.tuple(fc.constantFrom(...edges), fc.integer({ min: -2, max: 2 })).map(([e, d]) => e + d);
+  const pfnArb = fc.oneof(
+    { weight: 16, arbitrary: adversarial ? near : fc.nat({ max: FRAMES + 1024 }) },
+    { weight: 1, arbitrary: fc.nat({ max: 64 }).map((k) => 2 ** 24 + k * 512) },
+    { weight: 1, arbitrary: fc.constant(-1) },
+  );
+  return fc
+    .record({
+      size: fc.oneof({ weight: 10, arbitrary: fc.constantFrom<PageSize>('4K', '4K', '2M', '2M', '1G') }, { weight: 1, arbitrary: fc.constant('512G' as PageSize) }),
+      raw: pfnArb,
+      alignPfn: sometimes(8),
+      region: fc.constantFrom<Region>('dm', 'dm', 'dm', 'image', 'image', 'vmalloc', 'user', 'hole', 'lowEdge'),
+      slot: fc.nat({ max: 64 }),
+      vpnSkew: fc.oneof({ weight: 9, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(1, 256) }),
+      prot: protArb,
+    })
+    .map(({ size, raw, alignPfn, region, slot, vpnSkew, prot }) => {
+      // '512G' is no key of PAGES: a leaf one level too high.
+      const n = PAGES[size] ?? PAGES['1G'] * 512;
+      const pfn = alignPfn ? raw - (((raw % n) + n) % n) : raw;
+      const base: Record<Region, number> = {
+        dm: DM + pfn,
+        image: IMAGE + pfn,
+        vmalloc: VMALLOC + slot * n,
+        user: (slot + 1) * n,
+        hole: upperHalfStart(4) - 1,
+        lowEdge: lowerHalfEnd(4) - Math.ceil(n / 2),
+      };
+      return { vpn: base[region] + vpnSkew, pfn, size, prot };
+    });
+}
+
+/** Leaves sorted by vpn, each overlapping none kept before it: what a scoped check trusts. */
+function disjoint(leaves: readonly Leaf[]): Leaf[] {
+  const kept: Leaf[] = [];
+  for (const l of [...leaves].sort((a, b) => a.vpn - b.vpn)) {
+    const prev = kept[kept.length - 1];
+    if (prev === undefined || prev.vpn + (PAGES[prev.size] ?? 0) <= l.vpn) kept.push(l);
+  }
+  return kept;
+}
+
+type Shape = 'random' | 'adversarial' | 'disjoint';
+
+function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
+  return runsArb.chain((runs) =>
+    fc
+      .record({
+        levels: fc.constantFrom<4 | 5>(4, 4, 4, 5),
+        pse: sometimes(8),
+        gbpages: sometimes(8),
+        maxPhysBits: fc.constantFrom(46, 36),
+        poolAt: fc.nat(),
+        poolElsewhere: sometimes(1),
+        frameDamage: fc.oneof({ weight: 12, arbitrary: fc.constant<FrameDamage>('none') }, { weight: 6, arbitrary: fc.constantFrom<FrameDamage>('dump', 'swap', 'drop', 'extend', 'zero', 'split') }),
+        damageAt: fc.nat(),
+        roots: fc.array(
+          fc.record({ kind: fc.constantFrom<RootKind>('kernel', 'process-kernel', 'process-user', 'asi'), leaves: fc.array(leafArb(runs, shape !== 'random'), { maxLength: 6 }), unsorted: sometimes(2) }),
+          { minLength: 1, maxLength: 3 },
+        ),
+        rootShape: fc.constantFrom('ids in order', 'ids in order', 'ids in order', 'ids all 0', 'no id 0', 'root 0 not kernel'),
+        pendingFlush: fc.array(
+          fc.record({ vpn: fc.oneof(fc.nat({ max: 64 }).map((k) => DM + k * 4), fc.constant(16)), pages: fc.nat({ max: 16 }), reason: fc.constant('noflush') }),
+          { maxLength: 3 },
+        ),
+        tableSkew: fc.constantFrom(0, 0, 0, 1, -1, 40),
+        pendingTableFrees: fc.constantFrom(0, 0, 1, -1),
+      })
+      .map((g): AbstractState => {
+        const poolRun = runs[g.poolAt % runs.length]!;
+        const tablePool = g.poolElsewhere ? { pfn: 100, count: 50 } : { pfn: poolRun.pfn, count: poolRun.count };
+        const withPool = runs.map((r) => (r === poolRun ? { ...r, use: 'pagetable' as const } : r));
+        const frames = damage(withPool, g.frameDamage, g.damageAt);
+        const roots: AbstractRoot[] = g.roots.map((r, i) => {
+          const leaves = shape === 'disjoint' ? disjoint(r.leaves) : r.unsorted ? r.leaves : [...r.leaves].sort((a, b) => a.vpn - b.vpn);
+          const id = g.rootShape === 'ids all 0' ? 0 : g.rootShape === 'no id 0' ? i + 1 : i;
+          return { id, kind: i === 0 && g.rootShape !== 'root 0 not kernel' ? 'kernel' : r.kind, leaves };
+        });
+        const config = { levels: g.levels, features: { pse: g.pse, gbpages: g.gbpages }, cpus: 2, maxPhysBits: g.maxPhysBits, frames: FRAMES, tablePool };
+        const needed = tableFootprint(g.levels, [...roots[0]!.leaves].sort((a, b) => a.vpn - b.vpn));
+        const tablesInUse = frames.length === 0 ? 0 : needed + g.pendingTableFrees + g.tableSkew;
+        return { config, frames, roots, tlb: [], pendingFlush: g.pendingFlush, tablesInUse, pendingTableFrees: g.pendingTableFrees };
+      }),
+  );
+}
+
+type Span = readonly [number, number];
+
+/** Half-open spans sorted and merged, empty ones dropped: equal lists cover equal sets. */
+function merged(spans: readonly Span[]): Span[] {
+  const out: [number, number][] = [];
+  for (const [lo, hi] of spans.filter(([lo, hi]) => lo < hi).sort((a, b) => a[0] - b[0])) {
+    const last = out[out.length - 1];
+    if (last !== undefined && lo <= last[1]) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+/** What a witness list covers: the roots it names, the pages per root, the frames. */
+interface Cover {
+  readonly roots: readonly string[];
+  readonly pages: Readonly<Record<string, readonly Span[]>>;
+  readonly frames: readonly Span[];
+}
+
+const isCapSummary = (w: Witness): boolean => w.root === undefined && w.vpn === undefined && w.frames === undefined;
+
+function cover(ws: readonly Witness[]): Cover {
+  const pages = new Map<string, Span[]>();
+  const frames: Span[] = [];
+  for (const w of ws.filter((x) => !isCapSummary(x))) {
+    const root = String(w.root ?? '-');
+    const list = pages.get(root) ?? [];
+    pages.set(root, list);
+    if (w.vpn !== undefined) list.push([w.vpn, w.vpn + (w.pages ?? 0)]);
+    for (const f of w.frames ?? []) frames.push([f.pfn, f.pfn + f.count]);
+  }
+  const roots = [...pages.keys()].sort();
+  return { roots, pages: Object.fromEntries(roots.map((r) => [r, merged(pages.get(r)!)])), frames: merged(frames) };
+}
+
+const spansWithin = (a: readonly Span[], b: readonly Span[]): boolean => a.every(([lo, hi]) => b.some(([blo, bhi]) => blo <= lo && hi <= bhi));
+
+function coverWithin(a: Cover, b: Cover): boolean {
+  return a.roots.every((r) => b.pages[r] !== undefined && spansWithin(a.pages[r]!, b.pages[r]!)) && spansWithin(a.frames, b.frames);
+}
+
+/** How many generated states broke each invariant, and how many kept it. */
+type Tally = Map<string, { broken: number; kept: number }>;
+
+/**
+ * Where the checks disagree with their definitions on a state, one line each; the check
+ * after the cap only for what it listed. (One `expect` per state: the comparisons are
+ * many and vitest's matchers are the slow part.)
+ */
+function disagreements(state: AbstractState, tally: Tally): string[] {
+  const out: string[] = [];
+  for (const inv of CATALOGUE) {
+    const defined = inv.holds(state);
+    const checked = inv.check(state);
+    const t = tally.get(inv.id) ?? { broken: 0, kept: 0 };
+    tally.set(inv.id, defined.length > 0 ? { ...t, broken: t.broken + 1 } : { ...t, kept: t.kept + 1 });
+    const c = cover(checked);
+    const d = cover(defined);
+    const say = (problem: string) => out.push(`${inv.id} ${inv.name}: ${problem}: check ${JSON.stringify(c)}, holds ${JSON.stringify(d)}`);
+    if (checked.length > 0 !== defined.length > 0) say('only one finds something');
+    else if (checked.some(isCapSummary)) {
+      if (checked.length !== MAX_WITNESSES + 1 || !coverWithin(c, d)) say('the capped check lists other violations');
+    } else if (!isDeepStrictEqual(c, d)) say('they cover different pages or frames');
+  }
+  return out;
+}
+
+/** Run the agreement property; then every invariant must have been both broken and kept, or the agreement says little. */
+function agreesOn(shape: Shape, numRuns: number): void {
+  const tally: Tally = new Map();
+  fc.assert(
+    fc.property(stateArb(shape), (state) => {
+      expect(disagreements(state, tally)).toEqual([]);
+    }),
+    fcParams({ numRuns }),
+  );
+  const vacuous = CATALOGUE.filter((inv) => !(tally.get(inv.id)!.broken > 0 && tally.get(inv.id)!.kept > 0)).map((inv) => `${inv.id} ${JSON.stringify(tally.get(inv.id))}`);
+  expect(vacuous).toEqual([]);
+}
+
+/** Like `disagreements` for a scoped check: nothing outside the definition, everything of it that meets the scope. */
+function scopedDisagreements(state: AbstractState, scope: CheckScope): string[] {
+  const meets = (w: Witness): boolean => w.vpn === undefined || (w.vpn < scope.vpn + scope.pages && scope.vpn < w.vpn + (w.pages ?? 0));
+  const out: string[] = [];
+  // S11 needs the whole map and waits for a full check (checkAll).
+  for (const inv of CATALOGUE.filter((i) => i.name !== 'no_leaked_and_no_empty_tables')) {
+    const defined = inv.holds(state);
+    const checked = inv.check(state, scope);
+    const c = cover(checked);
+    const d = cover(defined);
+    const say = (problem: string) => out.push(`${inv.id} ${inv.name}: ${problem}: check ${JSON.stringify(c)}, holds ${JSON.stringify(d)}`);
+    if (!coverWithin(c, d)) say('the check reports more than the definition');
+    if (!checked.some(isCapSummary) && !coverWithin(cover(defined.filter(meets)), c)) say('the check misses some in the scope');
+  }
+  return out;
+}
+
+describe('every check finds what its definition finds', () => {
+  it('on random states', () => agreesOn('random', 250));
+
+  it('on adversarial states', () => agreesOn('adversarial', 300));
+
+  it('a scoped check on sorted, disjoint leaves: nothing the definition does not find, all it finds in the scope', () => {
+    const scoped = stateArb('disjoint').chain((state) => {
+      const starts = state.roots.flatMap((r) => r.leaves.map((l) => l.vpn));
+      const near = fc.tuple(fc.constantFrom(DM, ...starts), fc.integer({ min: -600, max: 600 })).map(([b, d]) => b + d);
+      return fc.record({ vpn: near, pages: fc.integer({ min: 1, max: 2048 }) }).map((scope) => ({ state, scope }));
+    });
+    fc.assert(fc.property(scoped, ({ state, scope }) => {
+      expect(scopedDisagreements(state, scope)).toEqual([]);
+    }), fcParams({ numRuns: 250 }));
+  });
+});
+
+describe('the definitions on hand-built states', () => {
+  const run = (pfn: Pfn, count: number, use: FrameRun['use'], noDirectMap = false): FrameRun => ({ pfn, count, use, sensitive: false, noDirectMap });
+  const state = (frames: FrameRun[], ...leaves: Leaf[]): AbstractState => ({
+    config: { levels: 4, features: { pse: true, gbpages: true }, cpus: 2, maxPhysBits: 46, frames: FRAMES, tablePool: { pfn: 1024, count: 512 } },
+    frames,
+    roots: [{ id: 0, kind: 'kernel', leaves }],
+    tlb: [],
+    pendingFlush: [],
+    tablesInUse: tableFootprint(4, leaves),
+    pendingTableFrees: 0,
+  });
+  const rw: Prot = { write: true, user: false, execKernel: false, execUser: false, global: true, cache: 'WB' };
+  const rox: Prot = { ...rw, write: false, execKernel: true };
+  const runs = [run(0, 1024, 'data'), run(1024, 512, 'pagetable'), run(1536, FRAMES - 1536, 'data')];
+  const byName = (name: string) => CATALOGUE.find((i) => i.name === name)!;
+
+  it('a 2M writable leaf partly under a 4K executable alias: one witness, the shared frame only', () => {
+    const s = state(runs, { vpn: DM, pfn: 0, size: '2M', prot: rw }, { vpn: VMALLOC, pfn: 300, size: '4K', prot: rox });
+    expect(byName('no_frame_writable_and_executable_through_two_aliases').holds(s)).toMatchObject([{ root: 0, vpn: DM + 300, pages: 1, frames: [{ pfn: 300, count: 1 }] }]);
+  });
+
+  it('nested overlaps in one root: every shared page, not only between neighbours', () => {
+    const s = state(runs, { vpn: VMALLOC, pfn: 0, size: '2M', prot: rw }, { vpn: VMALLOC + 10, pfn: 5000, size: '4K', prot: rw }, { vpn: VMALLOC + 30, pfn: 6000, size: '4K', prot: rw });
+    const inv = byName('no_two_leaves_of_a_root_share_a_page');
+    expect(inv.holds(s).map((w) => w.vpn)).toEqual([VMALLOC + 10, VMALLOC + 30]);
+    expect(inv.check(s).map((w) => w.vpn)).toEqual([VMALLOC + 10, VMALLOC + 30]);
+  });
+
+  it('a run nested inside another: the overlap is the inner run, not up to the outer end', () => {
+    const s = state([run(0, 4096, 'data'), run(100, 10, 'kernel-text'), run(4096, FRAMES - 4096, 'free')]);
+    const inv = byName('frame_runs_cover_memory_exactly');
+    const frames = (ws: Witness[]) => ws.flatMap((w) => w.frames ?? []);
+    expect(frames(inv.holds(s))).toEqual([{ pfn: 100, count: 10 }]);
+    expect(frames(inv.check(s))).toEqual([{ pfn: 100, count: 10 }]);
+  });
+});
