@@ -9,7 +9,7 @@
  */
 import { PAGES, type Pfn, type Vpn } from '../spec/address.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
-import { DIRECT_MAP, framesText, framesWitness, leafText, leafWitness } from '../spec/invariants/terms.ts';
+import { directMapBase, framesText, framesWitness, leafText, leafWitness } from '../spec/invariants/terms.ts';
 import type { AbstractRoot, AbstractState, FrameRun, Leaf } from '../spec/state.ts';
 
 /** Witnesses listed per invariant; the rest are counted in a final summary witness. */
@@ -159,13 +159,14 @@ function touchedFrames(state: AbstractState, scope: CheckScope): FrameInterval[]
   forEachLeaf(state, scope, (_root, leaf) => {
     list.push({ lo: leaf.pfn, hi: leaf.pfn + leafPages(leaf) });
   });
-  const dmLo = Math.max(scope.vpn, DIRECT_MAP);
+  const base = directMapBase(state);
+  const dmLo = Math.max(scope.vpn, base);
   const dmHi = scope.vpn + scope.pages;
-  if (dmLo < dmHi) list.push({ lo: dmLo - DIRECT_MAP, hi: dmHi - DIRECT_MAP });
+  if (dmLo < dmHi) list.push({ lo: dmLo - base, hi: dmHi - base });
   return mergeIntervals(list);
 }
 
-const isDirectMapLeaf = (leaf: Leaf): boolean => leaf.vpn - leaf.pfn === DIRECT_MAP;
+const isDirectMapLeaf = (leaf: Leaf, base: Vpn): boolean => leaf.vpn - leaf.pfn === base;
 
 /**
  * Leaves that are not the linear direct map (image, vmalloc, fixmap, ...): usually a
@@ -178,7 +179,8 @@ function otherLeaves(state: AbstractState): readonly Mapping[] {
   let list = otherLeavesCache.get(state);
   if (list === undefined) {
     const out: Mapping[] = [];
-    for (const root of state.roots) for (const leaf of root.leaves) if (!isDirectMapLeaf(leaf)) out.push({ root, leaf });
+    const base = directMapBase(state);
+    for (const root of state.roots) for (const leaf of root.leaves) if (!isDirectMapLeaf(leaf, base)) out.push({ root, leaf });
     otherLeavesCache.set(state, out);
     list = out;
   }
@@ -187,16 +189,17 @@ function otherLeaves(state: AbstractState): readonly Mapping[] {
 
 function aliasClosure(state: AbstractState, scope: CheckScope): Mapping[] {
   const touched = touchedFrames(state, scope);
+  const base = directMapBase(state);
   const out: Mapping[] = [];
   for (const root of state.roots) {
     let emitted: Leaf | undefined;
     for (const iv of touched) {
-      const dm: CheckScope = { vpn: DIRECT_MAP + iv.lo, pages: iv.hi - iv.lo };
+      const dm: CheckScope = { vpn: base + iv.lo, pages: iv.hi - iv.lo };
       const [lo, hi] = scopeRange(root.leaves, dm);
       for (let i = lo; i < hi; i++) {
         const leaf = root.leaves[i]!;
         // Touched intervals are disjoint and increasing: a huge leaf spanning two comes up again right away.
-        if (leaf !== emitted && isDirectMapLeaf(leaf) && inScope(leaf.vpn, leafPages(leaf), dm)) {
+        if (leaf !== emitted && isDirectMapLeaf(leaf, base) && inScope(leaf.vpn, leafPages(leaf), dm)) {
           out.push({ root, leaf });
           emitted = leaf;
         }

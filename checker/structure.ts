@@ -1,7 +1,7 @@
 /** The fast checks of the S family (spec/invariants/structure.ts defines them). */
 import { PAGE_SIZES, VPN_LIMIT, isCanonicalRange, isKernelHalf, lowerHalfEnd, upperHalfStart } from '../spec/address.ts';
 import { tableFootprint } from '../spec/footprint.ts';
-import { DIRECT_MAP, framesText, hasFrameFacts, leafText, runText } from '../spec/invariants/terms.ts';
+import { directMapBase, framesText, hasFrameFacts, leafText, runText } from '../spec/invariants/terms.ts';
 import type { FrameRun } from '../spec/state.ts';
 import { Witnesses, alignmentCheck, forEachNeighbours, frameUseCheck, inScope, leafCheck, leafPages, sortedLeaves, type Check, type CheckTable } from './common.ts';
 
@@ -106,7 +106,7 @@ export const STRUCTURE_CHECKS: CheckTable = {
       : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the leaves need ${needed} tables and ${state.pendingTableFrees} await a flush` }];
   },
   page_table_frames_mapped_only_by_their_direct_map_page: frameUseCheck(
-    (leaf) => leaf.vpn - leaf.pfn !== DIRECT_MAP,
+    (leaf, _root, state) => leaf.vpn - leaf.pfn !== directMapBase(state),
     (r) => r.use === 'pagetable',
     () => 'a page-table frame mapped outside its direct-map page',
   ),

@@ -13,7 +13,7 @@
  */
 import fc from 'fast-check';
 import {
-  PAGES, X86_64_LAYOUT_4LEVEL, lowerHalfEnd, upperHalfStart, VPN_LIMIT,
+  PAGES, kernelLayout, lowerHalfEnd, upperHalfStart, VPN_LIMIT,
   type PageSize, type Pfn, type Vpn,
 } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
@@ -229,14 +229,17 @@ function sketchArb(scenario: Scenario, vpns: number, pfns: number, isolation: bo
 class Resolver {
   private readonly recent: { vpn: Vpn; pages: number }[] = [];
   private readonly last = new Map<Command['op'], Command>();
-  private readonly pageOffset = X86_64_LAYOUT_4LEVEL.pageOffset;
-  private readonly kernelText = X86_64_LAYOUT_4LEVEL.kernelText;
+
+  private readonly pageOffset: Vpn;
+  private readonly kernelText: Vpn;
 
   constructor(
     private readonly scenario: Scenario,
     private readonly vpns: readonly Vpn[],
     private readonly pfns: readonly Pfn[],
-  ) {}
+  ) {
+    ({ pageOffset: this.pageOffset, kernelText: this.kernelText } = kernelLayout(scenario.config.levels));
+  }
 
   private recentAt(k: number): { vpn: Vpn; pages: number } | undefined {
     return this.recent.length === 0 ? undefined : this.recent[k % this.recent.length];

@@ -116,7 +116,7 @@ export function replay(setup: TraceSetup, target: string, commands: readonly Com
         const ia = snapshot(impl);
         // touchedScopes wants the leaves before the command, as the checker gives it.
         const leaves = typeof mb === 'string' ? [] : initMmLeaves(mb);
-        const scopes = touchedScopes(command, leaves).map(wholeGigabytes);
+        const scopes = touchedScopes(command, leaves, setup.scenario.config.levels).map(wholeGigabytes);
         change = { scopes, model: delta(mb, ma, scopes), impl: delta(ib, ia, scopes) };
         return { failure, key, steps, change };
       }

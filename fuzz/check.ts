@@ -11,7 +11,7 @@
  * commands and at the end, (2)–(5) run over everything. The first failure stops the trace
  * and comes back as data, with the step, the command, both outcomes and witnesses.
  */
-import { X86_64_LAYOUT_4LEVEL } from '../spec/address.ts';
+import { kernelLayout } from '../spec/address.ts';
 import { applyCommand, type Command } from '../spec/commands.ts';
 import { postcondition, type PostMode } from '../spec/contracts/post/index.ts';
 import type { Errno, Result } from '../spec/errors.ts';
@@ -136,7 +136,7 @@ export const initMmLeaves = (s: AbstractState): readonly Leaf[] => s.roots.find(
 function recordCoverage(cov: Coverage, scenario: Scenario, c: Command, o: StepOutcome, after: AbstractState): void {
   cov.commands++;
   bump((cov.outcomes[c.op] ??= {}), o.outcome);
-  const vpn = 'vpn' in c ? c.vpn : 'count' in c ? X86_64_LAYOUT_4LEVEL.pageOffset + c.pfn : undefined;
+  const vpn = 'vpn' in c ? c.vpn : 'count' in c ? kernelLayout(scenario.config.levels).pageOffset + c.pfn : undefined;
   if (vpn === undefined) return;
   bump(cov.regions, regionOf(scenario.regions, vpn));
   if (o.outcome !== 'ok') return;
@@ -209,7 +209,7 @@ export function runTrace(opts: TraceOptions): TraceResult {
     previous = after;
     if (broken !== null) return { ...base, kind: 'postcondition', check: full ? 'full' : 'incremental', ...broken };
     if (depth === 'outcome') return null;
-    const scopes = full ? null : touchedScopes(c, before);
+    const scopes = full ? null : touchedScopes(c, before, scenario.config.levels);
     before = initMmLeaves(ms);
     if (phase === 'run') recordCoverage(cov, scenario, c, m, ms);
     const diff = compareStates(ms, xs, scopes);

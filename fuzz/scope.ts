@@ -9,7 +9,7 @@
  * outside these ranges are caught by the periodic full check; test/refinement-report
  * checks on the model that no command changes a leaf outside them.
  */
-import { PAGES, VPN_LIMIT, X86_64_LAYOUT_4LEVEL, type Vpn } from '../spec/address.ts';
+import { PAGES, VPN_LIMIT, kernelLayout, type PagingLevels, type Vpn } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import { OPERATIONS, type Touched } from '../spec/operations.ts';
 import type { CheckScope } from '../spec/invariant.ts';
@@ -77,8 +77,8 @@ function merged(ranges: CheckScope[]): CheckScope[] {
  * leaves it splits. Empty for flushAll and the process operations, which change no kernel
  * leaf (TLBs and obligations are compared in full after every command anyway).
  */
-export function touchedScopes(c: Command, before: readonly Leaf[]): CheckScope[] {
-  const pageOffset = X86_64_LAYOUT_4LEVEL.pageOffset;
+export function touchedScopes(c: Command, before: readonly Leaf[], levels: PagingLevels): CheckScope[] {
+  const pageOffset = kernelLayout(levels).pageOffset;
   const touched = (OPERATIONS[c.op].touches as (c: Command, pageOffset: Vpn) => Touched)(c, pageOffset);
   const out: CheckScope[] = [];
   const add = (vpn: number, pages: number): void => {

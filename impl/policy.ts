@@ -10,7 +10,7 @@
  * any written leaf: the rule order is the outer one. One pass gets it: each leaf is
  * tested only against the rules before the best found so far.
  */
-import { X86_64_LAYOUT_4LEVEL, pfnToHex, upperHalfStart, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
+import { X86_64_LAYOUT_4LEVEL, kernelLayout, pfnToHex, upperHalfStart, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
 import { STRICT_POLICY } from '../spec/contracts/outcome.ts';
 import { INIT_MM, type FrameRun, type SystemConfig } from '../spec/state.ts';
 import * as frames from './frames.ts';
@@ -26,7 +26,6 @@ const { leafPfn } = radixModule;
 const { SPAN, isLeafAt } = tables;
 const { EXEC, MAPPED, WRITABLE } = frames;
 const KERNEL_TEXT = X86_64_LAYOUT_4LEVEL.kernelText;
-const PAGE_OFFSET = X86_64_LAYOUT_4LEVEL.pageOffset;
 
 /** Frames by what the policy cares about; `noDirectMap` changes, the rest is fixed at boot. */
 export class FrameFacts {
@@ -35,9 +34,12 @@ export class FrameFacts {
   readonly tables = members();
   readonly noDirectMap = members();
   readonly kernelHalfStart: Vpn;
+  /** __PAGE_OFFSET of the paging mode's layout: where a table frame may be mapped. */
+  readonly pageOffset: Vpn;
 
   constructor(config: SystemConfig, runs: readonly FrameRun[]) {
     this.kernelHalfStart = upperHalfStart(config.levels);
+    this.pageOffset = kernelLayout(config.levels).pageOffset;
     const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables };
     for (const r of runs) {
       byUse[r.use]?.add(r.pfn, r.count, true);
@@ -89,7 +91,7 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
       // __START_KERNEL_map + pfn: the image mapping, where the kernel executes its text.
       return !exec && vpn - pfn === KERNEL_TEXT ? facts.text.first(pfn, n) : -1;
     case S12:
-      return vpn - pfn === PAGE_OFFSET ? -1 : facts.tables.first(pfn, n);
+      return vpn - pfn === facts.pageOffset ? -1 : facts.tables.first(pfn, n);
     case P6:
       return vpn >= facts.kernelHalfStart && (code & P_USER) !== 0 ? pfn : -1;
     default: // P7
@@ -139,7 +141,7 @@ export function firstBroken(radix: Radix, facts: FrameFacts, removed?: { readonl
     const f = radix.counters.first(MAPPED, removed.pfn, removed.count);
     if (f >= 0) {
       best = P7_AT;
-      where = `at frame ${pfnToHex(f)}, still mapped in the kernel half of root ${INIT_MM} after its direct-map page ${vpnToHex(PAGE_OFFSET + f)} went`;
+      where = `at frame ${pfnToHex(f)}, still mapped in the kernel half of root ${INIT_MM} after its direct-map page ${vpnToHex(facts.pageOffset + f)} went`;
     }
   }
   return best < ORDER.length ? { id: STRICT_POLICY[best]!.id, where } : null;

@@ -16,7 +16,7 @@
  * pool, TLBs and obligations, frame runs) is the impl's own, so refinement can see a bug
  * in either side.
  */
-import { VPN_LIMIT, X86_64_LAYOUT_4LEVEL, leafLevel, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
+import { VPN_LIMIT, kernelLayout, leafLevel, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import {
   policyError, ptError, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect, validateSetDirectMap,
   validateSplit, validateTranslate, validateUnmap, type MutatingOp,
@@ -36,7 +36,6 @@ import { LEVEL_SIZE, SPAN, type TablePool } from './tables.ts';
 import { Tlbs } from './tlb.ts';
 
 const err = (e: PtError): Result<never> => ({ ok: false, error: e });
-const PAGE_OFFSET = X86_64_LAYOUT_4LEVEL.pageOffset;
 
 interface Range {
   readonly vpn: Vpn;
@@ -55,6 +54,8 @@ interface Ending {
 
 export class RadixSystem implements PageTableSystem {
   readonly config: SystemConfig;
+  /** __PAGE_OFFSET of this paging mode's layout (spec/address.ts kernelLayout). */
+  private readonly pageOffset: Vpn;
   readonly mutant: MutantName | undefined;
   private readonly radix: Radix;
   private readonly facts: FrameFacts;
@@ -74,6 +75,7 @@ export class RadixSystem implements PageTableSystem {
 
   constructor(setup: SystemSetup, mutant?: MutantName) {
     this.config = setup.config;
+    this.pageOffset = kernelLayout(this.config.levels).pageOffset;
     this.mutant = mutant;
     this.bootFrames = [...setup.frames].sort((a, b) => a.pfn - b.pfn);
     this.radix = new Radix(this.config, mutant);
@@ -128,7 +130,7 @@ export class RadixSystem implements PageTableSystem {
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
-    const dm = { vpn: PAGE_OFFSET + pfn, pages: count };
+    const dm = { vpn: this.pageOffset + pfn, pages: count };
     const r = this.radix;
     if (!r.allMapped(dm.vpn, dm.vpn + count)) return fail('ENOENT', 'pfn', `a frame of [${pfn}, +${count}) has no direct-map page`);
     r.begin();
@@ -139,7 +141,7 @@ export class RadixSystem implements PageTableSystem {
   setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
-    const dm = { vpn: PAGE_OFFSET + pfn, pages: count };
+    const dm = { vpn: this.pageOffset + pfn, pages: count };
     const r = this.radix;
     if (r.anyMapped(dm.vpn, dm.vpn + count)) return fail('EEXIST', 'pfn', `a frame of [${pfn}, +${count}) still has its direct-map page`);
     r.begin();
@@ -265,19 +267,19 @@ export class RadixSystem implements PageTableSystem {
    */
   private aliasRanges(vpn: Vpn, pages: number): Range[] {
     const end = vpn + pages;
-    const dmEnd = PAGE_OFFSET + this.config.frames;
+    const dmEnd = this.pageOffset + this.config.frames;
     const pieces: { vpn: Vpn; pages: number }[] = [];
     const add = (pfn: Pfn, n: number): void => {
       if (n <= 0) return;
       const last = pieces[pieces.length - 1];
       // Leaves in vpn order usually map consecutive frames: extend instead of adding.
-      if (last !== undefined && last.vpn + last.pages === PAGE_OFFSET + pfn) last.pages += n;
-      else pieces.push({ vpn: PAGE_OFFSET + pfn, pages: n });
+      if (last !== undefined && last.vpn + last.pages === this.pageOffset + pfn) last.pages += n;
+      else pieces.push({ vpn: this.pageOffset + pfn, pages: n });
     };
     this.radix.forEachLeaf(vpn, end, (lv, lp, level) => {
       const a = Math.max(lv, vpn);
       const b = Math.min(lv + SPAN[level as 1]!, end);
-      if (a < PAGE_OFFSET) add(lp + (a - lv), Math.min(b, PAGE_OFFSET) - a);
+      if (a < this.pageOffset) add(lp + (a - lv), Math.min(b, this.pageOffset) - a);
       const c = Math.max(a, dmEnd);
       if (b > c) add(lp + (c - lv), b - c);
     });

@@ -126,7 +126,7 @@ export class Model implements PageTableSystem {
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
-    const dm = { vpn: directMapVpn(pfn), pages: count };
+    const dm = { vpn: directMapVpn(this.config.levels, pfn), pages: count };
     if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of ${frameSpan(pfn, count)} has no direct-map page`);
     const leaves = removeInside(splitAtEdges(this.leaves, dm.vpn, count, always), dm.vpn, count);
     const frames = setNoDirectMap(this.frames, pfn, count, true);
@@ -139,7 +139,7 @@ export class Model implements PageTableSystem {
   setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
-    const dm = { vpn: directMapVpn(pfn), pages: count };
+    const dm = { vpn: directMapVpn(this.config.levels, pfn), pages: count };
     if (mappedPages(this.leaves, dm.vpn, count) > 0) return fail('EEXIST', 'pfn', `a frame of ${frameSpan(pfn, count)} still has its direct-map page`);
     const added = Array.from({ length: count }, (_, i) => makeLeaf(dm.vpn + i, pfn + i, '4K', PAGE_KERNEL));
     const frames = setNoDirectMap(this.frames, pfn, count, false);

@@ -42,7 +42,7 @@ export function aliasChange(change: ProtChange): ProtChange {
  * merged ranges. `leaves` are the leaves intersecting the range, in vpn order.
  */
 export function aliasRanges(config: SystemConfig, leaves: readonly Leaf[], vpn: Vpn, pages: number): { vpn: Vpn; pages: number }[] {
-  const dmLo = directMapVpn(0);
+  const dmLo = directMapVpn(config.levels, 0);
   const dmHi = dmLo + config.frames;
   const pieces: { vpn: Vpn; pages: number }[] = [];
   for (const l of leaves) {
@@ -50,7 +50,7 @@ export function aliasRanges(config: SystemConfig, leaves: readonly Leaf[], vpn: 
     const hi = Math.min(l.vpn + PAGES[l.size], vpn + pages);
     // The direct map is one interval, so the part of [lo, hi) outside it is at most two pieces.
     for (const [a, b] of [[lo, Math.min(hi, dmLo)], [Math.max(lo, dmHi), hi]] as const) {
-      if (a < b) pieces.push({ vpn: directMapVpn(l.pfn + (a - l.vpn)), pages: b - a });
+      if (a < b) pieces.push({ vpn: directMapVpn(config.levels, l.pfn + (a - l.vpn)), pages: b - a });
     }
   }
   pieces.sort((x, y) => x.vpn - y.vpn);

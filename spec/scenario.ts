@@ -4,13 +4,14 @@
  * the same operations, so the boot itself is checked like any other sequence.
  *
  * The built-in `kernel` scenario is a small x86-64 machine laid out as the kernel lays
- * itself out (Documentation/arch/x86/x86_64/mm.rst, arch/x86/mm/init_64.c):
+ * itself out (Documentation/arch/x86/x86_64/mm.rst, arch/x86/mm/init_64.c; with
+ * `levels: 5`, at the 5-level layout's addresses):
  * the direct map of all RAM at PAGE_OFFSET with the largest pages alignment allows, the
  * kernel image at __START_KERNEL_map (text ROX, rodata RO, data RW NX) whose direct-map
  * alias is read-only for text and rodata (mark_rodata_ro through cpa_process_alias), a
  * few vmalloc mappings and the cpu_entry_area.
  */
-import { PAGES, X86_64_LAYOUT_4LEVEL as L, type PageSize, type Pfn, type Vpn } from './address.ts';
+import { PAGES, kernelLayout, type PageSize, type Pfn, type Vpn } from './address.ts';
 import type { Command } from './commands.ts';
 import { PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type FrameRun, type FrameUse, type SystemConfig } from './state.ts';
 import type { SystemSetup } from './system.ts';
@@ -83,6 +84,7 @@ function kernelFrames(config: SystemConfig): FrameRun[] {
 /** The boot sequence: direct map, kernel image, vmalloc, cpu_entry_area. */
 function kernelBoot(config: SystemConfig): Command[] {
   const k = KERNEL_IMAGE;
+  const L = kernelLayout(config.levels);
   const dm = (pfn: Pfn, pages: number, prot = PAGE_KERNEL): Command => ({ op: 'map', root: 0, vpn: L.pageOffset + pfn, pfn, pages, prot });
   const image = (pfn: Pfn, pages: number, prot = PAGE_KERNEL, maxPage: PageSize = '2M'): Command => ({
     op: 'map', root: 0, vpn: L.kernelText + pfn, pfn, pages, prot, maxPage,
@@ -106,6 +108,7 @@ function kernelBoot(config: SystemConfig): Command[] {
 
 function kernelRegions(config: SystemConfig): Region[] {
   const k = KERNEL_IMAGE;
+  const L = kernelLayout(config.levels);
   return [
     { name: 'direct map', vpn: L.pageOffset, pages: config.frames },
     { name: 'vmalloc', vpn: L.vmallocStart, pages: 16 * GiB },
@@ -138,5 +141,11 @@ export const SCENARIOS: Readonly<Record<string, () => Scenario>> = {
     ...kernelScenario({ tablePool: { pfn: TABLE_POOL.pfn, count: 24 } }),
     name: 'kernel-small-pool',
     description: 'the kernel scenario with a 24-table pool: ENOMEM is reachable',
+  }),
+  // LA57: the same machine at the 5-level layout's addresses (direct map at 0xff11000000000000).
+  'kernel-5level': () => ({
+    ...kernelScenario({ levels: 5 }),
+    name: 'kernel-5level',
+    description: 'the kernel scenario with 5-level paging, laid out as mm.rst says for LA57',
   }),
 };

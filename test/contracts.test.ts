@@ -4,7 +4,7 @@
  * footprint that defines ENOMEM.
  */
 import { describe, expect, it } from 'vitest';
-import { PAGES, VPN_LIMIT, X86_64_LAYOUT_4LEVEL as L, lowerHalfEnd, upperHalfStart } from '../spec/address.ts';
+import { PAGES, VPN_LIMIT, X86_64_LAYOUT_4LEVEL as L, hexToVpn, kernelLayout, lowerHalfEnd, upperHalfStart } from '../spec/address.ts';
 import {
   directMapVpn, isDirectMapVpn, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect,
   validateSetDirectMap, validateSplit, validateTranslate, validateUnmap,
@@ -109,9 +109,18 @@ describe('argument validators', () => {
 
 describe('direct-map geometry', () => {
   it('directMapVpn and isDirectMapVpn bound the direct map by the machine\'s memory', () => {
-    expect(directMapVpn(7)).toBe(L.pageOffset + 7);
-    expect(isDirectMapVpn(config, directMapVpn(config.frames - 1))).toBe(true);
-    expect(isDirectMapVpn(config, directMapVpn(config.frames))).toBe(false);
+    expect(directMapVpn(4, 7)).toBe(L.pageOffset + 7);
+    expect(isDirectMapVpn(config, directMapVpn(4, config.frames - 1))).toBe(true);
+    expect(isDirectMapVpn(config, directMapVpn(4, config.frames))).toBe(false);
+  });
+
+  it('follows the paging mode: __PAGE_OFFSET is 0xff11000000000000 with 5 levels (mm.rst)', () => {
+    const five: SystemConfig = { ...config, levels: 5 };
+    expect(directMapVpn(5, 7)).toBe(hexToVpn('0xff11000000000000') + 7);
+    expect(isDirectMapVpn(five, directMapVpn(5, 7))).toBe(true);
+    expect(isDirectMapVpn(five, directMapVpn(4, 7))).toBe(false);
+    expect(kernelLayout(5).vmallocStart).toBe(hexToVpn('0xffa0000000000000'));
+    expect(kernelLayout(5).kernelText).toBe(L.kernelText);
   });
 });
 

@@ -54,6 +54,7 @@ export const TRUSTED: Readonly<Record<string, readonly string[]>> = {
     'PAGE_SHIFT', 'PAGE_SIZE', 'PTRS_PER_TABLE', 'VPN_BITS', 'VPN_LIMIT', 'PAGE_SIZES', 'PAGES', 'levelName', 'leafLevel',
     'pagesPerEntry', 'tableIndex', 'vaBits', 'lowerHalfEnd', 'upperHalfStart', 'isCanonical', 'isCanonicalRange', 'isKernelHalf',
     'isAligned', 'parseHex64', 'addrToPage', 'hexToVpn', 'pageToAddr', 'vpnToHex', 'pfnToHex', 'X86_64_LAYOUT_4LEVEL',
+    'X86_64_LAYOUT_5LEVEL', 'kernelLayout',
   ],
   'spec/state.ts': ['CACHE_MODES', 'X86_KERNEL_PAT', 'INIT_MM', 'PAGE_KERNEL', 'PAGE_KERNEL_EXEC', 'PAGE_KERNEL_RO', 'PAGE_KERNEL_ROX'],
   'spec/errors.ts': ['ok', 'OK', 'fail'],

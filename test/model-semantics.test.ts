@@ -95,9 +95,9 @@ describe('ProtChange', () => {
       { vpn: V + M, pfn: 4 * M, size: '2M', prot: PAGE_KERNEL },
     ];
     expect(aliasRanges(config, leaves, L.pageOffset, V + M + 10 - L.pageOffset)).toEqual([
-      { vpn: directMapVpn(50), pages: 1 },
-      { vpn: directMapVpn(100), pages: 2 },
-      { vpn: directMapVpn(4 * M), pages: 10 }, // clipped to the range
+      { vpn: directMapVpn(4, 50), pages: 1 },
+      { vpn: directMapVpn(4, 100), pages: 2 },
+      { vpn: directMapVpn(4, 4 * M), pages: 10 }, // clipped to the range
     ]);
   });
 });

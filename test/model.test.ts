@@ -4,7 +4,7 @@
  * refusals, each leaving the state exactly as it was.
  */
 import { describe, expect, it } from 'vitest';
-import { PAGES, X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
+import { PAGES, X86_64_LAYOUT_4LEVEL as L, hexToVpn } from '../spec/address.ts';
 import { applyCommand } from '../spec/commands.ts';
 import type { Errno, PtError, Result } from '../spec/errors.ts';
 import { tableFootprint } from '../spec/footprint.ts';
@@ -69,9 +69,12 @@ describe('boot', () => {
     expect(leafAt(m, L.kernelText + K.textPfn)).toEqual({ vpn: L.kernelText + K.textPfn, pfn: K.textPfn, size: '2M', prot: PAGE_KERNEL_ROX });
   });
 
-  it('boots with 5-level paging too: one p4d table more', () => {
+  it('boots with 5-level paging at the LA57 layout: a p4d table per used pgd entry', () => {
     const a = booted({ levels: 5 }).abstract();
-    expect(a.tablesInUse).toBe(12);
+    // The direct map (0xff11…), vmalloc (0xffa0…) and the top (cpu_entry_area, the image)
+    // sit under three pgd entries: 3 p4d tables on top of the 4-level count of 11.
+    expect(a.roots[0]!.leaves[0]!.vpn).toBe(hexToVpn('0xff11000000000000'));
+    expect(a.tablesInUse).toBe(14);
     expect(checkAll(a)).toEqual([]);
   });
 

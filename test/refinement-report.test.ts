@@ -177,13 +177,13 @@ describe('scopes and coverage', () => {
       { vpn: dm(0), pfn: 0, size: '2M' as const, prot: PAGE_KERNEL },
       { vpn: L.vmallocStart, pfn: 7, size: '4K' as const, prot: PAGE_KERNEL },
     ];
-    expect(touchedScopes({ op: 'unmap', root: 0, vpn: dm(3), pages: 1 }, before)).toEqual([{ vpn: dm(0), pages: PAGES['2M'] }]);
-    expect(touchedScopes({ op: 'protect', vpn: L.vmallocStart, pages: 1, change: { write: false }, alias: true }, before)).toEqual([
+    expect(touchedScopes({ op: 'unmap', root: 0, vpn: dm(3), pages: 1 }, before, 4)).toEqual([{ vpn: dm(0), pages: PAGES['2M'] }]);
+    expect(touchedScopes({ op: 'protect', vpn: L.vmallocStart, pages: 1, change: { write: false }, alias: true }, before, 4)).toEqual([
       { vpn: dm(0), pages: PAGES['2M'] },
       { vpn: L.vmallocStart, pages: 1 },
     ]);
-    expect(touchedScopes({ op: 'collapse', root: 0, vpn: dm(PAGES['1G'] + 5), size: '1G' }, before)).toEqual([{ vpn: dm(PAGES['1G']), pages: PAGES['1G'] }]);
-    expect(touchedScopes({ op: 'flushAll' }, before)).toEqual([]);
+    expect(touchedScopes({ op: 'collapse', root: 0, vpn: dm(PAGES['1G'] + 5), size: '1G' }, before, 4)).toEqual([{ vpn: dm(PAGES['1G']), pages: PAGES['1G'] }]);
+    expect(touchedScopes({ op: 'flushAll' }, before, 4)).toEqual([]);
   });
 
   it('covers every leaf a command changes (the incremental check misses nothing the model does)', () => {
@@ -215,7 +215,7 @@ describe('scopes and coverage', () => {
             j++;
           }
         }
-        const scopes = touchedScopes(c, before);
+        const scopes = touchedScopes(c, before, 4);
         const inScope = (l: Leaf): boolean => scopes.some((sc) => l.vpn >= sc.vpn && l.vpn + PAGES[l.size] <= sc.vpn + sc.pages);
         for (const l of diff) {
           changed++;

@@ -31,7 +31,7 @@
  *   tablesInUse and in pendingTableFrees, and toward ENOMEM — until a flush releases
  *   it. setDirectMapDefault adds mappings and never empties a table.
  */
-import { X86_64_LAYOUT_4LEVEL, type Pfn, type Vpn } from '../address.ts';
+import { kernelLayout, type PagingLevels, type Pfn, type Vpn } from '../address.ts';
 import type { PtError } from '../errors.ts';
 import type { SystemConfig } from '../state.ts';
 import { checkFrameCount, checkPfnRange } from './args.ts';
@@ -41,13 +41,17 @@ export function validateSetDirectMap(config: SystemConfig, pfn: Pfn, count: numb
   return checkPfnRange(config, pfn, 1) ?? checkFrameCount(config, pfn, count);
 }
 
-/** The direct-map page of a frame (__va(PFN_PHYS(pfn)) >> PAGE_SHIFT). */
-export function directMapVpn(pfn: Pfn): Vpn {
-  return X86_64_LAYOUT_4LEVEL.pageOffset + pfn;
+/**
+ * The direct-map page of a frame (__va(PFN_PHYS(pfn)) >> PAGE_SHIFT) under the paging
+ * mode's layout: __PAGE_OFFSET is 0xffff888000000000 with 4 levels, 0xff11000000000000
+ * with 5 (Documentation/arch/x86/x86_64/mm.rst).
+ */
+export function directMapVpn(levels: PagingLevels, pfn: Pfn): Vpn {
+  return kernelLayout(levels).pageOffset + pfn;
 }
 
 /** Whether vpn lies in the direct map of this machine's memory, [PAGE_OFFSET, PAGE_OFFSET + frames). */
 export function isDirectMapVpn(config: SystemConfig, vpn: Vpn): boolean {
-  const off = vpn - X86_64_LAYOUT_4LEVEL.pageOffset;
+  const off = vpn - kernelLayout(config.levels).pageOffset;
   return off >= 0 && off < config.frames;
 }

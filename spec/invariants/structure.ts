@@ -9,7 +9,7 @@ import { PAGE_SIZES, isCanonicalRange, isKernelHalf, leafLevel, pagesPerEntry, t
 import type { InvariantDefinition, Witness } from '../invariant.ts';
 import { FRAME_USES, INIT_MM, type FrameRun, type Leaf } from '../state.ts';
 import {
-  DIRECT_MAP, everyLeaf, everyMappedRun, framesText, hasFrameFacts, leafText, leafWitness, pagesOf, runText, sharedFrames, type FrameRange,
+  directMapBase, everyLeaf, everyMappedRun, framesText, hasFrameFacts, leafText, leafWitness, pagesOf, runText, sharedFrames, type FrameRange,
 } from './terms.ts';
 
 /** A run S7 can place at all: whole frames, at least one. */
@@ -327,7 +327,7 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
       'mapping of a table frame (mm/page_table_check.c watches user mappings); only the strict profile refuses one.',
     // A leaf maps frame pfn at its direct-map page exactly when its vpn is __PAGE_OFFSET + its pfn.
     holds: (state) =>
-      everyMappedRun(state, (run) => run.use === 'pagetable', (leaf) => leaf.vpn - leaf.pfn !== DIRECT_MAP, () => 'a page-table frame mapped outside its direct-map page'),
+      everyMappedRun(state, (run) => run.use === 'pagetable', (leaf) => leaf.vpn - leaf.pfn !== directMapBase(state), () => 'a page-table frame mapped outside its direct-map page'),
   },
   {
     id: 'S13',

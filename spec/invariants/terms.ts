@@ -8,13 +8,15 @@
  * parsed kernel dump. A dump carries leaves but no frame facts (`frames` is empty, no
  * table accounting), and what needs those facts holds vacuously on it.
  */
-import { PAGES, PAGE_SIZES, X86_64_LAYOUT_4LEVEL, pfnToHex, vpnToHex, type Pfn, type Vpn } from '../address.ts';
+import { PAGES, PAGE_SIZES, X86_64_LAYOUT_4LEVEL, kernelLayout, pfnToHex, vpnToHex, type Pfn, type Vpn } from '../address.ts';
 import type { Witness } from '../invariant.ts';
 import { protToString, type AbstractRoot, type AbstractState, type FrameRun, type Leaf, type Prot } from '../state.ts';
 
-/** __PAGE_OFFSET: the direct map's base page (also used for 5-level states, as the operations do). */
-export const DIRECT_MAP = X86_64_LAYOUT_4LEVEL.pageOffset;
-/** __START_KERNEL_map: the kernel image mapping's base page (phys_base 0). */
+/** __PAGE_OFFSET of the state's paging mode: the direct map's base page. */
+export function directMapBase(state: AbstractState): Vpn {
+  return kernelLayout(state.config.levels).pageOffset;
+}
+/** __START_KERNEL_map: the kernel image mapping's base page (phys_base 0), the same in both layouts. */
 export const KERNEL_IMAGE_MAP = X86_64_LAYOUT_4LEVEL.kernelText;
 
 /** 4 KiB pages of a leaf; 0 for a size the architecture does not have (S1 reports those). */

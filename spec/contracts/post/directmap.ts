@@ -33,7 +33,7 @@ const defaultSay = contractClauses('setDirectMapDefault', {
 
 /** The frames a set_direct_map_* command names, and their direct-map pages. */
 type Frames = { readonly pfn: number; readonly count: number };
-const pagesOf = (c: Frames): Range => ({ vpn: directMapVpn(c.pfn), pages: c.count });
+const pagesOf = (s: AbstractState, c: Frames): Range => ({ vpn: directMapVpn(s.config.levels, c.pfn), pages: c.count });
 
 /** tlb, obligations: flushed now, or owed for the range. */
 function flushOrOwe(c: { readonly flush: boolean }, range: Range, reason: string): Partial<Effect> {
@@ -44,18 +44,18 @@ function flushOrOwe(c: { readonly flush: boolean }, range: Range, reason: string
 const onFrames = {
   source: 'spec/contracts/directmap.ts',
   args: (config: SystemConfig, c: Frames) => validateSetDirectMap(config, c.pfn, c.count),
-  scope: (_: AbstractState, c: Frames) => [pagesOf(c)],
+  scope: (before: AbstractState, c: Frames) => [pagesOf(before, c)],
 };
 
 export const SET_DIRECT_MAP_INVALID: Contract<'setDirectMapInvalid'> = {
   ...onFrames,
   say: invalidSay,
-  state: (before, c) => (firstHole(rootLeaves(before), pagesOf(c)) === undefined ? null : { error: { errno: 'ENOENT', arg: 'pfn' }, clause: invalidSay.enoent }),
+  state: (before, c) => (firstHole(rootLeaves(before), pagesOf(before, c)) === undefined ? null : { error: { errno: 'ENOENT', arg: 'pfn' }, clause: invalidSay.enoent }),
   // leaves: removed as unmap removes; frames: noDirectMap set; tables: without the flush
   // the tables the removal empties stay pending.
   effect: (before, c) =>
-    removal(before, pagesOf(c), {
-      ...flushOrOwe(c, pagesOf(c), 'setDirectMapInvalid'),
+    removal(before, pagesOf(before, c), {
+      ...flushOrOwe(c, pagesOf(before, c), 'setDirectMapInvalid'),
       noDirectMap: { pfn: c.pfn, count: c.count, value: true },
       emptiedStayPending: !c.flush,
     }),
@@ -64,10 +64,10 @@ export const SET_DIRECT_MAP_INVALID: Contract<'setDirectMapInvalid'> = {
 export const SET_DIRECT_MAP_DEFAULT: Contract<'setDirectMapDefault'> = {
   ...onFrames,
   say: defaultSay,
-  state: (before, c) => (firstMapped(rootLeaves(before), pagesOf(c)) === undefined ? null : { error: { errno: 'EEXIST', arg: 'pfn' }, clause: defaultSay.eexist }),
+  state: (before, c) => (firstMapped(rootLeaves(before), pagesOf(before, c)) === undefined ? null : { error: { errno: 'EEXIST', arg: 'pfn' }, clause: defaultSay.eexist }),
   // leaves: one 4K PAGE_KERNEL leaf per frame, on pages nothing mapped; frames: noDirectMap cleared.
-  effect: (_, c) => {
-    const range = pagesOf(c);
+  effect: (before, c) => {
+    const range = pagesOf(before, c);
     return nothingBut(new RangeSet([range]), {
       expect: (p) => ({ leaf: { vpn: p, pfn: c.pfn + (p - range.vpn), size: '4K', prot: PAGE_KERNEL }, until: rangeEnd(range) }),
       ...flushOrOwe(c, range, 'setDirectMapDefault'),

@@ -42,10 +42,10 @@ function changed(change: ProtChange): (old: Prot) => Prot {
  * at pages outside the direct map ([directMapVpn(0), +frames), as isDirectMapVpn).
  */
 function aliasPages(config: SystemConfig, leaves: readonly Leaf[], r: Range): Range[] {
-  const directMap = new RangeSet([{ vpn: directMapVpn(0), pages: config.frames }]);
+  const directMap = new RangeSet([{ vpn: directMapVpn(config.levels, 0), pages: config.frames }]);
   const [lo, hi] = meeting(leaves, r);
   return leaves.slice(lo, hi).flatMap((l) =>
-    directMap.outside(Math.max(l.vpn, r.vpn), Math.min(leafEnd(l), rangeEnd(r))).map((part) => ({ vpn: directMapVpn(l.pfn + (part.vpn - l.vpn)), pages: part.pages })),
+    directMap.outside(Math.max(l.vpn, r.vpn), Math.min(leafEnd(l), rangeEnd(r))).map((part) => ({ vpn: directMapVpn(config.levels, l.pfn + (part.vpn - l.vpn)), pages: part.pages })),
   );
 }
 
