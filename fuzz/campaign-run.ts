@@ -88,6 +88,13 @@ export interface RunContext {
 
 export const DEFAULT_SHRINK_BUDGET = 400;
 
+/**
+ * One run in this many also holds the fast checks to the invariants' definitions on its
+ * final state (TraceOptions.checkDefinitions): by run index, so which runs do is the same
+ * for any number of workers or shards.
+ */
+export const DEFINITIONS_EVERY = 16;
+
 type Failing = { readonly commands: readonly Command[]; readonly failure: TraceFailure };
 
 /** The commands up to the failing one: what follows a failure never matters to it. */
@@ -134,13 +141,14 @@ export function runOne(ctx: RunContext, runIndex: number, known: ReadonlyMap<str
   const seed = runSeed(ctx.campaignSeed, runIndex);
   const commands = fc.sample(commandsArb(ctx.scenario, { maxCommands: ctx.maxCommands }), { seed, numRuns: 1 })[0]!;
   const coverage = emptyCoverage();
-  const r = runTrace({ ...ctx.setup, commands, coverage });
+  const checkDefinitions = runIndex % DEFINITIONS_EVERY === 0;
+  const r = runTrace({ ...ctx.setup, commands, coverage, checkDefinitions });
   if (r.failure === null) return { runIndex, coverage, failedKey: null, found: null };
   const key = failureKey(ctx.target, name, r.failure);
   if (runIndex >= (known.get(key) ?? Infinity)) return { runIndex, coverage, failedKey: key, found: null };
   const scratch = emptyCoverage();
   const shrunk = shrinkFailure({ commands, failure: r.failure }, (candidate) => {
-    const f = runTrace({ ...ctx.setup, commands: candidate, coverage: scratch }).failure;
+    const f = runTrace({ ...ctx.setup, commands: candidate, coverage: scratch, checkDefinitions }).failure;
     return f !== null && failureKey(ctx.target, name, f) === key ? f : null;
   }, ctx.shrinkBudget);
   return {
@@ -151,8 +159,8 @@ export function runOne(ctx: RunContext, runIndex: number, known: ReadonlyMap<str
   };
 }
 
-/** Re-run a stored trace: the key it fails with now (null when it passes) and that failure. */
+/** Re-run a stored trace, definitions checked too: the key it fails with now (null when it passes) and that failure. */
 export function replayTrace(setup: TraceSetup, target: string, commands: readonly Command[]): { readonly key: string | null; readonly failure: TraceFailure | null } {
-  const f = runTrace({ ...setup, commands, coverage: emptyCoverage() }).failure;
+  const f = runTrace({ ...setup, commands, coverage: emptyCoverage(), checkDefinitions: true }).failure;
   return { key: f === null ? null : failureKey(target, setup.scenario.name, f), failure: f };
 }

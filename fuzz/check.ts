@@ -27,7 +27,7 @@ import { leafAt, touchedScopes } from './scope.ts';
 export type { StepOutcome } from './compare.ts';
 
 /** What went wrong, in the order the checks after a command run. */
-export const FAILURE_KINDS = ['outcome-mismatch', 'postcondition', 'refinement', 'invariant', 'tables', 'exception'] as const;
+export const FAILURE_KINDS = ['outcome-mismatch', 'postcondition', 'refinement', 'invariant', 'tables', 'checker', 'exception'] as const;
 export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 /** The first thing that went wrong in a trace. Plain data (JSON-able). */
@@ -68,6 +68,13 @@ export interface InvariantSuite {
   /** Ids of every invariant run by `check` (for coverage). */
   readonly ids: readonly string[];
   check(state: AbstractState, scope?: CheckScope): readonly InvariantViolation[];
+  /**
+   * Where the fast checks disagree with the invariants' declarative definitions on this
+   * state (a bug in the checker, not in a system). Run on the state each trace ends in, so
+   * the agreement the property tests show on generated states is also held on reachable
+   * ones; a suite may skip states too large for the definitions' plain loops.
+   */
+  definitions?(state: AbstractState): readonly { readonly id: string; readonly detail: string }[];
 }
 
 /** A checker of the concrete tables of one system; witnesses empty when they are sound. */
@@ -83,6 +90,12 @@ export interface TraceOptions {
   readonly invariants: InvariantSuite;
   /** The impl's concrete table checker; null when the impl has none (a user's --impl). */
   readonly checkTables: TableChecker | null;
+  /**
+   * Also hold the invariants' fast checks to their definitions on the state the trace
+   * ends in (InvariantSuite.definitions). The definitions are plain loops, too slow for
+   * every run: campaigns ask for it on a fixed share of their runs, replays always.
+   */
+  readonly checkDefinitions?: boolean;
   /** Counters to add this trace's coverage to (a fresh one otherwise). */
   readonly coverage?: Coverage;
 }
@@ -259,6 +272,8 @@ export function runTrace(opts: TraceOptions): TraceResult {
     const f = checkAfter('run', k, c, m, x, full ? 'full' : 'incremental');
     if (f !== null) return { failure: f, outcomes, coverage: cov };
   }
+  const ending = opts.checkDefinitions === true ? definitionsFailure(invariants, impl, commands, outcomes) : null;
+  if (ending !== null) return { failure: ending, outcomes, coverage: cov };
   return { failure: null, outcomes, coverage: cov };
 }
 
@@ -281,6 +296,20 @@ function brokenPostcondition(c: Command, results: { readonly model: StepOutcome;
     if (v !== undefined) return { detail: `the ${who} breaks ${c.op}'s postcondition ${v.detail}`, witnesses: v.witnesses.map(plainWitness) };
   }
   return null;
+}
+
+/** The end of a trace: the fast checks against the invariants' definitions on the impl's final state. */
+function definitionsFailure(invariants: InvariantSuite, impl: PageTableSystem, commands: readonly Command[], outcomes: readonly StepOutcome[]): TraceFailure | null {
+  const last = commands[commands.length - 1];
+  const outcome = outcomes[outcomes.length - 1];
+  if (invariants.definitions === undefined || last === undefined || outcome === undefined) return null;
+  const end = abstractOf(impl);
+  const d = typeof end === 'string' ? undefined : invariants.definitions(end)[0];
+  if (d === undefined) return null;
+  return {
+    kind: 'checker', phase: 'run', step: commands.length - 1, command: last, check: 'full', invariantId: d.id,
+    witnesses: [], detail: `the fast check of ${d.detail}`, model: outcome, impl: outcome,
+  };
 }
 
 function exception(phase: 'boot' | 'run', step: number, command: Command, what: string, e: unknown, model: StepOutcome, impl: StepOutcome): TraceFailure {

@@ -28,6 +28,7 @@ const KIND_TITLE: Readonly<Record<TraceFailure['kind'], string>> = {
   refinement: 'refinement: abstract(impl) is not the model state',
   invariant: 'an invariant of the catalogue is violated',
   tables: 'the concrete page tables are malformed',
+  checker: 'an invariant\'s fast check disagrees with its definition (checker/)',
   exception: 'a system threw an exception',
 };
 

@@ -12,13 +12,13 @@
  * quick and the checks rarely reach MAX_WITNESSES; when one does, only what it listed is
  * compared.
  */
-import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CATALOGUE, MAX_WITNESSES } from '../checker/index.ts';
+import { checkDisagreements, disagreementText, scopedCheckDisagreements } from '../checker/agreement.ts';
+import { CATALOGUE } from '../checker/index.ts';
 import { PAGES, X86_64_LAYOUT_4LEVEL as L, lowerHalfEnd, upperHalfStart, type PageSize, type Pfn } from '../spec/address.ts';
 import { tableFootprint } from '../spec/footprint.ts';
-import type { CheckScope, Witness } from '../spec/invariant.ts';
+import type { Witness } from '../spec/invariant.ts';
 import {
   CACHE_MODES, FRAME_USES, type AbstractRoot, type AbstractState, type CacheMode, type FrameRun, type Leaf, type Prot, type RootKind,
 } from '../spec/state.ts';
@@ -172,72 +172,15 @@ function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
   );
 }
 
-type Span = readonly [number, number];
-
-/** Half-open spans sorted and merged, empty ones dropped: equal lists cover equal sets. */
-function merged(spans: readonly Span[]): Span[] {
-  const out: [number, number][] = [];
-  for (const [lo, hi] of spans.filter(([lo, hi]) => lo < hi).sort((a, b) => a[0] - b[0])) {
-    const last = out[out.length - 1];
-    if (last !== undefined && lo <= last[1]) last[1] = Math.max(last[1], hi);
-    else out.push([lo, hi]);
-  }
-  return out;
-}
-
-/** What a witness list covers: the roots it names, the pages per root, the frames. */
-interface Cover {
-  readonly roots: readonly string[];
-  readonly pages: Readonly<Record<string, readonly Span[]>>;
-  readonly frames: readonly Span[];
-}
-
-const isCapSummary = (w: Witness): boolean => w.root === undefined && w.vpn === undefined && w.frames === undefined;
-
-function cover(ws: readonly Witness[]): Cover {
-  const pages = new Map<string, Span[]>();
-  const frames: Span[] = [];
-  for (const w of ws.filter((x) => !isCapSummary(x))) {
-    const root = String(w.root ?? '-');
-    const list = pages.get(root) ?? [];
-    pages.set(root, list);
-    if (w.vpn !== undefined) list.push([w.vpn, w.vpn + (w.pages ?? 0)]);
-    for (const f of w.frames ?? []) frames.push([f.pfn, f.pfn + f.count]);
-  }
-  const roots = [...pages.keys()].sort();
-  return { roots, pages: Object.fromEntries(roots.map((r) => [r, merged(pages.get(r)!)])), frames: merged(frames) };
-}
-
-const spansWithin = (a: readonly Span[], b: readonly Span[]): boolean => a.every(([lo, hi]) => b.some(([blo, bhi]) => blo <= lo && hi <= bhi));
-
-function coverWithin(a: Cover, b: Cover): boolean {
-  return a.roots.every((r) => b.pages[r] !== undefined && spansWithin(a.pages[r]!, b.pages[r]!)) && spansWithin(a.frames, b.frames);
-}
-
 /** How many generated states broke each invariant, and how many kept it. */
 type Tally = Map<string, { broken: number; kept: number }>;
 
-/**
- * Where the checks disagree with their definitions on a state, one line each; the check
- * after the cap only for what it listed. (One `expect` per state: the comparisons are
- * many and vitest's matchers are the slow part.)
- */
+/** Where the checks disagree with their definitions on a state, one line each, counting what broke. */
 function disagreements(state: AbstractState, tally: Tally): string[] {
-  const out: string[] = [];
-  for (const inv of CATALOGUE) {
-    const defined = inv.holds(state);
-    const checked = inv.check(state);
+  return checkDisagreements(state, CATALOGUE, (inv, defined) => {
     const t = tally.get(inv.id) ?? { broken: 0, kept: 0 };
     tally.set(inv.id, defined.length > 0 ? { ...t, broken: t.broken + 1 } : { ...t, kept: t.kept + 1 });
-    const c = cover(checked);
-    const d = cover(defined);
-    const say = (problem: string) => out.push(`${inv.id} ${inv.name}: ${problem}: check ${JSON.stringify(c)}, holds ${JSON.stringify(d)}`);
-    if (checked.length > 0 !== defined.length > 0) say('only one finds something');
-    else if (checked.some(isCapSummary)) {
-      if (checked.length !== MAX_WITNESSES + 1 || !coverWithin(c, d)) say('the capped check lists other violations');
-    } else if (!isDeepStrictEqual(c, d)) say('they cover different pages or frames');
-  }
-  return out;
+  }).map(disagreementText);
 }
 
 /** Run the agreement property; then every invariant must have been both broken and kept, or the agreement says little. */
@@ -253,23 +196,6 @@ function agreesOn(shape: Shape, numRuns: number): void {
   expect(vacuous).toEqual([]);
 }
 
-/** Like `disagreements` for a scoped check: nothing outside the definition, everything of it that meets the scope. */
-function scopedDisagreements(state: AbstractState, scope: CheckScope): string[] {
-  const meets = (w: Witness): boolean => w.vpn === undefined || (w.vpn < scope.vpn + scope.pages && scope.vpn < w.vpn + (w.pages ?? 0));
-  const out: string[] = [];
-  // S11 needs the whole map and waits for a full check (checkAll).
-  for (const inv of CATALOGUE.filter((i) => i.name !== 'no_leaked_and_no_empty_tables')) {
-    const defined = inv.holds(state);
-    const checked = inv.check(state, scope);
-    const c = cover(checked);
-    const d = cover(defined);
-    const say = (problem: string) => out.push(`${inv.id} ${inv.name}: ${problem}: check ${JSON.stringify(c)}, holds ${JSON.stringify(d)}`);
-    if (!coverWithin(c, d)) say('the check reports more than the definition');
-    if (!checked.some(isCapSummary) && !coverWithin(cover(defined.filter(meets)), c)) say('the check misses some in the scope');
-  }
-  return out;
-}
-
 describe('every check finds what its definition finds', () => {
   it('on random states', () => agreesOn('random', 250));
 
@@ -282,7 +208,7 @@ describe('every check finds what its definition finds', () => {
       return fc.record({ vpn: near, pages: fc.integer({ min: 1, max: 2048 }) }).map((scope) => ({ state, scope }));
     });
     fc.assert(fc.property(scoped, ({ state, scope }) => {
-      expect(scopedDisagreements(state, scope)).toEqual([]);
+      expect(scopedCheckDisagreements(state, scope).map(disagreementText)).toEqual([]);
     }), fcParams({ numRuns: 250 }));
   });
 });

@@ -125,6 +125,20 @@ describe('runTrace on broken systems', () => {
     expect(f).toMatchObject({ kind: 'exception', step: 0, impl: { outcome: 'exception' } });
     expect(f!.detail).toContain('flush_tlb_all exploded');
   });
+
+  it('holds the fast checks to the definitions on the final state when asked, and reports a disagreement as kind checker', () => {
+    const commands: Command[] = [{ op: 'map', root: 0, vpn: L.vmallocStart + PAGES['1G'], pfn: 200 * 256, pages: 5, prot: PAGE_KERNEL }];
+    // The real catalogue agrees with its definitions on the state this reaches.
+    expect(runTrace({ ...target, commands, checkDefinitions: true }).failure).toBeNull();
+    // A disagreement (checker/agreement.ts finds them; test/invariants-holds.test.ts shows
+    // it does) ends the trace at its last command, naming the invariant.
+    const disagreeing = { ...target.invariants, definitions: () => [{ id: 'T1', detail: 'T1 no_two_leaves_of_a_root_share_a_page: only one finds something' }] };
+    expect(runTrace({ ...target, invariants: disagreeing, commands }).failure).toBeNull();
+    const f = runTrace({ ...target, invariants: disagreeing, commands, checkDefinitions: true }).failure;
+    expect(f).toMatchObject({ kind: 'checker', phase: 'run', step: 0, check: 'full', invariantId: 'T1' });
+    expect(f!.detail).toBe('the fast check of T1 no_two_leaves_of_a_root_share_a_page: only one finds something');
+    expect(formatFailure(f!, { seed: 7, commands })).toContain("an invariant's fast check disagrees with its definition");
+  });
 });
 
 describe('failure report of a mutant', () => {

@@ -19,12 +19,17 @@ const framesOnly = (frames: FrameRange, detail: string): Witness => ({ frames: [
 
 /** The frames of [0, frames) that no run covers, as maximal ranges: checked frame by frame. */
 function uncoveredFrames(runs: readonly FrameRun[], frames: number): FrameRange[] {
+  // Whether a frame is covered changes only where a run starts or ends, so it is decided
+  // once per piece of memory between consecutive such points (by its first frame).
+  const points = [...new Set([0, frames, ...runs.flatMap((r) => [r.pfn, r.pfn + r.count])])].filter((p) => p >= 0 && p <= frames).sort((a, b) => a - b);
   const out: FrameRange[] = [];
-  for (let pfn = 0; pfn < frames; pfn++) {
+  for (let i = 0; i + 1 < points.length; i++) {
+    const pfn = points[i]!;
+    const count = points[i + 1]! - pfn;
     if (runs.some((r) => r.pfn <= pfn && pfn < r.pfn + r.count)) continue;
     const last = out[out.length - 1];
-    if (last !== undefined && last.pfn + last.count === pfn) out[out.length - 1] = { pfn: last.pfn, count: last.count + 1 };
-    else out.push({ pfn, count: 1 });
+    if (last !== undefined && last.pfn + last.count === pfn) out[out.length - 1] = { pfn: last.pfn, count: last.count + count };
+    else out.push({ pfn, count });
   }
   return out;
 }

@@ -25,9 +25,13 @@ export const TRANSLATION: readonly InvariantDefinition[] = [
     kernelNote: 'A radix table has one entry per address at each level, so real tables cannot translate a page through two leaves.',
     holds(state) {
       const out: Witness[] = [];
+      // Every unordered pair of leaves of a root.
       for (const root of state.roots) {
-        root.leaves.forEach((a, i) => {
-          for (const b of root.leaves.slice(i + 1)) {
+        const leaves = root.leaves;
+        for (let i = 0; i < leaves.length; i++) {
+          for (let j = i + 1; j < leaves.length; j++) {
+            const a = leaves[i]!;
+            const b = leaves[j]!;
             const lo = Math.max(a.vpn, b.vpn);
             const pages = Math.min(a.vpn + pagesOf(a), b.vpn + pagesOf(b)) - lo;
             if (pages <= 0) continue;
@@ -39,7 +43,7 @@ export const TRANSLATION: readonly InvariantDefinition[] = [
               detail: `${leafText(a)} and ${leafText(b)} share ${pages} pages`,
             });
           }
-        });
+        }
       }
       return out;
     },
