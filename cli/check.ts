@@ -10,6 +10,7 @@ import { checkDumps, type CheckInput } from '../io/ptdump/analyse.ts';
 import { parsePtdump, type ParseOptions } from '../io/ptdump/parse.ts';
 import { checkReportJson, checkReportText } from '../io/ptdump/report.ts';
 import type { Cli } from './output.ts';
+import { examples } from './help.ts';
 
 interface CheckCliOptions {
   readonly user?: string;
@@ -51,6 +52,13 @@ export function register(program: Command, cli: Cli): void {
     .option('--strict', 'reject lines that are not ptdump text instead of keeping them aside')
     .addOption(new Option('--paging <mode>', '64-bit paging mode instead of detecting it from the addresses').choices(['4-level', '5-level']))
     .option('--pci-bios', '32-bit: the PCI BIOS is in use, so its W+X area is exempt as in the kernel')
+    .addHelpText('after', examples([
+      ['ptspec check /sys/kernel/debug/page_tables/kernel', "this machine's kernel tables (as root)"],
+      ['ptspec check current_kernel --user current_user', 'KPTI: both copies of one process'],
+      ['dmesg | ptspec check -', 'dumps and W+X verdicts in the kernel log (CONFIG_EFI_PGT_DUMP, CONFIG_DEBUG_WX)'],
+      ['ptspec check --fragment --json excerpt.txt', 'a grep excerpt, machine-readable'],
+      ['ptspec invariants K-dump-usr', 'what a finding id means'],
+    ]))
     .action((dumps: string[], opts: CheckCliOptions) => {
       const files = [...dumps.map((file) => ({ file, user: false })), ...(opts.user === undefined ? [] : [{ file: opts.user, user: true }])];
       if (files.length === 0) {

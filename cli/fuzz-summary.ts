@@ -3,12 +3,16 @@
  * someone who has never seen ptspec: what ran, whether the implementation agreed with the
  * model, what the campaign exercised and what it never did, and where each failure went.
  */
+import * as t from 'io-ts';
 import type { Scenario } from '../spec/scenario.ts';
+import { int, nullable, oneOf, strictObject } from '../io/trace.ts';
+import { CoverageC } from '../fuzz/coverage.ts';
 import type { CampaignResult, Progress } from '../fuzz/campaign.ts';
 import type { TargetSpec } from '../fuzz/campaign-target.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
-import { ACCESS_RESULTS, LEVEL_OF_SIZE, coverageGaps, outcomePairs, supportedSizes, type Gaps } from '../fuzz/coverage-goals.ts';
-import { DEFAULT_FULL_CHECK_EVERY, DEFAULT_MAX_COMMANDS, type FuzzOptions } from './options.ts';
+import { ACCESS_RESULTS, GapsC, LEVEL_OF_SIZE, coverageGaps, outcomePairs, supportedSizes, type Gaps } from '../fuzz/coverage-goals.ts';
+import { shrinkPathText } from '../fuzz/campaign-run.ts';
+import { DEFAULT_FAILURE_DIR, replayCommand, runFlags, type FuzzOptions } from './options.ts';
 
 /** Facts about one failure key for the summary. */
 export interface FailureLine {
@@ -20,6 +24,8 @@ export interface FailureLine {
   /** Total count in the database after this campaign. */
   readonly total: number;
   readonly headline: string;
+  /** The command that reruns the run that found it (`ptspec fuzz --replay …`); null for a trace with no run of its own. */
+  readonly reproduce: string | null;
 }
 
 export interface Summary {
@@ -43,6 +49,33 @@ export interface Summary {
   readonly neverExercised: Gaps;
   readonly failureDir: string;
 }
+
+const FailureLineC = strictObject('a failure of the campaign', {
+  key: t.string, file: t.string, hits: int, isNew: t.boolean, total: int, headline: t.string, reproduce: nullable(t.string),
+}) satisfies t.Type<FailureLine, unknown, unknown>;
+
+/** The summary as `ptspec fuzz --json` prints it (schemas/fuzz-summary.schema.json); `satisfies` keeps it the Summary type. */
+export const SummaryC = strictObject('a fuzz campaign summary', {
+  ptspecVersion: t.string,
+  scenario: t.string,
+  target: t.string,
+  seed: int,
+  shard: t.string,
+  jobs: int,
+  budget: strictObject('a budget', { runs: nullable(int), timeMs: nullable(int) }),
+  stoppedBy: oneOf('why the campaign stopped (runs | time | bail | interrupt | boot)', ['runs', 'time', 'bail', 'interrupt', 'boot']),
+  runs: int,
+  commands: int,
+  elapsedMs: int,
+  commandsPerSecond: int,
+  passed: t.boolean,
+  failures: t.readonlyArray(FailureLineC),
+  stored: t.readonlyArray(strictObject('a stored failure replayed first', { key: t.string, reproduced: t.boolean, nowKey: nullable(t.string) })),
+  brokenFiles: t.readonlyArray(strictObject('an unreadable failure file', { file: t.string, errors: t.readonlyArray(t.string) })),
+  coverage: CoverageC,
+  neverExercised: GapsC,
+  failureDir: t.string,
+}) satisfies t.Type<Summary, unknown, unknown>;
 
 export function targetText(t: TargetSpec): string {
   switch (t.kind) {
@@ -103,7 +136,8 @@ export function buildSummary(args: {
   };
 }
 
-function table(rows: readonly (readonly string[])[]): string[] {
+/** Rows as aligned columns (the last one unpadded). */
+export function table(rows: readonly (readonly string[])[]): string[] {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
@@ -147,7 +181,7 @@ function coverageLines(s: Summary, scenario: Scenario): string[] {
 export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, scenario: Scenario): string {
   const lines: string[] = [];
   lines.push(`ptspec ${s.ptspecVersion} fuzz: ${targetText(target)} against the reference model, scenario ${s.scenario} (${scenario.description})`);
-  const stop = { time: 'time budget spent', runs: 'run budget done', bail: `stopped after ${opts.bail ?? 0} distinct failure${opts.bail === 1 ? '' : 's'} (--bail)`, interrupt: 'interrupted' }[s.stoppedBy];
+  const stop = { time: 'time budget spent', runs: 'run budget done', bail: `stopped after ${opts.bail ?? 0} distinct failure${opts.bail === 1 ? '' : 's'} (--bail)`, interrupt: 'interrupted', boot: "the scenario's boot failed on the target, so no run was started" }[s.stoppedBy];
   lines.push(`Each sequence boots the scenario's kernel page tables on both systems, then runs up to ${opts.maxCommands} random operations`);
   lines.push('(map, unmap, set_memory_*, set_direct_map_*, split, collapse, translate, access, flush) and checks both after every one.');
   lines.push(`Ran ${n(s.runs)} random command sequences (${n(s.commands)} commands) in ${elapsed(s.elapsedMs)} on ${s.jobs} worker${s.jobs === 1 ? '' : 's'}: ${n(s.commandsPerSecond)} commands/s (${stop}).`);
@@ -157,10 +191,15 @@ export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, s
     const gone = s.stored.length - again - moved;
     lines.push(`Replayed ${s.stored.length} stored failure${s.stored.length === 1 ? '' : 's'} from ${s.failureDir} first: ${again} still fail${again === 1 ? 's' : ''}, `
       + `${moved} fail${moved === 1 ? 's' : ''} differently now, ${gone} no longer reproduce${gone === 1 ? 's' : ''}.`);
+    // A fixed failure's file stays (this campaign only reads it): say which, and how to clear them.
+    for (const x of s.stored) if (x.nowKey === null) lines.push(`  no longer reproduces: ${x.key}`);
+    if (gone > 0) lines.push(`  Remove the ones that no longer reproduce: ptspec failures --prune${s.failureDir === DEFAULT_FAILURE_DIR ? '' : ` --out ${s.failureDir}`}`);
   }
   for (const b of s.brokenFiles) lines.push(`Skipped unreadable failure file ${b.file}: ${b.errors[0] ?? ''}`);
   lines.push('');
-  lines.push(...coverageLines(s, scenario));
+  // No run started after a failed boot: a table of zeros would say nothing.
+  if (s.stoppedBy === 'boot') lines.push('The boot failed: every sequence starts with it, so fix the boot step below first.');
+  else lines.push(...coverageLines(s, scenario));
   lines.push('');
   if (s.passed) {
     lines.push('PASSED: after every command the implementation returned what the model returned, its abstract state');
@@ -172,15 +211,15 @@ export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, s
       lines.push(`  ${f.isNew ? 'NEW     ' : 'KNOWN   '}${f.headline}`);
       lines.push(`          hit by ${n(f.hits)} run${f.hits === 1 ? '' : 's'} here, ${n(f.total)} in all; ${f.file}`);
       lines.push(`          see it step by step: ptspec replay ${f.file}`);
+      if (f.reproduce !== null) lines.push(`          Reproduce: ${f.reproduce}`);
     }
   }
-  const extra = [
-    opts.scenario !== 'kernel' ? `--scenario ${opts.scenario}` : '',
-    target.kind === 'mutant' ? `--mutant ${target.mutant}` : target.kind === 'module' ? `--impl ${target.module}` : '',
-    opts.maxCommands !== DEFAULT_MAX_COMMANDS ? `--max-commands ${opts.maxCommands}` : '',
-    opts.shard.count > 1 ? `--shard ${s.shard}` : '',
-    opts.fullCheckEvery !== DEFAULT_FULL_CHECK_EVERY ? `--full-check-every ${opts.fullCheckEvery}` : '',
-  ].filter(Boolean).join(' ');
-  lines.push('', `Repeat exactly these runs: ptspec fuzz --seed ${s.seed} --runs ${s.runs}${extra === '' ? '' : ` ${extra}`}`);
+  if (opts.replay !== undefined) {
+    lines.push('', `Repeat exactly this run: ${replayCommand({ seed: opts.replay.seed, path: shrinkPathText(opts.replay.path) }, { ...opts, target })}`);
+  } else if (s.stoppedBy !== 'boot') {
+    // After a failed boot there are no runs to repeat: the failure's replay line says it all.
+    const extra = [...runFlags({ ...opts, target }), ...(opts.shard.count > 1 ? [`--shard ${s.shard}`] : [])].join(' ');
+    lines.push('', `Repeat exactly these runs: ptspec fuzz --seed ${s.seed} --runs ${s.runs}${extra === '' ? '' : ` ${extra}`}`);
+  }
   return lines.join('\n');
 }

@@ -6,9 +6,11 @@
  * what it covered and what failed (exit 1 when anything did).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SCENARIOS, type Scenario } from '../spec/scenario.ts';
-import { runCampaign, type CampaignResult, type StoredTrace } from '../fuzz/campaign.ts';
+import { runCampaign, type CampaignConfig, type CampaignHooks, type CampaignResult, type StoredTrace } from '../fuzz/campaign.ts';
+import { rerunCampaign } from '../fuzz/campaign-rerun.ts';
 import { DEFAULT_SHRINK_BUDGET } from '../fuzz/campaign-run.ts';
 import { implTarget, moduleTarget, mutantTarget, type TargetSpec } from '../fuzz/campaign-target.ts';
 import { errorText } from '../fuzz/check.ts';
@@ -17,8 +19,9 @@ import { FailureDb } from '../fuzz/failure-db.ts';
 import { loadUserImpl, moduleUrl, UserImplError } from '../fuzz/user-impl.ts';
 import { failureRecord, formatFailureFile, headline, parseFailureFile, type FailureFile, type Target } from '../fuzz/failure-file.ts';
 import { buildSummary, progressLine, summaryText, type FailureLine } from './fuzz-summary.ts';
-import { addFuzzOptions, DEFAULT_TIME_MS, fuzzOptions, type FuzzOptions } from './options.ts';
+import { addFuzzOptions, DEFAULT_TIME_MS, fuzzOptions, replayCommand, type FuzzOptions } from './options.ts';
 import type { Cli, Output } from './output.ts';
+import { examples } from './help.ts';
 
 function ptspecVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -34,7 +37,8 @@ function fileTarget(t: TargetSpec): Target {
   switch (t.kind) {
     case 'impl': return { kind: 'impl' };
     case 'mutant': return { kind: 'mutant', mutant: t.mutant };
-    case 'module': return { kind: 'module', module: t.module };
+    // Absolute, so the file replays from any working directory.
+    case 'module': return { kind: 'module', module: fileURLToPath(t.url) };
   }
 }
 
@@ -77,7 +81,8 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
     return usageError(cli, `--out ${opts.out}: cannot create the failure directory: ${(e as Error).message}`);
   }
   const version = ptspecVersion();
-  const budget = { runs: opts.runs ?? null, timeMs: opts.time ?? (opts.runs === undefined ? DEFAULT_TIME_MS : null) };
+  // --replay is one run, and conflicts with the budget options.
+  const budget = opts.replay !== undefined ? { runs: 1, timeMs: null } : { runs: opts.runs ?? null, timeMs: opts.time ?? (opts.runs === undefined ? DEFAULT_TIME_MS : null) };
 
   const db = new FailureDb<FailureFile>(opts.out, { parse: parseFailureFile, format: formatFailureFile });
   const loaded = db.load();
@@ -103,13 +108,13 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
   const abort = new AbortController();
   const onSigint = (): void => abort.abort();
   process.once('SIGINT', onSigint);
-  cli.stderr.write(`ptspec fuzz: ${target.label} on scenario ${opts.scenario}, seed ${opts.seed}, ${opts.jobs} worker${opts.jobs === 1 ? '' : 's'}, `
+  cli.stderr.write(`ptspec fuzz: ${target.label} on scenario ${opts.scenario}, ${opts.replay === undefined ? `seed ${opts.seed}` : `rerunning the run of seed ${opts.replay.seed}`}, ${opts.jobs} worker${opts.jobs === 1 ? '' : 's'}, `
     + `budget ${[budget.runs === null ? '' : `${budget.runs} runs`, budget.timeMs === null ? '' : `${budget.timeMs / 1000}s`].filter(Boolean).join(' or ')}, failures go to ${opts.out}\n`);
 
   let staleKeys: ReadonlySet<string> = new Set();
   let result: CampaignResult;
   try {
-    result = await runCampaign({
+    const config: CampaignConfig = {
       scenario: opts.scenario,
       target,
       seed: opts.seed,
@@ -122,14 +127,15 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
       shrinkBudget: DEFAULT_SHRINK_BUDGET,
       bail: opts.bail ?? null,
       signal: abort.signal,
-    }, storedTraces, {
+    };
+    const hooks: CampaignHooks = {
       onStored: (outcomes) => {
         staleKeys = new Set(outcomes.filter((o) => !o.reproduced).map((o) => o.key));
         for (const o of outcomes) {
           if (!o.reproduced) continue;
           const rec = storedByKey.get(o.key)!;
           const total = db.bump(o.key, 1, now()) ?? rec.count + 1;
-          lines.set(o.key, { key: o.key, file: db.fileOf(o.key), hits: 1, isNew: false, total, headline: headline(rec.failure) });
+          lines.set(o.key, { key: o.key, file: db.fileOf(o.key), hits: 1, isNew: false, total, headline: headline(rec.failure), reproduce: replayCommand(rec, rec) });
         }
       },
       onFound: (found, replaces) => {
@@ -137,7 +143,7 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
         const rec = failureRecord(found, origin, now());
         const isNew = !storedByKey.has(found.key);
         const w = replaces || staleKeys.has(found.key) ? db.replace(rec) : db.record(rec);
-        lines.set(found.key, { key: found.key, file: w.file, hits: 1, isNew, total: w.count, headline: headline(rec.failure) });
+        lines.set(found.key, { key: found.key, file: w.file, hits: 1, isNew, total: w.count, headline: headline(rec.failure), reproduce: replayCommand(rec, rec) });
       },
       onRepeat: (key) => pendingHits.set(key, (pendingHits.get(key) ?? 0) + 1),
       onProgress: (p) => {
@@ -145,7 +151,8 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
         progress.write(progressLine(p));
       },
       progressEveryMs: progress.everyMs,
-    });
+    };
+    result = opts.replay === undefined ? await runCampaign(config, storedTraces, hooks) : await rerunCampaign(config, opts.replay, hooks);
   } catch (e) {
     // Failures found before the crash are already on disk: say where, and fail.
     cli.stderr.write(`\nptspec fuzz stopped on an internal error; failures found so far are in ${opts.out}:\n${errorText(e)}\n`);
@@ -169,7 +176,14 @@ export function register(program: Command, cli: Cli): void {
   addFuzzOptions(
     program
       .command('fuzz')
-      .description('fuzz campaign: random operation sequences on an implementation and the reference model, checked step by step'),
+      .description('fuzz campaign: random operation sequences on an implementation and the reference model, checked step by step')
+      .addHelpText('after', examples([
+        ['ptspec fuzz', 'one minute on the built-in impl and kernel scenario'],
+        ['ptspec fuzz --runs 200 --seed 42', 'exact and reproducible'],
+        ['ptspec fuzz --mutant protect-no-flush --runs 100', 'a historical kernel bug, caught'],
+        ['ptspec fuzz --impl ./my-adapter.ts --time 5m', 'your own implementation against the model'],
+        ['ptspec fuzz --scenario kernel-small-pool', 'a small table pool: ENOMEM and rollback'],
+      ])),
   ).action(async (raw: Record<string, unknown>) => {
     cli.exitCode = await fuzz(cli, fuzzOptions(raw));
   });

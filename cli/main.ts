@@ -7,12 +7,15 @@
 import { Command, CommanderError } from 'commander';
 import type { Cli, Output } from './output.ts';
 import { selfcheck } from './selfcheck.ts';
+import { examples } from './help.ts';
 import { register as registerInvariants } from './invariants.ts';
 import { register as registerFuzz } from './fuzz.ts';
 import { register as registerReplay } from './replay.ts';
 import { register as registerCheck } from './check.ts';
 import { register as registerDump } from './dump.ts';
 import { register as registerMutants } from './mutants.ts';
+import { register as registerScenarios } from './scenarios.ts';
+import { register as registerFailures } from './failures.ts';
 
 export interface Streams {
   readonly stdout: Output;
@@ -33,6 +36,7 @@ export async function main(argv: readonly string[], streams: Streams): Promise<n
     .command('selfcheck')
     .description('check the x86-64 entry encoding against the kernel constants and round trips')
     .option('--json', 'machine-readable result')
+    .addHelpText('after', examples([['ptspec selfcheck', 'the entry encoding against the kernel constants']]))
     .action((opts: { json?: boolean }) => {
       const report = selfcheck();
       cli.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : report.lines.map((l) => `${l}\n`).join(''));
@@ -45,6 +49,8 @@ export async function main(argv: readonly string[], streams: Streams): Promise<n
   registerCheck(program, cli);
   registerDump(program, cli);
   registerMutants(program, cli);
+  registerScenarios(program, cli);
+  registerFailures(program, cli);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

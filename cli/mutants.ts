@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { MUTANTS } from '../impl/mutants.ts';
 import type { Cli } from './output.ts';
+import { examples } from './help.ts';
 
 function mutantLines(): string[] {
   const lines: string[] = [];
@@ -20,6 +21,10 @@ export function register(program: Command, cli: Cli): void {
     .command('mutants')
     .description('list the injectable kernel-bug mutants of the impl with the kernel bug or commit each models; --json for tools')
     .option('--json', 'name, description, reference and caughtBy of every mutant')
+    .addHelpText('after', examples([
+      ['ptspec mutants', 'each mutant, the kernel bug it models and what catches it'],
+      ['ptspec fuzz --mutant protect-no-flush --runs 100', 'watch the campaign catch one'],
+    ]))
     .action((opts: { json?: boolean }) => {
       const lines = opts.json ? [JSON.stringify(MUTANTS, null, 2)] : mutantLines();
       cli.stdout.write(lines.map((l) => `${l}\n`).join(''));

@@ -8,6 +8,9 @@ import { randomInt } from 'node:crypto';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SCENARIOS } from '../spec/scenario.ts';
 import { MUTANT_NAMES, type MutantName } from '../impl/mutants.ts';
+import { parseShrinkPath } from '../fuzz/campaign-run.ts';
+import type { RerunSpec } from '../fuzz/campaign-rerun.ts';
+import type { Target } from '../fuzz/failure-file.ts';
 
 export interface FuzzOptions {
   readonly time?: number;
@@ -23,6 +26,8 @@ export interface FuzzOptions {
   readonly bail?: number;
   readonly out: string;
   readonly json: boolean;
+  /** `--replay SEED:PATH`: rerun that one run instead of a campaign. */
+  readonly replay?: RerunSpec;
 }
 
 /** 0-based index and count (the command line says 1-based `i/N`, as vitest's --shard does). */
@@ -71,13 +76,60 @@ export function parseShard(value: string): Shard {
   return { index: i - 1, count: n };
 }
 
+/** Leave a core to the main thread, the shell and the editor, unless that would halve a small machine. */
+export function defaultJobs(cores = availableParallelism()): number {
+  return cores > 2 ? cores - 1 : cores;
+}
+
+/**
+ * `SEED:PATH` as a failure prints it: a run's seed (a signed 32-bit integer, as runSeed
+ * makes it) and its shrink path (`start+count` deletions joined by `:`, possibly empty).
+ */
+export function parseReplay(value: string): RerunSpec {
+  const m = /^(-?\d+):(.*)$/.exec(value.trim());
+  const seed = m === null ? NaN : Number(m[1]);
+  if (!Number.isSafeInteger(seed) || seed < -(2 ** 31) || seed >= 2 ** 31) {
+    throw new InvalidArgumentError('give SEED:PATH as a failure prints it, e.g. 1234:0+20:3+1 (SEED a 32-bit integer, PATH the shrink path, possibly empty).');
+  }
+  const path = parseShrinkPath(m![2]!);
+  if (path === null) throw new InvalidArgumentError(`the shrink path ${JSON.stringify(m![2])} is not start+count deletions joined by ':' (e.g. 0+20:3+1).`);
+  return { seed, path };
+}
+
+/** What decides a run's commands and checks besides its seed, as options (defaults left out). */
+export interface RunOptions {
+  readonly scenario: string;
+  readonly target: Target;
+  readonly maxCommands: number;
+  readonly fullCheckEvery: number;
+}
+
+/** Those options as flags, for the commands the summary and the reports print. */
+export function runFlags(o: RunOptions): string[] {
+  return [
+    o.scenario !== 'kernel' ? `--scenario ${o.scenario}` : '',
+    o.target.kind === 'mutant' ? `--mutant ${o.target.mutant}` : o.target.kind === 'module' ? `--impl ${o.target.module}` : '',
+    o.maxCommands !== DEFAULT_MAX_COMMANDS ? `--max-commands ${o.maxCommands}` : '',
+    o.fullCheckEvery !== DEFAULT_FULL_CHECK_EVERY ? `--full-check-every ${o.fullCheckEvery}` : '',
+  ].filter(Boolean);
+}
+
+/**
+ * The command that reruns one failing run exactly, or null when its path is not a shrink
+ * path (a stored trace that now fails another way has no run of its own).
+ */
+export function replayCommand(run: { readonly seed: number; readonly path: string }, o: RunOptions): string | null {
+  if (parseShrinkPath(run.path) === null) return null;
+  return ['ptspec fuzz --replay', `${run.seed}:${run.path}`, ...runFlags(o)].join(' ');
+}
+
 /** Declares the options on the `fuzz` command. */
 export function addFuzzOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--time <duration>', `time budget, e.g. 60s, 5m, 1h (default ${DEFAULT_TIME_MS / 1000}s when --runs is not given)`).argParser(parseDuration))
     .addOption(new Option('--runs <n>', 'run budget: number of sequences this shard runs (exact and reproducible)').argParser(intParser('--runs', 1)))
     .addOption(new Option('--seed <n>', 'campaign seed (default: random, printed in the summary)').argParser(intParser('--seed', 0, 2 ** 32 - 1)))
-    .addOption(new Option('--jobs <n>', 'worker threads').argParser(intParser('--jobs', 1, 256)).default(availableParallelism(), 'the number of cores'))
+    .addOption(new Option('--jobs <n>', 'worker threads').argParser(intParser('--jobs', 1, 256)).default(defaultJobs(), 'the cores minus one when there are more than two, else the cores'))
     .addOption(new Option('--shard <i/N>', 'run shard i of N: shards never repeat a seed').argParser(parseShard).default({ index: 0, count: 1 }, '1/1'))
     .addOption(new Option('--scenario <name>', 'built-in scenario').choices(Object.keys(SCENARIOS)).default('kernel'))
     .addOption(new Option('--mutant <name>', 'hold the impl with this injected bug to the model (see `ptspec mutants`)').choices(MUTANT_NAMES).conflicts('impl'))
@@ -86,7 +138,9 @@ export function addFuzzOptions(cmd: Command): Command {
     .addOption(new Option('--full-check-every <n>', 'full refinement and invariant check every n commands (0: only at the end)').argParser(intParser('--full-check-every', 0)).default(DEFAULT_FULL_CHECK_EVERY))
     .addOption(new Option('--bail <n>', 'stop starting new runs after n distinct failures').argParser(intParser('--bail', 1)))
     .addOption(new Option('--out <dir>', 'failure directory').default(DEFAULT_FAILURE_DIR))
-    .addOption(new Option('--json', 'print the summary as JSON').default(false));
+    .addOption(new Option('--json', 'print the summary as JSON').default(false))
+    .addOption(new Option('--replay <seed:path>', 'rerun exactly the one run a failure names (its Reproduce line), shrink path applied')
+      .argParser(parseReplay).conflicts(['runs', 'time', 'seed', 'shard', 'bail']));
 }
 
 /** Commander's parsed values, completed: the seed is drawn here when not given. */

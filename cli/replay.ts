@@ -1,35 +1,44 @@
 /**
- * `ptspec replay FILE`: re-run a stored failure exactly (same scenario, same mutant or
- * module) and show it step by step, with what the failing step changed in the model and
- * in the implementation. Exit 1 when it still fails, 0 when it no longer reproduces, 2
+ * `ptspec replay FILE [--steps failing|all]`: re-run a stored failure exactly (same
+ * scenario, same mutant or module) and show it step by step, with what the failing step
+ * (or every step, boot included) changed in the model and in the implementation. Exit 1 when it still fails, 0 when it no longer reproduces, 2
  * when the file cannot be read or decoded (each problem named by its field path).
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { dirname, isAbsolute, join } from 'node:path';
+import { Option, type Command } from 'commander';
 import { PAGES, vpnToHex } from '../spec/address.ts';
 import { protEquals, type Leaf } from '../spec/state.ts';
 import { SCENARIOS } from '../spec/scenario.ts';
 import { isMutantName } from '../impl/mutants.ts';
-import { replay, type Delta, type Replay } from '../fuzz/campaign-replay.ts';
+import { replay, type Delta, type Replay, type ReplaySteps, type StateChange } from '../fuzz/campaign-replay.ts';
 import { implTarget, mutantTarget, traceSetupFor, type TargetSpec } from '../fuzz/campaign-target.ts';
 import { formatCommand, formatLeaf, formatLen } from '../fuzz/format.ts';
 import { formatFailure, formatOutcome } from '../fuzz/report.ts';
 import { headline, parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
 import { usageError, userModuleTarget } from './fuzz.ts';
+import { replayCommand } from './options.ts';
 import type { Cli } from './output.ts';
+import { examples } from './help.ts';
 
 const MAX_LISTED = 12;
 
-/** The target a failure file names, checked like the fuzz options are; a string is the usage error. */
-async function targetOf(f: FailureFile): Promise<TargetSpec | string> {
+/**
+ * The target a failure file names, checked like the fuzz options are; a string is the
+ * usage error. `impl` (replay --impl) replaces it with that module; a relative module
+ * path in the file is relative to the file (`file`), else to the working directory.
+ */
+export async function targetOf(f: FailureFile, where: { readonly file?: string; readonly impl?: string } = {}): Promise<TargetSpec | string> {
   const scenario = SCENARIOS[f.scenario];
   if (scenario === undefined) return `scenario: unknown scenario ${JSON.stringify(f.scenario)} (known: ${Object.keys(SCENARIOS).join(', ')})`;
+  if (where.impl !== undefined) return userModuleTarget(where.impl, scenario());
   switch (f.target.kind) {
     case 'impl': return implTarget();
     case 'mutant':
       return isMutantName(f.target.mutant) ? mutantTarget(f.target.mutant) : `target.mutant: unknown mutant ${JSON.stringify(f.target.mutant)}`;
     case 'module': {
-      const t = await userModuleTarget(f.target.module, scenario());
+      const stored = f.target.module;
+      const t = await userModuleTarget(where.file === undefined || isAbsolute(stored) ? stored : join(dirname(where.file), stored), scenario());
       return typeof t === 'string' ? `target.module: ${t}` : t;
     }
   }
@@ -72,10 +81,15 @@ function deltaLines(who: string, d: Delta | string): string[] {
   return lines;
 }
 
-function replayText(file: string, f: FailureFile, target: TargetSpec, r: Replay): string {
+/** A step's change on both systems, under its step line (`--steps all`). */
+function stepChangeLines(c: StateChange): string[] {
+  return [...deltaLines('model', c.model), ...deltaLines('impl ', c.impl)].map((l) => `    ${l}`);
+}
+
+function replayText(file: string, f: FailureFile, target: TargetSpec, r: Replay, steps: ReplaySteps): string {
   const lines = [
     `Replaying ${file}`,
-    `  scenario ${f.scenario}, target ${f.target.kind === 'impl' ? 'built-in impl' : f.target.kind === 'mutant' ? `mutant ${f.target.mutant}` : `module ${f.target.module}`}, `
+    `  scenario ${f.scenario}, target ${target.kind === 'impl' ? 'built-in impl' : target.kind === 'mutant' ? `mutant ${target.mutant}` : `module ${target.module}`}, `
       + `recorded by ptspec ${f.ptspecVersion}, seen ${f.count} time${f.count === 1 ? '' : 's'} (last ${f.lastSeen})`,
     `  recorded: ${headline(f.failure)}`,
     '',
@@ -86,11 +100,13 @@ function replayText(file: string, f: FailureFile, target: TargetSpec, r: Replay)
   lines.push(`Boot: ${boot.length} scenario command${boot.length === 1 ? '' : 's'}${bootFailed ? '' : ', all agreed'}`);
   const width = String(Math.max(0, f.commands.length - 1)).length;
   for (const s of r.steps) {
-    if (s.phase === 'boot' && !(bootFailed && s === failStep)) continue;
+    // The boot is the scenario's and passed: shown only when it failed, or every step is asked for.
+    if (s.phase === 'boot' && steps === 'failing' && !(bootFailed && s === failStep)) continue;
     const mark = s === failStep ? '  <-- FAILS HERE' : '';
     const agree = s.model.outcome === s.impl.outcome;
     const out = agree ? formatOutcome(s.model) : `model ${formatOutcome(s.model)} / impl ${formatOutcome(s.impl)}`;
     lines.push(`  ${s.phase === 'boot' ? 'boot ' : ''}${String(s.index).padStart(width)}  ${formatCommand(s.command)}  => ${out}${mark}`);
+    if (steps === 'all' && s.change !== null) lines.push(...stepChangeLines(s.change));
   }
   if (r.change !== null && failStep !== null) {
     const ranges = r.change.scopes.map((s) => `${vpnToHex(s.vpn)}-${vpnToHex(s.vpn + s.pages)} (${formatLen(s.pages)})`).join(', ') || 'none';
@@ -102,13 +118,14 @@ function replayText(file: string, f: FailureFile, target: TargetSpec, r: Replay)
   if (r.failure === null) {
     lines.push('NO LONGER REPRODUCES: the trace passes every check now (the bug it recorded is fixed, or the checks changed).');
   } else {
-    lines.push(formatFailure(r.failure, { seed: f.seed, path: f.path, commands: f.commands, scenario: f.scenario, impl: target.label }));
+    const reproduce = replayCommand(f, f);
+    lines.push(formatFailure(r.failure, { seed: f.seed, path: f.path, commands: f.commands, scenario: f.scenario, impl: target.label, ...(reproduce === null ? {} : { reproduce }) }));
     lines.push('', r.key === f.key ? 'STILL FAILS, as recorded.' : `STILL FAILS, but differently: now ${r.key}, recorded ${f.key}.`);
   }
   return lines.join('\n');
 }
 
-async function replayFile(cli: Cli, file: string, json: boolean): Promise<number> {
+async function replayFile(cli: Cli, file: string, json: boolean, steps: ReplaySteps, impl: string | undefined): Promise<number> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -118,13 +135,13 @@ async function replayFile(cli: Cli, file: string, json: boolean): Promise<number
   const decoded = parseFailureFile(text);
   if (!decoded.ok) return usageError(cli, `${file} is not a valid ptspec failure file:\n${decoded.errors.map((e) => `  ${e}`).join('\n')}`);
   const f = decoded.value;
-  const target = await targetOf(f);
+  const target = await targetOf(f, { file, ...(impl === undefined ? {} : { impl }) });
   if (typeof target === 'string') return usageError(cli, `${file}: ${target}`);
-  const r = replay(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands);
+  const r = replay(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands, steps);
   if (json) {
-    cli.stdout.write(`${JSON.stringify({ file, key: f.key, reproduced: r.failure !== null, sameKey: r.key === f.key, nowKey: r.key, failure: r.failure, change: r.change }, null, 2)}\n`);
+    cli.stdout.write(`${JSON.stringify({ file, key: f.key, reproduced: r.failure !== null, sameKey: r.key === f.key, nowKey: r.key, failure: r.failure, change: r.change, ...(steps === 'all' ? { steps: r.steps } : {}) }, null, 2)}\n`);
   } else {
-    cli.stdout.write(`${replayText(file, f, target, r)}\n`);
+    cli.stdout.write(`${replayText(file, f, target, r, steps)}\n`);
   }
   return r.failure === null ? 0 : 1;
 }
@@ -135,7 +152,14 @@ export function register(program: Command, cli: Cli): void {
     .description('re-run a stored failure exactly and show it step by step (exit 1: still fails, 0: no longer reproduces)')
     .argument('<file>', 'a failure file written by `ptspec fuzz` (in .ptspec/failures/ by default)')
     .option('--json', 'machine-readable result')
-    .action(async (file: string, opts: { json?: boolean }) => {
-      cli.exitCode = await replayFile(cli, file, opts.json === true);
+    .addOption(new Option('--steps <which>', 'the steps whose state change is shown: the failing one, or all (how the state was built up)').choices(['failing', 'all']).default('failing'))
+    .addHelpText('after', examples([
+      ['ptspec replay .ptspec/failures/<file>.json', 'the failing trace step by step'],
+      ['ptspec replay --json .ptspec/failures/<file>.json', 'the same, machine-readable'],
+      ['ptspec replay FILE --impl ./my-adapter.ts', 'the stored trace against this module instead'],
+    ]))
+    .option('--impl <module>', 'replay against this module instead of the target the file names (a moved adapter, a fixed build)')
+    .action(async (file: string, opts: { json?: boolean; steps: ReplaySteps; impl?: string }) => {
+      cli.exitCode = await replayFile(cli, file, opts.json === true, opts.steps, opts.impl);
     });
 }

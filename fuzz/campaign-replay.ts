@@ -1,8 +1,9 @@
 /**
  * Replaying a stored trace for a person (`ptspec replay`): the checker's verdict, then
- * every step with both systems' outcomes, and what the failing step changed: the leaves
- * it added and removed inside the ranges it touched, TLB entries and flush obligations,
- * in the model and in the implementation, side by side.
+ * every step with both systems' outcomes, and what the failing step (or, asked for,
+ * every step) changed: the leaves it added and removed inside the ranges it touched, TLB
+ * entries and flush obligations, in the model and in the implementation, side by side.
+ * Also what a stored failure does now (`ptspec failures --replay`).
  */
 import { PAGES } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
@@ -19,7 +20,12 @@ export interface ReplayStep {
   readonly command: Command;
   readonly model: StepOutcome;
   readonly impl: StepOutcome;
+  /** What the step changed on each system: on the failing step, and on every step with `steps: 'all'`. */
+  readonly change: StateChange | null;
 }
+
+/** Which steps a replay computes the state change of. */
+export type ReplaySteps = 'failing' | 'all';
 
 /** What one system's state lost and gained in one step. */
 export interface Delta {
@@ -46,7 +52,15 @@ export interface Replay {
   readonly key: string | null;
   /** Steps up to and including the failing one (all of them when it passes). */
   readonly steps: readonly ReplayStep[];
+  /** The failing step's change (null when the trace passes). */
   readonly change: StateChange | null;
+}
+
+/** What a stored failure does when replayed now: fails with its key, passes, or fails with another key. */
+export type StoredVerdict = 'reproduces' | 'fixed' | 'differs';
+
+export function storedVerdict(recordedKey: string, nowKey: string | null): StoredVerdict {
+  return nowKey === null ? 'fixed' : nowKey === recordedKey ? 'reproduces' : 'differs';
 }
 
 function snapshot(sys: PageTableSystem): AbstractState | string {
@@ -97,30 +111,30 @@ function delta(before: AbstractState | string, after: AbstractState | string, sc
 }
 
 /** Runs the trace through the checker, then once more step by step to show it. */
-export function replay(setup: TraceSetup, target: string, commands: readonly Command[]): Replay {
+export function replay(setup: TraceSetup, target: string, commands: readonly Command[], which: ReplaySteps = 'failing'): Replay {
   const { key, failure } = replayTrace(setup, target, commands);
   const model = setup.makeModel(setup.scenario);
   const impl = setup.makeImpl(setup.scenario);
   const steps: ReplayStep[] = [];
-  let change: StateChange | null = null;
   const phases: readonly ['boot' | 'run', readonly Command[]][] = [['boot', setup.scenario.boot], ['run', commands]];
   for (const [phase, list] of phases) {
     for (let index = 0; index < list.length; index++) {
       const command = list[index]!;
       const failing = failure !== null && failure.phase === phase && failure.step === index;
-      const before = failing ? [snapshot(model), snapshot(impl)] as const : null;
-      steps.push({ phase, index, command, model: runCommand(model, command), impl: runCommand(impl, command) });
+      // Snapshots cost a walk of each system's tables: only for the steps that are shown.
+      const before = failing || which === 'all' ? [snapshot(model), snapshot(impl)] as const : null;
+      const outcomes = { model: runCommand(model, command), impl: runCommand(impl, command) };
+      let change: StateChange | null = null;
       if (before !== null) {
         const [mb, ib] = before;
-        const ma = snapshot(model);
-        const ia = snapshot(impl);
         // touchedScopes wants the leaves before the command, as the checker gives it.
         const leaves = typeof mb === 'string' ? [] : initMmLeaves(mb);
         const scopes = touchedScopes(command, leaves, setup.scenario.config.levels).map(wholeGigabytes);
-        change = { scopes, model: delta(mb, ma, scopes), impl: delta(ib, ia, scopes) };
-        return { failure, key, steps, change };
+        change = { scopes, model: delta(mb, snapshot(model), scopes), impl: delta(ib, snapshot(impl), scopes) };
       }
+      steps.push({ phase, index, command, ...outcomes, change });
+      if (failing) return { failure, key, steps, change };
     }
   }
-  return { failure, key, steps, change };
+  return { failure, key, steps, change: null };
 }

@@ -42,12 +42,13 @@ export function globalRunIndex(k: number, shard: number, shards: number): number
 export type TraceSetup = Omit<TraceOptions, 'commands' | 'coverage'>;
 
 /**
- * What a failure is filed under: target, scenario, the check that caught it (the invariant
- * id, or the kind of check) and the operation of the failing command.
+ * What a failure is filed under: target, scenario, its kind and its cause (TraceFailure's
+ * `cause`: the invariant, clause aspect, state part, outcome field or table check). Not
+ * the operation: one injected bug that breaks the TLB clause through protect, unmap and
+ * split is one failure, not three.
  */
 export function failureKey(target: string, scenario: string, f: TraceFailure): string {
-  const check = f.kind === 'invariant' && f.invariantId !== undefined ? f.invariantId : f.kind;
-  return [target, scenario, check, f.command.op, ...(f.phase === 'boot' ? ['boot'] : [])].join('--');
+  return [target, scenario, f.kind, f.cause, ...(f.phase === 'boot' ? ['boot'] : [])].join('--');
 }
 
 export interface FoundFailure {
@@ -112,7 +113,7 @@ export function upToFailure(commands: readonly Command[], f: TraceFailure): read
  */
 export function shrinkFailure(first: Failing, failsSame: (commands: readonly Command[]) => TraceFailure | null, budget: number): Failing & { readonly path: string } {
   let cur: Failing = { commands: upToFailure(first.commands, first.failure), failure: first.failure };
-  const path: string[] = [];
+  const path: Deletion[] = [];
   let evaluations = 0;
   for (let chunk = Math.ceil(cur.commands.length / 2); chunk >= 1 && evaluations < budget; chunk = chunk > 1 ? Math.ceil(chunk / 2) : 0) {
     for (let i = 0; i < cur.commands.length && evaluations < budget;) {
@@ -123,11 +124,60 @@ export function shrinkFailure(first: Failing, failsSame: (commands: readonly Com
         i += chunk;
         continue;
       }
-      path.push(`${i}+${chunk}`);
+      path.push({ start: i, count: chunk });
       cur = { commands: upToFailure(candidate, f), failure: f };
     }
   }
-  return { ...cur, path: path.join(':') };
+  return { ...cur, path: shrinkPathText(path) };
+}
+
+/** The command sequence fast-check generates from a run's seed. */
+function generatedCommands(ctx: Pick<RunContext, 'scenario' | 'maxCommands'>, seed: number): readonly Command[] {
+  return fc.sample(commandsArb(ctx.scenario, { maxCommands: ctx.maxCommands }), { seed, numRuns: 1 })[0]!;
+}
+
+/** A deletion of a shrink path: `count` commands from index `start`. */
+export interface Deletion {
+  readonly start: number;
+  readonly count: number;
+}
+
+/** The deletions of a shrink path (`start+count` joined by `:`, empty for none), or null when it is not one. */
+export function parseShrinkPath(path: string): Deletion[] | null {
+  if (path === '') return [];
+  if (!/^\d+\+\d+(:\d+\+\d+)*$/.test(path)) return null;
+  return path.split(':').map((d) => {
+    const [start, count] = d.split('+').map(Number) as [number, number];
+    return { start, count };
+  });
+}
+
+export function shrinkPathText(path: readonly Deletion[]): string {
+  return path.map((d) => `${d.start}+${d.count}`).join(':');
+}
+
+/**
+ * Run a seed's sequence again and apply a shrink path to it as shrinkFailure did: each
+ * deletion on the commands cut at the last failing step, then cut again at the step the
+ * candidate fails at, so the result is the shrunk trace the campaign filed. A deletion
+ * the trace no longer fails after (the code changed since) is kept uncut, and the result
+ * says what the commands do now. Definitions are checked, as on every replay: a run
+ * fails at its first failing check, so this changes nothing for a run that failed before
+ * its end. The coverage is the generated sequence's, as in runOne.
+ */
+export function rerunPath(ctx: Omit<RunContext, 'campaignSeed' | 'shrinkBudget'>, seed: number, path: readonly Deletion[]): Omit<RunResult, 'runIndex'> {
+  const coverage = emptyCoverage();
+  const scratch = emptyCoverage();
+  let commands = generatedCommands(ctx, seed);
+  let failure = runTrace({ ...ctx.setup, commands, coverage, checkDefinitions: true }).failure;
+  for (const d of path) {
+    if (failure !== null) commands = upToFailure(commands, failure);
+    commands = [...commands.slice(0, d.start), ...commands.slice(d.start + d.count)];
+    failure = runTrace({ ...ctx.setup, commands, coverage: scratch, checkDefinitions: true }).failure;
+  }
+  if (failure === null) return { coverage, failedKey: null, found: null };
+  const key = failureKey(ctx.target, ctx.scenario.name, failure);
+  return { coverage, failedKey: key, found: { key, runIndex: -1, seed, path: shrinkPathText(path), commands: upToFailure(commands, failure), failure } };
 }
 
 /**
@@ -139,7 +189,7 @@ export function shrinkFailure(first: Failing, failsSame: (commands: readonly Com
 export function runOne(ctx: RunContext, runIndex: number, known: ReadonlyMap<string, number>): RunResult {
   const name = ctx.scenario.name;
   const seed = runSeed(ctx.campaignSeed, runIndex);
-  const commands = fc.sample(commandsArb(ctx.scenario, { maxCommands: ctx.maxCommands }), { seed, numRuns: 1 })[0]!;
+  const commands = generatedCommands(ctx, seed);
   const coverage = emptyCoverage();
   const checkDefinitions = runIndex % DEFINITIONS_EVERY === 0;
   const r = runTrace({ ...ctx.setup, commands, coverage, checkDefinitions });

@@ -7,10 +7,10 @@ import { applyCommand } from '../spec/commands.ts';
 import { SCENARIOS } from '../spec/scenario.ts';
 import type { PageTableSystemFactory } from '../spec/system.ts';
 import type { MutantName } from '../impl/mutants.ts';
-import { runTrace } from './check.ts';
+import { runTrace, type TraceFailure } from './check.ts';
 import { builtinTarget } from './defaults.ts';
 import type { TraceSetup } from './campaign-run.ts';
-import { loadFactory } from './user-impl.ts';
+import { loadAdapter } from './user-impl.ts';
 
 export type TargetSpec =
   | { readonly kind: 'impl'; readonly label: string }
@@ -39,19 +39,27 @@ export async function traceSetupFor(scenarioName: string, target: TargetSpec, fu
   const make = SCENARIOS[scenarioName];
   if (make === undefined) throw new Error(`unknown scenario ${scenarioName}`);
   const builtin = { ...builtinTarget(make(), target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery };
-  // The concrete-table checker knows only the built-in impl's tables.
-  const setup: TraceSetup = target.kind === 'module' ? { ...builtin, makeImpl: await loadFactory(target.url), checkTables: null } : builtin;
+  // The built-in table checker knows only the built-in impl's tables: a module's tables
+  // are checked only by the module's own checkTables, when it exports one.
+  const adapter = target.kind === 'module' ? await loadAdapter(target.url) : null;
+  const setup: TraceSetup = adapter === null ? builtin : { ...builtin, makeImpl: adapter.factory, checkTables: adapter.checkTables };
   return opts.bootOnce === true ? bootedOnce(setup) : setup;
+}
+
+/** The first boot step that fails its checks (outcome, postcondition, refinement; the booted state in full), or null. */
+export function bootFailure(setup: TraceSetup): TraceFailure | null {
+  return runTrace({ ...setup, commands: [] }).failure;
 }
 
 /**
  * The scenario's boot is the same in every trace, so its step-by-step checks need to run
  * only once: when they pass, traces start from systems the factories have already booted
  * (a third of the cost of a short trace, which is what shrinking runs by the thousand).
- * When the boot itself fails, every trace keeps checking it, so every run reports it.
+ * When the boot itself fails, traces keep checking it and report it (a campaign checks
+ * the boot before it starts any run, and starts none when it fails).
  */
 function bootedOnce(setup: TraceSetup): TraceSetup {
-  if (runTrace({ ...setup, commands: [] }).failure !== null) return setup;
+  if (bootFailure(setup) !== null) return setup;
   const { boot } = setup.scenario;
   const booted = (make: PageTableSystemFactory): PageTableSystemFactory => (s) => {
     const sys = make(s);

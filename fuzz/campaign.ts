@@ -12,8 +12,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Command } from '../spec/commands.ts';
-import { globalRunIndex, replayTrace, upToFailure, type FoundFailure, type RunResult } from './campaign-run.ts';
-import { traceSetupFor, type TargetSpec } from './campaign-target.ts';
+import { failureKey, globalRunIndex, replayTrace, upToFailure, type FoundFailure, type RunResult } from './campaign-run.ts';
+import { bootFailure, traceSetupFor, type TargetSpec } from './campaign-target.ts';
 import { addCoverage, emptyCoverage, type Coverage } from './coverage.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker.ts';
 
@@ -82,7 +82,8 @@ export interface CampaignResult {
   readonly stored: readonly StoredOutcome[];
   /** By key, in order of first run index. */
   readonly failures: readonly FailureTally[];
-  readonly stoppedBy: 'runs' | 'time' | 'bail' | 'interrupt';
+  /** 'boot': the scenario's boot failed on the target, so no run started (the one failure says where). */
+  readonly stoppedBy: 'runs' | 'time' | 'bail' | 'interrupt' | 'boot';
 }
 
 export interface CampaignHooks {
@@ -126,6 +127,16 @@ function startWorker(init: WorkerInit): Worker {
 
 export async function runCampaign(config: CampaignConfig, stored: readonly StoredTrace[], hooks: CampaignHooks): Promise<CampaignResult> {
   const start = Date.now();
+  // Every trace starts with the boot: when it fails, every run would only fail the same way.
+  const boot = bootFailure(await traceSetupFor(config.scenario, config.target, config.fullCheckEvery));
+  if (boot !== null) {
+    const key = failureKey(config.target.label, config.scenario, boot);
+    hooks.onFound({ key, runIndex: -1, seed: config.seed, path: '', commands: [], failure: boot }, false);
+    return {
+      runs: 0, commands: 0, elapsedMs: Date.now() - start, coverage: emptyCoverage(), stored: [],
+      failures: [{ key, hits: 1, firstRun: -1 }], stoppedBy: 'boot',
+    };
+  }
   const storedOutcomes = await replayStored(config, stored);
   hooks.onStored?.(storedOutcomes);
   const tallies = new Map<string, FailureTally>();

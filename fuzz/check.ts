@@ -6,8 +6,8 @@
  * translate/access result); (2) the model's step and the impl's each satisfy the
  * command's postcondition (spec/contracts/post: state before, result, state after), boot
  * commands included; (3) abstract(impl) equals the model's state over the ranges the
- * command touched, and in its small global parts; (4) the invariant catalogue holds
- * there; (5) the concrete tables pass the impl's own checker. Every `fullCheckEvery`
+ * command touched, and in its small global parts, boot commands included; (4) the
+ * invariant catalogue holds there (after boot, not during it); (5) the concrete tables pass the impl's own checker. Every `fullCheckEvery`
  * commands and at the end, (2)–(5) run over everything. The first failure stops the trace
  * and comes back as data, with the step, the command, both outcomes and witnesses.
  */
@@ -20,7 +20,7 @@ import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { INIT_MM, type AbstractState, type Leaf } from '../spec/state.ts';
 import type { AccessOutcome, PageTableSystem, PageTableSystemFactory, Translation } from '../spec/system.ts';
-import { compareStates, outcomesAgree, type StepOutcome } from './compare.ts';
+import { compareStates, differingField, outcomeDifference, outcomesAgree, type StepOutcome } from './compare.ts';
 import { bump, emptyCoverage, regionOf, type Coverage } from './coverage.ts';
 import { leafAt, touchedScopes } from './scope.ts';
 
@@ -40,6 +40,15 @@ export interface TraceFailure {
   readonly command: Command;
   /** Which check caught it: the per-step outcome check, the incremental check over the touched ranges, or a full check. */
   readonly check: 'outcome' | 'incremental' | 'full';
+  /**
+   * What failed, in the terms of its kind, with the kind the failure's identity
+   * (campaign-run.ts failureKey): the invariant id (invariant, checker), the postcondition
+   * clause's aspect (`tlb` of `protect.tlb`), the part of the state that differs
+   * (refinement), the outcome field that differs (outcome-mismatch), the table check
+   * (tables), or who threw (exception). Never the operation: one bug breaks the same
+   * thing through several operations.
+   */
+  readonly cause: string;
   readonly invariantId?: string;
   readonly invariantStatement?: string;
   readonly witnesses: readonly Witness[];
@@ -117,6 +126,9 @@ export function plainWitness(w: Witness & { readonly check?: unknown }): Witness
   };
 }
 
+/** The check of impl/check.ts a table witness names (it adds the field to its witnesses). */
+const tableCheckOf = (w: Witness & { readonly check?: unknown }): string => (typeof w.check === 'string' ? w.check : 'tables');
+
 /** An exception as text: its stack when it has one (where in the system it was thrown). */
 export const errorText = (e: unknown): string => (e instanceof Error ? (e.stack ?? e.message) : String(e));
 
@@ -180,12 +192,12 @@ export function runTrace(opts: TraceOptions): TraceResult {
   try {
     model = opts.makeModel(scenario);
   } catch (e) {
-    return { failure: exception('boot', 0, first, 'the model factory threw', e, none, none), outcomes, coverage: cov };
+    return { failure: exception('boot', 0, first, 'model', 'the model factory threw', e, none, none), outcomes, coverage: cov };
   }
   try {
     impl = opts.makeImpl(scenario);
   } catch (e) {
-    return { failure: exception('boot', 0, first, 'the impl factory threw', e, none, none), outcomes, coverage: cov };
+    return { failure: exception('boot', 0, first, 'impl', 'the impl factory threw', e, none, none), outcomes, coverage: cov };
   }
 
   /** init_mm's leaves in the model before the current command (abstract() states are snapshots). */
@@ -195,7 +207,7 @@ export function runTrace(opts: TraceOptions): TraceResult {
   const booted = { model: abstractOf(model), impl: abstractOf(impl) };
   if (typeof booted.model === 'string' || typeof booted.impl === 'string') {
     const who = typeof booted.model === 'string' ? 'model' : 'impl';
-    return { failure: exception('boot', 0, first, `abstract() of the new ${who} threw`, booted[who], none, none), outcomes, coverage: cov };
+    return { failure: exception('boot', 0, first, who, `abstract() of the new ${who} threw`, booted[who], none, none), outcomes, coverage: cov };
   }
   let previous: Pair = { model: booted.model, impl: booted.impl };
 
@@ -204,16 +216,17 @@ export function runTrace(opts: TraceOptions): TraceResult {
     const base = { phase, step, command: c, model: m, impl: x };
     if (m.outcome === 'exception' || x.outcome === 'exception') {
       const who = m.outcome === 'exception' ? 'model' : 'impl';
-      return { ...base, kind: 'exception', check: 'outcome', witnesses: [], detail: `the ${who} threw: ${(who === 'model' ? m : x).message ?? ''}` };
+      return { ...base, kind: 'exception', cause: who, check: 'outcome', witnesses: [], detail: `the ${who} threw: ${(who === 'model' ? m : x).message ?? ''}` };
     }
     if (!outcomesAgree(c, m, x)) {
-      return { ...base, kind: 'outcome-mismatch', check: 'outcome', witnesses: [], detail: 'model and impl returned different results' };
+      return { ...base, kind: 'outcome-mismatch', cause: differingField(m, x), check: 'outcome', witnesses: [], detail: outcomeDifference(m, x) };
     }
     const full = depth === 'full';
     const ms = abstractOf(model);
     const xs = abstractOf(impl);
     if (typeof ms === 'string' || typeof xs === 'string') {
-      return { ...base, kind: 'exception', check: 'outcome', witnesses: [], detail: `abstract() of the ${typeof ms === 'string' ? 'model' : 'impl'} threw: ${typeof ms === 'string' ? ms : xs}` };
+      const who = typeof ms === 'string' ? 'model' : 'impl';
+      return { ...base, kind: 'exception', cause: who, check: 'outcome', witnesses: [], detail: `abstract() of the ${who} threw: ${typeof ms === 'string' ? ms : xs}` };
     }
     // The contract of the command, on each system's own step (boot steps too): local unless
     // this is a full check.
@@ -226,39 +239,43 @@ export function runTrace(opts: TraceOptions): TraceResult {
     before = initMmLeaves(ms);
     if (phase === 'run') recordCoverage(cov, scenario, c, m, ms);
     const diff = compareStates(ms, xs, scopes);
-    if (diff !== null) return { ...base, kind: 'refinement', check: depth, witnesses: diff.witnesses, detail: diff.detail };
+    if (diff !== null) return { ...base, kind: 'refinement', cause: diff.part, check: depth, witnesses: diff.witnesses, detail: diff.detail };
     if (full) cov.fullChecks++;
     // Invariants hold before the step; a failed or read-only command changed no leaf and
     // no frame (the comparison above just showed the impl agrees), so only a successful
     // mutating command needs them again before the next full check.
-    const invariantScopes = full ? [undefined] : m.outcome === 'ok' && MUTATING.has(c.op) ? scopes! : [];
+    // Boot builds the kernel's tables the way the kernel does, through states (text still
+    // writable before mark_rodata_ro) the catalogue rightly rejects: only the booted state
+    // is held to it.
+    const invariantScopes = full ? [undefined] : phase === 'run' && m.outcome === 'ok' && MUTATING.has(c.op) ? scopes! : [];
     for (const scope of invariantScopes) {
       for (const id of invariants.ids) bump(cov.invariants, id);
       const bad = invariants.check(xs, scope)[0];
       if (bad !== undefined) {
-        return { ...base, kind: 'invariant', check: depth, invariantId: bad.id, invariantStatement: bad.statement, witnesses: bad.witnesses.map(plainWitness), detail: `invariant ${bad.id} fails: ${bad.statement}` };
+        return { ...base, kind: 'invariant', cause: bad.id, check: depth, invariantId: bad.id, invariantStatement: bad.statement, witnesses: bad.witnesses.map(plainWitness), detail: `invariant ${bad.id} fails: ${bad.statement}` };
       }
       if (checkTables !== null) {
         let w: readonly Witness[];
         try {
           w = checkTables(impl, scope);
         } catch (e) {
-          return exception(phase, step, c, 'the table checker threw', e, m, x);
+          return exception(phase, step, c, 'table-checker', 'the table checker threw', e, m, x);
         }
         if (w.length > 0) {
           const witnesses = w.map(plainWitness);
-          return { ...base, kind: 'tables', check: depth, witnesses, detail: `the concrete tables are broken: ${witnesses[0]!.detail}` };
+          return { ...base, kind: 'tables', cause: tableCheckOf(w[0]!), check: depth, witnesses, detail: `the concrete tables are broken: ${witnesses[0]!.detail}` };
         }
       }
     }
     return null;
   };
 
-  // Boot: the scenario's own commands, their outcomes compared one by one and the state
-  // they build checked in full at the end (a bug in building the direct map is a bug).
+  // Boot: the scenario's own commands, each step's outcome, postcondition and refinement
+  // checked so a broken boot is blamed on the command that broke it, and the state they
+  // build checked in full at the end (a bug in building the direct map is a bug).
   for (let k = 0; k < scenario.boot.length; k++) {
     const c = scenario.boot[k]!;
-    const f = checkAfter('boot', k, c, runCommand(model, c), runCommand(impl, c), k === scenario.boot.length - 1 ? 'full' : 'outcome');
+    const f = checkAfter('boot', k, c, runCommand(model, c), runCommand(impl, c), k === scenario.boot.length - 1 ? 'full' : 'incremental');
     if (f !== null) return { failure: f, outcomes, coverage: cov };
   }
 
@@ -290,10 +307,11 @@ function resultOf(o: StepOutcome): Result<unknown> {
 }
 
 /** The first clause of the command's contract that the model's step, or else the impl's, breaks. */
-function brokenPostcondition(c: Command, results: { readonly model: StepOutcome; readonly impl: StepOutcome }, before: Pair, after: Pair, mode: PostMode): Pick<TraceFailure, 'detail' | 'witnesses'> | null {
+function brokenPostcondition(c: Command, results: { readonly model: StepOutcome; readonly impl: StepOutcome }, before: Pair, after: Pair, mode: PostMode): Pick<TraceFailure, 'cause' | 'detail' | 'witnesses'> | null {
   for (const who of ['model', 'impl'] as const) {
     const v = postcondition(before[who], c, resultOf(results[who]), after[who], mode)[0];
-    if (v !== undefined) return { detail: `the ${who} breaks ${c.op}'s postcondition ${v.detail}`, witnesses: v.witnesses.map(plainWitness) };
+    // The clause id is `op.aspect`: the aspect is what broke, whichever operation broke it.
+    if (v !== undefined) return { cause: v.clause.slice(v.clause.indexOf('.') + 1), detail: `the ${who} breaks ${c.op}'s postcondition ${v.detail}`, witnesses: v.witnesses.map(plainWitness) };
   }
   return null;
 }
@@ -307,11 +325,11 @@ function definitionsFailure(invariants: InvariantSuite, impl: PageTableSystem, c
   const d = typeof end === 'string' ? undefined : invariants.definitions(end)[0];
   if (d === undefined) return null;
   return {
-    kind: 'checker', phase: 'run', step: commands.length - 1, command: last, check: 'full', invariantId: d.id,
+    kind: 'checker', cause: d.id, phase: 'run', step: commands.length - 1, command: last, check: 'full', invariantId: d.id,
     witnesses: [], detail: `the fast check of ${d.detail}`, model: outcome, impl: outcome,
   };
 }
 
-function exception(phase: 'boot' | 'run', step: number, command: Command, what: string, e: unknown, model: StepOutcome, impl: StepOutcome): TraceFailure {
-  return { kind: 'exception', phase, step, command, check: 'outcome', witnesses: [], detail: `${what}: ${errorText(e)}`, model, impl };
+function exception(phase: 'boot' | 'run', step: number, command: Command, who: string, what: string, e: unknown, model: StepOutcome, impl: StepOutcome): TraceFailure {
+  return { kind: 'exception', cause: who, phase, step, command, check: 'outcome', witnesses: [], detail: `${what}: ${errorText(e)}`, model, impl };
 }

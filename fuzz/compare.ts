@@ -6,13 +6,14 @@
  * small global parts (frames, roots, TLB, obligations, table counts) always. Nothing is
  * stringified; a difference comes back as the first differing item with a witness.
  */
-import { PAGES } from '../spec/address.ts';
+import { PAGES, pfnSpan, vpnSpan } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import type { Errno } from '../spec/errors.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import { protEquals, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry } from '../spec/state.ts';
 import type { AccessOutcome, Translation } from '../spec/system.ts';
 import { formatLeaf } from './format.ts';
+import { formatValue } from './report.ts';
 import { firstLeafEndingAfter } from './scope.ts';
 
 /** What one system did with one command. */
@@ -28,7 +29,11 @@ export interface StepOutcome {
   readonly message?: string;
 }
 
+/** The part of the abstract state a comparison found different (what a refinement failure is filed under). */
+export type StatePart = 'roots' | 'leaves' | 'tables' | 'frames' | 'tlb' | 'obligations';
+
 export interface Mismatch {
+  readonly part: StatePart;
   readonly detail: string;
   readonly witnesses: readonly Witness[];
 }
@@ -55,6 +60,38 @@ function valueEquals(op: Command['op'], a: StepOutcome['value'], b: StepOutcome[
 export function outcomesAgree(c: Command, model: StepOutcome, impl: StepOutcome): boolean {
   if (model.outcome !== impl.outcome) return false;
   return model.outcome === 'ok' ? valueEquals(c.op, model.value, impl.value) : model.arg === impl.arg && model.invariant === impl.invariant;
+}
+
+/** An error as the contract knows it: errno, the argument it names, the invariant an EPERM refuses to break. */
+function sayError(o: StepOutcome): string {
+  return `${o.outcome}${o.arg === undefined ? '' : ` naming ${o.arg}`}${o.invariant === undefined ? '' : ` refusing ${o.invariant}`}`;
+}
+
+/** The field of two disagreeing outcomes that differs first (what an outcome mismatch is filed under). */
+export function differingField(model: StepOutcome, impl: StepOutcome): 'errno' | 'value' | 'arg' | 'invariant' {
+  if (model.outcome !== impl.outcome) return 'errno';
+  if (model.outcome === 'ok') return 'value';
+  return model.arg !== impl.arg ? 'arg' : 'invariant';
+}
+
+/**
+ * Which part of two disagreeing outcomes differs, with both values, part first: the
+ * result (ok, an errno or an exception), the error's argument, the EPERM's invariant, or
+ * the returned translate/access value.
+ */
+export function outcomeDifference(model: StepOutcome, impl: StepOutcome): string {
+  const both = (say: (o: StepOutcome) => string): string => `model ${say(model)}, impl ${say(impl)}`;
+  switch (differingField(model, impl)) {
+    case 'errno': return `the result differs: ${both((o) => (o.outcome === 'ok' ? 'ok' : sayError(o)))}`;
+    case 'value': return `the returned value differs: ${both((o) => `ok${formatValue(o.value)}`)}`;
+    case 'arg': return `the error's argument differs: ${both(sayError)}`;
+    case 'invariant': return `the EPERM's invariant differs: ${both(sayError)}`;
+  }
+}
+
+/** The part of the state that differs first, then both values (the witness's detail). */
+function mismatch(part: StatePart, what: string, w: Witness): Mismatch {
+  return { part, detail: `${what}: ${w.detail}`, witnesses: [w] };
 }
 
 const leafEnd = (l: Leaf): number => l.vpn + PAGES[l.size];
@@ -92,7 +129,7 @@ function compareLeaves(root: number, model: readonly Leaf[], impl: readonly Leaf
     const mFirst = mIn && (!xIn || m.vpn <= x.vpn);
     const ml = mFirst ? m : mIn && m.vpn < leafEnd(x!) ? m : undefined;
     const xl = !mFirst ? x : xIn && x.vpn < leafEnd(m!) ? x : undefined;
-    return { detail: `abstract(impl) differs from the model in root ${root}`, witnesses: [leafWitness(root, ml, xl)] };
+    return mismatch('leaves', `leaves differ in root ${root}`, leafWitness(root, ml, xl));
   }
 }
 
@@ -112,10 +149,7 @@ function compareTlb(model: readonly TlbEntry[], impl: readonly TlbEntry[]): Mism
     if (m !== undefined && x !== undefined && m.cpu === x.cpu && m.root === x.root && leafEquals(m.leaf, x.leaf)) continue;
     const at = (m ?? x)!;
     const say = (e: TlbEntry | undefined): string => (e === undefined ? 'nothing' : `cpu ${e.cpu} root ${e.root}: ${formatLeaf(e.leaf)}`);
-    return {
-      detail: 'TLB contents differ',
-      witnesses: [{ root: at.root, vpn: at.leaf.vpn, pages: PAGES[at.leaf.size], detail: `TLB entry #${k}: model caches ${say(m)}; impl caches ${say(x)}` }],
-    };
+    return mismatch('tlb', 'TLB contents differ', { root: at.root, vpn: at.leaf.vpn, pages: PAGES[at.leaf.size], detail: `entry #${k}: model caches ${say(m)}; impl caches ${say(x)}` });
   }
   return null;
 }
@@ -125,7 +159,7 @@ function frameRunEquals(a: FrameRun, b: FrameRun): boolean {
 }
 
 const sayRun = (r: FrameRun | undefined): string =>
-  r === undefined ? 'nothing' : `[${r.pfn}, +${r.count}) ${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}`;
+  r === undefined ? 'nothing' : `${pfnSpan(r.pfn, r.count)} ${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}`;
 
 function compareFrames(model: readonly FrameRun[], impl: readonly FrameRun[]): Mismatch | null {
   for (let k = 0; k < Math.max(model.length, impl.length); k++) {
@@ -133,7 +167,7 @@ function compareFrames(model: readonly FrameRun[], impl: readonly FrameRun[]): M
     const x = impl[k];
     if (m !== undefined && x !== undefined && frameRunEquals(m, x)) continue;
     const at = (m ?? x)!;
-    return { detail: 'frame runs differ', witnesses: [{ frames: [{ pfn: at.pfn, count: at.count }], detail: `frame run #${k}: model ${sayRun(m)}; impl ${sayRun(x)}` }] };
+    return mismatch('frames', 'frame runs differ', { frames: [{ pfn: at.pfn, count: at.count }], detail: `run #${k}: model ${sayRun(m)}; impl ${sayRun(x)}` });
   }
   return null;
 }
@@ -144,8 +178,8 @@ function compareObligations(model: readonly FlushObligation[], impl: readonly Fl
     const x = impl[k];
     if (m !== undefined && x !== undefined && m.vpn === x.vpn && m.pages === x.pages && m.reason === x.reason) continue;
     const at = (m ?? x)!;
-    const say = (o: FlushObligation | undefined): string => (o === undefined ? 'nothing' : `${o.pages} pages at ${o.vpn} (${o.reason})`);
-    return { detail: 'pending flush obligations differ', witnesses: [{ vpn: at.vpn, pages: at.pages, detail: `obligation #${k}: model owes ${say(m)}; impl owes ${say(x)}` }] };
+    const say = (o: FlushObligation | undefined): string => (o === undefined ? 'nothing' : `${vpnSpan(o.vpn, o.pages)} (${o.reason})`);
+    return mismatch('obligations', 'pending flush obligations differ', { vpn: at.vpn, pages: at.pages, detail: `obligation #${k}: model owes ${say(m)}; impl owes ${say(x)}` });
   }
   return null;
 }
@@ -153,7 +187,7 @@ function compareObligations(model: readonly FlushObligation[], impl: readonly Fl
 function compareRootSets(model: readonly AbstractRoot[], impl: readonly AbstractRoot[]): Mismatch | null {
   const ids = (rs: readonly AbstractRoot[]): string => rs.map((r) => `${r.id}:${r.kind}`).join(',');
   if (ids(model) === ids(impl)) return null;
-  return { detail: 'roots differ', witnesses: [{ detail: `model roots [${ids(model)}]; impl roots [${ids(impl)}]` }] };
+  return mismatch('roots', 'roots differ', { detail: `model roots [${ids(model)}]; impl roots [${ids(impl)}]` });
 }
 
 /**
@@ -172,10 +206,9 @@ export function compareStates(model: AbstractState, impl: AbstractState, scopes:
     }
   }
   if (model.tablesInUse !== impl.tablesInUse || model.pendingTableFrees !== impl.pendingTableFrees) {
-    return {
-      detail: 'page-table counts differ',
-      witnesses: [{ detail: `model: ${model.tablesInUse} tables in use, ${model.pendingTableFrees} awaiting a flush; impl: ${impl.tablesInUse} in use, ${impl.pendingTableFrees} awaiting a flush` }],
-    };
+    return mismatch('tables', 'page-table counts differ', {
+      detail: `model: ${model.tablesInUse} tables in use, ${model.pendingTableFrees} awaiting a flush; impl: ${impl.tablesInUse} in use, ${impl.pendingTableFrees} awaiting a flush`,
+    });
   }
   return compareFrames(model.frames, impl.frames) ?? compareTlb(model.tlb, impl.tlb) ?? compareObligations(model.pendingFlush, impl.pendingFlush);
 }

@@ -4,8 +4,10 @@
  * errors of its contract, policy, table memory), the access results, the leaf sizes the
  * scenario's CPU supports, and the scenario's regions.
  */
+import * as t from 'io-ts';
 import type { PageSize } from '../spec/address.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
+import { PageSizeC, strictObject } from '../io/trace.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import type { Coverage } from './coverage.ts';
 
@@ -23,6 +25,11 @@ export interface Gaps {
   /** Invariants of the suite never checked. */
   readonly invariants: readonly string[];
 }
+
+export const GapsC = strictObject('what the campaign never exercised', {
+  outcomes: t.readonlyArray(t.string), access: t.readonlyArray(t.string), pageSizes: t.readonlyArray(PageSizeC),
+  regions: t.readonlyArray(t.string), invariants: t.readonlyArray(t.string),
+}) satisfies t.Type<Gaps, unknown, unknown>;
 
 export function supportedSizes(scenario: Scenario): PageSize[] {
   const f = scenario.config.features;

@@ -3,8 +3,10 @@
  * sizes and regions hit. Plain JSON-able counters so worker threads can post them and a
  * campaign can merge them; `cli` turns them into the summary ("never exercised: …").
  */
+import * as t from 'io-ts';
 import type { PageSize, Vpn } from '../spec/address.ts';
 import type { Region } from '../spec/scenario.ts';
+import { int, strictObject } from '../io/trace.ts';
 
 export interface Coverage {
   /** Sequences run (each boots both systems once). */
@@ -24,6 +26,20 @@ export interface Coverage {
   /** Full refinement + invariant checks run (periodic and at the end of each sequence). */
   fullChecks: number;
 }
+
+const countsC = t.record(t.string, int);
+
+/** Coverage as `ptspec fuzz --json` prints it (schemas/fuzz-summary.schema.json). */
+export const CoverageC = strictObject('coverage', {
+  sequences: int,
+  commands: int,
+  outcomes: t.record(t.string, countsC),
+  access: countsC,
+  invariants: countsC,
+  pageSizes: strictObject('counts by leaf size', { '4K': int, '2M': int, '1G': int, unmapped: int }),
+  regions: countsC,
+  fullChecks: int,
+}) satisfies t.Type<Coverage, unknown, unknown>;
 
 export function emptyCoverage(): Coverage {
   return {

@@ -4,7 +4,8 @@
  * that is fsynced and then renamed over the target, so a crash (or a kill mid-campaign)
  * leaves either the old file or the new one, never a torn one, and never loses a failure
  * found earlier. A failure seen again is counted: the stored file keeps its trace and
- * gets a higher count.
+ * gets a higher count. A record is removed only under its lock and only while it still
+ * decodes (`removeIf`, for `ptspec failures --prune`), so a broken file is never lost.
  *
  * The record format belongs to io/ (the codecs); this module only needs to read, write and
  * count records, so the caller passes the codec in.
@@ -163,6 +164,21 @@ export class FailureDb<F extends DbRecord> {
       if (old === undefined) return undefined;
       writeAtomic(file, this.codec.format({ ...old, count: old.count + hits, lastSeen }));
       return old.count + hits;
+    });
+  }
+
+  /**
+   * Delete a stored record, under its lock, only if it still decodes and `stale` holds for
+   * it as it is now: a campaign that counted the failure again between the caller's check
+   * and this call (a shard sharing the directory) keeps it. A file that does not decode
+   * is never deleted. Returns whether the file was removed.
+   */
+  removeIf(file: string, stale: (current: F) => boolean): boolean {
+    return withLock(file, () => {
+      const current = this.read(file);
+      if (current === undefined || !stale(current)) return false;
+      rmSync(file);
+      return true;
     });
   }
 

@@ -13,7 +13,7 @@ import {
 } from '../io/trace.ts';
 import { FAILURE_KINDS, plainWitness, type StepOutcome, type TraceFailure } from './check.ts';
 import type { FoundFailure } from './campaign-run.ts';
-import { formatOutcome } from './report.ts';
+import { formatCommand } from './format.ts';
 
 /** What a campaign ran against: the built-in impl, the impl with a mutant, or a user module (`--impl`). */
 export type Target =
@@ -39,6 +39,7 @@ const StepOutcomeC = strictObject('an outcome', {
 /** The failing step exactly as fuzz/check.ts reports it. */
 export const FailureC = strictObject('a failure', {
   kind: oneOf(`a failure kind (${FAILURE_KINDS.join(' | ')})`, FAILURE_KINDS),
+  cause: t.string,
   phase: oneOf('a phase (boot | run)', ['boot', 'run'] as const),
   step: int,
   check: oneOf('a check (outcome | incremental | full)', ['outcome', 'incremental', 'full'] as const),
@@ -53,14 +54,17 @@ export const FailureC = strictObject('a failure', {
 }) satisfies t.Decoder<unknown, TraceFailure>;
 
 export const FAILURE_FORMAT = 'ptspec-failure';
-/** 2: the failure is the checker's TraceFailure with both outcomes whole (1 stored them as text). */
-export const FAILURE_VERSION = 2;
+/**
+ * 3: the failure names its cause and the key is the cause, not the operation (2 keyed by
+ * operation; 1 stored the outcomes as text).
+ */
+export const FAILURE_VERSION = 3;
 
 export const FailureFileC = strictObject('a failure file', {
   format: t.literal(FAILURE_FORMAT),
   version: t.literal(FAILURE_VERSION),
   ptspecVersion: t.string,
-  /** Identity of the failure in the database: target, check and operation. */
+  /** Identity of the failure in the database: target, scenario, kind and cause (campaign-run.ts failureKey). */
   key: t.string,
   scenario: t.string,
   target: TargetC,
@@ -129,16 +133,12 @@ export function formatFailureFile(f: FailureFile): string {
 }
 
 /**
- * One line naming a failure: what failed on which operation, and for an outcome mismatch
- * both outcomes whole, so a difference in the argument, the invariant or the value shows.
+ * One line naming a failure: what failed on which operation (on which boot step), and
+ * the detail, which names the part that differs with both values.
  */
 export function headline(f: TraceFailure): string {
   const what = f.invariantId !== undefined ? `invariant ${f.invariantId}` : f.kind;
-  const outcomes = f.kind === 'outcome-mismatch' ? ` (model ${outcomeText(f.model)}; impl ${outcomeText(f.impl)})` : '';
-  return `${what} on ${f.command.op}: ${f.detail.split('\n')[0]!.slice(0, 160)}${outcomes}`;
-}
-
-function outcomeText(o: StepOutcome): string {
-  const extra = [o.arg === undefined ? '' : `arg ${o.arg}`, o.invariant === undefined ? '' : `invariant ${o.invariant}`].filter(Boolean).join(', ');
-  return o.outcome === 'ok' ? formatOutcome(o) : `${o.outcome}${extra === '' ? '' : ` (${extra})`}`;
+  // A boot failure names the boot command: the boot is the scenario's, not the trace's.
+  const on = f.phase === 'boot' ? `boot step ${f.step} (${formatCommand(f.command)})` : f.command.op;
+  return `${what} on ${on}: ${f.detail.split('\n')[0]!.slice(0, 160)}`;
 }

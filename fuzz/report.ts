@@ -20,6 +20,8 @@ export interface ReportContext {
   /** Scenario name and impl/mutant, when known. */
   readonly scenario?: string;
   readonly impl?: string;
+  /** The command that reruns the failing run (`ptspec fuzz --replay …`), when it came from a campaign's run. */
+  readonly reproduce?: string;
 }
 
 const KIND_TITLE: Readonly<Record<TraceFailure['kind'], string>> = {
@@ -38,7 +40,7 @@ const CHECK_TITLE: Readonly<Record<TraceFailure['check'], string>> = {
   full: 'full check of the whole state',
 };
 
-function formatValue(v: Translation | AccessOutcome | undefined): string {
+export function formatValue(v: Translation | AccessOutcome | undefined): string {
   if (v === undefined) return '';
   if ('leaf' in v) return ` -> ${pfnToHex(v.pfn)} via ${formatLeaf(v.leaf)}`;
   if (v.fault !== false) return ` fault=${v.fault}`;
@@ -82,7 +84,7 @@ export function formatFailure(f: TraceFailure, ctx: ReportContext): string {
     for (const w of f.witnesses.slice(0, MAX_WITNESSES)) lines.push(`  ${formatWitness(w)}`);
     if (f.witnesses.length > MAX_WITNESSES) lines.push(`  … and ${f.witnesses.length - MAX_WITNESSES} more`);
   }
-  lines.push('', `Reproduce: seed=${ctx.seed}${ctx.path === undefined ? '' : ` path=${ctx.path}`}`);
+  lines.push('', `Reproduce: ${ctx.reproduce ?? `seed=${ctx.seed}${ctx.path === undefined ? '' : ` path=${ctx.path}`}`}`);
   if (ctx.scenario !== undefined || ctx.impl !== undefined) {
     lines.push(`  scenario=${ctx.scenario ?? '?'}${ctx.impl === undefined ? '' : ` impl=${ctx.impl}`}`);
   }

@@ -1,14 +1,22 @@
 /**
  * A user's own implementation (`ptspec fuzz --impl MODULE`): a module whose default export,
- * or export named `createSystem`, is a `PageTableSystemFactory`. It is loaded and checked
- * once before a campaign starts, so a module that cannot be imported or lacks part of the
- * `PageTableSystem` interface is refused with a message naming what is missing, before
- * any worker starts.
+ * or export named `createSystem`, is a `PageTableSystemFactory`, and which may also export
+ * `checkTables(system, scope?) => Witness[]`, a checker of its concrete tables. It is
+ * loaded and checked once before a campaign starts, so a module that cannot be imported
+ * or lacks part of the `PageTableSystem` interface is refused with a message naming what
+ * is missing, before any worker starts.
+ *
+ * Modules are loaded through tsx's `tsImport`, so .ts, .mts, .js and .mjs adapters load
+ * from anywhere: a plain `import()` of a .ts file outside an ESM package (no package.json
+ * with "type": "module", e.g. in /tmp) makes tsx compile it to CommonJS, which Node 20
+ * then refuses to require from the ESM graph that is importing it ("in a cycle").
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
 import type { PageTableSystem, PageTableSystemFactory, SystemSetup } from '../spec/system.ts';
+import type { TableChecker } from './check.ts';
 
 /** Every method of PageTableSystem; the `satisfies` keeps the list complete as the interface grows. */
 const METHODS = {
@@ -20,25 +28,65 @@ export const REQUIRED_METHODS: readonly string[] = Object.keys(METHODS);
 
 export class UserImplError extends Error {}
 
+/** What a campaign takes from a user module. */
+export interface UserAdapter {
+  readonly factory: PageTableSystemFactory;
+  /** The module's own concrete-table checker, or null: then its tables get no check of their own. */
+  readonly checkTables: TableChecker | null;
+}
+
 /** file: URL of a module path given on the command line (relative to the working directory). */
 export function moduleUrl(path: string): string {
   return pathToFileURL(resolve(path)).href;
 }
 
-/** Import the module and return its factory; throws UserImplError saying what is wrong. */
-export async function loadFactory(url: string): Promise<PageTableSystemFactory> {
-  let mod: Record<string, unknown>;
+/** A value as a sentence fragment, for saying what a module exports instead of a function. */
+function sayValue(v: unknown): string {
+  if (v === undefined) return 'missing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (typeof v === 'object') {
+    const keys = Object.keys(v);
+    return keys.length === 0 ? 'an empty object' : `an object with keys ${keys.join(', ')}`;
+  }
+  return `a ${typeof v}`;
+}
+
+type Exports = Record<string, unknown>;
+
+/**
+ * The export object that holds the adapter's exports. A module tsx compiled to CommonJS
+ * (a .ts or .js file outside an ESM package) comes back with its `exports` object as the
+ * namespace's default, holding the module's own `default` and named exports.
+ */
+function adapterExports(ns: Exports): Exports {
+  const d = ns['default'];
+  const compiledToCjs = typeof d === 'object' && d !== null && ('default' in d || 'createSystem' in d || (d as Exports)['__esModule'] === true);
+  return compiledToCjs ? (d as Exports) : ns;
+}
+
+/** Import the module and return its factory and optional table checker; throws UserImplError saying what is wrong. */
+export async function loadAdapter(url: string): Promise<UserAdapter> {
+  let mod: Exports;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    mod = adapterExports((await tsImport(url, import.meta.url)) as Exports);
   } catch (e) {
     throw new UserImplError(`cannot load ${url}: ${(e as Error).message.split('\n')[0]}`);
   }
   const factory = typeof mod['default'] === 'function' ? mod['default'] : mod['createSystem'];
   if (typeof factory !== 'function') {
-    const exported = Object.keys(mod).join(', ') || 'nothing';
-    throw new UserImplError(`${url} must export a PageTableSystemFactory as its default export or as \`createSystem\` (it exports ${exported})`);
+    const named = Object.keys(mod).filter((k) => k !== 'default' && k !== '__esModule');
+    const found = [
+      `default export is ${sayValue(mod['default'])}`,
+      ...('createSystem' in mod ? [`createSystem is ${sayValue(mod['createSystem'])}`] : named.length > 0 ? [`named exports ${named.join(', ')}`] : []),
+    ];
+    throw new UserImplError(`${url}: ${found.join(', ')}; expected a function (setup) => PageTableSystem as the default export, or a named export createSystem`);
   }
-  return factory as PageTableSystemFactory;
+  const checker = mod['checkTables'];
+  if (checker !== undefined && typeof checker !== 'function') {
+    throw new UserImplError(`${url}: checkTables is ${sayValue(checker)}; expected a function (system, scope?) => Witness[] (or no such export)`);
+  }
+  return { factory: factory as PageTableSystemFactory, checkTables: checker === undefined ? null : (checker as TableChecker) };
 }
 
 /** What is missing from a system the factory built, as sentences; empty when complete. */
@@ -58,7 +106,7 @@ export function missingParts(sys: unknown): string[] {
  */
 export async function loadUserImpl(path: string, setup: SystemSetup): Promise<PageTableSystemFactory> {
   if (!existsSync(resolve(path))) throw new UserImplError(`--impl ${path}: no such file`);
-  const factory = await loadFactory(moduleUrl(path));
+  const { factory } = await loadAdapter(moduleUrl(path));
   let sys: unknown;
   try {
     sys = factory(setup);

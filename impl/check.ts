@@ -22,6 +22,7 @@
  * incremental check); the per-slot checks (leaked, empty-table, pool-count) are cheap
  * and always run over every slot.
  */
+import { pfnSpan, pfnToHex } from '../spec/address.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { PageTableSystem } from '../spec/system.ts';
 import * as x86 from './arch/x86_64/entry.ts';
@@ -94,13 +95,13 @@ function entryAt(pool: TablePool, slot: number, vpn: number, span: number): Entr
 }
 
 function entryName(name: string, i: number, pool: TablePool, slot: number): string {
-  return `${name} entry ${i} of the table in frame ${pool.slotPfn(slot)}`;
+  return `${name} entry ${i} of the table in frame ${pfnToHex(pool.slotPfn(slot))}`;
 }
 
 function checkSlots(pool: TablePool, levels: number, out: TableFinding[]): void {
   const pending = new Uint8Array(pool.capacity);
   for (const s of pool.pending) {
-    const name = `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)}`;
+    const name = `${levelName(pool.level[s]!, levels)} table in frame ${pfnToHex(pool.slotPfn(s))}`;
     if (s === 0) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: "init_mm's pgd is listed as pending free" });
     else if (pending[s]) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `${name} is listed twice as pending free` });
     else if (!pool.allocated[s]) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `${name} is pending free but already free in the pool` });
@@ -111,7 +112,7 @@ function checkSlots(pool: TablePool, levels: number, out: TableFinding[]): void 
     if (!pool.allocated[s]) continue;
     allocated++;
     if (s === 0) continue;
-    const name = `${levelName(pool.level[s]!, levels)} table in frame ${pool.slotPfn(s)}`;
+    const name = `${levelName(pool.level[s]!, levels)} table in frame ${pfnToHex(pool.slotPfn(s))}`;
     const linked = pool.isLinked(s);
     if (pending[s]) {
       // Unlinked and empty, it only waits for the flush that purges the paging-structure caches.
@@ -160,7 +161,7 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
     if (hasReservedBits(lo, hi, w.reserved[level * 2 + (leaf ? 1 : 0)]!)) out.push({ check: 'reserved', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} has reserved bits set` });
     if (leaf) {
       const pfn = leafPfn(lo, hi, level);
-      if (pfn + span > frames) out.push({ check: 'leaf-frame', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} maps frames ${pfn}+${span} beyond memory (${frames} frames)` });
+      if (pfn + span > frames) out.push({ check: 'leaf-frame', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} maps frames ${pfnSpan(pfn, span)} beyond memory at ${pfnToHex(frames)} (${frames} frames)` });
       continue;
     }
     if ((lo & LO_FLAGS_MASK) !== KERNPG_TABLE_LO || (hi & ~HI_PFN_MASK) !== 0) {

@@ -16,7 +16,7 @@
  * pool, TLBs and obligations, frame runs) is the impl's own, so refinement can see a bug
  * in either side.
  */
-import { VPN_LIMIT, kernelLayout, leafLevel, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
+import { VPN_LIMIT, kernelLayout, leafLevel, pfnSpan, vpnSpan, vpnToHex, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import {
   policyError, ptError, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect, validateSetDirectMap,
   validateSplit, validateTranslate, validateUnmap, type MutatingOp,
@@ -94,7 +94,7 @@ export class RadixSystem implements PageTableSystem {
     const bad = validateMap(this.config, root, vpn, pfn, pages, prot, opts);
     if (bad) return err(bad);
     const r = this.radix;
-    if (r.anyMapped(vpn, vpn + pages)) return fail('EEXIST', 'vpn', `part of [${vpn}, +${pages}) is already mapped`);
+    if (r.anyMapped(vpn, vpn + pages)) return fail('EEXIST', 'vpn', `part of ${vpnSpan(vpn, pages)} is already mapped`);
     r.begin();
     this.install(vpn, pfn, pages, protCode(prot), opts.maxPage);
     return this.finish('map', { flushed: [] });
@@ -104,7 +104,7 @@ export class RadixSystem implements PageTableSystem {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return err(bad);
     const r = this.radix;
-    if (!r.anyMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `nothing in [${vpn}, +${pages}) is mapped`);
+    if (!r.anyMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
     r.begin();
     r.unmapRange(vpn, vpn + pages);
     return this.finish('unmap', { flushed: [{ vpn, pages }] });
@@ -114,7 +114,7 @@ export class RadixSystem implements PageTableSystem {
     const bad = validateProtect(this.config, vpn, pages, change);
     if (bad) return err(bad);
     const r = this.radix;
-    if (!r.allMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `part of [${vpn}, +${pages}) is not mapped`);
+    if (!r.allMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} is not mapped`);
     // cpa_process_alias: the direct-map ranges of the frames, from the leaves before the change.
     const aliases = opts.alias === true ? this.aliasRanges(vpn, pages) : [];
     const codes = CodeChange.of(change);
@@ -132,7 +132,7 @@ export class RadixSystem implements PageTableSystem {
     if (bad) return err(bad);
     const dm = { vpn: this.pageOffset + pfn, pages: count };
     const r = this.radix;
-    if (!r.allMapped(dm.vpn, dm.vpn + count)) return fail('ENOENT', 'pfn', `a frame of [${pfn}, +${count}) has no direct-map page`);
+    if (!r.allMapped(dm.vpn, dm.vpn + count)) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} has no direct-map page`);
     r.begin();
     r.unmapRange(dm.vpn, dm.vpn + count);
     return this.finishDirectMap('setDirectMapInvalid', pfn, dm, opts.flush);
@@ -143,7 +143,7 @@ export class RadixSystem implements PageTableSystem {
     if (bad) return err(bad);
     const dm = { vpn: this.pageOffset + pfn, pages: count };
     const r = this.radix;
-    if (r.anyMapped(dm.vpn, dm.vpn + count)) return fail('EEXIST', 'pfn', `a frame of [${pfn}, +${count}) still has its direct-map page`);
+    if (r.anyMapped(dm.vpn, dm.vpn + count)) return fail('EEXIST', 'pfn', `a frame of ${pfnSpan(pfn, count)} still has its direct-map page`);
     r.begin();
     // set_direct_map_default_noflush rewrites one PTE per page: 4K even where a large page would fit.
     this.install(dm.vpn, pfn, count, protCode(PAGE_KERNEL), '4K');
@@ -154,8 +154,8 @@ export class RadixSystem implements PageTableSystem {
     const bad = validateSplit(this.config, root, vpn);
     if (bad) return err(bad);
     const r = this.radix;
-    if (!r.lookup(vpn)) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
-    if (r.hitLevel === 1) return fail('EINVAL', 'vpn', `${vpn} is mapped by a 4K leaf, which cannot split`);
+    if (!r.lookup(vpn)) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not mapped`);
+    if (r.hitLevel === 1) return fail('EINVAL', 'vpn', `${vpnToHex(vpn)} is mapped by a 4K leaf, which cannot split`);
     const span = SPAN[r.hitLevel as 1]!;
     const leafVpn = vpn - (vpn % span);
     r.begin();
@@ -172,9 +172,9 @@ export class RadixSystem implements PageTableSystem {
     const pages = SPAN[level as 2]!;
     const block = { vpn: vpn - (vpn % pages), pages };
     const r = this.radix;
-    if (!r.allMapped(block.vpn, block.vpn + pages)) return fail('ENOENT', 'vpn', `part of the ${size} block at ${block.vpn} is not mapped`);
+    if (!r.allMapped(block.vpn, block.vpn + pages)) return fail('ENOENT', 'vpn', `part of the ${size} block at ${vpnToHex(block.vpn)} is not mapped`);
     const refusal = r.collapseRefusal(block.vpn, level);
-    if (refusal !== null) return fail('EINVAL', 'vpn', `cannot collapse the ${size} block at ${block.vpn}: ${refusal}`);
+    if (refusal !== null) return fail('EINVAL', 'vpn', `cannot collapse the ${size} block at ${vpnToHex(block.vpn)}: ${refusal}`);
     r.begin();
     r.collapseAt(r.hitSlot, r.hitIdx);
     return this.finish('collapse', { flushed: [block] });
@@ -183,7 +183,7 @@ export class RadixSystem implements PageTableSystem {
   translate(root: RootId, vpn: Vpn): Result<Translation> {
     const bad = validateTranslate(this.config, root, vpn);
     if (bad) return err(bad);
-    if (!this.radix.lookup(vpn)) return fail('ENOENT', 'vpn', `${vpn} is not mapped`);
+    if (!this.radix.lookup(vpn)) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not mapped`);
     const leaf = this.hitLeaf(vpn);
     return ok({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
   }

@@ -17,11 +17,24 @@ import type { AccessKind, AccessMode, AccessOutcome, CloneLevel, ProtChange, Tra
 
 type Obj<R extends t.Props, O extends t.Props> = { readonly [K in keyof R]: t.TypeOf<R[K]> } & { readonly [K in keyof O]?: t.TypeOf<O[K]> };
 
+/*
+ * Each combinator below returns a subclass of t.Type that keeps what it was built from,
+ * under a `_tag` as io-ts's own types do, so io/schema.ts can write the JSON Schema of
+ * any codec made of them: the codec is the one definition of a format.
+ */
+
+export class StrictObjectType<R extends t.Props, O extends t.Props> extends t.Type<Obj<R, O>, unknown, unknown> {
+  readonly _tag = 'StrictObjectType' as const;
+  constructor(name: string, readonly required: R, readonly optional: O, validate: t.Validate<unknown, Obj<R, O>>) {
+    super(name, (u): u is Obj<R, O> => validate(u, [])._tag === 'Right', validate, (a) => a);
+  }
+}
+
 /**
  * An object with required and optional fields that rejects fields it does not know: a
  * misspelt field in a hand-edited file (`maxpage`) must not be silently dropped.
  */
-export function strictObject<R extends t.Props, O extends t.Props = Record<never, never>>(name: string, required: R, optional?: O): t.Type<Obj<R, O>, unknown, unknown> {
+export function strictObject<R extends t.Props, O extends t.Props = Record<never, never>>(name: string, required: R, optional?: O): StrictObjectType<R, O> {
   const known = new Set([...Object.keys(required), ...Object.keys(optional ?? {})]);
   const validate = (u: unknown, c: t.Context): t.Validation<Obj<R, O>> => {
     if (u === undefined) return t.failure(u, c);
@@ -41,11 +54,18 @@ export function strictObject<R extends t.Props, O extends t.Props = Record<never
     }
     return errors.length > 0 ? t.failures(errors) : t.success(out as Obj<R, O>);
   };
-  return new t.Type(name, (u): u is Obj<R, O> => validate(u, [])._tag === 'Right', validate, (a) => a);
+  return new StrictObjectType(name, required, optional ?? ({} as O), validate);
+}
+
+export class TaggedType<A> extends t.Type<A, unknown, unknown> {
+  readonly _tag = 'TaggedType' as const;
+  constructor(name: string, readonly tag: string, readonly branches: Readonly<Record<string, t.Decoder<unknown, A>>>, validate: t.Validate<unknown, A>) {
+    super(name, (u): u is A => validate(u, [])._tag === 'Right', validate, (a) => a);
+  }
 }
 
 /** A union told apart by one string field, with errors from the matching branch only. */
-export function tagged<A>(name: string, tag: string, branches: Readonly<Record<string, t.Decoder<unknown, A>>>): t.Type<A, unknown, unknown> {
+export function tagged<A>(name: string, tag: string, branches: Readonly<Record<string, t.Decoder<unknown, A>>>): TaggedType<A> {
   const validate = (u: unknown, c: t.Context): t.Validation<A> => {
     const value = typeof u === 'object' && u !== null ? (u as Record<string, unknown>)[tag] : undefined;
     const branch = typeof value === 'string' && Object.hasOwn(branches, value) ? branches[value] : undefined;
@@ -56,22 +76,66 @@ export function tagged<A>(name: string, tag: string, branches: Readonly<Record<s
     }
     return branch.validate(u, c);
   };
-  return new t.Type(name, (u): u is A => validate(u, [])._tag === 'Right', validate, (a) => a);
+  return new TaggedType(name, tag, branches, validate);
 }
 
-export function numberWhere(name: string, ok: (n: number) => boolean): t.Type<number, number, unknown> {
-  return new t.Type(name, (u): u is number => typeof u === 'number' && ok(u), (u, c) => (typeof u === 'number' && ok(u) ? t.success(u) : t.failure(u, c)), (a) => a);
+/** What a number must be: finite always, a safe integer when `integer`, at least `minimum` when given. */
+export interface NumberConstraint {
+  readonly integer: boolean;
+  readonly minimum?: number;
 }
 
-export function oneOf<S extends string>(name: string, values: readonly S[]): t.Type<S, S, unknown> {
-  const set: ReadonlySet<string> = new Set(values);
-  return new t.Type(name, (u): u is S => typeof u === 'string' && set.has(u), (u, c) => (typeof u === 'string' && set.has(u) ? t.success(u as S) : t.failure(u, c)), (a) => a);
+export class NumberWhereType extends t.Type<number, number, unknown> {
+  readonly _tag = 'NumberWhereType' as const;
+  constructor(name: string, readonly constraint: NumberConstraint) {
+    // The predicate is made from the constraint, so the schema cannot say something else.
+    const ok = (n: number): boolean => (constraint.integer ? Number.isSafeInteger(n) : Number.isFinite(n)) && n >= (constraint.minimum ?? -Infinity);
+    super(name, (u): u is number => typeof u === 'number' && ok(u), (u, c) => (typeof u === 'number' && ok(u) ? t.success(u) : t.failure(u, c)), (a) => a);
+  }
+}
+
+export function numberWhere(name: string, constraint: NumberConstraint): NumberWhereType {
+  return new NumberWhereType(name, constraint);
+}
+
+export class OneOfType<S extends string> extends t.Type<S, S, unknown> {
+  readonly _tag = 'OneOfType' as const;
+  constructor(name: string, readonly values: readonly S[]) {
+    const set: ReadonlySet<string> = new Set(values);
+    super(name, (u): u is S => typeof u === 'string' && set.has(u), (u, c) => (typeof u === 'string' && set.has(u) ? t.success(u as S) : t.failure(u, c)), (a) => a);
+  }
+}
+
+export function oneOf<S extends string>(name: string, values: readonly S[]): OneOfType<S> {
+  return new OneOfType(name, values);
+}
+
+export class DescribedType<A, O> extends t.Type<A, O, unknown> {
+  readonly _tag = 'DescribedType' as const;
+  constructor(readonly type: t.Type<A, O, unknown>, readonly description: string) {
+    // The same name and the same validate: errors read exactly as the inner codec's do.
+    super(type.name, type.is, type.validate, type.encode);
+  }
+}
+
+/** `codec` with a sentence for its schema (what the value means, its unit), decoding exactly as `codec` does. */
+export function described<A, O>(codec: t.Type<A, O, unknown>, description: string): DescribedType<A, O> {
+  return new DescribedType(codec, description);
+}
+
+/** A value or null (JSON's "none"): a union io/schema.ts writes as anyOf. */
+export function nullable<C extends t.Mixed>(codec: C): t.UnionC<[C, t.NullC]> {
+  return t.union([codec, t.null], `${codec.name} or null`);
 }
 
 /** Command arguments may be any finite number: the fuzzer sends fractional and negative ones on purpose (EINVAL). */
-export const num = numberWhere('a finite number', Number.isFinite);
-export const int = numberWhere('an integer', Number.isSafeInteger);
-export const positiveInt = numberWhere('an integer ≥ 1', (n) => Number.isSafeInteger(n) && n >= 1);
+export const num = numberWhere('a finite number', { integer: false });
+export const int = numberWhere('an integer', { integer: true });
+export const positiveInt = numberWhere('an integer ≥ 1', { integer: true, minimum: 1 });
+
+/** Addresses in files are page numbers, as everywhere in ptspec (spec/address.ts). */
+export const vpnC = described(num, 'a virtual page number: the virtual address >> 12 (ptspec prints it as the address, 0x… hex)');
+export const pfnC = described(num, 'a physical page frame number: the physical address >> 12 (ptspec prints it as the address, 0x… hex)');
 
 export const CacheC = oneOf<CacheMode>(`a cache mode (${CACHE_MODES.join(' | ')})`, CACHE_MODES);
 export const PageSizeC = oneOf<PageSize>(`a page size (${PAGE_SIZES.join(' | ')})`, PAGE_SIZES);
@@ -91,7 +155,7 @@ const ProtChangeC = strictObject('a prot change', {}, { write: t.boolean, exec: 
 
 /** The codec of each field kind of the operation table. */
 const FIELD_CODECS: { readonly [K in FieldKind]: t.Decoder<unknown, FieldTypes[K]> } = {
-  root: num, vpn: num, userVpn: num, pfn: num, pages: num, count: num, cpu: num, pid: num,
+  root: num, vpn: vpnC, userVpn: vpnC, pfn: pfnC, pages: num, count: num, cpu: num, pid: num,
   prot: ProtC, change: ProtChangeC, maxPage: PageSizeC, hugeSize: HugeSizeC, cloneLevel: CloneLevelC,
   accessKind: AccessKindC, accessMode: AccessModeC, flush: t.boolean, alias: t.boolean,
 };
@@ -111,13 +175,13 @@ export const CommandC = tagged<Command>('a command', 'op', COMMANDS);
 export const CommandsC = t.readonlyArray(CommandC, 'a list of commands');
 
 export const WitnessC = strictObject('a witness', { detail: t.string }, {
-  root: int, vpn: num, pages: num, frames: t.readonlyArray(strictObject('a frame range', { pfn: num, count: num })),
+  root: int, vpn: vpnC, pages: num, frames: t.readonlyArray(strictObject('a frame range', { pfn: pfnC, count: num })),
 }) satisfies t.Decoder<unknown, Witness>;
 
-const LeafC = strictObject('a leaf', { vpn: num, pfn: num, size: PageSizeC, prot: ProtC }) satisfies t.Decoder<unknown, Leaf>;
+const LeafC = strictObject('a leaf', { vpn: vpnC, pfn: pfnC, size: PageSizeC, prot: ProtC }) satisfies t.Decoder<unknown, Leaf>;
 
 /** translate's result, and the translation of a permitted access. */
-export const TranslationC = strictObject('a translation', { leaf: LeafC, pfn: num }) satisfies t.Decoder<unknown, Translation>;
+export const TranslationC = strictObject('a translation', { leaf: LeafC, pfn: pfnC }) satisfies t.Decoder<unknown, Translation>;
 
 export const AccessOutcomeC = t.union([
   strictObject('a permitted access', { fault: t.literal(false), translation: TranslationC, fromTlb: t.boolean }),

@@ -7,7 +7,7 @@
  * changes nothing. Every other decision (leaf sizes, the split rule, aliases, TLBs,
  * obligations, table lifetime) is the model's own, in the modules beside this one.
  */
-import { PAGES, pfnToHex, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
+import { PAGES, pfnSpan, vpnSpan, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
 import {
   directMapVpn, policyError, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect,
   validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
@@ -91,7 +91,7 @@ export class Model implements PageTableSystem {
   map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): Result<void> {
     const bad = validateMap(this.config, root, vpn, pfn, pages, prot, opts);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of ${span(vpn, pages)} is already mapped`);
+    if (mappedPages(this.leaves, vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of ${vpnSpan(vpn, pages)} is already mapped`);
     // A fresh copy of the caller's prot, built one way (applyProtChange with no change), keeps prots monomorphic too.
     const own = applyProtChange(prot, {});
     const added = placeLeaves(this.config, vpn, pfn, pages, opts.maxPage).map((p) => makeLeaf(p.vpn, p.pfn, p.size, own));
@@ -101,7 +101,7 @@ export class Model implements PageTableSystem {
   unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in ${span(vpn, pages)} is mapped`);
+    if (mappedPages(this.leaves, vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
     const leaves = removeInside(splitAtEdges(this.leaves, vpn, pages, always), vpn, pages);
     return this.commit('unmap', { leaves, flush: [{ vpn, pages }], touched: [{ vpn, pages }] });
   }
@@ -109,7 +109,7 @@ export class Model implements PageTableSystem {
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
     const bad = validateProtect(this.config, vpn, pages, change);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) < pages) return fail('ENOENT', 'vpn', `part of ${span(vpn, pages)} is not mapped`);
+    if (mappedPages(this.leaves, vpn, pages) < pages) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} is not mapped`);
     let leaves = changeRange(this.leaves, vpn, pages, change);
     const flush: Range[] = [{ vpn, pages }];
     if (opts.alias === true) {
@@ -127,7 +127,7 @@ export class Model implements PageTableSystem {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
     const dm = { vpn: directMapVpn(this.config.levels, pfn), pages: count };
-    if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of ${frameSpan(pfn, count)} has no direct-map page`);
+    if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} has no direct-map page`);
     const leaves = removeInside(splitAtEdges(this.leaves, dm.vpn, count, always), dm.vpn, count);
     const frames = setNoDirectMap(this.frames, pfn, count, true);
     // Marking the frames noDirectMap can make their other mappings illegal: the scope of
@@ -140,7 +140,7 @@ export class Model implements PageTableSystem {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
     const dm = { vpn: directMapVpn(this.config.levels, pfn), pages: count };
-    if (mappedPages(this.leaves, dm.vpn, count) > 0) return fail('EEXIST', 'pfn', `a frame of ${frameSpan(pfn, count)} still has its direct-map page`);
+    if (mappedPages(this.leaves, dm.vpn, count) > 0) return fail('EEXIST', 'pfn', `a frame of ${pfnSpan(pfn, count)} still has its direct-map page`);
     const added = Array.from({ length: count }, (_, i) => makeLeaf(dm.vpn + i, pfn + i, '4K', PAGE_KERNEL));
     const frames = setNoDirectMap(this.frames, pfn, count, false);
     // Clearing noDirectMap cannot make a mapping illegal: only the new pages need a look.
@@ -248,10 +248,6 @@ export class Model implements PageTableSystem {
     if (this.pendingTables.length > 0) this.pendingTables = releasePending(this.pendingTables, r.vpn, r.pages);
   }
 }
-
-/** `[0xffff…, +n)`: a page range as a person reads it. */
-const span = (vpn: Vpn, pages: number): string => `[${vpnToHex(vpn)}, +${pages} pages)`;
-const frameSpan = (pfn: Pfn, count: number): string => `[${pfnToHex(pfn)}, +${count} frames)`;
 
 /** A set_direct_map_* candidate: flushed now, or owing the flush. */
 function flushOrOwe(next: Omit<Candidate, 'flush' | 'owe'>, dm: Range, opts: FlushOptions, reason: string): Candidate {

@@ -138,6 +138,16 @@ export function pfnToHex(pfn: Pfn): string {
   return `0x${pageToAddr(pfn).toString(16)}`;
 }
 
+/** `[0xffff888000000000, +512 pages)`: virtual pages as a person reads them, in either system's messages. */
+export function vpnSpan(vpn: Vpn, pages: number): string {
+  return `[${vpnToHex(vpn)}, +${pages} pages)`;
+}
+
+/** `[0x100000, +16 frames)`: frames as a person reads them. */
+export function pfnSpan(pfn: Pfn, count: number): string {
+  return `[${pfnToHex(pfn)}, +${count} frames)`;
+}
+
 // ---- the x86-64 kernel layout (Documentation/arch/x86/x86_64/mm.rst) ----
 
 /** The base pages of the kernel's regions, without KASLR (CONFIG_RANDOMIZE_MEMORY off). */

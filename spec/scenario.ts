@@ -61,12 +61,17 @@ function kernelConfig(overrides: Partial<SystemConfig> = {}): SystemConfig {
   };
 }
 
+/** The runs below `frames`: a machine with less memory keeps the low part of the layout. */
+function clipRuns(runs: readonly FrameRun[], frames: number): FrameRun[] {
+  return runs.filter((r) => r.pfn < frames).map((r) => (r.pfn + r.count <= frames ? r : { ...r, count: frames - r.pfn }));
+}
+
 function kernelFrames(config: SystemConfig): FrameRun[] {
   const k = KERNEL_IMAGE;
   const pool = config.tablePool;
   const poolEnd = pool.pfn + pool.count;
   const reservedEnd = TABLE_POOL.pfn + TABLE_POOL.count;
-  return [
+  return clipRuns([
     run(0, 16 * MiB, 'data'),
     run(k.textPfn, k.textPages, 'kernel-text'),
     run(k.rodataPfn, k.rodataPages, 'kernel-rodata'),
@@ -78,7 +83,7 @@ function kernelFrames(config: SystemConfig): FrameRun[] {
     run(96 * MiB, 2 * GiB - 96 * MiB, 'data'),
     // User memory is sensitive to ASI: a restricted root must never map it.
     run(2 * GiB, 2 * GiB, 'user', { sensitive: true }),
-  ];
+  ], config.frames);
 }
 
 /** The boot sequence: direct map, kernel image, vmalloc, cpu_entry_area. */
@@ -120,6 +125,9 @@ function kernelRegions(config: SystemConfig): Region[] {
   ];
 }
 
+/** Memory of the no-PSE machine: the layout up to the vmalloc frames, rounded up. */
+const NO_PSE_FRAMES = 128 * MiB;
+
 export function kernelScenario(overrides: Partial<SystemConfig> = {}): Scenario {
   const config = kernelConfig(overrides);
   return {
@@ -147,5 +155,20 @@ export const SCENARIOS: Readonly<Record<string, () => Scenario>> = {
     ...kernelScenario({ levels: 5 }),
     name: 'kernel-5level',
     description: 'the kernel scenario with 5-level paging, laid out as mm.rst says for LA57',
+  }),
+  // A CPU without PDPE1GB (many older and virtual CPUs): the direct map is 2M leaves, so
+  // 1G requests cap at 2M and collapse to 1G is EINVAL size.
+  'kernel-no-gbpages': () => ({
+    ...kernelScenario({ features: { pse: true, gbpages: false } }),
+    name: 'kernel-no-gbpages',
+    description: 'the kernel scenario on a CPU with PSE but no 1G pages: the direct map is 2M leaves',
+  }),
+  // Without PSE every leaf is 4K, so booting 4 GiB would make a million leaves; 128 MiB
+  // still holds the whole layout up to the vmalloc frames (which end at 112 MiB) and
+  // boots with about 41,000 leaves, few enough for a campaign to stay fast.
+  'kernel-no-pse': () => ({
+    ...kernelScenario({ features: { pse: false, gbpages: false }, frames: NO_PSE_FRAMES }),
+    name: 'kernel-no-pse',
+    description: 'the kernel scenario on a CPU without 2M or 1G pages: every leaf is 4K, so memory is cut to 128 MiB (no user memory) to keep boot at ~41,000 leaves',
   }),
 };

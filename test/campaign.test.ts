@@ -18,9 +18,9 @@ const codec = { parse: parseFailureFile, format: formatFailureFile };
 function record(key: string, commands: readonly Command[], lastSeen = '2026-11-26T10:00:00.000Z'): FailureFile {
   const command = commands[commands.length - 1] ?? { op: 'flushAll' };
   return {
-    format: 'ptspec-failure', version: 2, ptspecVersion: '0.1.0', key, scenario: 'kernel', target: { kind: 'impl' },
+    format: 'ptspec-failure', version: 3, ptspecVersion: '0.1.0', key, scenario: 'kernel', target: { kind: 'impl' },
     maxCommands: 100, fullCheckEvery: 50, campaignSeed: 1, runIndex: 0, seed: 1, path: '', commands,
-    failure: { kind: 'outcome-mismatch', phase: 'run', step: commands.length - 1, check: 'outcome', command, detail: 'differs', witnesses: [], model: { outcome: 'ok' }, impl: { outcome: 'EINVAL', arg: 'vpn', message: 'EINVAL: vpn: bad' } },
+    failure: { kind: 'outcome-mismatch', cause: 'errno', phase: 'run', step: commands.length - 1, check: 'outcome', command, detail: 'differs', witnesses: [], model: { outcome: 'ok' }, impl: { outcome: 'EINVAL', arg: 'vpn', message: 'EINVAL: vpn: bad' } },
     count: 1, firstSeen: lastSeen, lastSeen,
   };
 }
@@ -66,7 +66,7 @@ describe('failure database', () => {
     const { stored, broken } = db.load();
     expect(stored.map((s) => s.record.count)).toEqual([1]);
     expect(broken).toHaveLength(1);
-    expect(broken[0]!.errors).toContain('version: missing (expected 2)');
+    expect(broken[0]!.errors).toContain('version: missing (expected 3)');
   });
 
   it('lists an unreadable entry as broken instead of stopping the campaign', () => {
@@ -115,7 +115,7 @@ describe('campaign seeds', () => {
 
 describe('shrinking', () => {
   const failure = (step: number, command: Command): TraceFailure => ({
-    kind: 'outcome-mismatch', phase: 'run', step, command, check: 'outcome', witnesses: [], detail: 'x',
+    kind: 'outcome-mismatch', cause: 'errno', phase: 'run', step, command, check: 'outcome', witnesses: [], detail: 'x',
     model: { outcome: 'ok' }, impl: { outcome: 'EINVAL' },
   });
 
@@ -187,6 +187,6 @@ describe('user implementations (--impl)', () => {
   });
 
   it('refuses a module without a factory export, saying what it exports', async () => {
-    await expect(loadUserImpl('test/seed.ts', kernelScenario())).rejects.toThrow(/must export a PageTableSystemFactory as its default export or as `createSystem` \(it exports SEED, fcParams\)/);
+    await expect(loadUserImpl('test/seed.ts', kernelScenario())).rejects.toThrow(/default export is missing, named exports SEED, fcParams; expected a function \(setup\) => PageTableSystem as the default export, or a named export createSystem$/);
   });
 });

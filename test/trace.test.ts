@@ -9,9 +9,9 @@ import { fcParams } from './seed.ts';
 
 const sample: FailureFile = {
   format: 'ptspec-failure',
-  version: 2,
+  version: 3,
   ptspecVersion: '0.1.0',
-  key: 'mutant-split-drops-nx--kernel--refinement--split',
+  key: 'mutant-split-drops-nx--kernel--refinement--leaves',
   scenario: 'kernel',
   target: { kind: 'mutant', mutant: 'split-drops-nx' },
   maxCommands: 100,
@@ -27,6 +27,7 @@ const sample: FailureFile = {
   ],
   failure: {
     kind: 'refinement',
+    cause: 'leaves',
     phase: 'run',
     step: 2,
     check: 'full',
@@ -118,8 +119,8 @@ describe('readable decode errors', () => {
   it('rejects another format or version', () => {
     // A file of the old version says what to do about it.
     expect(errorsOf(edited((j) => { j['version'] = 1; }))).toEqual([
-      'version: expected 2, got 1',
-      'this ptspec reads failure files of version 2; re-run the campaign that wrote it to record the failure again',
+      'version: expected 3, got 1',
+      'this ptspec reads failure files of version 3; re-run the campaign that wrote it to record the failure again',
     ]);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * What a dump alone can show about the catalogue's structure and KPTI families, as
- * findings that name the offending lines.
+ * findings that name the offending lines (each kind catalogued in finding-catalogue.ts,
+ * which `ptspec invariants` lists).
  *
  * Structure (ids `S-dump-*`): ptdump prints a present entry only where the walk stops
  * at a leaf (pgd_large/p4d_large are 0 on x86; pud_large/pmd_large test PSE), so a
@@ -25,6 +26,7 @@
  */
 import { hexToVpn, lowerHalfEnd, upperHalfStart, type Vpn } from '../../spec/address.ts';
 import type { Family } from '../../spec/invariant.ts';
+import { dumpFinding } from './finding-catalogue.ts';
 import { flagsEqual, flagsText } from './flags.ts';
 import { addressText } from './geometry.ts';
 import { dumpRanges, type Dump, type DumpRange } from './types.ts';
@@ -57,9 +59,9 @@ export function structureFindings(d: Dump): DumpFinding[] {
   for (const r of dumpRanges(d)) {
     if (r.flags === null) continue;
     if (r.level === 'pgd' || r.level === 'p4d') {
-      out.push({ id: 'S-dump-leaf-level', family: 'S', title: 'Leaves only at pte, pmd and pud', view: d.view, lines: [r.line], detail: `present ${r.level} entry printed as a leaf: ${rangeText(r, d)} (x86 has no ${r.level} leaves)` });
+      out.push({ ...dumpFinding('S-dump-leaf-level'), view: d.view, lines: [r.line], detail: `present ${r.level} entry printed as a leaf: ${rangeText(r, d)} (x86 has no ${r.level} leaves)` });
     } else if (r.level !== 'pte' && !r.flags.pse) {
-      out.push({ id: 'S-dump-pse', family: 'S', title: 'Huge leaves have PSE', view: d.view, lines: [r.line], detail: `present ${r.level} entry without PSE printed as a leaf: ${rangeText(r, d)} (without PSE the entry points to a table)` });
+      out.push({ ...dumpFinding('S-dump-pse'), view: d.view, lines: [r.line], detail: `present ${r.level} entry without PSE printed as a leaf: ${rangeText(r, d)} (without PSE the entry points to a table)` });
     }
   }
   return out;
@@ -75,7 +77,7 @@ export function userBitFindings(d: Dump): DumpFinding[] {
   return dumpRanges(d)
     .filter((r) => r.flags?.user === true && isKernelHalf(r, d) && !isVsyscallPage(r))
     .map((r) => ({
-      id: 'K-dump-usr', family: 'K' as const, title: 'No USR mapping in the kernel half', view: d.view, lines: [r.line],
+      ...dumpFinding('K-dump-usr'), view: d.view, lines: [r.line],
       detail: `user-accessible kernel-half mapping ${rangeText(r, d)} (Meltdown "Total Meltdown", CVE-2018-1038)`,
     }));
 }
@@ -113,13 +115,13 @@ export function userCopyFindings(d: Dump): DumpFinding[] {
     for (const a of allowed) outside -= Math.max(0, Math.min(r.end, a.end) - Math.max(r.start, a.start));
     if (outside > 0) {
       out.push({
-        id: 'K-dump-user-allowlist', family: 'K', title: 'PTI user copy maps only the allowlisted kernel ranges', view: d.view, lines: [r.line],
+        ...dumpFinding('K-dump-user-allowlist'), view: d.view, lines: [r.line],
         detail: `user copy maps ${outside} kernel-half pages outside ${allowed.map((a) => a.name).join(', ')}: ${rangeText(r, d)}`,
       });
     }
     if (r.flags.rw && r.start < KERNEL_IMAGE.end && KERNEL_IMAGE.start < r.end) {
       out.push({
-        id: 'K-dump-user-image-rw', family: 'K', title: 'PTI user copy maps the kernel image only up to the end of rodata', view: d.view, lines: [r.line],
+        ...dumpFinding('K-dump-user-image-rw'), view: d.view, lines: [r.line],
         detail: `user copy maps writable kernel-image memory ${rangeText(r, d)}: text and rodata are read-only, so this is data or a freed image hole (the Meltdown leak fixed by c40a56a7818c)`,
       });
     }
@@ -152,26 +154,24 @@ export function pairFindings(kernel: Dump, user: Dump): DumpFinding[] {
   if (kernel.paging !== user.paging || user.paging === '32-bit' || user.arch === 'arm64' || kernel.arch === 'arm64') return [];
   const out: DumpFinding[] = [];
   const seen = new Set<string>();
-  const report = (id: string, title: string, pairs: [DumpRange, DumpRange][], kernelFirst: boolean, why: string): void => {
+  const report = (id: 'K-dump-glb' | 'K-dump-user-half', pairs: [DumpRange, DumpRange][], kernelFirst: boolean, why: string): void => {
     for (const [x, y] of pairs) {
       const [k, u] = kernelFirst ? [x, y] : [y, x];
       const key = `${id}:${k.line}:${u.line}`;
       if (seen.has(key)) continue;
       seen.add(key);
       out.push({
-        id, family: 'K', title, view: user.view, lines: [u.line],
+        ...dumpFinding(id), view: user.view, lines: [u.line],
         detail: `${why}: ${kernel.view || 'kernel'} line ${k.line} ${rangeText(k, kernel)} vs ${user.view || 'user'} line ${u.line} ${rangeText(u, user)}`,
       });
     }
   };
   const glb = (r: DumpRange): boolean => r.flags?.global === true;
-  const glbTitle = 'GLB only on mappings identical in both PTI copies';
-  report('K-dump-glb', glbTitle, mismatches(kernel, user, glb), true, 'global kernel mapping differs in the user copy');
-  report('K-dump-glb', glbTitle, mismatches(user, kernel, glb), false, 'global user-copy mapping differs in the kernel copy');
+  report('K-dump-glb', mismatches(kernel, user, glb), true, 'global kernel mapping differs in the user copy');
+  report('K-dump-glb', mismatches(user, kernel, glb), false, 'global user-copy mapping differs in the kernel copy');
   const levels = user.paging === '5-level' ? 5 : 4;
   const userHalf = (r: DumpRange): boolean => r.start < lowerHalfEnd(levels) && r.flags !== null;
-  const halfTitle = 'User half identical in both PTI copies';
-  report('K-dump-user-half', halfTitle, mismatches(kernel, user, userHalf), true, 'user-half mapping differs between the copies');
-  report('K-dump-user-half', halfTitle, mismatches(user, kernel, userHalf), false, 'user-half mapping differs between the copies');
+  report('K-dump-user-half', mismatches(kernel, user, userHalf), true, 'user-half mapping differs between the copies');
+  report('K-dump-user-half', mismatches(user, kernel, userHalf), false, 'user-half mapping differs between the copies');
   return out;
 }

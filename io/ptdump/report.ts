@@ -2,9 +2,12 @@
  * `ptspec check` output: readable text (kernel verdict lines first, exactly as the kernel
  * prints them, then findings with their lines, then the summary) and plain JSON for tools.
  */
+import * as t from 'io-ts';
 import { match } from 'ts-pattern';
+import { FAMILY_NAMES, type Family } from '../../spec/invariant.ts';
+import { described, int, nullable, num, oneOf, strictObject, tagged } from '../trace.ts';
 import { addressText, humanBytes } from './geometry.ts';
-import { rangeText } from './findings.ts';
+import { rangeText, type DumpFinding } from './findings.ts';
 import type { CheckReport, DumpReport, FileReport } from './analyse.ts';
 import type { KernelVerdict } from './types.ts';
 
@@ -89,8 +92,71 @@ export function checkReportText(r: CheckReport): string {
   return `${out.join('\n')}\n`;
 }
 
+const lineNumbersC = t.readonlyArray(int);
+// Byte counts of a 57-bit address space can pass 2^53: exact up to it, rounded beyond.
+const bytesC = described(num, 'a byte count');
+const bytesByName = t.record(t.string, bytesC);
+
+const KernelVerdictC = tagged<KernelVerdict>("a line of the kernel's W+X checker", 'type', {
+  found: strictObject('Found insecure W+X mapping', { type: t.literal('found'), address: t.string }),
+  passed: strictObject('Checked W+X mappings: passed', { type: t.literal('passed') }),
+  failed: strictObject('Checked W+X mappings: FAILED', { type: t.literal('failed'), pages: int }, { nonUxn: int }),
+  'found-non-uxn': strictObject('Found non-UXN mapping', { type: t.literal('found-non-uxn'), address: t.string }),
+  'checking-user': strictObject('Checking user space page tables', { type: t.literal('checking-user') }),
+  'pci-bios': strictObject('PCI BIOS W+X mapping', { type: t.literal('pci-bios'), pages: int }),
+});
+
+const DumpFindingC = strictObject('a finding', {
+  id: t.string,
+  family: oneOf<Family>(`an invariant family (${Object.keys(FAMILY_NAMES).join(' | ')})`, Object.keys(FAMILY_NAMES) as Family[]),
+  title: t.string,
+  view: t.string,
+  lines: lineNumbersC,
+  detail: t.string,
+}) satisfies t.Type<DumpFinding, unknown, unknown>;
+
+const DumpJsonC = strictObject('a dump', {
+  view: t.string,
+  role: oneOf('a role (kernel | user)', ['kernel', 'user']),
+  firstLine: int,
+  lastLine: int,
+  arch: oneOf('an architecture (x86 | arm64)', ['x86', 'arm64']),
+  paging: oneOf('a paging mode (32-bit | 4-level | 5-level)', ['32-bit', '4-level', '5-level']),
+  fragment: t.boolean,
+  pairedWith: nullable(strictObject('the paired view', { file: t.string, view: t.string, firstLine: int })),
+  wx: strictObject('the W+X verdict', {
+    pages: int,
+    verdict: t.readonlyArray(t.string),
+    ranges: t.readonlyArray(strictObject('a W+X range', { line: int, start: t.string, end: t.string, pages: int })),
+    pciBiosExempt: t.readonlyArray(strictObject('a PCI BIOS range', { line: int, pages: int })),
+  }, { nonUxnPages: int }),
+  findings: t.readonlyArray(DumpFindingC),
+  catalogueSkipped: nullable(t.string),
+  summary: strictObject('a dump summary', {
+    ranges: int,
+    mappedBytes: bytesC,
+    byLevel: bytesByName,
+    byPermission: bytesByName,
+    sections: t.readonlyArray(strictObject('a section', {
+      name: nullable(t.string), firstLine: nullable(int), lastLine: nullable(int), ranges: int, mappedBytes: bytesC, wxPages: int,
+    })),
+  }),
+});
+
+/** What `ptspec check --json` prints (schemas/check-report.schema.json); checkReportJson is typed by it. */
+export const CheckReportJsonC = strictObject('a check report', {
+  failed: t.boolean,
+  files: t.readonlyArray(strictObject('a file', {
+    file: t.string,
+    kernelVerdicts: t.readonlyArray(strictObject('a W+X checker line', { line: int, verdict: KernelVerdictC })),
+    textLines: lineNumbersC,
+    dumps: t.readonlyArray(DumpJsonC),
+  })),
+});
+export type CheckReportJson = t.TypeOf<typeof CheckReportJsonC>;
+
 /** JSON-safe form (bigints as byte counts in numbers, ranges as hex text with their lines). */
-export function checkReportJson(r: CheckReport): unknown {
+export function checkReportJson(r: CheckReport): CheckReportJson {
   const bytes = (b: bigint): number => Number(b);
   return {
     failed: r.failed,

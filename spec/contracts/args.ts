@@ -8,7 +8,7 @@
  * INIT_MM is EINVAL; every address argument must lie in the kernel half, because the
  * core operations edit init_mm's kernel mappings only (user mappings are `mapUser`).
  */
-import { PAGE_SIZES, VPN_LIMIT, isCanonical, isKernelHalf, type PageSize, type Pfn, type Vpn } from '../address.ts';
+import { PAGE_SIZES, VPN_LIMIT, isCanonical, isKernelHalf, pfnSpan, pfnToHex, vpnToHex, type PageSize, type Pfn, type Vpn } from '../address.ts';
 import type { Errno, PtError } from '../errors.ts';
 import { CACHE_MODES, INIT_MM, x86Representable, type Prot, type RootId, type SystemConfig } from '../state.ts';
 
@@ -22,31 +22,38 @@ export function checkRoot(root: RootId): PtError | null {
   return root === INIT_MM ? null : ptError('EINVAL', 'root', `root ${root} does not exist (only init_mm, root ${INIT_MM}, without the isolation capability)`);
 }
 
+/** The address of an integer page number, negative ones included (the fuzzer sends them). */
+function addressOf(vpn: number): string {
+  return vpn < 0 ? `-${vpnToHex(-vpn)}` : vpnToHex(vpn);
+}
+
 /** vpn: an integer page number, canonical for the paging mode, in the kernel half. Trusted: shared by model and impl, not checked by refinement. */
 export function checkKernelVpn(config: SystemConfig, vpn: Vpn, arg = 'vpn'): PtError | null {
-  if (!Number.isInteger(vpn) || !isCanonical(vpn, config.levels)) return ptError('EINVAL', arg, `${vpn} is not a canonical page number for ${config.levels}-level paging`);
-  if (!isKernelHalf(vpn, config.levels)) return ptError('EINVAL', arg, `${vpn} is in the user half; core operations edit the kernel half only`);
+  if (!Number.isInteger(vpn)) return ptError('EINVAL', arg, `${vpn} is not a page number (an integer: the address >> 12)`);
+  if (!isCanonical(vpn, config.levels)) return ptError('EINVAL', arg, `${addressOf(vpn)} (page ${vpn}) is not a canonical address for ${config.levels}-level paging`);
+  if (!isKernelHalf(vpn, config.levels)) return ptError('EINVAL', arg, `${vpnToHex(vpn)} (page ${vpn}) is in the user half; core operations edit the kernel half only`);
   return null;
 }
 
 /** pages: an integer ≥ 1 such that [vpn, vpn+pages) stays inside the kernel half (which ends at VPN_LIMIT). Trusted: shared by model and impl, not checked by refinement. */
 export function checkKernelPages(vpn: Vpn, pages: number, arg = 'pages'): PtError | null {
   if (!Number.isInteger(pages) || pages < 1) return ptError('EINVAL', arg, `${pages} is not a page count ≥ 1`);
-  if (vpn + pages > VPN_LIMIT) return ptError('EINVAL', arg, `range of ${pages} pages from ${vpn} runs past the end of the kernel half`);
+  if (vpn + pages > VPN_LIMIT) return ptError('EINVAL', arg, `range of ${pages} pages from ${vpnToHex(vpn)} runs past the end of the kernel half`);
   return null;
 }
 
 /** pfn: an integer frame such that [pfn, pfn+count) lies in simulated memory [0, config.frames). Trusted: shared by model and impl, not checked by refinement. */
 export function checkPfnRange(config: SystemConfig, pfn: Pfn, count: number, arg = 'pfn'): PtError | null {
-  if (!Number.isInteger(pfn) || pfn < 0 || pfn >= config.frames) return ptError('EINVAL', arg, `frame ${pfn} is outside memory [0, ${config.frames})`);
-  if (pfn + count > config.frames) return ptError('EINVAL', arg, `frames [${pfn}, ${pfn + count}) run past the end of memory (${config.frames} frames)`);
+  if (!Number.isInteger(pfn) || pfn < 0) return ptError('EINVAL', arg, `${pfn} is not a frame number (an integer ≥ 0: the physical address >> 12)`);
+  if (pfn >= config.frames) return ptError('EINVAL', arg, `frame ${pfnToHex(pfn)} (pfn ${pfn}) is outside memory [0x0, ${pfnToHex(config.frames)})`);
+  if (pfn + count > config.frames) return ptError('EINVAL', arg, `frames ${pfnSpan(pfn, count)} run past the end of memory at ${pfnToHex(config.frames)} (${config.frames} frames)`);
   return null;
 }
 
 /** count (set_direct_map_*): an integer ≥ 1 with [pfn, pfn+count) inside memory. Trusted: shared by model and impl, not checked by refinement. */
 export function checkFrameCount(config: SystemConfig, pfn: Pfn, count: number, arg = 'count'): PtError | null {
   if (!Number.isInteger(count) || count < 1) return ptError('EINVAL', arg, `${count} is not a frame count ≥ 1`);
-  if (pfn + count > config.frames) return ptError('EINVAL', arg, `frames [${pfn}, ${pfn + count}) run past the end of memory (${config.frames} frames)`);
+  if (pfn + count > config.frames) return ptError('EINVAL', arg, `frames ${pfnSpan(pfn, count)} run past the end of memory at ${pfnToHex(config.frames)} (${config.frames} frames)`);
   return null;
 }
 

@@ -2,7 +2,7 @@
  * The postconditions of translate, access, flush and flushAll (spec/contracts/access.ts),
  * clause by clause.
  */
-import { PAGES, vpnToHex, type Vpn } from '../../address.ts';
+import { PAGES, pfnToHex, vpnToHex, type Vpn } from '../../address.ts';
 import type { AbstractState, Leaf, Prot, TlbEntry } from '../../state.ts';
 import type { AccessKind, AccessOutcome, Translation } from '../../system.ts';
 import type { CommandOf } from '../../operations.ts';
@@ -43,7 +43,7 @@ const flushAllSay = contractClauses('flushAll', alone('flushAll: never fails; ev
 
 const pageAt = (c: { readonly vpn: Vpn }): { vpn: Vpn; pages: number } => ({ vpn: c.vpn, pages: 1 });
 const walked = (leaf: Leaf, vpn: Vpn): Translation => ({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
-const translationText = (t: Translation): string => `frame ${t.pfn} through ${leafText(t.leaf)}`;
+const translationText = (t: Translation): string => `frame ${pfnToHex(t.pfn)} through ${leafText(t.leaf)}`;
 const sameTranslation = (a: Translation, b: Translation): boolean => a.pfn === b.pfn && sameLeaf(a.leaf, b.leaf);
 
 export const TRANSLATE: Contract<'translate'> = {

@@ -1,0 +1,55 @@
+/**
+ * The JSON Schemas of what ptspec writes for tools, each generated from the io-ts codec
+ * that decodes (or types) that output, so the schema cannot say something the code does
+ * not: failure files, `ptspec fuzz --json`, `ptspec check --json`, `npm run bench -- --json`.
+ * `node --import tsx schemas/generate.ts` writes them; test/schemas.test.ts fails when a
+ * committed file is stale and validates real outputs against them.
+ */
+import type * as t from 'io-ts';
+import { jsonSchema } from '../io/schema.ts';
+import { CheckReportJsonC } from '../io/ptdump/report.ts';
+import { FailureFileC } from '../fuzz/failure-file.ts';
+import { SummaryC } from '../cli/fuzz-summary.ts';
+import { BenchReportC } from '../bench/json.ts';
+
+export interface SchemaSource {
+  /** File name in schemas/, also the schema's `$id`. */
+  readonly file: string;
+  readonly codec: t.Decoder<unknown, unknown>;
+  readonly title: string;
+  readonly description: string;
+}
+
+const PAGE_NUMBERS = 'Addresses are page numbers, as everywhere in ptspec: vpn is the virtual address >> 12, pfn the physical address >> 12 (the text output prints them as 0x… addresses).';
+
+export const SCHEMAS: readonly SchemaSource[] = [
+  {
+    file: 'failure-file.schema.json',
+    codec: FailureFileC,
+    title: 'ptspec failure file',
+    description: `One distinct failure of a fuzz campaign (.ptspec/failures/*.json), read back by the next campaign and by \`ptspec replay\`; \`ptspec fuzz --replay SEED:PATH\` reruns the run it came from. ${PAGE_NUMBERS}`,
+  },
+  {
+    file: 'fuzz-summary.schema.json',
+    codec: SummaryC,
+    title: 'ptspec fuzz --json',
+    description: `The closing summary of a fuzz campaign: what ran, the coverage, and each failure with its failure file and the command that reruns it. ${PAGE_NUMBERS}`,
+  },
+  {
+    file: 'check-report.schema.json',
+    codec: CheckReportJsonC,
+    title: 'ptspec check --json',
+    description: 'The report on kernel ptdump text: per file, the kernel\'s own W+X checker lines, and per dump the W+X verdict (ranges as the hex addresses the kernel prints), the findings with their line numbers, and the mapped bytes by level, permission and section.',
+  },
+  {
+    file: 'bench.schema.json',
+    codec: BenchReportC,
+    title: 'npm run bench -- --json',
+    description: 'Each benchmark task\'s mean time and the ratios the benchmark exists for (model / impl, impl / raw entry writes), all from one run.',
+  },
+];
+
+/** The text of each schema file, by file name. */
+export function renderSchemas(): ReadonlyMap<string, string> {
+  return new Map(SCHEMAS.map((s) => [s.file, `${JSON.stringify(jsonSchema(s.codec, { id: s.file, title: s.title, description: s.description }), null, 2)}\n`]));
+}
