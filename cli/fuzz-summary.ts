@@ -209,9 +209,11 @@ export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, s
     lines.push(`FAILED: ${s.failures.length} distinct failure${s.failures.length === 1 ? '' : 's'} (each stored once, with a shrunk command list):`);
     for (const f of s.failures) {
       lines.push(`  ${f.isNew ? 'NEW     ' : 'KNOWN   '}${f.headline}`);
-      lines.push(`          hit by ${n(f.hits)} run${f.hits === 1 ? '' : 's'} here, ${n(f.total)} in all; ${f.file}`);
+      // A boot failure is found before any run: no run count, and no run to rerun.
+      const boot = s.stoppedBy === 'boot';
+      lines.push(boot ? `          found at boot, before any run; ${f.file}` : `          hit by ${n(f.hits)} run${f.hits === 1 ? '' : 's'} here, ${n(f.total)} in all; ${f.file}`);
       lines.push(`          see it step by step: ptspec replay ${f.file}`);
-      if (f.reproduce !== null) lines.push(`          Reproduce: ${f.reproduce}`);
+      if (f.reproduce !== null && !boot) lines.push(`          Reproduce: ${f.reproduce}`);
     }
   }
   if (opts.replay !== undefined) {

@@ -32,7 +32,8 @@ describe('a boot that fails on the impl', () => {
     expect(r.stdout).toContain("Ran 0 random command sequences (0 commands)");
     expect(r.stdout).toContain("the scenario's boot failed on the target, so no run was started");
     expect(r.stdout).toContain(`postcondition on boot step 2 (${formatCommand(kernelScenario().boot[2]!)})`);
-    expect(r.stdout).toContain('hit by 1 run here');
+    expect(r.stdout).toContain('found at boot, before any run');
+    expect(r.stdout).not.toContain('Reproduce:');
     // No coverage table of zeros.
     expect(r.stdout).not.toContain('How often each operation');
     const files = readdirSync(out).filter((f) => f.endsWith('.json'));
