@@ -11,18 +11,17 @@ import {
 } from '../spec/contracts/index.ts';
 import type { PtError } from '../spec/errors.ts';
 import { tableFootprint } from '../spec/footprint.ts';
-import { kernelScenario } from '../spec/scenario.ts';
-import { PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type Leaf, type Prot, type SystemConfig } from '../spec/state.ts';
+import { PAGE_KERNEL, PAGE_KERNEL_ROX, type Leaf, type Prot, type SystemConfig } from '../spec/state.ts';
 
-const config = kernelScenario().config;
-const noPse: SystemConfig = { ...config, features: { pse: false, gbpages: false } };
-const noGb: SystemConfig = { ...config, features: { pse: true, gbpages: false } };
+import { KERNEL_CONFIG, NO_GB_CONFIG, NO_PSE_CONFIG, USER_RO } from './states.ts';
+const config = KERNEL_CONFIG;
+const noPse = NO_PSE_CONFIG;
+const noGb = NO_GB_CONFIG;
 const V = L.vmallocStart; // 1G-aligned
 const G = PAGES['1G'];
 const M = PAGES['2M'];
 
 const errnoArg = (e: PtError | null): string | null => (e === null ? null : `${e.errno} ${e.arg}`);
-const USER_RO: Prot = { ...PAGE_KERNEL_RO, user: true };
 
 describe('argument validators', () => {
   it('map: each precondition names its argument', () => {

@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import { PAGES, X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
 import { directMapVpn } from '../spec/contracts/index.ts';
-import { kernelScenario } from '../spec/scenario.ts';
 import {
   PAGE_KERNEL, PAGE_KERNEL_EXEC, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type FrameRun, type Leaf, type Prot, type SystemConfig,
   type TlbEntry,
@@ -17,13 +16,13 @@ import { placeLeaves } from '../model/placement.ts';
 import { aliasChange, aliasRanges, applyProtChange, protChanges } from '../model/protect.ts';
 import { accessAllowed, addFlushObligation, compareTlbEntries, dischargeFlushRange, flushTlbRange, tlbLookup } from '../model/tlb.ts';
 
-const config = kernelScenario().config;
-const noPse: SystemConfig = { ...config, features: { pse: false, gbpages: false } };
-const noGb: SystemConfig = { ...config, features: { pse: true, gbpages: false } };
+import { KERNEL_CONFIG, NO_GB_CONFIG, NO_PSE_CONFIG, USER_RO } from './states.ts';
+const config = KERNEL_CONFIG;
+const noPse = NO_PSE_CONFIG;
+const noGb = NO_GB_CONFIG;
 const V = L.vmallocStart; // 1G-aligned
 const G = PAGES['1G'];
 const M = PAGES['2M'];
-const USER_RO: Prot = { ...PAGE_KERNEL_RO, user: true };
 
 describe('map page-size choice', () => {
   const sizes = (c: SystemConfig, vpn: number, pfn: number, pages: number, maxPage?: '4K' | '2M' | '1G') =>

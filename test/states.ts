@@ -8,7 +8,7 @@ import { PAGES, PAGE_SIZES, X86_64_LAYOUT_4LEVEL as L, type PageSize, type Pfn, 
 import { applyCommand } from '../spec/commands.ts';
 import { tableFootprint } from '../spec/footprint.ts';
 import { kernelScenario, type Scenario } from '../spec/scenario.ts';
-import { PAGE_KERNEL, type AbstractRoot, type AbstractState, type FrameRun, type Leaf, type Prot, type SystemConfig } from '../spec/state.ts';
+import { PAGE_KERNEL, PAGE_KERNEL_RO, type AbstractRoot, type AbstractState, type FrameRun, type Leaf, type Prot, type SystemConfig } from '../spec/state.ts';
 
 export const DM = L.pageOffset;
 export const IMAGE = L.kernelText;
@@ -126,3 +126,10 @@ export function modelBootedState(scenario: Scenario = kernelScenario()): Abstrac
   }
   return sys.abstract();
 }
+
+/** The kernel scenario's machine, and the same CPU without GB pages or without PSE, for the contract and semantics tests. */
+export const KERNEL_CONFIG: SystemConfig = kernelScenario().config;
+export const NO_GB_CONFIG: SystemConfig = { ...KERNEL_CONFIG, features: { pse: true, gbpages: false } };
+export const NO_PSE_CONFIG: SystemConfig = { ...KERNEL_CONFIG, features: { pse: false, gbpages: false } };
+/** A read-only user page: x86-representable, refused in the kernel half by P6. */
+export const USER_RO: Prot = { ...PAGE_KERNEL_RO, user: true };
