@@ -10,7 +10,7 @@ import { createImpl } from '../impl/index.ts';
 import { printState } from '../io/ptdump/print.ts';
 import { createModel } from '../model/index.ts';
 import { applyCommand } from '../spec/commands.ts';
-import { SCENARIOS } from '../spec/scenario.ts';
+import { SCENARIOS, scenarioNamed } from '../spec/scenario.ts';
 import type { AbstractState } from '../spec/state.ts';
 import type { PageTableSystemFactory } from '../spec/system.ts';
 import { loadUserImpl, UserImplError } from '../fuzz/user-impl.ts';
@@ -19,7 +19,7 @@ import { examples } from './help.ts';
 
 /** The state after booting `name` on the chosen system (or a user's factory), or the boot command that failed. */
 export function bootScenario(name: string, system: 'model' | 'impl' | PageTableSystemFactory): AbstractState | string {
-  const make = SCENARIOS[name];
+  const make = scenarioNamed(name);
   if (make === undefined) return `unknown scenario ${JSON.stringify(name)} (known: ${Object.keys(SCENARIOS).join(', ')})`;
   const scenario = make();
   const factory = system === 'model' ? createModel : system === 'impl' ? createImpl : system;
@@ -41,7 +41,7 @@ export function bootScenario(name: string, system: 'model' | 'impl' | PageTableS
 
 /** The booted state `ptspec dump` prints; a string is what is wrong (exit 2). */
 async function dumpedState(opts: { readonly scenario: string; readonly system: 'model' | 'impl'; readonly impl?: string }): Promise<AbstractState | string> {
-  const make = SCENARIOS[opts.scenario];
+  const make = scenarioNamed(opts.scenario);
   if (opts.impl === undefined || make === undefined) return bootScenario(opts.scenario, opts.system);
   try {
     return bootScenario(opts.scenario, await loadUserImpl(opts.impl, make()));

@@ -19,7 +19,7 @@ import { table } from './fuzz-summary.ts';
 import { usageError } from './fuzz.ts';
 import { DEFAULT_FAILURE_DIR } from './options.ts';
 import { examples } from './help.ts';
-import type { Cli } from './output.ts';
+import { printable, type Cli } from './output.ts';
 import { targetOf } from './replay.ts';
 
 /** What a stored failure does now; `unreplayable`: its file names a scenario, mutant or module that is not there. */
@@ -43,10 +43,16 @@ interface Options {
   readonly json?: boolean;
   readonly replay?: boolean;
   readonly prune?: boolean;
+  /** Run the user modules the files name (else their failures are listed as not replayed). */
+  readonly trustModule?: boolean;
 }
 
-async function statusOf(db: FailureDb<FailureFile>, s: StoredFailure<FailureFile>, prune: boolean): Promise<Status> {
+async function statusOf(db: FailureDb<FailureFile>, s: StoredFailure<FailureFile>, prune: boolean, trustModule: boolean): Promise<Status> {
   const f = s.record;
+  // It replays by hanging (until fixed) on this thread: a campaign replays it in a worker, under the watchdog.
+  if (f.failure.kind === 'timeout') return { verdict: 'unreplayable', problem: 'a timeout: `ptspec fuzz` replays it first, under --command-timeout' };
+  // A failure file may come from someone else: the module it names runs only when asked to.
+  if (f.target.kind === 'module' && !trustModule) return { verdict: 'unreplayable', problem: `it names module ${f.target.module}; replay with --trust-module to run it` };
   const target = await targetOf(f);
   if (typeof target === 'string') return { verdict: 'unreplayable', problem: target };
   const { key } = replayTrace(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands);
@@ -97,10 +103,11 @@ async function failures(cli: Cli, opts: Options): Promise<number> {
   for (const s of loaded.stored) {
     const f = s.record;
     const row: Row = { file: s.file, key: f.key, kind: f.failure.kind, cause: f.failure.cause, count: f.count, firstSeen: f.firstSeen, lastSeen: f.lastSeen };
-    rows.push(replaying ? { ...row, status: await statusOf(db, s, opts.prune === true) } : row);
+    rows.push(replaying ? { ...row, status: await statusOf(db, s, opts.prune === true, opts.trustModule === true) } : row);
   }
   if (opts.json === true) cli.stdout.write(`${JSON.stringify({ dir: opts.out, failures: rows, broken: loaded.broken }, null, 2)}\n`);
-  else cli.stdout.write(listText(opts.out, rows, loaded.broken, opts).map((l) => `${l}\n`).join(''));
+  // Headlines and errors quote the files' own text.
+  else cli.stdout.write(printable(listText(opts.out, rows, loaded.broken, opts).map((l) => `${l}\n`).join('')));
   const failing = rows.some((r) => r.status?.verdict === 'reproduces' || r.status?.verdict === 'differs');
   return failing ? 1 : 0;
 }
@@ -113,6 +120,7 @@ export function register(program: Command, cli: Cli): void {
     .option('--json', 'machine-readable list')
     .option('--replay', 'replay every stored failure: still fails, no longer reproduces, or fails differently (exit 1 when any still fails)')
     .option('--prune', 'replay, then remove the failures that no longer reproduce (broken files are never removed)')
+    .option('--trust-module', 'also replay the failures of user modules, running the modules the files name')
     .addHelpText('after', examples([
       ['ptspec failures', 'what the campaigns found, one line per cause'],
       ['ptspec failures --replay', 'which of them still fail on the code as it is now'],

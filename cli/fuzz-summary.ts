@@ -11,7 +11,7 @@ import type { CampaignResult, Progress } from '../fuzz/campaign.ts';
 import type { TargetSpec } from '../fuzz/campaign-target.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
 import { ACCESS_RESULTS, GapsC, LEVEL_OF_SIZE, coverageGaps, outcomePairs, supportedSizes, type Gaps } from '../fuzz/coverage-goals.ts';
-import { shrinkPathText } from '../fuzz/campaign-run.ts';
+import { DEFAULT_SHRINK_BUDGET, shrinkPathText } from '../fuzz/campaign-run.ts';
 import { DEFAULT_FAILURE_DIR, replayCommand, runFlags, type FuzzOptions } from './options.ts';
 
 /** Facts about one failure key for the summary. */
@@ -26,6 +26,9 @@ export interface FailureLine {
   readonly headline: string;
   /** The command that reruns the run that found it (`ptspec fuzz --replay …`); null for a trace with no run of its own. */
   readonly reproduce: string | null;
+  /** When this campaign found it: ms after it started, and the commands run before; null for a stored failure. */
+  readonly foundAtMs: number | null;
+  readonly commandsBefore: number | null;
 }
 
 export interface Summary {
@@ -52,6 +55,7 @@ export interface Summary {
 
 const FailureLineC = strictObject('a failure of the campaign', {
   key: t.string, file: t.string, hits: int, isNew: t.boolean, total: int, headline: t.string, reproduce: nullable(t.string),
+  foundAtMs: nullable(int), commandsBefore: nullable(int),
 }) satisfies t.Type<FailureLine, unknown, unknown>;
 
 /** The summary as `ptspec fuzz --json` prints it (schemas/fuzz-summary.schema.json); `satisfies` keeps it the Summary type. */
@@ -126,7 +130,8 @@ export function buildSummary(args: {
     commands: result.commands,
     elapsedMs: result.elapsedMs,
     commandsPerSecond: perSecond(result.commands, result.elapsedMs),
-    passed: args.failures.length === 0,
+    // A campaign that ran no sequence, or was cut short, checked too little to be a pass.
+    passed: args.failures.length === 0 && result.runs > 0 && result.stoppedBy !== 'interrupt',
     failures: args.failures,
     stored: result.stored.map(({ key, reproduced, nowKey }) => ({ key, reproduced, nowKey })),
     brokenFiles: args.brokenFiles,
@@ -143,7 +148,8 @@ export function table(rows: readonly (readonly string[])[]): string[] {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
-function coverageLines(s: Summary, scenario: Scenario): string[] {
+/** The coverage table and what was never exercised (also `ptspec merge`'s, for merged coverage). */
+export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised'>, scenario: Scenario): string[] {
   const cov = s.coverage;
   const lines = ['How often each operation ended each way (ok, or the error it returned):'];
   const rows: string[][] = [];
@@ -177,6 +183,11 @@ function coverageLines(s: Summary, scenario: Scenario): string[] {
   return lines;
 }
 
+/** `, first after 1.2s and 3,400 commands` for a failure this campaign found; nothing for a stored one. */
+function foundWhen(f: FailureLine): string {
+  return f.foundAtMs === null || f.commandsBefore === null ? '' : `, first after ${elapsed(f.foundAtMs)} and ${n(f.commandsBefore)} commands`;
+}
+
 /** The closing summary as text. */
 export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, scenario: Scenario): string {
   const lines: string[] = [];
@@ -201,18 +212,25 @@ export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, s
   if (s.stoppedBy === 'boot') lines.push('The boot failed: every sequence starts with it, so fix the boot step below first.');
   else lines.push(...coverageLines(s, scenario));
   lines.push('');
+  if (s.stoppedBy === 'interrupt') {
+    lines.push(`INTERRUPTED after ${n(s.runs)} run${s.runs === 1 ? '' : 's'}: not a pass, the budget was not spent.${s.failures.length === 0 ? ' No failure was found before the interrupt.' : ''}`);
+  } else if (s.runs === 0 && s.failures.length === 0) {
+    lines.push('NOTHING RAN: the budget ended before any sequence ran (the workers take a few seconds to start), so nothing was checked: give a larger --time or --runs.');
+  }
   if (s.passed) {
     lines.push('PASSED: after every command the implementation returned what the model returned, its abstract state');
     lines.push('(mappings, TLBs, flush obligations, table count) equalled the model\'s, both kept every operation\'s');
     lines.push('postcondition (spec/contracts/post), and every invariant held.');
-  } else {
+  } else if (s.failures.length > 0) {
     lines.push(`FAILED: ${s.failures.length} distinct failure${s.failures.length === 1 ? '' : 's'} (each stored once, with a shrunk command list):`);
     for (const f of s.failures) {
       lines.push(`  ${f.isNew ? 'NEW     ' : 'KNOWN   '}${f.headline}`);
       // A boot failure is found before any run: no run count, and no run to rerun.
       const boot = s.stoppedBy === 'boot';
-      lines.push(boot ? `          found at boot, before any run; ${f.file}` : `          hit by ${n(f.hits)} run${f.hits === 1 ? '' : 's'} here, ${n(f.total)} in all; ${f.file}`);
-      lines.push(`          see it step by step: ptspec replay ${f.file}`);
+      lines.push(boot ? `          found at boot, before any run; ${f.file}` : `          hit by ${n(f.hits)} run${f.hits === 1 ? '' : 's'} here, ${n(f.total)} in all${foundWhen(f)}; ${f.file}`);
+      // A timeout replays by hanging, which ptspec replay (on its main thread) cannot stop.
+      const timeout = f.key.split('--')[2] === 'timeout';
+      lines.push(timeout ? '          replayed by the next campaign first, in a worker under --command-timeout' : `          see it step by step: ptspec replay ${f.file}`);
       if (f.reproduce !== null && !boot) lines.push(`          Reproduce: ${f.reproduce}`);
     }
   }
@@ -220,7 +238,9 @@ export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, s
     lines.push('', `Repeat exactly this run: ${replayCommand({ seed: opts.replay.seed, path: shrinkPathText(opts.replay.path) }, { ...opts, target })}`);
   } else if (s.stoppedBy !== 'boot') {
     // After a failed boot there are no runs to repeat: the failure's replay line says it all.
-    const extra = [...runFlags({ ...opts, target }), ...(opts.shard.count > 1 ? [`--shard ${s.shard}`] : [])].join(' ');
+    // The shrink budget decides the stored traces, not the runs: only this line needs it.
+    const shrink = opts.shrinkBudget === DEFAULT_SHRINK_BUDGET ? [] : [`--shrink-budget ${opts.shrinkBudget}`];
+    const extra = [...runFlags({ ...opts, target }), ...shrink, ...(opts.shard.count > 1 ? [`--shard ${s.shard}`] : [])].join(' ');
     lines.push('', `Repeat exactly these runs: ptspec fuzz --seed ${s.seed} --runs ${s.runs}${extra === '' ? '' : ` ${extra}`}`);
   }
   return lines.join('\n');

@@ -5,13 +5,13 @@
  * are replayed, new ones are written as they are found, and the summary says what ran,
  * what it covered and what failed (exit 1 when anything did).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SCENARIOS, type Scenario } from '../spec/scenario.ts';
 import { runCampaign, type CampaignConfig, type CampaignHooks, type CampaignResult, type StoredTrace } from '../fuzz/campaign.ts';
 import { rerunCampaign } from '../fuzz/campaign-rerun.ts';
-import { DEFAULT_SHRINK_BUDGET } from '../fuzz/campaign-run.ts';
 import { implTarget, moduleTarget, mutantTarget, type TargetSpec } from '../fuzz/campaign-target.ts';
 import { errorText } from '../fuzz/check.ts';
 import { catalogueSuite } from '../fuzz/defaults.ts';
@@ -20,16 +20,28 @@ import { loadUserImpl, moduleUrl, UserImplError } from '../fuzz/user-impl.ts';
 import { failureRecord, formatFailureFile, headline, parseFailureFile, type FailureFile, type Target } from '../fuzz/failure-file.ts';
 import { buildSummary, progressLine, summaryText, type FailureLine } from './fuzz-summary.ts';
 import { addFuzzOptions, DEFAULT_TIME_MS, fuzzOptions, replayCommand, type FuzzOptions } from './options.ts';
-import type { Cli, Output } from './output.ts';
+import { printable, type Cli, type Output } from './output.ts';
 import { examples } from './help.ts';
+import { writeSummaryFile } from './summary-file.ts';
 
 function ptspecVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
+/**
+ * `mkdir -p` one level at a time: Node's recursive mkdirSync retries forever where the
+ * parent exists but refuses the entry with ENOENT (`--out /proc/x`).
+ */
+function makeDir(dir: string): void {
+  if (existsSync(dir)) return;
+  if (dirname(dir) !== dir) makeDir(dirname(dir));
+  mkdirSync(dir);
+}
+
 /** Bad usage found after commander's own checks: say so like commander does, exit 2. */
 export function usageError(cli: Cli, message: string): number {
-  cli.stderr.write(`error: ${message}\n`);
+  // Messages quote file contents and user modules' errors.
+  cli.stderr.write(`error: ${printable(message)}\n`);
   return 2;
 }
 
@@ -72,11 +84,12 @@ function progressWriter(err: Output): { readonly everyMs: number; write(line: st
 }
 
 async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
+  // Commander's choices admit only SCENARIOS' own names.
   const scenario = SCENARIOS[opts.scenario]!();
   const target = await resolveTarget(opts, scenario);
   if (typeof target === 'string') return usageError(cli, target);
   try {
-    mkdirSync(opts.out, { recursive: true });
+    makeDir(opts.out);
   } catch (e) {
     return usageError(cli, `--out ${opts.out}: cannot create the failure directory: ${(e as Error).message}`);
   }
@@ -98,16 +111,36 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
   const now = (): string => new Date().toISOString();
   const flushHits = (): void => {
     for (const [key, hits] of pendingHits) {
-      const total = db.bump(key, hits, now());
+      const total = saved(`the count of ${db.fileOf(key)}`, null, () => db.bump(key, hits, now()));
       const l = lines.get(key);
       if (total !== undefined && l !== undefined) lines.set(key, { ...l, total });
     }
     pendingHits.clear();
   };
   const progress = progressWriter(cli.stderr);
+  // Ctrl-C or a kill stops dispatching; runs in flight finish, their failures are written
+  // and the summary says INTERRUPTED. A second signal gets the default: the process dies.
   const abort = new AbortController();
-  const onSigint = (): void => abort.abort();
-  process.once('SIGINT', onSigint);
+  let signal: NodeJS.Signals | null = null;
+  const onSignal = (s: NodeJS.Signals): void => {
+    signal ??= s;
+    abort.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  // A failure directory that refuses writes (read-only, full) must not lose what was found:
+  // the record goes to stderr instead, and the campaign fails.
+  let unsaved = 0;
+  const saved = <T>(what: string, record: FailureFile | null, write: () => T): T | undefined => {
+    try {
+      return write();
+    } catch (e) {
+      unsaved++;
+      const content = record === null ? '' : `; the failure, so that it is not lost:\n${formatFailureFile(record)}`;
+      cli.stderr.write(`\nptspec fuzz: cannot write ${what}: ${(e as Error).message}${content}\n`);
+      return undefined;
+    }
+  };
   cli.stderr.write(`ptspec fuzz: ${target.label} on scenario ${opts.scenario}, ${opts.replay === undefined ? `seed ${opts.seed}` : `rerunning the run of seed ${opts.replay.seed}`}, ${opts.jobs} worker${opts.jobs === 1 ? '' : 's'}, `
     + `budget ${[budget.runs === null ? '' : `${budget.runs} runs`, budget.timeMs === null ? '' : `${budget.timeMs / 1000}s`].filter(Boolean).join(' or ')}, failures go to ${opts.out}\n`);
 
@@ -124,9 +157,11 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
       shard: opts.shard,
       maxCommands: opts.maxCommands,
       fullCheckEvery: opts.fullCheckEvery,
-      shrinkBudget: DEFAULT_SHRINK_BUDGET,
+      swarm: opts.swarm,
+      shrinkBudget: opts.shrinkBudget,
       bail: opts.bail ?? null,
       signal: abort.signal,
+      commandTimeoutMs: opts.commandTimeout,
     };
     const hooks: CampaignHooks = {
       onStored: (outcomes) => {
@@ -134,16 +169,20 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
         for (const o of outcomes) {
           if (!o.reproduced) continue;
           const rec = storedByKey.get(o.key)!;
-          const total = db.bump(o.key, 1, now()) ?? rec.count + 1;
-          lines.set(o.key, { key: o.key, file: db.fileOf(o.key), hits: 1, isNew: false, total, headline: headline(rec.failure), reproduce: replayCommand(rec, rec) });
+          const total = saved(`the count of ${db.fileOf(o.key)}`, null, () => db.bump(o.key, 1, now())) ?? rec.count + 1;
+          lines.set(o.key, { key: o.key, file: db.fileOf(o.key), hits: 1, isNew: false, total, headline: headline(rec.failure), reproduce: replayCommand(rec, rec), foundAtMs: null, commandsBefore: null });
         }
       },
       onFound: (found, replaces) => {
-        const origin = { ptspecVersion: version, scenario: opts.scenario, target: fileTarget(target), maxCommands: opts.maxCommands, fullCheckEvery: opts.fullCheckEvery, campaignSeed: opts.seed };
+        const origin = { ptspecVersion: version, scenario: opts.scenario, target: fileTarget(target), maxCommands: opts.maxCommands, fullCheckEvery: opts.fullCheckEvery, campaignSeed: opts.seed, swarm: opts.swarm };
         const rec = failureRecord(found, origin, now());
         const isNew = !storedByKey.has(found.key);
-        const w = replaces || staleKeys.has(found.key) ? db.replace(rec) : db.record(rec);
-        lines.set(found.key, { key: found.key, file: w.file, hits: 1, isNew, total: w.count, headline: headline(rec.failure), reproduce: replayCommand(rec, rec) });
+        const w = saved(db.fileOf(found.key), rec, () => (replaces || staleKeys.has(found.key) ? db.replace(rec) : db.record(rec)))
+          ?? { file: `${db.fileOf(found.key)} (NOT WRITTEN: see above)`, count: 1 };
+        lines.set(found.key, {
+          key: found.key, file: w.file, hits: 1, isNew, total: w.count, headline: headline(rec.failure), reproduce: replayCommand(rec, rec),
+          foundAtMs: found.foundAtMs ?? null, commandsBefore: found.commandsBefore ?? null,
+        });
       },
       onRepeat: (key) => pendingHits.set(key, (pendingHits.get(key) ?? 0) + 1),
       onProgress: (p) => {
@@ -159,17 +198,24 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
     return 1;
   } finally {
     progress.end();
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     flushHits();
   }
 
   const failures = result.failures.map((t) => ({ ...lines.get(t.key)!, hits: t.hits }));
+  // A signal after the last run was handed out still cut the campaign short.
+  const ran: CampaignResult = signal === null ? result : { ...result, stoppedBy: 'interrupt' };
   const summary = buildSummary({
-    version, opts, target, scenario, invariantIds: catalogueSuite.ids, result, failures, budget,
+    version, opts, target, scenario, invariantIds: catalogueSuite.ids, result: ran, failures, budget,
     brokenFiles: loaded.broken,
   });
-  cli.stdout.write(`${opts.json ? JSON.stringify(summary, null, 2) : summaryText(summary, opts, target, scenario)}\n`);
-  return summary.passed ? 0 : 1;
+  // For `ptspec merge`: a rerun of one run is no campaign, and its coverage would count that run twice.
+  if (opts.replay === undefined) saved(`the campaign summary in ${opts.out}`, null, () => writeSummaryFile(opts.out, summary));
+  cli.stdout.write(`${opts.json ? JSON.stringify(summary, null, 2) : printable(summaryText(summary, opts, target, scenario))}\n`);
+  // 128 + the signal's number, as a shell reports a command the signal ended.
+  if (signal !== null) return signal === 'SIGTERM' ? 143 : 130;
+  return summary.passed && unsaved === 0 ? 0 : 1;
 }
 
 export function register(program: Command, cli: Cli): void {

@@ -16,6 +16,7 @@ import { register as registerDump } from './dump.ts';
 import { register as registerMutants } from './mutants.ts';
 import { register as registerScenarios } from './scenarios.ts';
 import { register as registerFailures } from './failures.ts';
+import { register as registerMerge } from './merge.ts';
 
 export interface Streams {
   readonly stdout: Output;
@@ -51,6 +52,7 @@ export async function main(argv: readonly string[], streams: Streams): Promise<n
   registerMutants(program, cli);
   registerScenarios(program, cli);
   registerFailures(program, cli);
+  registerMerge(program, cli);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

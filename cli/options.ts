@@ -3,12 +3,12 @@
  * a bad value makes commander print `error: option '--jobs <n>' argument '0' is invalid.
  * …` naming the option, and the command exits 2 (cli/main.ts).
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { randomInt } from 'node:crypto';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SCENARIOS } from '../spec/scenario.ts';
 import { MUTANT_NAMES, type MutantName } from '../impl/mutants.ts';
-import { parseShrinkPath } from '../fuzz/campaign-run.ts';
+import { DEFAULT_SHRINK_BUDGET, parseShrinkPath } from '../fuzz/campaign-run.ts';
 import type { RerunSpec } from '../fuzz/campaign-rerun.ts';
 import type { Target } from '../fuzz/failure-file.ts';
 
@@ -23,7 +23,12 @@ export interface FuzzOptions {
   readonly impl?: string;
   readonly maxCommands: number;
   readonly fullCheckEvery: number;
+  /** `--no-swarm` turns it off (CommandsArbOptions.swarm). */
+  readonly swarm: boolean;
+  readonly shrinkBudget: number;
   readonly bail?: number;
+  /** ms a step may take before its run is filed as a timeout (0: no watchdog). */
+  readonly commandTimeout: number;
   readonly out: string;
   readonly json: boolean;
   /** `--replay SEED:PATH`: rerun that one run instead of a campaign. */
@@ -40,6 +45,7 @@ export const DEFAULT_TIME_MS = 60_000;
 export const DEFAULT_MAX_COMMANDS = 100;
 export const DEFAULT_FULL_CHECK_EVERY = 50;
 export const DEFAULT_FAILURE_DIR = '.ptspec/failures';
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
 
 /** An integer in [min, max]. */
 export function intParser(what: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
@@ -58,15 +64,49 @@ const MAX_TIME_MS = 7 * 24 * 3_600_000;
 /** `90` (seconds), `90s`, `1.5m`, `2h`, `500ms` → milliseconds. */
 export function parseDuration(value: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  const ms = m === null ? NaN : Number(m[1]) * UNIT_MS[m[2] ?? 's']!;
-  if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_TIME_MS) {
-    throw new InvalidArgumentError('a duration is a positive number with an optional unit ms, s, m or h (e.g. 60s, 5m), at most 7 days.');
+  // Rounded first: `0.4ms` would otherwise pass as positive and become a budget of 0 ms.
+  const ms = Math.round(m === null ? NaN : Number(m[1]) * UNIT_MS[m[2] ?? 's']!);
+  if (!Number.isFinite(ms) || ms < 1 || ms > MAX_TIME_MS) {
+    throw new InvalidArgumentError('a duration is a positive number with an optional unit ms, s, m or h (e.g. 60s, 5m), from 1ms to 7 days.');
   }
-  return Math.round(ms);
+  return ms;
 }
 
-/** `i/N`, 1 ≤ i ≤ N. */
+/**
+ * Where `--shard auto` finds its shard. A CI matrix sets the pair (1-based, as
+ * `--shard i/N`); a Kubernetes Indexed Job sets JOB_COMPLETION_INDEX (0-based) on each
+ * pod itself, and its manifest passes the Job's `completions` as PTSPEC_SHARDS (a pod
+ * cannot see its Job's spec). examples/ has both.
+ */
+export const SHARD_ENV = {
+  index: 'PTSPEC_SHARD_INDEX', count: 'PTSPEC_SHARD_COUNT', k8sIndex: 'JOB_COMPLETION_INDEX', k8sCount: 'PTSPEC_SHARDS',
+} as const;
+
+/** The shard `--shard auto` names, from the environment; an error names what is missing or wrong. */
+export function shardFromEnv(env: Readonly<Record<string, string | undefined>>): Shard {
+  const e = SHARD_ENV;
+  const [index, count, base] = env[e.index] !== undefined || env[e.count] !== undefined
+    ? [e.index, e.count, 1] as const
+    : env[e.k8sIndex] !== undefined ? [e.k8sIndex, e.k8sCount, 0] as const : [null, null, 0] as const;
+  if (index === null) {
+    throw new InvalidArgumentError(`--shard auto needs ${e.index} and ${e.count} (a CI matrix, 1-based) or ${e.k8sIndex} and ${e.k8sCount} `
+      + '(a Kubernetes Indexed Job, 0-based, PTSPEC_SHARDS set to its completions); none is set.');
+  }
+  const raw = { i: env[index], n: env[count] };
+  if (raw.n === undefined) throw new InvalidArgumentError(`--shard auto: ${index} is set but ${count} is not.`);
+  const i = /^\d+$/.test(raw.i ?? '') ? Number(raw.i) - base + 1 : NaN;
+  const n = /^\d+$/.test(raw.n) ? Number(raw.n) : NaN;
+  try {
+    return parseShard(`${i}/${n}`);
+  } catch {
+    throw new InvalidArgumentError(`--shard auto: ${index}=${JSON.stringify(raw.i)} and ${count}=${JSON.stringify(raw.n)} do not name a shard `
+      + `(${base === 1 ? '1 ≤ index ≤ count' : '0 ≤ index < count'}).`);
+  }
+}
+
+/** `i/N`, 1 ≤ i ≤ N, or `auto` (shardFromEnv, on this process's environment). */
 export function parseShard(value: string): Shard {
+  if (value.trim() === 'auto') return shardFromEnv(process.env);
   const m = /^(\d+)\/(\d+)$/.exec(value.trim());
   const i = m === null ? NaN : Number(m[1]);
   const n = m === null ? NaN : Number(m[2]);
@@ -79,6 +119,29 @@ export function parseShard(value: string): Shard {
 /** Leave a core to the main thread, the shell and the editor, unless that would halve a small machine. */
 export function defaultJobs(cores = availableParallelism()): number {
   return cores > 2 ? cores - 1 : cores;
+}
+
+/** What one worker thread needs at most: its own booted model and impl, and the shrinker's copies. */
+const WORKER_BYTES = 300 * 2 ** 20;
+
+/**
+ * `--jobs N`, at most 4 workers a core (more only queue for the cores) and as many as the
+ * machine's memory holds: past either, a campaign would thrash or be killed, not go faster.
+ */
+export function jobsParser(cores = availableParallelism(), memory = totalmem()): (value: string) => number {
+  const byCores = 4 * cores;
+  const byMemory = Math.max(1, Math.floor(memory / WORKER_BYTES));
+  const max = Math.min(byCores, byMemory);
+  const parse = intParser('--jobs', 1, max);
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (e) {
+      // The bound depends on the machine: say where it comes from.
+      throw new InvalidArgumentError(`${(e as Error).message.replace(/\.$/, '')} on this machine (4 workers per core of ${cores} is ${byCores}; `
+        + `~300 MB per worker of ${Math.round(memory / 2 ** 30)} GiB is ${byMemory}).`);
+    }
+  };
 }
 
 /**
@@ -102,6 +165,8 @@ export interface RunOptions {
   readonly target: Target;
   readonly maxCommands: number;
   readonly fullCheckEvery: number;
+  /** Absent: a failure file from before swarm testing, whose runs had every operation. */
+  readonly swarm?: boolean;
 }
 
 /** Those options as flags, for the commands the summary and the reports print. */
@@ -111,6 +176,7 @@ export function runFlags(o: RunOptions): string[] {
     o.target.kind === 'mutant' ? `--mutant ${o.target.mutant}` : o.target.kind === 'module' ? `--impl ${o.target.module}` : '',
     o.maxCommands !== DEFAULT_MAX_COMMANDS ? `--max-commands ${o.maxCommands}` : '',
     o.fullCheckEvery !== DEFAULT_FULL_CHECK_EVERY ? `--full-check-every ${o.fullCheckEvery}` : '',
+    o.swarm === true ? '' : '--no-swarm',
   ].filter(Boolean);
 }
 
@@ -129,14 +195,19 @@ export function addFuzzOptions(cmd: Command): Command {
     .addOption(new Option('--time <duration>', `time budget, e.g. 60s, 5m, 1h (default ${DEFAULT_TIME_MS / 1000}s when --runs is not given)`).argParser(parseDuration))
     .addOption(new Option('--runs <n>', 'run budget: number of sequences this shard runs (exact and reproducible)').argParser(intParser('--runs', 1)))
     .addOption(new Option('--seed <n>', 'campaign seed (default: random, printed in the summary)').argParser(intParser('--seed', 0, 2 ** 32 - 1)))
-    .addOption(new Option('--jobs <n>', 'worker threads').argParser(intParser('--jobs', 1, 256)).default(defaultJobs(), 'the cores minus one when there are more than two, else the cores'))
-    .addOption(new Option('--shard <i/N>', 'run shard i of N: shards never repeat a seed').argParser(parseShard).default({ index: 0, count: 1 }, '1/1'))
+    .addOption(new Option('--jobs <n>', 'worker threads').argParser(jobsParser()).default(defaultJobs(), 'the cores minus one when there are more than two, else the cores'))
+    .addOption(new Option('--shard <i/N>', 'run shard i of N: shards never repeat a seed; `auto`: from a CI matrix or Kubernetes Indexed Job (see examples/README.md)').argParser(parseShard).default({ index: 0, count: 1 }, '1/1'))
     .addOption(new Option('--scenario <name>', 'built-in scenario').choices(Object.keys(SCENARIOS)).default('kernel'))
     .addOption(new Option('--mutant <name>', 'hold the impl with this injected bug to the model (see `ptspec mutants`)').choices(MUTANT_NAMES).conflicts('impl'))
     .addOption(new Option('--impl <module>', 'your own implementation: a module whose default export (or `createSystem`) is a PageTableSystemFactory'))
     .addOption(new Option('--max-commands <n>', 'longest command sequence').argParser(intParser('--max-commands', 1, 10_000)).default(DEFAULT_MAX_COMMANDS))
     .addOption(new Option('--full-check-every <n>', 'full refinement and invariant check every n commands (0: only at the end)').argParser(intParser('--full-check-every', 0)).default(DEFAULT_FULL_CHECK_EVERY))
+    .addOption(new Option('--no-swarm', 'every run draws from all operations (default: each run from its own random subset, swarm testing)'))
+    .addOption(new Option('--shrink-budget <n>', 'traces the shrinker may run per failure (a count, so the shrunk trace is the same on any machine)')
+      .argParser(intParser('--shrink-budget', 0, 1_000_000)).default(DEFAULT_SHRINK_BUDGET))
     .addOption(new Option('--bail <n>', 'stop starting new runs after n distinct failures').argParser(intParser('--bail', 1)))
+    .addOption(new Option('--command-timeout <duration>', 'a step that takes longer is hung: its run is filed as a timeout failure and the campaign goes on (0: no limit)')
+      .argParser((v) => (v.trim() === '0' ? 0 : parseDuration(v))).default(DEFAULT_COMMAND_TIMEOUT_MS, `${DEFAULT_COMMAND_TIMEOUT_MS / 1000}s`))
     .addOption(new Option('--out <dir>', 'failure directory').default(DEFAULT_FAILURE_DIR))
     .addOption(new Option('--json', 'print the summary as JSON').default(false))
     .addOption(new Option('--replay <seed:path>', 'rerun exactly the one run a failure names (its Reproduce line), shrink path applied')

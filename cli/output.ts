@@ -16,3 +16,12 @@ export interface Cli {
   readonly stderr: Output;
   exitCode: number;
 }
+
+/**
+ * Text from failure files and user modules (details, messages, commands, paths) made safe
+ * for a terminal: control characters other than newline and tab, which could move the
+ * cursor, retitle the window or hide lines, are shown as `\xNN`.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

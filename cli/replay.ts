@@ -4,21 +4,21 @@
  * (or every step, boot included) changed in the model and in the implementation. Exit 1 when it still fails, 0 when it no longer reproduces, 2
  * when the file cannot be read or decoded (each problem named by its field path).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { PAGES, vpnToHex } from '../spec/address.ts';
 import { protEquals, type Leaf } from '../spec/state.ts';
-import { SCENARIOS } from '../spec/scenario.ts';
+import { SCENARIOS, scenarioNamed } from '../spec/scenario.ts';
 import { isMutantName } from '../impl/mutants.ts';
 import { replay, type Delta, type Replay, type ReplaySteps, type StateChange } from '../fuzz/campaign-replay.ts';
 import { implTarget, mutantTarget, traceSetupFor, type TargetSpec } from '../fuzz/campaign-target.ts';
 import { formatCommand, formatLeaf, formatLen } from '../fuzz/format.ts';
 import { formatFailure, formatOutcome } from '../fuzz/report.ts';
 import { headline, parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
+import { readRegularFile } from '../fuzz/failure-db.ts';
 import { usageError, userModuleTarget } from './fuzz.ts';
 import { replayCommand } from './options.ts';
-import type { Cli } from './output.ts';
+import { printable, type Cli } from './output.ts';
 import { examples } from './help.ts';
 
 const MAX_LISTED = 12;
@@ -29,7 +29,7 @@ const MAX_LISTED = 12;
  * path in the file is relative to the file (`file`), else to the working directory.
  */
 export async function targetOf(f: FailureFile, where: { readonly file?: string; readonly impl?: string } = {}): Promise<TargetSpec | string> {
-  const scenario = SCENARIOS[f.scenario];
+  const scenario = scenarioNamed(f.scenario);
   if (scenario === undefined) return `scenario: unknown scenario ${JSON.stringify(f.scenario)} (known: ${Object.keys(SCENARIOS).join(', ')})`;
   if (where.impl !== undefined) return userModuleTarget(where.impl, scenario());
   switch (f.target.kind) {
@@ -125,23 +125,43 @@ function replayText(file: string, f: FailureFile, target: TargetSpec, r: Replay,
   return lines.join('\n');
 }
 
-async function replayFile(cli: Cli, file: string, json: boolean, steps: ReplaySteps, impl: string | undefined): Promise<number> {
+interface ReplayOptions {
+  readonly json?: boolean;
+  readonly steps: ReplaySteps;
+  readonly impl?: string;
+  readonly trustModule?: boolean;
+}
+
+async function replayFile(cli: Cli, file: string, opts: ReplayOptions): Promise<number> {
+  const { steps, impl } = opts;
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularFile(file);
   } catch (e) {
     return usageError(cli, `cannot read ${file}: ${(e as Error).message}`);
   }
   const decoded = parseFailureFile(text);
   if (!decoded.ok) return usageError(cli, `${file} is not a valid ptspec failure file:\n${decoded.errors.map((e) => `  ${e}`).join('\n')}`);
   const f = decoded.value;
+  // Loading a module runs its code: a file from elsewhere must not run what it names unasked.
+  if (f.target.kind === 'module' && impl === undefined && opts.trustModule !== true) {
+    return usageError(cli, `${file} names the module ${JSON.stringify(f.target.module)}, and replaying it runs that module's code. `
+      + `If you trust it: ptspec replay ${file} --trust-module; or run your own: ptspec replay ${file} --impl MODULE`);
+  }
   const target = await targetOf(f, { file, ...(impl === undefined ? {} : { impl }) });
   if (typeof target === 'string') return usageError(cli, `${file}: ${target}`);
+  // Step by step means on this thread, where a hang cannot be stopped: a campaign replays
+  // its stored failures first, in a worker under the watchdog.
+  if (f.failure.kind === 'timeout') {
+    return usageError(cli, `${file} is a timeout: replaying it hangs until fixed, which ptspec replay cannot stop. `
+      + `ptspec fuzz --impl MODULE --runs 1 --out ${dirname(file)} replays it first, under --command-timeout.`);
+  }
   const r = replay(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands, steps);
-  if (json) {
+  if (opts.json === true) {
     cli.stdout.write(`${JSON.stringify({ file, key: f.key, reproduced: r.failure !== null, sameKey: r.key === f.key, nowKey: r.key, failure: r.failure, change: r.change, ...(steps === 'all' ? { steps: r.steps } : {}) }, null, 2)}\n`);
   } else {
-    cli.stdout.write(`${replayText(file, f, target, r, steps)}\n`);
+    // The file's details, messages and paths are anyone's text.
+    cli.stdout.write(`${printable(replayText(file, f, target, r, steps))}\n`);
   }
   return r.failure === null ? 0 : 1;
 }
@@ -157,9 +177,11 @@ export function register(program: Command, cli: Cli): void {
       ['ptspec replay .ptspec/failures/<file>.json', 'the failing trace step by step'],
       ['ptspec replay --json .ptspec/failures/<file>.json', 'the same, machine-readable'],
       ['ptspec replay FILE --impl ./my-adapter.ts', 'the stored trace against this module instead'],
+      ['ptspec replay FILE --trust-module', 'run the module the file names'],
     ]))
     .option('--impl <module>', 'replay against this module instead of the target the file names (a moved adapter, a fixed build)')
-    .action(async (file: string, opts: { json?: boolean; steps: ReplaySteps; impl?: string }) => {
-      cli.exitCode = await replayFile(cli, file, opts.json === true, opts.steps, opts.impl);
+    .option('--trust-module', 'run the module the file names (a file for a user module replays only with this or --impl)')
+    .action(async (file: string, opts: ReplayOptions) => {
+      cli.exitCode = await replayFile(cli, file, opts);
     });
 }

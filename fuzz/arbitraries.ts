@@ -16,7 +16,7 @@ import {
   PAGES, kernelLayout, lowerHalfEnd, upperHalfStart, VPN_LIMIT,
   type PageSize, type Pfn, type Vpn,
 } from '../spec/address.ts';
-import type { Command } from '../spec/commands.ts';
+import type { Command, Op } from '../spec/commands.ts';
 import { OPERATIONS, OPS, fieldsOf, type FieldKind } from '../spec/operations.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
@@ -33,6 +33,16 @@ export interface CommandsArbOptions {
    * distinct sequences this way while still running some of full length.
    */
   readonly shortFraction?: number;
+  /**
+   * Swarm testing (Groce et al., ISSTA 2012): each sequence first draws its own subset of
+   * the operations, each kept with probability 1/2 (`map` always: it gives the others
+   * fresh mappings to act on, and the subset is never empty), and uses only those. With
+   * every operation always on, a frequent one (translate, access) crowds out the long
+   * runs of, say, splits and set_direct_map_* that a bug needs; a swarm sequence without
+   * them gets those runs often. Drawn from the sequence's own random stream, so a seed
+   * still gives one sequence.
+   */
+  readonly swarm?: boolean;
 }
 
 const M2 = PAGES['2M'];
@@ -198,8 +208,7 @@ const changeArb: fc.Arbitrary<ProtChange> = fc.oneof(
   },
 );
 
-function sketchArb(scenario: Scenario, vpns: number, pfns: number, isolation: boolean): fc.Arbitrary<Sketch> {
-  const ops = OPS.filter((op) => isolation || OPERATIONS[op].capability === 'core');
+function sketchArb(scenario: Scenario, vpns: number, pfns: number, ops: readonly Op[]): fc.Arbitrary<Sketch> {
   const cpus = scenario.config.cpus;
   return fc.record({
     op: fc.oneof(...ops.map((op) => ({ weight: OPERATIONS[op].fuzz.weight, arbitrary: fc.constant(op) }))),
@@ -351,23 +360,33 @@ function pick(c: Command, keys: readonly string[]): Record<string, unknown> {
 /**
  * Sequences of commands for every core operation (and the isolation operations when
  * asked), with clustered addresses, lengths biased to 1, 511/512/513, 1G and whole
- * regions, mixed maxPage, and protections the system must refuse. The result is plain
- * `Command[]` data, also after shrinking.
+ * regions, mixed maxPage, and protections the system must refuse; with `swarm`, each
+ * sequence on its own subset of them. The result is plain `Command[]` data, also after
+ * shrinking.
  */
 export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Arbitrary<Command[]> {
   const vpns = vpnPool(scenario);
   const pfns = pfnPool(scenario);
-  const sketch = sketchArb(scenario, vpns.length, pfns.length, opts.isolation ?? false);
-  const upTo = (maxLength: number): fc.Arbitrary<Sketch[]> => fc.array(sketch, { maxLength, size: 'max' });
   const short = Math.round(Math.min(1, Math.max(0, opts.shortFraction ?? 0)) * 100);
-  const shortOnes = upTo(Math.ceil(opts.maxCommands / 8));
-  const longOnes = upTo(opts.maxCommands);
-  const lengths = short === 0 ? longOnes
-    : short === 100 ? shortOnes
-    : fc.oneof({ weight: short, arbitrary: shortOnes }, { weight: 100 - short, arbitrary: longOnes });
-  return lengths
-    .map((sketches) => {
+  /** Sequences drawing their operations from `ops`, weighted as the operation table says. */
+  const sequencesOf = (ops: readonly Op[]): fc.Arbitrary<Command[]> => {
+    const sketch = sketchArb(scenario, vpns.length, pfns.length, ops);
+    const upTo = (maxLength: number): fc.Arbitrary<Sketch[]> => fc.array(sketch, { maxLength, size: 'max' });
+    const shortOnes = upTo(Math.ceil(opts.maxCommands / 8));
+    const longOnes = upTo(opts.maxCommands);
+    const lengths = short === 0 ? longOnes
+      : short === 100 ? shortOnes
+      : fc.oneof({ weight: short, arbitrary: shortOnes }, { weight: 100 - short, arbitrary: longOnes });
+    return lengths.map((sketches) => {
       const r = new Resolver(scenario, vpns, pfns);
       return sketches.map((s) => r.resolve(s));
     });
+  };
+  const ops = OPS.filter((op) => opts.isolation === true || OPERATIONS[op].capability === 'core');
+  if (opts.swarm !== true) return sequencesOf(ops);
+  const kept = fc.tuple(...ops.map((op) => (op === SWARM_ALWAYS ? fc.constant(true) : fc.boolean())));
+  return kept.chain((keep) => sequencesOf(ops.filter((_, i) => keep[i])));
 }
+
+/** The operation every swarm subset keeps (see CommandsArbOptions.swarm). */
+const SWARM_ALWAYS: Op = 'map';

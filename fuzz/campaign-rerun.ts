@@ -20,9 +20,10 @@ export async function rerunCampaign(config: CampaignConfig, run: RerunSpec, hook
   const start = Date.now();
   // The campaign's own setup (boot checked once), so steps and checks are the campaign's.
   const setup = await traceSetupFor(config.scenario, config.target, config.fullCheckEvery, { bootOnce: true });
-  const r = rerunPath({ setup, scenario: SCENARIOS[config.scenario]!(), target: config.target.label, maxCommands: config.maxCommands }, run.seed, run.path);
+  const r = rerunPath({ setup, scenario: SCENARIOS[config.scenario]!(), target: config.target.label, maxCommands: config.maxCommands, swarm: config.swarm }, run.seed, run.path);
   hooks.onStored?.([]);
-  if (r.found !== null) hooks.onFound(r.found, false);
+  // The one run of this campaign: nothing ran before it.
+  if (r.found !== null) hooks.onFound({ ...r.found, foundAtMs: Date.now() - start, commandsBefore: 0 }, false);
   return {
     runs: 1,
     commands: r.coverage.commands,

@@ -13,6 +13,7 @@ import type { Scenario } from '../spec/scenario.ts';
 import { commandsArb } from './arbitraries.ts';
 import { runTrace, type TraceFailure, type TraceOptions } from './check.ts';
 import { emptyCoverage, type Coverage } from './coverage.ts';
+import { shrinkStarts, type Heartbeat } from './watchdog.ts';
 
 /** murmur3's 32-bit finaliser: a bijection on 32-bit integers with good avalanche. */
 function fmix32(h: number): number {
@@ -60,6 +61,14 @@ export interface FoundFailure {
   /** The shrunk sequence and its failure. */
   readonly commands: readonly Command[];
   readonly failure: TraceFailure;
+  /**
+   * When the campaign learnt of it: ms since the campaign started, and the commands the
+   * campaign had run before (runs finished before this one's result arrived). Set by the
+   * campaign, not the run, which knows neither; how fast a campaign finds a bug is what
+   * tells a longer budget or a smaller scenario apart from a luckier seed.
+   */
+  readonly foundAtMs?: number;
+  readonly commandsBefore?: number;
 }
 
 export interface RunResult {
@@ -79,12 +88,16 @@ export interface RunContext {
   /** Target label used in failure keys (`impl`, `mutant-NAME`, `module-NAME`). */
   readonly target: string;
   readonly maxCommands: number;
+  /** Each run on its own subset of the operations (CommandsArbOptions.swarm). */
+  readonly swarm: boolean;
   readonly campaignSeed: number;
   /**
    * Traces the shrinker may run for one failure. A count, not a time, so the shrunk trace
    * is the same on a fast and a slow machine.
    */
   readonly shrinkBudget: number;
+  /** Where the traces publish their steps for a command-timeout watchdog (absent: none watches). */
+  readonly heartbeat?: Heartbeat;
 }
 
 export const DEFAULT_SHRINK_BUDGET = 400;
@@ -132,8 +145,8 @@ export function shrinkFailure(first: Failing, failsSame: (commands: readonly Com
 }
 
 /** The command sequence fast-check generates from a run's seed. */
-function generatedCommands(ctx: Pick<RunContext, 'scenario' | 'maxCommands'>, seed: number): readonly Command[] {
-  return fc.sample(commandsArb(ctx.scenario, { maxCommands: ctx.maxCommands }), { seed, numRuns: 1 })[0]!;
+export function generatedCommands(ctx: Pick<RunContext, 'scenario' | 'maxCommands' | 'swarm'>, seed: number): readonly Command[] {
+  return fc.sample(commandsArb(ctx.scenario, { maxCommands: ctx.maxCommands, swarm: ctx.swarm }), { seed, numRuns: 1 })[0]!;
 }
 
 /** A deletion of a shrink path: `count` commands from index `start`. */
@@ -192,13 +205,15 @@ export function runOne(ctx: RunContext, runIndex: number, known: ReadonlyMap<str
   const commands = generatedCommands(ctx, seed);
   const coverage = emptyCoverage();
   const checkDefinitions = runIndex % DEFINITIONS_EVERY === 0;
-  const r = runTrace({ ...ctx.setup, commands, coverage, checkDefinitions });
+  const heartbeat = ctx.heartbeat === undefined ? {} : { heartbeat: ctx.heartbeat };
+  const r = runTrace({ ...ctx.setup, commands, coverage, checkDefinitions, ...heartbeat });
   if (r.failure === null) return { runIndex, coverage, failedKey: null, found: null };
   const key = failureKey(ctx.target, name, r.failure);
   if (runIndex >= (known.get(key) ?? Infinity)) return { runIndex, coverage, failedKey: key, found: null };
   const scratch = emptyCoverage();
+  if (ctx.heartbeat !== undefined) shrinkStarts(ctx.heartbeat);
   const shrunk = shrinkFailure({ commands, failure: r.failure }, (candidate) => {
-    const f = runTrace({ ...ctx.setup, commands: candidate, coverage: scratch, checkDefinitions }).failure;
+    const f = runTrace({ ...ctx.setup, commands: candidate, coverage: scratch, checkDefinitions, ...heartbeat }).failure;
     return f !== null && failureKey(ctx.target, name, f) === key ? f : null;
   }, ctx.shrinkBudget);
   return {

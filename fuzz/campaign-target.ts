@@ -4,12 +4,13 @@
  * `ptspec replay`) and in every worker, from plain data that crosses the thread boundary.
  */
 import { applyCommand } from '../spec/commands.ts';
-import { SCENARIOS } from '../spec/scenario.ts';
+import { scenarioNamed } from '../spec/scenario.ts';
 import type { PageTableSystemFactory } from '../spec/system.ts';
 import type { MutantName } from '../impl/mutants.ts';
 import { runTrace, type TraceFailure } from './check.ts';
 import { builtinTarget } from './defaults.ts';
 import type { TraceSetup } from './campaign-run.ts';
+import { guardedFactory } from './guard.ts';
 import { loadAdapter } from './user-impl.ts';
 
 export type TargetSpec =
@@ -36,13 +37,14 @@ export function moduleTarget(module: string, url: string): TargetSpec {
  * starts every trace from booted systems; a replay checks the boot as part of its trace.
  */
 export async function traceSetupFor(scenarioName: string, target: TargetSpec, fullCheckEvery: number, opts: { readonly bootOnce?: boolean } = {}): Promise<TraceSetup> {
-  const make = SCENARIOS[scenarioName];
+  const make = scenarioNamed(scenarioName);
   if (make === undefined) throw new Error(`unknown scenario ${scenarioName}`);
   const builtin = { ...builtinTarget(make(), target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery };
   // The built-in table checker knows only the built-in impl's tables: a module's tables
   // are checked only by the module's own checkTables, when it exports one.
   const adapter = target.kind === 'module' ? await loadAdapter(target.url) : null;
-  const setup: TraceSetup = adapter === null ? builtin : { ...builtin, makeImpl: adapter.factory, checkTables: adapter.checkTables };
+  // A module's systems run fenced (frozen inputs, Results enforced); the built-in ones are trusted and run bare.
+  const setup: TraceSetup = adapter === null ? builtin : { ...builtin, makeImpl: guardedFactory(adapter.factory), checkTables: adapter.checkTables };
   return opts.bootOnce === true ? bootedOnce(setup) : setup;
 }
 

@@ -10,12 +10,15 @@
  * for any number of workers on any machine; with a time budget the set of runs done
  * depends on speed and is reported.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Command } from '../spec/commands.ts';
-import { failureKey, globalRunIndex, replayTrace, upToFailure, type FoundFailure, type RunResult } from './campaign-run.ts';
+import { failureKey, globalRunIndex, replayTrace, upToFailure, type FoundFailure, type RunResult, type TraceSetup } from './campaign-run.ts';
 import { bootFailure, traceSetupFor, type TargetSpec } from './campaign-target.ts';
 import { addCoverage, emptyCoverage, type Coverage } from './coverage.ts';
+import { timeoutResult } from './campaign-timeout.ts';
+import { newHeartbeat, watch } from './watchdog.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker.ts';
+import { replayInWorkers, startWorker, type Replayed } from './worker-start.ts';
 
 export interface CampaignConfig {
   readonly scenario: string;
@@ -29,12 +32,19 @@ export interface CampaignConfig {
   /** 0-based shard index and shard count. */
   readonly shard: { readonly index: number; readonly count: number };
   readonly maxCommands: number;
+  /** Each run on its own subset of the operations (CommandsArbOptions.swarm). */
+  readonly swarm: boolean;
   readonly fullCheckEvery: number;
   readonly shrinkBudget: number;
   /** Stop starting runs once this many distinct failures are known (null: never); runs in flight finish. */
   readonly bail: number | null;
   /** Stops dispatching new runs (Ctrl-C); runs in flight finish. */
   readonly signal?: AbortSignal;
+  /**
+   * A step of a run that takes longer than this (ms) is hung: its worker is stopped and
+   * the run filed as a 'timeout' failure (fuzz/watchdog.ts). Absent or 0: no watchdog.
+   */
+  readonly commandTimeoutMs?: number;
 }
 
 /** A trace from the failure database, replayed before any new run. */
@@ -102,11 +112,19 @@ export interface CampaignHooks {
 }
 
 /** Replays the stored traces on the main thread, before the workers start. */
-async function replayStored(config: CampaignConfig, stored: readonly StoredTrace[]): Promise<StoredOutcome[]> {
+async function replayStored(config: CampaignConfig, stored: readonly StoredTrace[], replaySetup: TraceSetup): Promise<StoredOutcome[]> {
   if (stored.length === 0) return [];
-  const setup = await traceSetupFor(config.scenario, config.target, config.fullCheckEvery, { bootOnce: true });
-  return stored.map((s) => {
-    const r = replayTrace({ ...setup, fullCheckEvery: s.fullCheckEvery }, config.target.label, s.commands);
+  const timeoutMs = config.commandTimeoutMs ?? 0;
+  let results: readonly Replayed[];
+  // A module's stored trace may hang (a timeout failure does, if not fixed): off the main
+  // thread, under the watchdog. The built-in systems are trusted: no worker to start.
+  if (config.target.kind === 'module' && timeoutMs > 0) results = await replayInWorkers(workerInit(config, []), stored, timeoutMs, replaySetup);
+  else {
+    const setup = await traceSetupFor(config.scenario, config.target, config.fullCheckEvery, { bootOnce: true });
+    results = stored.map((s) => replayTrace({ ...setup, fullCheckEvery: s.fullCheckEvery }, config.target.label, s.commands));
+  }
+  return stored.map((s, i) => {
+    const r = results[i]!;
     const moved = r.key !== null && r.key !== s.key && r.failure !== null;
     const now: FoundFailure | null = moved
       ? { key: r.key!, runIndex: -1, seed: s.seed, path: `stored ${s.key}`, commands: upToFailure(s.commands, r.failure!), failure: r.failure! }
@@ -115,29 +133,33 @@ async function replayStored(config: CampaignConfig, stored: readonly StoredTrace
   });
 }
 
-function startWorker(init: WorkerInit): Worker {
-  // Worker threads do not inherit the tsx loader hooks on Node 20, and `--import tsx` in
-  // execArgv does not apply to the worker's entry module there: register tsx first, then
-  // import the TypeScript entry.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(code, { eval: true, workerData: init, execArgv: [] });
+function workerInit(config: CampaignConfig, known: WorkerInit['known']): WorkerInit {
+  return {
+    scenario: config.scenario,
+    target: config.target,
+    maxCommands: config.maxCommands,
+    swarm: config.swarm,
+    fullCheckEvery: config.fullCheckEvery,
+    shrinkBudget: config.shrinkBudget,
+    campaignSeed: config.seed,
+    known,
+  };
 }
 
 export async function runCampaign(config: CampaignConfig, stored: readonly StoredTrace[], hooks: CampaignHooks): Promise<CampaignResult> {
   const start = Date.now();
   // Every trace starts with the boot: when it fails, every run would only fail the same way.
-  const boot = bootFailure(await traceSetupFor(config.scenario, config.target, config.fullCheckEvery));
+  const replaySetup = await traceSetupFor(config.scenario, config.target, config.fullCheckEvery);
+  const boot = bootFailure(replaySetup);
   if (boot !== null) {
     const key = failureKey(config.target.label, config.scenario, boot);
-    hooks.onFound({ key, runIndex: -1, seed: config.seed, path: '', commands: [], failure: boot }, false);
+    hooks.onFound({ key, runIndex: -1, seed: config.seed, path: '', commands: [], failure: boot, foundAtMs: Date.now() - start, commandsBefore: 0 }, false);
     return {
       runs: 0, commands: 0, elapsedMs: Date.now() - start, coverage: emptyCoverage(), stored: [],
       failures: [{ key, hits: 1, firstRun: -1 }], stoppedBy: 'boot',
     };
   }
-  const storedOutcomes = await replayStored(config, stored);
+  const storedOutcomes = await replayStored(config, stored, replaySetup);
   hooks.onStored?.(storedOutcomes);
   const tallies = new Map<string, FailureTally>();
   for (const s of storedOutcomes) {
@@ -145,7 +167,7 @@ export async function runCampaign(config: CampaignConfig, stored: readonly Store
     // A stored trace that now fails another way is a failure of this campaign too.
     if (s.now !== null && !tallies.has(s.now.key)) {
       tallies.set(s.now.key, { key: s.now.key, hits: 1, firstRun: -1 });
-      hooks.onFound(s.now, false);
+      hooks.onFound({ ...s.now, foundAtMs: Date.now() - start, commandsBefore: 0 }, false);
     }
   }
 
@@ -162,17 +184,11 @@ export async function runCampaign(config: CampaignConfig, stored: readonly Store
   };
   const progress = (): Progress => ({ elapsedMs: Date.now() - start, runs: runsDone, commands: coverage.commands, failures: tallies.size, coverage });
 
-  const init: WorkerInit = {
-    scenario: config.scenario,
-    target: config.target,
-    maxCommands: config.maxCommands,
-    fullCheckEvery: config.fullCheckEvery,
-    shrinkBudget: config.shrinkBudget,
-    campaignSeed: config.seed,
-    known: [...tallies.keys()].map((key) => [key, -1] as const),
-  };
+  const init = workerInit(config, [...tallies.keys()].map((key) => [key, -1] as const));
   const jobs = config.runs === null ? config.jobs : Math.max(1, Math.min(config.jobs, config.runs));
-  const workers = Array.from({ length: jobs }, () => startWorker(init));
+  const timeoutMs = config.commandTimeoutMs ?? 0;
+  /** Live workers; one the watchdog stopped leaves the set before it exits. */
+  const workers = new Set<Worker>();
   const timer = hooks.onProgress === undefined ? undefined : setInterval(() => hooks.onProgress!(progress()), hooks.progressEveryMs ?? 1000);
 
   const onResult = (r: RunResult, from: Worker): void => {
@@ -182,7 +198,8 @@ export async function runCampaign(config: CampaignConfig, stored: readonly Store
     const t = tallies.get(r.failedKey);
     // A worker may not yet know that another one found this failure in an earlier run.
     if (r.found !== null && (t === undefined || r.runIndex < t.firstRun)) {
-      hooks.onFound(r.found, t !== undefined);
+      // This run's own commands are already in the total: "before" leaves them out.
+      hooks.onFound({ ...r.found, foundAtMs: Date.now() - start, commandsBefore: coverage.commands - r.coverage.commands }, t !== undefined);
       for (const w of workers) if (w !== from) w.postMessage({ type: 'known', key: r.found.key, runIndex: r.runIndex } satisfies ToWorker);
     } else {
       hooks.onRepeat(r.failedKey);
@@ -196,28 +213,52 @@ export async function runCampaign(config: CampaignConfig, stored: readonly Store
   };
 
   try {
-    await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-      const dispatch = (): void => {
-        if (outOfBudget()) {
-          resolve();
-          return;
-        }
-        w.postMessage({ type: 'run', runIndex: globalRunIndex(k++, config.shard.index, config.shard.count) } satisfies ToWorker);
+    // One slot per job: a worker, replaced by a fresh one (knowing every failure found so
+    // far) when the watchdog stops it.
+    await Promise.all(Array.from({ length: jobs }, () => new Promise<void>((resolve, reject) => {
+      const spawn = (): void => {
+        // Its own, idle: a stopped worker's may still say it is in the run that hung.
+        const heartbeat = timeoutMs > 0 ? newHeartbeat() : undefined;
+        const w = startWorker({ ...init, known: [...tallies.values()].map((t) => [t.key, t.firstRun] as const), ...(heartbeat === undefined ? {} : { heartbeat }) });
+        workers.add(w);
+        const unwatch = heartbeat === undefined ? () => {} : watch(heartbeat, timeoutMs, (stall) => {
+          workers.delete(w);
+          void w.terminate();
+          onResult(timeoutResult(replaySetup, { ...init, scenario: replaySetup.scenario, target: config.target.label }, stall, timeoutMs), w);
+          spawn();
+        });
+        const fail = (e: Error): void => {
+          unwatch();
+          reject(e);
+        };
+        const dispatch = (): void => {
+          if (outOfBudget()) {
+            unwatch();
+            resolve();
+            return;
+          }
+          w.postMessage({ type: 'run', runIndex: globalRunIndex(k++, config.shard.index, config.shard.count) } satisfies ToWorker);
+        };
+        w.on('message', (m: FromWorker) => {
+          if (m.type === 'fatal') fail(new Error(`fuzz worker failed: ${m.message}`));
+          else if (m.type === 'ready') dispatch();
+          else if (m.type === 'result') {
+            onResult(m.result, w);
+            dispatch();
+          }
+        });
+        w.on('error', fail);
+        w.on('exit', (code) => {
+          if (workers.has(w)) fail(new Error(`fuzz worker exited early (code ${code})`));
+        });
       };
-      w.on('message', (m: FromWorker) => {
-        if (m.type === 'fatal') reject(new Error(`fuzz worker failed: ${m.message}`));
-        else if (m.type === 'ready') dispatch();
-        else {
-          onResult(m.result, w);
-          dispatch();
-        }
-      });
-      w.on('error', reject);
-      w.on('exit', (code) => reject(new Error(`fuzz worker exited early (code ${code})`)));
+      spawn();
     })));
   } finally {
     if (timer !== undefined) clearInterval(timer);
-    await Promise.all(workers.map((w) => w.terminate()));
+    const live = [...workers];
+    workers.clear();
+    await Promise.all(live.map((w) => w.terminate()));
   }
   const failures = [...tallies.values()].sort((a, b) => a.firstRun - b.firstRun);
   return { runs: runsDone, commands: coverage.commands, elapsedMs: Date.now() - start, coverage, stored: storedOutcomes, failures, stoppedBy };

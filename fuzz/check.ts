@@ -23,11 +23,12 @@ import type { AccessOutcome, PageTableSystem, PageTableSystemFactory, Translatio
 import { compareStates, differingField, outcomeDifference, outcomesAgree, type StepOutcome } from './compare.ts';
 import { bump, emptyCoverage, regionOf, type Coverage } from './coverage.ts';
 import { leafAt, touchedScopes } from './scope.ts';
+import { beat, type Heartbeat } from './watchdog.ts';
 
 export type { StepOutcome } from './compare.ts';
 
 /** What went wrong, in the order the checks after a command run. */
-export const FAILURE_KINDS = ['outcome-mismatch', 'postcondition', 'refinement', 'invariant', 'tables', 'checker', 'exception'] as const;
+export const FAILURE_KINDS = ['outcome-mismatch', 'postcondition', 'refinement', 'invariant', 'tables', 'checker', 'exception', 'timeout'] as const;
 export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 /** The first thing that went wrong in a trace. Plain data (JSON-able). */
@@ -107,6 +108,8 @@ export interface TraceOptions {
   readonly checkDefinitions?: boolean;
   /** Counters to add this trace's coverage to (a fresh one otherwise). */
   readonly coverage?: Coverage;
+  /** Where to publish the step about to run, for a watchdog on another thread (fuzz/watchdog.ts). */
+  readonly heartbeat?: Heartbeat;
 }
 
 /** Operations that change leaves or frames (not just TLBs and obligations): the operation table's `mutating`. */
@@ -216,7 +219,10 @@ export function runTrace(opts: TraceOptions): TraceResult {
     const base = { phase, step, command: c, model: m, impl: x };
     if (m.outcome === 'exception' || x.outcome === 'exception') {
       const who = m.outcome === 'exception' ? 'model' : 'impl';
-      return { ...base, kind: 'exception', cause: who, check: 'outcome', witnesses: [], detail: `the ${who} threw: ${(who === 'model' ? m : x).message ?? ''}` };
+      const message = (who === 'model' ? m : x).message ?? '';
+      // A fenced module's non-Result (fuzz/guard.ts) is not something it threw.
+      const detail = message.startsWith(`the ${who} returned `) ? message : `the ${who} threw: ${message}`;
+      return { ...base, kind: 'exception', cause: who, check: 'outcome', witnesses: [], detail };
     }
     if (!outcomesAgree(c, m, x)) {
       return { ...base, kind: 'outcome-mismatch', cause: differingField(m, x), check: 'outcome', witnesses: [], detail: outcomeDifference(m, x) };
@@ -281,6 +287,7 @@ export function runTrace(opts: TraceOptions): TraceResult {
 
   for (let k = 0; k < commands.length; k++) {
     const c = commands[k]!;
+    if (opts.heartbeat !== undefined) beat(opts.heartbeat, k);
     const m = runCommand(model, c);
     const x = runCommand(impl, c);
     outcomes.push(m);

@@ -10,7 +10,7 @@
  * The record format belongs to io/ (the codecs); this module only needs to read, write and
  * count records, so the caller passes the codec in.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
@@ -40,6 +40,29 @@ export function fileNameOf(key: string): string {
   return `${key.replace(/[^A-Za-z0-9._-]+/g, '_')}.json`;
 }
 
+function kindOf(s: Stats): string {
+  if (s.isDirectory()) return 'a directory';
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isSocket()) return 'a socket';
+  return s.isCharacterDevice() || s.isBlockDevice() ? 'a device' : 'not a plain file';
+}
+
+/**
+ * A regular file's text; anything else is an error naming what it is. Opened without
+ * blocking and checked on the open descriptor, so a FIFO named `x.json` (or one swapped
+ * in after a check) can never hang the reader waiting for a writer.
+ */
+export function readRegularFile(file: string): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const s = fstatSync(fd);
+    if (!s.isFile()) throw new Error(`${kindOf(s)}, not a regular file`);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Write `text` to `file` atomically: a temporary sibling, fsync, rename. */
 export function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.${threadId}.${Date.now().toString(36)}.tmp`;
@@ -60,22 +83,52 @@ export function writeAtomic(file: string, text: string): void {
 
 const LOCK_STALE_MS = 30_000;
 
+/** Whether process `pid` of this machine is gone (killed, crashed); false when unknown. */
+function processGone(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    // EPERM: it exists, under another user.
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Whether a lock file was left by a holder that cannot release it: its pid (the file's
+ * content) is gone, or it is older than LOCK_STALE_MS (written on another machine
+ * sharing the directory, or not yet holding a pid).
+ */
+function staleLock(lock: string): boolean {
+  let pid: number;
+  let mtimeMs: number;
+  try {
+    pid = Number(readFileSync(lock, 'utf8'));
+    mtimeMs = statSync(lock).mtimeMs;
+  } catch {
+    // Released meanwhile: not stale, just free.
+    return false;
+  }
+  return processGone(pid) || Date.now() - mtimeMs > LOCK_STALE_MS;
+}
+
 /**
  * Exclusive access to one record across processes (two shards sharing a directory): a
- * lock file created with O_EXCL. A lock older than LOCK_STALE_MS is from a dead process.
+ * lock file created with O_EXCL holding the holder's pid, so a campaign killed with
+ * SIGKILL while holding it stalls nobody.
  */
 function withLock<T>(file: string, fn: () => T): T {
   const lock = `${file}.lock`;
   for (;;) {
     try {
-      closeSync(openSync(lock, 'wx'));
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
       // Only a dead holder's lock may be broken: a live one holds it for one small write,
       // and breaking it early would let two processes lose each other's count.
-      if (age > LOCK_STALE_MS) rmSync(lock, { force: true });
+      if (staleLock(lock)) rmSync(lock, { force: true });
       else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
   }
@@ -93,24 +146,34 @@ export class FailureDb<F extends DbRecord> {
     return join(this.dir, fileNameOf(key));
   }
 
-  /** Every readable record in the directory, and the files that do not decode. */
+  /**
+   * Every readable record in the directory, and the files that do not decode. Leftovers of
+   * a killed campaign go first: its temporary files (named by writeAtomic with its pid)
+   * and the locks it held.
+   */
   load(): { readonly stored: StoredFailure<F>[]; readonly broken: BrokenFile[] } {
     const stored: StoredFailure<F>[] = [];
     const broken: BrokenFile[] = [];
-    let names: string[];
+    let all: string[];
     try {
-      names = readdirSync(this.dir).filter((n) => n.endsWith('.json')).sort();
+      all = readdirSync(this.dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { stored, broken };
       throw e;
     }
+    for (const name of all) {
+      const tmp = /\.json\.(\d+)\.\d+\.[0-9a-z]+\.tmp$/.exec(name);
+      const path = join(this.dir, name);
+      if ((tmp !== null && processGone(Number(tmp[1]))) || (name.endsWith('.json.lock') && staleLock(path))) rmSync(path, { force: true });
+    }
+    const names = all.filter((n) => n.endsWith('.json')).sort();
     for (const name of names) {
       const file = join(this.dir, name);
       let text: string;
       try {
-        text = readFileSync(file, 'utf8');
+        text = readRegularFile(file);
       } catch (e) {
-        // An unreadable entry (a directory, no permission) must not stop the campaign.
+        // An unreadable entry (a directory, a FIFO, no permission) must not stop the campaign.
         broken.push({ file, errors: [`cannot read: ${(e as Error).message}`] });
         continue;
       }
@@ -185,7 +248,7 @@ export class FailureDb<F extends DbRecord> {
   private read(file: string): F | undefined {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readRegularFile(file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;

@@ -85,6 +85,16 @@ export const FailureFileC = strictObject('a failure file', {
   count: positiveInt,
   firstSeen: t.string,
   lastSeen: t.string,
+}, {
+  /**
+   * Written since these fields exist; optional so older version-3 files still decode.
+   * When the finding campaign learnt of it: ms after it started, and the commands it had
+   * run before that run (FoundFailure).
+   */
+  foundAtMs: int,
+  commandsBefore: int,
+  /** Whether the run drew its operations from a swarm subset (CommandsArbOptions.swarm); absent: no swarm, as before it existed. */
+  swarm: t.boolean,
 });
 export type FailureFile = t.TypeOf<typeof FailureFileC>;
 
@@ -96,6 +106,7 @@ export interface FailureOrigin {
   readonly maxCommands: number;
   readonly fullCheckEvery: number;
   readonly campaignSeed: number;
+  readonly swarm: boolean;
 }
 
 /** The record of a failure just found, seen once at `now`. */
@@ -109,6 +120,8 @@ export function failureRecord(found: FoundFailure, origin: FailureOrigin, now: s
     seed: found.seed,
     path: found.path,
     commands: found.commands,
+    ...(found.foundAtMs === undefined ? {} : { foundAtMs: found.foundAtMs }),
+    ...(found.commandsBefore === undefined ? {} : { commandsBefore: found.commandsBefore }),
     // Witnesses with exactly the Witness fields: the file is decoded strictly.
     failure: { ...found.failure, witnesses: found.failure.witnesses.map(plainWitness) },
     count: 1,

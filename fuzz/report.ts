@@ -32,6 +32,7 @@ const KIND_TITLE: Readonly<Record<TraceFailure['kind'], string>> = {
   tables: 'the concrete page tables are malformed',
   checker: 'an invariant\'s fast check disagrees with its definition (checker/)',
   exception: 'a system threw an exception',
+  timeout: 'an operation did not return within --command-timeout',
 };
 
 const CHECK_TITLE: Readonly<Record<TraceFailure['check'], string>> = {

@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import type { PageTableSystem, PageTableSystemFactory, SystemSetup } from '../spec/system.ts';
 import type { TableChecker } from './check.ts';
+import { guardedFactory } from './guard.ts';
 
 /** Every method of PageTableSystem; the `satisfies` keeps the list complete as the interface grows. */
 const METHODS = {
@@ -109,7 +110,8 @@ export async function loadUserImpl(path: string, setup: SystemSetup): Promise<Pa
   const { factory } = await loadAdapter(moduleUrl(path));
   let sys: unknown;
   try {
-    sys = factory(setup);
+    // Fenced as in the campaign, so a factory that mutates its setup is refused here already.
+    sys = guardedFactory(factory)(setup);
   } catch (e) {
     throw new UserImplError(`--impl ${path}: the factory threw while building a system: ${(e as Error).message}`);
   }

@@ -194,7 +194,13 @@ export type Decoded<A> = { readonly ok: true; readonly value: A } | { readonly o
 
 function show(u: unknown): string {
   if (u === undefined) return 'nothing';
-  const s = JSON.stringify(u);
+  let s: string;
+  try {
+    s = JSON.stringify(u);
+  } catch {
+    // Nested too deep for the stack (a hand-made or corrupted file): its kind says enough.
+    return Array.isArray(u) ? 'a deeply nested array' : 'a deeply nested object';
+  }
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
@@ -208,13 +214,17 @@ function fieldPath(context: t.Context): string {
   return path === '' ? '(top level)' : path;
 }
 
+/** More errors than this say nothing more: a file with thousands of wrong fields is rewritten, not fixed field by field. */
+const MAX_ERRORS = 20;
+
 export function reportErrors(errors: t.Errors): string[] {
-  return errors.map((e) => {
+  const more = errors.length > MAX_ERRORS ? [`… and ${errors.length - MAX_ERRORS} more errors`] : [];
+  return [...errors.slice(0, MAX_ERRORS).map((e) => {
     const where = fieldPath(e.context);
     if (e.message !== undefined) return `${where}: ${e.message}`;
     const expected = e.context[e.context.length - 1]?.type.name ?? 'a valid value';
     return e.value === undefined ? `${where}: missing (expected ${expected})` : `${where}: expected ${expected}, got ${show(e.value)}`;
-  });
+  }), ...more];
 }
 
 export function decode<A>(codec: t.Decoder<unknown, A>, u: unknown): Decoded<A> {
@@ -222,16 +232,77 @@ export function decode<A>(codec: t.Decoder<unknown, A>, u: unknown): Decoded<A> 
   return r._tag === 'Right' ? { ok: true, value: r.right } : { ok: false, errors: reportErrors(r.left) };
 }
 
-/** JSON.parse's message with where it stopped as a line and column (V8 gives only "at position N"). */
+/** One JSON string, number or literal, from the sticky regex's lastIndex. */
+const JSON_SCALAR = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+
+/**
+ * The offset of the first character that cannot continue valid JSON (the text's length
+ * when it ends too early), for the messages in which V8 gives no position (`NaN`, a bad
+ * token at the start). Iterative, so nesting of any depth is scanned.
+ */
+function syntaxErrorOffset(text: string): number {
+  const open: ('[' | '{')[] = [];
+  // What may come next: a value, an object key, the colon after it, a comma or the closer, the end.
+  let want: 'value' | 'value-or-close' | 'key' | 'key-or-close' | 'colon' | 'next' | 'end' = 'value';
+  const scalar = (at: number): number => {
+    JSON_SCALAR.lastIndex = at;
+    const m = JSON_SCALAR.exec(text);
+    return m === null ? -1 : at + m[0].length;
+  };
+  for (let i = 0; ; i++) {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+    if (i >= text.length || want === 'end') return i;
+    const c = text[i]!;
+    const close = open.at(-1) === '[' ? ']' : '}';
+    if (want === 'colon') {
+      if (c !== ':') return i;
+      want = 'value';
+    } else if (c === close && (want === 'next' || want === (close === ']' ? 'value-or-close' : 'key-or-close'))) {
+      open.pop();
+      want = open.length === 0 ? 'end' : 'next';
+    } else if (want === 'next') {
+      if (c !== ',') return i;
+      want = close === ']' ? 'value' : 'key';
+    } else if (want === 'key' || want === 'key-or-close') {
+      const end = c === '"' ? scalar(i) : -1;
+      if (end < 0) return i;
+      i = end - 1;
+      want = 'colon';
+    } else if (c === '[' || c === '{') {
+      open.push(c);
+      want = c === '[' ? 'value-or-close' : 'key-or-close';
+    } else {
+      const end = scalar(i);
+      if (end < 0) return i;
+      i = end - 1;
+      want = open.length === 0 ? 'end' : 'next';
+    }
+  }
+}
+
+/** JSON.parse's message with where it stopped as a line and column (V8 gives at most "at position N"). */
 function jsonError(text: string, message: string): string {
   const pos = /at position (\d+)/.exec(message);
-  if (pos === null) return message;
-  const before = text.slice(0, Number(pos[1]));
-  return `line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')}: ${message}`;
+  const before = text.slice(0, pos === null ? syntaxErrorOffset(text) : Number(pos[1]));
+  // V8 quotes the text itself; the line and column say where, without a page of the file.
+  const what = message.replace(/, ".*" is not valid JSON$/s, '');
+  return `line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')}: ${what}`;
+}
+
+/** Why text is not UTF-8 JSON before any character of it is parsed, or null. */
+function encodingError(text: string): string | null {
+  if (text.startsWith('\uFEFF')) return 'line 1, column 1: the text starts with a byte-order mark (U+FEFF); save it as UTF-8 without one';
+  // UTF-16 read as UTF-8: its BOM turns into two replacement characters, ASCII into NUL-separated bytes.
+  if (text.startsWith('\uFFFD\uFFFD') || text.includes('\u0000')) {
+    return 'line 1, column 1: the text looks like UTF-16 (a UTF-16 byte-order mark or NUL bytes); save it as UTF-8';
+  }
+  return null;
 }
 
 /** JSON text parsed and decoded, with JSON syntax errors located by line and column. */
 export function parseJson<A>(codec: t.Decoder<unknown, A>, text: string): Decoded<A> {
+  const encoding = encodingError(text);
+  if (encoding !== null) return { ok: false, errors: [`not valid JSON: ${encoding}`] };
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -11,6 +11,7 @@ import { CheckReportJsonC } from '../io/ptdump/report.ts';
 import { FailureFileC } from '../fuzz/failure-file.ts';
 import { SummaryC } from '../cli/fuzz-summary.ts';
 import { BenchReportC } from '../bench/json.ts';
+import { MergeReportC } from '../cli/merge.ts';
 
 export interface SchemaSource {
   /** File name in schemas/, also the schema's `$id`. */
@@ -34,6 +35,12 @@ export const SCHEMAS: readonly SchemaSource[] = [
     codec: SummaryC,
     title: 'ptspec fuzz --json',
     description: `The closing summary of a fuzz campaign: what ran, the coverage, and each failure with its failure file and the command that reruns it. ${PAGE_NUMBERS}`,
+  },
+  {
+    file: 'merge.schema.json',
+    codec: MergeReportC,
+    title: 'ptspec merge --json',
+    description: 'Failure directories of campaign shards merged: per target and scenario the summed runs, commands and coverage with what was never exercised and the shards missing, and each distinct failure once with its counts summed and the trace of its earliest run.',
   },
   {
     file: 'check-report.schema.json',

@@ -172,3 +172,11 @@ export const SCENARIOS: Readonly<Record<string, () => Scenario>> = {
     description: 'the kernel scenario on a CPU without 2M or 1G pages: every leaf is 4K, so memory is cut to 128 MiB (no user memory) to keep boot at ~41,000 leaves',
   }),
 };
+
+/**
+ * The scenario called `name`, or undefined. Names come from command lines and failure
+ * files, so a plain lookup would find `constructor` or `toString` on the prototype.
+ */
+export function scenarioNamed(name: string): (() => Scenario) | undefined {
+  return Object.hasOwn(SCENARIOS, name) ? SCENARIOS[name] : undefined;
+}

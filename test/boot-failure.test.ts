@@ -38,7 +38,7 @@ describe('a boot that fails on the impl', () => {
     expect(r.stdout).not.toContain('How often each operation');
     const files = readdirSync(out).filter((f) => f.endsWith('.json'));
     expect(files).toHaveLength(1);
-    const replay = await ptspec('replay', join(out, files[0]!));
+    const replay = await ptspec('replay', join(out, files[0]!), '--trust-module');
     expect(replay.code).toBe(1);
     expect(replay.stdout).toMatch(/ {2}boot 2 {2}map .*<-- FAILS HERE/);
   }, 60_000);

@@ -77,7 +77,7 @@ describe('failure database', () => {
     const { stored, broken } = db.load();
     expect(stored).toHaveLength(1);
     expect(broken.map((b) => b.file)).toEqual([join(dir, 'not-a-file.json')]);
-    expect(broken[0]!.errors[0]).toMatch(/^cannot read: .*EISDIR/);
+    expect(broken[0]!.errors[0]).toMatch(/^cannot read: a directory, not a regular file$/);
   });
 
   it('breaks only a stale lock left by a dead process', () => {

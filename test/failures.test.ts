@@ -40,7 +40,7 @@ async function found(commands: readonly Command[]): Promise<FoundFailure> {
 }
 
 const origin = (target: Target): Parameters<typeof failureRecord>[1] => ({
-  ptspecVersion: '0.1.0', scenario: 'kernel', target, maxCommands: 100, fullCheckEvery: 50, campaignSeed: 3,
+  ptspecVersion: '0.1.0', scenario: 'kernel', target, maxCommands: 100, fullCheckEvery: 50, campaignSeed: 3, swarm: false,
 });
 const mutantOrigin = origin({ kind: 'mutant', mutant: 'split-drops-pat' });
 
@@ -118,6 +118,20 @@ describe('ptspec failures', () => {
     expect(existsSync(file)).toBe(true);
     expect(db.removeIf(file, () => true)).toBe(true);
     expect(existsSync(file)).toBe(false);
+  });
+
+  it('--replay runs a module a failure file names only with --trust-module', async () => {
+    const dir = tmp();
+    const marker = join(dir, 'module-ran');
+    const module = join(dir, 'adapter.mjs');
+    // The module leaves a mark when loaded: nothing may load it without the option.
+    writeFileSync(module, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'ran');\nexport default () => ({});\n`);
+    database(dir).record(failureRecord(await found(viaProtect), origin({ kind: 'module', module }), '2026-12-01T10:00:00.000Z'));
+    const r = await ptspec('failures', '--out', dir, '--replay');
+    expect(r.stdout).toContain(`cannot replay: it names module ${module}; replay with --trust-module to run it`);
+    expect(existsSync(marker)).toBe(false);
+    await ptspec('failures', '--out', dir, '--replay', '--trust-module');
+    expect(existsSync(marker)).toBe(true);
   });
 
   it('refuses a failure directory it cannot read, exit 2', async () => {

@@ -14,7 +14,8 @@ import { ptspec, type CliRun } from './cli.ts';
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ptspec-replay-'));
 
 function onlyFailureFile(dir: string): FailureFile {
-  const files = readdirSync(dir);
+  // A campaign's summary (summaries/) sits beside its failure files.
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   expect(files).toHaveLength(1);
   const r = parseFailureFile(readFileSync(join(dir, files[0]!), 'utf8'));
   if (!r.ok) throw new Error(r.errors.join('\n'));
@@ -65,7 +66,7 @@ describe('ptspec fuzz --replay', () => {
   }, 60_000);
 
   it('ptspec replay of the stored file prints the same command', async () => {
-    const r = await ptspec('replay', join(found, readdirSync(found)[0]!));
+    const r = await ptspec('replay', join(found, readdirSync(found).filter((f) => f.endsWith('.json'))[0]!));
     expect(r.stdout).toContain(`Reproduce: ${reproduce}`);
   }, 60_000);
 

@@ -92,7 +92,7 @@ describe('impl refines the model', () => {
   }
 
   it('random sequences: same results, same abstract state, sound tables', () => {
-    fc.assert(fc.property(fc.array(command, { minLength: 10, maxLength: 40 }), (cs) => agree(kernelScenario(), cs)), fcParams({ numRuns: 40 }));
+    fc.assert(fc.property(fc.array(command, { minLength: 10, maxLength: 40 }), (cs) => agree(kernelScenario(), cs)), fcParams({ numRuns: 25 }));
     // The sequences reach every outcome the core operations have.
     expect([...seen.keys()].sort()).toEqual(['EEXIST', 'EINVAL', 'ENOENT', 'EPERM', 'ok']);
   });
@@ -100,7 +100,7 @@ describe('impl refines the model', () => {
   it('random sequences on a nearly full table pool (ENOMEM and its rollback)', () => {
     const tight = kernelScenario({ tablePool: { pfn: TABLE_POOL.pfn, count: 16 } });
     seen.clear();
-    fc.assert(fc.property(fc.array(command, { minLength: 10, maxLength: 40 }), (cs) => agree(tight, cs)), fcParams({ numRuns: 30 }));
+    fc.assert(fc.property(fc.array(command, { minLength: 10, maxLength: 40 }), (cs) => agree(tight, cs)), fcParams({ numRuns: 20 }));
     expect(seen.get('ENOMEM') ?? 0).toBeGreaterThan(20);
   });
 

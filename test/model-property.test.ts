@@ -1,6 +1,6 @@
 /**
  * The model keeps the policy in every reachable state, and a refused operation changes
- * nothing: 300 random sequences of core operations on the booted kernel
+ * nothing: 200 random sequences of core operations on the booted kernel
  * scenario, with addresses clustered where page-table code goes wrong (region edges,
  * 2M/1G boundaries, the page either side, addresses used a moment ago, the direct-map
  * alias of a frame just mapped elsewhere) and leaves of every size. Half the runs get a
@@ -246,9 +246,9 @@ describe('model property', () => {
         const broken = checkAll(before);
         if (broken.length > 0) throw new Error(`invariant ${broken[0]!.id} (${broken[0]!.title}): ${broken[0]!.witnesses[0]?.detail}`);
       }),
-      // 300 reach every outcome asserted below in a few seconds; the seeded campaigns of
+      // 200 reach every outcome asserted below in a few seconds; the seeded campaigns of
       // .ci/run run the model through thousands more sequences.
-      fcParams({ numRuns: 300 }),
+      fcParams({ numRuns: 200 }),
     );
     // The sequences reached every operation's success and its refusals.
     for (const op of OPS.map(([o]) => o)) expect(seen.get(`${op} ok`) ?? 0, `${op} ok`).toBeGreaterThan(0);
