@@ -296,9 +296,9 @@ export function runTrace(opts: TraceOptions): TraceResult {
     const f = checkAfter('run', k, c, m, x, full ? 'full' : 'incremental');
     if (f !== null) return { failure: f, outcomes, coverage: cov };
   }
-  const ending = opts.checkDefinitions === true ? definitionsFailure(invariants, impl, commands, outcomes) : null;
-  if (ending !== null) return { failure: ending, outcomes, coverage: cov };
-  return { failure: null, outcomes, coverage: cov };
+  // `previous` is the impl's state after the last command, already taken by its checks.
+  const ending = opts.checkDefinitions === true ? definitionsFailure(invariants, previous.impl, commands, outcomes) : null;
+  return { failure: ending, outcomes, coverage: cov };
 }
 
 interface Pair {
@@ -323,13 +323,12 @@ function brokenPostcondition(c: Command, results: { readonly model: StepOutcome;
   return null;
 }
 
-/** The end of a trace: the fast checks against the invariants' definitions on the impl's final state. */
-function definitionsFailure(invariants: InvariantSuite, impl: PageTableSystem, commands: readonly Command[], outcomes: readonly StepOutcome[]): TraceFailure | null {
+/** The end of a trace: the fast checks against the invariants' definitions on the impl's final state `end`. */
+function definitionsFailure(invariants: InvariantSuite, end: AbstractState, commands: readonly Command[], outcomes: readonly StepOutcome[]): TraceFailure | null {
   const last = commands[commands.length - 1];
   const outcome = outcomes[outcomes.length - 1];
   if (invariants.definitions === undefined || last === undefined || outcome === undefined) return null;
-  const end = abstractOf(impl);
-  const d = typeof end === 'string' ? undefined : invariants.definitions(end)[0];
+  const d = invariants.definitions(end)[0];
   if (d === undefined) return null;
   return {
     kind: 'checker', cause: d.id, phase: 'run', step: commands.length - 1, command: last, check: 'full', invariantId: d.id,

@@ -12,11 +12,8 @@ import {
 import type { PtError } from '../spec/errors.ts';
 import { tableFootprint } from '../spec/footprint.ts';
 import { PAGE_KERNEL, PAGE_KERNEL_ROX, type Leaf, type Prot, type SystemConfig } from '../spec/state.ts';
+import { KERNEL_CONFIG as config, NO_GB_CONFIG as noGb, NO_PSE_CONFIG as noPse, USER_RO } from './states.ts';
 
-import { KERNEL_CONFIG, NO_GB_CONFIG, NO_PSE_CONFIG, USER_RO } from './states.ts';
-const config = KERNEL_CONFIG;
-const noPse = NO_PSE_CONFIG;
-const noGb = NO_GB_CONFIG;
 const V = L.vmallocStart; // 1G-aligned
 const G = PAGES['1G'];
 const M = PAGES['2M'];

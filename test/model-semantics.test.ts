@@ -15,11 +15,8 @@ import { collapseBlock, collapseRefusal, splitLeaf } from '../model/hugepage.ts'
 import { placeLeaves } from '../model/placement.ts';
 import { aliasChange, aliasRanges, applyProtChange, protChanges } from '../model/protect.ts';
 import { accessAllowed, addFlushObligation, compareTlbEntries, dischargeFlushRange, flushTlbRange, tlbLookup } from '../model/tlb.ts';
+import { KERNEL_CONFIG as config, NO_GB_CONFIG as noGb, NO_PSE_CONFIG as noPse, USER_RO } from './states.ts';
 
-import { KERNEL_CONFIG, NO_GB_CONFIG, NO_PSE_CONFIG, USER_RO } from './states.ts';
-const config = KERNEL_CONFIG;
-const noPse = NO_PSE_CONFIG;
-const noGb = NO_GB_CONFIG;
 const V = L.vmallocStart; // 1G-aligned
 const G = PAGES['1G'];
 const M = PAGES['2M'];

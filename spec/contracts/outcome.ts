@@ -23,15 +23,12 @@ export const POSSIBLE_OUTCOMES: Readonly<Partial<Record<Op, readonly ('ok' | Err
 export type MutatingOp = 'map' | 'unmap' | 'protect' | 'setDirectMapInvalid' | 'setDirectMapDefault' | 'split' | 'collapse';
 
 /** The argument each mutating core operation's EPERM names (the operation table's `policyArg`). Trusted. */
-export const POLICY_ARG: Readonly<Record<MutatingOp, string>> = {
-  map: OPERATIONS.map.policyArg!,
-  unmap: OPERATIONS.unmap.policyArg!,
-  protect: OPERATIONS.protect.policyArg!,
-  setDirectMapInvalid: OPERATIONS.setDirectMapInvalid.policyArg!,
-  setDirectMapDefault: OPERATIONS.setDirectMapDefault.policyArg!,
-  split: OPERATIONS.split.policyArg!,
-  collapse: OPERATIONS.collapse.policyArg!,
-};
+export const POLICY_ARG = Object.fromEntries(
+  OPS.flatMap((op) => {
+    const arg = OPERATIONS[op].policyArg;
+    return arg === undefined ? [] : [[op, arg]];
+  }),
+) as Readonly<Record<MutatingOp, string>>;
 
 /**
  * The strict policy: the invariants of the catalogue that the strict profile refuses to
