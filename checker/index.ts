@@ -6,6 +6,7 @@ import type { CheckScope, Family, InvariantDefinition, Witness } from '../spec/i
 import { DEFINITIONS } from '../spec/invariants/index.ts';
 import type { AbstractState } from '../spec/state.ts';
 import { Witnesses, type Check, type CheckTable } from './common.ts';
+import { DIRECT_MAP_CHECKS } from './directmap.ts';
 import { HUGE_PAGES_CHECKS } from './hugepages.ts';
 import { PERMISSIONS_CHECKS } from './permissions.ts';
 import { STRUCTURE_CHECKS } from './structure.ts';
@@ -23,7 +24,7 @@ export interface Invariant extends InvariantDefinition {
   check(state: AbstractState, scope?: CheckScope): Witness[];
 }
 
-const CHECKS: CheckTable = { ...STRUCTURE_CHECKS, ...TRANSLATION_CHECKS, ...PERMISSIONS_CHECKS, ...HUGE_PAGES_CHECKS };
+const CHECKS: CheckTable = { ...STRUCTURE_CHECKS, ...TRANSLATION_CHECKS, ...PERMISSIONS_CHECKS, ...HUGE_PAGES_CHECKS, ...DIRECT_MAP_CHECKS };
 
 /** The definition itself, capped like every check. */
 function cappedDefinition(def: InvariantDefinition): Check {
@@ -40,7 +41,7 @@ function pair(def: InvariantDefinition): Invariant {
   return { ...def, check: check === 'definition' ? cappedDefinition(def) : check };
 }
 
-/** Every invariant in id order, S, T, P, H. */
+/** Every invariant in id order, S, T, P, H, D. */
 export const CATALOGUE: readonly Invariant[] = DEFINITIONS.map(pair);
 
 for (const name of Object.keys(CHECKS)) {

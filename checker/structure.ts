@@ -2,8 +2,8 @@
 import { PAGE_SIZES, VPN_LIMIT, isCanonicalRange, isKernelHalf, lowerHalfEnd, upperHalfStart } from '../spec/address.ts';
 import { tableFootprint } from '../spec/footprint.ts';
 import { directMapBase, framesText, hasFrameFacts, leafText, runText } from '../spec/invariants/terms.ts';
-import type { FrameRun } from '../spec/state.ts';
-import { Witnesses, alignmentCheck, forEachNeighbours, frameUseCheck, inScope, leafCheck, leafPages, sortedLeaves, type Check, type CheckTable } from './common.ts';
+import type { FrameRun, Leaf } from '../spec/state.ts';
+import { Witnesses, alignmentCheck, forEachNeighbours, frameUseCheck, inScope, leafCheck, leafPages, scopeRange, sortedLeaves, type Check, type CheckTable } from './common.ts';
 
 /**
  * S7 in one sweep over the runs sorted by pfn: the frames a run shares with earlier runs
@@ -100,10 +100,12 @@ export const STRUCTURE_CHECKS: CheckTable = {
   no_leaked_and_no_empty_tables(state, scope) {
     const root = state.roots[0];
     if (scope !== undefined || !hasFrameFacts(state) || state.roots.length !== 1 || root === undefined) return [];
-    const needed = tableFootprint(state.config.levels, sortedLeaves(root.leaves));
+    const np = root.nonPresent ?? [];
+    const entries = np.length === 0 ? root.leaves : [...root.leaves, ...np];
+    const needed = tableFootprint(state.config.levels, sortedLeaves(entries));
     return state.tablesInUse === needed + state.pendingTableFrees
       ? []
-      : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the leaves need ${needed} tables and ${state.pendingTableFrees} await a flush` }];
+      : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the entries need ${needed} tables and ${state.pendingTableFrees} await a flush` }];
   },
   page_table_frames_mapped_only_by_their_direct_map_page: frameUseCheck(
     (leaf, _root, state) => leaf.vpn - leaf.pfn !== directMapBase(state),
@@ -111,6 +113,32 @@ export const STRUCTURE_CHECKS: CheckTable = {
     () => 'a page-table frame mapped outside its direct-map page',
   ),
   init_mm_is_root_zero: 'definition',
+  non_present_entries_are_aligned_and_occupy_free_slots(state, scope) {
+    const w = new Witnesses();
+    for (const root of state.roots) {
+      const np = root.nonPresent ?? [];
+      np.forEach((e, i) => {
+        const n = leafPages(e);
+        if (!inScope(e.vpn, n, scope)) return;
+        const meets = (o: Leaf): boolean => o.vpn < e.vpn + n && e.vpn < o.vpn + leafPages(o);
+        const where = { root: root.id, vpn: e.vpn, pages: n };
+        if (e.vpn % n !== 0 || e.pfn % n !== 0) w.add({ ...where, detail: `a non-present ${e.size} entry not aligned to its size` });
+        if (i > 0 && np[i - 1]!.vpn >= e.vpn) w.add({ ...where, detail: 'non-present entries out of vpn order' });
+        // Non-present entries are few (pages a client took out of the direct map): all pairs is cheap.
+        if (np.some((o, j) => j !== i && meets(o))) w.add({ ...where, detail: 'a non-present entry overlaps another' });
+        // A scoped check trusts sorted, disjoint leaves (a full check shows it): only the
+        // leaves about the entry's span can meet it. A full check looks at them all.
+        const [lo, hi] = scope === undefined ? [0, root.leaves.length] : scopeRange(root.leaves, { vpn: e.vpn, pages: n });
+        for (let k = lo; k < hi; k++) {
+          if (meets(root.leaves[k]!)) {
+            w.add({ ...where, detail: 'a non-present entry overlaps a leaf' });
+            break;
+          }
+        }
+      });
+    }
+    return w.done();
+  },
   flush_obligations_are_disjoint_kernel_ranges(state, scope) {
     const w = new Witnesses();
     const levels = state.config.levels;

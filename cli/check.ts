@@ -1,7 +1,9 @@
 /**
  * `ptspec check DUMP... [--user FILE]`: read kernel ptdump text (debugfs page_tables
- * files, dmesg dumps, grep output of either) and report the kernel's own W+X verdict,
- * the structure and KPTI findings and a summary (io/ptdump/analyse.ts).
+ * files, dmesg dumps, grep output of either) and report, per dump, which table it is, the
+ * kernel's own W+X verdict where the kernel checks that table (init_mm and its PTI user
+ * copy, once per boot; none without NX), the W+X count by ptspec's rule, the structure
+ * and KPTI findings and a summary (io/ptdump/analyse.ts). All inputs are one boot.
  * Exit 0 all passed, 1 something failed, 2 unreadable or corrupt input (file:line: reason).
  */
 import { readFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ interface CheckCliOptions {
   readonly strict?: boolean;
   readonly paging?: '4-level' | '5-level';
   readonly pciBios?: boolean;
+  readonly nx?: boolean;
 }
 
 /** Parse one file; on failure, the `file:line: reason` lines to print. */
@@ -44,7 +47,7 @@ function load(file: string, user: boolean, opts: ParseOptions): CheckInput | str
 export function register(program: Command, cli: Cli): void {
   program
     .command('check')
-    .description("check kernel page-table dumps (ptdump text): the kernel's W+X verdict, structure and KPTI findings, a summary")
+    .description("check kernel page-table dumps (ptdump text): the kernel's W+X verdict where it checks the table, ptspec's W+X rule, structure and KPTI findings, a summary")
     .argument('[dumps...]', 'ptdump text files (kernel_page_tables, page_tables/*, dmesg, grep output); - reads standard input')
     .option('--user <file>', 'the PTI user copy (current_user) of the process whose kernel copy is given as DUMP')
     .option('--json', 'machine-readable report')
@@ -52,6 +55,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--strict', 'reject lines that are not ptdump text instead of keeping them aside')
     .addOption(new Option('--paging <mode>', '64-bit paging mode instead of detecting it from the addresses').choices(['4-level', '5-level']))
     .option('--pci-bios', '32-bit: the PCI BIOS is in use, so its W+X area is exempt as in the kernel')
+    .option('--nx', 'the machine has NX (default: what the dumps show; an NX bit anywhere says so)')
+    .option('--no-nx', 'the machine has no NX, so the kernel checks nothing and prints no verdict (default: a whole dump that prints no NX)')
     .addHelpText('after', examples([
       ['ptspec check /sys/kernel/debug/page_tables/kernel', "this machine's kernel tables (as root)"],
       ['ptspec check current_kernel --user current_user', 'KPTI: both copies of one process'],
@@ -83,7 +88,7 @@ export function register(program: Command, cli: Cli): void {
         cli.exitCode = 2;
         return;
       }
-      const report = checkDumps(inputs, { pciBios: opts.pciBios === true });
+      const report = checkDumps(inputs, { pciBios: opts.pciBios === true, ...(opts.nx === undefined ? {} : { nx: opts.nx }) });
       cli.stdout.write(opts.json ? `${JSON.stringify(checkReportJson(report), null, 2)}\n` : checkReportText(report));
       cli.exitCode = report.failed ? 1 : 0;
     });

@@ -2,8 +2,10 @@
  * `ptspec dump [--scenario NAME] [--system model|impl | --impl MODULE]`: boot a scenario
  * on the model, the built-in impl or your own implementation (loaded as `fuzz --impl`
  * loads it) and print its page tables, as its abstract state, in the kernel's ptdump
- * format (io/ptdump/print.ts), so the result can be read like
- * /sys/kernel/debug/kernel_page_tables and fed back to `ptspec check`.
+ * format as the kernel's walker prints it (io/ptdump/print.ts: its markers for the paging
+ * mode, nothing in the guard hole), so the result can be read like
+ * /sys/kernel/debug/page_tables/kernel and fed back to `ptspec check`, which takes it for
+ * init_mm (a whole walk with an empty user half).
  */
 import { Option, type Command } from 'commander';
 import { createImpl } from '../impl/index.ts';

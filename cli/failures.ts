@@ -55,7 +55,7 @@ async function statusOf(db: FailureDb<FailureFile>, s: StoredFailure<FailureFile
   if (f.target.kind === 'module' && !trustModule) return { verdict: 'unreplayable', problem: `it names module ${f.target.module}; replay with --trust-module to run it` };
   const target = await targetOf(f);
   if (typeof target === 'string') return { verdict: 'unreplayable', problem: target };
-  const { key } = replayTrace(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands);
+  const { key } = replayTrace(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands, f.key);
   const verdict = storedVerdict(f.key, key);
   // Unchanged since it was read: a campaign that hit it again meanwhile proved it still fails.
   const removed = prune && verdict === 'fixed' && db.removeIf(s.file, (now) => now.count === f.count && now.lastSeen === f.lastSeen);

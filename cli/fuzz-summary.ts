@@ -10,9 +10,14 @@ import { CoverageC } from '../fuzz/coverage.ts';
 import type { CampaignResult, Progress } from '../fuzz/campaign.ts';
 import type { TargetSpec } from '../fuzz/campaign-target.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
-import { ACCESS_RESULTS, GapsC, LEVEL_OF_SIZE, coverageGaps, outcomePairs, supportedSizes, type Gaps } from '../fuzz/coverage-goals.ts';
+import { ACCESS_RESULTS, GapsC, LEVEL_OF_SIZE, campaignAxes, coverageGaps, outcomePairs, regionNames, supportedSizes, type Gaps, type Scenarios } from '../fuzz/coverage-goals.ts';
+import type { Axis } from '../fuzz/coverage.ts';
+import { LONG_COMMANDS, LONG_ROUND_EVERY, MATRIX } from '../fuzz/matrix.ts';
 import { DEFAULT_SHRINK_BUDGET, shrinkPathText } from '../fuzz/campaign-run.ts';
 import { DEFAULT_FAILURE_DIR, replayCommand, runFlags, type FuzzOptions } from './options.ts';
+import { CATALOGUE } from '../checker/index.ts';
+import { OPERATIONS } from '../spec/operations.ts';
+import { PROFILES, type Profile } from '../spec/system.ts';
 
 /** Facts about one failure key for the summary. */
 export interface FailureLine {
@@ -51,6 +56,10 @@ export interface Summary {
   readonly coverage: CampaignResult['coverage'];
   readonly neverExercised: Gaps;
   readonly failureDir: string;
+  /** The semantics of the campaign; absent in summaries from before profiles (strict). */
+  readonly profile?: Profile;
+  /** Linux profile: what the kernel permits (states it reaches that break an invariant), one line per cause; not failures. */
+  readonly findings?: readonly FailureLine[];
 }
 
 const FailureLineC = strictObject('a failure of the campaign', {
@@ -79,6 +88,9 @@ export const SummaryC = strictObject('a fuzz campaign summary', {
   coverage: CoverageC,
   neverExercised: GapsC,
   failureDir: t.string,
+}, {
+  profile: oneOf('a profile (strict | linux)', PROFILES),
+  findings: t.readonlyArray(FailureLineC),
 }) satisfies t.Type<Summary, unknown, unknown>;
 
 export function targetText(t: TargetSpec): string {
@@ -109,10 +121,11 @@ export function buildSummary(args: {
   readonly version: string;
   readonly opts: FuzzOptions;
   readonly target: TargetSpec;
-  readonly scenario: Scenario;
+  readonly scenario: Scenarios;
   readonly invariantIds: readonly string[];
   readonly result: CampaignResult;
   readonly failures: readonly FailureLine[];
+  readonly findings: readonly FailureLine[];
   readonly brokenFiles: Summary['brokenFiles'];
   readonly budget: Summary['budget'];
 }): Summary {
@@ -138,6 +151,8 @@ export function buildSummary(args: {
     coverage: result.coverage,
     neverExercised: coverageGaps(result.coverage, args.scenario, args.invariantIds),
     failureDir: opts.out,
+    profile: opts.profile,
+    findings: args.findings,
   };
 }
 
@@ -149,7 +164,16 @@ export function table(rows: readonly (readonly string[])[]): string[] {
 }
 
 /** The coverage table and what was never exercised (also `ptspec merge`'s, for merged coverage). */
-export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised'>, scenario: Scenario): string[] {
+/** Each scenario axis as the summary names it. */
+export const AXIS_NAMES: Readonly<Record<Axis, string>> = {
+  'levels-4': '4-level paging', 'levels-5': '5-level paging', pse: 'PSE (2M pages)', 'no-pse': 'no PSE (4K pages only)',
+  gbpages: 'GB pages', 'no-gbpages': 'no GB pages', 'pool-below-4g': 'table pool below 4 GiB', 'pool-above-4g': 'table pool above 4 GiB',
+  'small-pool': 'small table pool (ENOMEM reachable)', 'pool-grew': 'table pool grew past its first 64 tables',
+};
+
+const axisName = (a: string): string => AXIS_NAMES[a as Axis] ?? a;
+
+export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised'>, scenario: Scenarios): string[] {
   const cov = s.coverage;
   const lines = ['How often each operation ended each way (ok, or the error it returned):'];
   const rows: string[][] = [];
@@ -163,10 +187,11 @@ export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised'>, s
   lines.push(`Memory accesses: ${ACCESS_RESULTS.map((a) => `${accessNames[a]} ${n(cov.access[a] ?? 0)}`).join(', ')}`);
   const sizes = supportedSizes(scenario).map((z) => `${z} (${LEVEL_OF_SIZE[z]}) ${n(cov.pageSizes[z])}`);
   lines.push(`Leaf under the address after a successful command: ${sizes.join(', ')}, unmapped ${n(cov.pageSizes.unmapped)}`);
-  const regions = [...scenario.regions.map((r) => r.name), 'elsewhere'].map((r) => `${r} ${n(cov.regions[r] ?? 0)}`);
+  const regions = [...regionNames(scenario), 'elsewhere'].map((r) => `${r} ${n(cov.regions[r] ?? 0)}`);
   lines.push(`Commands by address region: ${regions.join(', ')}`);
   const checks = Object.values(cov.invariants).reduce((a, b) => a + b, 0);
   lines.push(`Invariants: ${Object.keys(cov.invariants).length} checked, ${n(checks)} checks in all (${n(cov.fullChecks)} full-state checks)`);
+  lines.push(`Sequences by scenario axis: ${campaignAxes(scenario).map((a) => `${axisName(a)} ${n(cov.axes[a] ?? 0)}`).join(', ')}`);
   const g = s.neverExercised;
   const gaps = [
     g.outcomes.length > 0 ? `outcomes ${g.outcomes.join(', ')}` : '',
@@ -174,11 +199,16 @@ export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised'>, s
     g.pageSizes.length > 0 ? `leaf sizes ${g.pageSizes.join(', ')}` : '',
     g.regions.length > 0 ? `regions ${g.regions.join(', ')}` : '',
     g.invariants.length > 0 ? `invariants ${g.invariants.join(', ')}` : '',
+    g.axes.length > 0 ? `scenario axes ${g.axes.map(axisName).join(', ')}` : '',
   ].filter(Boolean);
-  lines.push(gaps.length === 0 ? 'Never exercised: nothing: every outcome, access result, leaf size, region and invariant was hit.' : `Never exercised: ${gaps.join('; ')}.`);
+  lines.push(gaps.length === 0 ? 'Never exercised: nothing: every outcome, access result, leaf size, region, invariant and scenario axis was hit.' : `Never exercised: ${gaps.join('; ')}.`);
   // The built-in pool holds thousands of tables, so random sequences rarely exhaust it.
-  if (scenario.name !== 'kernel-small-pool' && g.outcomes.some((o) => o.endsWith('ENOMEM'))) {
+  const single = 'config' in scenario ? (scenario as Scenario) : null;
+  if (single !== null && single.name !== 'kernel-small-pool' && g.outcomes.some((o) => o.endsWith('ENOMEM'))) {
     lines.push('  (ENOMEM needs the table pool to run out: `ptspec fuzz --scenario kernel-small-pool` exercises it and the rollback it forces.)');
+  }
+  if (single !== null && g.axes.includes('pool-grew')) {
+    lines.push(`  (Growing the pool takes sequences of several hundred commands: \`ptspec fuzz --scenario ${MATRIX}\` runs one round in ${LONG_ROUND_EVERY} with up to ${LONG_COMMANDS}.)`);
   }
   return lines;
 }
@@ -189,9 +219,41 @@ function foundWhen(f: FailureLine): string {
 }
 
 /** The closing summary as text. */
-export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, scenario: Scenario): string {
+/** What the summary's first line says the scenario is. */
+export function scenariosText(name: string, scenario: Scenarios): string {
+  if ('config' in scenario) return `scenario ${name} (${(scenario as Scenario).description})`;
+  const list = scenario as readonly Scenario[];
+  return `the scenario matrix (${list.map((x) => x.name).join(', ')}: run i on the (i mod ${list.length})-th, one round in ${LONG_ROUND_EVERY} with up to ${LONG_COMMANDS} commands)`;
+}
+
+/**
+ * The linux profile's report: each state the kernel reaches that breaks an invariant, by
+ * what broke it where, with what the kernel printed and the kernel function responsible.
+ * Findings about the kernel, not failures of the implementation.
+ */
+function findingLines(s: Summary): string[] {
+  const findings = s.findings ?? [];
+  if (s.profile !== 'linux') return [];
+  if (findings.length === 0) return ['', 'THE KERNEL PERMITS: nothing found (no state this campaign reached broke an invariant).'];
+  const lines = ['', `THE KERNEL PERMITS (linux profile): ${findings.length} way${findings.length === 1 ? '' : 's'} the kernel as its source reads reaches a state that breaks an invariant.`,
+    'These are findings about the kernel, not failures of the implementation (each stored once, shrunk):'];
+  for (const f of findings) {
+    const [, , , cause = ''] = f.key.split('--');
+    const [id = '', op = ''] = cause.split(' ');
+    const inv = CATALOGUE.find((i) => i.id === id);
+    const entry = (OPERATIONS as Readonly<Record<string, { readonly kernel: string }>>)[op];
+    lines.push(`  ${f.isNew ? 'NEW     ' : 'KNOWN   '}${id} ${inv?.name ?? ''} (${cause.slice(id.length + 1)}; the kernel ${inv?.kernel ?? '?'})`);
+    lines.push(`          ${f.headline}`);
+    if (entry !== undefined) lines.push(`          kernel function: ${entry.kernel}`);
+    lines.push(`          hit by ${n(f.hits)} run${f.hits === 1 ? '' : 's'} here, ${n(f.total)} in all${foundWhen(f)}; ${f.file}`);
+    lines.push(`          see it step by step: ptspec replay ${f.file}`);
+  }
+  return lines;
+}
+
+export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, scenario: Scenarios): string {
   const lines: string[] = [];
-  lines.push(`ptspec ${s.ptspecVersion} fuzz: ${targetText(target)} against the reference model, scenario ${s.scenario} (${scenario.description})`);
+  lines.push(`ptspec ${s.ptspecVersion} fuzz: ${targetText(target)} against the reference model, ${scenariosText(s.scenario, scenario)}`);
   const stop = { time: 'time budget spent', runs: 'run budget done', bail: `stopped after ${opts.bail ?? 0} distinct failure${opts.bail === 1 ? '' : 's'} (--bail)`, interrupt: 'interrupted', boot: "the scenario's boot failed on the target, so no run was started" }[s.stoppedBy];
   lines.push(`Each sequence boots the scenario's kernel page tables on both systems, then runs up to ${opts.maxCommands} random operations`);
   lines.push('(map, unmap, set_memory_*, set_direct_map_*, split, collapse, translate, access, flush) and checks both after every one.');
@@ -234,6 +296,7 @@ export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, s
       if (f.reproduce !== null && !boot) lines.push(`          Reproduce: ${f.reproduce}`);
     }
   }
+  lines.push(...findingLines(s));
   if (opts.replay !== undefined) {
     lines.push('', `Repeat exactly this run: ${replayCommand({ seed: opts.replay.seed, path: shrinkPathText(opts.replay.path) }, { ...opts, target })}`);
   } else if (s.stoppedBy !== 'boot') {

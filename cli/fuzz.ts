@@ -9,10 +9,13 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { SCENARIOS, type Scenario } from '../spec/scenario.ts';
+import type { Scenario } from '../spec/scenario.ts';
 import { runCampaign, type CampaignConfig, type CampaignHooks, type CampaignResult, type StoredTrace } from '../fuzz/campaign.ts';
+import { isFindingKey } from '../fuzz/campaign-run.ts';
+import type { Scenarios } from '../fuzz/coverage-goals.ts';
+import { MATRIX, campaignScenarioList } from '../fuzz/matrix.ts';
 import { rerunCampaign } from '../fuzz/campaign-rerun.ts';
-import { implTarget, moduleTarget, mutantTarget, type TargetSpec } from '../fuzz/campaign-target.ts';
+import { implTarget, moduleTarget, mutantTarget, withProfile, type TargetSpec } from '../fuzz/campaign-target.ts';
 import { errorText } from '../fuzz/check.ts';
 import { catalogueSuite } from '../fuzz/defaults.ts';
 import { FailureDb } from '../fuzz/failure-db.ts';
@@ -56,17 +59,26 @@ function fileTarget(t: TargetSpec): Target {
 
 /** A user module's target, loaded and checked once before anything runs; a string is what is wrong with it. */
 export async function userModuleTarget(module: string, scenario: Scenario): Promise<TargetSpec | string> {
+  const target = moduleTarget(module, moduleUrl(module));
   try {
     await loadUserImpl(module, scenario);
   } catch (e) {
     if (e instanceof UserImplError) return e.message;
     throw e;
   }
-  return moduleTarget(module, moduleUrl(module));
+  return target;
 }
 
-/** The campaign target; a string is a usage error. */
+/**
+ * The campaign target; a string is a usage error. With a command timeout, a module's
+ * trial is left to the campaign (CampaignConfig.trial): it runs in a worker under the
+ * watchdog, so a module that hangs at import or in its factory is a usage error after
+ * that long, not a hung ptspec.
+ */
 async function resolveTarget(opts: FuzzOptions, scenario: Scenario): Promise<TargetSpec | string> {
+  if (opts.impl !== undefined && opts.commandTimeout > 0) {
+    return existsSync(opts.impl) ? moduleTarget(opts.impl, moduleUrl(opts.impl)) : `--impl ${opts.impl}: no such file`;
+  }
   if (opts.impl !== undefined) return userModuleTarget(opts.impl, scenario);
   return opts.mutant !== undefined ? mutantTarget(opts.mutant) : implTarget();
 }
@@ -84,10 +96,15 @@ function progressWriter(err: Output): { readonly everyMs: number; write(line: st
 }
 
 async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
-  // Commander's choices admit only SCENARIOS' own names.
-  const scenario = SCENARIOS[opts.scenario]!();
-  const target = await resolveTarget(opts, scenario);
-  if (typeof target === 'string') return usageError(cli, target);
+  // Commander's choices admit only SCENARIOS' own names and the matrix.
+  const scenarios = campaignScenarioList(opts.scenario)!;
+  const scenario: Scenarios = opts.scenario === MATRIX ? scenarios : scenarios[0]!;
+  if (opts.replay !== undefined && opts.scenario === MATRIX) {
+    return usageError(cli, '--replay reruns one run on one scenario: give the --scenario its Reproduce line names, not matrix');
+  }
+  const resolved = await resolveTarget(opts, scenarios[0]!);
+  if (typeof resolved === 'string') return usageError(cli, resolved);
+  const target = withProfile(resolved, opts.profile);
   try {
     makeDir(opts.out);
   } catch (e) {
@@ -99,10 +116,10 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
 
   const db = new FailureDb<FailureFile>(opts.out, { parse: parseFailureFile, format: formatFailureFile });
   const loaded = db.load();
-  const prefix = `${target.label}--${opts.scenario}--`;
-  const mine = loaded.stored.filter((s) => s.record.key.startsWith(prefix));
+  const prefixes = scenarios.map((s) => `${target.label}--${s.name}--`);
+  const mine = loaded.stored.filter((s) => prefixes.some((p) => s.record.key.startsWith(p)));
   const storedTraces: StoredTrace[] = mine.map((s) => ({
-    key: s.record.key, commands: s.record.commands, fullCheckEvery: s.record.fullCheckEvery, seed: s.record.seed,
+    key: s.record.key, scenario: s.record.scenario, commands: s.record.commands, fullCheckEvery: s.record.fullCheckEvery, seed: s.record.seed,
   }));
   const storedByKey = new Map(mine.map((s) => [s.record.key, s.record]));
 
@@ -118,7 +135,8 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
     pendingHits.clear();
   };
   const progress = progressWriter(cli.stderr);
-  // Ctrl-C or a kill stops dispatching; runs in flight finish, their failures are written
+  // Ctrl-C or a kill stops the campaign at once: runs in flight are abandoned with their
+  // workers (a hung one would never end), every failure already found is on disk
   // and the summary says INTERRUPTED. A second signal gets the default: the process dies.
   const abort = new AbortController();
   let signal: NodeJS.Signals | null = null;
@@ -162,6 +180,7 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
       bail: opts.bail ?? null,
       signal: abort.signal,
       commandTimeoutMs: opts.commandTimeout,
+      trial: true,
     };
     const hooks: CampaignHooks = {
       onStored: (outcomes) => {
@@ -174,7 +193,12 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
         }
       },
       onFound: (found, replaces) => {
-        const origin = { ptspecVersion: version, scenario: opts.scenario, target: fileTarget(target), maxCommands: opts.maxCommands, fullCheckEvery: opts.fullCheckEvery, campaignSeed: opts.seed, swarm: opts.swarm };
+        // A matrix run's own scenario and length, so the file replays and reruns on its machine.
+        const origin = {
+          ptspecVersion: version, scenario: found.scenario ?? opts.scenario, target: fileTarget(target), maxCommands: found.maxCommands ?? opts.maxCommands,
+          fullCheckEvery: opts.fullCheckEvery, campaignSeed: opts.seed, swarm: opts.swarm,
+          ...(opts.profile === 'linux' ? { profile: opts.profile } : {}),
+        };
         const rec = failureRecord(found, origin, now());
         const isNew = !storedByKey.has(found.key);
         const w = saved(db.fileOf(found.key), rec, () => (replaces || staleKeys.has(found.key) ? db.replace(rec) : db.record(rec)))
@@ -193,6 +217,8 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
     };
     result = opts.replay === undefined ? await runCampaign(config, storedTraces, hooks) : await rerunCampaign(config, opts.replay, hooks);
   } catch (e) {
+    // The module failed its trial (CampaignConfig.trial): bad usage, as when it is checked here.
+    if (e instanceof UserImplError) return usageError(cli, e.message);
     // Failures found before the crash are already on disk: say where, and fail.
     cli.stderr.write(`\nptspec fuzz stopped on an internal error; failures found so far are in ${opts.out}:\n${errorText(e)}\n`);
     return 1;
@@ -203,11 +229,13 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
     flushHits();
   }
 
-  const failures = result.failures.map((t) => ({ ...lines.get(t.key)!, hits: t.hits }));
+  const tallied = result.failures.map((t) => ({ ...lines.get(t.key)!, hits: t.hits }));
+  const failures = tallied.filter((l) => !isFindingKey(l.key));
+  const findings = tallied.filter((l) => isFindingKey(l.key));
   // A signal after the last run was handed out still cut the campaign short.
   const ran: CampaignResult = signal === null ? result : { ...result, stoppedBy: 'interrupt' };
   const summary = buildSummary({
-    version, opts, target, scenario, invariantIds: catalogueSuite.ids, result: ran, failures, budget,
+    version, opts, target, scenario, invariantIds: catalogueSuite.ids, result: ran, failures, findings, budget,
     brokenFiles: loaded.broken,
   });
   // For `ptspec merge`: a rerun of one run is no campaign, and its coverage would count that run twice.
@@ -229,6 +257,7 @@ export function register(program: Command, cli: Cli): void {
         ['ptspec fuzz --mutant protect-no-flush --runs 100', 'a historical kernel bug, caught'],
         ['ptspec fuzz --impl ./my-adapter.ts --time 5m', 'your own implementation against the model'],
         ['ptspec fuzz --scenario kernel-small-pool', 'a small table pool: ENOMEM and rollback'],
+        ['ptspec fuzz --scenario matrix --runs 600', 'every scenario in turn: 4/5-level, no PSE, no GB pages, small and high pools'],
       ])),
   ).action(async (raw: Record<string, unknown>) => {
     cli.exitCode = await fuzz(cli, fuzzOptions(raw));

@@ -13,11 +13,11 @@ import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as t from 'io-ts';
 import type { Command } from 'commander';
-import { scenarioNamed } from '../spec/scenario.ts';
 import { int, nullable, strictObject } from '../io/trace.ts';
 import { catalogueSuite } from '../fuzz/defaults.ts';
 import { CoverageC, mergeCoverage, type Coverage } from '../fuzz/coverage.ts';
-import { GapsC, coverageGaps, type Gaps } from '../fuzz/coverage-goals.ts';
+import { GapsC, coverageGaps, type Gaps, type Scenarios } from '../fuzz/coverage-goals.ts';
+import { MATRIX, campaignScenarioList, campaignScenarios } from '../fuzz/matrix.ts';
 import { FailureDb, fileNameOf, writeAtomic } from '../fuzz/failure-db.ts';
 import { formatFailureFile, headline, parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
 import { coverageLines, table, type Summary } from './fuzz-summary.ts';
@@ -83,9 +83,15 @@ export function mergeSummaries(summaries: readonly Summary[], invariantIds: read
       runs: group.reduce((a, s) => a + s.runs, 0),
       commands: group.reduce((a, s) => a + s.commands, 0),
       coverage,
-      neverExercised: coverageGaps(coverage, scenarioNamed(first.scenario)!(), invariantIds),
+      neverExercised: coverageGaps(coverage, summaryScenarios(first.scenario), invariantIds),
     };
   });
+}
+
+/** What a summary's scenario names: one, or the matrix's (checked known before any merge). */
+function summaryScenarios(name: string): Scenarios {
+  const list = campaignScenarioList(name)!;
+  return name === MATRIX ? list : list[0]!;
 }
 
 function missingShards(group: readonly Summary[]): string[] {
@@ -161,7 +167,7 @@ function reportText(r: MergeReport): string[] {
     lines.push('', `${c.target} on scenario ${c.scenario}: ${c.shards.length} campaign summar${c.shards.length === 1 ? 'y' : 'ies'} (${c.shards.join(', ')}), `
       + `${c.runs.toLocaleString('en-US')} runs, ${c.commands.toLocaleString('en-US')} commands in all`);
     if (c.missingShards.length > 0) lines.push(`Missing (no summary): ${c.missingShards.join(', ')}`);
-    lines.push(...coverageLines(c, scenarioNamed(c.scenario)!()));
+    lines.push(...coverageLines(c, summaryScenarios(c.scenario)));
   }
   lines.push('');
   if (r.passed) lines.push('PASSED: no failure is stored in these directories.');
@@ -194,7 +200,7 @@ async function merge(cli: Cli, dirArgs: readonly string[], opts: Options): Promi
       return usageError(cli, `${dir}: cannot read the failure directory: ${(e as Error).message}`);
     }
   }
-  const unknown = summaries.find((s) => scenarioNamed(s.scenario) === undefined);
+  const unknown = summaries.find((s) => campaignScenarios(s.scenario) === undefined);
   if (unknown !== undefined) return usageError(cli, `a summary names scenario ${JSON.stringify(unknown.scenario)}, which this ptspec does not have`);
   if (opts.out !== undefined) {
     try {

@@ -10,7 +10,9 @@ import { SCENARIOS } from '../spec/scenario.ts';
 import { MUTANT_NAMES, type MutantName } from '../impl/mutants.ts';
 import { DEFAULT_SHRINK_BUDGET, parseShrinkPath } from '../fuzz/campaign-run.ts';
 import type { RerunSpec } from '../fuzz/campaign-rerun.ts';
+import { LONG_COMMANDS, LONG_ROUND_EVERY, MATRIX, MATRIX_SCENARIOS } from '../fuzz/matrix.ts';
 import type { Target } from '../fuzz/failure-file.ts';
+import { PROFILES, type Profile } from '../spec/system.ts';
 
 export interface FuzzOptions {
   readonly time?: number;
@@ -33,6 +35,8 @@ export interface FuzzOptions {
   readonly json: boolean;
   /** `--replay SEED:PATH`: rerun that one run instead of a campaign. */
   readonly replay?: RerunSpec;
+  /** `--profile`: the semantics model and target follow (spec/contracts/linux.ts for linux). */
+  readonly profile: Profile;
 }
 
 /** 0-based index and count (the command line says 1-based `i/N`, as vitest's --shard does). */
@@ -167,6 +171,8 @@ export interface RunOptions {
   readonly fullCheckEvery: number;
   /** Absent: a failure file from before swarm testing, whose runs had every operation. */
   readonly swarm?: boolean;
+  /** Absent: strict. */
+  readonly profile?: Profile;
 }
 
 /** Those options as flags, for the commands the summary and the reports print. */
@@ -177,6 +183,7 @@ export function runFlags(o: RunOptions): string[] {
     o.maxCommands !== DEFAULT_MAX_COMMANDS ? `--max-commands ${o.maxCommands}` : '',
     o.fullCheckEvery !== DEFAULT_FULL_CHECK_EVERY ? `--full-check-every ${o.fullCheckEvery}` : '',
     o.swarm === true ? '' : '--no-swarm',
+    o.profile === 'linux' ? '--profile linux' : '',
   ].filter(Boolean);
 }
 
@@ -197,7 +204,10 @@ export function addFuzzOptions(cmd: Command): Command {
     .addOption(new Option('--seed <n>', 'campaign seed (default: random, printed in the summary)').argParser(intParser('--seed', 0, 2 ** 32 - 1)))
     .addOption(new Option('--jobs <n>', 'worker threads').argParser(jobsParser()).default(defaultJobs(), 'the cores minus one when there are more than two, else the cores'))
     .addOption(new Option('--shard <i/N>', 'run shard i of N: shards never repeat a seed; `auto`: from a CI matrix or Kubernetes Indexed Job (see examples/README.md)').argParser(parseShard).default({ index: 0, count: 1 }, '1/1'))
-    .addOption(new Option('--scenario <name>', 'built-in scenario').choices(Object.keys(SCENARIOS)).default('kernel'))
+    .addOption(new Option('--scenario <name>', `built-in scenario (\`ptspec scenarios\`), or ${MATRIX}: run i on the (i mod ${MATRIX_SCENARIOS.length})-th of them, one round in ${LONG_ROUND_EVERY} with up to ${LONG_COMMANDS} commands`)
+      .choices([...Object.keys(SCENARIOS), MATRIX]).default('kernel'))
+    .addOption(new Option('--profile <name>', 'semantics: strict (the library ptspec proposes: refuse with EPERM, atomic) or linux (the kernel as its source reads: what it permits is reported as findings)')
+      .choices(PROFILES).default('strict'))
     .addOption(new Option('--mutant <name>', 'hold the impl with this injected bug to the model (see `ptspec mutants`)').choices(MUTANT_NAMES).conflicts('impl'))
     .addOption(new Option('--impl <module>', 'your own implementation: a module whose default export (or `createSystem`) is a PageTableSystemFactory'))
     .addOption(new Option('--max-commands <n>', 'longest command sequence').argParser(intParser('--max-commands', 1, 10_000)).default(DEFAULT_MAX_COMMANDS))

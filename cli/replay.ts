@@ -11,7 +11,7 @@ import { protEquals, type Leaf } from '../spec/state.ts';
 import { SCENARIOS, scenarioNamed } from '../spec/scenario.ts';
 import { isMutantName } from '../impl/mutants.ts';
 import { replay, type Delta, type Replay, type ReplaySteps, type StateChange } from '../fuzz/campaign-replay.ts';
-import { implTarget, mutantTarget, traceSetupFor, type TargetSpec } from '../fuzz/campaign-target.ts';
+import { implTarget, mutantTarget, traceSetupFor, withProfile, type TargetSpec } from '../fuzz/campaign-target.ts';
 import { formatCommand, formatLeaf, formatLen } from '../fuzz/format.ts';
 import { formatFailure, formatOutcome } from '../fuzz/report.ts';
 import { headline, parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
@@ -29,6 +29,12 @@ const MAX_LISTED = 12;
  * path in the file is relative to the file (`file`), else to the working directory.
  */
 export async function targetOf(f: FailureFile, where: { readonly file?: string; readonly impl?: string } = {}): Promise<TargetSpec | string> {
+  const t = await storedTarget(f, where);
+  // The profile it was found under (strict when the file predates profiles): its key says so too.
+  return typeof t === 'string' ? t : withProfile(t, f.profile ?? 'strict');
+}
+
+async function storedTarget(f: FailureFile, where: { readonly file?: string; readonly impl?: string }): Promise<TargetSpec | string> {
   const scenario = scenarioNamed(f.scenario);
   if (scenario === undefined) return `scenario: unknown scenario ${JSON.stringify(f.scenario)} (known: ${Object.keys(SCENARIOS).join(', ')})`;
   if (where.impl !== undefined) return userModuleTarget(where.impl, scenario());
@@ -120,7 +126,13 @@ function replayText(file: string, f: FailureFile, target: TargetSpec, r: Replay,
   } else {
     const reproduce = replayCommand(f, f);
     lines.push(formatFailure(r.failure, { seed: f.seed, path: f.path, commands: f.commands, scenario: f.scenario, impl: target.label, ...(reproduce === null ? {} : { reproduce }) }));
-    lines.push('', r.key === f.key ? 'STILL FAILS, as recorded.' : `STILL FAILS, but differently: now ${r.key}, recorded ${f.key}.`);
+    if (r.failure.kind === 'finding') {
+      // What the kernel permits is no failure of the implementation: the kernel still does it.
+      lines.push('', r.key === f.key ? 'STILL PERMITTED by the kernel (linux profile), as recorded: a finding about the kernel, not a failure.'
+        : `REPRODUCES differently: now ${r.key}, recorded ${f.key}.`);
+    } else {
+      lines.push('', r.key === f.key ? 'STILL FAILS, as recorded.' : `STILL FAILS, but differently: now ${r.key}, recorded ${f.key}.`);
+    }
   }
   return lines.join('\n');
 }
@@ -156,7 +168,7 @@ async function replayFile(cli: Cli, file: string, opts: ReplayOptions): Promise<
     return usageError(cli, `${file} is a timeout: replaying it hangs until fixed, which ptspec replay cannot stop. `
       + `ptspec fuzz --impl MODULE --runs 1 --out ${dirname(file)} replays it first, under --command-timeout.`);
   }
-  const r = replay(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands, steps);
+  const r = replay(await traceSetupFor(f.scenario, target, f.fullCheckEvery), target.label, f.commands, steps, f.key);
   if (opts.json === true) {
     cli.stdout.write(`${JSON.stringify({ file, key: f.key, reproduced: r.failure !== null, sameKey: r.key === f.key, nowKey: r.key, failure: r.failure, change: r.change, ...(steps === 'all' ? { steps: r.steps } : {}) }, null, 2)}\n`);
   } else {

@@ -34,6 +34,13 @@ export interface CommandsArbOptions {
    */
   readonly shortFraction?: number;
   /**
+   * Also pick addresses anywhere inside each region, each region as likely as another
+   * (the linux profile: a finding such as set_memory_rw on a 4K page of kernel text needs
+   * an address inside a small region, which the edge pool reaches rarely). Absent: off,
+   * so strict campaigns keep generating what their seeds always generated.
+   */
+  readonly interior?: boolean;
+  /**
    * Swarm testing (Groce et al., ISSTA 2012): each sequence first draws its own subset of
    * the operations, each kept with probability 1/2 (`map` always: it gives the others
    * fresh mappings to act on, and the subset is never empty), and uses only those. With
@@ -100,7 +107,9 @@ type AddrSketch =
   | { readonly from: 'pool'; readonly i: number; readonly delta: number }
   | { readonly from: 'recent'; readonly k: number; readonly delta: number }
   /** Just after the end of a recent range (adjacent mappings, merging and splitting neighbours). */
-  | { readonly from: 'recentEnd'; readonly k: number };
+  | { readonly from: 'recentEnd'; readonly k: number }
+  /** Anywhere inside a scenario region (CommandsArbOptions.interior). */
+  | { readonly from: 'region'; readonly r: number; readonly at: number };
 
 type PfnSketch =
   | { readonly from: 'pool'; readonly i: number; readonly delta: number }
@@ -142,12 +151,14 @@ const deltaArb: fc.Arbitrary<number> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: -2 * G1, max: 2 * G1 }) },
 );
 
-function addrArb(poolSize: number): fc.Arbitrary<AddrSketch> {
-  return fc.oneof(
+function addrArb(poolSize: number, interior: boolean): fc.Arbitrary<AddrSketch> {
+  const edges: fc.WeightedArbitrary<AddrSketch>[] = [
     { weight: 5, arbitrary: fc.record({ from: fc.constant('pool' as const), i: fc.nat(poolSize - 1), delta: deltaArb }) },
     { weight: 4, arbitrary: fc.record({ from: fc.constant('recent' as const), k: fc.nat(RECENT - 1), delta: deltaArb }) },
     { weight: 1, arbitrary: fc.record({ from: fc.constant('recentEnd' as const), k: fc.nat(RECENT - 1) }) },
-  );
+  ];
+  const inside: fc.WeightedArbitrary<AddrSketch> = { weight: 3, arbitrary: fc.record({ from: fc.constant('region' as const), r: fc.nat(), at: fc.nat() }) };
+  return fc.oneof(...edges, ...(interior ? [inside] : []));
 }
 
 function pfnArb(poolSize: number): fc.Arbitrary<PfnSketch> {
@@ -208,11 +219,11 @@ const changeArb: fc.Arbitrary<ProtChange> = fc.oneof(
   },
 );
 
-function sketchArb(scenario: Scenario, vpns: number, pfns: number, ops: readonly Op[]): fc.Arbitrary<Sketch> {
+function sketchArb(scenario: Scenario, vpns: number, pfns: number, ops: readonly Op[], interior: boolean): fc.Arbitrary<Sketch> {
   const cpus = scenario.config.cpus;
   return fc.record({
     op: fc.oneof(...ops.map((op) => ({ weight: OPERATIONS[op].fuzz.weight, arbitrary: fc.constant(op) }))),
-    addr: addrArb(vpns),
+    addr: addrArb(vpns, interior),
     pfn: pfnArb(pfns),
     len: lenArb(scenario.regions.length),
     prot: protArb,
@@ -260,6 +271,10 @@ class Resolver {
       case 'pool': return this.vpns[a.i % this.vpns.length]! + a.delta;
       case 'recent': { const r = this.recentAt(a.k); return r === undefined ? fallback() : r.vpn + a.delta; }
       case 'recentEnd': { const r = this.recentAt(a.k); return r === undefined ? fallback() : r.vpn + Math.max(r.pages, 1); }
+      case 'region': {
+        const g = this.scenario.regions[a.r % this.scenario.regions.length];
+        return g === undefined ? fallback() : g.vpn + (a.at % Math.max(1, g.pages));
+      }
     }
   }
 
@@ -370,7 +385,7 @@ export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Ar
   const short = Math.round(Math.min(1, Math.max(0, opts.shortFraction ?? 0)) * 100);
   /** Sequences drawing their operations from `ops`, weighted as the operation table says. */
   const sequencesOf = (ops: readonly Op[]): fc.Arbitrary<Command[]> => {
-    const sketch = sketchArb(scenario, vpns.length, pfns.length, ops);
+    const sketch = sketchArb(scenario, vpns.length, pfns.length, ops, opts.interior === true);
     const upTo = (maxLength: number): fc.Arbitrary<Sketch[]> => fc.array(sketch, { maxLength, size: 'max' });
     const shortOnes = upTo(Math.ceil(opts.maxCommands / 8));
     const longOnes = upTo(opts.maxCommands);

@@ -111,10 +111,12 @@ function delta(before: AbstractState | string, after: AbstractState | string, sc
 }
 
 /** Runs the trace through the checker, then once more step by step to show it. */
-export function replay(setup: TraceSetup, target: string, commands: readonly Command[], which: ReplaySteps = 'failing'): Replay {
-  const { key, failure } = replayTrace(setup, target, commands);
-  const model = setup.makeModel(setup.scenario);
-  const impl = setup.makeImpl(setup.scenario);
+export function replay(setup: TraceSetup, target: string, commands: readonly Command[], which: ReplaySteps = 'failing', want?: string): Replay {
+  const { key, failure } = replayTrace(setup, target, commands, want);
+  // The profile rides on the setup the systems are made from, as runTrace makes them.
+  const made = setup.profile === 'linux' ? { ...setup.scenario, profile: setup.profile } : setup.scenario;
+  const model = setup.makeModel(made);
+  const impl = setup.makeImpl(made);
   const steps: ReplayStep[] = [];
   const phases: readonly ['boot' | 'run', readonly Command[]][] = [['boot', setup.scenario.boot], ['run', commands]];
   for (const [phase, list] of phases) {

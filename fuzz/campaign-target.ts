@@ -5,19 +5,33 @@
  */
 import { applyCommand } from '../spec/commands.ts';
 import { scenarioNamed } from '../spec/scenario.ts';
-import type { PageTableSystemFactory } from '../spec/system.ts';
+import type { PageTableSystemFactory, Profile } from '../spec/system.ts';
 import type { MutantName } from '../impl/mutants.ts';
 import { runTrace, type TraceFailure } from './check.ts';
 import { builtinTarget } from './defaults.ts';
 import type { TraceSetup } from './campaign-run.ts';
 import { guardedFactory } from './guard.ts';
-import { loadAdapter } from './user-impl.ts';
+import { loadAdapter, type UserAdapter } from './user-impl.ts';
 
-export type TargetSpec =
+export type TargetSpec = (
   | { readonly kind: 'impl'; readonly label: string }
   | { readonly kind: 'mutant'; readonly mutant: MutantName; readonly label: string }
   /** `module` as the user gave it, `url` the resolved file URL. */
-  | { readonly kind: 'module'; readonly module: string; readonly url: string; readonly label: string };
+  | { readonly kind: 'module'; readonly module: string; readonly url: string; readonly label: string }
+) & {
+  /** The semantics model and target follow (strict when absent; spec/system.ts Profile). */
+  readonly profile?: Profile;
+};
+
+/**
+ * The target under a profile. Under linux its label says so (`impl@linux`): the label
+ * starts every failure key, so what a target does under the two profiles is filed apart.
+ */
+export function withProfile(target: TargetSpec, profile: Profile): TargetSpec {
+  const base = target.label.replace(/@linux$/, '');
+  const { profile: _strict, ...rest } = target;
+  return profile === 'linux' ? { ...target, profile, label: `${base}@linux` } : ({ ...rest, label: base } as TargetSpec);
+}
 
 export function implTarget(): TargetSpec {
   return { kind: 'impl', label: 'impl' };
@@ -32,6 +46,19 @@ export function moduleTarget(module: string, url: string): TargetSpec {
   return { kind: 'module', module, url, label: `module-${base}` };
 }
 
+const adapters = new Map<string, Promise<UserAdapter>>();
+
+/** A user module's adapter, imported once per thread (each setup of a matrix campaign's scenarios shares it). */
+export function adapterOf(url: string): Promise<UserAdapter> {
+  let a = adapters.get(url);
+  if (a === undefined) {
+    adapters.set(url, (a = loadAdapter(url)));
+    // A failed import is not kept: the next caller gets the error again, not a stale promise.
+    a.catch(() => adapters.delete(url));
+  }
+  return a;
+}
+
 /**
  * The trace setup of a target. `bootOnce` (campaigns) checks the boot once and then
  * starts every trace from booted systems; a replay checks the boot as part of its trace.
@@ -39,10 +66,13 @@ export function moduleTarget(module: string, url: string): TargetSpec {
 export async function traceSetupFor(scenarioName: string, target: TargetSpec, fullCheckEvery: number, opts: { readonly bootOnce?: boolean } = {}): Promise<TraceSetup> {
   const make = scenarioNamed(scenarioName);
   if (make === undefined) throw new Error(`unknown scenario ${scenarioName}`);
-  const builtin = { ...builtinTarget(make(), target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery };
+  const builtin = {
+    ...builtinTarget(make(), target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery,
+    ...(target.profile === 'linux' ? { profile: target.profile } : {}),
+  };
   // The built-in table checker knows only the built-in impl's tables: a module's tables
   // are checked only by the module's own checkTables, when it exports one.
-  const adapter = target.kind === 'module' ? await loadAdapter(target.url) : null;
+  const adapter = target.kind === 'module' ? await adapterOf(target.url) : null;
   // A module's systems run fenced (frozen inputs, Results enforced); the built-in ones are trusted and run bare.
   const setup: TraceSetup = adapter === null ? builtin : { ...builtin, makeImpl: guardedFactory(adapter.factory), checkTables: adapter.checkTables };
   return opts.bootOnce === true ? bootedOnce(setup) : setup;

@@ -40,17 +40,17 @@ export function timeoutFailure(setup: TraceSetup, commands: readonly Command[], 
   };
 }
 
-/** The failure of a run the watchdog stopped. */
+/**
+ * The failure of a run the watchdog stopped in its own sequence (one stopped while
+ * shrinking is run again instead, skipping the trace that hung: campaign.ts).
+ */
 export function timeoutResult(setup: TraceSetup, ctx: Pick<RunContext, 'scenario' | 'target' | 'maxCommands' | 'swarm' | 'campaignSeed'>, stall: Stall, timeoutMs: number): RunResult {
   const seed = runSeed(ctx.campaignSeed, stall.runIndex);
-  const generated = generatedCommands(ctx, seed);
-  // A shrink candidate is not recorded anywhere the main thread can read: keep the run's
-  // whole sequence, whose own trace failed first in another way, and say so.
-  const hungAt = stall.shrinking ? generated.length - 1 : stall.step;
-  const commands = generated.slice(0, Math.max(0, hungAt) + 1);
-  const failure = timeoutFailure(setup, commands, hungAt, timeoutMs, stall.shrinking
-    ? `while shrinking this run's failure, the impl did not return within ${timeoutMs / 1000}s at step ${stall.step} of a shorter candidate; the trace is the run's unshrunk sequence`
-    : undefined);
+  const commands = generatedCommands({ ...ctx, setup }, seed).slice(0, Math.max(0, stall.step) + 1);
+  const failure = timeoutFailure(setup, commands, stall.step, timeoutMs);
   const key = failureKey(ctx.target, ctx.scenario.name, failure);
-  return { runIndex: stall.runIndex, coverage: emptyCoverage(), failedKey: key, found: { key, runIndex: stall.runIndex, seed, path: TIMEOUT_PATH, commands, failure } };
+  return {
+    runIndex: stall.runIndex, coverage: emptyCoverage(), failedKey: key,
+    found: { key, scenario: ctx.scenario.name, maxCommands: ctx.maxCommands, runIndex: stall.runIndex, seed, path: TIMEOUT_PATH, commands, failure },
+  };
 }

@@ -19,16 +19,18 @@ import { OPERATIONS, OPS } from '../spec/operations.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { INIT_MM, type AbstractState, type Leaf } from '../spec/state.ts';
-import type { AccessOutcome, PageTableSystem, PageTableSystemFactory, Translation } from '../spec/system.ts';
+import type { AccessOutcome, KernelEvent, PageTableSystem, PageTableSystemFactory, Profile, Translation } from '../spec/system.ts';
+import { kernelEventText } from '../spec/contracts/linux.ts';
+import { RangeSet } from '../spec/contracts/post/ranges.ts';
 import { compareStates, differingField, outcomeDifference, outcomesAgree, type StepOutcome } from './compare.ts';
-import { bump, emptyCoverage, regionOf, type Coverage } from './coverage.ts';
+import { INITIAL_TABLES, bump, emptyCoverage, machineAxes, regionOf, type Coverage } from './coverage.ts';
 import { leafAt, touchedScopes } from './scope.ts';
 import { beat, type Heartbeat } from './watchdog.ts';
 
 export type { StepOutcome } from './compare.ts';
 
 /** What went wrong, in the order the checks after a command run. */
-export const FAILURE_KINDS = ['outcome-mismatch', 'postcondition', 'refinement', 'invariant', 'tables', 'checker', 'exception', 'timeout'] as const;
+export const FAILURE_KINDS = ['outcome-mismatch', 'postcondition', 'refinement', 'invariant', 'tables', 'checker', 'exception', 'timeout', 'finding'] as const;
 export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 /** The first thing that went wrong in a trace. Plain data (JSON-able). */
@@ -59,8 +61,22 @@ export interface TraceFailure {
   readonly impl: StepOutcome;
 }
 
+/**
+ * Under the linux profile, an invariant the state breaks is not a failure of the system
+ * but something the kernel permits: a TraceFailure of kind 'finding' at the first step
+ * that broke it, its detail saying what the kernel printed at that step
+ * (spec/contracts/linux.ts). It is shrunk, filed and replayed like a failure, and
+ * reported apart from the failures. Its cause is the invariant, the operation and the
+ * region of the step (`P1 protect in kernel text`): what the kernel lets which path do
+ * where. W+X through vmap of any prot is not the same finding as W+X through
+ * set_memory_rw on kernel text, and shrinking must not trade one for the other.
+ */
+export type Finding = TraceFailure & { readonly kind: 'finding' };
+
 export interface TraceResult {
   readonly failure: TraceFailure | null;
+  /** Linux profile: each invariant broken, at the first step that broke it, in the order found. */
+  readonly findings: readonly Finding[];
   /** Model outcome of each command run (up to and including the failing one). */
   readonly outcomes: readonly StepOutcome[];
   readonly coverage: Coverage;
@@ -110,7 +126,86 @@ export interface TraceOptions {
   readonly coverage?: Coverage;
   /** Where to publish the step about to run, for a watchdog on another thread (fuzz/watchdog.ts). */
   readonly heartbeat?: Heartbeat;
+  /** The semantics both systems follow (strict when absent); under linux invariants yield findings. */
+  readonly profile?: Profile;
 }
+
+/**
+ * Operations whose linux-profile contract is prose only so far (spec/contracts/linux.ts):
+ * their strict postcondition does not apply, and refinement alone holds the two systems
+ * to each other there.
+ */
+const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['protect', 'setDirectMapInvalid', 'setDirectMapDefault']);
+
+/**
+ * Operations that can make an invariant break: they add mappings or change attributes or
+ * frame facts. The others remove mappings, keep every translation (split, collapse) or
+ * only read or flush: a break first seen after one of them was made earlier.
+ */
+const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>(['map', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault']);
+
+const EVENT_KINDS: ReadonlySet<unknown> = new Set<KernelEvent['kind']>(['static-protection', 'conflict', 'pud-fixup', 'wx', 'zero-pte']);
+
+function isKernelEvent(e: unknown): e is KernelEvent {
+  if (typeof e !== 'object' || e === null) return false;
+  const v = e as Record<string, unknown>;
+  return EVENT_KINDS.has(v.kind) && Number.isInteger(v.vpn) && Number.isInteger(v.pages) && Number.isInteger(v.pfn) && (v.rule === undefined || typeof v.rule === 'string');
+}
+
+/**
+ * What a system printed during its last command (a system without takeEvents prints
+ * nothing), or the text of what is wrong with what takeEvents gave (a user's module).
+ */
+function eventsOf(sys: PageTableSystem): readonly KernelEvent[] | string {
+  let es: unknown;
+  try {
+    es = sys.takeEvents?.() ?? [];
+  } catch (e) {
+    return `takeEvents() threw: ${errorText(e)}`;
+  }
+  if (!Array.isArray(es)) return `takeEvents() returned ${typeof es}, not an array of events`;
+  const bad = es.findIndex((e) => !isKernelEvent(e));
+  return bad < 0 ? (es as KernelEvent[]) : `takeEvents() returned an array whose element ${bad} is not an event {kind, vpn, pages, pfn}`;
+}
+
+/**
+ * The pages (per root) and frames a trace's violations of each invariant have covered so
+ * far. A witness is fresh when it shows a page or frame not covered yet: a break that
+ * was there before the step, or the same break cut into pieces by a split, is not.
+ */
+class BrokenSoFar {
+  private readonly spans = new Map<string, RangeSet>();
+  private readonly other = new Set<string>();
+
+  private grows(key: string, lo: number, n: number): boolean {
+    const set = this.spans.get(key) ?? RangeSet.EMPTY;
+    if (n <= 0 || set.outside(lo, lo + n).length === 0) return false;
+    this.spans.set(key, new RangeSet([...set.ranges, { vpn: lo, pages: n }]));
+    return true;
+  }
+
+  /**
+   * Whether `w` shows something of invariant `id` not covered yet; it is covered from now
+   * on. A witness that names frames is judged by them (an alias break is one break
+   * whichever alias a check reports it at); one that names only pages, by its pages.
+   */
+  fresh(id: string, w: Witness): boolean {
+    const frames = w.frames ?? [];
+    if (frames.length > 0) {
+      let grew = false;
+      for (const f of frames) grew = this.grows(`${id}|frames`, f.pfn, f.count) || grew;
+      return grew;
+    }
+    if (w.vpn !== undefined) return this.grows(`${id}|root ${w.root ?? '-'}`, w.vpn, w.pages ?? 1);
+    // A witness with no place (a table count, or a capped check's "N more" line) is news
+    // only the first time the invariant has one: its text changes with the numbers.
+    if (this.other.has(id)) return false;
+    this.other.add(id);
+    return true;
+  }
+}
+
+const eventKey = (e: KernelEvent): string => `${e.kind}/${e.rule ?? ''}/${e.vpn}/${e.pages}/${e.pfn}`;
 
 /** Operations that change leaves or frames (not just TLBs and obligations): the operation table's `mutating`. */
 const MUTATING: ReadonlySet<Command['op']> = new Set(OPS.filter((op) => OPERATIONS[op].mutating));
@@ -161,10 +256,15 @@ export function abstractOf(sys: PageTableSystem): AbstractState | string {
 
 export const initMmLeaves = (s: AbstractState): readonly Leaf[] => s.roots.find((r) => r.id === INIT_MM)?.leaves ?? [];
 
+/** The page a command names: its vpn, or for set_direct_map_* the direct-map page of its first frame. */
+function commandVpn(scenario: Scenario, c: Command): number | undefined {
+  return 'vpn' in c ? c.vpn : 'count' in c ? kernelLayout(scenario.config.levels).pageOffset + c.pfn : undefined;
+}
+
 function recordCoverage(cov: Coverage, scenario: Scenario, c: Command, o: StepOutcome, after: AbstractState): void {
   cov.commands++;
   bump((cov.outcomes[c.op] ??= {}), o.outcome);
-  const vpn = 'vpn' in c ? c.vpn : 'count' in c ? kernelLayout(scenario.config.levels).pageOffset + c.pfn : undefined;
+  const vpn = commandVpn(scenario, c);
   if (vpn === undefined) return;
   bump(cov.regions, regionOf(scenario.regions, vpn));
   if (o.outcome !== 'ok') return;
@@ -186,21 +286,37 @@ export function runTrace(opts: TraceOptions): TraceResult {
   const cov = opts.coverage ?? emptyCoverage();
   const fullEvery = opts.fullCheckEvery ?? 50;
   const outcomes: StepOutcome[] = [];
+  const profile = opts.profile ?? 'strict';
+  const setup = profile === 'strict' ? scenario : { ...scenario, profile };
+  const findings: Finding[] = [];
+  const found = new Set<string>();
+  /** What this trace already broke, by invariant. */
+  const brokenSoFar = new BrokenSoFar();
+  /** What the model printed at the current step. */
+  let stepEvents: readonly KernelEvent[] = [];
   cov.sequences++;
+  for (const axis of machineAxes(scenario.config)) bump(cov.axes, axis);
+  /** Whether the impl has held more tables than its pool starts with (the pool-grew axis, counted once). */
+  let grew = false;
+  const tablesHeld = (s: AbstractState): void => {
+    if (grew || s.tablesInUse <= INITIAL_TABLES) return;
+    grew = true;
+    bump(cov.axes, 'pool-grew');
+  };
 
   let model: PageTableSystem;
   let impl: PageTableSystem;
   const first = scenario.boot[0] ?? commands[0] ?? { op: 'flushAll' };
   const none: StepOutcome = { outcome: 'ok' };
   try {
-    model = opts.makeModel(scenario);
+    model = opts.makeModel(setup as Scenario);
   } catch (e) {
-    return { failure: exception('boot', 0, first, 'model', 'the model factory threw', e, none, none), outcomes, coverage: cov };
+    return { failure: exception('boot', 0, first, 'model', 'the model factory threw', e, none, none), findings, outcomes, coverage: cov };
   }
   try {
-    impl = opts.makeImpl(scenario);
+    impl = opts.makeImpl(setup as Scenario);
   } catch (e) {
-    return { failure: exception('boot', 0, first, 'impl', 'the impl factory threw', e, none, none), outcomes, coverage: cov };
+    return { failure: exception('boot', 0, first, 'impl', 'the impl factory threw', e, none, none), findings, outcomes, coverage: cov };
   }
 
   /** init_mm's leaves in the model before the current command (abstract() states are snapshots). */
@@ -210,9 +326,67 @@ export function runTrace(opts: TraceOptions): TraceResult {
   const booted = { model: abstractOf(model), impl: abstractOf(impl) };
   if (typeof booted.model === 'string' || typeof booted.impl === 'string') {
     const who = typeof booted.model === 'string' ? 'model' : 'impl';
-    return { failure: exception('boot', 0, first, who, `abstract() of the new ${who} threw`, booted[who], none, none), outcomes, coverage: cov };
+    return { failure: exception('boot', 0, first, who, `abstract() of the new ${who} threw`, booted[who], none, none), findings, outcomes, coverage: cov };
   }
   let previous: Pair = { model: booted.model, impl: booted.impl };
+  tablesHeld(booted.impl);
+
+  /**
+   * The step of this trace that first broke invariant `id` where `w` says, replayed on a
+   * fresh model up to `upTo` with the invariant checked in full after each command, and
+   * what the model printed there. For a break a full check found that the incremental
+   * checks of the steps before it did not reach: the step to blame is the one that made it.
+   */
+  const placeOf = (w: Witness): CheckScope | undefined => {
+    const f = w.frames?.[0];
+    return w.vpn !== undefined ? { vpn: w.vpn, pages: Math.max(1, w.pages ?? 1) }
+      : f !== undefined ? { vpn: kernelLayout(scenario.config.levels).pageOffset + f.pfn, pages: f.count } : undefined;
+  };
+
+  const locateBreak = (id: string, w: Witness, upTo: number): { readonly step: number; readonly events: readonly KernelEvent[] } => {
+    const sys = opts.makeModel(setup as Scenario);
+    for (const c of scenario.boot) runCommand(sys, c);
+    // Checked where the witness is: at its pages (a scope brings in every alias of their
+    // frames, checker/common.ts), or at its frames' direct-map pages. A scoped check lists
+    // all of a small place, where a full one may cap its list before reaching it.
+    const place = placeOf(w);
+    for (let k = 0; k < upTo; k++) {
+      runCommand(sys, commands[k]!);
+      const printed = eventsOf(sys);
+      if (!MUTATING.has(commands[k]!.op)) continue;
+      if (invariants.check(sys.abstract(), place).some((x) => x.id === id)) return { step: k, events: typeof printed === 'string' ? [] : printed };
+    }
+    return { step: upTo, events: stepEvents };
+  };
+
+  /** Linux: each violation with a witness not seen before becomes a finding, once per cause. */
+  const noteFindings = (
+    violations: readonly InvariantViolation[], step: number, c: Command, base: Pick<TraceFailure, 'phase' | 'step' | 'command' | 'model' | 'impl'>,
+    depth: TraceFailure['check'], before: AbstractState,
+  ): void => {
+    for (const v of violations) {
+      // Breaks no finding of this trace has shown yet (a split piece of a known one is known).
+      const fresh = v.witnesses.filter((w) => brokenSoFar.fresh(v.id, w));
+      if (fresh.length === 0) continue;
+      // Was it already broken there before this step? Then an earlier step made it where
+      // no check looked (an alias outside the touched ranges, or past a capped witness
+      // list): blame that one. A step that cannot make a break (CAN_BREAK) never gets it.
+      const place = placeOf(fresh[0]!);
+      const earlier = base.phase === 'run' && (!CAN_BREAK.has(c.op) || invariants.check(before, place).some((x) => x.id === v.id));
+      const at = earlier ? locateBreak(v.id, fresh[0]!, step) : { step, events: stepEvents };
+      const cmd = at.step === step ? c : commands[at.step]!;
+      const vpn = commandVpn(scenario, cmd);
+      const cause = `${v.id} ${cmd.op} in ${vpn === undefined ? 'no region' : regionOf(scenario.regions, vpn)}`;
+      if (found.has(cause)) continue;
+      found.add(cause);
+      const printed = at.events.length === 0 ? 'the kernel printed nothing' : `the kernel printed: ${at.events.map(kernelEventText).join('; ')}`;
+      const where = at.step === step ? base : { ...base, step: at.step, command: cmd, model: outcomes[at.step] ?? base.model, impl: outcomes[at.step] ?? base.impl };
+      findings.push({
+        ...where, kind: 'finding', cause, check: depth, invariantId: v.id, invariantStatement: v.statement,
+        witnesses: fresh.map(plainWitness), detail: `${printed}; ${v.id}: ${v.statement}`,
+      });
+    }
+  };
 
   /** The checks after one command, as deep as asked; null when all pass. */
   const checkAfter = (phase: 'boot' | 'run', step: number, c: Command, m: StepOutcome, x: StepOutcome, depth: TraceFailure['check']): TraceFailure | null => {
@@ -227,6 +401,18 @@ export function runTrace(opts: TraceOptions): TraceResult {
     if (!outcomesAgree(c, m, x)) {
       return { ...base, kind: 'outcome-mismatch', cause: differingField(m, x), check: 'outcome', witnesses: [], detail: outcomeDifference(m, x) };
     }
+    const printed = { model: eventsOf(model), impl: eventsOf(impl) };
+    if (typeof printed.model === 'string' || typeof printed.impl === 'string') {
+      const who = typeof printed.model === 'string' ? 'model' : 'impl';
+      return { ...base, kind: 'exception', cause: who, check: 'outcome', witnesses: [], detail: `the ${who}'s ${printed[who]}` };
+    }
+    stepEvents = printed.model;
+    // What the kernel prints is part of its behaviour: the two systems must print the same.
+    // A system without takeEvents (a user's module) is not held to it.
+    if (impl.takeEvents !== undefined && printed.model.map(eventKey).join() !== printed.impl.map(eventKey).join()) {
+      const text = (es: readonly KernelEvent[]): string => (es.length === 0 ? 'nothing' : es.map(kernelEventText).join('; '));
+      return { ...base, kind: 'outcome-mismatch', cause: 'events', check: 'outcome', witnesses: [], detail: `the model printed ${text(printed.model)}, the impl ${text(printed.impl)}` };
+    }
     const full = depth === 'full';
     const ms = abstractOf(model);
     const xs = abstractOf(impl);
@@ -234,10 +420,12 @@ export function runTrace(opts: TraceOptions): TraceResult {
       const who = typeof ms === 'string' ? 'model' : 'impl';
       return { ...base, kind: 'exception', cause: who, check: 'outcome', witnesses: [], detail: `abstract() of the ${who} threw: ${typeof ms === 'string' ? ms : xs}` };
     }
+    tablesHeld(xs);
     // The contract of the command, on each system's own step (boot steps too): local unless
     // this is a full check.
     const after = { model: ms, impl: xs };
-    const broken = brokenPostcondition(c, { model: m, impl: x }, previous, after, full ? 'full' : 'local');
+    const stateBefore = previous.impl;
+    const broken = profile === 'linux' && LINUX_PROSE_ONLY.has(c.op) ? null : brokenPostcondition(c, { model: m, impl: x }, previous, after, full ? 'full' : 'local');
     previous = after;
     if (broken !== null) return { ...base, kind: 'postcondition', check: full ? 'full' : 'incremental', ...broken };
     if (depth === 'outcome') return null;
@@ -253,10 +441,15 @@ export function runTrace(opts: TraceOptions): TraceResult {
     // Boot builds the kernel's tables the way the kernel does, through states (text still
     // writable before mark_rodata_ro) the catalogue rightly rejects: only the booted state
     // is held to it.
-    const invariantScopes = full ? [undefined] : phase === 'run' && m.outcome === 'ok' && MUTATING.has(c.op) ? scopes! : [];
+    // Under linux a failed CPA request keeps what it changed before its error (not
+    // atomic), so a failed mutating command is checked too.
+    const changed = m.outcome === 'ok' || (profile === 'linux' && LINUX_PROSE_ONLY.has(c.op));
+    const invariantScopes = full ? [undefined] : phase === 'run' && changed && MUTATING.has(c.op) ? scopes! : [];
     for (const scope of invariantScopes) {
       for (const id of invariants.ids) bump(cov.invariants, id);
-      const bad = invariants.check(xs, scope)[0];
+      const violations = invariants.check(xs, scope);
+      if (profile === 'linux') noteFindings(violations, step, c, base, depth, stateBefore);
+      const bad = profile === 'linux' ? undefined : violations[0];
       if (bad !== undefined) {
         return { ...base, kind: 'invariant', cause: bad.id, check: depth, invariantId: bad.id, invariantStatement: bad.statement, witnesses: bad.witnesses.map(plainWitness), detail: `invariant ${bad.id} fails: ${bad.statement}` };
       }
@@ -281,8 +474,10 @@ export function runTrace(opts: TraceOptions): TraceResult {
   // build checked in full at the end (a bug in building the direct map is a bug).
   for (let k = 0; k < scenario.boot.length; k++) {
     const c = scenario.boot[k]!;
+    // A boot step that moves on is progress too: step -1 is "building and booting".
+    if (opts.heartbeat !== undefined) beat(opts.heartbeat, -1);
     const f = checkAfter('boot', k, c, runCommand(model, c), runCommand(impl, c), k === scenario.boot.length - 1 ? 'full' : 'incremental');
-    if (f !== null) return { failure: f, outcomes, coverage: cov };
+    if (f !== null) return { failure: f, findings, outcomes, coverage: cov };
   }
 
   for (let k = 0; k < commands.length; k++) {
@@ -294,11 +489,11 @@ export function runTrace(opts: TraceOptions): TraceResult {
     const full = k === commands.length - 1 || (fullEvery > 0 && (k + 1) % fullEvery === 0);
     // A full check subsumes the incremental one.
     const f = checkAfter('run', k, c, m, x, full ? 'full' : 'incremental');
-    if (f !== null) return { failure: f, outcomes, coverage: cov };
+    if (f !== null) return { failure: f, findings, outcomes, coverage: cov };
   }
   // `previous` is the impl's state after the last command, already taken by its checks.
   const ending = opts.checkDefinitions === true ? definitionsFailure(invariants, previous.impl, commands, outcomes) : null;
-  return { failure: ending, outcomes, coverage: cov };
+  return { failure: ending, findings, outcomes, coverage: cov };
 }
 
 interface Pair {

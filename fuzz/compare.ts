@@ -203,6 +203,9 @@ export function compareStates(model: AbstractState, impl: AbstractState, scopes:
     for (const s of scopes ?? [null]) {
       const d = compareLeaves(m.id, m.leaves, x.leaves, s);
       if (d !== null) return d;
+      // Non-present entries (linux profile) are part of the state too.
+      const np = compareLeaves(m.id, m.nonPresent ?? [], x.nonPresent ?? [], s);
+      if (np !== null) return { ...np, detail: `non-present entries: ${np.detail}` };
     }
   }
   if (model.tablesInUse !== impl.tablesInUse || model.pendingTableFrees !== impl.pendingTableFrees) {

@@ -9,7 +9,7 @@ import type { PageSize } from '../spec/address.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
 import { PageSizeC, strictObject } from '../io/trace.ts';
 import type { Scenario } from '../spec/scenario.ts';
-import type { Coverage } from './coverage.ts';
+import { AXES, possibleAxes, type Axis, type Coverage } from './coverage.ts';
 
 export const ACCESS_RESULTS = ['tlb', 'walk', 'not-present', 'protection'] as const;
 
@@ -24,20 +24,39 @@ export interface Gaps {
   readonly regions: readonly string[];
   /** Invariants of the suite never checked. */
   readonly invariants: readonly string[];
+  /** Scenario axes (AXES) the campaign's scenarios could exercise and no sequence did. */
+  readonly axes: readonly string[];
 }
 
 export const GapsC = strictObject('what the campaign never exercised', {
   outcomes: t.readonlyArray(t.string), access: t.readonlyArray(t.string), pageSizes: t.readonlyArray(PageSizeC),
-  regions: t.readonlyArray(t.string), invariants: t.readonlyArray(t.string),
+  regions: t.readonlyArray(t.string), invariants: t.readonlyArray(t.string), axes: t.readonlyArray(t.string),
 }) satisfies t.Type<Gaps, unknown, unknown>;
 
-export function supportedSizes(scenario: Scenario): PageSize[] {
-  const f = scenario.config.features;
-  return ['4K', ...(f.pse ? ['2M' as const] : []), ...(f.gbpages ? ['1G' as const] : [])];
+/** A campaign's scenarios: one, or a matrix's (fuzz/matrix.ts). */
+export type Scenarios = Scenario | readonly Scenario[];
+
+const listOf = (s: Scenarios): readonly Scenario[] => ('config' in s ? [s as Scenario] : (s as readonly Scenario[]));
+
+/** The leaf sizes some CPU of the scenarios supports. */
+export function supportedSizes(scenarios: Scenarios): PageSize[] {
+  const list = listOf(scenarios);
+  return (['4K', '2M', '1G'] as const).filter((z) => z === '4K' || list.some((s) => (z === '2M' ? s.config.features.pse : s.config.features.gbpages)));
+}
+
+/** The names of the scenarios' regions, each once. */
+export function regionNames(scenarios: Scenarios): string[] {
+  return [...new Set(listOf(scenarios).flatMap((s) => s.regions.map((r) => r.name)))];
+}
+
+/** The axes the scenarios can exercise, in AXES' order. */
+export function campaignAxes(scenarios: Scenarios): Axis[] {
+  const possible = new Set(listOf(scenarios).flatMap((s) => possibleAxes(s.config)));
+  return AXES.filter((a) => possible.has(a));
 }
 
 /** What the campaign never exercised of what it could have. */
-export function coverageGaps(cov: Coverage, scenario: Scenario, invariantIds: readonly string[]): Gaps {
+export function coverageGaps(cov: Coverage, scenarios: Scenarios, invariantIds: readonly string[]): Gaps {
   const outcomes: string[] = [];
   for (const [op, possible] of Object.entries(POSSIBLE_OUTCOMES)) {
     for (const o of possible) if ((cov.outcomes[op]?.[o] ?? 0) === 0) outcomes.push(`${op}→${o}`);
@@ -45,9 +64,10 @@ export function coverageGaps(cov: Coverage, scenario: Scenario, invariantIds: re
   return {
     outcomes,
     access: ACCESS_RESULTS.filter((a) => (cov.access[a] ?? 0) === 0),
-    pageSizes: supportedSizes(scenario).filter((s) => cov.pageSizes[s] === 0),
-    regions: scenario.regions.map((r) => r.name).filter((n) => (cov.regions[n] ?? 0) === 0),
+    pageSizes: supportedSizes(scenarios).filter((s) => cov.pageSizes[s] === 0),
+    regions: regionNames(scenarios).filter((n) => (cov.regions[n] ?? 0) === 0),
     invariants: invariantIds.filter((id) => (cov.invariants[id] ?? 0) === 0),
+    axes: campaignAxes(scenarios).filter((a) => (cov.axes[a] ?? 0) === 0),
   };
 }
 

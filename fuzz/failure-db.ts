@@ -10,7 +10,7 @@
  * The record format belongs to io/ (the codecs); this module only needs to read, write and
  * count records, so the caller passes the codec in.
  */
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
@@ -113,6 +113,42 @@ function staleLock(lock: string): boolean {
   return processGone(pid) || Date.now() - mtimeMs > LOCK_STALE_MS;
 }
 
+/** Takeovers of this process so far: with pid and thread, a name no other taker uses. */
+let takeovers = 0;
+
+/**
+ * Removes a lock judged stale, atomically. Two processes that both judged it stale must
+ * not both take over: with a plain remove, the slower one would remove the lock the
+ * faster one has just created in its place, and both would hold it. So the lock is first
+ * renamed to a name of this taker's own (a rename moves one file to one place, and only
+ * one taker's rename of it succeeds; the others get ENOENT), and judged again there: if
+ * what was moved is a live lock (another taker's, created after our first look), it is
+ * linked back, which fails only if a third process has created a lock meanwhile. Returns
+ * whether the lock path is now free of the stale lock.
+ */
+export function takeOverStaleLock(lock: string): boolean {
+  const mine = `${lock}.${process.pid}.${threadId}.${takeovers++}.stale`;
+  try {
+    renameSync(lock, mine);
+  } catch (e) {
+    // Another taker moved it first (or its holder released it): nothing of ours to remove.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  if (!staleLock(mine)) {
+    // A live lock, made between our look and our rename: put it back where its holder expects it.
+    try {
+      linkSync(mine, lock);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    rmSync(mine, { force: true });
+    return false;
+  }
+  rmSync(mine, { force: true });
+  return true;
+}
+
 /**
  * Exclusive access to one record across processes (two shards sharing a directory): a
  * lock file created with O_EXCL holding the holder's pid, so a campaign killed with
@@ -128,8 +164,7 @@ function withLock<T>(file: string, fn: () => T): T {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       // Only a dead holder's lock may be broken: a live one holds it for one small write,
       // and breaking it early would let two processes lose each other's count.
-      if (staleLock(lock)) rmSync(lock, { force: true });
-      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      if (!(staleLock(lock) && takeOverStaleLock(lock))) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
   }
   try {
@@ -164,7 +199,10 @@ export class FailureDb<F extends DbRecord> {
     for (const name of all) {
       const tmp = /\.json\.(\d+)\.\d+\.[0-9a-z]+\.tmp$/.exec(name);
       const path = join(this.dir, name);
-      if ((tmp !== null && processGone(Number(tmp[1]))) || (name.endsWith('.json.lock') && staleLock(path))) rmSync(path, { force: true });
+      if (tmp !== null && processGone(Number(tmp[1]))) rmSync(path, { force: true });
+      else if (name.endsWith('.json.lock') && staleLock(path)) takeOverStaleLock(path);
+      // A takeover's own leftover, when its taker died between the rename and the remove.
+      else if (/\.json\.lock\.(\d+)\.\d+\.\d+\.stale$/.test(name) && processGone(Number(/\.lock\.(\d+)\./.exec(name)![1]))) rmSync(path, { force: true });
     }
     const names = all.filter((n) => n.endsWith('.json')).sort();
     for (const name of names) {

@@ -7,6 +7,7 @@
  */
 import * as t from 'io-ts';
 import { ERRNOS } from '../spec/errors.ts';
+import { PROFILES, type Profile } from '../spec/system.ts';
 import {
   AccessOutcomeC, CommandC, CommandsC, TranslationC, WitnessC, int, oneOf, parseJson, positiveInt, strictObject, tagged,
   type Decoded,
@@ -95,6 +96,8 @@ export const FailureFileC = strictObject('a failure file', {
   commandsBefore: int,
   /** Whether the run drew its operations from a swarm subset (CommandsArbOptions.swarm); absent: no swarm, as before it existed. */
   swarm: t.boolean,
+  /** The semantics it was found under (spec/system.ts Profile); absent: strict, as before profiles existed. */
+  profile: oneOf('a profile (strict | linux)', PROFILES),
 });
 export type FailureFile = t.TypeOf<typeof FailureFileC>;
 
@@ -107,6 +110,7 @@ export interface FailureOrigin {
   readonly fullCheckEvery: number;
   readonly campaignSeed: number;
   readonly swarm: boolean;
+  readonly profile?: Profile;
 }
 
 /** The record of a failure just found, seen once at `now`. */
@@ -150,7 +154,7 @@ export function formatFailureFile(f: FailureFile): string {
  * the detail, which names the part that differs with both values.
  */
 export function headline(f: TraceFailure): string {
-  const what = f.invariantId !== undefined ? `invariant ${f.invariantId}` : f.kind;
+  const what = f.kind === 'finding' ? `the kernel permits breaking ${f.invariantId ?? f.cause}` : f.invariantId !== undefined ? `invariant ${f.invariantId}` : f.kind;
   // A boot failure names the boot command: the boot is the scenario's, not the trace's.
   const on = f.phase === 'boot' ? `boot step ${f.step} (${formatCommand(f.command)})` : f.command.op;
   return `${what} on ${on}: ${f.detail.split('\n')[0]!.slice(0, 160)}`;

@@ -72,8 +72,8 @@ function fenced<T extends object>(obj: T, raw: ReadonlySet<PropertyKey>): T {
   });
 }
 
-/** abstract() returns a state, not a Result. */
-const NOT_RESULTS: ReadonlySet<PropertyKey> = new Set(['abstract']);
+/** abstract() returns a state, and takeEvents() what the kernel printed (spec/system.ts), not a Result. */
+const NOT_RESULTS: ReadonlySet<PropertyKey> = new Set(['abstract', 'takeEvents']);
 
 /** A user module's factory behind the fence: the setup frozen (one copy per setup), every system fenced. */
 export function guardedFactory(factory: PageTableSystemFactory): PageTableSystemFactory {

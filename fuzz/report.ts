@@ -33,6 +33,7 @@ const KIND_TITLE: Readonly<Record<TraceFailure['kind'], string>> = {
   checker: 'an invariant\'s fast check disagrees with its definition (checker/)',
   exception: 'a system threw an exception',
   timeout: 'an operation did not return within --command-timeout',
+  finding: 'the kernel permits it (linux profile): an invariant breaks in a state the kernel reaches',
 };
 
 const CHECK_TITLE: Readonly<Record<TraceFailure['check'], string>> = {

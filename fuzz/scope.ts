@@ -73,12 +73,12 @@ function merged(ranges: CheckScope[]): CheckScope[] {
 /**
  * Ranges of init_mm the command may have changed, given the leaves before it ran: the
  * ranges its operation-table entry names (spec/operations.ts `touches`), and for a
- * `protect … alias` the direct-map pages of the frames it covers, each widened to the
+ * `protect … alias` the direct-map and high-map pages of the frames it covers, each widened to the
  * leaves it splits. Empty for flushAll and the process operations, which change no kernel
  * leaf (TLBs and obligations are compared in full after every command anyway).
  */
 export function touchedScopes(c: Command, before: readonly Leaf[], levels: PagingLevels): CheckScope[] {
-  const pageOffset = kernelLayout(levels).pageOffset;
+  const { pageOffset, kernelText } = kernelLayout(levels);
   const touched = (OPERATIONS[c.op].touches as (c: Command, pageOffset: Vpn) => Touched)(c, pageOffset);
   const out: CheckScope[] = [];
   const add = (vpn: number, pages: number): void => {
@@ -93,7 +93,11 @@ export function touchedScopes(c: Command, before: readonly Leaf[], levels: Pagin
       const l = before[i]!;
       if (l.vpn >= end) break;
       const from = Math.max(r.vpn, l.vpn);
-      add(pageOffset + l.pfn + (from - l.vpn), Math.min(end, l.vpn + PAGES[l.size]) - from);
+      const pages = Math.min(end, l.vpn + PAGES[l.size]) - from;
+      add(pageOffset + l.pfn + (from - l.vpn), pages);
+      // The linux profile's cpa_process_alias also changes the high-map alias of image
+      // frames (__START_KERNEL_map + pa); outside the image that range maps nothing.
+      add(kernelText + l.pfn + (from - l.vpn), pages);
     }
   }
   return merged(out);

@@ -4,7 +4,8 @@
  * `checkTables(system, scope?) => Witness[]`, a checker of its concrete tables. It is
  * loaded and checked once before a campaign starts, so a module that cannot be imported
  * or lacks part of the `PageTableSystem` interface is refused with a message naming what
- * is missing, before any worker starts.
+ * is missing, before any run starts (with a command timeout, in a worker under the
+ * watchdog: fuzz/worker-task.ts, the 'trial' task).
  *
  * Modules are loaded through tsx's `tsImport`, so .ts, .mts, .js and .mjs adapters load
  * from anywhere: a plain `import()` of a .ts file outside an ESM package (no package.json
@@ -19,11 +20,11 @@ import type { PageTableSystem, PageTableSystemFactory, SystemSetup } from '../sp
 import type { TableChecker } from './check.ts';
 import { guardedFactory } from './guard.ts';
 
-/** Every method of PageTableSystem; the `satisfies` keeps the list complete as the interface grows. */
+/** Every required method of PageTableSystem (takeEvents is optional); the `satisfies` keeps the list complete as the interface grows. */
 const METHODS = {
   map: true, unmap: true, protect: true, setDirectMapInvalid: true, setDirectMapDefault: true,
   split: true, collapse: true, translate: true, access: true, flush: true, flushAll: true, abstract: true,
-} as const satisfies Record<Exclude<keyof PageTableSystem, 'config' | 'isolation'>, true>;
+} as const satisfies Record<Exclude<keyof PageTableSystem, 'config' | 'isolation' | 'profile' | 'takeEvents'>, true>;
 
 export const REQUIRED_METHODS: readonly string[] = Object.keys(METHODS);
 
@@ -102,12 +103,12 @@ export function missingParts(sys: unknown): string[] {
 }
 
 /**
- * Load a user module, build one system from `setup` and check that it implements every
- * operation. Returns the factory for the campaign to use.
+ * Load a user module (or take `load`'s import of it), build one system from `setup` and
+ * check that it implements every operation. Returns the factory for the campaign to use.
  */
-export async function loadUserImpl(path: string, setup: SystemSetup): Promise<PageTableSystemFactory> {
+export async function loadUserImpl(path: string, setup: SystemSetup, load: (url: string) => Promise<UserAdapter> = loadAdapter): Promise<PageTableSystemFactory> {
   if (!existsSync(resolve(path))) throw new UserImplError(`--impl ${path}: no such file`);
-  const { factory } = await loadAdapter(moduleUrl(path));
+  const { factory } = await load(moduleUrl(path));
   let sys: unknown;
   try {
     // Fenced as in the campaign, so a factory that mutates its setup is refused here already.

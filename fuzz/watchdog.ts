@@ -9,17 +9,35 @@
 /** A worker's published position: an Int32Array over a SharedArrayBuffer (slots below). */
 export type Heartbeat = Int32Array;
 
-/** The run index (-1: idle between runs), 1 while shrinking, the step about to run, and a count of steps started. */
+/**
+ * The run index (-1: idle between runs), 1 while shrinking, the step about to run, a
+ * count of steps started, and which trace of the shrinking (0, 1, …) is running.
+ */
 const RUN = 0;
 const SHRINKING = 1;
 const STEP = 2;
 const BEATS = 3;
+const EVALUATION = 4;
+/** 1 while a user's module is imported (tsx compiles it): watched with LOAD_TIMEOUT_MS at least. */
+const LOADING = 5;
 
-/** The run index a worker publishes while it replays a stored trace (runs are never negative, idle is -1). */
+/**
+ * The least time an import of a user's module may take before it is taken for a hang: tsx
+ * compiles the module and what it imports, which in a fresh worker on a busy machine
+ * takes seconds, where a command takes milliseconds. A module whose top level never
+ * returns is still stopped, this much later.
+ */
+export const LOAD_TIMEOUT_MS = 15_000;
+
+/**
+ * The run index a worker publishes while it runs user code outside a run (runs are never
+ * negative, idle is -1): replaying a stored trace, and the tasks of fuzz/worker-start.ts
+ * (a module's trial system, a scenario's boot check, `fuzz --replay`).
+ */
 export const REPLAY_RUN = -2;
 
 export function newHeartbeat(): Heartbeat {
-  const h = new Int32Array(new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT));
+  const h = new Int32Array(new SharedArrayBuffer(6 * Int32Array.BYTES_PER_ELEMENT));
   h[RUN] = -1;
   return h;
 }
@@ -33,6 +51,7 @@ export function beat(h: Heartbeat, step: number): void {
 /** A run (or replay) starts; its step is -1 until the systems are built and booted. */
 export function runStarts(h: Heartbeat, runIndex: number): void {
   Atomics.store(h, SHRINKING, 0);
+  Atomics.store(h, EVALUATION, 0);
   Atomics.store(h, STEP, -1);
   Atomics.store(h, RUN, runIndex);
   Atomics.add(h, BEATS, 1);
@@ -40,6 +59,19 @@ export function runStarts(h: Heartbeat, runIndex: number): void {
 
 export function shrinkStarts(h: Heartbeat): void {
   Atomics.store(h, SHRINKING, 1);
+}
+
+/** The `evaluation`-th trace of the shrinking starts (a rerun of it can then skip the one that hung). */
+export function shrinkEvaluates(h: Heartbeat, evaluation: number): void {
+  Atomics.store(h, EVALUATION, evaluation);
+  Atomics.store(h, STEP, -1);
+  Atomics.add(h, BEATS, 1);
+}
+
+/** A user's module is being imported (true), or is imported (false). */
+export function loading(h: Heartbeat, on: boolean): void {
+  Atomics.store(h, LOADING, on ? 1 : 0);
+  Atomics.add(h, BEATS, 1);
 }
 
 export function runEnds(h: Heartbeat): void {
@@ -51,6 +83,8 @@ export interface Stall {
   readonly runIndex: number;
   /** Hung in a trace the shrinker ran, not in the run's own sequence. */
   readonly shrinking: boolean;
+  /** While shrinking: which of its traces (0, 1, …). */
+  readonly evaluation: number;
   /** The step of the trace it hung in; -1: before the first, building the systems. */
   readonly step: number;
 }
@@ -71,9 +105,9 @@ export function watch(h: Heartbeat, timeoutMs: number, onStall: (s: Stall) => vo
       since = now;
       return;
     }
-    if (now - since < timeoutMs) return;
+    if (now - since < (Atomics.load(h, LOADING) === 1 ? Math.max(timeoutMs, LOAD_TIMEOUT_MS) : timeoutMs)) return;
     clearInterval(timer);
-    onStall({ runIndex, shrinking: Atomics.load(h, SHRINKING) === 1, step: Atomics.load(h, STEP) });
+    onStall({ runIndex, shrinking: Atomics.load(h, SHRINKING) === 1, evaluation: Atomics.load(h, EVALUATION), step: Atomics.load(h, STEP) });
   }, Math.max(10, Math.min(250, timeoutMs / 4)));
   return () => clearInterval(timer);
 }

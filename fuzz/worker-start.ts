@@ -1,15 +1,19 @@
 /**
- * Starting campaign workers (fuzz/worker.ts), and replaying stored traces in one under
- * the command-timeout watchdog: a stored trace of a user's module may hang (a timeout
- * failure replays by hanging again), and the main thread cannot be stopped from outside.
+ * Starting campaign workers (fuzz/worker.ts), and running tasks (fuzz/worker-task.ts) in
+ * one under the command-timeout watchdog: a user's module may hang anywhere it runs (a
+ * stored timeout failure replays by hanging again, a factory or a boot step may never
+ * return), and the main thread cannot be stopped from outside.
  */
 import { Worker } from 'node:worker_threads';
-import type { Command } from '../spec/commands.ts';
-import { failureKey, type TraceSetup } from './campaign-run.ts';
-import { timeoutFailure } from './campaign-timeout.ts';
-import type { TraceFailure } from './check.ts';
+import type { TraceSetup } from './campaign-run.ts';
 import { newHeartbeat, watch } from './watchdog.ts';
 import type { FromWorker, WorkerInit } from './worker.ts';
+import { stalledTask, type Task, type TaskResult } from './worker-task.ts';
+
+export type { Replayed } from './worker-task.ts';
+
+/** Whether the rest of the tasks is moot after the `index`-th gave `result` (a module that failed its trial). */
+export type StopWhen = (result: TaskResult, index: number) => boolean;
 
 export function startWorker(init: WorkerInit): Worker {
   // Worker threads do not inherit the tsx loader hooks on Node 20, and `--import tsx` in
@@ -21,26 +25,17 @@ export function startWorker(init: WorkerInit): Worker {
   return new Worker(code, { eval: true, workerData: init, execArgv: [] });
 }
 
-export interface TraceToReplay {
-  readonly commands: readonly Command[];
-  readonly fullCheckEvery: number;
-}
-
-/** What a replayed trace does now: the key it fails with (null: passes) and the failure. */
-export interface Replayed {
-  readonly key: string | null;
-  readonly failure: TraceFailure | null;
-}
-
 /**
- * Replays `traces` in order in a worker, as replayTrace does on the main thread. A trace
- * whose step does not return within `timeoutMs` is a timeout failure at that step; its
- * worker is stopped and a fresh one goes on with the next trace. `setup` is a replay's
- * (boot included), for the model's side of a timeout.
+ * Runs `tasks` in order in a worker, each as runTask would on the main thread. A task
+ * whose step does not move within init.commandTimeoutMs is stalledTask's verdict (a
+ * timeout, or the task again knowing what hung); its worker is stopped and a fresh one
+ * goes on. `setupOf` gives a task's scenario's trace setup for that verdict: boot
+ * included, its model trusted (the impl's side is never run on the main thread).
  */
-export async function replayInWorkers(init: WorkerInit, traces: readonly TraceToReplay[], timeoutMs: number, setup: TraceSetup): Promise<Replayed[]> {
-  const out: Replayed[] = [];
-  while (out.length < traces.length) {
+export async function runTasks(init: WorkerInit, tasks: readonly Task[], setupOf: (scenario: string) => TraceSetup, stopWhen: StopWhen = () => false): Promise<TaskResult[]> {
+  const out: TaskResult[] = [];
+  const queue = [...tasks];
+  while (queue.length > 0 && !(out.length > 0 && stopWhen(out.at(-1)!, out.length - 1))) {
     await new Promise<void>((resolve, reject) => {
       const heartbeat = newHeartbeat();
       const w = startWorker({ ...init, heartbeat });
@@ -52,21 +47,29 @@ export async function replayInWorkers(init: WorkerInit, traces: readonly TraceTo
         if (e === undefined) resolve();
         else reject(e);
       };
-      const unwatch = watch(heartbeat, timeoutMs, (stall) => {
-        const t = traces[out.length]!;
-        const failure = timeoutFailure(setup, t.commands, stall.step, timeoutMs);
-        out.push({ key: failureKey(init.target.label, setup.scenario.name, failure), failure });
+      const unwatch = watch(heartbeat, init.commandTimeoutMs, (stall) => {
+        const task = queue[0]!;
+        const v = stalledTask(task, stall, init, setupOf(task.scenario));
+        if ('retry' in v) queue[0] = v.retry;
+        else {
+          queue.shift();
+          out.push(v.result);
+        }
         stop();
       });
       const next = (): void => {
-        if (out.length === traces.length) stop();
-        else w.postMessage({ type: 'replay', ...traces[out.length]! });
+        if (queue.length === 0 || (out.length > 0 && stopWhen(out.at(-1)!, out.length - 1))) {
+          queue.length = 0;
+          stop();
+        }
+        else w.postMessage({ type: 'task', task: queue[0]! });
       };
       w.on('message', (m: FromWorker) => {
         if (m.type === 'fatal') stop(new Error(`fuzz worker failed: ${m.message}`));
         else if (m.type === 'ready') next();
-        else if (m.type === 'replayed') {
-          out.push({ key: m.key, failure: m.failure });
+        else if (m.type === 'done') {
+          queue.shift();
+          out.push(m.result);
           next();
         }
       });

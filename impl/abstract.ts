@@ -34,13 +34,23 @@ export function rootEntryVpn(levels: number, idx: number): Vpn {
  * walk after a small change allocates little beyond the array itself.
  */
 export function walkLeaves(radix: Radix, previous: readonly Leaf[] = []): Leaf[] {
+  return walkEntries(radix, previous).leaves;
+}
+
+/**
+ * The leaves and, beside them, the non-present entries that keep a frame (linux profile:
+ * AbstractRoot.nonPresent), both in vpn order, from one walk.
+ */
+export function walkEntries(radix: Radix, previous: readonly Leaf[] = []): { leaves: Leaf[]; nonPresent: Leaf[] } {
   const out: Leaf[] = [];
-  visit(radix, { out, previous, at: 0 }, 0, radix.levels, 0, true, true, false);
-  return out;
+  const nonPresent: Leaf[] = [];
+  visit(radix, { out, nonPresent, previous, at: 0 }, 0, radix.levels, 0, true, true, false);
+  return { leaves: out, nonPresent };
 }
 
 interface WalkOut {
   readonly out: Leaf[];
+  readonly nonPresent: Leaf[];
   readonly previous: readonly Leaf[];
   /** Index of the first previous leaf not below the vpn the walk has reached. */
   at: number;
@@ -64,8 +74,15 @@ function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn,
   for (let i = 0; i < 512; i++) {
     const off = slot * 1024 + i * 2;
     const lo = w[off]!;
-    if (!(lo & _PAGE_PRESENT)) continue;
     const hi = w[off + 1]!;
+    if (!(lo & _PAGE_PRESENT)) {
+      // Non-zero but not present: an entry that keeps its frame and attributes (set_direct_map_invalid_noflush under linux).
+      if ((lo | hi) !== 0 && level <= 3) {
+        const vpn = level === radix.levels ? rootEntryVpn(level, i) : base + i * span;
+        o.nonPresent.push({ vpn, pfn: leafPfn(lo, hi, level), size: LEVEL_SIZE[level]!, prot: PROTS[leafCode(lo, hi, level > 1, rw, us, nx)]! });
+      }
+      continue;
+    }
     const vpn = level === radix.levels ? rootEntryVpn(level, i) : base + i * span;
     if (isLeafAt(lo, level)) {
       const code = leafOnly ? leafCode(lo, hi, level > 1, true, true, false) : leafCode(lo, hi, level > 1, rw, us, nx);

@@ -15,7 +15,8 @@
  *   pending        a table pending free (spec/contracts/flush.ts, deferred frees) is
  *                  allocated, unlinked, empty and listed once
  *   empty-table    no reachable table but the pgd is empty (emptied tables are freed)
- *   live-count     each table's live-entry count equals its present entries
+ *   live-count     each table's live-entry count equals its non-zero entries (present, or
+ *                  non-present keeping a frame: linux profile)
  *   pool-count     the pool's in-use count equals the allocated slots, all inside the pool
  *
  * With a scope, the walk visits only the entries intersecting it (the fuzzer's
@@ -143,13 +144,15 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
   const span = SPAN[level as 1]!;
   const words = pool.words;
   const { features, frames } = sys.config;
-  let present = 0;
+  let used = 0;
   for (let i = 0; i < 512; i++) {
     const off = slot * 1024 + i * 2;
     const lo = words[off]!;
-    if (!(lo & _PAGE_PRESENT)) continue;
-    present++;
     const hi = words[off + 1]!;
+    if ((lo | hi) === 0) continue;
+    used++;
+    // A non-present entry (linux profile) means nothing to the MMU: only its slot counts.
+    if (!(lo & _PAGE_PRESENT)) continue;
     const vpn = level === levels ? rootEntryVpn(levels, i) : base + i * span;
     if (vpn + span <= w.lo || vpn >= w.hi) continue;
     // The witness place (entryAt) and its wording (entryName) are built only for a finding: this loop runs over every entry in scope.
@@ -174,5 +177,5 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
     }
     visitTable(w, child, level - 1, vpn);
   }
-  if (present !== pool.live[slot]) out.push({ check: 'live-count', vpn: base, frames: tableFrame(pool, slot), detail: `${name} table in frame ${pool.slotPfn(slot)} counts ${pool.live[slot]} live entries but has ${present}` });
+  if (used !== pool.live[slot]) out.push({ check: 'live-count', vpn: base, frames: tableFrame(pool, slot), detail: `${name} table in frame ${pool.slotPfn(slot)} counts ${pool.live[slot]} live entries but has ${used} non-zero ones` });
 }

@@ -7,18 +7,26 @@
  * bumps its frame's counter, a 2M leaf its 2 MiB block's, a 1G leaf its 1 GiB block's
  * (large leaves are size-aligned in frames too, by the greedy rule and the split rule).
  * Running sums of the lower tiers per block answer "does any frame of this aligned block
- * have a count" in O(1), so a range query costs O(blocks + edge frames).
+ * have a count" in O(1), so a range query costs O(blocks + edge frames). Each tier keeps
+ * one counter per kind: mapped, writable, executable, and mapped with each cache mode
+ * (T5 asks whether a frame is mapped with another mode than a leaf just written).
  */
 import type { Pfn } from '../spec/address.ts';
+import { CACHE_MODES } from '../spec/state.ts';
+import { P_EXEC, P_WRITE, PROTS } from './prot.ts';
 
 const PER_2M = 512;
 const PER_1G = 262144;
 
-/** What a leaf is counted as: every leaf is MAPPED; WRITABLE and EXEC as its bits say. */
+/** What a leaf is counted as: every leaf is MAPPED; WRITABLE and EXEC as its bits say; CACHE + i for its cache mode CACHE_MODES[i]. */
 export const MAPPED = 0;
 export const WRITABLE = 1;
 export const EXEC = 2;
-const KINDS = 3;
+export const CACHE = 3;
+const KINDS = CACHE + CACHE_MODES.length;
+
+/** The index in CACHE_MODES of a leaf code's cache mode, by table: the counters are updated on every leaf write. */
+export const CACHE_OF_CODE = Uint8Array.from(PROTS, (p) => CACHE_MODES.indexOf(p.cache));
 
 export class FrameCounters {
   /** 4K counters, allocated per 2 MiB block on first use (most memory is mapped huge). */
@@ -41,25 +49,27 @@ export class FrameCounters {
   }
 
   /**
-   * Account `delta` leaves at `level` (1 = 4K, 2 = 2M, 3 = 1G) mapping from `pfn`: each
-   * counts as MAPPED, and as WRITABLE / EXEC when `writable` / `exec`.
+   * Account `delta` leaves at `level` (1 = 4K, 2 = 2M, 3 = 1G) mapping from `pfn` with the
+   * leaf's own prot code (prot.ts): each counts as MAPPED, as WRITABLE / EXEC when its code
+   * says so, and as the kind of its cache mode.
    */
-  add(level: number, pfn: Pfn, writable: boolean, exec: boolean, delta: number): void {
+  add(level: number, pfn: Pfn, code: number, delta: number): void {
     const b2 = Math.floor(pfn / PER_2M);
     const b1 = Math.floor(pfn / PER_1G);
-    const w = writable ? delta : 0;
-    const x = exec ? delta : 0;
+    const w = (code & P_WRITE) !== 0 ? delta : 0;
+    const x = (code & P_EXEC) !== 0 ? delta : 0;
+    const cache = CACHE + CACHE_OF_CODE[code]!;
     if (level === 1) {
       let chunk = this.small[b2];
       if (chunk === undefined) this.small[b2] = chunk = new Int32Array(PER_2M * KINDS);
-      bump(chunk, (pfn % PER_2M) * KINDS, delta, w, x);
-      bump(this.smallIn2m, b2 * KINDS, delta, w, x);
-      bump(this.smallIn1g, b1 * KINDS, delta, w, x);
+      bump(chunk, (pfn % PER_2M) * KINDS, delta, w, x, cache);
+      bump(this.smallIn2m, b2 * KINDS, delta, w, x, cache);
+      bump(this.smallIn1g, b1 * KINDS, delta, w, x, cache);
     } else if (level === 2) {
-      bump(this.mid, b2 * KINDS, delta, w, x);
-      bump(this.midIn1g, b1 * KINDS, delta, w, x);
+      bump(this.mid, b2 * KINDS, delta, w, x, cache);
+      bump(this.midIn1g, b1 * KINDS, delta, w, x, cache);
     } else {
-      bump(this.big, b1 * KINDS, delta, w, x);
+      bump(this.big, b1 * KINDS, delta, w, x, cache);
     }
   }
 
@@ -92,8 +102,9 @@ export class FrameCounters {
   }
 }
 
-function bump(a: Int32Array, at: number, mapped: number, writable: number, exec: number): void {
+function bump(a: Int32Array, at: number, mapped: number, writable: number, exec: number, cache: number): void {
   a[at]! += mapped;
   a[at + 1]! += writable;
   a[at + 2]! += exec;
+  a[at + cache]! += mapped;
 }

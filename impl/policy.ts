@@ -3,8 +3,9 @@
  * The state before an operation breaks none of its invariants (the system refuses
  * whatever would), so the state after it can break one only at a leaf the operation
  * wrote, or, for P7, at a frame it just removed from the direct map. Each written leaf
- * costs O(1) counter and run-set queries (frames.ts, runs.ts); nothing scans all leaves
- * or all frames.
+ * costs O(1) counter and run-set queries (frames.ts, runs.ts) per block of frames it
+ * covers, and the linear-map rules (D1-D3) only its own address; nothing scans all
+ * leaves or all frames.
  *
  * A refusal names the first invariant in STRICT_POLICY order that the result breaks at
  * any written leaf: the rule order is the outer one. One pass gets it: each leaf is
@@ -12,7 +13,7 @@
  */
 import { X86_64_LAYOUT_4LEVEL, kernelLayout, pfnToHex, upperHalfStart, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
 import { STRICT_POLICY } from '../spec/contracts/outcome.ts';
-import { INIT_MM, type FrameRun, type SystemConfig } from '../spec/state.ts';
+import { CACHE_MODES, INIT_MM, type FrameRun, type SystemConfig } from '../spec/state.ts';
 import * as frames from './frames.ts';
 import * as prot from './prot.ts';
 import * as radixModule from './radix.ts';
@@ -24,8 +25,11 @@ import * as tables from './tables.ts';
 const { P_EXEC, P_USER, P_WRITE, leafCode } = prot;
 const { leafPfn } = radixModule;
 const { SPAN, isLeafAt } = tables;
-const { EXEC, MAPPED, WRITABLE } = frames;
+const { CACHE, CACHE_OF_CODE, EXEC, MAPPED, WRITABLE } = frames;
+/** __START_KERNEL_map and MODULES_VADDR: the high map's region, the same in both layouts. */
 const KERNEL_TEXT = X86_64_LAYOUT_4LEVEL.kernelText;
+const MODULES = X86_64_LAYOUT_4LEVEL.modules;
+const CACHE_MODE_COUNT = CACHE_MODES.length;
 
 /** Frames by what the policy cares about; `noDirectMap` changes, the rest is fixed at boot. */
 export class FrameFacts {
@@ -36,10 +40,13 @@ export class FrameFacts {
   readonly kernelHalfStart: Vpn;
   /** __PAGE_OFFSET of the paging mode's layout: where a table frame may be mapped. */
   readonly pageOffset: Vpn;
+  /** The end of the direct map: __PAGE_OFFSET + the frames of memory. */
+  readonly directMapEnd: Vpn;
 
   constructor(config: SystemConfig, runs: readonly FrameRun[]) {
     this.kernelHalfStart = upperHalfStart(config.levels);
     this.pageOffset = kernelLayout(config.levels).pageOffset;
+    this.directMapEnd = this.pageOffset + config.frames;
     const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables };
     for (const r of runs) {
       byUse[r.use]?.add(r.pfn, r.count, true);
@@ -57,7 +64,11 @@ const P5 = 4;
 const S12 = 5;
 const P6 = 6;
 const P7 = 7;
-const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7 };
+const D1 = 8;
+const D2 = 9;
+const D3 = 10;
+const T5 = 11;
+const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5 };
 
 /** The rules in STRICT_POLICY order; an invariant the impl cannot decide is a load-time error. */
 const ORDER: readonly number[] = STRICT_POLICY.map(({ id }) => {
@@ -94,9 +105,29 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
       return vpn - pfn === facts.pageOffset ? -1 : facts.tables.first(pfn, n);
     case P6:
       return vpn >= facts.kernelHalfStart && (code & P_USER) !== 0 ? pfn : -1;
-    default: // P7
+    case P7:
       return vpn >= facts.kernelHalfStart ? facts.noDirectMap.first(pfn, n) : -1;
+    case D1:
+      // __va: inside the direct map, page __PAGE_OFFSET + pfn maps pfn and nothing else.
+      return vpn < facts.directMapEnd && facts.pageOffset < vpn + n && vpn - pfn !== facts.pageOffset ? pfn : -1;
+    case D2:
+      return vpn < MODULES && KERNEL_TEXT < vpn + n && vpn - pfn !== KERNEL_TEXT ? pfn : -1;
+    case D3:
+      return exec && vpn < facts.directMapEnd && facts.pageOffset < vpn + n ? pfn : -1;
+    default: // T5: the counters hold this leaf under its own mode, so any other mode on its frames is another leaf.
+      return otherMemoryType(radix, CACHE_OF_CODE[code]!, pfn, n);
   }
+}
+
+/** The first frame of [pfn, pfn + n) that some leaf maps with another cache mode than `mine`, or -1. */
+function otherMemoryType(radix: Radix, mine: number, pfn: Pfn, n: number): number {
+  let first = -1;
+  for (let m = 0; m < CACHE_MODE_COUNT; m++) {
+    if (m === mine) continue;
+    const f = radix.counters.first(CACHE + m, pfn, first < 0 ? n : first - pfn);
+    if (f >= 0) first = f;
+  }
+  return first;
 }
 
 /** A strict-policy invariant the result would break, and where, as policyError wants them. */

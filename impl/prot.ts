@@ -90,9 +90,26 @@ export function leafCode(lo: number, hi: number, large: boolean, tableRw: boolea
  */
 export class CodeChange {
   private constructor(
-    private readonly clear: number,
-    private readonly set: number,
+    /** The code bits the change clears, then */
+    readonly clear: number,
+    /** the ones it sets (CPA's mask_clr and mask_set). */
+    readonly set: number,
   ) {}
+
+  /** A change given as its two masks (CPA requests that are not a ProtChange: __set_pages_p / _np). */
+  static masks(clear: number, set: number): CodeChange {
+    return new CodeChange(clear, set);
+  }
+
+  /** Whether it changes nothing ("No changes, easy!" in __change_page_attr_set_clr). */
+  get empty(): boolean {
+    return this.clear === 0 && this.set === 0;
+  }
+
+  /** Both masks without the NX-derived bit: cpa_process_alias's alias request ("Directmap always has NX set"). */
+  withoutExec(): CodeChange {
+    return new CodeChange(this.clear & ~P_EXEC, this.set & ~P_EXEC);
+  }
 
   static of(change: ProtChange): CodeChange {
     let clear = 0;

@@ -26,7 +26,7 @@ import { TablePool, type LeafObserver } from './tables.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled),
 // which costs more than the table walk itself on this path.
-const { _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, HI_NX, HI_PFN_MASK, LO_FLAGS_MASK } = x86;
+const { _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, HI_NX, HI_PFN_MASK, LO_FLAGS_MASK } = x86;
 const { entryPfn, lo4kToLarge, loLargeTo4k, pfnHi, pfnLo } = x86;
 const KERNPG_TABLE_LO = x86._KERNPG_TABLE.lo;
 const { HI_FLAGS, LO_4K, LO_LARGE, leafCode } = prot;
@@ -70,7 +70,7 @@ export class Radix implements LeafObserver {
   }
 
   leafChanged(slot: number, idx: number, level: number, lo: number, hi: number, delta: number): void {
-    this.counters.add(level, leafPfn(lo, hi, level), (lo & _PAGE_RW) !== 0, (hi & HI_NX) === 0, delta);
+    this.counters.add(level, leafPfn(lo, hi, level), leafCode(lo, hi, level > 1, true, true, false), delta);
     if (delta > 0) this.written.push(slot, idx);
   }
 
@@ -120,6 +120,44 @@ export class Radix implements LeafObserver {
     return false;
   }
 
+  /**
+   * lookup_address as CPA uses it: the entry at vpn that is a present leaf or a
+   * non-present entry keeping a frame (linux profile), with hitSlot, hitIdx and hitLevel
+   * set; false for a zero entry or a missing table. Table entries never restrict here
+   * (_KERNPG_TABLE), so the entry's own bits are its prot.
+   */
+  lookupEntry(vpn: Vpn): boolean {
+    const w = this.pool.words;
+    let slot = 0;
+    for (let level = this.levels; level >= 1; level--) {
+      const idx = tableIndex(vpn, level);
+      const off = slot * 1024 + idx * 2;
+      const lo = w[off]!;
+      if (!(lo & _PAGE_PRESENT)) {
+        if ((lo | w[off + 1]!) === 0) return false;
+      } else if (!isLeafAt(lo, level)) {
+        slot = this.pool.childSlot(lo, w[off + 1]!);
+        continue;
+      }
+      this.hitSlot = slot;
+      this.hitIdx = idx;
+      this.hitLevel = level;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Write a leaf of `code` mapping pfn at (slot, idx), present or not. A non-present
+   * entry keeps frame and attributes with P clear and, at 2M/1G, PS clear too (CPA sets
+   * _PAGE_PSE only on a present large entry; the PAT bit stays at bit 12).
+   */
+  writeLeaf(slot: number, idx: number, level: number, pfn: Pfn, code: number, present: boolean): void {
+    let lo = level === 1 ? LO_4K[code]! : LO_LARGE[code]!;
+    if (!present) lo &= level === 1 ? ~_PAGE_PRESENT : ~(_PAGE_PRESENT | _PAGE_PSE);
+    this.pool.set(slot, idx, (lo | pfnLo(pfn)) >>> 0, (HI_FLAGS[code]! | pfnHi(pfn)) >>> 0);
+  }
+
   /** The table at `level` on the walk to vpn, allocating the missing tables on the way. */
   private tableFor(vpn: Vpn, level: number): number {
     const pool = this.pool;
@@ -158,7 +196,8 @@ export class Radix implements LeafObserver {
   /**
    * split_large_page: replace the 2M/1G leaf at (slot, idx) by a table of 512 leaves of
    * the next size down with every attribute kept (PAT moves from bit 12 to bit 7 for 4K
-   * PTEs: pgprot_large_2_4k). Returns the new table's slot.
+   * PTEs: pgprot_large_2_4k). A non-present large entry (linux profile, PS clear) splits
+   * into 512 non-present ones the same way. Returns the new table's slot.
    */
   splitEntry(slot: number, idx: number): number {
     const pool = this.pool;
@@ -198,12 +237,12 @@ export class Radix implements LeafObserver {
     return Math.min(511, Math.floor((hi - 1 - this.pool.base[slot]!) / SPAN[level as 1]!));
   }
 
-  /** Whether some page of [lo, hi) is mapped. */
+  /** Whether some page of [lo, hi) has an entry: a leaf, or a non-present entry that keeps its frame (it occupies the slot). */
   anyMapped(lo: Vpn, hi: Vpn): boolean {
     return this.mappedScan(lo, hi, true, 0, this.levels);
   }
 
-  /** Whether every page of [lo, hi) is mapped. */
+  /** Whether every page of [lo, hi) is mapped by a present leaf. */
   allMapped(lo: Vpn, hi: Vpn): boolean {
     return this.mappedScan(lo, hi, false, 0, this.levels);
   }
@@ -211,6 +250,7 @@ export class Radix implements LeafObserver {
   /**
    * The walk both share: `any` (true) stops at the first mapped page, !any (false) at the
    * first hole; the answer is `any` when it stops early, !any when no entry decided it.
+   * A non-present entry counts as mapped for `any` and as a hole for !any.
    */
   private mappedScan(lo: Vpn, hi: Vpn, any: boolean, slot: number, level: number): boolean {
     const last = this.lastIdx(slot, level, hi);
@@ -218,8 +258,9 @@ export class Radix implements LeafObserver {
       const off = slot * 1024 + i * 2;
       const e = this.pool.words[off]!;
       if (!(e & _PAGE_PRESENT)) {
-        if (any) continue;
-        return false;
+        if (!any) return false;
+        if ((e | this.pool.words[off + 1]!) !== 0) return true;
+        continue;
       }
       if (isLeafAt(e, level)) {
         if (any) return true;
@@ -243,7 +284,7 @@ export class Radix implements LeafObserver {
     }
   }
 
-  /** Remove every page of [lo, hi), splitting leaves that straddle an edge (unmap_*_range). */
+  /** Remove every page of [lo, hi), non-present entries too, splitting entries that straddle an edge (unmap_*_range). */
   unmapRange(lo: Vpn, hi: Vpn): void {
     this.editRange(lo, hi, null, 0, this.levels);
   }
@@ -266,8 +307,11 @@ export class Radix implements LeafObserver {
       const off = slot * 1024 + i * 2;
       const e = pool.words[off]!;
       const eh = pool.words[off + 1]!;
-      if (!(e & _PAGE_PRESENT)) continue;
-      if (!isLeafAt(e, level)) {
+      if ((e | eh) === 0) continue;
+      if (!(e & _PAGE_PRESENT)) {
+        // A non-present entry (linux profile) is removed like a leaf; strict's protect never meets one.
+        if (change !== null) continue;
+      } else if (!isLeafAt(e, level)) {
         this.editRange(lo, hi, change, pool.childSlot(e, eh), level - 1);
         continue;
       }

@@ -15,22 +15,30 @@
  * exports"): every decision here (leaf sizes, alias ranges, permissions, the policy, the
  * pool, TLBs and obligations, frame runs) is the impl's own, so refinement can see a bug
  * in either side.
+ *
+ * The linux profile (spec/contracts/linux.ts) is the kernel as its source reads: no
+ * operation asks the policy, protect and set_direct_map_* are CPA's walk (cpa.ts), which
+ * is not atomic and flushes as change_page_attr_set_clr does, and a non-present entry
+ * (P clear, frame and attributes kept, G clear) occupies its slot: map over it is EEXIST,
+ * unmap removes it, split and collapse see it as not mapped.
  */
 import { VPN_LIMIT, kernelLayout, leafLevel, pfnSpan, vpnSpan, vpnToHex, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import {
-  policyError, ptError, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect, validateSetDirectMap,
-  validateSplit, validateTranslate, validateUnmap, type MutatingOp,
+  TLB_SINGLE_PAGE_FLUSH_CEILING, kernelImage, policyError, ptError, validateAccess, validateCollapse, validateFlush, validateMap,
+  validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
 } from '../spec/contracts/index.ts';
 import { OK, fail, ok, type PtError, type Result } from '../spec/errors.ts';
 import { INIT_MM, PAGE_KERNEL, type AbstractState, type FrameRun, type Leaf, type Prot, type RootId, type SystemConfig } from '../spec/state.ts';
 import type {
-  AccessKind, AccessMode, AccessOutcome, FlushOptions, MapOptions, PageTableSystem, ProtChange, ProtectOptions, SystemSetup,
-  Translation,
+  AccessKind, AccessMode, AccessOutcome, FlushOptions, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange,
+  ProtectOptions, SystemSetup, Translation,
 } from '../spec/system.ts';
-import { frameRuns, walkLeaves } from './abstract.ts';
+import { frameRuns, walkEntries } from './abstract.ts';
+import { ChangePageAttr, P_PRESENT, type CpaError } from './cpa.ts';
+import { KernelLog } from './klog.ts';
 import type { MutantName } from './mutants.ts';
 import { FrameFacts, firstBroken } from './policy.ts';
-import { CodeChange, PROTS, permits, protCode } from './prot.ts';
+import { CodeChange, PROTS, P_WRITE, permits, protCode } from './prot.ts';
 import { Radix, leafPfn } from './radix.ts';
 import { LEVEL_SIZE, SPAN, type TablePool } from './tables.ts';
 import { Tlbs } from './tlb.ts';
@@ -54,6 +62,8 @@ interface Ending {
 
 export class RadixSystem implements PageTableSystem {
   readonly config: SystemConfig;
+  /** strict refuses by policy and is atomic; linux runs CPA as the kernel does (cpa.ts). */
+  readonly profile: Profile;
   /** __PAGE_OFFSET of this paging mode's layout (spec/address.ts kernelLayout). */
   private readonly pageOffset: Vpn;
   readonly mutant: MutantName | undefined;
@@ -71,10 +81,15 @@ export class RadixSystem implements PageTableSystem {
    * entry, so the walk reruns only when an entry was written.
    */
   private leaves: readonly Leaf[] = [];
+  private nonPresent: readonly Leaf[] = [];
   private leavesAt = -1;
+  /** What the kernel printed (linux profile). */
+  private readonly log = new KernelLog();
+  private readonly cpa: ChangePageAttr;
 
   constructor(setup: SystemSetup, mutant?: MutantName) {
     this.config = setup.config;
+    this.profile = setup.profile ?? 'strict';
     this.pageOffset = kernelLayout(this.config.levels).pageOffset;
     this.mutant = mutant;
     this.bootFrames = [...setup.frames].sort((a, b) => a.pfn - b.pfn);
@@ -83,6 +98,11 @@ export class RadixSystem implements PageTableSystem {
     this.tlbs = new Tlbs(this.config.cpus);
     const { pse, gbpages } = this.config.features;
     this.leafLevelOk = [false, true, pse, gbpages];
+    const pool = this.radix.pool;
+    this.cpa = new ChangePageAttr(this.radix, this.config, kernelImage(this.config, this.bootFrames), this.log, {
+      tableAvailable: () => pool.inUse < this.config.tablePool.count,
+      flushTlbAll: () => void this.flushAll(),
+    });
   }
 
   /** The concrete tables (for checkTables, tests and dumps). */
@@ -113,6 +133,7 @@ export class RadixSystem implements PageTableSystem {
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
     const bad = validateProtect(this.config, vpn, pages, change);
     if (bad) return err(bad);
+    if (this.profile === 'linux') return this.changePageAttrSetClr(vpn, pages, change, opts.alias === true);
     const r = this.radix;
     if (!r.allMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} is not mapped`);
     // cpa_process_alias: the direct-map ranges of the frames, from the leaves before the change.
@@ -130,6 +151,7 @@ export class RadixSystem implements PageTableSystem {
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
+    if (this.profile === 'linux') return this.setPagesPresent(pfn, count, false, opts.flush);
     const dm = { vpn: this.pageOffset + pfn, pages: count };
     const r = this.radix;
     if (!r.allMapped(dm.vpn, dm.vpn + count)) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} has no direct-map page`);
@@ -141,6 +163,7 @@ export class RadixSystem implements PageTableSystem {
   setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
+    if (this.profile === 'linux') return this.setPagesPresent(pfn, count, true, opts.flush);
     const dm = { vpn: this.pageOffset + pfn, pages: count };
     const r = this.radix;
     if (r.anyMapped(dm.vpn, dm.vpn + count)) return fail('EEXIST', 'pfn', `a frame of ${pfnSpan(pfn, count)} still has its direct-map page`);
@@ -229,7 +252,7 @@ export class RadixSystem implements PageTableSystem {
     return {
       config: this.config,
       frames: this.frames(),
-      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.currentLeaves() }],
+      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.currentLeaves(), ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
       tlb: this.tlbs.entries(),
       pendingFlush: this.tlbs.obligations(),
       tablesInUse: pool.inUse,
@@ -240,10 +263,63 @@ export class RadixSystem implements PageTableSystem {
   private currentLeaves(): readonly Leaf[] {
     const writes = this.radix.pool.writes;
     if (writes !== this.leavesAt) {
-      this.leaves = walkLeaves(this.radix, this.leaves);
+      const walked = walkEntries(this.radix, this.leaves);
+      this.leaves = walked.leaves;
+      this.nonPresent = walked.nonPresent;
       this.leavesAt = writes;
     }
     return this.leaves;
+  }
+
+  takeEvents(): readonly KernelEvent[] {
+    return this.log.take();
+  }
+
+  /**
+   * protect under linux: change_page_attr_set_clr. Not atomic: the walk's writes stay
+   * whatever it returns. Then its flush: nothing unless the primary walk wrote an entry
+   * (so an alias-only change is not flushed), every TLB on an error, else every TLB when
+   * an alias was processed or the range is above tlb_single_page_flush_ceiling, else the
+   * range's pages.
+   */
+  private changePageAttrSetClr(vpn: Vpn, pages: number, change: ProtChange, alias: boolean): Result<void> {
+    const r = this.radix;
+    r.begin();
+    const out = this.cpa.run(vpn, pages, CodeChange.of(change), alias);
+    r.pool.commit();
+    if (out.flushTlb) {
+      if (out.error !== null || out.forceFlushAll || pages > TLB_SINGLE_PAGE_FLUSH_CEILING) this.flushAll();
+      else this.flushRange(vpn, pages);
+    }
+    return out.error === null ? OK : this.cpaError(out.error, vpn, pages);
+  }
+
+  /**
+   * setDirectMapInvalid / Default under linux: __set_pages_np (clear P and RW) /
+   * __set_pages_p (set P and RW) on the direct-map pages, CPA_NO_CHECK_ALIAS, no flush of
+   * their own; on success the frames' record, then the caller's flush or its debt.
+   */
+  private setPagesPresent(pfn: Pfn, count: number, present: boolean, flush: boolean): Result<void> {
+    const dm = { vpn: this.pageOffset + pfn, pages: count };
+    const bits = P_PRESENT | P_WRITE;
+    const r = this.radix;
+    r.begin();
+    const out = this.cpa.run(dm.vpn, count, present ? CodeChange.masks(0, bits) : CodeChange.masks(bits, 0), false);
+    r.pool.commit();
+    if (out.error !== null) return this.cpaError(out.error, dm.vpn, count);
+    const nd = this.facts.noDirectMap;
+    if (present) nd.remove(pfn, count);
+    else nd.add(pfn, count, true);
+    this.frameRunsNow = null;
+    if (flush) this.flushRange(dm.vpn, count);
+    else this.tlbs.owe(dm.vpn, count, present ? 'setDirectMapDefault' : 'setDirectMapInvalid');
+    return OK;
+  }
+
+  private cpaError(errno: CpaError, vpn: Vpn, pages: number): Result<void> {
+    return errno === 'ENOMEM'
+      ? fail('ENOMEM', 'tablePool', `no page table left for a split in ${vpnSpan(vpn, pages)} (the pages before it stay changed)`)
+      : fail('EFAULT', 'vpn', `CPA met a page of ${vpnSpan(vpn, pages)} with no entry (the pages before it stay changed)`);
   }
 
   private frames(): readonly FrameRun[] {
@@ -346,7 +422,8 @@ export class RadixSystem implements PageTableSystem {
       if (frames.noDirectMap) nd.add(frames.pfn, frames.count, true);
       else nd.remove(frames.pfn, frames.count);
     }
-    const broken = firstBroken(r, this.facts, frames?.noDirectMap === true ? frames : undefined);
+    // The kernel refuses nothing for a security reason (spec/contracts/linux.ts): no policy under linux.
+    const broken = this.profile === 'linux' ? null : firstBroken(r, this.facts, frames?.noDirectMap === true ? frames : undefined);
     const error = broken !== null ? policyError(op, broken.id, broken.where) : this.poolError();
     if (error !== null) {
       pool.rollback();

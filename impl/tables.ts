@@ -3,7 +3,7 @@
  * 1024 32-bit words (512 entries, lo word then hi word) in one Uint32Array indexed by
  * pool slot (slot s is frame tablePool.pfn + s; init_mm's pgd is slot 0). Per slot the
  * pool keeps the table's level, its parent entry, the vpn its entry 0 maps, and a count
- * of present entries, so emptiness is O(1) (the kernel frees a table when its last entry
+ * of used (non-zero) entries, so emptiness is O(1) (the kernel frees a table when its last entry
  * goes: free_pte_range / try_to_free_pmd_page in set_memory.c).
  *
  * Atomicity: while an operation runs, every entry write, allocation and free is
@@ -197,7 +197,7 @@ export class TablePool {
     this.pending.length = kept;
   }
 
-  /** Write entry `idx` of table `slot`, keeping live counts and the observer up to date. */
+  /** Write entry `idx` of table `slot`, keeping live counts (non-zero entries) and the observer (present leaves) up to date. */
   set(slot: number, idx: number, lo: number, hi: number): void {
     const off = slot * 1024 + idx * 2;
     const w = this.words;
@@ -206,16 +206,18 @@ export class TablePool {
     this.writes++;
     this.record(J_WRITE, slot, idx, oldLo, oldHi);
     const level = this.level[slot]!;
-    if (oldLo & _PAGE_PRESENT) {
+    // A non-present entry that keeps its frame (linux profile) occupies its slot as a leaf does.
+    const wasUsed = (oldLo | oldHi) !== 0;
+    if (wasUsed) {
       this.live[slot]!--;
       if (isLeafAt(oldLo, level)) this.observer.leafChanged(slot, idx, level, oldLo, oldHi, -1);
     }
     w[off] = lo;
     w[off + 1] = hi;
-    if (lo & _PAGE_PRESENT) {
+    if ((lo | hi) !== 0) {
       this.live[slot]!++;
       if (isLeafAt(lo, level)) this.observer.leafChanged(slot, idx, level, lo, hi, 1);
-    } else if (this.live[slot] === 0 && slot !== 0 && (oldLo & _PAGE_PRESENT)) {
+    } else if (this.live[slot] === 0 && slot !== 0 && wasUsed) {
       this.emptied.push(slot);
     }
   }

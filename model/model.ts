@@ -12,16 +12,18 @@ import {
   directMapVpn, policyError, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect,
   validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
 } from '../spec/contracts/index.ts';
-import { fail, OK, ok, type PtError, type Result } from '../spec/errors.ts';
+import { kernelImage, TLB_SINGLE_PAGE_FLUSH_CEILING, type KernelImage } from '../spec/contracts/linux.ts';
+import { fail, OK, ok, type Errno, type PtError, type Result } from '../spec/errors.ts';
 import { tableFootprint } from '../spec/footprint.ts';
 import {
   INIT_MM, PAGE_KERNEL, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type Prot, type RootId,
   type SystemConfig, type TlbEntry,
 } from '../spec/state.ts';
 import type {
-  AccessKind, AccessMode, AccessOutcome, FlushOptions, MapOptions, PageTableSystem, ProtChange, ProtectOptions, SystemSetup,
-  Translation,
+  AccessKind, AccessMode, AccessOutcome, FlushOptions, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange, ProtectOptions,
+  SystemSetup, Translation,
 } from '../spec/system.ts';
+import { Cpa, type Entry, type Masks } from './cpa.ts';
 import { normalizeFrames, setNoDirectMap } from './frames.ts';
 import { collapseBlock, collapseRefusal, splitLeaf } from './hugepage.ts';
 import { findLeaf, insertLeaves, intersecting, makeLeaf, mapInside, mappedPages, removeInside, replace, splitAtEdges } from './leaves.ts';
@@ -39,6 +41,8 @@ interface Range {
 /** What an operation would produce, before policy and memory decide. */
 interface Candidate {
   readonly leaves: readonly Leaf[];
+  /** The non-present entries after it (linux profile); absent: unchanged. */
+  readonly nonPresent?: readonly Leaf[];
   readonly frames?: readonly FrameRun[];
   /** Ranges flushed on all CPUs before the operation returns. */
   readonly flush: readonly Range[];
@@ -62,7 +66,14 @@ const always = (): boolean => true;
 
 export class Model implements PageTableSystem {
   readonly config: SystemConfig;
+  readonly profile: Profile;
   private leaves: readonly Leaf[] = [];
+  /** Non-present entries that keep a frame (linux profile only): disjoint from the leaves. */
+  private nonPresent: readonly Leaf[] = [];
+  /** What the kernel printed since takeEvents, and the once-per-boot warnings already printed. */
+  private events: KernelEvent[] = [];
+  private printedOnce: ReadonlySet<KernelEvent['kind']> = new Set();
+  private readonly image: KernelImage | undefined;
   private frames: readonly FrameRun[];
   private tlb: readonly TlbEntry[] = [];
   private pendingFlush: readonly FlushObligation[] = [];
@@ -73,14 +84,19 @@ export class Model implements PageTableSystem {
 
   constructor(setup: SystemSetup) {
     this.config = setup.config;
+    this.profile = setup.profile ?? 'strict';
     this.frames = normalizeFrames(setup.frames);
+    this.image = kernelImage(this.config, this.frames);
     this.footprint = tableFootprint(this.config.levels, this.leaves);
   }
 
   /** An independent copy (the state is immutable arrays, so copying shares them). */
   clone(): Model {
-    const copy = new Model({ config: this.config, frames: this.frames });
+    const copy = new Model({ config: this.config, frames: this.frames, profile: this.profile });
     copy.leaves = this.leaves;
+    copy.nonPresent = this.nonPresent;
+    copy.events = [...this.events];
+    copy.printedOnce = this.printedOnce;
     copy.tlb = this.tlb;
     copy.pendingFlush = this.pendingFlush;
     copy.pendingTables = this.pendingTables;
@@ -91,9 +107,12 @@ export class Model implements PageTableSystem {
   map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): Result<void> {
     const bad = validateMap(this.config, root, vpn, pfn, pages, prot, opts);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of ${vpnSpan(vpn, pages)} is already mapped`);
+    if (mappedPages(this.leaves, vpn, pages) + mappedPages(this.nonPresent, vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of ${vpnSpan(vpn, pages)} is already mapped`);
     // A fresh copy of the caller's prot, built one way (applyProtChange with no change), keeps prots monomorphic too.
-    const own = applyProtChange(prot, {});
+    // Under linux nothing refuses a user prot here, and the kernel's tables above the leaf
+    // (_KERNPG_TABLE) have no _PAGE_USER: the effective prot has no user access. Strict
+    // keeps the bit so that P6 refuses it.
+    const own = this.profile === 'linux' && prot.user ? { ...applyProtChange(prot, {}), user: false, execUser: false } : applyProtChange(prot, {});
     const added = placeLeaves(this.config, vpn, pfn, pages, opts.maxPage).map((p) => makeLeaf(p.vpn, p.pfn, p.size, own));
     return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: [], touched: [{ vpn, pages }] });
   }
@@ -101,14 +120,16 @@ export class Model implements PageTableSystem {
   unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
+    if (mappedPages(this.leaves, vpn, pages) + mappedPages(this.nonPresent, vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
     const leaves = removeInside(splitAtEdges(this.leaves, vpn, pages, always), vpn, pages);
-    return this.commit('unmap', { leaves, flush: [{ vpn, pages }], touched: [{ vpn, pages }] });
+    const nonPresent = removeInside(splitAtEdges(this.nonPresent, vpn, pages, always), vpn, pages);
+    return this.commit('unmap', { leaves, nonPresent, flush: [{ vpn, pages }], touched: [{ vpn, pages }] });
   }
 
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
     const bad = validateProtect(this.config, vpn, pages, change);
     if (bad) return err(bad);
+    if (this.profile === 'linux') return this.changePageAttr(vpn, pages, change, opts.alias === true);
     if (mappedPages(this.leaves, vpn, pages) < pages) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} is not mapped`);
     let leaves = changeRange(this.leaves, vpn, pages, change);
     const flush: Range[] = [{ vpn, pages }];
@@ -127,6 +148,7 @@ export class Model implements PageTableSystem {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
     const dm = { vpn: directMapVpn(this.config.levels, pfn), pages: count };
+    if (this.profile === 'linux') return this.setPagesPresent(pfn, count, false, opts);
     if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} has no direct-map page`);
     const leaves = removeInside(splitAtEdges(this.leaves, dm.vpn, count, always), dm.vpn, count);
     const frames = setNoDirectMap(this.frames, pfn, count, true);
@@ -140,6 +162,7 @@ export class Model implements PageTableSystem {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return err(bad);
     const dm = { vpn: directMapVpn(this.config.levels, pfn), pages: count };
+    if (this.profile === 'linux') return this.setPagesPresent(pfn, count, true, opts);
     if (mappedPages(this.leaves, dm.vpn, count) > 0) return fail('EEXIST', 'pfn', `a frame of ${pfnSpan(pfn, count)} still has its direct-map page`);
     const added = Array.from({ length: count }, (_, i) => makeLeaf(dm.vpn + i, pfn + i, '4K', PAGE_KERNEL));
     const frames = setNoDirectMap(this.frames, pfn, count, false);
@@ -209,7 +232,7 @@ export class Model implements PageTableSystem {
     return {
       config: this.config,
       frames: this.frames,
-      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves }],
+      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
       tlb: this.tlb,
       pendingFlush: this.pendingFlush,
       tablesInUse: this.footprint + this.pendingTables.length,
@@ -217,25 +240,92 @@ export class Model implements PageTableSystem {
     };
   }
 
-  /** Policy, then memory, then commit (spec/contracts/README.md: EPERM before ENOMEM). */
+  takeEvents(): readonly KernelEvent[] {
+    const out = this.events;
+    this.events = [];
+    return out;
+  }
+
+  /** Policy (strict only), then memory, then commit (spec/contracts/README.md: EPERM before ENOMEM). */
   private commit(op: MutatingOp, c: Candidate): Result<void> {
     const frames = c.frames ?? this.frames;
-    const candidate: AbstractState = { ...this.abstract(), frames, roots: [{ id: INIT_MM, kind: 'kernel', leaves: c.leaves }] };
-    const broken = firstPolicyBreak(candidate, c.touched);
-    if (broken !== null) return err(policyError(op, broken.id, broken.where));
-    const footprint = tableFootprint(this.config.levels, c.leaves);
+    const nonPresent = c.nonPresent ?? this.nonPresent;
+    if (this.profile === 'strict') {
+      const candidate: AbstractState = { ...this.abstract(), frames, roots: [{ id: INIT_MM, kind: 'kernel', leaves: c.leaves }] };
+      const broken = firstPolicyBreak(candidate, c.touched);
+      if (broken !== null) return err(policyError(op, broken.id, broken.where));
+    }
+    // Non-present entries hold their table slots.
+    const footprint = tableFootprint(this.config.levels, nonPresent.length === 0 ? c.leaves : mergeByVpn(c.leaves, nonPresent));
     const deferred = c.deferFrees === undefined ? [] : emptiedTables(this.config.levels, this.leaves, c.leaves, c.deferFrees.vpn, c.deferFrees.pages);
     // Pending tables are not reusable: they count until a flush releases them, after success.
     const needed = footprint + this.pendingTables.length + deferred.length;
     const pool = this.config.tablePool.count;
     if (needed > pool) return fail('ENOMEM', 'tablePool', `the result needs ${needed} page tables, the pool has ${pool}`);
     this.leaves = c.leaves;
+    this.nonPresent = nonPresent;
     this.frames = frames;
     this.footprint = footprint;
     this.pendingTables = this.pendingTables.concat(deferred);
     for (const r of c.flush) this.flushRange(r);
     if (c.owe) this.pendingFlush = addFlushObligation(this.pendingFlush, c.owe.vpn, c.owe.pages, c.owe.reason);
     return OK;
+  }
+
+  /**
+   * Linux protect: change_page_attr_set_clr (spec/contracts/linux.ts), then its flush:
+   * none unless the primary walk wrote, everything on an error, after an alias or above
+   * the ceiling, else the range.
+   */
+  private changePageAttr(vpn: Vpn, pages: number, change: ProtChange, checkAlias: boolean): Result<void> {
+    const r = this.runCpa(vpn, pages, change, checkAlias);
+    if (r.changed) {
+      if (r.error !== null || r.forceFlushAll || pages > TLB_SINGLE_PAGE_FLUSH_CEILING) this.flushAll();
+      else this.flushRange({ vpn, pages });
+    }
+    return r.error === null ? OK : cpaError(r.error, vpn, pages);
+  }
+
+  /** Linux set_direct_map_invalid/default: __set_pages_np / __set_pages_p, then the flush or the debt. */
+  private setPagesPresent(pfn: Pfn, count: number, present: boolean, opts: FlushOptions): Result<void> {
+    const dm = { vpn: directMapVpn(this.config.levels, pfn), pages: count };
+    const r = this.runCpa(dm.vpn, count, { present, write: present }, false);
+    if (r.error !== null) return cpaError(r.error, dm.vpn, count);
+    this.frames = setNoDirectMap(this.frames, pfn, count, !present);
+    const reason = present ? 'setDirectMapDefault' : 'setDirectMapInvalid';
+    if (opts.flush) this.flushRange(dm);
+    else this.pendingFlush = addFlushObligation(this.pendingFlush, dm.vpn, count, reason);
+    return OK;
+  }
+
+  /** The CPA walk on this model's entries; the entries, tables and events it leaves are kept (not atomic). */
+  private runCpa(vpn: Vpn, pages: number, masks: Masks, checkAlias: boolean): ReturnType<Cpa['run']> {
+    const entries: Entry[] = mergeByVpn(
+      this.leaves.map((l): Entry => ({ ...l, present: true })),
+      this.nonPresent.map((l): Entry => ({ ...l, present: false })),
+    );
+    let tables = this.footprint;
+    const cpa = new Cpa({
+      config: this.config,
+      image: this.image,
+      entries,
+      takeTable: () => {
+        if (tables + 1 + this.pendingTables.length > this.config.tablePool.count) return false;
+        tables++;
+        return true;
+      },
+      flushAll: () => void this.flushAll(),
+      emit: (e, once) => {
+        if (once && this.printedOnce.has(e.kind)) return;
+        if (once) this.printedOnce = new Set([...this.printedOnce, e.kind]);
+        this.events.push(e);
+      },
+    });
+    const r = cpa.run(vpn, pages, masks, checkAlias);
+    this.leaves = entries.filter((e) => e.present).map((e) => makeLeaf(e.vpn, e.pfn, e.size, e.prot));
+    this.nonPresent = entries.filter((e) => !e.present).map((e) => makeLeaf(e.vpn, e.pfn, e.size, e.prot));
+    this.footprint = tables;
+    return r;
   }
 
   /**
@@ -247,6 +337,18 @@ export class Model implements PageTableSystem {
     this.pendingFlush = dischargeFlushRange(this.pendingFlush, r.vpn, r.pages);
     if (this.pendingTables.length > 0) this.pendingTables = releasePending(this.pendingTables, r.vpn, r.pages);
   }
+}
+
+/** Two sorted, disjoint entry lists as one, in vpn order. */
+function mergeByVpn<T extends Leaf>(a: readonly T[], b: readonly T[]): T[] {
+  return [...a, ...b].sort((x, y) => x.vpn - y.vpn);
+}
+
+/** The error a CPA walk stopped with. */
+function cpaError(errno: Errno, vpn: Vpn, pages: number): Result<void> {
+  return errno === 'ENOMEM'
+    ? fail('ENOMEM', 'tablePool', `a split in ${vpnSpan(vpn, pages)} found no free page table (earlier pages stay changed)`)
+    : fail(errno, 'vpn', `a page of ${vpnSpan(vpn, pages)} has no page-table entry (CPA: called for zero pte; earlier pages stay changed)`);
 }
 
 /** A set_direct_map_* candidate: flushed now, or owing the flush. */

@@ -13,7 +13,8 @@ import type { AbstractState, RootId } from './state.ts';
 
 /**
  * Families (docs/invariants.md lists each with its invariants): S structure, T translation,
- * P permissions, H huge pages, L TLB, K KPTI, A ASI, D direct map.
+ * P permissions, H huge pages, L TLB, K KPTI, A ASI, D direct map (the linear maps: the
+ * direct map and the kernel image's high map).
  */
 export type Family = 'S' | 'T' | 'P' | 'H' | 'L' | 'K' | 'A' | 'D';
 

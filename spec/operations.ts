@@ -135,7 +135,7 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     kernel: 'change_page_attr_set_clr (set_memory_ro/rw/x/nx/wc/uc/wb)',
     fields: { vpn: 'vpn', pages: 'pages', change: 'change', alias: 'alias' },
     capability: 'core', mutating: true, policyArg: 'change',
-    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM', 'EFAULT'],
     apply: (sys, c) => sys.protect(c.vpn, c.pages, c.change, { alias: c.alias ?? false }),
     touches: (c) => ({ ranges: [{ vpn: c.vpn, pages: c.pages }], directMapAliases: c.alias === true }),
     fuzz: { weight: 14 },

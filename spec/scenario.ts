@@ -71,18 +71,21 @@ function kernelFrames(config: SystemConfig): FrameRun[] {
   const pool = config.tablePool;
   const poolEnd = pool.pfn + pool.count;
   const reservedEnd = TABLE_POOL.pfn + TABLE_POOL.count;
+  // A pool elsewhere (above user memory) leaves the reserved area ordinary memory.
+  const inReserved = pool.pfn >= TABLE_POOL.pfn && poolEnd <= reservedEnd;
   return clipRuns([
     run(0, 16 * MiB, 'data'),
     run(k.textPfn, k.textPages, 'kernel-text'),
     run(k.rodataPfn, k.rodataPages, 'kernel-rodata'),
     run(k.dataPfn, k.dataPages, 'kernel-data'),
     run(40 * MiB, 24 * MiB, 'data'),
-    run(pool.pfn, pool.count, 'pagetable'),
+    ...(inReserved ? [run(pool.pfn, pool.count, 'pagetable')] : [run(TABLE_POOL.pfn, TABLE_POOL.count, 'data')]),
     // A smaller pool leaves the rest of its reserved area as ordinary memory.
-    ...(poolEnd < reservedEnd ? [run(poolEnd, reservedEnd - poolEnd, 'data')] : []),
+    ...(inReserved && poolEnd < reservedEnd ? [run(poolEnd, reservedEnd - poolEnd, 'data')] : []),
     run(96 * MiB, 2 * GiB - 96 * MiB, 'data'),
     // User memory is sensitive to ASI: a restricted root must never map it.
     run(2 * GiB, 2 * GiB, 'user', { sensitive: true }),
+    ...(inReserved ? [] : [run(pool.pfn, pool.count, 'pagetable')]),
   ], config.frames);
 }
 
@@ -124,6 +127,15 @@ function kernelRegions(config: SystemConfig): Region[] {
     { name: 'modules', vpn: L.modules, pages: L.modulesEnd - L.modules },
   ];
 }
+
+/**
+ * The high-tables machine: the pool sits right above the 4 GiB of the others (pfn
+ * 0x100000 and up, as on a machine whose memblock allocations come from the top of
+ * memory), so every table entry pointing at a table holds a PFN with bits in its high
+ * 32-bit word. The direct map grows by the pool's 32 MiB, sixteen 2M leaves: boot stays
+ * as cheap as the kernel scenario's.
+ */
+const HIGH_TABLE_POOL = { pfn: 4 * GiB, count: TABLE_POOL.count } as const;
 
 /** Memory of the no-PSE machine: the layout up to the vmalloc frames, rounded up. */
 const NO_PSE_FRAMES = 128 * MiB;
@@ -170,6 +182,11 @@ export const SCENARIOS: Readonly<Record<string, () => Scenario>> = {
     ...kernelScenario({ features: { pse: false, gbpages: false }, frames: NO_PSE_FRAMES }),
     name: 'kernel-no-pse',
     description: 'the kernel scenario on a CPU without 2M or 1G pages: every leaf is 4K, so memory is cut to 128 MiB (no user memory) to keep boot at ~41,000 leaves',
+  }),
+  'kernel-high-tables': () => ({
+    ...kernelScenario({ frames: HIGH_TABLE_POOL.pfn + HIGH_TABLE_POOL.count, tablePool: HIGH_TABLE_POOL }),
+    name: 'kernel-high-tables',
+    description: 'the kernel scenario with its table pool above 4 GiB (pfn 0x100000 and up): table entries hold PFNs in their high word',
   }),
 };
 

@@ -70,6 +70,8 @@ export type AccessOutcome =
 
 export interface PageTableSystem {
   readonly config: SystemConfig;
+  /** The semantics it follows (SystemSetup.profile; strict when absent). */
+  readonly profile?: Profile;
 
   /** vmap / ioremap / direct-map init: map [vpn, vpn+pages) to [pfn, pfn+pages). */
   map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts?: MapOptions): Result<void>;
@@ -102,6 +104,40 @@ export interface PageTableSystem {
 
   /** The abstraction function: what this system's state means. */
   abstract(): AbstractState;
+
+  /**
+   * What the kernel printed during the operations since the last call (linux profile:
+   * CPA's warnings and static-protection fix-ups, spec/contracts/linux.ts), in order,
+   * and forgets them. Refinement compares them with the model's. A strict system, or one
+   * without the method, prints nothing.
+   */
+  takeEvents?(): readonly KernelEvent[];
+}
+
+/**
+ * The semantics a system follows: `strict` is the library ptspec proposes (refuse with
+ * EPERM, atomic); `linux` is today's kernel as its source reads (spec/contracts/linux.ts).
+ */
+export type Profile = 'strict' | 'linux';
+/** The profiles, strict first. Trusted: shared vocabulary of model and impl, not checked by refinement. */
+export const PROFILES: readonly Profile[] = ['strict', 'linux'];
+
+/**
+ * One thing the kernel prints (spec/contracts/linux.ts names when):
+ *   static-protection  check_conflict's "CPA protect/conflict <rule>" line: static_protections removed `rule`'s bit;
+ *   conflict           __should_split_large_page's WARN_ON_ONCE: an existing large entry breaks a static protection;
+ *   pud-fixup          split_set_pte's "Cannot fixup static protections for PUD split" (once);
+ *   wx                 verify_rwx's WARN_ONCE "CPA detected W^X violation";
+ *   zero-pte           __cpa_process_fault's WARN "CPA: called for zero pte".
+ * The range is the one the kernel prints (the step's pages and first frame).
+ */
+export interface KernelEvent {
+  readonly kind: 'static-protection' | 'conflict' | 'pud-fixup' | 'wx' | 'zero-pte';
+  /** static-protection only: 'Text NX', 'Text RO' or 'Rodata RO'. */
+  readonly rule?: 'Text NX' | 'Text RO' | 'Rodata RO';
+  readonly vpn: Vpn;
+  readonly pages: number;
+  readonly pfn: Pfn;
 }
 
 /** KPTI (arch/x86/mm/pti.c), ASI and process address spaces. */
@@ -128,6 +164,8 @@ export interface SystemSetup {
    * runs with the same use and flags merged, no empty run (invariants S7-S9).
    */
   readonly frames: readonly FrameRun[];
+  /** The semantics to follow; strict when absent. */
+  readonly profile?: Profile;
 }
 
 /** A factory, as `--impl MODULE` exports it. */

@@ -13,13 +13,18 @@ const KERNEL = 'test/fixtures/kernel/';
 const OWN = 'test/fixtures/ptdump/';
 
 describe('ptspec check', () => {
-  it('exit 1 with the kernel verdict lines for a W+X dump; exit 2 naming file:line for corrupt or missing input', async () => {
-    const [wx, bad] = await Promise.all([
+  it('exit 1 for W+X: the kernel\'s lines for init_mm, only the rule\'s count for efi_pgd; exit 2 naming file:line for bad input', async () => {
+    const [wx, efi, bad] = await Promise.all([
+      ptspec('check', `${OWN}init-mm-wx.txt`),
       ptspec('check', `${KERNEL}x86-ptdump-01.txt`),
       ptspec('check', `${OWN}gap.txt`, `${OWN}size.txt`, 'no-such-file.txt'),
     ]);
     expect(wx.code).toBe(1);
-    expect(wx.stdout).toContain('x86/mm: Found insecure W+X mapping at address 0x0000000000000000\nx86/mm: Checked W+X mappings: FAILED, 205370 W+X pages found.\n');
+    expect(wx.stdout).toContain("the kernel's verdict (ptdump_walk_pgd_level_checkwx):\nx86/mm: Found insecure W+X mapping at address 0xffffc90000001000\nx86/mm: Checked W+X mappings: FAILED, 513 W+X pages found.\n");
+    // efi_dump_pagetable prints efi_pgd with checkwx false: ptspec's rule fails it, the kernel says nothing.
+    expect(efi.code).toBe(1);
+    expect(efi.stdout).not.toContain('x86/mm:');
+    expect(efi.stdout).toContain("W+X by ptspec's rule (RW and not NX): 205370 pages in 165 ranges:\n");
     expect(bad).toMatchObject({ code: 2, stdout: '' });
     expect(bad.stderr.split('\n')).toEqual([
       expect.stringMatching(/^test\/fixtures\/ptdump\/gap\.txt:6: not contiguous/),
@@ -41,8 +46,9 @@ describe('ptspec check', () => {
       ptspec('check', '--json', `${KERNEL}x86-ptdump-04.txt`),
     ]);
     expect(clean.code).toBe(0);
-    expect(clean.stdout.match(/Checked W\+X mappings: passed, no W\+X pages found\./g)).toHaveLength(2);
-    expect(clean.stdout).toContain('x86/mm: Checking user space page tables\n');
+    // Both are excerpts (elided lines, grep output): no kernel verdict, and no W+X by the rule.
+    expect(clean.stdout).not.toContain('x86/mm:');
+    expect(clean.stdout.match(/W\+X by ptspec's rule \(RW and not NX\): none/g)).toHaveLength(2);
     expect(clean.stdout.trimEnd().split('\n').at(-1)).toBe('ptspec check: passed');
     expect(json.code).toBe(1);
     const report = JSON.parse(json.stdout) as { failed: boolean; files: { dumps: { view: string; findings: { id: string; lines: number[] }[] }[] }[] };
@@ -50,6 +56,20 @@ describe('ptspec check', () => {
     expect(report.files[0]!.dumps.map((d) => [d.view, d.findings.map((f) => [f.id, f.lines])])).toEqual([
       ['current_kernel', []], ['current_user', [['K-dump-user-image-rw', [32]]]], ['current_kernel', []], ['current_user', []],
     ]);
+  });
+
+  it('--no-nx: no kernel lines at all (the checks return without NX); --nx: the verdict of a dump that shows no NX', async () => {
+    const [noNx, nx, shown] = await Promise.all([
+      ptspec('check', '--no-nx', `${OWN}init-mm-wx.txt`, '--user', `${OWN}init-mm-user-wx.txt`),
+      ptspec('check', '--nx', `${OWN}no-nx-32bit.txt`),
+      ptspec('check', `${OWN}no-nx-32bit.txt`),
+    ]);
+    expect(noNx.code).toBe(1);
+    expect(noNx.stdout).not.toContain('x86/mm:');
+    expect(noNx.stdout.match(/no kernel verdict: the machine has no NX \(--no-nx says so\)/g)).toHaveLength(2);
+    expect(nx.stdout).toContain('x86/mm: Checked W+X mappings: FAILED, 2048 W+X pages found.\n');
+    expect(shown.stdout).toContain('no kernel verdict: the machine has no NX (no present entry of a whole dump prints NX)');
+    expect(shown.stdout).not.toContain('x86/mm:');
   });
 });
 
@@ -65,7 +85,13 @@ describe('ptspec dump', () => {
     const [checked, bad] = await Promise.all([ptspec('check', file), ptspec('dump', '--scenario', 'nope')]);
     rmSync(dir, { recursive: true });
     expect(checked.code).toBe(0);
-    expect(checked.stdout).toContain('x86/mm: Checked W+X mappings: passed, no W+X pages found.');
+    // A whole walk with an empty user half: init_mm, so the kernel's checker would pass it.
+    expect(checked.stdout).toContain("table init_mm (an empty user half: init_mm's table); the kernel's verdict (ptdump_walk_pgd_level_checkwx):\nx86/mm: Checked W+X mappings: passed, no W+X pages found.\n");
+    // As the walk since v5.6 prints it: the lower half runs to GUARD_HOLE_END_ADDR, nothing starts in the guard hole.
+    expect(dump.stdout.split('\n').slice(0, 4)).toEqual([
+      '---[ User Space ]---', '0x0000000000000000-0xffff880000000000    16777096T                               pgd', '---[ Kernel Space ]---',
+      '0xffff880000000000-0xffff888000000000         512G                               pgd',
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown scenario "nope"');
   });

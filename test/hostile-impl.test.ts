@@ -40,7 +40,8 @@ describe('a module whose operation never returns', () => {
     const started = Date.now();
     const r = await fuzz('never-returns', out, '--runs', '20', '--command-timeout', '1s');
     expect(r.code, r.stderr).toBe(1);
-    expect(Date.now() - started).toBeLessThan(12_000);
+    // Two workers start (the trial system with the boot check, then the runs), seconds each on a busy machine.
+    expect(Date.now() - started).toBeLessThan(30_000);
     expect(r.stdout).toContain('the impl did not return from map within 1s');
     expect(r.stdout).toContain('replayed by the next campaign first');
     const [f] = stored(out);
@@ -56,7 +57,7 @@ describe('a module whose operation never returns', () => {
     expect(replay.stderr).toContain('is a timeout');
     const list = await ptspec('failures', '--out', out, '--replay');
     expect(list.stdout).toContain('cannot replay: a timeout');
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('a module that returns something other than a Result', () => {

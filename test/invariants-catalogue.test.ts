@@ -24,13 +24,13 @@ import { fcParams } from './seed.ts';
 import { DM, bootedState, editLeaves, leaf, recount, withoutRange } from './states.ts';
 
 describe('catalogue', () => {
-  it('has at least 25 invariants of the S, T, P and H families with unique, well-formed ids', () => {
-    expect(CATALOGUE.length).toBeGreaterThanOrEqual(25);
+  it('has at least 32 invariants of the S, T, P, H and D families with unique, well-formed ids', () => {
+    expect(CATALOGUE.length).toBeGreaterThanOrEqual(32);
     const ids = CATALOGUE.map((i) => i.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const inv of CATALOGUE) {
       expect(inv.id).toMatch(new RegExp(`^${inv.family}[1-9][0-9]*$`));
-      expect(['S', 'T', 'P', 'H']).toContain(inv.family);
+      expect(['S', 'T', 'P', 'H', 'D']).toContain(inv.family);
       expect(inv.statement.endsWith('.')).toBe(true);
       expect(inv.references.length).toBeGreaterThan(0);
     }

@@ -143,7 +143,13 @@ function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
         frameDamage: fc.oneof({ weight: 12, arbitrary: fc.constant<FrameDamage>('none') }, { weight: 6, arbitrary: fc.constantFrom<FrameDamage>('dump', 'swap', 'drop', 'extend', 'zero', 'split') }),
         damageAt: fc.nat(),
         roots: fc.array(
-          fc.record({ kind: fc.constantFrom<RootKind>('kernel', 'process-kernel', 'process-user', 'asi'), leaves: fc.array(leafArb(runs, shape !== 'random'), { maxLength: 6 }), unsorted: sometimes(2) }),
+          fc.record({
+            kind: fc.constantFrom<RootKind>('kernel', 'process-kernel', 'process-user', 'asi'),
+            leaves: fc.array(leafArb(runs, shape !== 'random'), { maxLength: 6 }),
+            unsorted: sometimes(2),
+            // Non-present entries (the linux profile's set_direct_map_invalid): mostly none.
+            nonPresent: fc.oneof({ weight: 3, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(leafArb(runs, shape !== 'random'), { maxLength: 2 }) }),
+          }),
           { minLength: 1, maxLength: 3 },
         ),
         rootShape: fc.constantFrom('ids in order', 'ids in order', 'ids in order', 'ids all 0', 'no id 0', 'root 0 not kernel'),
@@ -161,11 +167,13 @@ function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
         const frames = damage(withPool, g.frameDamage, g.damageAt);
         const roots: AbstractRoot[] = g.roots.map((r, i) => {
           const leaves = shape === 'disjoint' ? disjoint(r.leaves) : r.unsorted ? r.leaves : [...r.leaves].sort((a, b) => a.vpn - b.vpn);
+          const meetsLeaf = (e: Leaf): boolean => leaves.some((l) => l.vpn < e.vpn + PAGES[e.size] && e.vpn < l.vpn + PAGES[l.size]);
+          const nonPresent = shape === 'disjoint' ? disjoint(r.nonPresent).filter((e) => !meetsLeaf(e)) : [...r.nonPresent].sort((a, b) => a.vpn - b.vpn);
           const id = g.rootShape === 'ids all 0' ? 0 : g.rootShape === 'no id 0' ? i + 1 : i;
-          return { id, kind: i === 0 && g.rootShape !== 'root 0 not kernel' ? 'kernel' : r.kind, leaves };
+          return { id, kind: i === 0 && g.rootShape !== 'root 0 not kernel' ? 'kernel' : r.kind, leaves, ...(nonPresent.length > 0 ? { nonPresent } : {}) };
         });
         const config = { levels: g.levels, features: { pse: g.pse, gbpages: g.gbpages }, cpus: 2, maxPhysBits: g.maxPhysBits, frames: FRAMES, tablePool };
-        const needed = tableFootprint(g.levels, [...roots[0]!.leaves].sort((a, b) => a.vpn - b.vpn));
+        const needed = tableFootprint(g.levels, [...roots[0]!.leaves, ...(roots[0]!.nonPresent ?? [])].sort((a, b) => a.vpn - b.vpn));
         const tablesInUse = frames.length === 0 ? 0 : needed + g.pendingTableFrees + g.tableSkew;
         return { config, frames, roots, tlb: [], pendingFlush: g.pendingFlush, tablesInUse, pendingTableFrees: g.pendingTableFrees };
       }),

@@ -4,6 +4,7 @@ import { PAGES, lowerHalfEnd, upperHalfStart, X86_64_LAYOUT_4LEVEL as L, type Pa
 import { CATALOGUE, checkAll } from '../checker/index.ts';
 import { KERNEL_IMAGE as K, TABLE_POOL } from '../spec/scenario.ts';
 import { PAGE_KERNEL_RO } from '../spec/state.ts';
+import { tableFootprint } from '../spec/footprint.ts';
 import { DM, bootedState, dumpLike, editLeaves, leaf, leafAt, modelBootedState, withFrameFlags, withLeaves } from './states.ts';
 import { familyIds, negativeSuite, type NegativeCase } from './invariants-suite.ts';
 
@@ -139,7 +140,43 @@ const S: Record<string, NegativeCase[]> = {
       want: { vpn: 16, pages: 1 },
     },
   ],
+  S15: [
+    {
+      name: 'a non-present entry over a mapped leaf (the direct map of frame 0)',
+      state: () => withNonPresent(booted, leaf(DM, 0, '4K')),
+      want: { root: 0, vpn: DM, pages: 1 },
+    },
+    {
+      name: 'a non-present 2M entry at an unaligned vpn',
+      state: () => withNonPresent(booted, leaf(VMALLOC + 7 * PAGES['2M'] + 3, 7 * 512, '2M')),
+      want: { root: 0, vpn: VMALLOC + 7 * PAGES['2M'] + 3, pages: 512 },
+    },
+    {
+      name: 'two non-present entries over one page',
+      state: () => withNonPresent(booted, leaf(VMALLOC + 9 * PAGES['2M'], 9 * 512, '2M'), leaf(VMALLOC + 9 * PAGES['2M'] + 4, 99, '4K')),
+      want: { root: 0, vpn: VMALLOC + 9 * PAGES['2M'], pages: 512 },
+    },
+  ],
 };
+
+/** The state with these non-present entries in init_mm, its table count their footprint too (S11 stays true). */
+function withNonPresent(state: typeof booted, ...entries: ReturnType<typeof leaf>[]) {
+  const [root0, ...rest] = state.roots;
+  const nonPresent = [...entries].sort((a, b) => a.vpn - b.vpn);
+  const tablesInUse = tableFootprint(state.config.levels, [...root0!.leaves, ...nonPresent].sort((a, b) => a.vpn - b.vpn));
+  return { ...state, roots: [{ ...root0!, nonPresent }, ...rest], tablesInUse };
+}
+
+describe('non-present entries (linux profile)', () => {
+  it('a non-present entry in a free slot breaks nothing: it maps nothing and its tables are counted', () => {
+    const s = withNonPresent(booted, leaf(VMALLOC + 9000, 9000, '4K'));
+    expect(checkAll(s)).toEqual([]);
+  });
+  it('S11 counts the tables of non-present entries', () => {
+    const s = { ...withNonPresent(booted, leaf(VMALLOC + 11 * PAGES['1G'], 9000, '4K')), tablesInUse: booted.tablesInUse };
+    expect(checkAll(s).map((v) => v.id)).toContain('S11');
+  });
+});
 
 describe('S: each invariant catches its bad state with the right witness', () => {
   it('covers every S invariant', () => expect(Object.keys(S).sort()).toEqual(familyIds('S').sort()));

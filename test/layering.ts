@@ -69,6 +69,7 @@ export const TRUSTED: Readonly<Record<string, readonly string[]>> = {
   'spec/contracts/hugepage.ts': ['validateSplit', 'validateCollapse'],
   'spec/contracts/access.ts': ['validateTranslate', 'validateAccess', 'validateFlush'],
   'spec/contracts/outcome.ts': ['POLICY_ARG', 'STRICT_POLICY', 'policyError'],
+  'spec/contracts/linux.ts': ['kernelImage', 'TLB_SINGLE_PAGE_FLUSH_CEILING', 'kernelEventText'],
 };
 
 /** Whether `name` imported from spec module `target` is trusted; a barrel (`…/index.ts`) passes on what the modules below it trust. */

@@ -13,6 +13,7 @@ import { parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
 import type { Summary } from '../cli/fuzz-summary.ts';
 import type { MergeReport } from '../cli/merge.ts';
 import { shardFromEnv } from '../cli/options.ts';
+import { MATRIX_SCENARIOS } from '../fuzz/matrix.ts';
 import { ptspec } from './cli.ts';
 
 const SHARDS = 3;
@@ -30,40 +31,49 @@ function failureFiles(dir: string): Map<string, FailureFile> {
   return out;
 }
 
+/**
+ * `campaign` run whole over shards × runsPerShard runs, and as `shards` shards merged:
+ * the same failure keys, counts, traces and coverage. Returns both, and the directories.
+ */
+async function mergedAndWhole(campaign: readonly string[], shards: number, runsPerShard: number) {
+  const root = mkdtempSync(join(tmpdir(), 'ptspec-merge-'));
+  const whole = await ptspec(...campaign, '--runs', String(shards * runsPerShard), '--out', join(root, 'whole'));
+  const dirs: string[] = [];
+  for (let i = 1; i <= shards; i++) {
+    const dir = join(root, `shard-${i}`);
+    dirs.push(dir);
+    expect((await ptspec(...campaign, '--runs', String(runsPerShard), '--shard', `${i}/${shards}`, '--out', dir)).code).not.toBe(2);
+  }
+  const merged = await ptspec('merge', ...dirs, '--out', join(root, 'merged'), '--json');
+  const one = JSON.parse(whole.stdout) as Summary;
+  const report = JSON.parse(merged.stdout) as MergeReport;
+  expect(one.failures.length).toBeGreaterThan(0);
+  expect(merged.code).toBe(1);
+  // Same keys, and each key's count is the runs of the whole campaign that hit it.
+  expect(report.failures.map((f) => [f.key, f.count])).toEqual(one.failures.map((f) => [f.key, f.hits]).sort());
+  // The same traces: the earliest run's, whichever shard ran it.
+  const mergedFiles = failureFiles(join(root, 'merged'));
+  for (const [key, f] of failureFiles(join(root, 'whole'))) {
+    expect(mergedFiles.get(key), key).toMatchObject({ runIndex: f.runIndex, seed: f.seed, path: f.path, commands: f.commands, count: f.count, scenario: f.scenario });
+  }
+  // The same coverage totals.
+  expect(report.campaigns).toHaveLength(1);
+  expect(report.campaigns[0]!).toMatchObject({ runs: one.runs, commands: one.commands, missingShards: [] });
+  expect(report.campaigns[0]!.coverage).toEqual(one.coverage);
+  expect(report.campaigns[0]!.neverExercised).toEqual(one.neverExercised);
+  return { root, dirs, one, report };
+}
+
 describe('ptspec merge', () => {
   it(`merges ${SHARDS} shards into what one campaign over the same runs found and covered`, async () => {
-    const root = mkdtempSync(join(tmpdir(), 'ptspec-merge-'));
-    const whole = await ptspec(...CAMPAIGN, '--runs', String(SHARDS * RUNS_PER_SHARD), '--out', join(root, 'whole'));
-    const dirs: string[] = [];
-    for (let i = 1; i <= SHARDS; i++) {
-      const dir = join(root, `shard-${i}`);
-      dirs.push(dir);
-      expect((await ptspec(...CAMPAIGN, '--runs', String(RUNS_PER_SHARD), '--shard', `${i}/${SHARDS}`, '--out', dir)).code).not.toBe(2);
-    }
-    const merged = await ptspec('merge', ...dirs, '--out', join(root, 'merged'), '--json');
-    const one = JSON.parse(whole.stdout) as Summary;
-    const report = JSON.parse(merged.stdout) as MergeReport;
-
-    expect(one.failures.length).toBeGreaterThan(0);
-    expect(merged.code).toBe(1);
-    // Same keys, and each key's count is the runs of the whole campaign that hit it.
-    expect(report.failures.map((f) => [f.key, f.count])).toEqual(one.failures.map((f) => [f.key, f.hits]).sort());
+    const { root, dirs, one, report } = await mergedAndWhole(CAMPAIGN, SHARDS, RUNS_PER_SHARD);
     expect(report.failures.some((f) => f.count > 1)).toBe(true);
-    // The same traces: the earliest run's, whichever shard ran it.
-    const mergedFiles = failureFiles(join(root, 'merged'));
-    for (const [key, f] of failureFiles(join(root, 'whole'))) {
-      expect(mergedFiles.get(key), key).toMatchObject({ runIndex: f.runIndex, seed: f.seed, path: f.path, commands: f.commands, count: f.count });
+    for (const f of failureFiles(join(root, 'whole')).values()) {
       // A new record says how its run was generated and when the campaign found it.
       expect(f.swarm).toBe(true);
       expect(f.foundAtMs).toBeGreaterThanOrEqual(0);
       expect(f.commandsBefore).toBeGreaterThanOrEqual(0);
     }
-    // The same coverage totals.
-    expect(report.campaigns).toHaveLength(1);
-    const c = report.campaigns[0]!;
-    expect(c).toMatchObject({ runs: one.runs, commands: one.commands, missingShards: [] });
-    expect(c.coverage).toEqual(one.coverage);
-    expect(c.neverExercised).toEqual(one.neverExercised);
     // A failure found by a campaign says when: after how long and how many commands.
     for (const f of one.failures) {
       expect(f.foundAtMs).toBeGreaterThanOrEqual(0);
@@ -82,6 +92,26 @@ describe('ptspec merge', () => {
     expect(text).toMatch(/3 campaign summaries \(1\/3 of seed 5, 2\/3 of seed 5, 3\/3 of seed 5\)/);
     expect(text).toMatch(/FAILED: \d+ distinct failure/);
   }, 120_000);
+
+  it('merges the shards of a matrix campaign into the matrix campaign, every failure filed on its own scenario', async () => {
+    // Two shards of two rounds each: every shard runs every scenario of the matrix.
+    const campaign = ['fuzz', '--scenario', 'matrix', '--mutant', 'unmap-no-split', '--seed', '3', '--max-commands', '40', '--jobs', '2', '--json'];
+    const { root, one, report } = await mergedAndWhole(campaign, 2, 2 * MATRIX_SCENARIOS.length);
+    expect(report.campaigns[0]!.scenario).toBe('matrix');
+    // Each scenario ran its share of the 24 runs.
+    expect(one.coverage.axes['levels-5']).toBe(4);
+    expect(one.coverage.axes['pool-above-4g']).toBe(4);
+    const files = [...failureFiles(join(root, 'whole')).values()];
+    for (const f of files) {
+      expect(MATRIX_SCENARIOS).toContain(f.scenario);
+      expect(f.key.split('--')[1]).toBe(f.scenario);
+    }
+    // A failure file replays on the scenario its run had.
+    const first = readdirSync(join(root, 'whole')).find((n) => n.endsWith('.json'))!;
+    const replayed = await ptspec('replay', join(root, 'whole', first));
+    expect(replayed.code, replayed.stderr).toBe(1);
+    expect(replayed.stdout).toContain(`scenario ${files.find((f) => first.startsWith(f.key.replace(/[^A-Za-z0-9._-]+/g, '_')))!.scenario}`);
+  }, 180_000);
 
   it('refuses a directory that does not exist (exit 2)', async () => {
     const r = await ptspec('merge', join(tmpdir(), 'ptspec-no-such-dir-for-merge'));

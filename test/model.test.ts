@@ -252,11 +252,11 @@ describe('split and collapse', () => {
     succeeds(m.map(0, V + M, G, 256, PAGE_KERNEL));
     succeeds(m.map(0, V + M + 256, G + M + 256, 256, PAGE_KERNEL));
     refused(m, () => m.collapse(0, V + M, '2M'), 'EINVAL', 'vpn');
-    // One page with another prot.
-    succeeds(m.map(0, V + 2 * M, G, M, PAGE_KERNEL, { maxPage: '4K' }));
-    succeeds(m.protect(V + 2 * M + 100, 1, { cache: 'WT' }));
+    // One page with another prot (its direct-map alias follows, and no other vmap shares its frames: one memory type per frame, T5).
+    succeeds(m.map(0, V + 2 * M, G + 2 * M, M, PAGE_KERNEL, { maxPage: '4K' }));
+    succeeds(m.protect(V + 2 * M + 100, 1, { cache: 'WT' }, { alias: true }));
     refused(m, () => m.collapse(0, V + 2 * M, '2M'), 'EINVAL', 'vpn');
-    succeeds(m.protect(V + 2 * M + 100, 1, { cache: 'WB' }));
+    succeeds(m.protect(V + 2 * M + 100, 1, { cache: 'WB' }, { alias: true }));
     succeeds(m.collapse(0, V + 2 * M + 511, '2M'));
   });
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PAGES, isCanonicalRange, type PageSize, type PagingLevels } from '../spec/address.ts';
+import { PAGES, hexToVpn, isCanonicalRange, vpnToHex, type PageSize, type PagingLevels } from '../spec/address.ts';
 import { CACHE_MODES, type Leaf, type Prot } from '../spec/state.ts';
 import { dumpLeaves } from '../io/ptdump/leaves.ts';
 import { classifyLine } from '../io/ptdump/lines.ts';
@@ -17,6 +17,7 @@ import { bootScenario } from '../cli/dump.ts';
 import { fcParams } from './seed.ts';
 
 const FIXTURES = new URL('./fixtures/kernel/', import.meta.url);
+const OWN = new URL('./fixtures/ptdump/', import.meta.url);
 const X86_FIXTURES = ['x86-ptdump-01.txt', 'x86-ptdump-04.txt', 'x86-ptdump-05.txt', 'x86-ptdump-06.txt'];
 
 function parsed(text: string): ParsedText {
@@ -44,10 +45,55 @@ describe('printer: kernel text', () => {
   it('prints holes at the level of the missing entry and the kernel markers', () => {
     const lines = printRoot({ id: 0, kind: 'kernel', leaves: [] }, 4);
     expect(lines[0]).toBe('---[ User Space ]---');
-    expect(lines[1]).toBe('0x0000000000000000-0xffff800000000000    16777088T                               pgd');
     // Markers inside one pgd entry (EFI, High Kernel Mapping, …) are never reached: the
     // kernel only breaks a run at entry boundaries, and the last pgd entry runs to the top.
     expect(lines.slice(-2)).toEqual(['---[ ESPfix Area ]---', '0xffffff0000000000-0x0000000000000000           1T                               pgd']);
+  });
+});
+
+describe('printer: the guard hole and the markers (ptdump_walk_pgd_level_core, note_page)', () => {
+  // ptdump_walk_pgd_level_core's ranges: [0, half of the pgd) and [GUARD_HOLE_END_ADDR, top).
+  it.each([
+    [4, ['0x0000000000000000-0xffff880000000000    16777096T                               pgd', '0xffff880000000000-0xffff888000000000         512G                               pgd']],
+    [5, ['0x0000000000000000-0xff10000000000000       16324P                               pgd', '0xff10000000000000-0xff11000000000000         256T                               pgd']],
+  ] as const)('%i-level: no line in the guard hole; the lower half runs to GUARD_HOLE_END_ADDR', (levels, [userRun, ldtRun]) => {
+    const lines = printRoot({ id: 0, kind: 'kernel', leaves: [] }, levels);
+    // One break crosses Kernel Space and LDT remap; note_page advances one marker per break.
+    expect(lines.slice(0, 5)).toEqual(['---[ User Space ]---', userRun, '---[ Kernel Space ]---', ldtRun, '---[ LDT remap ]---']);
+  });
+
+  it('a leaf in the guard hole is never walked, so never printed', () => {
+    const leaf: Leaf = { vpn: hexToVpn('0xffff800000200000'), pfn: 0, size: '2M', prot: { write: true, user: false, execKernel: false, execUser: false, global: true, cache: 'WB' } };
+    expect(printRoot({ id: 0, kind: 'kernel', leaves: [leaf] }, 4)).toEqual(printRoot({ id: 0, kind: 'kernel', leaves: [] }, 4));
+  });
+
+  it('the marker after a double crossing comes one line late: the first direct-map run is under LDT remap', () => {
+    const p = parsed(readFileSync(new URL('init-mm-wx.txt', OWN), 'utf8'));
+    const [d] = p.dumps;
+    const ldt = d!.sections.find((s) => s.name === 'LDT remap')!;
+    expect(ldt.ranges.map((r) => r.line)).toEqual([10]);
+    expect(ldt.ranges[0]!.flags).toMatchObject({ rw: true, nx: true, pse: true });
+    // The hand-checked fixture is the printer's text for its own leaves.
+    const leaves = dumpLeaves(d!).map(({ vpn, size, prot }) => ({ vpn, pfn: 0, size, prot }));
+    const body = readFileSync(new URL('init-mm-wx.txt', OWN), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    expect(printRoot({ id: 0, kind: 'kernel', leaves }, 4)).toEqual(body);
+  });
+
+  // address_markers with pt_dump_init's addresses, Documentation/arch/x86/x86_64/mm.rst.
+  it.each([
+    [4, false, ['0x0000000000000000 User Space', '0x8000000000000000 Kernel Space', '0xffff880000000000 LDT remap', '0xffff888000000000 Low Kernel Mapping',
+      '0xffffc90000000000 vmalloc() Area', '0xffffea0000000000 Vmemmap']],
+    [5, false, ['0x0000000000000000 User Space', '0x8000000000000000 Kernel Space', '0xff10000000000000 LDT remap', '0xff11000000000000 Low Kernel Mapping',
+      '0xffa0000000000000 vmalloc() Area', '0xffd4000000000000 Vmemmap']],
+    [4, true, ['0x0000000000000000 User Space', '0x8000000000000000 Kernel Space', '0xffff880000000000 LDT remap', '0xffff888000000000 Low Kernel Mapping',
+      '0xffffc90000000000 vmalloc() Area', '0xffffea0000000000 Vmemmap', '0xffffec0000000000 KASAN shadow', '0xfffffc0000000000 KASAN shadow end']],
+    [5, true, ['0x0000000000000000 User Space', '0x8000000000000000 Kernel Space', '0xff10000000000000 LDT remap', '0xff11000000000000 Low Kernel Mapping',
+      '0xffa0000000000000 vmalloc() Area', '0xffd4000000000000 Vmemmap', '0xffdf000000000000 KASAN shadow', '0xfffffc0000000000 KASAN shadow end']],
+  ] as const)('%i-level (KASAN %s): names and starts of the marker table', (levels, kasan, head) => {
+    const common = ['0xfffffe0000000000 CPU entry Area', '0xffffff0000000000 ESPfix Area', '0xffffffef00000000 EFI Runtime Services', '0xffffffff80000000 High Kernel Mapping',
+      '0xffffffffa0000000 Modules', '0xffffffffff000000 End Modules', '0xffffffffff576000 Fixmap Area'];
+    const markers = kernelMarkers(levels, { kasan }).map((m) => `${vpnToHex(m.vpn)} ${m.name}`);
+    expect(markers).toEqual([...head, ...common]);
   });
 });
 

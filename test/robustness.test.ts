@@ -67,30 +67,48 @@ describe('budgets and workers', () => {
 });
 
 describe('signals', () => {
-  /** A spawned campaign sent `signal` once it is running: its exit code and output. */
-  function interrupted(signal: NodeJS.Signals): Promise<CliRun> {
+  /** A spawned campaign sent `signal` `afterMs` after it is running: its exit code, output, and how long it took to stop. */
+  function interrupted(signal: NodeJS.Signals, args: readonly string[] = ['--time', '60s'], afterMs = 300): Promise<CliRun & { readonly stopMs: number }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['bin/ptspec.js', 'fuzz', '--time', '60s', '--jobs', '1', '--out', tmp()], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['bin/ptspec.js', 'fuzz', '--jobs', '1', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
+      let sentAt = 0;
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.stderr.on('data', (d: Buffer) => {
         // The banner is printed once the handlers are installed.
-        if (!stderr.includes('ptspec fuzz:') && (stderr += d.toString()).includes('ptspec fuzz:')) setTimeout(() => child.kill(signal), 300);
-        else stderr += d.toString();
+        if (!stderr.includes('ptspec fuzz:') && (stderr += d.toString()).includes('ptspec fuzz:')) {
+          setTimeout(() => {
+            sentAt = Date.now();
+            child.kill(signal);
+          }, afterMs);
+        } else stderr += d.toString();
       });
       child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
+      child.on('close', (code) => resolve({ code, stdout, stderr, stopMs: Date.now() - sentAt }));
     });
   }
 
   it('SIGINT and SIGTERM stop the campaign: INTERRUPTED, exit 130 and 143', async () => {
-    const [int, term] = await Promise.all([interrupted('SIGINT'), interrupted('SIGTERM')]);
+    const [int, term] = await Promise.all([interrupted('SIGINT', ['--time', '60s', '--out', tmp()]), interrupted('SIGTERM', ['--time', '60s', '--out', tmp()])]);
     expect(int.code, int.stderr).toBe(130);
     expect(int.stdout).toContain('INTERRUPTED');
     expect(int.stdout).not.toContain('PASSED');
     expect(term.code, term.stderr).toBe(143);
     expect(term.stdout).toContain('INTERRUPTED');
+  }, 60_000);
+
+  it('does not wait for a run in flight: a hung one is abandoned, and the failures found before are written', async () => {
+    const out = tmp();
+    // No command timeout: the run that hangs would never end by itself.
+    const r = await interrupted('SIGINT', ['--impl', 'test/fixtures/hostile/fails-then-hangs.ts', '--command-timeout', '0', '--seed', '1', '--time', '5m', '--out', out], 8000);
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stopMs).toBeLessThan(5000);
+    expect(r.stdout).toContain('INTERRUPTED');
+    expect(r.stdout).toMatch(/FAILED: \d+ distinct failure/);
+    const files = readdirSync(out).filter((n) => n.endsWith('.json'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(parseFailureFile(readFileSync(join(out, f), 'utf8')).ok).toBe(true);
   }, 60_000);
 });
 

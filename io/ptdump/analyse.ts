@@ -1,7 +1,16 @@
 /**
- * `ptspec check` without the command line: for every dump of every input, the kernel's
- * W+X verdict, the structure and KPTI findings (findings.ts), the catalogue invariants a
- * dump can show, and a summary; plus the kernel's own verdict lines found in the input.
+ * `ptspec check` without the command line: for every dump of every input, which table it
+ * is (table.ts), the W+X count by the kernel's rule, the kernel's verdict lines where the
+ * kernel checks that table, the structure and KPTI findings (findings.ts), the catalogue
+ * invariants a dump can show, and a summary; plus the kernel's own verdict lines found in
+ * the input.
+ *
+ * One run is one boot. The inputs of one `ptspec check` are taken as tables of one
+ * running kernel: the checks run in the kernel's order (every init_mm dump by
+ * ptdump_walk_pgd_level_checkwx, then every user copy by
+ * ptdump_walk_user_pgd_level_checkwx, each in input order), so the once-per-boot warning
+ * goes to the first check that finds W+X; and whether the machine has NX is one fact
+ * for all of them (`CheckOptions.nx`, else what the dumps show: nxShown).
  *
  * Roles and pairs. A dump is a PTI user copy when its input was given as the user view
  * (`--user FILE`) or its grep view is named like `current_user`; otherwise it is a kernel
@@ -16,7 +25,8 @@ import { pairFindings, structureFindings, userBitFindings, userCopyFindings, typ
 import { dumpToAbstractState, levelLeafSize } from './leaves.ts';
 import { summarize, type DumpSummary } from './summary.ts';
 import { dumpRanges, type Dump, type KernelVerdict, type ParsedText } from './types.ts';
-import { kernelWx, wxVerdictLines, type WxVerdict } from './wx.ts';
+import { identifyTable, nxShown, type DumpTable } from './table.ts';
+import { BOOT_START, checkerLines, kernelWx, type BootOnce, type WxVerdict } from './wx.ts';
 
 /**
  * Catalogue invariants that mean the same on a dump as on our states and need neither
@@ -40,8 +50,13 @@ export interface DumpReport {
   readonly role: ViewRole;
   /** The user copy this kernel view was compared with, or the kernel view of this user copy. */
   readonly pairedWith: { readonly file: string; readonly view: string; readonly firstLine: number } | null;
+  readonly table: DumpTable;
+  /** The W+X count by the kernel's rule: ptspec's count, the kernel's only when it checks the table. */
   readonly wx: WxVerdict;
+  /** What the kernel's checker prints for this table this boot; [] when it prints nothing. */
   readonly wxLines: readonly string[];
+  /** Why the kernel gives this dump no verdict (a table it never checks, a machine without NX); null when it does. */
+  readonly noKernelVerdict: string | null;
   readonly findings: readonly DumpFinding[];
   readonly summary: DumpSummary;
   /** Why the catalogue did not run on this dump, when it did not. */
@@ -73,6 +88,8 @@ export interface CheckInput {
 export interface CheckOptions {
   /** 32-bit: the PCI BIOS is in use, so its W+X area is exempt (note_wx). */
   readonly pciBios?: boolean;
+  /** Whether the machine has NX (without it the kernel checks nothing); default: what the dumps show. */
+  readonly nx?: boolean;
 }
 
 interface Placed {
@@ -81,6 +98,7 @@ interface Placed {
   readonly file: string;
   readonly dump: Dump;
   readonly role: ViewRole;
+  readonly table: DumpTable;
 }
 
 function leafCount(d: Dump): number {
@@ -141,11 +159,46 @@ const where = (p: Placed) => ({ file: p.file, view: p.dump.view, firstLine: p.du
 /** The kernel's own lines that mean its checker found something. */
 const KERNEL_FAILURES: ReadonlySet<KernelVerdict['type']> = new Set(['failed', 'found', 'found-non-uxn']);
 
+interface KernelVerdictOf {
+  readonly wx: WxVerdict;
+  readonly lines: readonly string[];
+  readonly none: string | null;
+}
+
+const CHECK_ORDER = ['ptdump_check_wx', 'ptdump_walk_pgd_level_checkwx', 'ptdump_walk_user_pgd_level_checkwx'] as const;
+
+/** Each dump's rule count, and the kernel's lines for the checked ones, run in the kernel's order through one boot's once-flags. */
+function kernelVerdicts(placed: readonly Placed[], opts: CheckOptions): Map<Placed, KernelVerdictOf> {
+  const nx = opts.nx ?? nxShown(placed.map((p) => p.dump));
+  const out = new Map<Placed, KernelVerdictOf>();
+  let once: BootOnce = BOOT_START;
+  const rank = (p: Placed): number => (p.table.checkedBy === null ? CHECK_ORDER.length : CHECK_ORDER.indexOf(p.table.checkedBy));
+  for (const p of [...placed].sort((a, b) => rank(a) - rank(b))) {
+    const wx = kernelWx(p.dump, opts);
+    const checker = p.table.checkedBy;
+    if (checker === null) {
+      out.set(p, { wx, lines: [], none: p.table.why });
+    } else if (nx === false && checker !== 'ptdump_check_wx') {
+      const how = opts.nx === false ? '--no-nx says so' : 'no present entry of a whole dump prints NX';
+      out.set(p, { wx, lines: [], none: `the machine has no NX (${how}): ${checker} returns before checking or printing anything` });
+    } else {
+      const r = checkerLines(p.dump, wx, checker, once);
+      once = r.once;
+      out.set(p, { wx, lines: r.lines, none: null });
+    }
+  }
+  return out;
+}
+
 export function checkDumps(inputs: readonly CheckInput[], opts: CheckOptions = {}): CheckReport {
   const only = CATALOGUE.filter((inv) => DUMP_INVARIANT_IDS.includes(inv.id));
   const placed: Placed[] = inputs.flatMap((i, input) =>
-    i.parsed.dumps.map((dump): Placed => ({ input, file: i.file, dump, role: dump.arch === 'x86' && (i.user || /user/.test(dump.view)) ? 'user' : 'kernel' })),
+    i.parsed.dumps.map((dump): Placed => {
+      const role = dump.arch === 'x86' && (i.user || /user/.test(dump.view)) ? 'user' : 'kernel';
+      return { input, file: i.file, dump, role, table: identifyTable(dump, i.file, role === 'user') };
+    }),
   );
+  const verdicts = kernelVerdicts(placed, opts);
   const pairs = pairUp(placed, inputs);
   const partnerOf = new Map<Placed, Placed>();
   for (const [u, k] of pairs) {
@@ -155,7 +208,7 @@ export function checkDumps(inputs: readonly CheckInput[], opts: CheckOptions = {
   const reports = new Map<Placed, DumpReport>();
   for (const p of placed) {
     const { dump, role } = p;
-    const wx = kernelWx(dump, opts);
+    const wx = verdicts.get(p)!.wx;
     const cat = catalogueFindings(dump, role === 'user' ? 'process-user' : 'kernel', only);
     const kernel = pairs.get(p);
     const findings = [
@@ -167,8 +220,8 @@ export function checkDumps(inputs: readonly CheckInput[], opts: CheckOptions = {
     ];
     const partner = partnerOf.get(p);
     reports.set(p, {
-      file: p.file, dump, role, pairedWith: partner === undefined ? null : where(partner),
-      wx, wxLines: wxVerdictLines(dump, wx, role === 'user'), findings, summary: summarize(dump),
+      file: p.file, dump, role, table: p.table, pairedWith: partner === undefined ? null : where(partner),
+      wx, wxLines: verdicts.get(p)!.lines, noKernelVerdict: verdicts.get(p)!.none, findings, summary: summarize(dump),
       catalogueSkipped: typeof cat === 'string' ? cat : null,
     });
   }

@@ -1,6 +1,8 @@
 /**
- * `ptspec check` output: readable text (kernel verdict lines first, exactly as the kernel
- * prints them, then findings with their lines, then the summary) and plain JSON for tools.
+ * `ptspec check` output: readable text (which table the dump is, then the kernel's verdict
+ * lines exactly as the kernel prints them where it checks that table, or why it gives
+ * none; the W+X count labelled as ptspec's rule; findings with their lines; the summary)
+ * and plain JSON for tools.
  */
 import * as t from 'io-ts';
 import { match } from 'ts-pattern';
@@ -9,7 +11,11 @@ import { described, int, nullable, num, oneOf, strictObject, tagged } from '../t
 import { addressText, humanBytes } from './geometry.ts';
 import { rangeText, type DumpFinding } from './findings.ts';
 import type { CheckReport, DumpReport, FileReport } from './analyse.ts';
+import type { KernelChecker, TableKind } from './table.ts';
 import type { KernelVerdict } from './types.ts';
+
+const TABLE_KINDS: TableKind[] = ['init_mm', 'init_mm-user', 'efi_pgd', 'process', 'excerpt'];
+const KERNEL_CHECKERS: KernelChecker[] = ['ptdump_walk_pgd_level_checkwx', 'ptdump_walk_user_pgd_level_checkwx', 'ptdump_check_wx'];
 
 /** How many W+X ranges and findings to list per dump before summarising the rest. */
 const LIST_LIMIT = 20;
@@ -52,15 +58,24 @@ function mapText(m: ReadonlyMap<string, bigint>): string {
   return [...m].map(([k, v]) => `${k} ${humanBytes(v)}`).join(', ') || 'nothing';
 }
 
+function tableText(r: DumpReport): string {
+  const t = r.table;
+  const verdict = r.noKernelVerdict === null ? `the kernel's verdict (${t.checkedBy}):` : `no kernel verdict: ${r.noKernelVerdict}`;
+  return r.noKernelVerdict === t.why ? `table ${t.kind}; ${verdict}` : `table ${t.kind} (${t.why}); ${verdict}`;
+}
+
+const RULE = "ptspec's rule (RW and not NX)";
+
 function dumpText(r: DumpReport): string[] {
-  const out = [dumpHeader(r), ...r.wxLines];
+  const out = [dumpHeader(r), tableText(r), ...r.wxLines];
   for (const f of r.findings.slice(0, LIST_LIMIT)) out.push(`FAIL ${f.id} ${f.title}: ${f.lines.length === 1 ? 'line' : 'lines'} ${lineSpans(f.lines)}: ${f.detail}`);
   if (r.findings.length > LIST_LIMIT) out.push(`FAIL … and ${r.findings.length - LIST_LIMIT} more findings (--json lists all)`);
   if (r.catalogueSkipped !== null) out.push(`note: catalogue invariants not run: ${r.catalogueSkipped}`);
   const s = r.summary;
   out.push(`mapped ${humanBytes(s.mappedBytes)}; by level: ${mapText(s.byLevel)}; by permission: ${mapText(s.byPermission)}`);
-  if (r.wx.ranges.length > 0) {
-    out.push(`W+X ranges (${r.wx.ranges.length}, ${r.wx.pages} pages):`);
+  if (r.wx.ranges.length === 0) out.push(`W+X by ${RULE}: none`);
+  else {
+    out.push(`W+X by ${RULE}: ${r.wx.pages} pages in ${r.wx.ranges.length} ranges:`);
     for (const w of r.wx.ranges.slice(0, LIST_LIMIT)) out.push(`  line ${w.line}: ${rangeText(w, r.dump)}`);
     if (r.wx.ranges.length > LIST_LIMIT) out.push(`  … and ${r.wx.ranges.length - LIST_LIMIT} more`);
   }
@@ -124,9 +139,17 @@ const DumpJsonC = strictObject('a dump', {
   paging: oneOf('a paging mode (32-bit | 4-level | 5-level)', ['32-bit', '4-level', '5-level']),
   fragment: t.boolean,
   pairedWith: nullable(strictObject('the paired view', { file: t.string, view: t.string, firstLine: int })),
-  wx: strictObject('the W+X verdict', {
-    pages: int,
-    verdict: t.readonlyArray(t.string),
+  table: strictObject('the table the dump shows (io/ptdump/table.ts)', {
+    kind: oneOf<TableKind>(`a table (${TABLE_KINDS.join(' | ')})`, TABLE_KINDS),
+    checkedBy: nullable(oneOf<KernelChecker>(`the kernel function that checks it (${KERNEL_CHECKERS.join(' | ')})`, KERNEL_CHECKERS)),
+    why: t.string,
+  }),
+  kernelVerdict: strictObject("the kernel's W+X verdict", {
+    lines: described(t.readonlyArray(t.string), 'what the kernel prints for this table this boot ([] when nothing)'),
+    none: described(nullable(t.string), 'why the kernel gives no verdict (a table it never checks, no NX); null when it does'),
+  }),
+  wx: strictObject("the W+X count by ptspec's rule (RW and not NX)", {
+    rulePages: described(int, "pages by ptspec's rule: the kernel's count only where kernelVerdict has lines"),
     ranges: t.readonlyArray(strictObject('a W+X range', { line: int, start: t.string, end: t.string, pages: int })),
     pciBiosExempt: t.readonlyArray(strictObject('a PCI BIOS range', { line: int, pages: int })),
   }, { nonUxnPages: int }),
@@ -173,9 +196,10 @@ export function checkReportJson(r: CheckReport): CheckReportJson {
         paging: d.dump.paging,
         fragment: d.dump.fragment,
         pairedWith: d.pairedWith,
+        table: d.table,
+        kernelVerdict: { lines: d.wxLines, none: d.noKernelVerdict },
         wx: {
-          pages: d.wx.pages,
-          verdict: d.wxLines,
+          rulePages: d.wx.pages,
           ranges: d.wx.ranges.map((w) => ({ line: w.line, start: addressText(w.start, d.dump.paging), end: addressText(w.end, d.dump.paging), pages: w.end - w.start })),
           pciBiosExempt: d.wx.exempt.map((w) => ({ line: w.line, pages: w.end - w.start })),
           ...(d.dump.arch === 'arm64' ? { nonUxnPages: d.wx.nonUxnPages } : {}),

@@ -8,3 +8,4 @@ export * from './hugepage.ts';
 export * from './access.ts';
 export * from './outcome.ts';
 export * from './post/index.ts';
+export * from './linux.ts';

@@ -50,6 +50,17 @@ export const STRICT_POLICY: readonly { readonly id: string; readonly name: strin
   { id: 'S12', name: 'page_table_frames_mapped_only_by_their_direct_map_page' },
   { id: 'P6', name: 'no_user_accessible_kernel_half_leaf' },
   { id: 'P7', name: 'no_kernel_half_mapping_of_frames_removed_from_direct_map' },
+  // The rules added with the linear maps come after the older ones, so a request refused
+  // before is refused for the same reason: a RW+X direct-map page stays P1, a RO+X one
+  // with a writable alias stays P2. Among them, the wrong translations first (a
+  // direct-map or high-map leaf that maps another frame than its address says: every
+  // other rule's "direct-map alias" and "image mapping" presume these two), then an
+  // executable direct map that no W^X rule above caught, and last a second memory type,
+  // which corrupts caching but grants no access.
+  { id: 'D1', name: 'direct_map_maps_each_page_to_its_own_frame' },
+  { id: 'D2', name: 'high_map_maps_each_page_to_its_own_frame' },
+  { id: 'D3', name: 'no_executable_leaf_in_direct_map' },
+  { id: 'T5', name: 'no_frame_mapped_with_two_memory_types' },
 ];
 
 const POLICY_NAME: ReadonlyMap<string, string> = new Map(STRICT_POLICY.map((p) => [p.id, p.name]));

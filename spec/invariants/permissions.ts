@@ -19,13 +19,23 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
     title: 'No W+X mapping',
     statement: 'No leaf is both writable and executable (by the kernel or by user mode).',
     rationale:
-      'A writable and executable page lets any memory-corruption bug become code execution. CONFIG_DEBUG_WX scans the ' +
-      'kernel tables after mark_rodata_ro (ptdump_walk_pgd_level_checkwx; note_page counts pages with RW and without NX ' +
-      'in the effective protection and prints "Checked W+X mappings: FAILED"), and CPA warns on creating one ' +
-      '("CPA detected W^X violation", verify_rwx).',
-    references: ['arch/x86/mm/dump_pagetables.c note_page, ptdump_walk_pgd_level_checkwx', 'arch/x86/mm/pat/set_memory.c verify_rwx', 'CONFIG_DEBUG_WX'],
+      'A writable and executable page lets any memory-corruption bug become code execution. The kernel reports one in two ' +
+      'places and refuses it in none. CPA\'s verify_rwx warns once per boot ("CPA detected W^X violation") when a change that ' +
+      'flips RW or NX leaves a page RW and executable through the whole walk, and then returns the requested protection ' +
+      'anyway. With CONFIG_DEBUG_WX, after mark_rodata_ro and only on a CPU with NX, ptdump_walk_pgd_level_checkwx walks ' +
+      'init_mm\'s tables and ptdump_walk_user_pgd_level_checkwx the PTI user copy (no other page table: efi_mm\'s is ' +
+      'dumped, never checked); note_wx counts the pages whose effective protection (RW ANDed, NX ORed over the walk) is RW ' +
+      'without NX, warns once ("Found insecure W+X mapping") and the walk ends with "Checked W+X mappings: FAILED, N W+X ' +
+      'pages found".',
+    references: [
+      'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) verify_rwx',
+      'arch/x86/mm/dump_pagetables.c (Kingxukai/linux 0291023e) note_wx, note_page, ptdump_walk_pgd_level_checkwx, ptdump_walk_user_pgd_level_checkwx',
+      'CONFIG_DEBUG_WX',
+    ],
     kernel: 'warns',
-    kernelNote: 'CONFIG_DEBUG_WX reports W+X pages once after mark_rodata_ro, and CPA\'s verify_rwx warns but still applies the change.',
+    kernelNote:
+      'Reported, never refused: verify_rwx warns once and applies the W+X change, and the CONFIG_DEBUG_WX scan runs once ' +
+      'after mark_rodata_ro, over init_mm and its PTI user copy only, and not at all without NX.',
     holds: (state) => everyLeaf(state, (leaf) => (isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${pagesOf(leaf)} pages writable and executable` : undefined)),
   },
   {
@@ -37,13 +47,20 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
     rationale:
       'Per-mapping W^X is worthless if a frame is writable through one mapping and executable through another: ' +
       'write the code through one, run it through the other. The kernel handles aliases case by case: ' +
-      'cpa_process_alias carries RW changes to the direct map, mark_rodata_ro makes the direct-map alias of text and ' +
-      'rodata read-only (protect_rodata catches every alias by pfn), and commit c40a56a7818c had to unmap freed ' +
-      'kernel-image holes from the high alias because a stale alias of a reused frame escapes all such rules. No ' +
-      'kernel check states the rule for all aliases; the W+X scan looks at one mapping at a time.',
-    references: ['arch/x86/mm/pat/set_memory.c cpa_process_alias', 'arch/x86/mm/init_64.c mark_rodata_ro', 'commit c40a56a7818c (x86/mm/init: Remove freed kernel image areas from alias mapping)'],
+      'cpa_process_alias carries every change but NX from a primary outside the direct map to the direct-map alias, and ' +
+      'for image frames to the high-map alias, but never finds a vmalloc alias; mark_rodata_ro makes the direct-map alias ' +
+      'of text and rodata read-only that way (protect_rodata catches every alias by pfn), and commit c40a56a7818c had to ' +
+      'unmap freed kernel-image holes from the high alias because a stale alias of a reused frame escapes all such rules. ' +
+      'No kernel check states the rule for all aliases; the W+X scan looks at one mapping at a time.',
+    references: [
+      'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) cpa_process_alias',
+      'arch/x86/mm/init_64.c (gregkh/linux 6bf94737) mark_rodata_ro',
+      'commit c40a56a7818c (x86/mm/init: Remove freed kernel image areas from alias mapping)',
+    ],
     kernel: 'strict-only',
-    kernelNote: 'The kernel handles some aliases case by case (cpa_process_alias, mark_rodata_ro, protect_rodata) but no check states the rule for all of them.',
+    kernelNote:
+      'The kernel handles some aliases case by case (cpa_process_alias for the direct map and the high map, mark_rodata_ro, ' +
+      'protect_rodata) but no check states the rule for all of them, and none reaches a vmalloc alias.',
     holds(state) {
       // One witness per pair: the writable leaf's pages over the frames it shares with an
       // executable one. "Different" is another place in the roots, so the same kernel-half
@@ -73,14 +90,24 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
     title: 'Kernel text never writable',
     statement: 'No leaf that maps a kernel-text frame is writable.',
     rationale:
-      'After mark_rodata_ro the kernel text is read-only through the image mapping and through its direct-map alias ' +
-      '(set_memory_ro over _text.._etext, kept by CPA\'s protect_kernel_text_ro "Text RO"); the only sanctioned writer is ' +
-      'text_poke, which writes through a temporary user-half mapping in poking_mm, outside these tables.',
-    references: ['arch/x86/mm/init_64.c mark_rodata_ro', 'arch/x86/mm/pat/set_memory.c protect_kernel_text_ro', 'arch/x86/kernel/alternative.c text_poke'],
-    kernel: 'enforces',
+      'Writable kernel text is code injection without any W+X bug. mark_rodata_ro makes it read-only: set_memory_ro over ' +
+      '[_text, __end_rodata_hpage_align) of the image mapping, which cpa_process_alias carries to the direct-map alias. The ' +
+      'only sanctioned writer is text_poke, through a temporary mapping in poking_mm, outside these tables. CPA does not ' +
+      'keep it read-only: static_protections applies protect_kernel_text_ro ("Text RO") only to a request that does not ' +
+      'cover a whole aligned large page, and that rule masks RW only while the mapping at the request\'s start is a large ' +
+      'page (a small mapping has no large page left to preserve). So a 4K-mapped text page, or a large one ' +
+      'that a partial request splits first (__change_page_attr retries at 4K after split_large_page), can be made RW by ' +
+      'set_memory_rw, and a whole aligned large page too; verify_rwx then warns, since the page stays executable.',
+    references: [
+      'arch/x86/mm/init_64.c (gregkh/linux 6bf94737) mark_rodata_ro',
+      'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) static_protections, protect_kernel_text_ro, __should_split_large_page, __change_page_attr, verify_rwx',
+      'arch/x86/kernel/alternative.c text_poke',
+    ],
+    kernel: 'warns',
     kernelNote:
-      'CPA\'s static_protections silently masks RW on the text range (protect_kernel_text_ro, "Text RO"); that rule is ' +
-      'stated over the image\'s virtual range, so whether every other alias of text is covered is not established here.',
+      'set_memory_rw on kernel text succeeds (Text RO yields to a 4K mapping and to a whole aligned large page) and ' +
+      'cpa_process_alias makes the direct-map alias writable with it; the only report is verify_rwx\'s one-time W^X warning ' +
+      'on the still executable image mapping, and CONFIG_DEBUG_WX\'s scan if it runs after.',
     holds: (state) => everyMappedRun(state, (run) => run.use === 'kernel-text', (leaf) => isWritable(leaf.prot), () => 'kernel text writable'),
   },
   {

@@ -148,14 +148,23 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
     title: 'Frames inside physical memory',
     statement: 'In a state with frame facts, every leaf maps only frames below config.frames.',
     rationale:
-      'A mapping of a frame past the end of memory is a mapping of nothing the kernel owns: it must come from a bad ' +
-      'pfn computation. The kernel builds the direct map only over memblock memory (init_memory_mapping) and pfn_valid ' +
-      'guards pfn_to_page; the operations of ptspec reject such ranges with EINVAL.',
-    references: ['arch/x86/mm/init.c init_memory_mapping', 'include/linux/mmzone.h pfn_valid'],
-    kernel: 'guarantees',
+      'ptspec\'s machine has RAM and nothing else: a mapping of a frame past the end of memory maps no frame it has, so in ' +
+      'its scenarios it can only come from a bad pfn computation, and the operations reject such ranges with EINVAL. The ' +
+      'kernel confines only the direct map to RAM (init_range_memory_mapping runs init_memory_mapping over the memblock ' +
+      'ranges). Its other mappings reach past RAM on purpose: ioremap maps device MMIO wherever it lies, above the end of ' +
+      'RAM included (__ioremap_caller refuses RAM and accepts any other physical address phys_addr_valid allows), and the EFI ' +
+      'runtime map maps the firmware\'s regions, EFI_MEMORY_MAPPED_IO ones included, into efi_mm (efi_map_region, ' +
+      '__map_region).',
+    references: [
+      'arch/x86/mm/init.c (gregkh/linux 213b3407) init_range_memory_mapping, init_memory_mapping',
+      'arch/x86/mm/ioremap.c (torvalds/linux 072f58c6) __ioremap_caller',
+      'arch/x86/platform/efi/efi_64.c (torvalds/linux 0021e71c) efi_map_region, __map_region',
+    ],
+    kernel: 'strict-only',
     kernelNote:
-      'For RAM: the direct map covers memblock memory only (init_memory_mapping). ioremap does map device frames beyond RAM; ' +
-      'ptspec\'s memory has no device frames, so such mappings have no counterpart here.',
+      'The kernel maps frames outside RAM whenever a driver or the firmware asks: ioremap maps any valid physical range ' +
+      'that is not RAM and efi_map_region maps MMIO regions into efi_mm; only the direct map is confined to RAM. ptspec ' +
+      'models no device frames and refuses every frame past memory.',
     holds: (state) =>
       hasFrameFacts(state)
         ? everyLeaf(state, (leaf) => (leaf.pfn + pagesOf(leaf) > state.config.frames ? `frames reach past the ${state.config.frames} frames of memory` : undefined))
@@ -293,26 +302,35 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
     name: 'no_leaked_and_no_empty_tables',
     family: 'S',
     title: 'No leaked and no empty tables',
-    statement: 'In a state with frame facts and the single root init_mm, tablesInUse equals the radix footprint of its leaves plus pendingTableFrees.',
+    statement: 'In a state with frame facts and the single root init_mm, tablesInUse equals the radix footprint of its entries (leaves and non-present entries) plus pendingTableFrees.',
     rationale:
       'Every allocated table is reachable or waiting for a flush, and every reachable table maps something: an unmap ' +
-      'that forgets to free an emptied table leaks the pool (the reason for pmd_free_pte_page / pud_free_pmd_page when ' +
-      'ioremap installs a huge page over an old table), and a table freed while reachable is a use-after-free. It needs ' +
-      'the whole map, so it runs in full checks only; with several roots the sharing of kernel-half tables is for the ' +
-      'KPTI and ASI families to state.',
-    references: ['arch/x86/mm/pgtable.c pmd_free_pte_page, pud_free_pmd_page', 'arch/x86/mm/pat/set_memory.c try_to_free_pmd_page', 'spec/footprint.ts tableFootprint'],
+      'that forgets to free an emptied table leaks the pool, and a table freed while reachable is a use-after-free. A ' +
+      'library can promise it; the kernel keeps empty kernel tables on purpose and frees them only where a huge mapping ' +
+      'must replace one (pmd_free_pte_page, pud_free_pmd_page) or a collapse makes one unreachable. It needs the whole ' +
+      'map, so it runs in full checks only; with several roots the sharing of kernel-half tables is for the KPTI and ASI ' +
+      'families to state.',
+    references: [
+      'mm/vmalloc.c (gregkh/linux 04aa71da) vunmap_pte_range, vunmap_pmd_range, vunmap_pud_range, vmap_try_huge_pmd, vmap_try_huge_pud',
+      'arch/x86/mm/pgtable.c (gregkh/linux 35d40ad2) pmd_free_pte_page, pud_free_pmd_page',
+      'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) cpa_collapse_large_pages, unmap_pte_range, populate_pgd',
+      'spec/footprint.ts tableFootprint',
+    ],
     kernel: 'strict-only',
     kernelNote:
-      'The kernel frees emptied kernel tables on some paths only (pmd_free_pte_page and pud_free_pmd_page before a huge ' +
-      'ioremap, try_to_free_pmd_page in CPA\'s unmap); as far as the cited sources show, other unmaps may leave an empty ' +
-      'table allocated, which this forbids. Not verified against every unmap path.',
+      'vmalloc never frees a page table: vunmap_pte_range clears the PTEs and vunmap_pmd_range/vunmap_pud_range clear huge ' +
+      'entries, and none of them frees the table left empty, which stays linked for the next vmap. Tables are freed only ' +
+      'when a huge vmap or ioremap replaces one (vmap_try_huge_pmd and vmap_try_huge_pud call pmd_free_pte_page and ' +
+      'pud_free_pmd_page), after a CPA collapse ' +
+      '(cpa_collapse_large_pages), and by CPA\'s unmap_pte_range on populate_pgd\'s error path.',
     holds(state) {
       const root = state.roots[0];
       if (!hasFrameFacts(state) || state.roots.length !== 1 || root === undefined) return [];
-      const needed = radixFootprint(state.config.levels, root.leaves);
+      // A non-present entry holds its slot, so its tables stay.
+      const needed = radixFootprint(state.config.levels, [...root.leaves, ...(root.nonPresent ?? [])]);
       return state.tablesInUse === needed + state.pendingTableFrees
         ? []
-        : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the leaves need ${needed} tables and ${state.pendingTableFrees} await a flush` }];
+        : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the entries need ${needed} tables and ${state.pendingTableFrees} await a flush` }];
     },
   },
   {
@@ -322,14 +340,24 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
     title: 'Page-table frames mapped only by their direct-map page',
     statement: 'A frame with use pagetable is mapped by no leaf except at its own direct-map page __PAGE_OFFSET + pfn.',
     rationale:
-      'The kernel reads and writes page tables only through the direct map (__va of the table pfn, pte_offset_kernel); ' +
-      'any other mapping of a table frame is a second, unprotected way to rewrite translations, the primitive behind ' +
-      '"Dirty Pagetable" style exploits, and would bypass every other invariant here.',
-    references: ['arch/x86/include/asm/pgtable.h pte_offset_kernel', 'mm/page_table_check.c', 'include/asm-generic/pgalloc.h __pte_alloc_one_kernel'],
+      'A mapping of a table frame is a way to rewrite translations: the direct-map page is the one the kernel uses for ' +
+      'the tables it allocates at run time (it reaches them at __va of their pfn, pte_offset_kernel, pmd_page_vaddr), and ' +
+      'any further writable mapping of one is a second, unprotected way in, the primitive behind "Dirty Pagetable" style ' +
+      'exploits, bypassing every other invariant here. The kernel\'s own boot tables are the exception ptspec does not ' +
+      'model: head_64.S defines init_top_pgt, level3_kernel_pgt, level2_kernel_pgt, level2_fixmap_pgt and ' +
+      'level1_fixmap_pgt as data of the kernel image and links them by their image addresses minus __START_KERNEL_map, ' +
+      'so those frames are mapped through the high map as well as the direct map. ptspec\'s scenarios take every table ' +
+      'from a pool outside the image, where only the direct-map page is needed.',
+    references: [
+      'arch/x86/kernel/head_64.S (torvalds/linux 015a2ea5) init_top_pgt, level3_kernel_pgt, level2_kernel_pgt, level2_fixmap_pgt, level1_fixmap_pgt',
+      'arch/x86/include/asm/pgtable.h pte_offset_kernel',
+      'mm/vmalloc.c (gregkh/linux 04aa71da) vmap_pages_pte_range',
+    ],
     kernel: 'strict-only',
     kernelNote:
-      'The kernel itself reaches tables through the direct map only, but none of the cited sources refuses another kernel ' +
-      'mapping of a table frame (mm/page_table_check.c watches user mappings); only the strict profile refuses one.',
+      'The kernel does not hold it: its boot tables live in the kernel image and are mapped through the high map ' +
+      '(head_64.S), and nothing refuses another kernel mapping of a table frame (vmap_pages_pte_range maps whatever pages ' +
+      'it is given). Only the strict profile refuses one.',
     // A leaf maps frame pfn at its direct-map page exactly when its vpn is __PAGE_OFFSET + its pfn.
     holds: (state) =>
       everyMappedRun(state, (run) => run.use === 'pagetable', (leaf) => leaf.vpn - leaf.pfn !== directMapBase(state), () => 'a page-table frame mapped outside its direct-map page'),
@@ -380,6 +408,39 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
           out.push({ ...where, detail: `obligation (${ob.reason}) overlaps or precedes one before it` });
         }
       });
+      return out;
+    },
+  },
+  {
+    id: 'S15',
+    name: 'non_present_entries_are_aligned_and_occupy_free_slots',
+    family: 'S',
+    title: 'Non-present entries are aligned and overlap nothing',
+    statement:
+      'In every root, the non-present entries are sorted by vpn, each aligned in page and frame to its size, and none ' +
+      'overlaps another non-present entry or a leaf.',
+    rationale:
+      'An entry with P clear but its frame kept (set_memory_np, set_direct_map_invalid_noflush) still occupies its slot: ' +
+      'one slot holds one entry, so a non-present entry and a leaf over the same page would be two values of one entry. ' +
+      'The kernel relies on the kept frame (set_direct_map_default_noflush and set_memory_p restore the entry from it, and ' +
+      'lookup_address returns a non-present entry as the entry at its level).',
+    references: ['arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) __set_pages_np, __set_pages_p, lookup_address_in_pgd_attr'],
+    kernel: 'guarantees',
+    kernelNote: 'A page-table slot holds one entry; CPA rewrites an entry in place whether P is set or not, so the kept frame and size are those of the entry it cleared.',
+    holds(state) {
+      const out: Witness[] = [];
+      for (const root of state.roots) {
+        const np = root.nonPresent ?? [];
+        np.forEach((e, i) => {
+          const n = pagesOf(e);
+          const where = { root: root.id, vpn: e.vpn, pages: n };
+          const meets = (o: Leaf): boolean => o.vpn < e.vpn + n && e.vpn < o.vpn + pagesOf(o);
+          if (e.vpn % n !== 0 || e.pfn % n !== 0) out.push({ ...where, detail: `a non-present ${e.size} entry not aligned to its size` });
+          if (i > 0 && np[i - 1]!.vpn >= e.vpn) out.push({ ...where, detail: 'non-present entries out of vpn order' });
+          if (np.some((o, j) => j !== i && meets(o))) out.push({ ...where, detail: 'a non-present entry overlaps another' });
+          if (root.leaves.some(meets)) out.push({ ...where, detail: 'a non-present entry overlaps a leaf' });
+        });
+      }
       return out;
     },
   },

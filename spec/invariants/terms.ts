@@ -18,6 +18,21 @@ export function directMapBase(state: AbstractState): Vpn {
 }
 /** __START_KERNEL_map: the kernel image mapping's base page (phys_base 0), the same in both layouts. */
 export const KERNEL_IMAGE_MAP = X86_64_LAYOUT_4LEVEL.kernelText;
+/** MODULES_VADDR: where the high map's region [__START_KERNEL_map, MODULES_VADDR) ends, the same in both layouts. */
+export const KERNEL_IMAGE_MAP_END = X86_64_LAYOUT_4LEVEL.modules;
+
+/**
+ * The direct-map region of a state with frame facts: [__PAGE_OFFSET, __PAGE_OFFSET + frames),
+ * where __va puts every frame of memory. Undefined for a dump, whose frames are synthetic.
+ */
+export function directMapRegion(state: AbstractState): { readonly vpn: Vpn; readonly end: Vpn } | undefined {
+  if (!hasFrameFacts(state)) return undefined;
+  const vpn = directMapBase(state);
+  return { vpn, end: vpn + state.config.frames };
+}
+
+/** Does the leaf share a page with [vpn, end)? */
+export const leafMeets = (leaf: Leaf, vpn: Vpn, end: Vpn): boolean => leaf.vpn < end && vpn < leaf.vpn + pagesOf(leaf);
 
 /** 4 KiB pages of a leaf; 0 for a size the architecture does not have (S1 reports those). */
 export function pagesOf(leaf: Leaf): number {

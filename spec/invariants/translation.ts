@@ -1,12 +1,19 @@
 /**
  * T: translation. The abstract map is a function from pages to frames with an
  * effective permission the x86 walk can produce: leaves never overlap, permissions are
- * representable with one NX bit and the kernel's PAT, and init_mm has no user half.
+ * representable with one NX bit and the kernel's PAT, a frame has one memory type however
+ * many leaves map it, and init_mm has no user half.
  */
-import { upperHalfStart } from '../address.ts';
+import { upperHalfStart, vpnToHex } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
-import { CACHE_MODES, INIT_MM, x86Representable } from '../state.ts';
-import { everyLeaf, leafText, pagesOf } from './terms.ts';
+import { CACHE_MODES, INIT_MM, x86Representable, type AbstractRoot, type Leaf } from '../state.ts';
+import { everyLeaf, framesText, framesWitness, hasFrameFacts, leafFrames, leafText, pageOfFrame, pagesOf, sharedFrames, type FrameRange } from './terms.ts';
+
+/** How a T5 witness on leaf `a` of `aRoot` says that it and `b` of `bRoot` map `shared` with two cache modes. */
+export function twoMemoryTypesText(aRoot: AbstractRoot, a: Leaf, bRoot: AbstractRoot, b: Leaf, shared: FrameRange): string {
+  const at = (root: AbstractRoot, leaf: Leaf) => `root ${root.id} at ${vpnToHex(pageOfFrame(leaf, shared.pfn))}`;
+  return `${framesText(shared.pfn, shared.count)} mapped ${a.prot.cache} through ${at(aRoot, a)} and ${b.prot.cache} through ${at(bRoot, b)}`;
+}
 
 export const TRANSLATION: readonly InvariantDefinition[] = [
   {
@@ -92,5 +99,51 @@ export const TRANSLATION: readonly InvariantDefinition[] = [
     kernelNote: 'User mappings live in process mms, and efi_mm and poking_mm exist so that EFI runtime and text_poke mappings stay out of init_mm.',
     holds: (state) =>
       everyLeaf(state, (leaf, root) => (root.id === INIT_MM && leaf.vpn < upperHalfStart(state.config.levels) ? 'init_mm maps a user-half page' : undefined)),
+  },
+  {
+    id: 'T5',
+    name: 'no_frame_mapped_with_two_memory_types',
+    family: 'T',
+    title: 'One memory type per frame across its aliases',
+    statement: 'In a state with frame facts, no two different leaves, in any roots, map a frame with different cache modes.',
+    rationale:
+      'Intel does not support one physical page mapped with two memory types (SDM vol. 3 §11.12.4, programming the PAT: ' +
+      'the result is undefined): a WB alias lets the CPU cache and speculatively fetch lines that a UC or WC user of the ' +
+      'same page bypasses, so device-visible data goes stale, and the conflict can end in a machine check. The ' +
+      'kernel\'s PAT code keeps one type per RAM page for that reason: memtype_reserve records it in the page flags ' +
+      '(reserve_ram_pages_type, set_page_memtype) and memtype_kernel_map_sync moves the direct-map alias to the reserved ' +
+      'type (ioremap_change_attr), and set_memory_uc/wc reserve before they change the direct map.',
+    references: [
+      'arch/x86/mm/pat/memtype.c (torvalds/linux 03efec2e) memtype_reserve, reserve_ram_pages_type, reserve_pfn_range, memtype_kernel_map_sync',
+      'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) set_memory_uc, set_memory_wc, cpa_process_alias',
+      'mm/vmalloc.c (gregkh/linux 04aa71da) vmap_pages_pte_range',
+      'Intel SDM vol. 3 §11.12.4 (programming the PAT; memory type aliasing)',
+    ],
+    kernel: 'strict-only',
+    kernelNote:
+      'memtype.c holds it only for the callers that go through memtype_reserve: reserve_ram_pages_type refuses a second ' +
+      'type for a RAM page that already has a non-WB one (-EBUSY; WP is -EINVAL), reserve_pfn_range overrides a pfnmap\'s ' +
+      'requested type with the tracked one, and memtype_kernel_map_sync changes the direct-map alias. Other mappings never ' +
+      'consult it: vmap_pages_pte_range installs whatever pgprot its caller passes, and cpa_process_alias reaches only the ' +
+      'direct map and the high map, never a vmalloc alias, so a WC vmap of a WB page, or set_memory_uc on a page that is ' +
+      'also vmapped WB, leaves two types.',
+    holds(state) {
+      if (!hasFrameFacts(state)) return [];
+      // Every ordered pair of different places (a leaf of a root at an index) that share
+      // frames with different cache modes: a witness on the first, over the shared frames.
+      const out: Witness[] = [];
+      state.roots.forEach((aRoot, ar) => {
+        aRoot.leaves.forEach((a, ai) => {
+          state.roots.forEach((bRoot, br) => {
+            bRoot.leaves.forEach((b, bi) => {
+              const shared = a.prot.cache !== b.prot.cache && !(ar === br && ai === bi) ? sharedFrames(leafFrames(a), leafFrames(b)) : undefined;
+              if (shared === undefined) return;
+              out.push(framesWitness(aRoot, a, shared, twoMemoryTypesText(aRoot, a, bRoot, b, shared)));
+            });
+          });
+        });
+      });
+      return out;
+    },
   },
 ];

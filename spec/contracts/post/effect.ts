@@ -40,6 +40,18 @@ export interface Effect {
 
 export const rootLeaves = (s: AbstractState, id: number = INIT_MM): readonly Leaf[] => s.roots.find((r) => r.id === id)?.leaves ?? [];
 
+/**
+ * Every entry of a root that holds its page-table slot: the leaves and the non-present
+ * entries (linux profile), in vpn order. What map finds occupied, unmap removes and the
+ * table footprint counts.
+ */
+export function rootEntries(s: AbstractState, id: number = INIT_MM): readonly Leaf[] {
+  const root = s.roots.find((r) => r.id === id);
+  if (root === undefined) return [];
+  const np = root.nonPresent ?? [];
+  return np.length === 0 ? root.leaves : [...root.leaves, ...np].sort((a, b) => a.vpn - b.vpn);
+}
+
 /** The effect of an operation that changes nothing but what `extra` says. */
 export function nothingBut(windows: RangeSet, extra: Partial<Effect> = {}): Effect {
   return { windows, flushed: RangeSet.EMPTY, ...extra };
@@ -245,8 +257,8 @@ function tableChange(levels: number, before: readonly Leaf[], after: readonly Le
  */
 function checkTables(before: AbstractState, after: AbstractState, e: Effect, mode: PostMode, clause: Clause, ok: boolean): PostViolation[] {
   const levels = before.config.levels;
-  const b = rootLeaves(before);
-  const a = rootLeaves(after);
+  const b = rootEntries(before);
+  const a = rootEntries(after);
   const change = tableChange(levels, b, a, e.windows);
   const footprint = mode === 'full' ? tableFootprint(levels, a) : before.tablesInUse - before.pendingTableFrees + change.created - change.emptied;
   const out: string[] = [];

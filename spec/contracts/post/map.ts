@@ -6,7 +6,7 @@ import type { SystemConfig } from '../../state.ts';
 import type { CommandOf } from '../../operations.ts';
 import { sizeSupported } from '../args.ts';
 import { validateMap } from '../map.ts';
-import { nothingBut, rootLeaves } from './effect.ts';
+import { nothingBut, rootEntries } from './effect.ts';
 import { firstMapped, sizeAbove, type Expected } from './leaves.ts';
 import { RangeSet } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
@@ -39,7 +39,10 @@ function leavesFrom(config: SystemConfig, c: CommandOf<'map'>, p: Vpn): Expected
   const room = p + Math.floor(left / n) * n;
   const bigger = sizeAbove(size);
   const until = bigger === undefined ? room : Math.min(room, p - (p % PAGES[bigger]) + PAGES[bigger]);
-  return { leaf: { vpn: p, pfn: f, size, prot: c.prot }, until };
+  // The effective prot: the kernel half's tables carry no user bit (_KERNPG_TABLE), so a
+  // user prot is not user there. Strict refuses one (P6); linux maps it, not user.
+  const prot = c.prot.user ? { ...c.prot, user: false, execUser: false } : c.prot;
+  return { leaf: { vpn: p, pfn: f, size, prot }, until };
 }
 
 export const MAP: Contract<'map'> = {
@@ -47,7 +50,7 @@ export const MAP: Contract<'map'> = {
   say,
   args: (config, c) => validateMap(config, c.root, c.vpn, c.pfn, c.pages, c.prot, c.maxPage === undefined ? {} : { maxPage: c.maxPage }),
   // EEXIST: a leaf with a page in the range.
-  state: (before, c) => (firstMapped(rootLeaves(before), c) === undefined ? null : { error: { errno: 'EEXIST', arg: 'vpn' }, clause: say.eexist }),
+  state: (before, c) => (firstMapped(rootEntries(before), c) === undefined ? null : { error: { errno: 'EEXIST', arg: 'vpn' }, clause: say.eexist }),
   scope: (_, c) => [c],
   // leaves: the range, nothing there before, is tiled from vpn by leaves of the largest
   // size that fits at each; frames, TLB, obligations as they were (no flush).

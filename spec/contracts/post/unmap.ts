@@ -3,7 +3,7 @@
  */
 import type { AbstractState } from '../../state.ts';
 import { validateUnmap } from '../unmap.ts';
-import { nothingBut, rootLeaves, type Effect } from './effect.ts';
+import { nothingBut, rootEntries, rootLeaves, type Effect } from './effect.ts';
 import { firstMapped, removedAt, windowsOf } from './leaves.ts';
 import { RangeSet, type Range } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
@@ -24,14 +24,16 @@ const say = contractClauses('unmap', {
  */
 export function removal(before: AbstractState, range: Range, extra: Partial<Effect>): Effect {
   const leaves = rootLeaves(before);
-  return nothingBut(windowsOf(leaves, [range]), { expect: removedAt(leaves, new RangeSet([range])), ...extra });
+  // The windows reach over every entry the edges split, non-present ones too (linux):
+  // their tables change as a leaf's would.
+  return nothingBut(windowsOf(rootEntries(before), [range]), { expect: removedAt(leaves, new RangeSet([range])), ...extra });
 }
 
 export const UNMAP: Contract<'unmap'> = {
   source: 'spec/contracts/unmap.ts',
   say,
   args: (config, c) => validateUnmap(config, c.root, c.vpn, c.pages),
-  state: (before, c) => (firstMapped(rootLeaves(before), c) !== undefined ? null : { error: { errno: 'ENOENT', arg: 'vpn' }, clause: say.enoent }),
+  state: (before, c) => (firstMapped(rootEntries(before), c) !== undefined ? null : { error: { errno: 'ENOENT', arg: 'vpn' }, clause: say.enoent }),
   scope: (_, c) => [c],
   // leaves: removal with the split rule; tlb, obligations, tables: the range is flushed
   // (entries meeting it dropped, debts there paid, pending tables there released).

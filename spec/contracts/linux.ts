@@ -1,0 +1,217 @@
+/**
+ * The linux profile: what today's x86-64 kernel does, as its source reads
+ * (arch/x86/mm/pat/set_memory.c of gregkh/linux 53c2f13c, a 2025 tree with CPA_COLLAPSE
+ * and _PAGE_KERNEL_4K; function names below are that file's unless another is named).
+ * The strict profile (the other contracts of this folder) is what ptspec proposes a
+ * library guarantee; where the two differ, this header says how.
+ *
+ * In the linux profile no operation refuses with EPERM: nothing in CPA refuses a request
+ * for a security reason. The argument checks (EINVAL) are ptspec's and stay; so do
+ * EEXIST/ENOENT of map, unmap, split and collapse (the kernel's callers of those are
+ * void or BUG; ptspec keeps its contract). A state that breaks an invariant is therefore
+ * reachable, and is a finding about the kernel, not a failure of the system.
+ *
+ * Abstract terms. A page-table entry is a leaf (present) or a non-present entry
+ * (`AbstractRoot.nonPresent`: P clear but frame and attributes kept, as set_memory_np and
+ * set_direct_map_invalid_noflush leave it); a zero entry is neither. The bits CPA works
+ * on map to Prot: RW = write, NX = !execKernel (execUser = user && execKernel as ever),
+ * G = global, the cache bits = cache, P = leaf vs non-present entry. ProtChange becomes
+ * CPA's masks: write true/false sets/clears RW, exec true/false clears/sets NX, global
+ * sets/clears G, cache replaces the memory type (what set_memory_wc/uc/wb reach; the
+ * kernel's memtype_reserve refuses a conflicting type before CPA runs). The A and D bits
+ * are not in the abstract state: set_memory_ro's clearing of D, and D and A in collapse's
+ * flag comparison, are not modelled (issue 11 leftover).
+ *
+ * The kernel image (`kernelImage` below) comes from the frames: text, rodata and data
+ * runs, mapped through the high map at __START_KERNEL_map + pa (phys_base 0).
+ *
+ * ## protect(vpn, pages, change, {alias}) — change_page_attr_set_clr
+ *
+ * `alias: true` is set_memory_*'s default (cpa_process_alias runs); `alias: false` is
+ * CPA_NO_CHECK_ALIAS. The range is walked in steps from its first page
+ * (__change_page_attr_set_clr), each step on the entry (leaf or non-present entry) at the
+ * current page, with `rem` pages left:
+ *
+ * - No entry (a zero entry; __cpa_process_fault): for an alias walk, skip one page. For
+ *   the primary walk inside the direct map [PAGE_OFFSET, PAGE_OFFSET + frames), skip
+ *   one page (holes are expected there), and the step's pfn is that page's frame.
+ *   Elsewhere the walk stops with EFAULT; unless the pfn of the previous step (0 before
+ *   the first) lies in the high-map frame range, the kernel first warns
+ *   "CPA: called for zero pte" (event `zero-pte`).
+ * - A 4K entry: new = old with the masks applied; if new is present, static protections
+ *   (below, at level `protect`) remove forbidden bits from it; verify_rwx may warn; a
+ *   non-present result loses G (pgprot_clear_protnone_bits). If new differs, it is
+ *   written and the walk marks "changed" (CPA_FLUSHTLB). One page.
+ * - A large entry (__should_split_large_page), covering n = min(rem, pages to its end):
+ *   1. if static protections (level `conflict`, over the whole large page, with the
+ *      large-page exemption) would change its current prot, the kernel WARNs once
+ *      (event `conflict`) and splits it with fix-ups (below);
+ *   2. else if the masks leave its prot unchanged: keep it, step n pages;
+ *   3. else if the step does not start at its first page or n is not all of it: split;
+ *   4. else new = masked prot with static protections (level `detect`, prints nothing)
+ *      and verify_rwx; if the protections changed anything: split; otherwise the large
+ *      entry gets new, the walk marks "changed", step n pages.
+ *   A split (__split_large_page) needs one table (ENOMEM when the pool has none: the
+ *   walk stops there), makes 512 entries of the next size with the same prot (G cleared
+ *   if not present), then flushes every TLB (flush_tlb_all) and the step starts again
+ *   on the new entry. Once a walk has met a conflict (force_static_prot, which stays set
+ *   for the rest of the walk and is copied into its alias walks), each split runs static
+ *   protections (`protect`, lpsize 0) on each new entry — while the large entry is still
+ *   installed, so Text RO applies there — and a new 4K entry gets the result; a new 2M
+ *   entry cannot be fixed: after the static-protection lines of the first one that would
+ *   change, the kernel prints "CPA: Cannot fixup static protections for PUD split" (once
+ *   per boot) and keeps it as it was.
+ *
+ * After each primary step that succeeded, with `alias`, cpa_process_alias runs with the
+ * step's first pfn p and its page count n, if p < frames (pfn_range_is_mapped):
+ * - if the step's page is outside the direct map, the direct-map alias: the walk above
+ *   on [PAGE_OFFSET + p, +n), as an alias walk, with NX taken out of both masks; its
+ *   error (only ENOMEM can happen) stops the primary walk with that error;
+ * - if the step's page is outside the image's VA range [_text, _brk_end) and p is in the
+ *   high-map frame range, the high-map alias: the same on [__START_KERNEL_map + p, +n),
+ *   its error ignored.
+ * Either sets force_flush_all. An alias walk's "changed" is its own: it is not the
+ * primary walk's.
+ *
+ * Static protections (static_protections), on a present prot for the pages [start,
+ * start+npg) mapping frames from pfn, with large-page size lpsize (0 for a 4K entry):
+ * - Text NX: if the pages meet [_text, _etext), NX is forbidden (kept clear);
+ * - Text RO: unless the pages are exactly one aligned large page of size lpsize, if they
+ *   meet [_text, __end_rodata_hpage_align) and the entry at start is not 4K, RW is
+ *   forbidden (so a 4K text page can be made writable, and so can a whole 2M one);
+ * - Rodata RO: if the frames meet the rodata frames, RW is forbidden (every alias);
+ * - (PCIBIOS NX does not apply: no PCI BIOS.)
+ * At levels `conflict` and `protect`, each rule that removes a bit the prot has is printed
+ * (event `static-protection`, naming the rule). verify_rwx warns once per boot
+ * ("CPA detected W^X violation", event `wx`) when RW or NX changed, and the new prot is
+ * RW and not NX (the tables above a leaf never clear RW or set NX here).
+ *
+ * Event fields (the range the kernel prints): static-protection, the pages and first
+ * frame static_protections was given (a 4K entry: its page, 1, its frame; the conflict
+ * test: the large entry's first page, all its pages, its frame; a split's fix-up: the new
+ * entry's first page, its pages, its frame); conflict and pud-fixup, the large entry being
+ * split; wx, what verify_rwx was given (a 4K entry, or the whole large entry);
+ * zero-pte, the page, 1, and the previous step's frame (0 before the first). (The kernel
+ * prints no range for conflict, pud-fixup and zero-pte; these are ptspec's.) Events come
+ * in the order the walk meets them; within static_protections Text NX, Text RO, Rodata RO.
+ *
+ * The result: the first error, or ok. Earlier steps and aliases stay changed (not
+ * atomic). Flush (change_page_attr_set_clr): nothing more unless the primary walk marked
+ * "changed" — so a change made only in an alias is not flushed (splits aside); on an
+ * error every TLB is flushed (cpa_flush_all); otherwise every TLB if force_flush_all or
+ * pages > 33 (tlb_single_page_flush_ceiling), else each page of [vpn, vpn+pages).
+ * Flushing every TLB also meets every obligation and pending table (flushAll).
+ *
+ * ## setDirectMapInvalid / setDirectMapDefault — __set_pages_np / __set_pages_p
+ *
+ * The walk above on [PAGE_OFFSET + pfn, +count) with CPA_NO_CHECK_ALIAS and no flush of
+ * its own: invalid clears P and RW (and D); default sets P and RW. So invalid leaves
+ * non-present entries (frame, NX and cache kept, RW and G lost); default makes them
+ * present again with RW, without G (lost for good), with the NX and cache they kept, and
+ * Rodata RO keeps a rodata frame read-only. Both are idempotent: a page already so, or
+ * with no entry at all (a direct-map hole), is skipped; neither has ENOENT, EEXIST or
+ * EPERM. Only a split can fail (ENOMEM), leaving earlier pages changed. The frames'
+ * noDirectMap is set / cleared for the whole range, as the client's record (secretmem,
+ * guest_memfd), on success. `flush: true` then flushes the range on all CPUs;
+ * `flush: false` leaves the obligation. No table is emptied, so none waits.
+ *
+ * On ENOMEM neither flushes nor records an obligation: the kernel's callers return
+ * before their flush.
+ *
+ * ## map, unmap, split, collapse
+ *
+ * As in strict, without the policy (no EPERM), and with non-present entries counted as
+ * occupying their pages: map over one is EEXIST, unmap removes them too (ENOENT only if
+ * the range holds neither kind), split and collapse see them as not mapped (ENOENT). The
+ * table footprint counts them. A map with a user prot is accepted, but the leaf's
+ * effective prot is not user: the kernel half's tables above it (_KERNPG_TABLE) have no
+ * _PAGE_USER, and the MMU ANDs U over the walk. (vunmap_pte_range WARNs on a non-present
+ * entry it clears; ptspec has no event for it yet.)
+ */
+import { kernelLayout, vpnToHex, type Pfn, type Vpn } from '../address.ts';
+import type { FrameRun, SystemConfig } from '../state.ts';
+import type { KernelEvent } from '../system.ts';
+
+/** tlb_single_page_flush_ceiling (arch/x86/mm/tlb.c): above this many pages a range flush is a full one. Trusted geometry. */
+export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+
+const PMD_PAGES = 512;
+
+/**
+ * The kernel image as CPA sees it, from the frame runs (section symbols become the
+ * extents of the text, rodata and data runs; the high map is __START_KERNEL_map + pa):
+ * page numbers for the VA bounds, frame numbers for the frame ranges, all half-open.
+ * Undefined without kernel text. Trusted: geometry, shared by model and impl.
+ */
+export interface KernelImage {
+  /** [_text, _etext) in the high map. */
+  readonly textStart: Vpn;
+  readonly textEnd: Vpn;
+  /** __end_rodata_hpage_align: the end of rodata rounded up to 2 MiB, in the high map. */
+  readonly rodataHpageEnd: Vpn;
+  /** [_text, _brk_end): the image's VA range (text, rodata, data and bss). */
+  readonly imageEnd: Vpn;
+  /** Frames of rodata (__start_rodata .. __end_rodata), for Rodata RO. */
+  readonly rodataPfn: Pfn;
+  readonly rodataPfnEnd: Pfn;
+  /** The high-map frame range of __cpa_pfn_in_highmap: from _text's frame to _brk_end rounded up to 2 MiB. */
+  readonly highmapPfn: Pfn;
+  readonly highmapPfnEnd: Pfn;
+}
+
+function extent(frames: readonly FrameRun[], use: FrameRun['use']): [Pfn, Pfn] | undefined {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const r of frames) {
+    if (r.use !== use || r.count === 0) continue;
+    lo = Math.min(lo, r.pfn);
+    hi = Math.max(hi, r.pfn + r.count);
+  }
+  return lo < hi ? [lo, hi] : undefined;
+}
+
+const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+/** The kernel image of a machine, or undefined when it has no kernel text. Trusted geometry. */
+export function kernelImage(config: SystemConfig, frames: readonly FrameRun[]): KernelImage | undefined {
+  const text = extent(frames, 'kernel-text');
+  if (text === undefined) return undefined;
+  const rodata = extent(frames, 'kernel-rodata') ?? [text[1], text[1]];
+  const data = extent(frames, 'kernel-data') ?? [rodata[1], rodata[1]];
+  const base = kernelLayout(config.levels).kernelText;
+  const brkEnd = Math.max(text[1], rodata[1], data[1]);
+  return {
+    textStart: base + text[0],
+    textEnd: base + text[1],
+    rodataHpageEnd: base + roundUp(rodata[1], PMD_PAGES),
+    imageEnd: base + brkEnd,
+    rodataPfn: rodata[0],
+    rodataPfnEnd: rodata[1],
+    highmapPfn: text[0],
+    highmapPfnEnd: roundUp(brkEnd, PMD_PAGES),
+  };
+}
+
+/** The kernel function that prints each event. Trusted: vocabulary, it decides nothing. */
+export const KERNEL_EVENT_SOURCE: Readonly<Record<KernelEvent['kind'], string>> = {
+  'static-protection': 'static_protections (check_conflict)',
+  conflict: '__should_split_large_page',
+  'pud-fixup': 'split_set_pte',
+  wx: 'verify_rwx',
+  'zero-pte': '__cpa_process_fault',
+};
+
+/**
+ * An event as the kernel log would read it, in ptspec's words (the facts the kernel
+ * prints, not its format string). Trusted: formatting only.
+ */
+export function kernelEventText(e: KernelEvent): string {
+  const range = `${vpnToHex(e.vpn)}+${e.pages} PFN 0x${e.pfn.toString(16)}`;
+  switch (e.kind) {
+    case 'static-protection': return `CPA static protection ${e.rule ?? '?'}: ${range} (the forbidden bit was removed)`;
+    case 'conflict': return `WARNING: CPA: existing large page breaks a static protection: ${range} (split with fix-ups)`;
+    case 'pud-fixup': return `CPA: Cannot fixup static protections for PUD split: ${range}`;
+    case 'wx': return `WARNING: CPA detected W^X violation: ${range}`;
+    case 'zero-pte': return `WARNING: CPA: called for zero pte: ${range}`;
+  }
+}
