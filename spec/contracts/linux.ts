@@ -203,9 +203,14 @@ export const KERNEL_EVENT_SOURCE: Readonly<Record<KernelEvent['kind'], string>> 
 
 /**
  * An event as the kernel log would read it, in ptspec's words (the facts the kernel
- * prints, not its format string). Trusted: formatting only.
+ * prints, not its format string), and the kernel function that prints it. Trusted:
+ * formatting only.
  */
 export function kernelEventText(e: KernelEvent): string {
+  return `${eventMessage(e)} [${KERNEL_EVENT_SOURCE[e.kind]}]`;
+}
+
+function eventMessage(e: KernelEvent): string {
   const range = `${vpnToHex(e.vpn)}+${e.pages} PFN 0x${e.pfn.toString(16)}`;
   switch (e.kind) {
     case 'static-protection': return `CPA static protection ${e.rule ?? '?'}: ${range} (the forbidden bit was removed)`;
