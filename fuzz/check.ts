@@ -351,6 +351,8 @@ export function runTrace(opts: TraceOptions): TraceResult {
     // all of a small place, where a full one may cap its list before reaching it.
     const place = placeOf(w);
     for (let k = 0; k < upTo; k++) {
+      // The replay is progress on this step: a watchdog must not take it for a hung command.
+      if (opts.heartbeat !== undefined) beat(opts.heartbeat, upTo);
       runCommand(sys, commands[k]!);
       const printed = eventsOf(sys);
       if (!MUTATING.has(commands[k]!.op)) continue;
