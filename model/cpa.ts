@@ -5,8 +5,7 @@
  * cpa_process_alias. It mutates the host's entries as it goes, because the kernel does:
  * an error leaves the steps before it done.
  */
-import { PAGES, type Pfn, type Vpn } from '../spec/address.ts';
-import { kernelLayout } from '../spec/address.ts';
+import { PAGES, kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
 import { isDirectMapVpn } from '../spec/contracts/directmap.ts';
 import type { KernelImage } from '../spec/contracts/linux.ts';
 import type { Errno } from '../spec/errors.ts';

@@ -74,11 +74,6 @@ function runCase(target: Target, c: LinuxCase): void {
 const impl: Target = { name: 'impl', make: (setup) => createImpl(setup) };
 const model: Target = { name: 'model', make: (setup) => new Model(setup) };
 
-function modelFollowsLinux(): boolean {
-  const s = scenarioNamed('kernel')!();
-  return new Model({ config: s.config, frames: s.frames, profile: 'linux' }).profile === 'linux';
-}
-
 describe('kernel-derived cases under the linux profile', () => {
   it('every case cites a kernel function and expects one result per command', () => {
     for (const c of LINUX_CASES) {
@@ -89,19 +84,15 @@ describe('kernel-derived cases under the linux profile', () => {
 
   describe.each(LINUX_CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     it(`impl (${c.kernelFunction})`, () => runCase(impl, c));
-    if (modelFollowsLinux()) {
-      it(`model (${c.kernelFunction})`, () => runCase(model, c));
-      it('impl and model agree on the whole state and on what was printed', () => {
-        const [a, b] = [impl, model].map((t) => {
-          const sys = boot(t, c);
-          for (const cmd of c.commands) applyCommand(sys, cmd);
-          return { state: sys.abstract(), events: sys.takeEvents?.() ?? [] };
-        });
-        expect(a!.events).toEqual(b!.events);
-        expect(a!.state).toEqual(b!.state);
+    it(`model (${c.kernelFunction})`, () => runCase(model, c));
+    it('impl and model agree on the whole state and on what was printed', () => {
+      const [a, b] = [impl, model].map((t) => {
+        const sys = boot(t, c);
+        for (const cmd of c.commands) applyCommand(sys, cmd);
+        return { state: sys.abstract(), events: sys.takeEvents?.() ?? [] };
       });
-    } else {
-      it.skip('model: skipped, the model does not follow the linux profile yet (new Model({ profile: "linux" }).profile is not "linux")', () => {});
-    }
+      expect(a!.events).toEqual(b!.events);
+      expect(a!.state).toEqual(b!.state);
+    });
   });
 });
