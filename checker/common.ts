@@ -10,7 +10,7 @@
 import { PAGES, type Pfn, type Vpn } from '../spec/address.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import { directMapBase, framesText, framesWitness, leafText, leafWitness } from '../spec/invariants/terms.ts';
-import type { AbstractRoot, AbstractState, FrameRun, Leaf } from '../spec/state.ts';
+import type { AbstractRoot, AbstractState, FrameRun, FrameUse, Leaf } from '../spec/state.ts';
 
 /** Witnesses listed per invariant; the rest are counted in a final summary witness. */
 export const MAX_WITNESSES = 64;
@@ -305,6 +305,11 @@ export function frameUseCheck(
     });
     return w.done();
   };
+}
+
+/** Leaves mapping a frame of `use` at another page than its own direct-map page (S12, D4). */
+export function mappedBesideDirectMapCheck(use: FrameUse, why: string): Check {
+  return frameUseCheck((leaf, _root, state) => leaf.vpn - leaf.pfn !== directMapBase(state), (r) => r.use === use, () => why);
 }
 
 /** Leaves of at least `minPages` pages whose `field` (vpn or pfn) is not a multiple of their size. */

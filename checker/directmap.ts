@@ -5,7 +5,7 @@
  */
 import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapRegion, hasFrameFacts } from '../spec/invariants/terms.ts';
 import { executableInDirectMap, nonLinearLeaf } from '../spec/invariants/directmap.ts';
-import { leafCheck, type CheckTable } from './common.ts';
+import { leafCheck, mappedBesideDirectMapCheck, type CheckTable } from './common.ts';
 
 export const DIRECT_MAP_CHECKS: CheckTable = {
   direct_map_maps_each_page_to_its_own_frame: leafCheck((state) => {
@@ -17,4 +17,5 @@ export const DIRECT_MAP_CHECKS: CheckTable = {
     const dm = directMapRegion(state);
     return dm === undefined ? undefined : executableInDirectMap(dm.vpn, dm.end);
   }),
+  free_frames_mapped_only_by_their_direct_map_page: mappedBesideDirectMapCheck('free', 'a free frame mapped outside its direct-map page'),
 };

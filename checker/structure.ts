@@ -1,9 +1,9 @@
 /** The fast checks of the S family (spec/invariants/structure.ts defines them). */
 import { PAGE_SIZES, VPN_LIMIT, isCanonicalRange, isKernelHalf, lowerHalfEnd, upperHalfStart } from '../spec/address.ts';
 import { tableFootprint } from '../spec/footprint.ts';
-import { directMapBase, framesText, hasFrameFacts, leafText, runText } from '../spec/invariants/terms.ts';
+import { framesText, hasFrameFacts, leafText, runText } from '../spec/invariants/terms.ts';
 import type { FrameRun, Leaf } from '../spec/state.ts';
-import { Witnesses, alignmentCheck, forEachNeighbours, frameUseCheck, inScope, leafCheck, leafPages, scopeRange, sortedLeaves, type Check, type CheckTable } from './common.ts';
+import { Witnesses, alignmentCheck, forEachNeighbours, inScope, mappedBesideDirectMapCheck, leafCheck, leafPages, scopeRange, sortedLeaves, type Check, type CheckTable } from './common.ts';
 
 /**
  * S7 in one sweep over the runs sorted by pfn: the frames a run shares with earlier runs
@@ -107,11 +107,7 @@ export const STRUCTURE_CHECKS: CheckTable = {
       ? []
       : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the entries need ${needed} tables and ${state.pendingTableFrees} await a flush` }];
   },
-  page_table_frames_mapped_only_by_their_direct_map_page: frameUseCheck(
-    (leaf, _root, state) => leaf.vpn - leaf.pfn !== directMapBase(state),
-    (r) => r.use === 'pagetable',
-    () => 'a page-table frame mapped outside its direct-map page',
-  ),
+  page_table_frames_mapped_only_by_their_direct_map_page: mappedBesideDirectMapCheck('pagetable', 'a page-table frame mapped outside its direct-map page'),
   init_mm_is_root_zero: 'definition',
   non_present_entries_are_aligned_and_occupy_free_slots(state, scope) {
     const w = new Witnesses();

@@ -128,6 +128,8 @@ interface Sketch {
   readonly prot: Prot;
   readonly change: ProtChange;
   readonly flag: boolean;
+  /** CPA_COLLAPSE: asked for by most set_memory_rox changes (its one kernel user) and a few others. */
+  readonly collapse: number;
   /** Undo or revisit the last partner command (see PARTNER), instead of a fresh address. */
   readonly repeat: boolean;
   readonly maxPage: PageSize | undefined;
@@ -204,16 +206,17 @@ const protArb: fc.Arbitrary<Prot> = fc
     write, user, execKernel: exec, execUser: unrepresentable ? !(user && exec) : user && exec, global: !nonGlobal, cache,
   }));
 
-/** set_memory_ro/rw/x/nx/wc/uc/wb, global changes, and combinations of them. */
+/** set_memory_ro/rw/x/nx/wc/uc/wb/global/nonglobal/np/p/4k, set_memory_rox's change, and combinations of them. */
 const changeArb: fc.Arbitrary<ProtChange> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom<ProtChange>({ write: false }, { write: true }, { exec: true }, { exec: false }, { cache: 'WC' }, { cache: 'UC-' }, { cache: 'WB' }) },
   // WT and WP need the PAT bit, which moves between bit 7 (4K) and bit 12 (2M/1G) on split.
   { weight: 1, arbitrary: fc.constantFrom<ProtChange>({ cache: 'WT' }, { cache: 'WP' }, { cache: 'UC' }) },
   { weight: 2, arbitrary: fc.constantFrom<ProtChange>({ write: false, exec: true }, { write: true, exec: false }, { global: false }, { global: true }) },
+  { weight: 2, arbitrary: fc.constantFrom<ProtChange>({ present: false }, { present: true }, { kernel4k: true }) },
   {
     weight: 1,
     arbitrary: fc.record(
-      { write: fc.boolean(), exec: fc.boolean(), global: fc.boolean(), cache: fc.constantFrom(...CACHE_MODES) },
+      { write: fc.boolean(), exec: fc.boolean(), global: fc.boolean(), cache: fc.constantFrom(...CACHE_MODES), present: fc.boolean(), kernel4k: fc.constant(true) },
       { requiredKeys: [] },
     ),
   },
@@ -229,6 +232,7 @@ function sketchArb(scenario: Scenario, vpns: number, pfns: number, ops: readonly
     prot: protArb,
     change: changeArb,
     flag: fc.boolean(),
+    collapse: fc.nat(5),
     repeat: oneIn(3),
     maxPage: fc.constantFrom<PageSize | undefined>(undefined, undefined, '4K', '2M', '1G'),
     size: fc.constantFrom('2M' as const, '1G' as const),
@@ -349,6 +353,7 @@ class Resolver {
       case 'accessMode': return s.mode;
       case 'flush': return s.flag;
       case 'alias': return s.flag ? true : undefined;
+      case 'collapse': return s.collapse === 0 || (s.collapse < 4 && s.change.write === false && s.change.exec === true) ? true : undefined;
     }
   }
 

@@ -6,11 +6,12 @@
  * small global parts (frames, roots, TLB, obligations, table counts) always. Nothing is
  * stringified; a difference comes back as the first differing item with a witness.
  */
-import { PAGES, pfnSpan, vpnSpan } from '../spec/address.ts';
+import { PAGES, vpnSpan } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import type { Errno } from '../spec/errors.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
-import { protEquals, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry } from '../spec/state.ts';
+import { runText } from '../spec/invariants/terms.ts';
+import { protEquals, sameFrameFacts, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry } from '../spec/state.ts';
 import type { AccessOutcome, Translation } from '../spec/system.ts';
 import { formatLeaf } from './format.ts';
 import { formatValue } from './report.ts';
@@ -155,11 +156,10 @@ function compareTlb(model: readonly TlbEntry[], impl: readonly TlbEntry[]): Mism
 }
 
 function frameRunEquals(a: FrameRun, b: FrameRun): boolean {
-  return a.pfn === b.pfn && a.count === b.count && a.use === b.use && a.sensitive === b.sensitive && a.noDirectMap === b.noDirectMap;
+  return a.pfn === b.pfn && a.count === b.count && sameFrameFacts(a, b);
 }
 
-const sayRun = (r: FrameRun | undefined): string =>
-  r === undefined ? 'nothing' : `${pfnSpan(r.pfn, r.count)} ${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}`;
+const sayRun = (r: FrameRun | undefined): string => (r === undefined ? 'nothing' : runText(r));
 
 function compareFrames(model: readonly FrameRun[], impl: readonly FrameRun[]): Mismatch | null {
   for (let k = 0; k < Math.max(model.length, impl.length); k++) {

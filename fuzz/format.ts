@@ -37,6 +37,8 @@ function formatChange(c: ProtChange): string {
   if (c.exec !== undefined) parts.push(c.exec ? '+x' : '+NX');
   if (c.global !== undefined) parts.push(c.global ? '+GLB' : '-GLB');
   if (c.cache !== undefined) parts.push(c.cache);
+  if (c.present !== undefined) parts.push(c.present ? '+P' : '-P');
+  if (c.kernel4k !== undefined) parts.push('+4K');
   return parts.length === 0 ? '(none)' : parts.join(',');
 }
 
@@ -58,6 +60,7 @@ function formatField(kind: FieldKind, value: unknown): string | null {
     case 'accessKind': case 'accessMode': return String(value);
     case 'flush': return null;
     case 'alias': return value === true ? 'alias' : null;
+    case 'collapse': return value === true ? 'collapse' : null;
   }
 }
 

@@ -147,9 +147,9 @@ export const OpC = oneOf<Op>(`an operation (${OPS.join(' | ')})`, OPS);
 
 export const ProtC = strictObject('a prot', {
   write: t.boolean, user: t.boolean, execKernel: t.boolean, execUser: t.boolean, global: t.boolean, cache: CacheC,
-}) satisfies t.Decoder<unknown, Prot>;
+}, { kernel4k: t.boolean }) satisfies t.Decoder<unknown, Prot>;
 
-const ProtChangeC = strictObject('a prot change', {}, { write: t.boolean, exec: t.boolean, global: t.boolean, cache: CacheC }) satisfies t.Decoder<unknown, ProtChange>;
+const ProtChangeC = strictObject('a prot change', {}, { write: t.boolean, exec: t.boolean, global: t.boolean, cache: CacheC, present: t.boolean, kernel4k: t.boolean }) satisfies t.Decoder<unknown, ProtChange>;
 
 // ---- commands (spec/commands.ts, spec/operations.ts) ----
 
@@ -157,7 +157,7 @@ const ProtChangeC = strictObject('a prot change', {}, { write: t.boolean, exec: 
 const FIELD_CODECS: { readonly [K in FieldKind]: t.Decoder<unknown, FieldTypes[K]> } = {
   root: num, vpn: vpnC, userVpn: vpnC, pfn: pfnC, pages: num, count: num, cpu: num, pid: num,
   prot: ProtC, change: ProtChangeC, maxPage: PageSizeC, hugeSize: HugeSizeC, cloneLevel: CloneLevelC,
-  accessKind: AccessKindC, accessMode: AccessModeC, flush: t.boolean, alias: t.boolean,
+  accessKind: AccessKindC, accessMode: AccessModeC, flush: t.boolean, alias: t.boolean, collapse: t.boolean,
 };
 
 /** One strict codec per operation, built from its fields in the operation table. */

@@ -13,7 +13,7 @@ import type { AccessKind, AccessMode, CloneLevel, PageTableSystem, ProtChange } 
 export type Command =
   | { readonly op: 'map'; readonly root: RootId; readonly vpn: number; readonly pfn: number; readonly pages: number; readonly prot: Prot; readonly maxPage?: PageSize }
   | { readonly op: 'unmap'; readonly root: RootId; readonly vpn: number; readonly pages: number }
-  | { readonly op: 'protect'; readonly vpn: number; readonly pages: number; readonly change: ProtChange; readonly alias?: boolean }
+  | { readonly op: 'protect'; readonly vpn: number; readonly pages: number; readonly change: ProtChange; readonly alias?: boolean; readonly collapse?: boolean }
   | { readonly op: 'setDirectMapInvalid'; readonly pfn: number; readonly count: number; readonly flush: boolean }
   | { readonly op: 'setDirectMapDefault'; readonly pfn: number; readonly count: number; readonly flush: boolean }
   | { readonly op: 'split'; readonly root: RootId; readonly vpn: number }

@@ -14,8 +14,8 @@
  * Trusted: the error shape and its constructors are shared by model and impl and are
  * not checked by refinement.
  */
-export type Errno = 'EINVAL' | 'EEXIST' | 'ENOENT' | 'ENOMEM' | 'EPERM' | 'EFAULT';
-export const ERRNOS: readonly Errno[] = ['EINVAL', 'EEXIST', 'ENOENT', 'ENOMEM', 'EPERM', 'EFAULT'];
+export type Errno = 'EINVAL' | 'EEXIST' | 'ENOENT' | 'ENOMEM' | 'EPERM' | 'EFAULT' | 'EBUSY';
+export const ERRNOS: readonly Errno[] = ['EINVAL', 'EEXIST', 'ENOENT', 'ENOMEM', 'EPERM', 'EFAULT', 'EBUSY'];
 
 export const ERRNO_MEANING: Readonly<Record<Errno, string>> = {
   EINVAL: 'bad argument (unaligned, non-canonical, out of range, not representable)',
@@ -24,6 +24,7 @@ export const ERRNO_MEANING: Readonly<Record<Errno, string>> = {
   ENOMEM: 'no frame left for a page table',
   EPERM: 'refused by policy: it would break a security invariant',
   EFAULT: 'the kernel met a page with no entry (CPA: called for zero pte)',
+  EBUSY: 'a frame already has a memory type reserved (reserve_ram_pages_type)',
 };
 
 export interface PtError {

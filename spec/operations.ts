@@ -43,11 +43,13 @@ export interface FieldTypes {
   flush: boolean;
   /** Optional: present (true) asks for cpa_process_alias. */
   alias: boolean;
+  /** Optional: present (true) asks for CPA_COLLAPSE (set_memory_rox). */
+  collapse: boolean;
 }
 export type FieldKind = keyof FieldTypes;
 
 /** Kinds whose field may be absent from a command. */
-export const OPTIONAL_KINDS: ReadonlySet<FieldKind> = new Set<FieldKind>(['maxPage', 'alias']);
+export const OPTIONAL_KINDS: ReadonlySet<FieldKind> = new Set<FieldKind>(['maxPage', 'alias', 'collapse']);
 
 /** The kinds whose value type is exactly T. */
 type KindOf<T> = { [K in FieldKind]: [FieldTypes[K]] extends [T] ? ([T] extends [FieldTypes[K]] ? K : never) : never }[FieldKind];
@@ -110,6 +112,9 @@ function isolationOp<K extends Op>(e: Pick<Operation<K>, 'kernel' | 'fields' | '
 }
 const noflush = (kernel: string) => (c: { readonly flush: boolean }): string => `${kernel}${c.flush ? '' : '_noflush'}`;
 
+const PUD_PAGES = 262144;
+const alignDown = (v: number, n: number): number => Math.floor(v / n) * n;
+
 /** Every operation. Object key order is the canonical order of operations. */
 export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
   map: {
@@ -132,12 +137,18 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     fuzz: { weight: 9, revisit: { partner: 'map', keep: ['root', 'vpn', 'pages'] } },
   },
   protect: {
-    kernel: 'change_page_attr_set_clr (set_memory_ro/rw/x/nx/wc/uc/wb)',
-    fields: { vpn: 'vpn', pages: 'pages', change: 'change', alias: 'alias' },
+    kernel: 'change_page_attr_set_clr (set_memory_ro/rw/x/nx/wc/uc/wb/global/nonglobal/np/p/4k/rox)',
+    fields: { vpn: 'vpn', pages: 'pages', change: 'change', alias: 'alias', collapse: 'collapse' },
     capability: 'core', mutating: true, policyArg: 'change',
-    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM', 'EFAULT'],
-    apply: (sys, c) => sys.protect(c.vpn, c.pages, c.change, { alias: c.alias ?? false }),
-    touches: (c) => ({ ranges: [{ vpn: c.vpn, pages: c.pages }], directMapAliases: c.alias === true }),
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM', 'EFAULT', 'EBUSY'],
+    apply: (sys, c) => sys.protect(c.vpn, c.pages, c.change, { alias: c.alias ?? false, ...(c.collapse === true ? { collapse: true } : {}) }),
+    touches: (c) => {
+      if (c.collapse !== true) return { ranges: [{ vpn: c.vpn, pages: c.pages }], directMapAliases: c.alias === true };
+      // CPA_COLLAPSE may rewrite every 2M block the range meets and the 1G blocks around them.
+      const lo = alignDown(c.vpn, PUD_PAGES);
+      const hi = alignDown(c.vpn + c.pages - 1, PUD_PAGES) + PUD_PAGES;
+      return { ranges: [{ vpn: lo, pages: hi - lo }], directMapAliases: c.alias === true };
+    },
     fuzz: { weight: 14 },
   },
   setDirectMapInvalid: {
@@ -178,7 +189,7 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     outcomes: ['ok', 'EINVAL', 'ENOENT'],
     apply: (sys, c) => sys.collapse(c.root, c.vpn, c.size),
     touches: (c) => {
-      const pages = c.size === '1G' ? 262144 : 512;
+      const pages = c.size === '1G' ? PUD_PAGES : 512;
       return named(Math.floor(c.vpn / pages) * pages, pages);
     },
     fuzz: { weight: 7, revisit: { partner: 'split', keep: ['root', 'vpn'] } },

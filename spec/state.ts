@@ -34,6 +34,12 @@ export interface Prot {
   readonly execUser: boolean;
   readonly global: boolean;
   readonly cache: CacheMode;
+  /**
+   * _PAGE_KERNEL_4K (arch/x86/include/asm/pgtable_types.h, software bit 11): the page was
+   * made 4K on purpose (set_memory_4k) and must never be collapsed into a large leaf
+   * (collapse_pmd_page). Absent means clear. Not a permission: the MMU ignores it.
+   */
+  readonly kernel4k?: boolean;
 }
 
 /** x86 has one NX bit: user execute right follows from user access and kernel execute. */
@@ -48,14 +54,15 @@ export function protEquals(a: Prot, b: Prot): boolean {
     a.execKernel === b.execKernel &&
     a.execUser === b.execUser &&
     a.global === b.global &&
-    a.cache === b.cache
+    a.cache === b.cache &&
+    (a.kernel4k === true) === (b.kernel4k === true)
   );
 }
 
 /** ptdump-like text: `RW USR GLB x WB`. */
 export function protToString(p: Prot): string {
   const x = p.execKernel ? (p.execUser ? 'x' : 'xk') : p.execUser ? 'xu' : 'NX';
-  return [p.user ? 'USR' : '', p.write ? 'RW' : 'ro', p.global ? 'GLB' : '', x, p.cache].filter(Boolean).join(' ');
+  return [p.user ? 'USR' : '', p.write ? 'RW' : 'ro', p.global ? 'GLB' : '', x, p.cache, p.kernel4k === true ? 'keep4K' : ''].filter(Boolean).join(' ');
 }
 
 /** Kernel protections by their kernel names (arch/x86/include/asm/pgtable_types.h). */
@@ -92,6 +99,21 @@ export interface FrameRun {
   readonly sensitive: boolean;
   /** Removed from the direct map (secretmem, guest_memfd). */
   readonly noDirectMap: boolean;
+  /**
+   * The memory type reserved for these RAM frames (the linux profile's memtype_reserve
+   * through set_memory_uc / set_memory_wc: reserve_ram_pages_type keeps it in the page
+   * flags, arch/x86/mm/pat/memtype.c). Absent means WB, the default nothing reserved;
+   * set_memory_wb frees it. Always absent under strict.
+   */
+  readonly memtype?: 'WC' | 'UC-';
+}
+
+/**
+ * Whether two runs state the same facts (use and every flag), i.e. would merge when they
+ * touch (invariant S8). Trusted: shared vocabulary of model and impl, not checked by refinement.
+ */
+export function sameFrameFacts(a: Omit<FrameRun, 'pfn' | 'count'>, b: Omit<FrameRun, 'pfn' | 'count'>): boolean {
+  return a.use === b.use && a.sensitive === b.sensitive && a.noDirectMap === b.noDirectMap && a.memtype === b.memtype;
 }
 
 /**

@@ -21,21 +21,32 @@ export interface MapOptions {
  * `exec` sets execute for every privilege that can access the page (x86 NX semantics):
  * set_memory_x = { exec: true }, set_memory_nx = { exec: false },
  * set_memory_ro = { write: false }, set_memory_rw = { write: true },
- * set_memory_wc = { cache: 'WC' }, set_memory_uc = { cache: 'UC-' }, set_memory_wb = { cache: 'WB' }.
+ * set_memory_wc = { cache: 'WC' }, set_memory_uc = { cache: 'UC-' }, set_memory_wb = { cache: 'WB' },
+ * set_memory_global = { global: true }, set_memory_nonglobal = { global: false },
+ * set_memory_p = { present: true }, set_memory_np = { present: false } (with alias: false,
+ * set_memory_np_noalias), set_memory_4k = { kernel4k: true },
+ * set_memory_rox = { write: false, exec: true } with ProtectOptions.collapse.
  */
 export interface ProtChange {
   readonly write?: boolean;
   readonly exec?: boolean;
   readonly global?: boolean;
   readonly cache?: CacheMode;
+  /** The P bit: false turns entries into non-present ones that keep frame and attributes; true makes them present again. */
+  readonly present?: boolean;
+  /** set_memory_4k: only `true`; every entry of the range is split down to 4K and marked Prot.kernel4k. */
+  readonly kernel4k?: boolean;
 }
 
 export interface ProtectOptions {
   /**
-   * Propagate to the direct-map alias of the frames (the kernel's cpa_process_alias):
-   * write changes propagate, exec does not (the direct map stays NX).
+   * cpa_process_alias (the kernel's default; false is CPA_NO_CHECK_ALIAS). Strict
+   * propagates only write and cache to the direct-map alias; linux propagates every
+   * mask but NX to the direct-map and high-map aliases (spec/contracts/linux.ts).
    */
   readonly alias?: boolean;
+  /** CPA_COLLAPSE (set_memory_rox): afterwards collapse the range's 2M blocks, and 1G blocks around them, where possible. */
+  readonly collapse?: boolean;
 }
 
 export interface FlushOptions {

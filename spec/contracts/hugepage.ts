@@ -27,7 +27,8 @@
  *   EINVAL size   not 2M/1G, or the CPU lacks it (2M needs PSE, 1G GB pages)
  *   ENOENT        some page of B is unmapped, B = the size-aligned block containing vpn
  *   EINVAL vpn    B is not exactly 512 leaves of the next size down with identical prot
- *                 and contiguous frames from a size-aligned pfn
+ *                 and contiguous frames from a size-aligned pfn, or they are kept 4K
+ *                 (kernel4k, set_memory_4k: collapse_pmd_page never collapses them)
  *   EPERM / ENOMEM  as for any operation (collapse frees a table, so never today)
  * collapse postcondition: those 512 leaves are replaced by one leaf of `size` with
  * their prot at their first pfn; B is flushed on all CPUs.

@@ -15,12 +15,14 @@
  * (`AbstractRoot.nonPresent`: P clear but frame and attributes kept, as set_memory_np and
  * set_direct_map_invalid_noflush leave it); a zero entry is neither. The bits CPA works
  * on map to Prot: RW = write, NX = !execKernel (execUser = user && execKernel as ever),
- * G = global, the cache bits = cache, P = leaf vs non-present entry. ProtChange becomes
- * CPA's masks: write true/false sets/clears RW, exec true/false clears/sets NX, global
- * sets/clears G, cache replaces the memory type (what set_memory_wc/uc/wb reach; the
- * kernel's memtype_reserve refuses a conflicting type before CPA runs). The A and D bits
- * are not in the abstract state: set_memory_ro's clearing of D, and D and A in collapse's
- * flag comparison, are not modelled (issue 11 leftover).
+ * G = global, the cache bits = cache, P = leaf vs non-present entry, _PAGE_KERNEL_4K
+ * (software bit 11) = kernel4k. ProtChange becomes CPA's masks: write true/false
+ * sets/clears RW, exec true/false clears/sets NX, global sets/clears G, cache replaces the
+ * memory type, present sets/clears P, kernel4k sets _PAGE_KERNEL_4K with force_split
+ * (set_memory_4k). The A and D bits are not in the abstract state: set_memory_ro's
+ * clearing of D, and D and A in collapse's flag comparison, are not modelled (an entry
+ * that set_memory_ro then set_memory_rw left without D would not collapse in the kernel;
+ * here it does).
  *
  * The kernel image (`kernelImage` below) comes from the frames: text, rodata and data
  * runs, mapped through the high map at __START_KERNEL_map + pa (phys_base 0).
@@ -28,7 +30,8 @@
  * ## protect(vpn, pages, change, {alias}) — change_page_attr_set_clr
  *
  * `alias: true` is set_memory_*'s default (cpa_process_alias runs); `alias: false` is
- * CPA_NO_CHECK_ALIAS. The range is walked in steps from its first page
+ * CPA_NO_CHECK_ALIAS (set_memory_np_noalias). A request with no mask and no kernel4k
+ * changes nothing and flushes nothing. The range is walked in steps from its first page
  * (__change_page_attr_set_clr), each step on the entry (leaf or non-present entry) at the
  * current page, with `rem` pages left:
  *
@@ -42,6 +45,9 @@
  *   (below, at level `protect`) remove forbidden bits from it; verify_rwx may warn; a
  *   non-present result loses G (pgprot_clear_protnone_bits). If new differs, it is
  *   written and the walk marks "changed" (CPA_FLUSHTLB). One page.
+ * - A large entry with kernel4k (force_split; should_split_large_page): split it (below)
+ *   at once, without any of the tests that follow, and start the step again, so every
+ *   entry the walk meets ends 4K and gets kernel4k by the 4K rule above.
  * - A large entry (__should_split_large_page), covering n = min(rem, pages to its end):
  *   1. if static protections (level `conflict`, over the whole large page, with the
  *      large-page exemption) would change its current prot, the kernel WARNs once
@@ -101,6 +107,43 @@
  * error every TLB is flushed (cpa_flush_all); otherwise every TLB if force_flush_all or
  * pages > 33 (tlb_single_page_flush_ceiling), else each page of [vpn, vpn+pages).
  * Flushing every TLB also meets every obligation and pending table (flushAll).
+ *
+ * With `collapse` (CPA_COLLAPSE, set_memory_rox), and only when the flush above ran
+ * without an error (cpa_flush calls cpa_collapse_large_pages): for each 2M-aligned block
+ * B from the one containing vpn while its start is below vpn+pages, in order
+ * (collapse_large_pages): if the 1G entry above B is a table and B's 2M entry is a present
+ * table (a PTE table), collapse_pmd_page collapses B when the CPU has PSE, the first PTE's
+ * frame is 2M-aligned and it has no kernel4k, and the other 511 PTEs are present with the
+ * first's prot and contiguous frames: B becomes one 2M leaf with that prot. Right after
+ * such a collapse, collapse_pud_page collapses the 1G block around B when the CPU has GB
+ * pages (direct_gbpages) and its 512 entries are present 2M leaves with one prot and
+ * contiguous frames from a 1G-aligned pfn. Aliases are never collapsed. If anything
+ * collapsed, every TLB is flushed (flush_tlb_all) and the freed tables go back to the
+ * pool; collapse prints nothing and never fails.
+ *
+ * ## protect with a cache change — set_memory_uc / set_memory_wc / set_memory_wb and memtype
+ *
+ * set_memory_uc and set_memory_wc first reserve the frames' memory type
+ * (memtype_reserve on __pa of the range; arch/x86/mm/pat/memtype.c,
+ * reserve_ram_pages_type), set_memory_wb frees it after its walk. ptspec tracks the
+ * reservation (FrameRun.memtype) for the frames [f, f+pages) that __pa gives when vpn lies
+ * in the direct map (f = vpn - PAGE_OFFSET) or in the high map (f = vpn -
+ * __START_KERNEL_map, phys_base 0), and those frames lie in [0x100, frames): RAM above the
+ * ISA range, as pat_pagerange_is_ram counts it. Elsewhere (vmalloc, ioremap, a range below
+ * 1 MiB or past the end of RAM) __pa names no RAM frame and the kernel's reservation lives
+ * in its tree of non-RAM ranges, which ptspec does not model: no reservation, no EBUSY.
+ * - cache UC- (set_memory_uc): EBUSY if any tracked frame has a memtype (one not WB),
+ *   and nothing changes; else the frames get memtype UC-, then the walk with cache UC-;
+ *   if the walk fails, the memtype is freed (memtype_free) and its error returned.
+ * - cache WC (set_memory_wc): the same reservation with WC; then _set_memory_wc: a whole
+ *   request with cache UC- (walk and flush as above), and only if it succeeded a second
+ *   whole request with cache WC; if either fails the memtype is freed.
+ * - cache WB (set_memory_wb): the walk with cache WB; if it succeeded, the tracked
+ *   frames' memtype is freed (reset to WB).
+ * - cache WT, UC or WP: no set_memory_* takes them (only _set_memory_wt, with no
+ *   reservation): the walk alone.
+ * The other fields of the change go into the same walk(s). Strict has no reservations: its
+ * policy keeps every alias of a frame on one memory type instead (T5).
  *
  * ## setDirectMapInvalid / setDirectMapDefault — __set_pages_np / __set_pages_p
  *

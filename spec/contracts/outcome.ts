@@ -61,6 +61,8 @@ export const STRICT_POLICY: readonly { readonly id: string; readonly name: strin
   { id: 'D2', name: 'high_map_maps_each_page_to_its_own_frame' },
   { id: 'D3', name: 'no_executable_leaf_in_direct_map' },
   { id: 'T5', name: 'no_frame_mapped_with_two_memory_types' },
+  // Last so that no request refused before changes its reason.
+  { id: 'D4', name: 'free_frames_mapped_only_by_their_direct_map_page' },
 ];
 
 const POLICY_NAME: ReadonlyMap<string, string> = new Map(STRICT_POLICY.map((p) => [p.id, p.name]));

@@ -12,7 +12,7 @@
 import type { Vpn } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
 import type { AbstractState, Leaf } from '../state.ts';
-import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapRegion, everyLeaf, hasFrameFacts, isExecutable, leafMeets } from './terms.ts';
+import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapRegion, everyLeaf, hasFrameFacts, mappedBesideDirectMap, isExecutable, leafMeets } from './terms.ts';
 
 /** Why a leaf breaks the linearity of the map [base, end) whose page base + i maps frame i, or undefined. */
 export function nonLinearLeaf(base: Vpn, end: Vpn, map: string): (leaf: Leaf) => string | undefined {
@@ -109,5 +109,29 @@ export const DIRECT_MAP: readonly InvariantDefinition[] = [
       'here), and the kernel does it itself: set_real_mode_permissions makes the real-mode trampoline text at ' +
       '__va(real_mode_header->text_start) executable through the direct map.',
     holds: (state) => againstDirectMap(state, executableInDirectMap),
+  },
+  {
+    id: 'D4',
+    name: 'free_frames_mapped_only_by_their_direct_map_page',
+    family: 'D',
+    title: 'Free frames mapped only by their direct-map page',
+    statement: 'A frame with use free is mapped by no leaf except at its own direct-map page __PAGE_OFFSET + pfn.',
+    rationale:
+      'A free frame belongs to the page allocator, which hands it to the next caller: any mapping of it besides the direct ' +
+      'map (which maps all memory) is a use after free the moment it is reallocated, letting the old mapping read or write ' +
+      'the new owner\'s data, or a table the allocator gave to the page-table code. vunmap, vfree and the mm\'s teardown ' +
+      'unmap before they free (vm_reset_perms, free_vmap_area_noflush, tlb_finish_mmu), and a freed frame must not be ' +
+      'mapped again until it is allocated.',
+    references: [
+      'mm/vmalloc.c (gregkh/linux 04aa71da) vmap_pages_pte_range, vm_reset_perms',
+      'mm/mmu_gather.c tlb_finish_mmu',
+      'mm/page_alloc.c __free_pages_ok',
+    ],
+    kernel: 'strict-only',
+    kernelNote:
+      'Nothing checks it: vmap_pages_pte_range and ioremap map whatever frames they are handed, free or not; only ' +
+      'debug aids notice afterwards (debug_pagealloc unmaps free pages from the direct map, KASAN poisons them). Only the ' +
+      'strict profile refuses such a map.',
+    holds: (state) => mappedBesideDirectMap(state, 'free', 'a free frame mapped outside its direct-map page'),
   },
 ];

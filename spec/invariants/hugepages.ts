@@ -1,12 +1,13 @@
 /**
  * H: huge pages. What a 2M or 1G leaf needs beyond a 4K one: a frame aligned to its
- * size and a CPU that has that page size. (Split and collapse preserving translation
+ * size and a CPU that has that page size; and a page made 4K on purpose stays 4K.
+ * (Split and collapse preserving translation
  * and attributes are properties of a step, not of a state; they are stated in the
  * operation contracts and checked by refinement.)
  */
 import { PAGES } from '../address.ts';
 import type { InvariantDefinition } from '../invariant.ts';
-import { everyLeaf } from './terms.ts';
+import { everyLeaf, leafWitness } from './terms.ts';
 
 export const HUGE_PAGES: readonly InvariantDefinition[] = [
   {
@@ -55,5 +56,31 @@ export const HUGE_PAGES: readonly InvariantDefinition[] = [
     kernel: 'guarantees',
     kernelNote: '1G direct-map leaves are built only with direct_gbpages, which needs X86_FEATURE_GBPAGES.',
     holds: (state) => everyLeaf(state, (leaf) => (!state.config.features.gbpages && leaf.size === '1G' ? '1G leaf on a CPU without GB pages' : undefined)),
+  },
+  {
+    id: 'H4',
+    name: 'kernel_4k_pages_stay_4k',
+    family: 'H',
+    title: 'Pages kept 4K stay 4K',
+    statement: 'No 2M or 1G leaf, and no 2M or 1G non-present entry, carries kernel4k (_PAGE_KERNEL_4K).',
+    rationale:
+      'set_memory_4k marks each PTE of its range _PAGE_KERNEL_4K because its caller needs 4K granularity there for as long ' +
+      'as the mapping lives (a later set_memory_* of one page must not split again under it, a debug feature watches single ' +
+      'pages); collapse_pmd_page refuses a block whose first PTE has the bit and compares every other PTE\'s flags with the ' +
+      'first\'s, so no collapse takes in a kept page, and a large entry never gets the bit. A large leaf with it is a ' +
+      'collapse that went over a kept page and kept the mark (a collapse that dropped the mark is a step, caught by ' +
+      'refinement against the contract of collapse and set_memory_rox).',
+    references: [
+      'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) set_memory_4k, collapse_pmd_page, should_split_large_page (force_split)',
+      'arch/x86/include/asm/pgtable_types.h _PAGE_BIT_KERNEL_4K (_PAGE_BIT_SOFTW3)',
+    ],
+    kernel: 'guarantees',
+    kernelNote: 'collapse_pmd_page returns 0 when the first PTE has _PAGE_KERNEL_4K or any other PTE\'s flags differ from the first\'s, and no path sets the bit on a large entry.',
+    holds: (state) =>
+      state.roots.flatMap((root) =>
+        [...root.leaves, ...(root.nonPresent ?? [])]
+          .filter((e) => e.size !== '4K' && e.prot.kernel4k === true)
+          .map((e) => leafWitness(root, e, `a ${e.size} entry carries kernel4k`)),
+      ),
   },
 ];

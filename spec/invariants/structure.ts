@@ -7,9 +7,9 @@
  */
 import { PAGE_SIZES, isCanonicalRange, isKernelHalf, leafLevel, pagesPerEntry, type Level, type PagingLevels } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
-import { FRAME_USES, INIT_MM, type FrameRun, type Leaf } from '../state.ts';
+import { FRAME_USES, INIT_MM, sameFrameFacts, type FrameRun, type Leaf } from '../state.ts';
 import {
-  directMapBase, everyLeaf, everyMappedRun, framesText, hasFrameFacts, leafText, leafWitness, pagesOf, runText, sharedFrames, type FrameRange,
+  everyLeaf, framesText, mappedBesideDirectMap, hasFrameFacts, leafText, leafWitness, pagesOf, runText, sharedFrames, type FrameRange,
 } from './terms.ts';
 
 /** A run S7 can place at all: whole frames, at least one. */
@@ -219,7 +219,7 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
     name: 'touching_frame_runs_differ',
     family: 'S',
     title: 'Frame runs merged',
-    statement: 'Consecutive frame runs where one ends and the next begins differ in use, sensitive or noDirectMap, and every use is a known frame use.',
+    statement: 'Consecutive frame runs where one ends and the next begins differ in use, sensitive, noDirectMap or memtype, and every use is a known frame use.',
     rationale:
       'Frame facts are a canonical form so that refinement is deep equality: set_direct_map_invalid_noflush and ' +
       'set_direct_map_default_noflush toggle noDirectMap on single pages, and a model and an impl that split runs ' +
@@ -233,8 +233,7 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
       for (let i = 1; i < state.frames.length; i++) {
         const prev = state.frames[i - 1]!;
         const run = state.frames[i]!;
-        const sameFacts = prev.use === run.use && prev.sensitive === run.sensitive && prev.noDirectMap === run.noDirectMap;
-        if (prev.pfn + prev.count === run.pfn && sameFacts) {
+        if (prev.pfn + prev.count === run.pfn && sameFrameFacts(prev, run)) {
           out.push(framesOnly({ pfn: prev.pfn, count: prev.count + run.count }, `${runText(prev)} and ${runText(run)} are not merged`));
         }
       }
@@ -358,9 +357,7 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
       'The kernel does not hold it: its boot tables live in the kernel image and are mapped through the high map ' +
       '(head_64.S), and nothing refuses another kernel mapping of a table frame (vmap_pages_pte_range maps whatever pages ' +
       'it is given). Only the strict profile refuses one.',
-    // A leaf maps frame pfn at its direct-map page exactly when its vpn is __PAGE_OFFSET + its pfn.
-    holds: (state) =>
-      everyMappedRun(state, (run) => run.use === 'pagetable', (leaf) => leaf.vpn - leaf.pfn !== directMapBase(state), () => 'a page-table frame mapped outside its direct-map page'),
+    holds: (state) => mappedBesideDirectMap(state, 'pagetable', 'a page-table frame mapped outside its direct-map page'),
   },
   {
     id: 'S13',

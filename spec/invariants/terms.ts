@@ -10,7 +10,7 @@
  */
 import { PAGES, PAGE_SIZES, X86_64_LAYOUT_4LEVEL, kernelLayout, pfnToHex, vpnToHex, type Pfn, type Vpn } from '../address.ts';
 import type { Witness } from '../invariant.ts';
-import { protToString, type AbstractRoot, type AbstractState, type FrameRun, type Leaf, type Prot } from '../state.ts';
+import { protToString, type AbstractRoot, type AbstractState, type FrameRun, type FrameUse, type Leaf, type Prot } from '../state.ts';
 
 /** __PAGE_OFFSET of the state's paging mode: the direct map's base page. */
 export function directMapBase(state: AbstractState): Vpn {
@@ -75,7 +75,7 @@ export function framesText(pfn: Pfn, count: number): string {
 }
 
 export function runText(r: FrameRun): string {
-  return `${framesText(r.pfn, r.count)} ${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}`;
+  return `${framesText(r.pfn, r.count)} ${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}${r.memtype === undefined ? '' : ` memtype ${r.memtype}`}`;
 }
 
 /** A witness naming a whole leaf: its pages and its frames. */
@@ -127,4 +127,10 @@ export function everyMappedRun(
     }
   }
   return out;
+}
+
+/** Every leaf that maps a frame of `use` at another page than the frame's own direct-map page (S12, D4). */
+export function mappedBesideDirectMap(state: AbstractState, use: FrameUse, why: string): Witness[] {
+  // A leaf maps frame pfn at its direct-map page exactly when its vpn is __PAGE_OFFSET + its pfn.
+  return everyMappedRun(state, (run) => run.use === use, (leaf) => leaf.vpn - leaf.pfn !== directMapBase(state), () => why);
 }
