@@ -3,8 +3,8 @@
  * `--impl` adapter: `ptspec fuzz --impl examples/simple-page-tables.ts` holds it to the
  * reference model.
  *
- * It keeps no radix tree: its state is the abstract state itself (a sorted array of
- * leaves, the frame runs, the TLB entries, the flush obligations, the tables pending
+ * It keeps no radix tree: its state is the abstract state itself (sorted arrays of
+ * leaves and of non-present entries, the frame runs, the TLB entries, the flush obligations, the tables pending
  * free), so `abstract()` only has to hand it out in canonical form. A real adapter keeps
  * its own tables and writes `abstract()` as a walk over them; everything else here (the
  * error order, the split rule, TLBs, obligations, deferred table frees) it must do the
@@ -18,7 +18,7 @@
  * ENOMEM and the public checker for EPERM. Outside this repository, import them from 'ptspec/spec' and 'ptspec/checker'.
  */
 import {
-  fail, INIT_MM, kernelLayout, leafLevel, OK, ok, PAGE_KERNEL, PAGES, pagesPerEntry, policyError, STRICT_POLICY,
+  fail, INIT_MM, sameFrameFacts, kernelLayout, leafLevel, OK, ok, PAGE_KERNEL, PAGES, pagesPerEntry, policyError, STRICT_POLICY,
   tableFootprint, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect, validateSetDirectMap,
   validateSplit, validateTranslate, validateUnmap, vpnToHex,
   type AbstractState, type AccessKind, type AccessMode, type AccessOutcome, type FlushObligation, type FlushOptions,
@@ -36,6 +36,10 @@ interface Range {
 /** What a mutating operation would produce; `commit` decides EPERM and ENOMEM on it. */
 interface Candidate {
   readonly leaves: readonly Leaf[];
+  /** The non-present entries after it (set_memory_np); absent: unchanged. */
+  readonly nonPresent?: readonly Leaf[];
+  /** set_memory_rox: the leaves before its collapse, which decide ENOMEM (the splits come first). */
+  readonly tablesBeforeCollapse?: readonly Leaf[];
   readonly frames?: readonly FrameRun[];
   /** Flushed on all CPUs once the operation has succeeded. */
   readonly flush: readonly Range[];
@@ -80,6 +84,10 @@ function mappedPages(leaves: readonly Leaf[], r: Range): number {
   let n = 0;
   for (const l of leaves.slice(lo, hi)) n += Math.min(end(leafRange(l)), end(r)) - Math.max(l.vpn, r.vpn);
   return n;
+}
+
+function sortLeaves(leaves: readonly Leaf[]): Leaf[] {
+  return [...leaves].sort((a, b) => a.vpn - b.vpn);
 }
 
 function leafAt(leaves: readonly Leaf[], vpn: Vpn): Leaf | undefined {
@@ -148,7 +156,7 @@ function placeLeaves(config: SystemConfig, vpn: Vpn, pfn: Pfn, pages: number, pr
 
 /** set_memory_*: each field the change gives is set; `exec` covers every privilege that reaches the page (one NX bit). */
 function changed(p: Prot, c: ProtChange): Prot {
-  return {
+  const prot: Prot = {
     write: c.write ?? p.write,
     user: p.user,
     execKernel: c.exec ?? p.execKernel,
@@ -156,10 +164,32 @@ function changed(p: Prot, c: ProtChange): Prot {
     global: c.global ?? p.global,
     cache: c.cache ?? p.cache,
   };
+  // _PAGE_KERNEL_4K (set_memory_4k) only ever gets set; absent means clear.
+  return c.kernel4k === true || p.kernel4k === true ? { ...prot, kernel4k: true } : prot;
 }
 
 function sameProt(a: Prot, b: Prot): boolean {
-  return a.write === b.write && a.user === b.user && a.execKernel === b.execKernel && a.execUser === b.execUser && a.global === b.global && a.cache === b.cache;
+  return a.write === b.write && a.user === b.user && a.execKernel === b.execKernel && a.execUser === b.execUser && a.global === b.global &&
+    a.cache === b.cache && (a.kernel4k === true) === (b.kernel4k === true);
+}
+
+/** Every piece of `leaves` wholly inside `r` split down to 4K (set_memory_4k's force_split). */
+function fourKInside(leaves: readonly Leaf[], r: Range): Leaf[] {
+  const down = (l: Leaf): Leaf[] => (l.size === '4K' || !inside(leafRange(l), r) ? [l] : splitLeaf(l, SMALLER[l.size]!).flatMap(down));
+  return leaves.flatMap(down);
+}
+
+/**
+ * collapse_pmd_page / collapse_pud_page's test: the leaves of `block` are 512 of the next
+ * size down with one prot (without kernel4k), contiguous frames from a block-aligned pfn.
+ */
+function collapsible(leaves: readonly Leaf[], block: Range): boolean {
+  const [lo, hi] = meeting(leaves, block);
+  const parts = leaves.slice(lo, hi);
+  const first = parts[0];
+  if (first === undefined || first.pfn % block.pages !== 0 || first.prot.kernel4k === true) return false;
+  const small = block.pages / 512;
+  return parts.length === 512 && parts.every((l, i) => PAGES[l.size] === small && l.pfn === first.pfn + i * small && sameProt(l.prot, first.prot));
 }
 
 /** The MMU's check (Intel SDM §4.6, with CR0.WP and SMEP on, as Linux runs). */
@@ -196,7 +226,7 @@ function canonicalFrames(runs: readonly FrameRun[]): FrameRun[] {
   const out: FrameRun[] = [];
   for (const r of [...runs].filter((r) => r.count > 0).sort((a, b) => a.pfn - b.pfn)) {
     const last = out[out.length - 1];
-    const joins = last !== undefined && last.pfn + last.count === r.pfn && last.use === r.use && last.sensitive === r.sensitive && last.noDirectMap === r.noDirectMap;
+    const joins = last !== undefined && last.pfn + last.count === r.pfn && sameFrameFacts(last, r);
     if (joins) out[out.length - 1] = { ...last, count: last.count + r.count };
     else out.push(r);
   }
@@ -239,6 +269,8 @@ const POLICY: readonly Invariant[] = STRICT_POLICY.map((p) => invariantById(p.id
 class SimplePageTables implements PageTableSystem {
   readonly config: SystemConfig;
   private leaves: readonly Leaf[] = [];
+  /** Entries set_memory_np made non-present: frame and prot kept, disjoint from the leaves, holding their table slots. */
+  private nonPresent: readonly Leaf[] = [];
   private frames: readonly FrameRun[];
   private tlb: readonly TlbEntry[] = [];
   private obligations: readonly FlushObligation[] = [];
@@ -257,7 +289,7 @@ class SimplePageTables implements PageTableSystem {
     const bad = validateMap(this.config, root, vpn, pfn, pages, prot, opts);
     if (bad) return refuse(bad);
     const r = { vpn, pages };
-    if (mappedPages(this.leaves, r) > 0) return fail('EEXIST', 'vpn', `part of ${vpnToHex(vpn)} +${pages} is mapped`);
+    if (mappedPages(this.leaves, r) + mappedPages(this.nonPresent, r) > 0) return fail('EEXIST', 'vpn', `part of ${vpnToHex(vpn)} +${pages} has an entry`);
     // changed(prot, {}) keeps our own copy of exactly the six fields the caller gave.
     const added = placeLeaves(this.config, vpn, pfn, pages, changed(prot, {}), opts.maxPage ?? '1G');
     return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: [], touched: [r] });
@@ -267,25 +299,61 @@ class SimplePageTables implements PageTableSystem {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return refuse(bad);
     const r = { vpn, pages };
-    if (mappedPages(this.leaves, r) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnToHex(vpn)} +${pages} is mapped`);
-    return this.commit('unmap', { leaves: editRange(this.leaves, r, () => true, () => null), flush: [r], touched: [r] });
+    if (mappedPages(this.leaves, r) + mappedPages(this.nonPresent, r) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnToHex(vpn)} +${pages} is mapped`);
+    const gone = (list: readonly Leaf[]): Leaf[] => editRange(list, r, () => true, () => null);
+    return this.commit('unmap', { leaves: gone(this.leaves), nonPresent: gone(this.nonPresent), flush: [r], touched: [r] });
   }
 
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
     const bad = validateProtect(this.config, vpn, pages, change);
     if (bad) return refuse(bad);
     const r = { vpn, pages };
-    if (mappedPages(this.leaves, r) < pages) return fail('ENOENT', 'vpn', `part of ${vpnToHex(vpn)} +${pages} is not mapped`);
+    if (mappedPages(this.leaves, r) + mappedPages(this.nonPresent, r) < pages) return fail('ENOENT', 'vpn', `part of ${vpnToHex(vpn)} +${pages} has no entry`);
     const ranges = [r, ...(opts.alias === true ? this.aliasRanges(r) : [])];
-    // The alias gets write and cache only: the direct map stays NX and keeps its global bit.
+    // The alias gets write and cache only: the direct map stays NX, mapped, and keeps its global bit and page size.
     const aliasChange: ProtChange = { ...(change.write === undefined ? {} : { write: change.write }), ...(change.cache === undefined ? {} : { cache: change.cache }) };
     let leaves = this.leaves;
+    let nonPresent = this.nonPresent;
     for (const [i, range] of ranges.entries()) {
       const c = i === 0 ? change : aliasChange;
-      // Only a leaf whose prot changes is split; unmapped alias pages are simply not there.
-      leaves = editRange(leaves, range, (l) => !sameProt(l.prot, changed(l.prot, c)), (l) => ({ ...l, prot: changed(l.prot, c) }));
+      // Only an entry whose prot or presence changes is split; alias pages without an entry are simply not there.
+      const cut = (present: boolean) => (l: Leaf): boolean => c.kernel4k === true || (c.present !== undefined && c.present !== present) || !sameProt(l.prot, changed(l.prot, c));
+      const edit = (list: readonly Leaf[], present: boolean): Leaf[] => {
+        const cutList = editRange(list, range, cut(present), (l) => ({ ...l, prot: changed(l.prot, c) }));
+        return c.kernel4k === true ? fourKInside(cutList, range) : cutList;
+      };
+      const [p, np] = [edit(leaves, true), edit(nonPresent, false)];
+      // set_memory_np / set_memory_p: the range's entries move to the other kind, frame and prot kept.
+      const moving = (list: readonly Leaf[]): Leaf[] => list.filter((l) => inside(leafRange(l), range));
+      const staying = (list: readonly Leaf[]): Leaf[] => list.filter((l) => !inside(leafRange(l), range));
+      if (c.present === false) [leaves, nonPresent] = [staying(p), sortLeaves([...np, ...moving(p)])];
+      else if (c.present === true) [leaves, nonPresent] = [sortLeaves([...p, ...moving(np)]), staying(np)];
+      else [leaves, nonPresent] = [p, np];
     }
-    return this.commit('protect', { leaves, flush: ranges, touched: ranges });
+    const collapsed = opts.collapse === true ? this.collapseAround(leaves, r) : { leaves, blocks: [] };
+    return this.commit('protect', { leaves: collapsed.leaves, nonPresent, flush: [...ranges, ...collapsed.blocks], touched: ranges, tablesBeforeCollapse: leaves });
+  }
+
+  /**
+   * CPA_COLLAPSE (set_memory_rox): each 2M block meeting `r`, in order, collapses when it
+   * is 512 uniform present 4K leaves; right after, its 1G block when that is 512 uniform 2M leaves.
+   */
+  private collapseAround(leaves: readonly Leaf[], r: Range): { leaves: Leaf[]; blocks: Range[] } {
+    let out = [...leaves];
+    const blocks: Range[] = [];
+    const into = (block: Range, size: PageSize): void => {
+      const [lo, hi] = meeting(out, block);
+      out = [...out.slice(0, lo), { vpn: block.vpn, pfn: out[lo]!.pfn, size, prot: out[lo]!.prot }, ...out.slice(hi)];
+      blocks.push(block);
+    };
+    for (let at = r.vpn - (r.vpn % PAGES['2M']); at < end(r); at += PAGES['2M']) {
+      const block = { vpn: at, pages: PAGES['2M'] };
+      if (!this.config.features.pse || !collapsible(out, block)) continue;
+      into(block, '2M');
+      const pud = { vpn: at - (at % PAGES['1G']), pages: PAGES['1G'] };
+      if (this.config.features.gbpages && collapsible(out, pud)) into(pud, '1G');
+    }
+    return { leaves: out, blocks };
   }
 
   /** cpa_process_alias: the direct-map pages of the frames that `r` maps from outside the direct map. */
@@ -325,7 +393,7 @@ class SimplePageTables implements PageTableSystem {
     const bad = validateSetDirectMap(this.config, pfn, count);
     if (bad) return refuse(bad);
     const dm = { vpn: this.directMapPage(pfn), pages: count };
-    if (mappedPages(this.leaves, dm) > 0) return fail('EEXIST', 'pfn', `a frame from ${pfn} still has its direct-map page`);
+    if (mappedPages(this.leaves, dm) + mappedPages(this.nonPresent, dm) > 0) return fail('EEXIST', 'pfn', `a frame from ${pfn} still has its direct-map page`);
     const added = Array.from({ length: count }, (_, i): Leaf => ({ vpn: dm.vpn + i, pfn: pfn + i, size: '4K', prot: PAGE_KERNEL }));
     const frames = markNoDirectMap(this.frames, pfn, count, false);
     const flushed = opts.flush ? { flush: [dm] } : { flush: [], owe: { ...dm, reason: 'setDirectMapDefault' } };
@@ -348,13 +416,8 @@ class SimplePageTables implements PageTableSystem {
     if (bad) return refuse(bad);
     const block = { vpn: vpn - (vpn % PAGES[size]), pages: PAGES[size] };
     if (mappedPages(this.leaves, block) < block.pages) return fail('ENOENT', 'vpn', `part of the ${size} block at ${vpnToHex(block.vpn)} is not mapped`);
-    const [lo, hi] = meeting(this.leaves, block);
-    const parts = this.leaves.slice(lo, hi);
-    const first = parts[0]!;
-    const small = SMALLER[size]!;
-    const uniform = parts.length === 512 && first.pfn % PAGES[size] === 0 &&
-      parts.every((l, i) => l.size === small && l.pfn === first.pfn + i * PAGES[small] && sameProt(l.prot, first.prot));
-    if (!uniform) return fail('EINVAL', 'vpn', `the ${size} block at ${vpnToHex(block.vpn)} is not 512 uniform, contiguous ${small} leaves`);
+    if (!collapsible(this.leaves, block)) return fail('EINVAL', 'vpn', `the ${size} block at ${vpnToHex(block.vpn)} is not 512 uniform, contiguous ${SMALLER[size]!} leaves, or they are kept 4K`);
+    const first = leafAt(this.leaves, block.vpn)!;
     return this.commit('collapse', { leaves: this.replace(block, [{ vpn: block.vpn, pfn: first.pfn, size, prot: first.prot }]), flush: [block], touched: [block] });
   }
 
@@ -404,7 +467,7 @@ class SimplePageTables implements PageTableSystem {
     return {
       config: this.config,
       frames: this.frames,
-      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves }],
+      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
       tlb: this.tlb,
       pendingFlush: this.obligations,
       tablesInUse: this.footprint + this.pendingTables.length,
@@ -423,11 +486,15 @@ class SimplePageTables implements PageTableSystem {
         if (broken !== undefined) return refuse(policyError(op, inv.id, broken.detail));
       }
     }
-    const deferred = c.deferFrees === undefined ? [] : this.emptiedTables(c.leaves, c.deferFrees);
-    const footprint = tableFootprint(this.config.levels, c.leaves);
-    const needed = footprint + this.pendingTables.length + deferred.length;
+    const nonPresent = c.nonPresent ?? this.nonPresent;
+    // Non-present entries hold their table slots as leaves do.
+    const entries = (leaves: readonly Leaf[]): Leaf[] => sortLeaves([...leaves, ...nonPresent]);
+    const deferred = c.deferFrees === undefined ? [] : this.emptiedTables(entries(c.leaves), c.deferFrees);
+    const footprint = tableFootprint(this.config.levels, entries(c.leaves));
+    const needed = tableFootprint(this.config.levels, entries(c.tablesBeforeCollapse ?? c.leaves)) + this.pendingTables.length + deferred.length;
     if (needed > this.config.tablePool.count) return fail('ENOMEM', 'tablePool', `needs ${needed} tables, the pool has ${this.config.tablePool.count}`);
     this.leaves = c.leaves;
+    this.nonPresent = nonPresent;
     this.footprint = footprint;
     this.frames = frames;
     this.pendingTables = [...this.pendingTables, ...deferred];
@@ -436,10 +503,10 @@ class SimplePageTables implements PageTableSystem {
     return OK;
   }
 
-  /** The tables whose span meets `r` that our leaves need and `after` does not. */
+  /** The tables whose span meets `r` that our entries need and `after` does not. */
   private emptiedTables(after: readonly Leaf[], r: Range): Range[] {
     const needed = tableSpans(this.config.levels, after);
-    return [...tableSpans(this.config.levels, this.leaves)].filter(([key, span]) => !needed.has(key) && meets(span, r)).map(([, span]) => span);
+    return [...tableSpans(this.config.levels, sortLeaves([...this.leaves, ...this.nonPresent]))].filter(([key, span]) => !needed.has(key) && meets(span, r)).map(([, span]) => span);
   }
 
   /** flush_tlb_kernel_range on every CPU: entries meeting `r` go, debts there are paid, pending tables there are freed. */

@@ -367,6 +367,8 @@ class Resolver {
     if (typeof c['pfn'] === 'number' && typeof c['pages'] === 'number') {
       c['pages'] = this.mapPages(c['maxPage'] as PageSize | undefined, c['vpn'] as Vpn, c['pfn'], c['pages']);
     }
+    // set_memory_4k makes every page of its range a 4K entry: capped the same way.
+    if ((c['change'] as ProtChange | undefined)?.kernel4k === true) c['pages'] = Math.min(c['pages'] as number, MAX_4K_LEAVES);
     return c as unknown as Command;
   }
 }

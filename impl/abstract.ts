@@ -12,6 +12,7 @@ import * as x86 from './arch/x86_64/entry.ts';
 import * as prot from './prot.ts';
 import * as radixModule from './radix.ts';
 import type { Radix } from './radix.ts';
+import type { Memtypes } from './memtype.ts';
 import type { Members } from './runs.ts';
 import * as tables from './tables.ts';
 
@@ -98,30 +99,35 @@ function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn,
 
 /**
  * The abstract frame runs: the boot runs (sorted by pfn) with noDirectMap as `removed`
- * says now, in the canonical form of spec/contracts/directmap.ts: in pfn order, no empty
- * run, neighbours with the same use and flags merged.
+ * says now and each frame's reserved memory type (linux profile), in the canonical form
+ * of spec/contracts/directmap.ts: in pfn order, no empty run, neighbours with the same
+ * use and flags (spec/state.ts sameFrameFacts) merged.
  */
-export function frameRuns(boot: readonly FrameRun[], removed: Members): FrameRun[] {
+export function frameRuns(boot: readonly FrameRun[], removed: Members, memtypes: Memtypes): FrameRun[] {
   const out: FrameRun[] = [];
-  const emit = (r: FrameRun, pfn: Pfn, count: number, noDirectMap: boolean): void => {
+  const emit = (r: FrameRun, pfn: Pfn, count: number): void => {
+    const noDirectMap = removed.first(pfn, 1) >= 0;
+    const memtype = memtypes.of(pfn);
     const last = out[out.length - 1];
-    if (last !== undefined && last.pfn + last.count === pfn && last.use === r.use && last.sensitive === r.sensitive && last.noDirectMap === noDirectMap) {
-      out[out.length - 1] = { pfn: last.pfn, count: last.count + count, use: r.use, sensitive: r.sensitive, noDirectMap };
+    if (
+      last !== undefined && last.pfn + last.count === pfn && last.use === r.use && last.sensitive === r.sensitive &&
+      last.noDirectMap === noDirectMap && last.memtype === memtype
+    ) {
+      out[out.length - 1] = { ...last, count: last.count + count };
     } else {
-      out.push({ pfn, count, use: r.use, sensitive: r.sensitive, noDirectMap });
+      // memtype absent when WB, as the spec's runs have it.
+      out.push({ pfn, count, use: r.use, sensitive: r.sensitive, noDirectMap, ...(memtype === undefined ? {} : { memtype }) });
     }
   };
-  const cuts = removed.map((start, count) => [start, start + count] as const);
+  // Where any of the per-frame sets starts or ends: between two cuts every frame has the same facts.
+  const cuts = [...new Set([removed, memtypes.wc, memtypes.ucMinus].flatMap((set) => set.map((start, count) => [start, start + count]).flat()))].sort((a, b) => a - b);
   let k = 0;
   for (const r of boot) {
     const end = r.pfn + r.count;
-    // Walk the run, cutting it where removed runs start and end inside it.
     for (let p = r.pfn; p < end; ) {
-      while (k < cuts.length && cuts[k]![1] <= p) k++;
-      const [start, stop] = cuts[k] ?? [end, end];
-      const inside = start <= p;
-      const next = Math.min(inside ? stop : start, end);
-      emit(r, p, next - p, inside);
+      while (k < cuts.length && cuts[k]! <= p) k++;
+      const next = Math.min(cuts[k] ?? end, end);
+      emit(r, p, next - p);
       p = next;
     }
   }

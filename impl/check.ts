@@ -7,7 +7,11 @@
  *   table-flags    table entries are _KERNPG_TABLE (present, RW, accessed, dirty; no NX,
  *                  no US): the kernel never restricts at table level, so the leaf decides
  *   table-frame    a table entry points into the table pool
- *   leaf-frame     a leaf maps simulated memory only
+ *   leaf-frame     a leaf, or a non-present entry keeping a frame, maps simulated memory only
+ *   non-present    a non-present entry keeping a frame is a PTE, PMD or PUD entry (CPA
+ *                  clears P only on leaves) and, at 2M/1G, has PS clear (as CPA writes it)
+ *   kernel4k       _PAGE_KERNEL_4K (bit 11) only on 4K entries: set_memory_4k splits down
+ *                  to 4K and collapse refuses kept-4K blocks, so no large entry has it
  *   one-parent     every table hangs from exactly one entry
  *   not-allocated  every reachable table is allocated (a freed table still linked is a
  *                  use-after-free of a page-table page)
@@ -35,13 +39,13 @@ import type { TablePool } from './tables.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled), and
 // the fuzzer runs this after every command.
-const { _PAGE_PRESENT, _PAGE_PSE, HI_PFN_MASK, LO_FLAGS_MASK, hasReservedBits, reservedMask } = x86;
+const { _PAGE_KERNEL_4K, _PAGE_PRESENT, _PAGE_PSE, HI_PFN_MASK, LO_FLAGS_MASK, hasReservedBits, reservedMask } = x86;
 const KERNPG_TABLE_LO = x86._KERNPG_TABLE.lo;
 const { SPAN, isLeafAt } = tables;
 
 export type TableCheck =
   | 'reserved' | 'ps-level' | 'table-flags' | 'table-frame' | 'leaf-frame' | 'one-parent' | 'not-allocated'
-  | 'leaked' | 'pending' | 'empty-table' | 'live-count' | 'pool-count';
+  | 'leaked' | 'pending' | 'empty-table' | 'live-count' | 'pool-count' | 'non-present' | 'kernel4k';
 
 export interface TableFinding extends Witness {
   readonly check: TableCheck;
@@ -130,6 +134,29 @@ function checkSlots(pool: TablePool, levels: number, out: TableFinding[]): void 
   if (pool.highWater > pool.poolCount) out.push({ check: 'pool-count', detail: `tables live beyond the pool: ${pool.highWater} slots used, the pool has ${pool.poolCount}` });
 }
 
+/** leaf-frame: the frames an entry keeps (a leaf's, or a non-present entry's) lie in simulated memory. */
+function checkLeafFrame(w: Walk, slot: number, i: number, level: number, vpn: number, lo: number, hi: number): void {
+  const { pool, sys } = w;
+  const span = SPAN[level as 1]!;
+  const frames = sys.config.frames;
+  const pfn = leafPfn(lo, hi, level);
+  if (pfn + span > frames) w.out.push({ check: 'leaf-frame', ...entryAt(pool, slot, vpn, span), detail: `${entryName(levelName(level, sys.config.levels), i, pool, slot)} maps frames ${pfnSpan(pfn, span)} beyond memory at ${pfnToHex(frames)} (${frames} frames)` });
+}
+
+/** A non-zero entry with P clear: a PTE/PMD/PUD that keeps its frame, PS clear, kernel4k only at 4K. */
+function checkNonPresent(w: Walk, slot: number, i: number, level: number, vpn: number, lo: number, hi: number): void {
+  const { pool, out, sys } = w;
+  const span = SPAN[level as 1]!;
+  const name = entryName(levelName(level, sys.config.levels), i, pool, slot);
+  if (level > 3) {
+    out.push({ check: 'non-present', ...entryAt(pool, slot, vpn, span), detail: `${name} is non-present but not zero: only PTE, PMD and PUD entries keep a frame with P clear` });
+    return;
+  }
+  if (level > 1 && (lo & _PAGE_PSE) !== 0) out.push({ check: 'non-present', ...entryAt(pool, slot, vpn, span), detail: `${name} is non-present with PS set (CPA clears PS with P on a large entry; set, it would read as PROTNONE)` });
+  if (level > 1 && (lo & _PAGE_KERNEL_4K) !== 0) out.push({ check: 'kernel4k', ...entryAt(pool, slot, vpn, span), detail: `${name} is a large non-present entry with _PAGE_KERNEL_4K (bit 11), which only 4K entries may carry` });
+  checkLeafFrame(w, slot, i, level, vpn, lo, hi);
+}
+
 function visitTable(w: Walk, slot: number, level: number, base: number): void {
   const { pool, out, sys } = w;
   const levels = sys.config.levels;
@@ -143,7 +170,7 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
   if (pool.level[slot] !== level) out.push({ check: 'one-parent', vpn: base, frames: tableFrame(pool, slot), detail: `table in frame ${pool.slotPfn(slot)} is used as a ${name} table but was allocated as level ${pool.level[slot]}` });
   const span = SPAN[level as 1]!;
   const words = pool.words;
-  const { features, frames } = sys.config;
+  const { features } = sys.config;
   let used = 0;
   for (let i = 0; i < 512; i++) {
     const off = slot * 1024 + i * 2;
@@ -151,10 +178,13 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
     const hi = words[off + 1]!;
     if ((lo | hi) === 0) continue;
     used++;
-    // A non-present entry (linux profile) means nothing to the MMU: only its slot counts.
-    if (!(lo & _PAGE_PRESENT)) continue;
     const vpn = level === levels ? rootEntryVpn(levels, i) : base + i * span;
     if (vpn + span <= w.lo || vpn >= w.hi) continue;
+    // A non-present entry means nothing to the MMU: only its slot, frame and software bits count.
+    if (!(lo & _PAGE_PRESENT)) {
+      checkNonPresent(w, slot, i, level, vpn, lo, hi);
+      continue;
+    }
     // The witness place (entryAt) and its wording (entryName) are built only for a finding: this loop runs over every entry in scope.
     const ps = (lo & _PAGE_PSE) !== 0 && level > 1;
     if (ps && (level >= 4 || (level === 3 && !features.gbpages) || (level === 2 && !features.pse))) {
@@ -163,8 +193,8 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
     const leaf = isLeafAt(lo, level);
     if (hasReservedBits(lo, hi, w.reserved[level * 2 + (leaf ? 1 : 0)]!)) out.push({ check: 'reserved', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} has reserved bits set` });
     if (leaf) {
-      const pfn = leafPfn(lo, hi, level);
-      if (pfn + span > frames) out.push({ check: 'leaf-frame', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} maps frames ${pfnSpan(pfn, span)} beyond memory at ${pfnToHex(frames)} (${frames} frames)` });
+      checkLeafFrame(w, slot, i, level, vpn, lo, hi);
+      if (level > 1 && (lo & _PAGE_KERNEL_4K) !== 0) out.push({ check: 'kernel4k', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} is a large leaf with _PAGE_KERNEL_4K (bit 11), which only 4K entries may carry` });
       continue;
     }
     if ((lo & LO_FLAGS_MASK) !== KERNPG_TABLE_LO || (hi & ~HI_PFN_MASK) !== 0) {

@@ -5,10 +5,11 @@
  * __should_split_large_page's decision, __split_large_page and cpa_process_alias.
  *
  * It writes the tables as it goes and never rolls back, because the kernel does not:
- * an error leaves the steps before it done. Entries are handled as "CPA codes": the prot
- * code of prot.ts plus P_PRESENT, so a mask is two bit operations and "did the entry
- * change" is one comparison. The A and D bits are not modelled (linux.ts): entries keep
- * the canonical encoding of their code, so a comparison sees what the abstract state sees.
+ * an error leaves the steps before it done. Entries are handled as prot.ts entry codes
+ * (prot code plus P_PRESENT; _PAGE_KERNEL_4K is P_KERNEL4K), so a mask is two bit
+ * operations and "did the entry change" is one comparison. The A and D bits are not
+ * modelled (linux.ts): entries keep the canonical encoding of their code, so a
+ * comparison sees what the abstract state sees.
  *
  * Costs follow the entries a request meets: one lookup per step, one step per entry.
  */
@@ -26,12 +27,9 @@ import * as tables from './tables.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled).
 const { _PAGE_PRESENT } = x86;
-const { P_EXEC, P_GLOBAL, P_WRITE, leafCode } = prot;
+const { P_EXEC, P_GLOBAL, P_PRESENT, P_WRITE, leafCode } = prot;
 const { leafPfn } = radixModule;
 const { SPAN } = tables;
-
-/** The P bit in a CPA code, above every prot code (prot.ts PROT_CODES). */
-export const P_PRESENT = 128;
 
 export type CpaError = 'EFAULT' | 'ENOMEM';
 
@@ -97,6 +95,9 @@ export class ChangePageAttr {
 
   /** change_page_attr_set_clr's walk over [vpn, vpn+pages) (`checkAlias` false: CPA_NO_CHECK_ALIAS). */
   run(vpn: Vpn, pages: number, masks: CodeChange, checkAlias: boolean): CpaOutcome {
+    // change_page_attr_set_clr's "No changes, easy!": no mask and no force_split. Only the
+    // request is tested: an alias walk (__change_page_attr_set_clr) runs whatever its masks.
+    if (masks.empty) return { error: null, flushTlb: false, forceFlushAll: false };
     const cpa: CpaData = { vpn, pages, masks, pfn: 0, flushTlb: false, forceFlushAll: false, forceStaticProt: false };
     const error = this.changePageAttrSetClr(cpa, true, checkAlias);
     return { error, flushTlb: cpa.flushTlb, forceFlushAll: cpa.forceFlushAll };
@@ -104,7 +105,6 @@ export class ChangePageAttr {
 
   /** __change_page_attr_set_clr: step by step from the first page, the aliases after each primary step. */
   private changePageAttrSetClr(cpa: CpaData, primary: boolean, checkAlias: boolean): CpaError | null {
-    if (cpa.masks.empty) return null;
     let at = cpa.vpn;
     for (let rem = cpa.pages; rem > 0; ) {
       const step = this.changePageAttr(cpa, at, rem, primary);
@@ -126,8 +126,12 @@ export class ChangePageAttr {
       if (!r.lookupEntry(at)) return this.processFault(cpa, at, primary);
       const { hitSlot: slot, hitIdx: idx, hitLevel: level } = r;
       if (level === 1) return this.changeSmall(cpa, slot, idx);
-      const step = this.shouldSplitLargePage(cpa, slot, idx, level, at, rem);
-      if (step !== SPLIT) return step;
+      // should_split_large_page: with force_split (set_memory_4k) every large entry splits,
+      // without __should_split_large_page's conflict and keep tests, so the walk ends on 4K entries.
+      if (!cpa.masks.forceSplit) {
+        const step = this.shouldSplitLargePage(cpa, slot, idx, level, at, rem);
+        if (step !== SPLIT) return step;
+      }
       if (!this.host.tableAvailable()) return 'ENOMEM';
       this.splitLargePage(cpa, slot, idx, level);
     }

@@ -19,6 +19,8 @@ export const MUTANT_NAMES = [
   'leaf-only-permission',
   'protect-no-flush',
   'noflush-no-obligation',
+  'collapse-ignores-kernel4k',
+  'memtype-no-reserve',
 ] as const;
 
 export type MutantName = (typeof MUTANT_NAMES)[number];
@@ -105,6 +107,18 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'set_direct_map_invalid_noflush with flush=false records no flush obligation, so nobody owes the flush that removes the stale direct-map translation.',
     reference: 'arch/x86/mm/pat/set_memory.c set_direct_map_invalid_noflush; mm/secretmem.c secretmem_fault must flush_tlb_kernel_range after it',
     caughtBy: 'postcondition setDirectMapInvalid.obligations (pendingFlush), refinement',
+  },
+  {
+    name: 'collapse-ignores-kernel4k',
+    description: 'collapse (the collapse operation and set_memory_rox\'s CPA_COLLAPSE) never looks at _PAGE_KERNEL_4K: a block whose 4K entries set_memory_4k marked is collapsed anyway, and the 2M leaf keeps the first entry\'s bits, the mark included.',
+    reference: 'arch/x86/mm/pat/set_memory.c collapse_pmd_page: "if (pte_flags(*pte) & _PAGE_KERNEL_4K) return 0" (41d88484c71c, "x86/mm/pat: restore large ROX pages after fragmentation", added it with _PAGE_KERNEL_4K so set_memory_4k pages stay 4K)',
+    caughtBy: 'result mismatch (ok instead of EINVAL on collapse after set_memory_4k), refinement (a 2M leaf where the model keeps 4K ones), checkTables kernel4k on a large entry',
+  },
+  {
+    name: 'memtype-no-reserve',
+    description: 'linux set_memory_uc / set_memory_wc skip reserve_ram_pages_type\'s check, so a frame that already has a memory type reserved gets another one: a second set_memory_uc succeeds instead of EBUSY.',
+    reference: 'arch/x86/mm/pat/memtype.c reserve_ram_pages_type: "if (type != _PAGE_CACHE_MODE_WB) ... return -EBUSY" for a page whose memtype is already set (set_memory_uc / set_memory_wc call memtype_reserve first)',
+    caughtBy: 'result mismatch under the linux profile (ok instead of EBUSY); needs the fuzzer to run the linux profile',
   },
 ];
 

@@ -36,6 +36,8 @@ export class FrameFacts {
   readonly text = members();
   readonly rodata = members();
   readonly tables = members();
+  /** Frames the page allocator owns (use 'free'): D4. */
+  readonly free = members();
   readonly noDirectMap = members();
   readonly kernelHalfStart: Vpn;
   /** __PAGE_OFFSET of the paging mode's layout: where a table frame may be mapped. */
@@ -47,7 +49,7 @@ export class FrameFacts {
     this.kernelHalfStart = upperHalfStart(config.levels);
     this.pageOffset = kernelLayout(config.levels).pageOffset;
     this.directMapEnd = this.pageOffset + config.frames;
-    const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables };
+    const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables, free: this.free };
     for (const r of runs) {
       byUse[r.use]?.add(r.pfn, r.count, true);
       if (r.noDirectMap) this.noDirectMap.add(r.pfn, r.count, true);
@@ -68,7 +70,8 @@ const D1 = 8;
 const D2 = 9;
 const D3 = 10;
 const T5 = 11;
-const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5 };
+const D4 = 12;
+const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5, D4 };
 
 /** The rules in STRICT_POLICY order; an invariant the impl cannot decide is a load-time error. */
 const ORDER: readonly number[] = STRICT_POLICY.map(({ id }) => {
@@ -102,7 +105,10 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
       // __START_KERNEL_map + pfn: the image mapping, where the kernel executes its text.
       return !exec && vpn - pfn === KERNEL_TEXT ? facts.text.first(pfn, n) : -1;
     case S12:
-      return vpn - pfn === facts.pageOffset ? -1 : facts.tables.first(pfn, n);
+      return mappedBesideDirectMap(facts.tables, facts, vpn, pfn, n);
+    case D4:
+      // A free frame belongs to the page allocator: only the direct map, which maps all memory, may map it.
+      return mappedBesideDirectMap(facts.free, facts, vpn, pfn, n);
     case P6:
       return vpn >= facts.kernelHalfStart && (code & P_USER) !== 0 ? pfn : -1;
     case P7:
@@ -117,6 +123,11 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
     default: // T5: the counters hold this leaf under its own mode, so any other mode on its frames is another leaf.
       return otherMemoryType(radix, CACHE_OF_CODE[code]!, pfn, n);
   }
+}
+
+/** The first frame of `set` among the leaf's frames [pfn, pfn + n), unless the leaf is the frames' own direct-map page; or -1. */
+function mappedBesideDirectMap(set: Members, facts: FrameFacts, vpn: Vpn, pfn: Pfn, n: number): number {
+  return vpn - pfn === facts.pageOffset ? -1 : set.first(pfn, n);
 }
 
 /** The first frame of [pfn, pfn + n) that some leaf maps with another cache mode than `mine`, or -1. */

@@ -29,7 +29,7 @@ import { TablePool, type LeafObserver } from './tables.ts';
 const { _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, HI_NX, HI_PFN_MASK, LO_FLAGS_MASK } = x86;
 const { entryPfn, lo4kToLarge, loLargeTo4k, pfnHi, pfnLo } = x86;
 const KERNPG_TABLE_LO = x86._KERNPG_TABLE.lo;
-const { HI_FLAGS, LO_4K, LO_LARGE, leafCode } = prot;
+const { HI_FLAGS, LO_4K, LO_LARGE, P_KERNEL4K, P_PRESENT, leafCode } = prot;
 const { SPAN, isLeafAt } = tables;
 
 /** Flags of a 2M/1G leaf's lo word: bits 0..11 and PAT at bit 12. */
@@ -239,48 +239,58 @@ export class Radix implements LeafObserver {
 
   /** Whether some page of [lo, hi) has an entry: a leaf, or a non-present entry that keeps its frame (it occupies the slot). */
   anyMapped(lo: Vpn, hi: Vpn): boolean {
-    return this.mappedScan(lo, hi, true, 0, this.levels);
+    return this.mappedScan(lo, hi, true, true, 0, this.levels);
   }
 
   /** Whether every page of [lo, hi) is mapped by a present leaf. */
   allMapped(lo: Vpn, hi: Vpn): boolean {
-    return this.mappedScan(lo, hi, false, 0, this.levels);
+    return this.mappedScan(lo, hi, false, false, 0, this.levels);
+  }
+
+  /** Whether every page of [lo, hi) has an entry, a present leaf or a non-present one (protect's ENOENT). */
+  allEntries(lo: Vpn, hi: Vpn): boolean {
+    return this.mappedScan(lo, hi, false, true, 0, this.levels);
   }
 
   /**
-   * The walk both share: `any` (true) stops at the first mapped page, !any (false) at the
+   * The walk they share: `any` (true) stops at the first mapped page, !any (false) at the
    * first hole; the answer is `any` when it stops early, !any when no entry decided it.
-   * A non-present entry counts as mapped for `any` and as a hole for !any.
+   * A non-present entry counts as mapped when `nonPresent`, else as a hole.
    */
-  private mappedScan(lo: Vpn, hi: Vpn, any: boolean, slot: number, level: number): boolean {
+  private mappedScan(lo: Vpn, hi: Vpn, any: boolean, nonPresent: boolean, slot: number, level: number): boolean {
     const last = this.lastIdx(slot, level, hi);
     for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
       const off = slot * 1024 + i * 2;
       const e = this.pool.words[off]!;
       if (!(e & _PAGE_PRESENT)) {
-        if (!any) return false;
-        if ((e | this.pool.words[off + 1]!) !== 0) return true;
+        // A zero entry is a hole; a non-present one is whatever `nonPresent` says.
+        const mapped = nonPresent && (e | this.pool.words[off + 1]!) !== 0;
+        if (mapped === any) return any;
         continue;
       }
       if (isLeafAt(e, level)) {
         if (any) return true;
         continue;
       }
-      if (this.mappedScan(lo, hi, any, this.pool.childSlot(e, this.pool.words[off + 1]!), level - 1) === any) return any;
+      if (this.mappedScan(lo, hi, any, nonPresent, this.pool.childSlot(e, this.pool.words[off + 1]!), level - 1) === any) return any;
     }
     return !any;
   }
 
-  /** Calls `f(vpn, pfn, level)` for every leaf intersecting [lo, hi), in vpn order. */
-  forEachLeaf(lo: Vpn, hi: Vpn, f: (vpn: Vpn, pfn: Pfn, level: number) => void, slot = 0, level = this.levels): void {
+  /**
+   * Calls `f(vpn, pfn, level)` for every entry intersecting [lo, hi), in vpn order: every
+   * leaf, and with `nonPresent` every non-present entry keeping a frame too.
+   */
+  forEachEntry(lo: Vpn, hi: Vpn, f: (vpn: Vpn, pfn: Pfn, level: number) => void, nonPresent = false, slot = 0, level = this.levels): void {
     const w = this.pool.words;
     const last = this.lastIdx(slot, level, hi);
     for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
       const off = slot * 1024 + i * 2;
       const e = w[off]!;
-      if (!(e & _PAGE_PRESENT)) continue;
-      if (isLeafAt(e, level)) f(this.entryVpn(slot, i), leafPfn(e, w[off + 1]!, level), level);
-      else this.forEachLeaf(lo, hi, f, this.pool.childSlot(e, w[off + 1]!), level - 1);
+      if (!(e & _PAGE_PRESENT)) {
+        if (nonPresent && (e | w[off + 1]!) !== 0) f(this.entryVpn(slot, i), leafPfn(e, w[off + 1]!, level), level);
+      } else if (isLeafAt(e, level)) f(this.entryVpn(slot, i), leafPfn(e, w[off + 1]!, level), level);
+      else this.forEachEntry(lo, hi, f, nonPresent, this.pool.childSlot(e, w[off + 1]!), level - 1);
     }
   }
 
@@ -290,9 +300,11 @@ export class Radix implements LeafObserver {
   }
 
   /**
-   * change_page_attr on [lo, hi): each leaf gets `change.apply(oldCode)`; a leaf straddling an
-   * edge is split only if its prot changes (try_preserve_large_page keeps it otherwise).
-   * Unmapped pages are skipped (the caller checked what must be mapped).
+   * change_page_attr on [lo, hi) (strict): each entry, a leaf or a non-present one, gets
+   * `change.apply(oldEntryCode)`, presence included; an entry straddling an edge is split
+   * only if its code changes (try_preserve_large_page keeps it otherwise), and with
+   * force_split (set_memory_4k) every large entry the range meets is split down to 4K.
+   * Pages without an entry are skipped (the caller checked what must be mapped).
    */
   protectRange(lo: Vpn, hi: Vpn, change: prot.CodeChange): void {
     this.editRange(lo, hi, change, 0, this.levels);
@@ -308,36 +320,36 @@ export class Radix implements LeafObserver {
       const e = pool.words[off]!;
       const eh = pool.words[off + 1]!;
       if ((e | eh) === 0) continue;
-      if (!(e & _PAGE_PRESENT)) {
-        // A non-present entry (linux profile) is removed like a leaf; strict's protect never meets one.
-        if (change !== null) continue;
-      } else if (!isLeafAt(e, level)) {
+      const present = (e & _PAGE_PRESENT) !== 0;
+      if (present && !isLeafAt(e, level)) {
         this.editRange(lo, hi, change, pool.childSlot(e, eh), level - 1);
         continue;
       }
-      let code = 0;
-      if (change !== null) {
-        const old = leafCode(e, eh, level > 1, true, true, false);
-        code = change.apply(old);
-        if (code === old) continue;
-      }
+      // A leaf, or a non-present entry keeping its frame: both carry a frame and a prot.
       const vb = this.entryVpn(slot, i);
-      if (vb >= lo && vb + span <= hi) {
-        const pfn = leafPfn(e, eh, level);
-        if (change === null) pool.set(slot, i, 0, 0);
-        else pool.set(slot, i, ((level === 1 ? LO_4K[code]! : LO_LARGE[code]!) | pfnLo(pfn)) >>> 0, (HI_FLAGS[code]! | pfnHi(pfn)) >>> 0);
-      } else if (change === null && this.mutant === 'unmap-no-split') {
-        pool.set(slot, i, 0, 0);
-      } else {
-        this.editRange(lo, hi, change, this.splitEntry(slot, i), level - 1);
+      const inside = vb >= lo && vb + span <= hi;
+      if (change === null) {
+        if (inside || this.mutant === 'unmap-no-split') pool.set(slot, i, 0, 0);
+        else this.editRange(lo, hi, null, this.splitEntry(slot, i), level - 1);
+        continue;
       }
+      if (level > 1 && change.forceSplit) {
+        this.editRange(lo, hi, change, this.splitEntry(slot, i), level - 1);
+        continue;
+      }
+      const old = leafCode(e, eh, level > 1, true, true, false) | (present ? P_PRESENT : 0);
+      const code = change.apply(old);
+      if (code === old) continue;
+      if (inside) this.writeLeaf(slot, i, level, leafPfn(e, eh, level), code & ~P_PRESENT, (code & P_PRESENT) !== 0);
+      else this.editRange(lo, hi, change, this.splitEntry(slot, i), level - 1);
     }
   }
 
   /**
    * Why the size-aligned block at `vpn` cannot become one leaf at `level` (2 or 3), or
-   * null: it must be a table of exactly 512 leaves of the next size down with one prot
-   * and contiguous frames from a level-aligned pfn (collapse_pmd_page / collapse_pud_page).
+   * null: it must be a table of exactly 512 present leaves of the next size down with one
+   * prot and contiguous frames from a level-aligned pfn, and 4K ones must not be kept 4K
+   * (collapse_pmd_page returns early on _PAGE_KERNEL_4K in the first PTE; collapse_pud_page).
    * On null, the hit registers name the entry to replace (hitSlot, hitIdx).
    */
   collapseRefusal(vpn: Vpn, level: number): string | null {
@@ -353,6 +365,7 @@ export class Radix implements LeafObserver {
     const idx = tableIndex(vpn, level);
     const off = slot * 1024 + idx * 2;
     const e = pool.words[off]!;
+    if (!(e & _PAGE_PRESENT)) return 'the block is not mapped';
     if (isLeafAt(e, level)) return 'the block is already one leaf';
     const child = pool.childSlot(e, pool.words[off + 1]!);
     const cl = level - 1;
@@ -363,12 +376,15 @@ export class Radix implements LeafObserver {
     if (!isLeafAt(lo0, cl)) return 'entry 0 is not a leaf';
     const pfn0 = leafPfn(lo0, hi0, cl);
     if (pfn0 % SPAN[level as 1]! !== 0) return `the first frame ${pfn0} is not aligned to the block size`;
-    const code0 = leafCode(lo0, hi0, cl > 1, true, true, false);
+    // The mutant's collapse never looks at _PAGE_KERNEL_4K: not in entry 0, not in the comparison.
+    const seen = this.mutant === 'collapse-ignores-kernel4k' ? ~P_KERNEL4K : ~0;
+    const code0 = leafCode(lo0, hi0, cl > 1, true, true, false) & seen;
+    if (cl === 1 && (code0 & P_KERNEL4K) !== 0) return 'its pages are kept 4K (_PAGE_KERNEL_4K, set_memory_4k)';
     for (let i = 1; i < 512; i++) {
       const lo = w[child * 1024 + i * 2]!;
       const hi = w[child * 1024 + i * 2 + 1]!;
       if (!isLeafAt(lo, cl)) return `entry ${i} is not a leaf`;
-      if (this.mutant !== 'collapse-non-uniform' && leafCode(lo, hi, cl > 1, true, true, false) !== code0) return `entry ${i} has different attributes than entry 0`;
+      if (this.mutant !== 'collapse-non-uniform' && (leafCode(lo, hi, cl > 1, true, true, false) & seen) !== code0) return `entry ${i} has different attributes than entry 0`;
       if (leafPfn(lo, hi, cl) !== pfn0 + i * step) return `entry ${i} does not continue the frames of entry 0`;
     }
     this.hitSlot = slot;
@@ -389,6 +405,32 @@ export class Radix implements LeafObserver {
     pool.set(slot, idx, (flags | pfnLo(pfn)) >>> 0, ((hi0 & ~HI_PFN_MASK) | pfnHi(pfn)) >>> 0);
     // The old table is unlinked; clearing it makes it empty, so it is freed with the others.
     for (let i = 0; i < 512; i++) pool.set(child, i, 0, 0);
+  }
+
+  /**
+   * cpa_collapse_large_pages over [vpn, vpn+pages) (CPA_COLLAPSE, set_memory_rox): for
+   * each 2M block from the one containing vpn while its start is below the end, in order,
+   * collapse_large_pages: the block becomes one 2M leaf when collapseRefusal allows it
+   * and the CPU has PSE, and right after such a collapse the 1G block around it becomes
+   * one 1G leaf when that is allowed and the CPU has GB pages. Returns the blocks
+   * collapsed, in order; the emptied tables are left for releaseEmptied. Never fails.
+   */
+  collapseRange(vpn: Vpn, pages: number): { vpn: Vpn; pages: number }[] {
+    const out: { vpn: Vpn; pages: number }[] = [];
+    const { pse, gbpages } = this.config.features;
+    if (!pse) return out;
+    const pmd = SPAN[2];
+    const pud = SPAN[3];
+    for (let b = vpn - (vpn % pmd); b < vpn + pages; b += pmd) {
+      if (this.collapseRefusal(b, 2) !== null) continue;
+      this.collapseAt(this.hitSlot, this.hitIdx);
+      out.push({ vpn: b, pages: pmd });
+      const g = b - (b % pud);
+      if (!gbpages || this.collapseRefusal(g, 3) !== null) continue;
+      this.collapseAt(this.hitSlot, this.hitIdx);
+      out.push({ vpn: g, pages: pud });
+    }
+    return out;
   }
 
   /**

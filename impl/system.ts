@@ -16,11 +16,15 @@
  * pool, TLBs and obligations, frame runs) is the impl's own, so refinement can see a bug
  * in either side.
  *
+ * In both profiles a non-present entry (set_memory_np: P clear, frame and attributes
+ * kept) occupies its slot: map over it is EEXIST, unmap removes it, protect changes it
+ * like a leaf, split and collapse see it as not mapped, and the policy judges present
+ * leaves only.
+ *
  * The linux profile (spec/contracts/linux.ts) is the kernel as its source reads: no
  * operation asks the policy, protect and set_direct_map_* are CPA's walk (cpa.ts), which
- * is not atomic and flushes as change_page_attr_set_clr does, and a non-present entry
- * (P clear, frame and attributes kept, G clear) occupies its slot: map over it is EEXIST,
- * unmap removes it, split and collapse see it as not mapped.
+ * is not atomic and flushes as change_page_attr_set_clr does (a non-present entry loses
+ * G there), and set_memory_uc / _wc / _wb reserve and free RAM memory types (memtype.ts).
  */
 import { VPN_LIMIT, kernelLayout, leafLevel, pfnSpan, vpnSpan, vpnToHex, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import {
@@ -34,16 +38,20 @@ import type {
   ProtectOptions, SystemSetup, Translation,
 } from '../spec/system.ts';
 import { frameRuns, walkEntries } from './abstract.ts';
-import { ChangePageAttr, P_PRESENT, type CpaError } from './cpa.ts';
+import { ChangePageAttr, type CpaError } from './cpa.ts';
 import { KernelLog } from './klog.ts';
+import { Memtypes, type RamMemtype } from './memtype.ts';
 import type { MutantName } from './mutants.ts';
 import { FrameFacts, firstBroken } from './policy.ts';
-import { CodeChange, PROTS, P_WRITE, permits, protCode } from './prot.ts';
+import { CodeChange, PROTS, P_PRESENT, P_WRITE, permits, protCode } from './prot.ts';
 import { Radix, leafPfn } from './radix.ts';
 import { LEVEL_SIZE, SPAN, type TablePool } from './tables.ts';
 import { Tlbs } from './tlb.ts';
 
 const err = (e: PtError): Result<never> => ({ ok: false, error: e });
+
+/** The first frame above the ISA range (ISA_END_ADDRESS, 1 MiB): pat_pagerange_is_ram counts RAM from there. */
+const ISA_END_PFN = 0x100;
 
 interface Range {
   readonly vpn: Vpn;
@@ -73,7 +81,9 @@ export class RadixSystem implements PageTableSystem {
   private readonly bootFrames: readonly FrameRun[];
   /** Whether the CPU can map a leaf at level 1..3 (index = level): 4K always, 2M with PSE, 1G with GB pages. */
   private readonly leafLevelOk: readonly boolean[];
-  /** abstract()'s frame runs, rebuilt only when noDirectMap changes. */
+  /** The linux profile's memtype_reserve records (memtype.ts); empty under strict. */
+  private readonly memtypes = new Memtypes();
+  /** abstract()'s frame runs, rebuilt only when noDirectMap or a memtype changes. */
   private frameRunsNow: readonly FrameRun[] | null = null;
   /**
    * abstract()'s leaves and the pool's write count they were walked at: the fuzzer asks
@@ -133,10 +143,11 @@ export class RadixSystem implements PageTableSystem {
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
     const bad = validateProtect(this.config, vpn, pages, change);
     if (bad) return err(bad);
-    if (this.profile === 'linux') return this.changePageAttrSetClr(vpn, pages, change, opts.alias === true);
+    if (this.profile === 'linux') return this.setMemory(vpn, pages, change, opts);
     const r = this.radix;
-    if (!r.allMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} is not mapped`);
-    // cpa_process_alias: the direct-map ranges of the frames, from the leaves before the change.
+    // Leaves and non-present entries alike carry a frame and a prot: only a page with neither is ENOENT.
+    if (!r.allEntries(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} has no entry`);
+    // cpa_process_alias: the direct-map ranges of the frames, from the entries before the change.
     const aliases = opts.alias === true ? this.aliasRanges(vpn, pages) : [];
     const codes = CodeChange.of(change);
     r.begin();
@@ -145,7 +156,11 @@ export class RadixSystem implements PageTableSystem {
       const alias = codes.forAlias();
       for (const a of aliases) r.protectRange(a.vpn, a.vpn + a.pages, alias);
     }
-    return this.finish('protect', { flushed: this.mutant === 'protect-no-flush' ? [] : [{ vpn, pages }, ...aliases] });
+    // set_memory_rox's CPA_COLLAPSE, after the change. ENOMEM is judged on the change before
+    // it: collapsing only frees tables, so it runs only when that state fits the pool (and
+    // when it does not, finish finds the same ENOMEM without it).
+    const collapsed = opts.collapse === true && this.poolError() === null ? r.collapseRange(vpn, pages) : [];
+    return this.finish('protect', { flushed: this.mutant === 'protect-no-flush' ? [] : [{ vpn, pages }, ...aliases, ...collapsed] });
   }
 
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
@@ -276,21 +291,82 @@ export class RadixSystem implements PageTableSystem {
   }
 
   /**
-   * protect under linux: change_page_attr_set_clr. Not atomic: the walk's writes stay
+   * protect under linux: the set_memory_* function the change stands for. A cache change
+   * to UC- or WC first reserves the memory type of the frames __pa names (set_memory_uc /
+   * set_memory_wc: memtype_reserve, EBUSY when a frame has one already, and nothing
+   * changes), WC then runs _set_memory_wc's two requests (UC-, then WC), and the
+   * reservation is freed if a request fails; WB frees it after a successful request
+   * (set_memory_wb); every other change is one request.
+   */
+  private setMemory(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions): Result<void> {
+    const masks = CodeChange.of(change);
+    const request = (m: CodeChange): Result<void> => this.changePageAttrSetClr(vpn, pages, m, opts);
+    const cache = change.cache;
+    const tracked = cache === 'UC-' || cache === 'WC' || cache === 'WB' ? this.ramFrames(vpn, pages) : null;
+    if (cache !== 'UC-' && cache !== 'WC') {
+      const out = request(masks);
+      if (out.ok && cache === 'WB' && tracked !== null) this.setMemtype(tracked, null);
+      return out;
+    }
+    if (tracked !== null) {
+      // reserve_ram_pages_type: a frame already reserved (not WB) refuses the whole request.
+      if (this.mutant !== 'memtype-no-reserve' && this.memtypes.anyReserved(tracked.pfn, tracked.count)) {
+        return fail('EBUSY', 'change', `a frame of ${pfnSpan(tracked.pfn, tracked.count)} already has a memory type reserved (reserve_ram_pages_type)`);
+      }
+      this.setMemtype(tracked, cache);
+    }
+    let out = request(cache === 'WC' ? masks.withCache('UC-') : masks);
+    if (out.ok && cache === 'WC') out = request(masks);
+    // memtype_free on the error path of set_memory_uc / set_memory_wc.
+    if (!out.ok && tracked !== null) this.setMemtype(tracked, null);
+    return out;
+  }
+
+  /**
+   * The RAM frames whose memory type set_memory_uc / _wc / _wb track (linux.ts): those
+   * __pa names for a range starting in the direct map (vpn - PAGE_OFFSET) or in the high
+   * map [__START_KERNEL_map, MODULES_VADDR) (vpn - __START_KERNEL_map, phys_base 0), if
+   * they all lie in [ISA_END, frames) (pat_pagerange_is_ram); null otherwise (vmalloc,
+   * ioremap, low or absent memory: the kernel's reservation of those is not modelled).
+   */
+  private ramFrames(vpn: Vpn, pages: number): { pfn: Pfn; count: number } | null {
+    const L = kernelLayout(this.config.levels);
+    const dm = vpn >= this.pageOffset && vpn < this.pageOffset + this.config.frames;
+    const high = vpn >= L.kernelText && vpn < L.modules;
+    if (!dm && !high) return null;
+    const pfn = vpn - (dm ? this.pageOffset : L.kernelText);
+    return pfn >= ISA_END_PFN && pfn + pages <= this.config.frames ? { pfn, count: pages } : null;
+  }
+
+  /** Reserve `type` for the frames, or free their reservation (null). */
+  private setMemtype(frames: { pfn: Pfn; count: number }, type: RamMemtype | null): void {
+    if (type === null) this.memtypes.free(frames.pfn, frames.count);
+    else this.memtypes.reserve(frames.pfn, frames.count, type);
+    this.frameRunsNow = null;
+  }
+
+  /**
+   * One change_page_attr_set_clr request under linux. Not atomic: the walk's writes stay
    * whatever it returns. Then its flush: nothing unless the primary walk wrote an entry
    * (so an alias-only change is not flushed), every TLB on an error, else every TLB when
    * an alias was processed or the range is above tlb_single_page_flush_ceiling, else the
-   * range's pages.
+   * range's pages. Then, with `collapse` (CPA_COLLAPSE) and only after a flush without an
+   * error (cpa_flush calls cpa_collapse_large_pages), the range's blocks are collapsed;
+   * if any was, flush_tlb_all and the freed tables go back to the pool.
    */
-  private changePageAttrSetClr(vpn: Vpn, pages: number, change: ProtChange, alias: boolean): Result<void> {
+  private changePageAttrSetClr(vpn: Vpn, pages: number, masks: CodeChange, opts: ProtectOptions): Result<void> {
     const r = this.radix;
     r.begin();
-    const out = this.cpa.run(vpn, pages, CodeChange.of(change), alias);
-    r.pool.commit();
+    const out = this.cpa.run(vpn, pages, masks, opts.alias === true);
     if (out.flushTlb) {
       if (out.error !== null || out.forceFlushAll || pages > TLB_SINGLE_PAGE_FLUSH_CEILING) this.flushAll();
       else this.flushRange(vpn, pages);
+      if (out.error === null && opts.collapse === true && r.collapseRange(vpn, pages).length > 0) {
+        this.flushAll();
+        r.releaseEmptied(false);
+      }
     }
+    r.pool.commit();
     return out.error === null ? OK : this.cpaError(out.error, vpn, pages);
   }
 
@@ -323,7 +399,7 @@ export class RadixSystem implements PageTableSystem {
   }
 
   private frames(): readonly FrameRun[] {
-    this.frameRunsNow ??= frameRuns(this.bootFrames, this.facts.noDirectMap);
+    this.frameRunsNow ??= frameRuns(this.bootFrames, this.facts.noDirectMap, this.memtypes);
     return this.frameRunsNow;
   }
 
@@ -352,13 +428,14 @@ export class RadixSystem implements PageTableSystem {
       if (last !== undefined && last.vpn + last.pages === this.pageOffset + pfn) last.pages += n;
       else pieces.push({ vpn: this.pageOffset + pfn, pages: n });
     };
-    this.radix.forEachLeaf(vpn, end, (lv, lp, level) => {
+    // Non-present entries keep their frame, and CPA processes the alias of every entry it meets.
+    this.radix.forEachEntry(vpn, end, (lv, lp, level) => {
       const a = Math.max(lv, vpn);
       const b = Math.min(lv + SPAN[level as 1]!, end);
       if (a < this.pageOffset) add(lp + (a - lv), Math.min(b, this.pageOffset) - a);
       const c = Math.max(a, dmEnd);
       if (b > c) add(lp + (c - lv), b - c);
-    });
+    }, true);
     pieces.sort((x, y) => x.vpn - y.vpn);
     const merged: { vpn: Vpn; pages: number }[] = [];
     for (const p of pieces) {

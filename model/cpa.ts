@@ -19,13 +19,20 @@ export interface Entry extends Leaf {
   readonly present: boolean;
 }
 
-/** CPA's mask_set / mask_clr, as the abstract fields they set (absent: untouched). */
+/**
+ * CPA's mask_set / mask_clr, as the abstract fields they set (absent: untouched), and
+ * cpa->force_split. Both are struct cpa_data fields, so an alias walk copies them.
+ */
 export interface Masks {
   readonly write?: boolean;
   readonly exec?: boolean;
   readonly global?: boolean;
   readonly cache?: CacheMode;
   readonly present?: boolean;
+  /** _PAGE_KERNEL_4K in mask_set: only ever set. */
+  readonly kernel4k?: true;
+  /** force_split (set_memory_4k): split every large entry met, without __should_split_large_page's tests. */
+  readonly forceSplit?: true;
 }
 
 /** What the walk needs from the system it runs on. */
@@ -58,8 +65,10 @@ interface Request {
 
 type Step = { readonly pages: number } | { readonly error: Errno };
 
+/** change_page_attr_set_clr's early return: no mask and no force_split (a forceSplit key counts). */
 const masksEmpty = (m: Masks): boolean => Object.values(m).every((v) => v === undefined);
 
+/** An alias walk's masks (alias_cpa = *cpa): NX out of both, everything else (kernel4k, force_split) copied. */
 function withoutNx(m: Masks): Masks {
   const { exec: _exec, ...rest } = m;
   return rest;
@@ -91,6 +100,7 @@ function applyMasks(e: Entry, m: Masks): Masked {
     ...(m.exec === undefined ? {} : { exec: m.exec }),
     ...(m.global === undefined ? {} : { global: m.global }),
     ...(m.cache === undefined ? {} : { cache: m.cache }),
+    ...(m.kernel4k === undefined ? {} : { kernel4k: m.kernel4k }),
   };
   return { prot: applyProtChange(e.prot, change), present: m.present ?? e.present };
 }
@@ -147,6 +157,12 @@ export class Cpa {
       if (i < 0) return this.fault(req, at, primary);
       const e = this.host.entries[i]!;
       if (e.size === '4K') return this.changeSmall(req, i, e);
+      // should_split_large_page: force_split splits at once, then the step starts again.
+      if (req.masks.forceSplit === true) {
+        const error = this.splitLarge(req, i, e);
+        if (error !== null) return { error };
+        continue;
+      }
       const n = Math.min(rem, e.vpn + PAGES[e.size] - at);
       req.pfn = e.pfn + (at - e.vpn);
       const decision = this.largeDecision(req, e, at, n);

@@ -1,15 +1,15 @@
 /** Frame runs in the canonical form of the abstract state (spec/state.ts AbstractState.frames). */
 import type { Pfn } from '../spec/address.ts';
-import type { FrameRun } from '../spec/state.ts';
+import { sameFrameFacts, type FrameRun } from '../spec/state.ts';
 import { carveRange } from './ranges.ts';
 
-/** Sorted, adjacent runs with identical (use, sensitive, noDirectMap) merged, empty runs dropped. */
+/** Sorted, adjacent runs stating the same facts (sameFrameFacts) merged, empty runs dropped. */
 export function normalizeFrames(runs: readonly FrameRun[]): FrameRun[] {
   const sorted = [...runs].filter((r) => r.count > 0).sort((a, b) => a.pfn - b.pfn);
   const out: FrameRun[] = [];
   for (const r of sorted) {
     const last = out[out.length - 1];
-    if (last !== undefined && last.pfn + last.count === r.pfn && last.use === r.use && last.sensitive === r.sensitive && last.noDirectMap === r.noDirectMap) {
+    if (last !== undefined && last.pfn + last.count === r.pfn && sameFrameFacts(last, r)) {
       out[out.length - 1] = { ...last, count: last.count + r.count };
     } else {
       out.push(r);
@@ -18,8 +18,30 @@ export function normalizeFrames(runs: readonly FrameRun[]): FrameRun[] {
   return out;
 }
 
+/** The runs with `set` applied to the part of each run inside [pfn, pfn+count), in canonical form. */
+function setOnRange(runs: readonly FrameRun[], pfn: Pfn, count: number, set: (r: FrameRun) => FrameRun): FrameRun[] {
+  const piece = (r: FrameRun, at: Pfn, n: number): FrameRun => ({ ...r, pfn: at, count: n });
+  return normalizeFrames(carveRange(runs, (r) => [r.pfn, r.count], pfn, count, piece, (r, at, n) => set(piece(r, at, n))));
+}
+
 /** The runs with noDirectMap = value on [pfn, pfn+count), in canonical form. */
 export function setNoDirectMap(runs: readonly FrameRun[], pfn: Pfn, count: number, value: boolean): FrameRun[] {
-  const piece = (r: FrameRun, at: Pfn, n: number): FrameRun => ({ ...r, pfn: at, count: n });
-  return normalizeFrames(carveRange(runs, (r) => [r.pfn, r.count], pfn, count, piece, (r, at, n) => ({ ...piece(r, at, n), noDirectMap: value })));
+  return setOnRange(runs, pfn, count, (r) => ({ ...r, noDirectMap: value }));
+}
+
+/**
+ * The runs with memtype `value` on [pfn, pfn+count) (reserve_ram_pages_type), or with
+ * none (free_ram_pages_type: back to WB). No memtype is no key at all, so a freed run is
+ * deep-equal to one never reserved and merges with it.
+ */
+export function setMemtype(runs: readonly FrameRun[], pfn: Pfn, count: number, value: FrameRun['memtype']): FrameRun[] {
+  return setOnRange(runs, pfn, count, (r) => {
+    const { memtype: _old, ...rest } = r;
+    return value === undefined ? rest : { ...rest, memtype: value };
+  });
+}
+
+/** Whether some frame of [pfn, pfn+count) has a memtype reserved (one not WB). */
+export function hasMemtype(runs: readonly FrameRun[], pfn: Pfn, count: number): boolean {
+  return runs.some((r) => r.memtype !== undefined && r.pfn < pfn + count && pfn < r.pfn + r.count);
 }

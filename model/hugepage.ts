@@ -43,6 +43,9 @@ export function collapseRefusal(leaves: readonly Leaf[], size: '2M' | '1G'): str
   if (first === undefined) return 'the block is not mapped';
   if (leaves.length !== 512 || leaves.some((l) => l.size !== small)) return `the block is not mapped by exactly 512 ${small} leaves`;
   if (first.pfn % PAGES[size] !== 0) return `the first frame ${pfnToHex(first.pfn)} is not ${size}-aligned`;
+  // collapse_pmd_page: "The page is 4k intentionally" (set_memory_4k). The others must
+  // match the first's prot, kernel4k included, so the first decides.
+  if (first.prot.kernel4k === true) return 'the pages are kept 4K on purpose (kernel4k, set_memory_4k)';
   for (let i = 1; i < 512; i++) {
     const l = leaves[i]!;
     if (!protEquals(l.prot, first.prot)) return `leaf ${i} has different attributes than leaf 0`;
@@ -50,3 +53,4 @@ export function collapseRefusal(leaves: readonly Leaf[], size: '2M' | '1G'): str
   }
   return null;
 }
+

@@ -52,6 +52,9 @@ export function mappedPages(leaves: readonly Leaf[], vpn: Vpn, pages: number): n
   return n;
 }
 
+/** splitAtEdges's predicate that splits every straddling leaf (unmap, removals, force_split). */
+export const always = (): boolean => true;
+
 /**
  * The leaves with every leaf that straddles an edge of [vpn, vpn+pages) split (split
  * rule, recursively) where `shouldSplit` says so, until each piece lies wholly inside or
@@ -96,4 +99,31 @@ export function insertLeaves(leaves: readonly Leaf[], added: readonly Leaf[]): L
   if (first === undefined) return [...leaves];
   const at = firstEndingAfter(leaves, first.vpn);
   return replace(leaves, at, at, added);
+}
+
+/** The leaves lying wholly inside [vpn, vpn+pages), in order (split the edges first). */
+export function takeInside(leaves: readonly Leaf[], vpn: Vpn, pages: number): Leaf[] {
+  const [lo, hi] = intersecting(leaves, vpn, pages);
+  return leaves.slice(lo, hi).filter((l) => l.vpn >= vpn && leafEnd(l) <= vpn + pages);
+}
+
+/** The leaves with `added` (sorted, disjoint from every leaf, possibly interleaved with them) merged in. */
+export function mergeLeaves(leaves: readonly Leaf[], added: readonly Leaf[]): Leaf[] {
+  const first = added[0];
+  if (first === undefined) return [...leaves];
+  const last = added[added.length - 1]!;
+  const [lo, hi] = intersecting(leaves, first.vpn, leafEnd(last) - first.vpn);
+  return replace(leaves, lo, hi, leaves.slice(lo, hi).concat(added).sort((a, b) => a.vpn - b.vpn));
+}
+
+/** The leaves with every leaf wholly inside [vpn, vpn+pages) split down to 4K (set_memory_4k's force_split). */
+export function splitInsideTo4K(leaves: readonly Leaf[], vpn: Vpn, pages: number): Leaf[] {
+  const [lo, hi] = intersecting(leaves, vpn, pages);
+  const pieces: Leaf[] = [];
+  const visit = (l: Leaf): void => {
+    if (l.size !== '4K' && l.vpn >= vpn && leafEnd(l) <= vpn + pages) splitLeaf(l).forEach(visit);
+    else pieces.push(l);
+  };
+  for (let i = lo; i < hi; i++) visit(leaves[i]!);
+  return replace(leaves, lo, hi, pieces);
 }

@@ -23,13 +23,17 @@ import type {
   AccessKind, AccessMode, AccessOutcome, FlushOptions, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange, ProtectOptions,
   SystemSetup, Translation,
 } from '../spec/system.ts';
-import { Cpa, type Entry, type Masks } from './cpa.ts';
-import { normalizeFrames, setNoDirectMap } from './frames.ts';
+import { collapseRange } from './collapse.ts';
+import { Cpa, type Masks } from './cpa.ts';
+import { cpaWindow } from './cpa-window.ts';
+import { changeEntries, entriesMeeting, pagesWithEntry, type Entries } from './entries.ts';
+import { hasMemtype, normalizeFrames, setMemtype, setNoDirectMap } from './frames.ts';
 import { collapseBlock, collapseRefusal, splitLeaf } from './hugepage.ts';
-import { findLeaf, insertLeaves, intersecting, makeLeaf, mapInside, mappedPages, removeInside, replace, splitAtEdges } from './leaves.ts';
+import { always, findLeaf, insertLeaves, intersecting, makeLeaf, mappedPages, removeInside, replace, splitAtEdges } from './leaves.ts';
+import { memtypePlan, trackedFrames } from './memtype.ts';
 import { placeLeaves } from './placement.ts';
 import { firstPolicyBreak } from './policy.ts';
-import { aliasChange, aliasRanges, applyProtChange, protChanges } from './protect.ts';
+import { aliasChange, aliasRanges, applyProtChange } from './protect.ts';
 import { emptiedTables, releasePending, type PendingTable } from './tables.ts';
 import { accessAllowed, addFlushObligation, compareTlbEntries, dischargeFlushRange, flushTlbRange, tlbLookup, translation } from './tlb.ts';
 
@@ -41,8 +45,13 @@ interface Range {
 /** What an operation would produce, before policy and memory decide. */
 interface Candidate {
   readonly leaves: readonly Leaf[];
-  /** The non-present entries after it (linux profile); absent: unchanged. */
+  /** The non-present entries after it; absent: unchanged. */
   readonly nonPresent?: readonly Leaf[];
+  /**
+   * The leaves ENOMEM is judged on when they are not the result's: a strict protect's
+   * state before its collapse (which only frees tables).
+   */
+  readonly peak?: readonly Leaf[];
   readonly frames?: readonly FrameRun[];
   /** Ranges flushed on all CPUs before the operation returns. */
   readonly flush: readonly Range[];
@@ -62,13 +71,12 @@ interface Candidate {
 }
 
 const err = (e: PtError): Result<never> => ({ ok: false, error: e });
-const always = (): boolean => true;
 
 export class Model implements PageTableSystem {
   readonly config: SystemConfig;
   readonly profile: Profile;
   private leaves: readonly Leaf[] = [];
-  /** Non-present entries that keep a frame (linux profile only): disjoint from the leaves. */
+  /** Non-present entries that keep a frame (set_memory_np; under linux also set_direct_map_invalid): disjoint from the leaves. */
   private nonPresent: readonly Leaf[] = [];
   /** What the kernel printed since takeEvents, and the once-per-boot warnings already printed. */
   private events: KernelEvent[] = [];
@@ -107,7 +115,7 @@ export class Model implements PageTableSystem {
   map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): Result<void> {
     const bad = validateMap(this.config, root, vpn, pfn, pages, prot, opts);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) + mappedPages(this.nonPresent, vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of ${vpnSpan(vpn, pages)} is already mapped`);
+    if (pagesWithEntry(this.entries(), vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of ${vpnSpan(vpn, pages)} is already mapped`);
     // A fresh copy of the caller's prot, built one way (applyProtChange with no change), keeps prots monomorphic too.
     // Under linux nothing refuses a user prot here, and the kernel's tables above the leaf
     // (_KERNPG_TABLE) have no _PAGE_USER: the effective prot has no user access. Strict
@@ -120,7 +128,7 @@ export class Model implements PageTableSystem {
   unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return err(bad);
-    if (mappedPages(this.leaves, vpn, pages) + mappedPages(this.nonPresent, vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
+    if (pagesWithEntry(this.entries(), vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
     const leaves = removeInside(splitAtEdges(this.leaves, vpn, pages, always), vpn, pages);
     const nonPresent = removeInside(splitAtEdges(this.nonPresent, vpn, pages, always), vpn, pages);
     return this.commit('unmap', { leaves, nonPresent, flush: [{ vpn, pages }], touched: [{ vpn, pages }] });
@@ -129,19 +137,24 @@ export class Model implements PageTableSystem {
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
     const bad = validateProtect(this.config, vpn, pages, change);
     if (bad) return err(bad);
-    if (this.profile === 'linux') return this.changePageAttr(vpn, pages, change, opts.alias === true);
-    if (mappedPages(this.leaves, vpn, pages) < pages) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} is not mapped`);
-    let leaves = changeRange(this.leaves, vpn, pages, change);
+    if (this.profile === 'linux') return this.setMemory(vpn, pages, change, opts);
+    const before = this.entries();
+    if (pagesWithEntry(before, vpn, pages) < pages) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} has no entry`);
+    let next = changeEntries(before, vpn, pages, change);
     const flush: Range[] = [{ vpn, pages }];
     if (opts.alias === true) {
-      const [lo, hi] = intersecting(this.leaves, vpn, pages);
+      // Every entry carries a frame, present or not, so both kinds have aliases.
       const alias = aliasChange(change);
-      for (const r of aliasRanges(this.config, this.leaves.slice(lo, hi), vpn, pages)) {
-        leaves = changeRange(leaves, r.vpn, r.pages, alias);
+      for (const r of aliasRanges(this.config, entriesMeeting(before, vpn, pages), vpn, pages)) {
+        next = changeEntries(next, r.vpn, r.pages, alias);
         flush.push(r);
       }
     }
-    return this.commit('protect', { leaves, flush, touched: flush });
+    if (opts.collapse !== true) return this.commit('protect', { ...next, flush, touched: flush });
+    // Strict collapses whether or not the change wrote anything (spec/contracts/protect.ts).
+    const collapsed = collapseRange(this.config.features, next.leaves, vpn, pages);
+    const all = flush.concat(collapsed.blocks);
+    return this.commit('protect', { leaves: collapsed.leaves, nonPresent: next.nonPresent, peak: next.leaves, flush: all, touched: all });
   }
 
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
@@ -149,7 +162,10 @@ export class Model implements PageTableSystem {
     if (bad) return err(bad);
     const dm = { vpn: directMapVpn(this.config.levels, pfn), pages: count };
     if (this.profile === 'linux') return this.setPagesPresent(pfn, count, false, opts);
-    if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} has no direct-map page`);
+    // Only a present leaf is a direct-map page to invalidate: a non-present entry
+    // (set_memory_np) maps nothing, so it is ENOENT like a hole. Every page then has a
+    // leaf, so no non-present entry lies in the range.
+    if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} has no present direct-map page`);
     const leaves = removeInside(splitAtEdges(this.leaves, dm.vpn, count, always), dm.vpn, count);
     const frames = setNoDirectMap(this.frames, pfn, count, true);
     // Marking the frames noDirectMap can make their other mappings illegal: the scope of
@@ -163,7 +179,8 @@ export class Model implements PageTableSystem {
     if (bad) return err(bad);
     const dm = { vpn: directMapVpn(this.config.levels, pfn), pages: count };
     if (this.profile === 'linux') return this.setPagesPresent(pfn, count, true, opts);
-    if (mappedPages(this.leaves, dm.vpn, count) > 0) return fail('EEXIST', 'pfn', `a frame of ${pfnSpan(pfn, count)} still has its direct-map page`);
+    // A non-present entry (set_memory_np) still holds the direct-map page's slot, as for map: EEXIST.
+    if (pagesWithEntry(this.entries(), dm.vpn, count) > 0) return fail('EEXIST', 'pfn', `a frame of ${pfnSpan(pfn, count)} still has its direct-map page`);
     const added = Array.from({ length: count }, (_, i) => makeLeaf(dm.vpn + i, pfn + i, '4K', PAGE_KERNEL));
     const frames = setNoDirectMap(this.frames, pfn, count, false);
     // Clearing noDirectMap cannot make a mapping illegal: only the new pages need a look.
@@ -246,6 +263,11 @@ export class Model implements PageTableSystem {
     return out;
   }
 
+  /** Both kinds of entry of root 0, as they stand. */
+  private entries(): Entries {
+    return { leaves: this.leaves, nonPresent: this.nonPresent };
+  }
+
   /** Policy (strict only), then memory, then commit (spec/contracts/README.md: EPERM before ENOMEM). */
   private commit(op: MutatingOp, c: Candidate): Result<void> {
     const frames = c.frames ?? this.frames;
@@ -256,10 +278,13 @@ export class Model implements PageTableSystem {
       if (broken !== null) return err(policyError(op, broken.id, broken.where));
     }
     // Non-present entries hold their table slots.
-    const footprint = tableFootprint(this.config.levels, nonPresent.length === 0 ? c.leaves : mergeByVpn(c.leaves, nonPresent));
-    const deferred = c.deferFrees === undefined ? [] : emptiedTables(this.config.levels, this.leaves, c.leaves, c.deferFrees.vpn, c.deferFrees.pages);
+    const footprint = tableFootprint(this.config.levels, withEntries(c.leaves, nonPresent));
+    const peak = c.peak === undefined ? footprint : tableFootprint(this.config.levels, withEntries(c.peak, nonPresent));
+    const deferred = c.deferFrees === undefined
+      ? []
+      : emptiedTables(this.config.levels, withEntries(this.leaves, this.nonPresent), withEntries(c.leaves, nonPresent), c.deferFrees.vpn, c.deferFrees.pages);
     // Pending tables are not reusable: they count until a flush releases them, after success.
-    const needed = footprint + this.pendingTables.length + deferred.length;
+    const needed = peak + this.pendingTables.length + deferred.length;
     const pool = this.config.tablePool.count;
     if (needed > pool) return fail('ENOMEM', 'tablePool', `the result needs ${needed} page tables, the pool has ${pool}`);
     this.leaves = c.leaves;
@@ -273,17 +298,56 @@ export class Model implements PageTableSystem {
   }
 
   /**
-   * Linux protect: change_page_attr_set_clr (spec/contracts/linux.ts), then its flush:
-   * none unless the primary walk wrote, everything on an error, after an alias or above
-   * the ceiling, else the range.
+   * Linux protect: set_memory_uc / _wc / _wb reserve and free the frames' memory type
+   * around their whole requests (model/memtype.ts); every other request is one
+   * change_page_attr_set_clr. A reservation that meets one already there is EBUSY before
+   * anything changes; one whose requests fail is freed again.
    */
-  private changePageAttr(vpn: Vpn, pages: number, change: ProtChange, checkAlias: boolean): Result<void> {
-    const r = this.runCpa(vpn, pages, change, checkAlias);
-    if (r.changed) {
-      if (r.error !== null || r.forceFlushAll || pages > TLB_SINGLE_PAGE_FLUSH_CEILING) this.flushAll();
-      else this.flushRange({ vpn, pages });
+  private setMemory(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions): Result<void> {
+    const plan = memtypePlan(change);
+    const tracked = trackedFrames(this.config, vpn, pages);
+    if (plan.reserve !== null && tracked !== null) {
+      if (hasMemtype(this.frames, tracked.pfn, tracked.count)) {
+        return fail('EBUSY', 'change', `a frame of ${pfnSpan(tracked.pfn, tracked.count)} already has a memory type reserved (reserve_ram_pages_type)`);
+      }
+      this.frames = setMemtype(this.frames, tracked.pfn, tracked.count, plan.reserve);
     }
-    return r.error === null ? OK : cpaError(r.error, vpn, pages);
+    let r: Result<void> = OK;
+    for (const request of plan.requests) {
+      r = this.changePageAttr(vpn, pages, request, opts);
+      if (!r.ok) break;
+    }
+    const free = r.ok ? plan.freeOnSuccess : plan.reserve !== null;
+    if (free && tracked !== null) this.frames = setMemtype(this.frames, tracked.pfn, tracked.count, undefined);
+    return r;
+  }
+
+  /**
+   * One change_page_attr_set_clr (spec/contracts/linux.ts), then its flush: none unless
+   * the primary walk wrote, everything on an error, after an alias or above the ceiling,
+   * else the range; then, with collapse and only after a flush without error,
+   * cpa_collapse_large_pages on the primary range.
+   */
+  private changePageAttr(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions): Result<void> {
+    const r = this.runCpa(vpn, pages, cpaMasks(change), opts.alias === true);
+    if (!r.changed) return r.error === null ? OK : cpaError(r.error, vpn, pages);
+    if (r.error !== null) {
+      this.flushAll();
+      return cpaError(r.error, vpn, pages);
+    }
+    if (r.forceFlushAll || pages > TLB_SINGLE_PAGE_FLUSH_CEILING) this.flushAll();
+    else this.flushRange({ vpn, pages });
+    if (opts.collapse === true) this.collapseAfterCpa(vpn, pages);
+    return OK;
+  }
+
+  /** cpa_collapse_large_pages: if any block collapsed, flush_tlb_all, and the freed tables go back to the pool. */
+  private collapseAfterCpa(vpn: Vpn, pages: number): void {
+    const c = collapseRange(this.config.features, this.leaves, vpn, pages);
+    if (c.blocks.length === 0) return;
+    this.leaves = c.leaves;
+    this.footprint = tableFootprint(this.config.levels, withEntries(this.leaves, this.nonPresent));
+    this.flushAll();
   }
 
   /** Linux set_direct_map_invalid/default: __set_pages_np / __set_pages_p, then the flush or the debt. */
@@ -300,10 +364,8 @@ export class Model implements PageTableSystem {
 
   /** The CPA walk on this model's entries; the entries, tables and events it leaves are kept (not atomic). */
   private runCpa(vpn: Vpn, pages: number, masks: Masks, checkAlias: boolean): ReturnType<Cpa['run']> {
-    const entries: Entry[] = mergeByVpn(
-      this.leaves.map((l): Entry => ({ ...l, present: true })),
-      this.nonPresent.map((l): Entry => ({ ...l, present: false })),
-    );
+    const window = cpaWindow(this.config, this.leaves, this.nonPresent, vpn, pages, checkAlias);
+    const entries = window.entries;
     let tables = this.footprint;
     const cpa = new Cpa({
       config: this.config,
@@ -322,8 +384,7 @@ export class Model implements PageTableSystem {
       },
     });
     const r = cpa.run(vpn, pages, masks, checkAlias);
-    this.leaves = entries.filter((e) => e.present).map((e) => makeLeaf(e.vpn, e.pfn, e.size, e.prot));
-    this.nonPresent = entries.filter((e) => !e.present).map((e) => makeLeaf(e.vpn, e.pfn, e.size, e.prot));
+    ({ leaves: this.leaves, nonPresent: this.nonPresent } = window.commit());
     this.footprint = tables;
     return r;
   }
@@ -344,6 +405,17 @@ function mergeByVpn<T extends Leaf>(a: readonly T[], b: readonly T[]): T[] {
   return [...a, ...b].sort((x, y) => x.vpn - y.vpn);
 }
 
+/** The leaves and the non-present entries as one list for the footprint (no copy when there are none). */
+function withEntries(leaves: readonly Leaf[], nonPresent: readonly Leaf[]): readonly Leaf[] {
+  return nonPresent.length === 0 ? leaves : mergeByVpn(leaves, nonPresent);
+}
+
+/** A ProtChange as CPA's masks: kernel4k (set_memory_4k) comes with force_split. */
+function cpaMasks(change: ProtChange): Masks {
+  const { kernel4k, ...rest } = change;
+  return kernel4k === true ? { ...rest, kernel4k: true, forceSplit: true } : rest;
+}
+
 /** The error a CPA walk stopped with. */
 function cpaError(errno: Errno, vpn: Vpn, pages: number): Result<void> {
   return errno === 'ENOMEM'
@@ -354,11 +426,4 @@ function cpaError(errno: Errno, vpn: Vpn, pages: number): Result<void> {
 /** A set_direct_map_* candidate: flushed now, or owing the flush. */
 function flushOrOwe(next: Omit<Candidate, 'flush' | 'owe'>, dm: Range, opts: FlushOptions, reason: string): Candidate {
   return opts.flush ? { ...next, flush: [dm] } : { ...next, flush: [], owe: { ...dm, reason } };
-}
-
-/** `change` applied to every page of the range, splitting edge leaves only where their prot changes. */
-function changeRange(leaves: readonly Leaf[], vpn: Vpn, pages: number, change: ProtChange): Leaf[] {
-  const split = splitAtEdges(leaves, vpn, pages, (l) => protChanges(l.prot, change));
-  // Edge leaves left whole have an unchanged prot, so they stay as they are.
-  return mapInside(split, vpn, pages, (l) => (protChanges(l.prot, change) ? makeLeaf(l.vpn, l.pfn, l.size, applyProtChange(l.prot, change)) : l));
 }

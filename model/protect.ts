@@ -10,10 +10,12 @@ import type { ProtChange } from '../spec/system.ts';
 /**
  * Each field present replaces the old one; `exec: v` sets execKernel = v and execUser =
  * v && user (x86's NX covers every privilege that can reach the page), so the result
- * stays x86-representable.
+ * stays x86-representable. kernel4k is only ever set (set_memory_4k) and otherwise kept;
+ * a prot without it has no such key at all, so prots stay deep-equal to the spec's
+ * PAGE_KERNEL* constants. `present` is not a prot field: the callers move the entry.
  */
 export function applyProtChange(prot: Prot, change: ProtChange): Prot {
-  return {
+  const out: Prot = {
     write: change.write ?? prot.write,
     user: prot.user,
     execKernel: change.exec ?? prot.execKernel,
@@ -21,6 +23,7 @@ export function applyProtChange(prot: Prot, change: ProtChange): Prot {
     global: change.global ?? prot.global,
     cache: change.cache ?? prot.cache,
   };
+  return change.kernel4k === true || prot.kernel4k === true ? { ...out, kernel4k: true } : out;
 }
 
 /** Whether the change alters this prot (a partly covered leaf whose prot stays is not split). */
@@ -28,7 +31,19 @@ export function protChanges(prot: Prot, change: ProtChange): boolean {
   return !protEquals(prot, applyProtChange(prot, change));
 }
 
-/** The part of a change carried to the direct-map alias: write and cache, never exec or global. */
+/**
+ * Whether the change alters an entry: its prot, or its presence (`present` given and
+ * different from what the entry is).
+ */
+export function entryChanges(prot: Prot, present: boolean, change: ProtChange): boolean {
+  return (change.present !== undefined && change.present !== present) || protChanges(prot, change);
+}
+
+/**
+ * The part of a change carried to the direct-map alias under strict: write and cache,
+ * never exec (the direct map stays NX), global, present or kernel4k (the alias stays
+ * mapped, at its own page size).
+ */
 export function aliasChange(change: ProtChange): ProtChange {
   return {
     ...(change.write === undefined ? {} : { write: change.write }),

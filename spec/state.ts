@@ -136,10 +136,10 @@ export interface AbstractRoot {
   /** Leaves sorted by vpn, pairwise disjoint. */
   readonly leaves: readonly Leaf[];
   /**
-   * Non-present entries that keep a frame and attributes (the linux profile's
-   * set_direct_map_invalid_noflush, set_memory_np): sorted by vpn, disjoint from each
-   * other and from the leaves. They translate nothing and no TLB caches them, but they
-   * occupy their table slots. Absent means none (always so under strict).
+   * Non-present entries that keep a frame and attributes (set_memory_np in both
+   * profiles, and the linux profile's set_direct_map_invalid_noflush): sorted by vpn,
+   * disjoint from each other and from the leaves. They translate nothing and no TLB
+   * caches them, but they occupy their table slots. Absent means none.
    */
   readonly nonPresent?: readonly Leaf[];
 }

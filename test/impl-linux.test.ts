@@ -5,12 +5,13 @@
  * CPA's cost follows the entries it meets; strict is untouched by all of it.
  */
 import { describe, expect, it } from 'vitest';
-import { PAGES, X86_64_LAYOUT_4LEVEL as L, tableIndex, type Level, type Vpn } from '../spec/address.ts';
+import { PAGES, X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
 import { applyCommand } from '../spec/commands.ts';
 import { kernelScenario } from '../spec/scenario.ts';
 import type { Profile } from '../spec/system.ts';
 import * as x86 from '../impl/arch/x86_64/entry.ts';
 import { checkTables, createImpl, type RadixSystem } from '../impl/index.ts';
+import { rawEntry } from './raw-entry.ts';
 
 function booted(profile: Profile): RadixSystem {
   const s = kernelScenario();
@@ -19,20 +20,6 @@ function booted(profile: Profile): RadixSystem {
   return sys;
 }
 
-/** The raw entry that maps (or last held) vpn: the first non-zero entry on the walk that is not a table entry. */
-function rawEntry(sys: RadixSystem, vpn: Vpn): { level: number; lo: number; hi: number } {
-  const pool = sys.tables();
-  let slot = 0;
-  for (let level = sys.config.levels; level >= 1; level--) {
-    const off = slot * 1024 + tableIndex(vpn, level as Level) * 2;
-    const lo = pool.words[off]!;
-    const hi = pool.words[off + 1]!;
-    const table = (lo & x86._PAGE_PRESENT) !== 0 && level > 1 && (lo & x86._PAGE_PSE) === 0;
-    if (!table) return { level, lo, hi };
-    slot = pool.childSlot(lo, hi);
-  }
-  throw new Error('unreachable');
-}
 
 const FRAME = 30000;
 

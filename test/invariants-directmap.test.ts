@@ -1,10 +1,10 @@
-/** D family: the direct map and the high map are linear, and the direct map is never executable. */
+/** D family: the direct map and the high map are linear, the direct map is never executable, and only it maps free frames. */
 import { describe, expect, it } from 'vitest';
 import { PAGES, X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
 import { checkAll, invariantById } from '../checker/index.ts';
 import { KERNEL_IMAGE as K, kernelScenario } from '../spec/scenario.ts';
 import { PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type AbstractState, type Prot } from '../spec/state.ts';
-import { DM, IMAGE, bootedState, dumpLike, leaf, modelBootedState, replaceLeafAt, withLeaves, withoutRange } from './states.ts';
+import { DM, IMAGE, bootedState, dumpLike, leaf, modelBootedState, replaceLeafAt, withFrameFlags, withLeaves, withoutRange } from './states.ts';
 import { familyIds, negativeSuite, type NegativeCase } from './invariants-suite.ts';
 
 const booted = bootedState();
@@ -49,6 +49,18 @@ const D: Record<string, NegativeCase[]> = {
       want: { root: 0, vpn: DM + K.textPfn, pages: 512, frames: [{ pfn: K.textPfn, count: 512 }] },
     },
   ],
+  D4: [
+    {
+      name: 'a vmalloc page mapping a frame the allocator holds free (a vmap after the page was freed)',
+      state: () => withLeaves(withFrameFlags(booted, LONE, 16, { use: 'free' }), leaf(L.vmallocStart + 7000, LONE + 3)),
+      want: { root: 0, vpn: L.vmallocStart + 7000, pages: 1, frames: [{ pfn: LONE + 3, count: 1 }] },
+    },
+    {
+      name: 'a 2M vmalloc leaf of which only the tail frames are free',
+      state: () => withLeaves(withFrameFlags(booted, 60 * 512 + 500, 100, { use: 'free' }), leaf(L.vmallocStart + 20 * 512, 60 * 512, '2M')),
+      want: { root: 0, vpn: L.vmallocStart + 20 * 512 + 500, pages: 12, frames: [{ pfn: 60 * 512 + 500, count: 12 }] },
+    },
+  ],
 };
 
 describe('D: each invariant catches its bad state with the right witness', () => {
@@ -79,6 +91,12 @@ describe('D: what is allowed', () => {
     const bad = setProt(remapPage(booted, DM + LONE, LONE + 1), DM + LONE + 600, { write: false, execKernel: true });
     expect(checkAll(bad, undefined, only).map((v) => v.id)).toEqual(['D1', 'D3']);
     expect(checkAll(dumpLike(bad), undefined, only)).toEqual([]);
+  });
+
+  it('free frames may stay in the direct map: the page allocator keeps them there (debug_pagealloc aside)', () => {
+    const free = withFrameFlags(booted, LONE, 4096, { use: 'free' });
+    expect(invariantById('D4')!.check(free)).toEqual([]);
+    expect(invariantById('D4')!.holds(free)).toEqual([]);
   });
 
   it('a scoped check looks only at the leaves of its scope', () => {

@@ -42,8 +42,10 @@ const protArb: fc.Arbitrary<Prot> = fc
     cache: fc.oneof({ weight: 19, arbitrary: fc.constantFrom(...CACHE_MODES) }, { weight: 1, arbitrary: fc.constant('WA' as CacheMode) }),
     // x86 cannot express it (T2), but a broken abstraction function could.
     oddExecUser: sometimes(1),
+    // _PAGE_KERNEL_4K: legal on 4K entries only (H4).
+    kernel4k: sometimes(1),
   })
-  .map(({ oddExecUser, ...p }) => ({ ...p, execUser: oddExecUser !== (p.user && p.execKernel) }));
+  .map(({ oddExecUser, kernel4k, ...p }) => ({ ...p, execUser: oddExecUser !== (p.user && p.execKernel), ...(kernel4k ? { kernel4k } : {}) }));
 
 /** Frame runs over [0, FRAMES) cut at 2M boundaries, just after them, or anywhere. */
 const runsArb: fc.Arbitrary<FrameRun[]> = fc
@@ -52,7 +54,11 @@ const runsArb: fc.Arbitrary<FrameRun[]> = fc
       fc.oneof(fc.integer({ min: 1, max: FRAMES - 1 }), fc.integer({ min: 1, max: 15 }).map((k) => k * 512), fc.integer({ min: 1, max: 15 }).map((k) => k * 512 + 1)),
       { maxLength: 8 },
     ),
-    facts: fc.array(fc.record({ use: fc.constantFrom(...FRAME_USES), sensitive: sometimes(2), noDirectMap: sometimes(2) }), { minLength: 9, maxLength: 9 }),
+    facts: fc.array(
+      fc.record({ use: fc.constantFrom(...FRAME_USES), sensitive: sometimes(2), noDirectMap: sometimes(2), memtype: fc.constantFrom<FrameRun['memtype']>(undefined, undefined, undefined, 'WC', 'UC-') })
+        .map(({ memtype, ...f }) => (memtype === undefined ? f : { ...f, memtype })),
+      { minLength: 9, maxLength: 9 },
+    ),
   })
   .map(({ cuts, facts }) => {
     const edges = [0, ...[...cuts].sort((a, b) => a - b), FRAMES];

@@ -36,7 +36,7 @@ function observed(state: AbstractState, p: PageExpect): PageExpect {
   if (e === undefined) return { at: p.at, what: p.what, size: null };
   const { prot } = e.leaf;
   const seen: Record<string, unknown> = {
-    present: e.present, write: prot.write, exec: prot.execKernel, global: prot.global, cache: prot.cache,
+    present: e.present, write: prot.write, exec: prot.execKernel, global: prot.global, cache: prot.cache, kernel4k: prot.kernel4k === true,
   };
   const out: Record<string, unknown> = { at: p.at, what: p.what, size: e.leaf.size };
   for (const k of Object.keys(p)) if (k in seen) out[k] = seen[k];
@@ -66,6 +66,10 @@ function runCase(target: Target, c: LinuxCase): void {
   for (const f of c.expect.noDirectMap ?? []) {
     const run = state.frames.find((r) => r.pfn <= f.pfn && f.pfn < r.pfn + r.count);
     expect({ pfn: f.pfn, value: run?.noDirectMap }, 'noDirectMap').toEqual(f);
+  }
+  for (const f of c.expect.memtype ?? []) {
+    const run = state.frames.find((r) => r.pfn <= f.pfn && f.pfn < r.pfn + r.count);
+    expect({ pfn: f.pfn, value: run?.memtype ?? null }, 'memtype').toEqual(f);
   }
   if (c.expect.pendingFlush !== undefined) expect(state.pendingFlush, 'flush obligations').toEqual(c.expect.pendingFlush);
   if (sys instanceof RadixSystem) expect(checkTables(sys), 'the impl\'s tables').toEqual([]);

@@ -13,7 +13,7 @@ import { PAGES, X86_64_LAYOUT_4LEVEL as L, type PageSize, type Pfn, type Vpn } f
 import type { Command } from '../spec/commands.ts';
 import type { Errno } from '../spec/errors.ts';
 import { KERNEL_IMAGE } from '../spec/scenario.ts';
-import { PAGE_KERNEL, PAGE_KERNEL_RO, type CacheMode } from '../spec/state.ts';
+import { PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type CacheMode } from '../spec/state.ts';
 import type { KernelEvent, ProtChange } from '../spec/system.ts';
 
 const DM = L.pageOffset;
@@ -45,6 +45,8 @@ export interface PageExpect {
   readonly exec?: boolean;
   readonly global?: boolean;
   readonly cache?: CacheMode;
+  /** _PAGE_KERNEL_4K (set_memory_4k). */
+  readonly kernel4k?: boolean;
 }
 
 /** Whether `cpu` still caches a translation of `at` (and, if given, whether that entry is writable). */
@@ -71,12 +73,18 @@ export interface LinuxCase {
     readonly tlb?: readonly TlbExpect[];
     /** Frames whose noDirectMap flag is checked. */
     readonly noDirectMap?: readonly { readonly pfn: Pfn; readonly value: boolean }[];
+    /** Frames whose reserved memory type is checked (null: none, i.e. WB). */
+    readonly memtype?: readonly { readonly pfn: Pfn; readonly value: 'WC' | 'UC-' | null }[];
     /** The flush obligations afterwards, exactly. */
     readonly pendingFlush?: readonly { readonly vpn: Vpn; readonly pages: number; readonly reason: string }[];
   };
 }
 
 const protect = (vpn: Vpn, pages: number, change: ProtChange, alias = true): Command => ({ op: 'protect', vpn, pages, change, alias });
+/** set_memory_rox: RW and NX cleared, CPA_COLLAPSE. */
+const rox = (vpn: Vpn, pages: number): Command => ({ op: 'protect', vpn, pages, change: { write: false, exec: true }, alias: true, collapse: true });
+/** 512 4K vmalloc pages from a 1G-aligned address, over the 2M-aligned frames from FRAME_2M. */
+const map512 = (prot = PAGE_KERNEL): Command => ({ op: 'map', root: 0, vpn: VMALLOC_1G, pfn: FRAME_2M, pages: 512, prot, maxPage: '4K' });
 const read = (cpu: number, vpn: Vpn, kind: 'r' | 'x' = 'r'): Command => ({ op: 'access', cpu, root: 0, vpn, kind, mode: 'kernel' });
 const map4k = (vpn: Vpn, pfn: Pfn, prot = PAGE_KERNEL): Command => ({ op: 'map', root: 0, vpn, pfn, pages: 1, prot, maxPage: '4K' });
 const invalid = (pfn: Pfn, count = 1, flush = true): Command => ({ op: 'setDirectMapInvalid', pfn, count, flush });
@@ -515,6 +523,173 @@ export const LINUX_CASES: readonly LinuxCase[] = [
       ],
       events: [],
       tlb: [{ cpu: 1, at: VM4K + 9, cached: false }],
+    },
+  },
+  {
+    name: 'set_memory_np on a vmalloc page: it and its direct-map alias become non-present, G lost; set_memory_p restores both without G',
+    kernelFunction: 'set_memory_np, set_memory_p (cpa_process_alias propagates P; pgprot_clear_protnone_bits)',
+    scenario: 'kernel',
+    commands: [protect(VM4K + 3, 1, { present: false })],
+    expect: {
+      results: ['ok'],
+      pages: [
+        page(VM4K + 3, 'the vmalloc page', '4K', { present: false, global: false, write: true }),
+        page(DM + VM_PFN + 3, 'its direct-map alias, split out of its 2M leaf', '4K', { present: false, global: false }),
+        page(DM + VM_PFN + 4, 'the alias neighbour, present', '4K', { present: true, global: true }),
+      ],
+      events: [],
+    },
+  },
+  {
+    name: 'set_memory_np then set_memory_p: present again on both mappings, G lost for good',
+    kernelFunction: 'set_memory_p (change_page_attr_set of _PAGE_PRESENT only)',
+    scenario: 'kernel',
+    commands: [protect(VM4K + 3, 1, { present: false }), protect(VM4K + 3, 1, { present: true })],
+    expect: {
+      results: ['ok', 'ok'],
+      pages: [
+        page(VM4K + 3, 'the vmalloc page', '4K', { present: true, global: false, write: true, exec: false }),
+        page(DM + VM_PFN + 3, 'its direct-map alias', '4K', { present: true, global: false, write: true }),
+      ],
+      events: [],
+    },
+  },
+  {
+    name: 'set_memory_np_noalias on a vmalloc page: the direct map is left alone',
+    kernelFunction: 'set_memory_np_noalias (CPA_NO_CHECK_ALIAS)',
+    scenario: 'kernel',
+    commands: [protect(VM4K + 3, 1, { present: false }, false)],
+    expect: {
+      results: ['ok'],
+      pages: [
+        page(VM4K + 3, 'the vmalloc page', '4K', { present: false }),
+        page(DM + VM_PFN + 3, 'its direct-map alias, whole and present', '2M', { present: true }),
+      ],
+      events: [],
+    },
+  },
+  {
+    name: 'set_memory_4k on a direct-map page of a 1G leaf: the 1G and its 2M split, the page marked kept-4K',
+    kernelFunction: 'set_memory_4k (force_split: should_split_large_page returns 1 at once)',
+    scenario: 'kernel',
+    commands: [protect(DM + GPFN + 1000, 1, { kernel4k: true })],
+    expect: {
+      results: ['ok'],
+      pages: [
+        page(DM + GPFN + 1000, 'the page', '4K', { kernel4k: true, write: true }),
+        page(DM + GPFN + 1001, 'its neighbour in the split 2M piece, not marked', '4K', { kernel4k: false }),
+        page(DM + GPFN + 2048, 'another 2M piece of the split 1G leaf', '2M', { kernel4k: false }),
+      ],
+      events: [],
+    },
+  },
+  {
+    name: 'set_memory_4k on a vmalloc page: its direct-map alias is split to 4K and marked too',
+    kernelFunction: 'cpa_process_alias (alias_cpa = *cpa copies force_split and _PAGE_KERNEL_4K)',
+    scenario: 'kernel',
+    commands: [protect(VM4K + 5, 1, { kernel4k: true })],
+    expect: {
+      results: ['ok'],
+      pages: [
+        page(VM4K + 5, 'the vmalloc page', '4K', { kernel4k: true }),
+        page(DM + VM_PFN + 5, 'its direct-map alias', '4K', { kernel4k: true }),
+        page(DM + VM_PFN + 6, 'the alias neighbour', '4K', { kernel4k: false }),
+      ],
+      events: [],
+    },
+  },
+  {
+    name: 'set_memory_rox over 512 uniform 4K pages: collapsed into one 2M leaf; the alias split, never collapsed',
+    kernelFunction: 'cpa_collapse_large_pages, collapse_pmd_page (after cpa_flush)',
+    scenario: 'kernel',
+    commands: [map512(), rox(VMALLOC_1G, 512)],
+    expect: {
+      results: ['ok', 'ok'],
+      pages: [
+        page(VMALLOC_1G, 'the block, collapsed', '2M', { write: false, exec: true }),
+        page(DM + FRAME_2M + 7, 'the direct-map alias, read-only in 4K pieces', '4K', { write: false, exec: false }),
+      ],
+      events: [],
+    },
+  },
+  {
+    name: 'set_memory_rox with one page kept 4K: no collapse',
+    kernelFunction: 'collapse_pmd_page (pte_flags of every PTE must equal the first\'s; _PAGE_KERNEL_4K)',
+    scenario: 'kernel',
+    commands: [map512(), protect(VMALLOC_1G + 7, 1, { kernel4k: true }), rox(VMALLOC_1G, 512)],
+    expect: {
+      results: ['ok', 'ok', 'ok'],
+      pages: [
+        page(VMALLOC_1G, 'the first page, still 4K', '4K', { write: false, exec: true }),
+        page(VMALLOC_1G + 7, 'the kept page', '4K', { write: false, exec: true, kernel4k: true }),
+      ],
+      events: [],
+    },
+  },
+  {
+    name: 'set_memory_rox on pages already read-only and executable: nothing written, so nothing collapsed',
+    kernelFunction: 'change_page_attr_set_clr (cpa_flush, and with it the collapse, runs only with CPA_FLUSHTLB)',
+    scenario: 'kernel',
+    commands: [map512(PAGE_KERNEL_ROX), rox(VMALLOC_1G, 512)],
+    expect: {
+      results: ['ok', 'ok'],
+      pages: [
+        page(VMALLOC_1G, 'the first page, still 4K', '4K', { write: false, exec: true }),
+        // The alias walk still clears RW on the direct map: a change the primary walk does not see.
+        page(DM + FRAME_2M, 'the direct-map alias, made read-only', '4K', { write: false, exec: false }),
+      ],
+      events: [],
+    },
+  },
+  {
+    name: 'set_memory_uc twice on a direct-map frame: the second is EBUSY and changes nothing; set_memory_wb frees it',
+    kernelFunction: 'set_memory_uc, memtype_reserve (arch/x86/mm/pat/memtype.c reserve_ram_pages_type: -EBUSY on a page not WB)',
+    scenario: 'kernel',
+    commands: [protect(DM + FRAME, 1, { cache: 'UC-' }), protect(DM + FRAME, 2, { cache: 'UC-' })],
+    expect: {
+      results: ['ok', 'EBUSY'],
+      pages: [
+        page(DM + FRAME, 'the frame\'s direct-map page', '4K', { cache: 'UC-' }),
+        page(DM + FRAME + 1, 'the next page, not changed by the refused call', '4K', { cache: 'WB' }),
+      ],
+      events: [],
+      memtype: [{ pfn: FRAME, value: 'UC-' }, { pfn: FRAME + 1, value: null }],
+    },
+  },
+  {
+    name: 'set_memory_uc, set_memory_wb, set_memory_uc: the reservation is freed and taken again',
+    kernelFunction: 'set_memory_wb (memtype_free after _set_memory_wb)',
+    scenario: 'kernel',
+    commands: [protect(DM + FRAME, 1, { cache: 'UC-' }), protect(DM + FRAME, 1, { cache: 'WB' }), protect(DM + FRAME, 1, { cache: 'UC-' })],
+    expect: {
+      results: ['ok', 'ok', 'ok'],
+      pages: [page(DM + FRAME, 'the frame\'s direct-map page', '4K', { cache: 'UC-' })],
+      events: [],
+      memtype: [{ pfn: FRAME, value: 'UC-' }],
+    },
+  },
+  {
+    name: 'set_memory_wc on a direct-map frame: UC- first, then WC, the frame reserved WC',
+    kernelFunction: 'set_memory_wc, _set_memory_wc (two change_page_attr calls)',
+    scenario: 'kernel',
+    commands: [protect(DM + FRAME, 1, { cache: 'WC' })],
+    expect: {
+      results: ['ok'],
+      pages: [page(DM + FRAME, 'the frame\'s direct-map page', '4K', { cache: 'WC' })],
+      events: [],
+      memtype: [{ pfn: FRAME, value: 'WC' }],
+    },
+  },
+  {
+    name: 'set_memory_uc twice on a vmalloc page: both ok (its __pa is no RAM frame; same-type reservations do not conflict)',
+    kernelFunction: 'memtype_reserve (non-RAM ranges go to the memtype tree, memtype_check_conflict accepts the same type)',
+    scenario: 'kernel',
+    commands: [protect(VM4K + 2, 1, { cache: 'UC-' }), protect(VM4K + 2, 1, { cache: 'UC-' })],
+    expect: {
+      results: ['ok', 'ok'],
+      pages: [page(VM4K + 2, 'the vmalloc page', '4K', { cache: 'UC-' }), page(DM + VM_PFN + 2, 'its direct-map alias', '4K', { cache: 'UC-' })],
+      events: [],
+      memtype: [{ pfn: VM_PFN + 2, value: null }],
     },
   },
 ];

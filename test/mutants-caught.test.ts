@@ -9,6 +9,7 @@ import { MUTANTS, type MutantName } from '../impl/index.ts';
 import { X86_64_LAYOUT_4LEVEL } from '../spec/address.ts';
 import { kernelScenario, type Scenario } from '../spec/scenario.ts';
 import { INIT_MM } from '../spec/state.ts';
+import type { Profile } from '../spec/system.ts';
 import { runTrace } from '../fuzz/check.ts';
 import { builtinTarget } from '../fuzz/defaults.ts';
 import { runFuzz } from '../fuzz/property.ts';
@@ -20,6 +21,11 @@ import { fcParams } from './seed.ts';
  * PSE the boot would map 4 GiB with 4K leaves, so that mutant runs on a CPU with PSE but
  * without GB pages, where a 1G collapse must be refused.
  *
+ * split-drops-pat only differs when a leaf with the PAT bit set (WT or WP) is split; the
+ * kernel scenario boots with none, so that mutant's boot ends with a _set_memory_wt of
+ * the first 2M page of the direct map (whole, so nothing splits yet), and every
+ * set_direct_map_*, protect or unmap of a low frame then splits it.
+ *
  * free-before-flush only differs when a `_noflush` removal empties a table, and the
  * kernel scenario's direct map is all huge leaves; as in the kernel, whose
  * init_mem_mapping maps the ISA range first and so in 4K pages, that mutant's boot leaves
@@ -27,16 +33,30 @@ import { fcParams } from './seed.ts';
  */
 const SCENARIO: Partial<Record<MutantName, () => Scenario>> = {
   'collapse-without-pse': () => kernelScenario({ features: { pse: true, gbpages: false } }),
+  'split-drops-pat': () => {
+    const s = kernelScenario();
+    return { ...s, boot: [...s.boot, { op: 'protect', vpn: X86_64_LAYOUT_4LEVEL.pageOffset, pages: 512, change: { cache: 'WT' }, alias: false }] };
+  },
   'free-before-flush': () => {
     const s = kernelScenario();
     return { ...s, boot: [...s.boot, { op: 'split', root: INIT_MM, vpn: X86_64_LAYOUT_4LEVEL.pageOffset }] };
   },
 };
 
+/**
+ * memtype-no-reserve injects a bug in the linux profile's set_memory_uc / set_memory_wc
+ * (strict reserves no memory type), so it is fuzzed under linux, where only a result,
+ * postcondition or refinement mismatch fails a run (a broken invariant is a finding).
+ */
+const PROFILE: Partial<Record<MutantName, Profile>> = {
+  'memtype-no-reserve': 'linux',
+};
+
 describe('every mutant is caught', () => {
   it.each(MUTANTS.map((m) => [m.name, m] as const))('%s', (name) => {
     const scenario = (SCENARIO[name] ?? kernelScenario)();
-    const target = builtinTarget(scenario, name);
+    const profile = PROFILE[name] === undefined ? {} : { profile: PROFILE[name] };
+    const target = { ...builtinTarget(scenario, name), ...profile };
     const r = runFuzz({ ...target, maxCommands: 200, shortFraction: 0.8 }, fcParams({ numRuns: 300 }), 300);
     expect(r.failed, `mutant ${name} survived 300 sequences`).toBe(true);
     const f = r.failure!;
@@ -46,7 +66,7 @@ describe('every mutant is caught', () => {
     expect(report).toContain(`mutant ${name}`);
     expect(r.commands!.length).toBeLessThanOrEqual(r.unshrunkLength!);
     // The shrunk sequence is the mutant's fault: the real impl passes it.
-    const control = runTrace({ ...builtinTarget(scenario), commands: r.commands! });
+    const control = runTrace({ ...builtinTarget(scenario), ...profile, commands: r.commands! });
     expect(control.failure, `the unmutated impl fails the shrunk sequence too:\n${report}`).toBeNull();
   });
 });

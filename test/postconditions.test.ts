@@ -16,7 +16,8 @@ import { applyCommand, type Command } from '../spec/commands.ts';
 import { postcondition, type PostMode } from '../spec/contracts/post/index.ts';
 import { fail, OK, ok, type Result } from '../spec/errors.ts';
 import { SCENARIOS } from '../spec/scenario.ts';
-import { PAGE_KERNEL, PAGE_KERNEL_RO, type AbstractState, type FrameRun, type Leaf, type SystemConfig, type TlbEntry } from '../spec/state.ts';
+import { tableFootprint } from '../spec/footprint.ts';
+import { PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type AbstractState, type FrameRun, type Leaf, type SystemConfig, type TlbEntry } from '../spec/state.ts';
 import type { PageTableSystem, SystemSetup } from '../spec/system.ts';
 import { fcParams } from './seed.ts';
 import { leaf, stateOf } from './states.ts';
@@ -29,6 +30,14 @@ const MiB = 256;
 /** The clauses the step breaks. */
 function broken(before: AbstractState, c: Command, result: Result<unknown>, after: AbstractState, mode: PostMode = 'full'): string[] {
   return postcondition(before, c, result, after, mode).map((v) => v.clause);
+}
+
+/**
+ * The clause the fuzzer reports (the first violation): a wrong collapse also changes the
+ * leaves beside the windows, so the frame clause follows it.
+ */
+function reported(before: AbstractState, c: Command, result: Result<unknown>, after: AbstractState, mode: PostMode = 'full'): string | undefined {
+  return broken(before, c, result, after, mode)[0];
 }
 
 /** Runs `commands` on `sys`, holding each step to its postcondition; the first step that breaks one, with its violations. */
@@ -136,6 +145,22 @@ const WRONG: readonly WrongCase[] = [
         return m.protect(vpn, pages, change, opts);
       },
     }),
+  },
+  {
+    name: 'protect ignores present: false',
+    clause: 'protect.leaves',
+    command: { op: 'protect', vpn: HUGE_VMALLOC + 100, pages: 2, change: { present: false } },
+    wrong: (m) => ({ protect: (vpn, pages, change, opts) => m.protect(vpn, pages, { ...change, present: true }, opts) }),
+  },
+  {
+    name: 'protect with collapse collapses nothing',
+    clause: 'protect.collapse',
+    setup: [
+      { op: 'protect', vpn: HUGE_VMALLOC, pages: PAGES['2M'], change: { write: false } },
+      { op: 'split', root: 0, vpn: HUGE_VMALLOC },
+    ],
+    command: { op: 'protect', vpn: HUGE_VMALLOC + 7, pages: 3, change: { write: false }, collapse: true },
+    wrong: (m) => ({ protect: (vpn, pages, change) => m.protect(vpn, pages, change, { collapse: false }) }),
   },
   {
     name: 'set_direct_map_invalid_noflush owes no flush',
@@ -285,6 +310,19 @@ const tiny = (leaves: readonly Leaf[], more: Partial<AbstractState> = {}): Abstr
 const pieces = (l: Leaf, edit: (p: Leaf, i: number) => Leaf | null = (p) => p): Leaf[] =>
   Array.from({ length: 512 }, (_, i) => edit(leaf(l.vpn + i, l.pfn + i, '4K', l.prot), i)).filter((p): p is Leaf => p !== null);
 const without = (...drop: Leaf[]): Leaf[] => BASE.filter((l) => !drop.includes(l));
+const byVpn = (a: Leaf, b: Leaf): number => a.vpn - b.vpn;
+/** A tiny state whose root 0 also holds the non-present entries `np`, tables counted over both kinds. */
+const tinyNp = (leaves: readonly Leaf[], np: readonly Leaf[], more: Partial<AbstractState> = {}): AbstractState => {
+  const s = tiny(leaves);
+  const nonPresent = [...np].sort(byVpn);
+  const tables = tableFootprint(CONFIG.levels, [...s.roots[0]!.leaves, ...nonPresent].sort(byVpn)) + (more.pendingTableFrees ?? 0);
+  return { ...s, roots: [{ ...s.roots[0]!, nonPresent }], tablesInUse: tables, ...more };
+};
+/** The 4K pieces of a 2M leaf, split in two lists by `np(i)`: the present ones and the non-present ones, `edit` applied to each. */
+const piecesNp = (l: Leaf, np: (i: number) => boolean, edit: (p: Leaf, i: number) => Leaf = (p) => p): [Leaf[], Leaf[]] => {
+  const all = pieces(l, (p, i) => edit(p, i));
+  return [all.filter((_, i) => !np(i)), all.filter((_, i) => np(i))];
+};
 const entry = (cpu: number, l: Leaf): TlbEntry => ({ cpu, root: 0, leaf: l });
 
 describe('(c) map', () => {
@@ -367,6 +405,200 @@ describe('(c) protect', () => {
   });
 });
 
+describe('(c) protect on entries of both kinds', () => {
+  const RO = PAGE_KERNEL_RO;
+  const np: Command = { op: 'protect', vpn: V + 522, pages: 2, change: { present: false } };
+  const [kept, gone] = piecesNp(V2M, (i) => i === 10 || i === 11);
+  const hidden = tinyNp([...without(V2M), ...kept], gone);
+
+  it('present: false makes the pages non-present, frame and prot kept, splitting only there', () => {
+    expect(broken(tiny(BASE), np, OK, hidden)).toEqual([]);
+    expect(broken(tiny(BASE), np, OK, hidden, 'local')).toEqual([]);
+    // A non-present entry left present.
+    expect(broken(tiny(BASE), np, OK, tiny([...without(V2M), ...pieces(V2M)]))).toEqual(['protect.leaves']);
+    expect(broken(tiny(BASE), np, OK, tiny([...without(V2M), ...pieces(V2M)]), 'local')).toEqual(['protect.leaves']);
+    // Its prot not kept.
+    expect(broken(tiny(BASE), np, OK, tinyNp([...without(V2M), ...kept], gone.map((l) => ({ ...l, prot: RO }))))).toEqual(['protect.leaves']);
+    // A whole leaf in the range goes non-present whole.
+    const whole: Command = { ...np, vpn: V, pages: 1 };
+    expect(broken(tiny(BASE), whole, OK, tinyNp(without(V4K), [V4K]))).toEqual([]);
+    expect(broken(tiny(BASE), whole, OK, tinyNp(without(V4K), [{ ...V4K, pfn: 8 }]))).toEqual(['protect.leaves']);
+  });
+
+  it('present: true makes them present again; any other change applies to non-present entries and keeps them so', () => {
+    const shown = tiny([...without(V2M), ...pieces(V2M)]);
+    expect(broken(hidden, { ...np, change: { present: true } }, OK, shown)).toEqual([]);
+    expect(broken(hidden, { ...np, change: { present: true } }, OK, hidden)).toEqual(['protect.leaves']);
+    const ro: Command = { ...np, change: { write: false } };
+    const roHidden = tinyNp([...without(V2M), ...kept], gone.map((l) => ({ ...l, prot: RO })));
+    expect(broken(hidden, ro, OK, roHidden)).toEqual([]);
+    expect(broken(hidden, ro, OK, tiny([...without(V2M), ...pieces(V2M, (p, i) => (i === 10 || i === 11 ? { ...p, prot: RO } : p))]))).toEqual(['protect.leaves']);
+  });
+
+  it('is ENOENT only where a page has no entry of either kind', () => {
+    expect(broken(hidden, np, fail('ENOENT', 'vpn', 'x'), hidden)).toEqual(['protect.outcome']);
+    expect(broken(hidden, { ...np, vpn: V + 1 }, fail('ENOENT', 'vpn', 'x'), hidden)).toEqual([]);
+  });
+
+  it('holds both lists outside the windows to the frame condition: a leaf there turned non-present is caught', () => {
+    const c: Command = { op: 'protect', vpn: V, pages: 1, change: { write: false } };
+    const good = tiny([...without(V4K), { ...V4K, prot: RO }]);
+    expect(broken(tiny(BASE), c, OK, good)).toEqual([]);
+    const moved = tinyNp([...without(V4K, DM4K), { ...V4K, prot: RO }], [DM4K]);
+    expect(broken(tiny(BASE), c, OK, moved, 'full')).toEqual(['protect.frame']);
+    expect(broken(tiny(BASE), c, OK, moved, 'local')).toEqual(['protect.frame']);
+    // And a non-present entry outside them made present again.
+    const before = tinyNp(without(DM4K), [DM4K]);
+    expect(broken(before, c, OK, tinyNp([...without(V4K, DM4K), { ...V4K, prot: RO }], [DM4K]), 'local')).toEqual([]);
+    expect(broken(before, c, OK, good, 'local')).toEqual(['protect.frame']);
+  });
+
+  it('kernel4k: every page of the range in a 4K kernel4k entry, the pieces outside by the split rule', () => {
+    const K4 = { ...PAGE_KERNEL, kernel4k: true };
+    const G = V + PAGES['1G'];
+    const before = tiny([...BASE, leaf(G, 0, '1G')]);
+    const c: Command = { op: 'protect', vpn: G + 512 + 5, pages: 1, change: { kernel4k: true } };
+    const bigs = Array.from({ length: 512 }, (_, j) => leaf(G + 512 * j, 512 * j, '2M')).filter((_, j) => j !== 1);
+    const block1 = leaf(G + 512, 512, '2M');
+    expect(broken(before, c, OK, tiny([...BASE, ...bigs, ...pieces(block1, (p, i) => (i === 5 ? { ...p, prot: K4 } : p))]))).toEqual([]);
+    // kernel4k missing on the page.
+    expect(broken(before, c, OK, tiny([...BASE, ...bigs, ...pieces(block1)]))).toEqual(['protect.kernel4k']);
+    // A piece outside split further than the split rule says.
+    const over = [...bigs.filter((l) => l.vpn !== G + 1024), ...pieces(leaf(G + 1024, 1024, '2M')), ...pieces(block1, (p, i) => (i === 5 ? { ...p, prot: K4 } : p))];
+    expect(broken(before, c, OK, tiny([...BASE, ...over]))).toEqual(['protect.leaves']);
+    // A leaf wholly inside the range is split all the same.
+    const all: Command = { op: 'protect', vpn: V2M.vpn, pages: 512, change: { kernel4k: true } };
+    expect(broken(tiny(BASE), all, OK, tiny([...without(V2M), ...pieces(V2M, (p) => ({ ...p, prot: K4 }))]))).toEqual([]);
+    expect(broken(tiny(BASE), all, OK, tiny([...without(V2M), { ...V2M, prot: K4 }]))).toEqual(['protect.kernel4k']);
+    expect(broken(tiny(BASE), all, OK, tiny([...without(V2M), ...pieces(V2M, (p, i) => (i === 400 ? p : { ...p, prot: K4 }))]), 'local')).toEqual(['protect.kernel4k']);
+  });
+
+  it('alias: write and cache only, never present; the frames of non-present entries have aliases too', () => {
+    const c: Command = { op: 'protect', vpn: V, pages: 1, change: { present: false, write: false }, alias: true };
+    const aliasRo = pieces(DM2M, (p, i) => (i === 7 ? { ...p, prot: RO } : p));
+    const good = tinyNp([...without(DM2M, V4K), ...aliasRo], [{ ...V4K, prot: RO }]);
+    expect(broken(tiny(BASE), c, OK, good)).toEqual([]);
+    const aliasGone = tinyNp([...without(DM2M, V4K), ...aliasRo.filter((_, i) => i !== 7)], [{ ...V4K, prot: RO }, aliasRo[7]!]);
+    expect(broken(tiny(BASE), c, OK, aliasGone)).toEqual(['protect.alias']);
+    // V4K is non-present now: its frame's direct-map page follows a write change still.
+    const rw: Command = { op: 'protect', vpn: V, pages: 1, change: { write: true }, alias: true };
+    expect(broken(good, rw, OK, tinyNp([...without(DM2M, V4K), ...pieces(DM2M)], [V4K]))).toEqual([]);
+    expect(broken(good, rw, OK, tinyNp([...without(DM2M, V4K), ...aliasRo], [V4K]))).toEqual(['protect.alias']);
+  });
+
+  it('frames: a memtype changed is a change of the frames (strict never changes one)', () => {
+    const c: Command = { op: 'protect', vpn: V, pages: 1, change: { cache: 'WC' } };
+    const wc = tiny([...without(V4K), { ...V4K, prot: { ...PAGE_KERNEL, cache: 'WC' } }]);
+    expect(broken(tiny(BASE), c, OK, wc)).toEqual([]);
+    const reserved: FrameRun[] = [run(0, 7), { ...run(7, 1), memtype: 'WC' }, run(8, 2040), run(2048, 64), run(2112, 1984)];
+    expect(broken(tiny(BASE), c, OK, { ...wc, frames: reserved })).toEqual(['protect.frames']);
+    const before = { ...tiny(BASE), frames: reserved };
+    expect(broken(before, { ...c, change: { cache: 'WB' } }, OK, tiny(BASE))).toEqual(['protect.frames']);
+  });
+});
+
+describe('(c) protect with collapse (set_memory_rox)', () => {
+  const ROX = PAGE_KERNEL_ROX;
+  const rox: Command = { op: 'protect', vpn: V + 512, pages: 10, change: { write: false, exec: true }, collapse: true };
+  // V2M as 4K leaves: the first ten RW NX, the rest ROX already.
+  const split = tiny([...without(V2M), ...pieces(V2M, (p, i) => (i < 10 ? p : { ...p, prot: ROX }))]);
+  const collapsed = tiny([...without(V2M), { ...V2M, prot: ROX }]);
+  const allRox = tiny([...without(V2M), ...pieces(V2M, (p) => ({ ...p, prot: ROX }))]);
+
+  it('a 2M block of 512 like 4K leaves after the change becomes one 2M leaf, its table freed', () => {
+    for (const mode of ['full', 'local'] as const) {
+      expect(broken(split, rox, OK, collapsed, mode)).toEqual([]);
+      expect(broken(split, rox, OK, allRox, mode)).toEqual(['protect.collapse']);
+      expect(broken(split, rox, OK, { ...collapsed, tablesInUse: split.tablesInUse }, mode)).toEqual(['protect.tables']);
+    }
+    // Without collapse, or without PSE, nothing collapses.
+    expect(broken(split, { ...rox, collapse: false }, OK, allRox)).toEqual([]);
+    const noPse = { ...split, config: { ...CONFIG, features: { pse: false, gbpages: false } } };
+    expect(broken(noPse, rox, OK, { ...allRox, config: noPse.config })).toEqual([]);
+    expect(reported(noPse, rox, OK, { ...collapsed, config: noPse.config })).toBe('protect.collapse');
+  });
+
+  it('flushes the collapsed block, and judges the pool before the collapse', () => {
+    const piece = leaf(V + 612, 612, '4K', ROX);
+    expect(broken({ ...split, tlb: [entry(0, piece)] }, rox, OK, collapsed)).toEqual([]);
+    expect(broken({ ...split, tlb: [entry(0, piece)] }, rox, OK, { ...collapsed, tlb: [entry(0, piece)] })).toEqual(['protect.tlb']);
+    const tight = { ...split, config: { ...CONFIG, tablePool: { pfn: 2048, count: collapsed.tablesInUse } } };
+    expect(broken(tight, rox, OK, { ...collapsed, config: tight.config })).toEqual(['protect.tables']);
+    expect(broken(tight, rox, fail('ENOMEM', 'tablePool', 'x'), tight)).toEqual([]);
+  });
+
+  it('never collapses over a kernel4k page', () => {
+    // Page 300 was set_memory_4k'd: ROX and kernel4k, so its prot differs from the rest.
+    const K4 = { ...ROX, kernel4k: true };
+    const before = tiny([...without(V2M), ...pieces(V2M, (p, i) => (i === 300 ? { ...p, prot: K4 } : i < 10 ? p : { ...p, prot: ROX }))]);
+    const after = tiny([...without(V2M), ...pieces(V2M, (p, i) => ({ ...p, prot: i === 300 ? K4 : ROX }))]);
+    expect(broken(before, rox, OK, after)).toEqual([]);
+    expect(reported(before, rox, OK, collapsed)).toBe('protect.collapse');
+    expect(reported(before, rox, OK, collapsed, 'local')).toBe('protect.collapse');
+    // Nor over a block all of whose pages are kept 4K.
+    const k4 = (p: Leaf): Leaf => ({ ...p, prot: { ...ROX, kernel4k: true } });
+    const allKept = tiny([...without(V2M), ...pieces(V2M, k4)]);
+    expect(broken(allKept, rox, OK, allKept)).toEqual([]);
+    expect(reported(allKept, rox, OK, tiny([...without(V2M), k4(V2M)]))).toBe('protect.collapse');
+  });
+
+  it('right after a 2M collapse, the 1G block around it collapses when it is 512 like 2M leaves', () => {
+    const G = V + PAGES['1G'];
+    const bigs = Array.from({ length: 512 }, (_, j) => leaf(G + 512 * j, 512 * j, '2M', ROX));
+    const before = tiny([...BASE, ...bigs.filter((_, j) => j !== 3), ...pieces(leaf(G + 3 * 512, 3 * 512, '2M'))]);
+    const c: Command = { op: 'protect', vpn: G + 3 * 512, pages: 512, change: { write: false, exec: true }, collapse: true };
+    const giga = tiny([...BASE, leaf(G, 0, '1G', ROX)]);
+    for (const mode of ['full', 'local'] as const) {
+      expect(broken(before, c, OK, giga, mode)).toEqual([]);
+      expect(broken(before, c, OK, tiny([...BASE, ...bigs]), mode)).toEqual(['protect.collapse']);
+    }
+    const noGb = { ...before, config: { ...CONFIG, features: { pse: true, gbpages: false } } };
+    expect(broken(noGb, c, OK, { ...tiny([...BASE, ...bigs]), config: noGb.config })).toEqual([]);
+    expect(reported(noGb, c, OK, { ...giga, config: noGb.config })).toBe('protect.collapse');
+    // No 2M collapse, no 1G one: the block's leaves were 2M already.
+    const already = tiny([...BASE, ...bigs.map((l, j) => (j === 3 ? { ...l, prot: PAGE_KERNEL } : l))]);
+    expect(broken(already, c, OK, tiny([...BASE, ...bigs]))).toEqual([]);
+    expect(reported(already, c, OK, giga)).toBe('protect.collapse');
+  });
+});
+
+describe('(c) map, unmap and set_direct_map_* among non-present entries', () => {
+  const [kept, gone] = piecesNp(V2M, (i) => i === 10 || i === 11);
+  const hidden = tinyNp([...without(V2M), ...kept], gone);
+
+  it('map over a non-present entry is EEXIST', () => {
+    const c: Command = { op: 'map', root: 0, vpn: V + 522, pfn: 100, pages: 1, prot: PAGE_KERNEL };
+    expect(broken(hidden, c, fail('EEXIST', 'vpn', 'x'), hidden)).toEqual([]);
+    expect(broken(hidden, c, OK, hidden)).toEqual(['map.eexist']);
+  });
+
+  it('unmap removes entries of both kinds, and is ENOENT only where there is neither', () => {
+    const c: Command = { op: 'unmap', root: 0, vpn: V + 522, pages: 2 };
+    const removed = tiny([...without(V2M), ...kept]);
+    expect(broken(hidden, c, OK, removed)).toEqual([]);
+    expect(broken(hidden, c, OK, hidden)).toEqual(['unmap.leaves']);
+    expect(broken(hidden, c, fail('ENOENT', 'vpn', 'x'), hidden)).toEqual(['unmap.outcome']);
+    const wider: Command = { ...c, vpn: V + 520, pages: 8 };
+    expect(broken(hidden, wider, OK, tiny([...without(V2M), ...kept.filter((l) => l.vpn < V + 520 || l.vpn >= V + 528)]))).toEqual([]);
+  });
+
+  it('set_direct_map_*: default is EEXIST on a non-present page, invalid ENOENT; entries beside them are held to the frame condition', () => {
+    const [dmKept, dmGone] = piecesNp(DM2M, (i) => i === 5);
+    const before = tinyNp([...without(DM2M), ...dmKept], dmGone);
+    const dflt: Command = { op: 'setDirectMapDefault', pfn: 5, count: 1, flush: true };
+    expect(broken(before, dflt, fail('EEXIST', 'pfn', 'x'), before)).toEqual([]);
+    expect(broken(before, dflt, OK, { ...tiny([...without(DM2M), ...pieces(DM2M)]), frames: FRAMES })).toEqual(['setDirectMapDefault.eexist']);
+    const invalid: Command = { op: 'setDirectMapInvalid', pfn: 5, count: 1, flush: true };
+    expect(broken(before, invalid, fail('ENOENT', 'pfn', 'x'), before)).toEqual([]);
+    const next: Command = { ...invalid, pfn: 6 };
+    const good = { ...tinyNp([...without(DM2M), ...dmKept.filter((l) => l.vpn !== DM + 6)], dmGone), frames: framesWithout(6) };
+    expect(broken(before, next, OK, good)).toEqual([]);
+    const lost = { ...tiny([...without(DM2M), ...dmKept.filter((l) => l.vpn !== DM + 6)]), frames: framesWithout(6) };
+    expect(broken(before, next, OK, lost, 'full')).toEqual(['setDirectMapInvalid.frame']);
+    expect(broken(before, next, OK, lost, 'local')).toContain('setDirectMapInvalid.frame');
+  });
+});
+
 describe('(c) set_direct_map_*', () => {
   const invalid: Command = { op: 'setDirectMapInvalid', pfn: 5, count: 1, flush: false };
   const removed = [...without(DM2M), ...pieces(DM2M, (p, i) => (i === 5 ? null : p))];
@@ -420,6 +652,18 @@ describe('(c) split and collapse', () => {
     const mixed = tiny([...without(V2M), ...pieces(V2M, (p, i) => (i === 3 ? { ...p, prot: PAGE_KERNEL_RO } : p))]);
     expect(broken(mixed, c, fail('EINVAL', 'vpn', 'x'), mixed)).toEqual([]);
     expect(broken(mixed, c, OK, tiny(BASE))).toEqual(['collapse.uniform']);
+  });
+
+  it('collapse: EINVAL when the leaves are kept 4K (kernel4k), and ENOENT over a non-present entry', () => {
+    const c: Command = { op: 'collapse', root: 0, vpn: V + 515, size: '2M' };
+    const k4 = (p: Leaf): Leaf => ({ ...p, prot: { ...p.prot, kernel4k: true } });
+    const kept = tiny([...without(V2M), ...pieces(V2M, k4)]);
+    expect(broken(kept, c, fail('EINVAL', 'vpn', 'x'), kept)).toEqual([]);
+    expect(broken(kept, c, OK, tiny([...without(V2M), k4(V2M)]))).toEqual(['collapse.kernel4k']);
+    const [present, np] = piecesNp(V2M, (i) => i === 9);
+    const hidden = tinyNp([...without(V2M), ...present], np);
+    expect(broken(hidden, c, fail('ENOENT', 'vpn', 'x'), hidden)).toEqual([]);
+    expect(broken(hidden, c, OK, tiny(BASE))).toEqual(['collapse.enoent']);
   });
 });
 

@@ -7,8 +7,10 @@
  * Preconditions, first failure wins (both operations):
  *   EINVAL pfn     not an integer frame in [0, config.frames)
  *   EINVAL count   not an integer ≥ 1, or [pfn, pfn+count) runs past memory
- *   invalid: ENOENT  some frame of the range has no direct-map page (directMapVpn unmapped)
- *   default: EEXIST  some frame of the range has its direct-map page present
+ *   invalid: ENOENT  some frame of the range has no direct-map page (no leaf at
+ *                    directMapVpn: a non-present entry there, set_memory_np's, is not one)
+ *   default: EEXIST  some frame of the range has an entry at its direct-map page (a leaf,
+ *                    or a non-present entry: set_memory_p, not this, brings that back)
  *   invalid: EPERM   some frame is mapped anywhere else in the kernel half (P7 on the
  *                    resulting state: a noDirectMap frame is mapped nowhere there)
  *   EPERM          any other strict-policy invariant on the resulting state (default

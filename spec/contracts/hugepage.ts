@@ -6,7 +6,7 @@
  * split preconditions, first failure wins:
  *   EINVAL root   root is not init_mm (0)
  *   EINVAL vpn    not an integer canonical page number in the kernel half
- *   ENOENT        vpn is not mapped
+ *   ENOENT        vpn is not mapped (a non-present entry is not a mapping)
  *   EINVAL vpn    the leaf containing vpn is 4K (nothing to split)
  *   EPERM         strict policy (splitting preserves attributes, so never today)
  *   ENOMEM        the new table does not fit in the pool
@@ -25,7 +25,8 @@
  *   EINVAL root   root is not init_mm (0)
  *   EINVAL vpn    not an integer canonical page number in the kernel half
  *   EINVAL size   not 2M/1G, or the CPU lacks it (2M needs PSE, 1G GB pages)
- *   ENOENT        some page of B is unmapped, B = the size-aligned block containing vpn
+ *   ENOENT        some page of B is unmapped (a non-present entry is unmapped), B = the
+ *                 size-aligned block containing vpn
  *   EINVAL vpn    B is not exactly 512 leaves of the next size down with identical prot
  *                 and contiguous frames from a size-aligned pfn, or they are kept 4K
  *                 (kernel4k, set_memory_4k: collapse_pmd_page never collapses them)

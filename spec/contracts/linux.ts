@@ -114,7 +114,8 @@
  * (collapse_large_pages): if the 1G entry above B is a table and B's 2M entry is a present
  * table (a PTE table), collapse_pmd_page collapses B when the CPU has PSE, the first PTE's
  * frame is 2M-aligned and it has no kernel4k, and the other 511 PTEs are present with the
- * first's prot and contiguous frames: B becomes one 2M leaf with that prot. Right after
+ * first's prot and contiguous frames (the first PTE's P is not tested, but the flag
+ * comparison makes it present too: all 512 are present leaves): B becomes one 2M leaf with that prot. Right after
  * such a collapse, collapse_pud_page collapses the 1G block around B when the CPU has GB
  * pages (direct_gbpages) and its 512 entries are present 2M leaves with one prot and
  * contiguous frames from a 1G-aligned pfn. Aliases are never collapsed. If anything

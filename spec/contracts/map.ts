@@ -9,7 +9,8 @@
  *   EINVAL pfn     [pfn, pfn+pages) not inside memory [0, config.frames)
  *   EINVAL prot    unknown cache mode, or not x86-representable (execUser ≠ user && execKernel)
  *   EINVAL maxPage not one of 4K/2M/1G (a size the CPU lacks is NOT an error: it caps lower)
- *   EEXIST         some page of [vpn, vpn+pages) is already mapped
+ *   EEXIST         some page of [vpn, vpn+pages) already has an entry (a leaf, or a
+ *                  non-present entry of set_memory_np: it holds its slot)
  *   EPERM          the resulting state breaks a strict-policy invariant (outcome.ts STRICT_POLICY)
  *   ENOMEM         the resulting radix footprint exceeds config.tablePool.count (spec/footprint.ts)
  *

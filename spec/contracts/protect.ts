@@ -24,16 +24,16 @@
  * in a 4K entry (the kernel's force_split), whatever it had, and the pieces outside the
  * range follow the split rule. The policy judges the present leaves only.
  *
- * With alias, for each frame f mapped by the range at a vpn outside the direct map
- * (isDirectMapVpn), the page directMapVpn(f) then, as a second step after the range's
+ * With alias, for each frame f that an entry of the range (present or not: the kernel's
+ * cpa->pfn comes from either) holds at a vpn outside the direct map (isDirectMapVpn), the page directMapVpn(f) then, as a second step after the range's
  * own change, gets the change's write and cache fields only (never exec: the direct map
  * stays NX; never global, present or kernel4k: strict keeps the alias mapped and its
  * page size its own) by the same rule; alias pages without an entry are skipped
  * (cpa_process_alias). The linux profile propagates every mask but NX, to the high map
  * too (linux.ts).
  *
- * With collapse (set_memory_rox), after the change: for each 2M-aligned block B meeting
- * the range, in address order, if B is mapped by 512 present 4K leaves with one prot
+ * With collapse (set_memory_rox), after the change and its alias step: for each
+ * 2M-aligned block B meeting the range, in address order, if B is mapped by 512 present 4K leaves with one prot
  * without kernel4k and contiguous frames from a 2M-aligned pfn, and the CPU has PSE,
  * they become one 2M leaf with that prot (collapse_pmd_page); right after such a
  * collapse, if the CPU has GB pages and the 1G block around B is then 512 present 2M

@@ -5,14 +5,15 @@
  *   EINVAL root   root is not init_mm (0)
  *   EINVAL vpn    not an integer canonical page number in the kernel half
  *   EINVAL pages  not an integer ≥ 1, or the range leaves the kernel half
- *   ENOENT        no page of [vpn, vpn+pages) is mapped (a partly mapped range is fine)
+ *   ENOENT        no page of [vpn, vpn+pages) has an entry, leaf or non-present (a
+ *                 partly mapped range is fine)
  *   EPERM         the resulting state breaks a strict-policy invariant (removal cannot, today)
  *   ENOMEM        the resulting footprint exceeds the pool (splitting a 1G leaf at an
  *                 unaligned edge adds a PMD and a PTE table, so unmap can need memory)
  *
  * Postcondition: every leaf partly inside the range is split (split rule, hugepage.ts)
  * recursively until each piece is wholly inside or wholly outside; the pieces inside are
- * removed, the rest keep their attributes exactly. TLB entries of every CPU whose leaf
+ * removed (non-present entries alike), the rest keep their attributes exactly. TLB entries of every CPU whose leaf
  * intersects the range are removed and obligations inside it discharged (flush.ts);
  * emptied tables are freed after that flush, so the footprint is the new leaves' one.
  */

@@ -24,6 +24,13 @@ export const _PAGE_SOFTW1 = 1 << 9;
 export const _PAGE_SOFTW2 = 1 << 10;
 export const _PAGE_SOFTW3 = 1 << 11;
 export const _PAGE_SOFTW_MASK = _PAGE_SOFTW1 | _PAGE_SOFTW2 | _PAGE_SOFTW3;
+/**
+ * _PAGE_KERNEL_4K = _PAGE_SOFTW3 (pgtable_types.h: _PAGE_BIT_KERNEL_4K is
+ * _PAGE_BIT_SOFTW3): set_memory_4k's mark that a page must stay 4K (collapse_pmd_page
+ * skips a block whose first PTE has it). The MMU ignores it; it is kept on present and
+ * non-present entries alike.
+ */
+export const _PAGE_KERNEL_4K = _PAGE_SOFTW3;
 /** PAT on 2M/1G leaves (bit 12; the PFN of a large leaf starts above it). */
 export const _PAGE_PAT_LARGE = 1 << 12;
 /** Low 20 bits of the PFN, bits 12..31 of lo. */

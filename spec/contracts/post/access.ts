@@ -8,7 +8,7 @@ import type { AccessKind, AccessOutcome, Translation } from '../../system.ts';
 import type { CommandOf } from '../../operations.ts';
 import { validateAccess, validateFlush, validateTranslate } from '../access.ts';
 import { breach, leafText, type Clause, type PostViolation } from './clause.ts';
-import { nothingBut, rootLeaves } from './effect.ts';
+import { nothingBut, rootEntries, rootLeaves } from './effect.ts';
 import { leafAt, sameLeaf, windowsOf } from './leaves.ts';
 import { RangeSet } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
@@ -52,7 +52,7 @@ export const TRANSLATE: Contract<'translate'> = {
   args: (config, c) => validateTranslate(config, c.root, c.vpn),
   state: (before, c) => (leafAt(rootLeaves(before, c.root), c.vpn) !== undefined ? null : { error: { errno: 'ENOENT', arg: 'vpn' }, clause: translateSay.enoent }),
   scope: (_, c) => [pageAt(c)],
-  effect: (before, c) => nothingBut(windowsOf(rootLeaves(before), [pageAt(c)])),
+  effect: (before, c) => nothingBut(windowsOf(rootEntries(before), [pageAt(c)])),
   // value: the walk's leaf and the frame of vpn in it.
   value: (before, c, value) => {
     const want = walked(leafAt(rootLeaves(before, c.root), c.vpn)!, c.vpn);
@@ -111,7 +111,7 @@ export const ACCESS: Contract<'access'> = {
   // tlb: a walk that found a leaf fills (cpu, root) with it; a hit or a miss fills nothing.
   effect: (before, c) => {
     const { hit, leaf } = accessed(before, c);
-    return nothingBut(windowsOf(rootLeaves(before), [pageAt(c)]), hit === undefined && leaf !== undefined ? { fill: { cpu: c.cpu, root: c.root, leaf } } : {});
+    return nothingBut(windowsOf(rootEntries(before), [pageAt(c)]), hit === undefined && leaf !== undefined ? { fill: { cpu: c.cpu, root: c.root, leaf } } : {});
   },
   // hit, walk, permission: the outcome.
   value: (before, c, value): PostViolation[] => {

@@ -41,7 +41,12 @@ export function breach(clause: Clause, what: string, witnesses: readonly Witness
 }
 
 export function leafText(l: Leaf): string {
-  return `${l.size} leaf ${vpnToHex(l.vpn)} -> ${pfnToHex(l.pfn)} ${protToString(l.prot)}`;
+  return entryText(l, true);
+}
+
+/** An entry: a leaf (present) or a non-present entry (AbstractRoot.nonPresent), which keeps its frame and prot. */
+export function entryText(l: Leaf, present: boolean): string {
+  return `${l.size} ${present ? 'leaf' : 'non-present entry'} ${vpnToHex(l.vpn)} -> ${pfnToHex(l.pfn)} ${protToString(l.prot)}`;
 }
 
 /** A witness at one leaf-sized place of a root. */

@@ -4,8 +4,8 @@
  */
 import { PAGE_KERNEL, type AbstractState, type SystemConfig } from '../../state.ts';
 import { directMapVpn, validateSetDirectMap } from '../directmap.ts';
-import { nothingBut, rootLeaves, type Effect } from './effect.ts';
-import { firstHole, firstMapped } from './leaves.ts';
+import { nothingBut, rootEntries, rootLeaves, type Effect } from './effect.ts';
+import { firstHole, firstMapped, leavesOnly } from './leaves.ts';
 import { RangeSet, rangeEnd, type Range } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
 import { removal } from './unmap.ts';
@@ -23,7 +23,7 @@ const invalidSay = contractClauses('setDirectMapInvalid', {
 });
 
 const defaultSay = contractClauses('setDirectMapDefault', {
-  eexist: 'default: EEXIST some frame of the range has its direct-map page present',
+  eexist: 'default: EEXIST some frame of the range has its direct-map page present (or non-present: an entry holds the slot, as for map)',
   leaves: "default: each frame's direct-map page is mapped 4K with PAGE_KERNEL (RW, NX, global, WB)",
   frames: 'and noDirectMap = false',
   tlb,
@@ -50,7 +50,8 @@ const onFrames = {
 export const SET_DIRECT_MAP_INVALID: Contract<'setDirectMapInvalid'> = {
   ...onFrames,
   say: invalidSay,
-  state: (before, c) => (firstHole(rootLeaves(before), pagesOf(before, c)) === undefined ? null : { error: { errno: 'ENOENT', arg: 'pfn' }, clause: invalidSay.enoent }),
+  // ENOENT: a page without a leaf (a non-present entry maps nothing to invalidate).
+  state: (before, c) => (firstHole(leavesOnly(rootLeaves(before)), pagesOf(before, c)) === undefined ? null : { error: { errno: 'ENOENT', arg: 'pfn' }, clause: invalidSay.enoent }),
   // leaves: removed as unmap removes; frames: noDirectMap set; tables: without the flush
   // the tables the removal empties stay pending.
   effect: (before, c) =>
@@ -64,7 +65,8 @@ export const SET_DIRECT_MAP_INVALID: Contract<'setDirectMapInvalid'> = {
 export const SET_DIRECT_MAP_DEFAULT: Contract<'setDirectMapDefault'> = {
   ...onFrames,
   say: defaultSay,
-  state: (before, c) => (firstMapped(rootLeaves(before), pagesOf(before, c)) === undefined ? null : { error: { errno: 'EEXIST', arg: 'pfn' }, clause: defaultSay.eexist }),
+  // EEXIST: an entry of either kind on a page (default adds leaves where there is none).
+  state: (before, c) => (firstMapped(rootEntries(before), pagesOf(before, c)) === undefined ? null : { error: { errno: 'EEXIST', arg: 'pfn' }, clause: defaultSay.eexist }),
   // leaves: one 4K PAGE_KERNEL leaf per frame, on pages nothing mapped; frames: noDirectMap cleared.
   effect: (before, c) => {
     const range = pagesOf(before, c);

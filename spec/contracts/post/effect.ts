@@ -1,18 +1,18 @@
 /**
  * What a successful operation does to the whole state, as data (`Effect`), and the check
- * of an after-state against it: the leaves of init_mm where it acts and the frame
- * condition elsewhere, the frame runs, the TLBs, the flush obligations and the page-table
+ * of an after-state against it: the entries of init_mm (leaves and non-present entries,
+ * leaves.ts) where it acts and the frame condition elsewhere, the frame runs, the TLBs, the flush obligations and the page-table
  * counts. A refused operation is the effect that changes nothing (`unchanged`).
  *
  * The TLB and obligation rules are flush.ts's, the table rules its "Deferred table frees"
  * and state.ts's `tablesInUse`, each restated here set-wise rather than by calling the
  * helpers model and impl use.
  */
-import { PAGES, leafLevel, pagesPerEntry, pfnToHex, vpnToHex, type Level, type Pfn, type Vpn } from '../../address.ts';
+import { PAGES, leafLevel, pagesPerEntry, pfnToHex, vpnToHex, type Level, type Pfn } from '../../address.ts';
 import { tableFootprint } from '../../footprint.ts';
 import { INIT_MM, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry } from '../../state.ts';
 import { breach, leafText, type Clause, type PostMode, type PostViolation } from './clause.ts';
-import { checkOutside, checkWindows, firstEndingAfter, leafEnd, meeting, sameLeaf, unchangedAt, type Expectation } from './leaves.ts';
+import { checkOutside, checkWindows, firstEndingAfter, kinds, leafEnd, leavesOnly, meeting, sameLeaf, sameLists, unchangedAt, type Entries, type Expectation, type Mismatch } from './leaves.ts';
 import { RangeSet, rangeEnd, type Range } from './ranges.ts';
 
 /** The parts of the state an effect speaks of; each relation names a clause for each. */
@@ -20,12 +20,12 @@ export type Aspect = 'leaves' | 'frame' | 'frames' | 'tlb' | 'obligations' | 'ta
 export type AspectClauses = Readonly<Record<Aspect, Clause>>;
 
 export interface Effect {
-  /** Where init_mm's leaves may change: the ranges the contract names, widened to whole leaves. */
+  /** Where init_mm's entries may change: the ranges the contract names, widened to whole entries. */
   readonly windows: RangeSet;
-  /** What the after-state holds at each page of the windows; absent: the leaves as they were. */
+  /** What the after-state holds at each page of the windows; absent: the entries as they were. */
   readonly expect?: Expectation;
-  /** The clause a leaf found wrong at a page breaks (default: the `leaves` clause). */
-  readonly clauseAt?: (p: Vpn) => Clause;
+  /** The clause an entry found wrong breaks, from where and what (default: the `leaves` clause). */
+  readonly clauseAt?: (m: Mismatch) => Clause;
   /** Flushed on all CPUs: TLB entries meeting it dropped, obligations there discharged, pending tables there released. */
   readonly flushed: RangeSet | 'all';
   /** A `_noflush` operation's debt. */
@@ -36,21 +36,28 @@ export interface Effect {
   readonly fill?: TlbEntry;
   /** setDirectMapInvalid without flush: the tables it empties stay pending (directmap.ts, "Table lifetime"). */
   readonly emptiedStayPending?: boolean;
+  /**
+   * protect with collapse: the tables its collapses free. The pool bound is judged before
+   * any collapse (protect.ts), so they count toward ENOMEM though the after-state lacks them.
+   */
+  readonly collapsedTables?: number;
 }
 
 export const rootLeaves = (s: AbstractState, id: number = INIT_MM): readonly Leaf[] => s.roots.find((r) => r.id === id)?.leaves ?? [];
 
+const entriesOf = (root: AbstractRoot | undefined): Entries => (root === undefined ? leavesOnly([]) : root.nonPresent === undefined ? leavesOnly(root.leaves) : { leaves: root.leaves, nonPresent: root.nonPresent });
+
 /**
  * Every entry of a root that holds its page-table slot: the leaves and the non-present
- * entries (linux profile), in vpn order. What map finds occupied, unmap removes and the
- * table footprint counts.
+ * entries, as the root's two lists (no copy). What map finds occupied, unmap removes,
+ * protect changes and the table footprint counts.
  */
-export function rootEntries(s: AbstractState, id: number = INIT_MM): readonly Leaf[] {
-  const root = s.roots.find((r) => r.id === id);
-  if (root === undefined) return [];
-  const np = root.nonPresent ?? [];
-  return np.length === 0 ? root.leaves : [...root.leaves, ...np].sort((a, b) => a.vpn - b.vpn);
+export function rootEntries(s: AbstractState, id: number = INIT_MM): Entries {
+  return entriesOf(s.roots.find((r) => r.id === id));
 }
+
+/** Both lists as one, in vpn order (the whole root: full mode only). */
+const merged = (e: Entries): readonly Leaf[] => (e.nonPresent.length === 0 ? e.leaves : [...e.leaves, ...e.nonPresent].sort((a, b) => a.vpn - b.vpn));
 
 /** The effect of an operation that changes nothing but what `extra` says. */
 export function nothingBut(windows: RangeSet, extra: Partial<Effect> = {}): Effect {
@@ -59,13 +66,13 @@ export function nothingBut(windows: RangeSet, extra: Partial<Effect> = {}): Effe
 
 /** The after-state against the effect: every aspect, under the clauses `say` names. `ok`: the operation succeeded (the pool bound applies). */
 export function checkEffect(before: AbstractState, after: AbstractState, e: Effect, mode: PostMode, say: AspectClauses, ok: boolean): PostViolation[] {
-  const b = rootLeaves(before);
-  const a = rootLeaves(after);
-  // Leaves expected as they were, and the very same array: nothing to walk.
-  const leavesKept = e.expect === undefined && a === b;
+  const b = rootEntries(before);
+  const a = rootEntries(after);
+  // Entries expected as they were, and the very same arrays: nothing to walk.
+  const entriesKept = e.expect === undefined && sameLists(a, b);
   return [
     ...checkRootSet(before.roots, after.roots, say.frame),
-    ...(leavesKept ? [] : checkWindows(INIT_MM, a, e.windows, e.expect ?? unchangedAt(b), e.clauseAt ?? (() => say.leaves))),
+    ...(entriesKept ? [] : checkWindows(INIT_MM, a, e.windows, e.expect ?? unchangedAt(b), e.clauseAt ?? (() => say.leaves))),
     ...checkOutside(INIT_MM, b, a, e.windows, mode, say.frame),
     ...checkFrames(before, after, e, say.frames),
     ...checkTlb(before.tlb, after.tlb, e, say.tlb),
@@ -77,7 +84,7 @@ export function checkEffect(before: AbstractState, after: AbstractState, e: Effe
 /** "A failed operation changes nothing" (spec/errors.ts): every root, frames, TLB, obligations, counts. */
 export function unchanged(before: AbstractState, after: AbstractState, windows: RangeSet, mode: PostMode, clause: Clause): PostViolation[] {
   const say = { leaves: clause, frame: clause, frames: clause, tlb: clause, obligations: clause, tables: clause };
-  const others = before.roots.filter((r) => r.id !== INIT_MM).flatMap((r) => checkOutside(r.id, r.leaves, rootLeaves(after, r.id), RangeSet.EMPTY, mode, clause));
+  const others = before.roots.filter((r) => r.id !== INIT_MM).flatMap((r) => checkOutside(r.id, entriesOf(r), rootEntries(after, r.id), RangeSet.EMPTY, mode, clause));
   return [...checkEffect(before, after, nothingBut(windows), mode, say, false), ...others];
 }
 
@@ -89,12 +96,14 @@ function checkRootSet(before: readonly AbstractRoot[], after: readonly AbstractR
 
 // ---- frames ----
 
-const sameUse = (a: FrameRun, b: Pick<FrameRun, 'use' | 'sensitive' | 'noDirectMap'>): boolean =>
-  a.use === b.use && a.sensitive === b.sensitive && a.noDirectMap === b.noDirectMap;
-const runText = (r: Pick<FrameRun, 'use' | 'sensitive' | 'noDirectMap'>): string => `${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}`;
+/** A run's facts: its use and every flag, the memtype too (state.ts sameFrameFacts, restated). */
+type Facts = Omit<FrameRun, 'pfn' | 'count'>;
+const sameFacts = (a: Facts, b: Facts): boolean => a.use === b.use && a.sensitive === b.sensitive && a.noDirectMap === b.noDirectMap && a.memtype === b.memtype;
+const runText = (r: Facts): string => `${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}${r.memtype === undefined ? '' : ` memtype ${r.memtype}`}`;
 
 /**
- * Frames, page by page: as before, except noDirectMap on the frames the effect names; and
+ * Frames, page by page: as before, except noDirectMap on the frames the effect names
+ * (every other fact kept: no operation held to these relations changes a memtype); and
  * in canonical form (state.ts, system.ts: sorted, covering memory, neighbours differ).
  */
 function checkFrames(before: AbstractState, after: AbstractState, e: Effect, clause: Clause): PostViolation[] {
@@ -106,7 +115,7 @@ function checkFrames(before: AbstractState, after: AbstractState, e: Effect, cla
     const prev = runs[k - 1];
     const start = prev === undefined ? 0 : prev.pfn + prev.count;
     if (r.pfn !== start || r.count < 1) return bad(start, `frame runs must cover memory in order: run #${k} is [${pfnToHex(r.pfn)}, +${r.count}) where ${pfnToHex(start)} was due`);
-    if (prev !== undefined && sameUse(prev, r)) return bad(r.pfn, `runs #${k - 1} and #${k} (${runText(r)}) should be one run`);
+    if (prev !== undefined && sameFacts(prev, r)) return bad(r.pfn, `runs #${k - 1} and #${k} (${runText(r)}) should be one run`);
   }
   const last = runs[runs.length - 1];
   if (last === undefined || last.pfn + last.count !== before.config.frames) return bad(0, `frame runs must end at ${before.config.frames} frames`);
@@ -118,7 +127,7 @@ function checkFrames(before: AbstractState, after: AbstractState, e: Effect, cla
     const was = before.frames[i]!;
     const is = runs[j]!;
     const want = nd !== undefined && f >= nd.pfn && f < nd.pfn + nd.count ? { ...was, noDirectMap: nd.value } : was;
-    if (!sameUse(is, want)) return bad(f, `frame ${pfnToHex(f)} should be ${runText(want)}, is ${runText(is)}`);
+    if (!sameFacts(is, want)) return bad(f, `frame ${pfnToHex(f)} should be ${runText(want)}, is ${runText(is)}`);
     const next = Math.min(was.pfn + was.count, is.pfn + is.count, ...edges.filter((x) => x > f));
     if (next === was.pfn + was.count) i++;
     if (next === is.pfn + is.count) j++;
@@ -201,31 +210,34 @@ function checkObligations(before: readonly FlushObligation[], after: readonly Fl
 // ---- page-table counts (state.ts, footprint.ts, flush.ts "Deferred table frees") ----
 
 /**
- * Whether the radix tree of `leaves` has the level-L table named `key` (footprint.ts: the
- * one under entry `key` of level L+1, spanning pagesPerEntry(L+1) pages): some leaf of
- * level ≤ L lies in that span. A leaf of a higher level there would cover the whole span
- * alone, so the first leaf that ends inside the span decides.
+ * Whether the radix tree of the entries has the level-L table named `key` (footprint.ts:
+ * the one under entry `key` of level L+1, spanning pagesPerEntry(L+1) pages): some entry
+ * of either kind of level ≤ L lies in that span. An entry of a higher level there would
+ * cover the whole span alone, so in each list the first entry that ends inside the span
+ * decides.
  */
-function hasTable(leaves: readonly Leaf[], L: Level, key: number): boolean {
+function hasTable(entries: Entries, L: Level, key: number): boolean {
   const span = pagesPerEntry((L + 1) as Level);
-  const l = leaves[firstEndingAfter(leaves, key * span)];
-  return l !== undefined && l.vpn >= key * span && l.vpn < (key + 1) * span && leafLevel(l.size) <= L;
+  return kinds(entries).some(([list]) => {
+    const l = list[firstEndingAfter(list, key * span)];
+    return l !== undefined && l.vpn >= key * span && l.vpn < (key + 1) * span && leafLevel(l.size) <= L;
+  });
 }
 
 /**
- * Tables the windows' change creates and empties: the table keys of the leaves in the
- * windows, before and after, that only one side has. Leaves elsewhere are the same on
+ * Tables the windows' change creates and empties: the table keys of the entries in the
+ * windows, before and after, that only one side has. Entries elsewhere are the same on
  * both sides (the frame condition), so no other table changes.
  */
-function tableChange(levels: number, before: readonly Leaf[], after: readonly Leaf[], windows: RangeSet): { created: number; emptied: number } {
-  if (before === after) return { created: 0, emptied: 0 };
+function tableChange(levels: number, before: Entries, after: Entries, windows: RangeSet): { created: number; emptied: number } {
+  if (sameLists(before, after)) return { created: 0, emptied: 0 };
   let created = 0;
   let emptied = 0;
   for (let L = 1 as Level; L < levels; L = (L + 1) as Level) {
     const span = pagesPerEntry((L + 1) as Level);
     const keys = new Set<number>();
     for (const w of windows.ranges) {
-      for (const leaves of [before, after]) {
+      for (const [leaves] of [...kinds(before), ...kinds(after)]) {
         const [lo, hi] = meeting(leaves, w);
         // Sorted leaves give non-decreasing keys: add each run once.
         let last = -1;
@@ -253,14 +265,15 @@ function tableChange(levels: number, before: readonly Leaf[], after: readonly Le
  * that none can outlive the obligations: each pending table's span holds an owed page
  * until a flush there releases it); flushAll releases all; setDirectMapInvalid without
  * flush adds the tables it empties; any other operation keeps them. On success the
- * tables needed (footprint + pending before + newly pending) fit in the pool (ENOMEM).
+ * tables needed (footprint + pending before + newly pending, and the tables a collapse
+ * freed after the bound was judged) fit in the pool (ENOMEM).
  */
 function checkTables(before: AbstractState, after: AbstractState, e: Effect, mode: PostMode, clause: Clause, ok: boolean): PostViolation[] {
   const levels = before.config.levels;
   const b = rootEntries(before);
   const a = rootEntries(after);
   const change = tableChange(levels, b, a, e.windows);
-  const footprint = mode === 'full' ? tableFootprint(levels, a) : before.tablesInUse - before.pendingTableFrees + change.created - change.emptied;
+  const footprint = mode === 'full' ? tableFootprint(levels, merged(a)) : before.tablesInUse - before.pendingTableFrees + change.created - change.emptied;
   const out: string[] = [];
   const pendingBefore = before.pendingTableFrees;
   const pending = after.pendingTableFrees;
@@ -275,7 +288,7 @@ function checkTables(before: AbstractState, after: AbstractState, e: Effect, mod
     out.push(`nothing was flushed or emptied, yet pending tables went from ${pendingBefore} to ${pending}`);
   }
   if (after.tablesInUse !== footprint + pending) out.push(`tablesInUse is ${after.tablesInUse}, but the radix footprint is ${footprint} and ${pending} tables are pending`);
-  const needed = footprint + pendingBefore + (e.emptiedStayPending === true ? change.emptied : 0);
+  const needed = footprint + (e.collapsedTables ?? 0) + pendingBefore + (e.emptiedStayPending === true ? change.emptied : 0);
   if (ok && needed > before.config.tablePool.count) out.push(`it succeeded needing ${needed} tables, but the pool has ${before.config.tablePool.count} (ENOMEM)`);
   return out.map((what) => breach(clause, what, [{ detail: what }]));
 }

@@ -5,7 +5,7 @@ import { PAGES, type Vpn } from '../../address.ts';
 import { protEquals, type Leaf } from '../../state.ts';
 import { validateCollapse, validateSplit } from '../hugepage.ts';
 import { nothingBut, rootLeaves } from './effect.ts';
-import { firstHole, leafAt, meeting, sizeBelow } from './leaves.ts';
+import { firstHole, leafAt, leavesOnly, meeting, sizeBelow } from './leaves.ts';
 import { RangeSet, rangeEnd, type Range } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
 
@@ -22,6 +22,7 @@ const splitSay = contractClauses('split', {
 const collapseSay = contractClauses('collapse', {
   enoent: 'ENOENT some page of B is unmapped, B = the size-aligned block containing vpn',
   uniform: 'EINVAL vpn B is not exactly 512 leaves of the next size down with identical prot and contiguous frames from a size-aligned pfn',
+  kernel4k: 'EINVAL vpn ... or they are kept 4K (kernel4k, set_memory_4k: collapse_pmd_page never collapses them)',
   leaves: 'those 512 leaves are replaced by one leaf of size with their prot at their first pfn',
   frames: 'frames are unchanged',
   tlb: 'B is flushed on all CPUs',
@@ -85,8 +86,11 @@ export const COLLAPSE: Contract<'collapse'> = {
   state: (before, c) => {
     const leaves = rootLeaves(before);
     const block = blockOf(c.vpn, c.size);
-    if (firstHole(leaves, block) !== undefined) return { error: { errno: 'ENOENT', arg: 'vpn' }, clause: collapseSay.enoent };
-    return uniform(leaves, block, c.size) ? null : { error: { errno: 'EINVAL', arg: 'vpn' }, clause: collapseSay.uniform };
+    // ENOENT: a page without a leaf (a non-present entry is unmapped too).
+    if (firstHole(leavesOnly(leaves), block) !== undefined) return { error: { errno: 'ENOENT', arg: 'vpn' }, clause: collapseSay.enoent };
+    if (!uniform(leaves, block, c.size)) return { error: { errno: 'EINVAL', arg: 'vpn' }, clause: collapseSay.uniform };
+    const [lo, hi] = meeting(leaves, block);
+    return leaves.slice(lo, hi).some((l) => l.prot.kernel4k === true) ? { error: { errno: 'EINVAL', arg: 'vpn' }, clause: collapseSay.kernel4k } : null;
   },
   scope: (_, c) => [blockOf(c.vpn, c.size)],
   // leaves: B is one leaf of `size` at its first leaf's frame, with that leaf's prot;

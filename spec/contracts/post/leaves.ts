@@ -1,18 +1,43 @@
 /**
- * The leaves a postcondition expects, stated page by page, and the checks that hold an
+ * The entries a postcondition expects, stated page by page, and the checks that hold an
  * after-state to them.
  *
+ * An entry is a leaf or a non-present entry (AbstractRoot.nonPresent: P clear, frame and
+ * prot kept); a root holds them as two sorted lists, disjoint from each other (`Entries`).
  * An operation's relation says, for any page p of the ranges it affects, what the state
- * after must hold there: the whole leaf that contains p, or no mapping up to some page
- * (`Expected`). That is the page-wise reading of the contract; the checker walks it leaf
- * by leaf (jumping from one expected leaf or hole to the next, and through a run of
- * like leaves without asking again), so its cost is the number of leaves there, not
- * pages. Everything here reads sorted leaf arrays by binary search.
+ * after must hold there: the whole entry that contains p with its presence, or no entry
+ * up to some page (`Expected`). That is the page-wise reading of the contract; the
+ * checker holds each of the two lists to it by the same walk (to one list the entries of
+ * the other kind are holes), entry by entry (jumping from one expected entry or hole to
+ * the next, and through a run of like entries without asking again), so its cost is the
+ * number of entries there, not pages. Everything here reads sorted leaf arrays by binary
+ * search.
  */
 import { PAGES, VPN_LIMIT, vpnToHex, type PageSize, type Vpn } from '../../address.ts';
 import { protEquals, type Leaf, type Prot, type RootId } from '../../state.ts';
-import { breach, leafText, leafWitness, type Clause, type PostMode, type PostViolation } from './clause.ts';
+import { breach, entryText, leafWitness, type Clause, type PostMode, type PostViolation } from './clause.ts';
 import { RangeSet, rangeEnd, type Range } from './ranges.ts';
+
+/** A root's entries: its leaves and its non-present entries, each list sorted by vpn, all disjoint. */
+export interface Entries {
+  readonly leaves: readonly Leaf[];
+  readonly nonPresent: readonly Leaf[];
+}
+
+/** One entry: a leaf (present) or a non-present entry, with its frame and prot either way. */
+export interface Entry {
+  readonly leaf: Leaf;
+  readonly present: boolean;
+}
+
+const NONE: readonly Leaf[] = [];
+/** Leaves and no non-present entry. */
+export const leavesOnly = (leaves: readonly Leaf[]): Entries => ({ leaves, nonPresent: NONE });
+/** The very same lists: nothing to walk. */
+export const sameLists = (a: Entries, b: Entries): boolean => a.leaves === b.leaves && a.nonPresent === b.nonPresent;
+/** The two lists with the presence of their entries, the leaves first. */
+export const kinds = (e: Entries): readonly (readonly [readonly Leaf[], boolean])[] => [[e.leaves, true], [e.nonPresent, false]];
+const kindName = (present: boolean): string => (present ? 'leaves' : 'non-present entries');
 
 export const leafEnd = (l: Leaf): Vpn => l.vpn + PAGES[l.size];
 
@@ -46,19 +71,32 @@ export function meeting(leaves: readonly Leaf[], r: Range): [number, number] {
   return [lo, a];
 }
 
-/** The first leaf with a page in the range. */
-export function firstMapped(leaves: readonly Leaf[], r: Range): Leaf | undefined {
+/** The entry containing vpn, of either kind. */
+export function entryAt(e: Entries, vpn: Vpn): Entry | undefined {
+  const l = leafAt(e.leaves, vpn);
+  if (l !== undefined) return { leaf: l, present: true };
+  const n = leafAt(e.nonPresent, vpn);
+  return n === undefined ? undefined : { leaf: n, present: false };
+}
+
+function firstIn(leaves: readonly Leaf[], r: Range): Leaf | undefined {
   const l = leaves[firstEndingAfter(leaves, r.vpn)];
   return l !== undefined && l.vpn < rangeEnd(r) ? l : undefined;
 }
 
-/** The first page of the range that no leaf maps. */
-export function firstHole(leaves: readonly Leaf[], r: Range): Vpn | undefined {
-  let at = r.vpn;
-  for (let i = firstEndingAfter(leaves, at); at < rangeEnd(r); i++) {
-    const l = leaves[i];
-    if (l === undefined || l.vpn > at) return at;
-    at = leafEnd(l);
+/** The first entry, of either kind, with a page in the range. */
+export function firstMapped(e: Entries, r: Range): Leaf | undefined {
+  const a = firstIn(e.leaves, r);
+  const b = firstIn(e.nonPresent, r);
+  return a === undefined ? b : b === undefined || a.vpn < b.vpn ? a : b;
+}
+
+/** The first page of the range that no entry (of either kind) holds. */
+export function firstHole(e: Entries, r: Range): Vpn | undefined {
+  for (let at = r.vpn; at < rangeEnd(r); ) {
+    const x = entryAt(e, at);
+    if (x === undefined) return at;
+    at = leafEnd(x.leaf);
   }
   return undefined;
 }
@@ -73,35 +111,39 @@ const ABOVE: Readonly<Record<PageSize, PageSize | undefined>> = { '4K': '2M', '2
 export const sizeBelow = (size: PageSize): PageSize | undefined => BELOW[size];
 export const sizeAbove = (size: PageSize): PageSize | undefined => ABOVE[size];
 
-/** The range widened to the whole leaves that contain its first and last page. */
-function widen(leaves: readonly Leaf[], r: Range): Range {
-  const first = leafAt(leaves, r.vpn);
-  const last = leafAt(leaves, rangeEnd(r) - 1);
-  const lo = first === undefined ? r.vpn : first.vpn;
-  return { vpn: lo, pages: Math.max(rangeEnd(r), last === undefined ? 0 : leafEnd(last)) - lo };
+/** The range widened to the whole entries that contain its first and last page. */
+function widen(e: Entries, r: Range): Range {
+  const first = entryAt(e, r.vpn);
+  const last = entryAt(e, rangeEnd(r) - 1);
+  const lo = first === undefined ? r.vpn : first.leaf.vpn;
+  return { vpn: lo, pages: Math.max(rangeEnd(r), last === undefined ? 0 : leafEnd(last.leaf)) - lo };
 }
 
-export function windowsOf(leaves: readonly Leaf[], ranges: readonly Range[]): RangeSet {
-  return new RangeSet(ranges.map((r) => widen(leaves, r)));
+export function windowsOf(e: Entries, ranges: readonly Range[]): RangeSet {
+  return new RangeSet(ranges.map((r) => widen(e, r)));
 }
 
 // ---- what the state after holds at a page ----
 
 /**
- * What the state after holds from a page on: `leaf`, the whole leaf containing the page,
- * followed by leaves of its size that continue its frames with its prot up to `until`
- * (a run: the pieces of a split, map's leaves of one size); or, without `leaf`, no
- * mapping up to `until`. A run lets the check walk those leaves without asking again.
+ * What the state after holds from a page on: `leaf`, the whole entry containing the
+ * page, non-present when `present` is false (a leaf otherwise), followed by entries of its
+ * size and presence that continue its frames with its prot up to `until` (a run: the
+ * pieces of a split, map's leaves of one size); or, without `leaf`, no entry of either
+ * kind up to `until`. A run lets the check walk those entries without asking again.
  */
 export interface Expected {
   readonly leaf?: Leaf;
+  /** false: a non-present entry (absent: a leaf). */
+  readonly present?: boolean;
   readonly until: Vpn;
 }
 export type Expectation = (p: Vpn) => Expected;
 
-/** The leaves as they are: the frame condition's expectation. */
-export function unchangedAt(leaves: readonly Leaf[]): Expectation {
-  // Pages are asked for in increasing order: the answer is the leaf of the last one or the next.
+const presentOf = (e: Expected): boolean => e.present !== false;
+
+/** One sorted list as it is, asked for pages in increasing order (the answer is the leaf of the last one or the next). */
+function listAt(leaves: readonly Leaf[]): (p: Vpn) => { readonly leaf?: Leaf; readonly until: Vpn } {
   const isFirstEndingAfter = (i: number, p: Vpn): boolean =>
     i <= leaves.length && (i === leaves.length || leafEnd(leaves[i]!) > p) && (i === 0 || leafEnd(leaves[i - 1]!) <= p);
   let at = 0;
@@ -113,16 +155,30 @@ export function unchangedAt(leaves: readonly Leaf[]): Expectation {
   };
 }
 
+/** The entries as they are: the frame condition's expectation. */
+export function unchangedAt(e: Entries): Expectation {
+  const present = listAt(e.leaves);
+  if (e.nonPresent.length === 0) return present;
+  const absent = listAt(e.nonPresent);
+  return (p) => {
+    const a = present(p);
+    if (a.leaf !== undefined) return a;
+    const b = absent(p);
+    if (b.leaf !== undefined) return { leaf: b.leaf, present: false, until: b.until };
+    return { until: Math.min(a.until, b.until) };
+  };
+}
+
 const alignDown = (n: number, size: PageSize): number => n - (n % PAGES[size]);
 
 /**
- * The split rule (hugepage.ts, split_large_page applied recursively): of a leaf that
- * `ranges` cut, the piece containing p is the largest size-aligned block of the leaf
- * around p that lies wholly inside or wholly outside `ranges`, with the leaf's frames
- * (same offset) and its prot exactly. A leaf the ranges do not cut is its own piece.
+ * The split rule (hugepage.ts, split_large_page applied recursively): of an entry that
+ * `ranges` cut, the piece containing p is the largest size-aligned block of the entry
+ * around p that lies wholly inside or wholly outside `ranges`, with the entry's frames
+ * (same offset) and its prot exactly. An entry the ranges do not cut is its own piece.
  *
  * The run: pieces of that size follow up to the next edge of `ranges` (the block holding
- * it is split smaller) and, for a cut leaf, to the end of the block one size up.
+ * it is split smaller) and, for a cut entry, to the end of the block one size up.
  */
 function pieceOf(leaf: Leaf, p: Vpn, ranges: RangeSet): Expected & { readonly leaf: Leaf } {
   let size: PageSize = leaf.size;
@@ -137,86 +193,107 @@ function pieceOf(leaf: Leaf, p: Vpn, ranges: RangeSet): Expected & { readonly le
   return { leaf: { vpn, pfn: leaf.pfn + (vpn - leaf.vpn), size, prot: leaf.prot }, until: Math.min(edge, alignDown(p, above) + PAGES[above]) };
 }
 
-/** `removal` unmapped, the leaves it cuts split by the split rule, the rest as `leaves`. */
-export function removedAt(leaves: readonly Leaf[], removal: RangeSet): Expectation {
-  const old = unchangedAt(leaves);
+/** `removal` unmapped (entries of both kinds), the entries it cuts split by the split rule, the rest as `entries`. */
+export function removedAt(entries: Entries, removal: RangeSet): Expectation {
+  const old = unchangedAt(entries);
   return (p) => {
     const gone = removal.around(p);
     if (gone !== undefined) return { until: rangeEnd(gone) };
     const e = old(p);
     if (e.leaf === undefined) return e;
     const piece = pieceOf(e.leaf, p, removal);
-    return { leaf: piece.leaf, until: Math.min(e.until, piece.until) };
+    return { ...e, leaf: piece.leaf, until: Math.min(e.until, piece.until) };
   };
 }
 
+/** What a change makes of an entry (its prot and its presence) on a page of its ranges. */
+export type EntryChange = (prot: Prot, present: boolean) => EntryState;
+type EntryState = { readonly prot: Prot; readonly present: boolean };
+
 /**
- * `prot → newProt(prot)` on every page of `ranges`, over what `source` holds: a leaf whose
- * prot the change alters is split by the split rule at the ranges' edges; a leaf whose
- * prot stays is left whole (protect.ts: split only where the prot actually changes).
+ * `change` on every page of `ranges`, over what `source` holds: an entry whose prot or
+ * presence the change alters is split by the split rule at the ranges' edges; one that
+ * stays is left whole (protect.ts: split only where the prot or presence actually
+ * changes). With `force4K` (set_memory_4k) every page of the ranges ends up in a 4K
+ * entry whatever it had, and the pieces outside follow the split rule.
  */
-export function changedAt(source: Expectation, ranges: RangeSet, newProt: (old: Prot) => Prot): Expectation {
-  // Leaves share prot objects: each distinct old prot is changed once.
-  const changes = new Map<Prot, Prot | null>();
-  const change = (old: Prot): Prot | null => {
-    let next = changes.get(old);
+export function changedAt(source: Expectation, ranges: RangeSet, change: EntryChange, force4K = false): Expectation {
+  // Entries share prot objects: each distinct old prot is changed once per presence.
+  const memo = [new Map<Prot, EntryState | null>(), new Map<Prot, EntryState | null>()] as const;
+  const changed = (old: Prot, present: boolean): EntryState | null => {
+    const seen = memo[present ? 0 : 1];
+    let next = seen.get(old);
     if (next === undefined) {
-      const prot = newProt(old);
-      next = protEquals(prot, old) ? null : prot;
-      changes.set(old, next);
+      const e = change(old, present);
+      next = e.present === present && protEquals(e.prot, old) ? null : e;
+      seen.set(old, next);
     }
     return next;
   };
   return (p) => {
     const e = source(p);
     if (e.leaf === undefined) return e;
-    const prot = change(e.leaf.prot);
-    // A run of the source keeps one prot, so one answer holds for all of it.
-    if (prot === null) return e;
+    const next = changed(e.leaf.prot, presentOf(e));
+    // A run of the source keeps one prot and presence, so one answer holds for all of it.
+    if (next === null && !(force4K && e.leaf.size !== '4K')) return e;
+    const inside = ranges.has(p);
+    if (force4K && inside) {
+      const { prot, present } = next ?? { prot: e.leaf.prot, present: presentOf(e) };
+      return { leaf: { vpn: p, pfn: e.leaf.pfn + (p - e.leaf.vpn), size: '4K', prot }, present, until: Math.min(e.until, ranges.nextEdge(p)) };
+    }
     const { leaf, until } = pieceOf(e.leaf, p, ranges);
     const run = Math.min(e.until, until);
-    return ranges.has(p) ? { leaf: { vpn: leaf.vpn, pfn: leaf.pfn, size: leaf.size, prot }, until: run } : { leaf, until: run };
+    if (!inside || next === null) return { ...e, leaf, until: run };
+    return { leaf: { vpn: leaf.vpn, pfn: leaf.pfn, size: leaf.size, prot: next.prot }, present: next.present, until: run };
   };
 }
 
 // ---- holding an after-state to an expectation ----
 
-interface Mismatch {
+/** Where an after-state first differs from the expectation, what was due there and what was found. */
+export interface Mismatch {
   readonly at: Vpn;
   readonly pages: number;
   readonly what: string;
+  readonly want?: Entry;
+  readonly found?: Entry;
 }
 
-const found = (a: Leaf | undefined): string => (a === undefined ? 'no mapping' : leafText(a));
-
-/** Whether `a` is the leaf at q of the run `first` starts: first's size and prot, its frames continued. */
+/** Whether `a` is the entry at q of the run `first` starts: first's size and prot, its frames continued. */
 function continues(a: Leaf, first: Leaf, q: Vpn): boolean {
   return a.vpn === q && a.size === first.size && a.pfn === first.pfn + (q - first.vpn) && (a.prot === first.prot || protEquals(a.prot, first.prot));
 }
 
-function firstMismatch(after: readonly Leaf[], w: Range, expect: Expectation): Mismatch | null {
+/** The first place in w where `after`, the entries of one kind (`present`), differs from `expect`. */
+function firstMismatch(after: readonly Leaf[], present: boolean, w: Range, expect: Expectation): Mismatch | null {
   const end = rangeEnd(w);
   let p = w.vpn;
   for (let i = firstEndingAfter(after, p); p < end; ) {
     const e = expect(p);
     const stop = Math.min(e.until, end);
-    const first = e.leaf;
+    // To this list, an entry of the other kind is a hole.
+    const first = e.leaf !== undefined && presentOf(e) === present ? e.leaf : undefined;
     if (first === undefined) {
-      // after[i] ends after p (binary search, then each step moves past the leaves it matched).
+      // after[i] ends after p (binary search, then each step moves past the entries it matched).
       const a = after[i];
-      if (a !== undefined && a.vpn < stop) return { at: a.vpn, pages: PAGES[a.size], what: `expected no mapping in [${vpnToHex(p)}, ${vpnToHex(stop)}), found ${leafText(a)}` };
+      if (a !== undefined && a.vpn < stop) {
+        const want = e.leaf === undefined ? undefined : { leaf: e.leaf, present: !present };
+        const due = want === undefined ? 'no entry' : `no ${kindName(present)}, the run from ${entryText(want.leaf, want.present)}`;
+        return { at: a.vpn, pages: PAGES[a.size], what: `expected ${due} in [${vpnToHex(p)}, ${vpnToHex(stop)}), found ${entryText(a, present)}`, ...(want === undefined ? {} : { want }), found: { leaf: a, present } };
+      }
       p = stop;
       continue;
     }
-    // The run: leaves of first's size, one after another, its frames going on, its prot.
+    // The run: entries of first's size, one after another, its frames going on, its prot.
     const n = PAGES[first.size];
     let q = first.vpn;
     do {
       const a = after[i];
       if (a === undefined || !continues(a, first, q)) {
-        const want = { ...first, vpn: q, pfn: first.pfn + (q - first.vpn) };
-        const here = a !== undefined && a.vpn <= q ? a : undefined;
-        return { at: q, pages: n, what: `at ${vpnToHex(q)} expected ${leafText(want)}, found ${found(here)}` };
+        const want = { leaf: { ...first, vpn: q, pfn: first.pfn + (q - first.vpn) }, present };
+        const here = a !== undefined && a.vpn <= q ? { leaf: a, present } : undefined;
+        const what = `at ${vpnToHex(q)} expected ${entryText(want.leaf, present)}, found ${here === undefined ? `no ${kindName(present)} there` : entryText(here.leaf, present)}`;
+        return { at: q, pages: n, what, want, ...(here === undefined ? {} : { found: here }) };
       }
       q += n;
       i++;
@@ -226,27 +303,43 @@ function firstMismatch(after: readonly Leaf[], w: Range, expect: Expectation): M
   return null;
 }
 
-/** The first page of each window where `after` differs from `expect`, under the clause `clauseAt` names for it. */
-export function checkWindows(root: RootId, after: readonly Leaf[], windows: RangeSet, expect: Expectation, clauseAt: (p: Vpn) => Clause): PostViolation[] {
+/**
+ * The first page of each window where `after` differs from `expect` (of the two lists,
+ * the one that differs first), under the clause `clauseAt` names for it.
+ */
+export function checkWindows(root: RootId, after: Entries, windows: RangeSet, expect: Expectation, clauseAt: (m: Mismatch) => Clause): PostViolation[] {
   const out: PostViolation[] = [];
   for (const w of windows.ranges) {
-    const m = firstMismatch(after, w, expect);
-    if (m !== null) out.push(breach(clauseAt(m.at), m.what, [leafWitness(root, m.at, m.pages, m.what)]));
+    let m: Mismatch | null = null;
+    for (const [list, present] of kinds(after)) {
+      const k = firstMismatch(list, present, w, expect);
+      if (k !== null && (m === null || k.at < m.at)) m = k;
+    }
+    if (m !== null) out.push(breach(clauseAt(m), m.what, [leafWitness(root, m.at, m.pages, m.what)]));
   }
   return out;
 }
 
-function neighbourMoved(before: Leaf | undefined, after: Leaf | undefined, windows: RangeSet): string | null {
+function neighbourMoved(before: Leaf | undefined, after: Leaf | undefined, windows: RangeSet, present: boolean): string | null {
   if (before === undefined || windows.meets(before.vpn, leafEnd(before))) return null;
-  return after !== undefined && sameLeaf(before, after) ? null : `${leafText(before)} next to the changed ranges became ${after === undefined ? 'nothing' : leafText(after)}`;
+  return after !== undefined && sameLeaf(before, after) ? null : `${entryText(before, present)} next to the changed ranges became ${after === undefined ? 'nothing' : entryText(after, present)}`;
 }
 
 /**
- * The frame condition on leaves: nothing outside `windows` changed. 'full' compares every
- * leaf outside them; 'local' only the leaf beside each window edge and the number of
- * leaves outside (an added or dropped leaf anywhere changes that number).
+ * The frame condition on entries: nothing outside `windows` changed, in either list.
+ * 'full' compares every entry outside them; 'local' only the entry beside each window
+ * edge and the number of entries outside (an added or dropped entry anywhere changes that
+ * number; one that changes kind changes both lists' numbers).
  */
-export function checkOutside(root: RootId, before: readonly Leaf[], after: readonly Leaf[], windows: RangeSet, mode: PostMode, clause: Clause): PostViolation[] {
+export function checkOutside(root: RootId, before: Entries, after: Entries, windows: RangeSet, mode: PostMode, clause: Clause): PostViolation[] {
+  for (const [k, [b, present]] of kinds(before).entries()) {
+    const v = checkOutsideList(root, b, kinds(after)[k]![0], present, windows, mode, clause);
+    if (v.length > 0) return v;
+  }
+  return [];
+}
+
+function checkOutsideList(root: RootId, before: readonly Leaf[], after: readonly Leaf[], present: boolean, windows: RangeSet, mode: PostMode, clause: Clause): PostViolation[] {
   if (before === after) return [];
   const bad = (what: string, at?: Leaf): PostViolation[] => [breach(clause, what, [at === undefined ? { root, detail: what } : leafWitness(root, at.vpn, PAGES[at.size], what)])];
   let ib = 0;
@@ -257,10 +350,10 @@ export function checkOutside(root: RootId, before: readonly Leaf[], after: reado
     const [bl, bh] = meeting(before, w);
     const [al, ah] = meeting(after, w);
     if (mode === 'full') {
-      const d = firstDifference(before, ib, bl, after, ia, al);
+      const d = firstDifference(before, ib, bl, after, ia, al, present);
       if (d !== null) return bad(d.what, d.at);
     } else {
-      const edge = neighbourMoved(before[bl - 1], after[al - 1], windows) ?? neighbourMoved(before[bh], after[ah], windows);
+      const edge = neighbourMoved(before[bl - 1], after[al - 1], windows, present) ?? neighbourMoved(before[bh], after[ah], windows, present);
       if (edge !== null) return bad(edge, before[bl - 1]);
     }
     insideB += bh - bl;
@@ -269,21 +362,21 @@ export function checkOutside(root: RootId, before: readonly Leaf[], after: reado
     ia = ah;
   }
   if (mode === 'full') {
-    const d = firstDifference(before, ib, before.length, after, ia, after.length);
+    const d = firstDifference(before, ib, before.length, after, ia, after.length, present);
     return d === null ? [] : bad(d.what, d.at);
   }
   const outB = before.length - insideB;
   const outA = after.length - insideA;
-  return outB === outA ? [] : bad(`${outB} leaves lay outside the changed ranges before, ${outA} after`);
+  return outB === outA ? [] : bad(`${outB} ${kindName(present)} lay outside the changed ranges before, ${outA} after`);
 }
 
-function firstDifference(before: readonly Leaf[], b0: number, b1: number, after: readonly Leaf[], a0: number, a1: number): { at: Leaf; what: string } | null {
+function firstDifference(before: readonly Leaf[], b0: number, b1: number, after: readonly Leaf[], a0: number, a1: number, present: boolean): { at: Leaf; what: string } | null {
   for (let k = 0; k < Math.max(b1 - b0, a1 - a0); k++) {
     const b = b0 + k < b1 ? before[b0 + k] : undefined;
     const a = a0 + k < a1 ? after[a0 + k] : undefined;
     if (a !== undefined && b !== undefined && sameLeaf(a, b)) continue;
     const at = (b ?? a)!;
-    return { at, what: `outside the changed ranges ${b === undefined ? 'nothing' : leafText(b)} became ${a === undefined ? 'nothing' : leafText(a)}` };
+    return { at, what: `outside the changed ranges ${b === undefined ? 'nothing' : entryText(b, present)} became ${a === undefined ? 'nothing' : entryText(a, present)}` };
   }
   return null;
 }

@@ -16,7 +16,7 @@ import { OPERATIONS, type CommandOf } from '../../operations.ts';
 import type { AbstractState, SystemConfig } from '../../state.ts';
 import { STRICT_POLICY } from '../outcome.ts';
 import { breach, clauses, type Clause, type PostMode, type PostViolation } from './clause.ts';
-import { checkEffect, rootLeaves, unchanged, type AspectClauses, type Effect } from './effect.ts';
+import { checkEffect, rootEntries, unchanged, type AspectClauses, type Effect } from './effect.ts';
 import { windowsOf } from './leaves.ts';
 import { RangeSet, type Range } from './ranges.ts';
 
@@ -81,7 +81,7 @@ export function relate<K extends Op>(k: Contract<K>, before: AbstractState, c: C
   const out = checkResult(c.op, k.say, refusal, result);
   if (!result.ok) {
     // With valid arguments the named ranges exist, and a local check looks there first.
-    const windows = bad !== null ? RangeSet.EMPTY : windowsOf(rootLeaves(before), k.scope(before, c));
+    const windows = bad !== null ? RangeSet.EMPTY : windowsOf(rootEntries(before), k.scope(before, c));
     return [...out, ...unchanged(before, after, windows, mode, k.say.refusal)];
   }
   if (refusal !== null) return out;

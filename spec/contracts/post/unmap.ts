@@ -3,13 +3,13 @@
  */
 import type { AbstractState } from '../../state.ts';
 import { validateUnmap } from '../unmap.ts';
-import { nothingBut, rootEntries, rootLeaves, type Effect } from './effect.ts';
+import { nothingBut, rootEntries, type Effect } from './effect.ts';
 import { firstMapped, removedAt, windowsOf } from './leaves.ts';
 import { RangeSet, type Range } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
 
 const say = contractClauses('unmap', {
-  enoent: 'ENOENT no page of [vpn, vpn+pages) is mapped (a partly mapped range is fine)',
+  enoent: 'ENOENT no page of [vpn, vpn+pages) is mapped (a partly mapped range is fine; an entry of either kind, leaf or non-present, counts)',
   leaves: 'every leaf partly inside the range is split (split rule, hugepage.ts) recursively until each piece is wholly inside or wholly outside; the pieces inside are removed, the rest keep their attributes exactly',
   frames: 'frames are unchanged',
   tlb: 'TLB entries of every CPU whose leaf intersects the range are removed',
@@ -18,15 +18,15 @@ const say = contractClauses('unmap', {
 });
 
 /**
- * The range removed from init_mm: its pages unmapped, the leaves it cuts split by the
- * split rule (their pieces outside kept exactly), the rest as it was. Also
+ * The range removed from init_mm: its pages unmapped (leaves and non-present entries
+ * alike), the entries it cuts split by the split rule (their pieces outside kept exactly), the rest as it was. Also
  * setDirectMapInvalid's removal of direct-map pages.
  */
 export function removal(before: AbstractState, range: Range, extra: Partial<Effect>): Effect {
-  const leaves = rootLeaves(before);
-  // The windows reach over every entry the edges split, non-present ones too (linux):
-  // their tables change as a leaf's would.
-  return nothingBut(windowsOf(rootEntries(before), [range]), { expect: removedAt(leaves, new RangeSet([range])), ...extra });
+  const entries = rootEntries(before);
+  // Entries of both kinds go: the windows reach over every entry the edges split, and
+  // the pieces outside keep their presence.
+  return nothingBut(windowsOf(entries, [range]), { expect: removedAt(entries, new RangeSet([range])), ...extra });
 }
 
 export const UNMAP: Contract<'unmap'> = {
