@@ -324,15 +324,16 @@ export class RadixSystem implements PageTableSystem {
 
   /**
    * The RAM frames whose memory type set_memory_uc / _wc / _wb track (linux.ts): those
-   * __pa names for a range starting in the direct map (vpn - PAGE_OFFSET) or in the high
-   * map [__START_KERNEL_map, MODULES_VADDR) (vpn - __START_KERNEL_map, phys_base 0), if
+   * __pa names for a range starting in the direct map (vpn - PAGE_OFFSET) or at or above
+   * __START_KERNEL_map (vpn - __START_KERNEL_map, phys_base 0), if
    * they all lie in [ISA_END, frames) (pat_pagerange_is_ram); null otherwise (vmalloc,
    * ioremap, low or absent memory: the kernel's reservation of those is not modelled).
    */
   private ramFrames(vpn: Vpn, pages: number): { pfn: Pfn; count: number } | null {
     const L = kernelLayout(this.config.levels);
     const dm = vpn >= this.pageOffset && vpn < this.pageOffset + this.config.frames;
-    const high = vpn >= L.kernelText && vpn < L.modules;
+    // __phys_addr subtracts __START_KERNEL_map from any address above it: the image, modules and fixmap alike.
+    const high = vpn >= L.kernelText && vpn < L.kernelText + this.config.frames;
     if (!dm && !high) return null;
     const pfn = vpn - (dm ? this.pageOffset : L.kernelText);
     return pfn >= ISA_END_PFN && pfn + pages <= this.config.frames ? { pfn, count: pages } : null;

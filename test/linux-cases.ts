@@ -692,4 +692,17 @@ export const LINUX_CASES: readonly LinuxCase[] = [
       memtype: [{ pfn: VM_PFN + 2, value: null }],
     },
   },
+  {
+    name: 'set_memory_uc twice on a module page: __pa of a module address is some RAM frame, not the one mapped, and the second is EBUSY',
+    kernelFunction: 'set_memory_uc (__pa: __phys_addr subtracts __START_KERNEL_map from any address above it), reserve_ram_pages_type',
+    scenario: 'kernel',
+    commands: [map4k(L.modules + 9, FRAME + 100), protect(L.modules + 9, 1, { cache: 'UC-' }), protect(L.modules + 9, 1, { cache: 'UC-' })],
+    expect: {
+      results: ['ok', 'ok', 'EBUSY'],
+      pages: [page(L.modules + 9, 'the module page', '4K', { cache: 'UC-' }), page(DM + FRAME + 100, 'its direct-map alias', '4K', { cache: 'UC-' })],
+      events: [],
+      // The frame reserved is the one __pa computes from the address, not the one the page maps.
+      memtype: [{ pfn: L.modules + 9 - IMAGE, value: 'UC-' }, { pfn: FRAME + 100, value: null }],
+    },
+  },
 ];

@@ -128,8 +128,9 @@
  * (memtype_reserve on __pa of the range; arch/x86/mm/pat/memtype.c,
  * reserve_ram_pages_type), set_memory_wb frees it after its walk. ptspec tracks the
  * reservation (FrameRun.memtype) for the frames [f, f+pages) that __pa gives when vpn lies
- * in the direct map (f = vpn - PAGE_OFFSET) or in the high map (f = vpn -
- * __START_KERNEL_map, phys_base 0), and those frames lie in [0x100, frames): RAM above the
+ * in the direct map (f = vpn - PAGE_OFFSET) or at or above __START_KERNEL_map (f = vpn -
+ * __START_KERNEL_map, phys_base 0: __phys_addr treats the image, modules and fixmap
+ * alike), and those frames lie in [0x100, frames): RAM above the
  * ISA range, as pat_pagerange_is_ram counts it. Elsewhere (vmalloc, ioremap, a range below
  * 1 MiB or past the end of RAM) __pa names no RAM frame and the kernel's reservation lives
  * in its tree of non-RAM ranges, which ptspec does not model: no reservation, no EBUSY.
