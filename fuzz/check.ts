@@ -20,7 +20,7 @@ import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { INIT_MM, type AbstractState, type Leaf } from '../spec/state.ts';
 import type { AccessOutcome, KernelEvent, PageTableSystem, PageTableSystemFactory, Profile, Translation } from '../spec/system.ts';
-import { kernelEventText } from '../spec/contracts/linux.ts';
+import { KERNEL_EVENT_SOURCE, kernelEventText } from '../spec/contracts/linux.ts';
 import { RangeSet } from '../spec/contracts/post/ranges.ts';
 import { compareStates, differingField, outcomeDifference, outcomesAgree, type StepOutcome } from './compare.ts';
 import { INITIAL_TABLES, bump, emptyCoverage, machineAxes, regionOf, type Coverage } from './coverage.ts';
@@ -135,16 +135,17 @@ export interface TraceOptions {
  * their strict postcondition does not apply, and refinement alone holds the two systems
  * to each other there.
  */
-const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['protect', 'setDirectMapInvalid', 'setDirectMapDefault']);
+const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault']);
 
 /**
  * Operations that can make an invariant break: they add mappings or change attributes or
- * frame facts. The others remove mappings, keep every translation (split, collapse) or
- * only read or flush: a break first seen after one of them was made earlier.
+ * frame facts, or (linux: vunmap frees no table) leave empty tables. The others keep
+ * every translation (split, collapse) or only read or flush: a break first seen after
+ * one of them was made earlier.
  */
-const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>(['map', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault']);
+const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>(['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault']);
 
-const EVENT_KINDS: ReadonlySet<unknown> = new Set<KernelEvent['kind']>(['static-protection', 'conflict', 'pud-fixup', 'wx', 'zero-pte']);
+const EVENT_KINDS: ReadonlySet<unknown> = new Set(Object.keys(KERNEL_EVENT_SOURCE));
 
 function isKernelEvent(e: unknown): e is KernelEvent {
   if (typeof e !== 'object' || e === null) return false;

@@ -139,11 +139,14 @@ export const PROFILES: readonly Profile[] = ['strict', 'linux'];
  *   conflict           __should_split_large_page's WARN_ON_ONCE: an existing large entry breaks a static protection;
  *   pud-fixup          split_set_pte's "Cannot fixup static protections for PUD split" (once);
  *   wx                 verify_rwx's WARN_ONCE "CPA detected W^X violation";
- *   zero-pte           __cpa_process_fault's WARN "CPA: called for zero pte".
+ *   zero-pte           __cpa_process_fault's WARN "CPA: called for zero pte";
+ *   vunmap-huge        vunmap_pmd/pud_range's WARN_ON: a huge leaf cleared whole by a smaller range;
+ *   vunmap-nonpresent  vunmap_pte_range's WARN_ON: it cleared a non-present PTE;
+ *   bad-entry          pmd/pud_clear_bad's "bad pmd/pud" print: vunmap met a non-present large entry.
  * The range is the one the kernel prints (the step's pages and first frame).
  */
 export interface KernelEvent {
-  readonly kind: 'static-protection' | 'conflict' | 'pud-fixup' | 'wx' | 'zero-pte';
+  readonly kind: 'static-protection' | 'conflict' | 'pud-fixup' | 'wx' | 'zero-pte' | 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry';
   /** static-protection only: 'Text NX', 'Text RO' or 'Rodata RO'. */
   readonly rule?: 'Text NX' | 'Text RO' | 'Rodata RO';
   readonly vpn: Vpn;

@@ -165,13 +165,36 @@
  *
  * ## map, unmap, split, collapse
  *
- * As in strict, without the policy (no EPERM), and with non-present entries counted as
- * occupying their pages: map over one is EEXIST, unmap removes them too (ENOENT only if
- * the range holds neither kind), split and collapse see them as not mapped (ENOENT). The
- * table footprint counts them. A map with a user prot is accepted, but the leaf's
- * effective prot is not user: the kernel half's tables above it (_KERNPG_TABLE) have no
- * _PAGE_USER, and the MMU ANDs U over the walk. (vunmap_pte_range WARNs on a non-present
- * entry it clears; ptspec has no event for it yet.)
+ * Without the policy (no EPERM), and with non-present entries counted as occupying their
+ * pages: map over one is EEXIST, split and collapse see them as not mapped (ENOENT). A
+ * map with a user prot is accepted, but the leaf's effective prot is not user: the
+ * kernel half's tables above it (_KERNPG_TABLE) have no _PAGE_USER, and the MMU ANDs U
+ * over the walk. ptspec keeps the EEXIST of map and the ENOENT of unmap (the kernel's
+ * vmap_pages_pte_range WARNs and returns -EBUSY over an entry, vmap_pte_range BUGs;
+ * vunmap_range of nothing does nothing).
+ *
+ * Page tables (mm/vmalloc.c of gregkh/linux 04aa71da; arch/x86/mm/pgtable.c): the kernel
+ * keeps every table it allocated for the kernel half; vunmap frees none. tablesInUse
+ * counts the tables the entries need plus the kept empty ones (plus those pending a
+ * flush). A map reuses a kept table where it needs one; a map that puts a huge leaf where
+ * a kept table hangs frees it first (vmap_try_huge_pmd / vmap_try_huge_pud call
+ * pmd_free_pte_page / pud_free_pmd_page, which frees the PMD table and every PTE table
+ * under it), and only what a collapse unlinks is freed (cpa_collapse_large_pages,
+ * collapse). So the linux profile breaks S11 after most unmaps: a finding, as the kernel
+ * keeps empty tables on purpose.
+ *
+ * unmap(root, vpn, pages) — vunmap_range: __vunmap_range_noflush, then
+ * flush_tlb_kernel_range of [vpn, vpn+pages) on all CPUs. No split and no ENOMEM:
+ * - a 1G or 2M leaf that meets the range is cleared whole (pud_clear_huge /
+ *   pmd_clear_huge), with a WARN (event `vunmap-huge`, the leaf's range) when the
+ *   range does not cover it (WARN_ON(next - addr < PMD_SIZE / PUD_SIZE)): its pages
+ *   outside the range go too;
+ * - a 1G or 2M non-present entry that meets the range is not a leaf to pud/pmd_leaf
+ *   (CPA writes it without PSE) but a bad entry: cleared whole by
+ *   pud/pmd_none_or_clear_bad, which prints "bad pmd/pud" (event `bad-entry`, its range);
+ * - each 4K entry in the range is cleared (ptep_get_and_clear); a non-present one with a
+ *   WARN (event `vunmap-nonpresent`, its page): WARN_ON(!pte_none && !pte_present).
+ * Events come in address order. No table is freed.
  */
 import { kernelLayout, vpnToHex, type Pfn, type Vpn } from '../address.ts';
 import type { FrameRun, SystemConfig } from '../state.ts';
@@ -244,6 +267,9 @@ export const KERNEL_EVENT_SOURCE: Readonly<Record<KernelEvent['kind'], string>> 
   'pud-fixup': 'split_set_pte',
   wx: 'verify_rwx',
   'zero-pte': '__cpa_process_fault',
+  'vunmap-huge': 'vunmap_pmd_range / vunmap_pud_range (mm/vmalloc.c)',
+  'vunmap-nonpresent': 'vunmap_pte_range (mm/vmalloc.c)',
+  'bad-entry': 'pmd_clear_bad / pud_clear_bad (mm/pgtable-generic.c)',
 };
 
 /**
@@ -263,5 +289,8 @@ function eventMessage(e: KernelEvent): string {
     case 'pud-fixup': return `CPA: Cannot fixup static protections for PUD split: ${range}`;
     case 'wx': return `WARNING: CPA detected W^X violation: ${range}`;
     case 'zero-pte': return `WARNING: CPA: called for zero pte: ${range}`;
+    case 'vunmap-huge': return `WARNING: vunmap of part of a huge mapping clears it whole: ${range}`;
+    case 'vunmap-nonpresent': return `WARNING: vunmap cleared a non-present pte: ${range}`;
+    case 'bad-entry': return `bad pmd/pud (a non-present large entry), cleared: ${range}`;
   }
 }
