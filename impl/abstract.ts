@@ -5,6 +5,10 @@
  * ptdump does the same in effective_prot()), so an implementation that restricts at a
  * table level is read correctly. Leaves come out in vpn order, exactly one abstract leaf
  * per leaf entry. The frame runs come from the boot runs and the removed frames.
+ *
+ * Empty linked tables (the linux profile's vunmap keeps every table it empties) map
+ * nothing: the walk passes through them, and they count in tablesInUse (the pool's
+ * in-use count) as the kernel's kept tables do.
  */
 import { VPN_LIMIT, type Pfn, type Vpn } from '../spec/address.ts';
 import type { FrameRun, Leaf } from '../spec/state.ts';

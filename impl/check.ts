@@ -18,7 +18,9 @@
  *   leaked         every allocated table is reachable from its parent entry, or pending
  *   pending        a table pending free (spec/contracts/flush.ts, deferred frees) is
  *                  allocated, unlinked, empty and listed once
- *   empty-table    no reachable table but the pgd is empty (emptied tables are freed)
+ *   empty-table    no reachable table but the pgd is empty (emptied tables are freed);
+ *                  not under the linux profile, where vunmap keeps every table it empties
+ *                  (mm/vmalloc.c: the kernel's behaviour, not corruption)
  *   live-count     each table's live-entry count equals its non-zero entries (present, or
  *                  non-present keeping a frame: linux profile)
  *   pool-count     the pool's in-use count equals the allocated slots, all inside the pool
@@ -80,7 +82,7 @@ export function checkTables(system: PageTableSystem, scope?: CheckScope): TableF
     seen: new Uint8Array(pool.capacity),
     reserved: Array.from({ length: 12 }, (_, i) => reservedMask(Math.max(1, i >> 1) as 1, (i & 1) === 1, system.config.maxPhysBits)),
   };
-  checkSlots(pool, system.config.levels, out);
+  checkSlots(pool, system.config.levels, system.profile === 'linux', out);
   visitTable(w, 0, system.config.levels, 0);
   return out;
 }
@@ -103,7 +105,7 @@ function entryName(name: string, i: number, pool: TablePool, slot: number): stri
   return `${name} entry ${i} of the table in frame ${pfnToHex(pool.slotPfn(slot))}`;
 }
 
-function checkSlots(pool: TablePool, levels: number, out: TableFinding[]): void {
+function checkSlots(pool: TablePool, levels: number, keepsEmpty: boolean, out: TableFinding[]): void {
   const pending = new Uint8Array(pool.capacity);
   for (const s of pool.pending) {
     const name = `${levelName(pool.level[s]!, levels)} table in frame ${pfnToHex(pool.slotPfn(s))}`;
@@ -125,7 +127,7 @@ function checkSlots(pool: TablePool, levels: number, out: TableFinding[]): void 
       if (pool.live[s] !== 0) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `${name} is pending free but has ${pool.live[s]} live entries` });
     } else if (!linked) {
       out.push({ check: 'leaked', frames: tableFrame(pool, s), detail: `${name} is allocated but its parent entry does not point to it, and no flush is awaited for it (leaked)` });
-    } else if (pool.live[s] === 0) {
+    } else if (pool.live[s] === 0 && !keepsEmpty) {
       out.push({ check: 'empty-table', vpn: pool.base[s]!, pages: pool.spanEnd(s) - pool.base[s]!, frames: tableFrame(pool, s), detail: `${name} is reachable but empty (should have been freed)` });
     }
   }

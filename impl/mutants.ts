@@ -21,6 +21,7 @@ export const MUTANT_NAMES = [
   'noflush-no-obligation',
   'collapse-ignores-kernel4k',
   'memtype-no-reserve',
+  'vunmap-keeps-huge-tail',
 ] as const;
 
 export type MutantName = (typeof MUTANT_NAMES)[number];
@@ -119,6 +120,12 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'linux set_memory_uc / set_memory_wc skip reserve_ram_pages_type\'s check, so a frame that already has a memory type reserved gets another one: a second set_memory_uc succeeds instead of EBUSY.',
     reference: 'arch/x86/mm/pat/memtype.c reserve_ram_pages_type: "if (type != _PAGE_CACHE_MODE_WB) ... return -EBUSY" for a page whose memtype is already set (set_memory_uc / set_memory_wc call memtype_reserve first)',
     caughtBy: 'result mismatch under the linux profile (ok instead of EBUSY); needs the fuzzer to run the linux profile',
+  },
+  {
+    name: 'vunmap-keeps-huge-tail',
+    description: 'linux vunmap of part of a 2M/1G leaf splits it and clears only the pages in the range, leaving the tail mapped, instead of clearing the huge entry whole (pmd_clear_huge / pud_clear_huge ignored, and no WARN).',
+    reference: 'mm/vmalloc.c vunmap_pmd_range / vunmap_pud_range: "if (pmd_clear_huge(pmd)) { WARN_ON(next - addr < PMD_SIZE); continue; }" (since "mm: change vunmap to tear down huge KVA mappings", 2015: a huge ioremap/vmalloc mapping is torn down whole, never split)',
+    caughtBy: 'result mismatch on the events under the linux profile (the model WARNs vunmap-huge, the mutant prints nothing), refinement (the tail\'s leaves, which the model has removed); needs the fuzzer to run the linux profile',
   },
 ];
 

@@ -40,6 +40,9 @@ export function leafPfn(lo: number, hi: number, level: number): Pfn {
   return entryPfn(level === 1 ? lo : lo & ~_PAGE_PAT_LARGE, hi);
 }
 
+/** The events vunmap_range prints (spec/system.ts KernelEvent). */
+export type VunmapEvent = 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry';
+
 export function tableIndex(vpn: Vpn, level: number): number {
   return Math.floor(vpn / SPAN[level as 1]!) % 512;
 }
@@ -51,6 +54,8 @@ export class Radix implements LeafObserver {
   readonly counters: FrameCounters;
   /** (slot, idx) pairs of the leaves written by the running operation. */
   readonly written: number[] = [];
+  /** Tables unlinked by huge leaves of the running map, freed by freeReplaced. */
+  private readonly replaced: number[] = [];
 
   // The last successful lookup(): where the leaf is and its effective prot code.
   hitSlot = 0;
@@ -77,6 +82,7 @@ export class Radix implements LeafObserver {
   begin(): void {
     this.pool.begin();
     this.written.length = 0;
+    this.replaced.length = 0;
   }
 
   private tableEntryLo(child: number): number {
@@ -187,10 +193,48 @@ export class Radix implements LeafObserver {
     const hiFlags = HI_FLAGS[code]!;
     const step = SPAN[level as 1]!;
     const idx = tableIndex(vpn, level);
+    const w = this.pool.words;
     for (let i = 0; i < n; i++) {
       const p = pfn + i * step;
+      if (level > 1) {
+        // A table (empty: map checked the range) where the huge leaf goes: only the linux
+        // profile keeps such tables (vunmap frees none); vmap_try_huge_pmd / _pud free it
+        // first (pmd_free_pte_page / pud_free_pmd_page, the tables under it too).
+        const off = slot * 1024 + (idx + i) * 2;
+        const lo = w[off]!;
+        if ((lo & _PAGE_PRESENT) !== 0 && !isLeafAt(lo, level)) this.freeTableTree(this.pool.childSlot(lo, w[off + 1]!));
+      }
       this.pool.set(slot, idx + i, (flags | pfnLo(p)) >>> 0, (hiFlags | pfnHi(p)) >>> 0);
     }
+  }
+
+  /**
+   * Clear table `s` and every table under it (journaled, so a failed map restores them)
+   * and list them for `freeReplaced`; the caller overwrites the parent entry at once.
+   */
+  private freeTableTree(s: number): void {
+    const pool = this.pool;
+    const level = pool.level[s]!;
+    for (let i = 0; i < 512; i++) {
+      const off = s * 1024 + i * 2;
+      const lo = pool.words[off]!;
+      const hi = pool.words[off + 1]!;
+      if ((lo | hi) === 0) continue;
+      if (level > 1 && (lo & _PAGE_PRESENT) !== 0 && !isLeafAt(lo, level)) this.freeTableTree(pool.childSlot(lo, hi));
+      pool.set(s, i, 0, 0);
+    }
+    this.replaced.push(s);
+  }
+
+  /**
+   * Free the tables huge leaves replaced in the running map. Freed once its leaves are
+   * all installed, so that no table of the operation reuses their slots: a rollback
+   * restores a freed table's slot but not the metadata a reuse would overwrite. The pool
+   * bound is judged after this, on the same count the kernel's free-first order ends at.
+   */
+  freeReplaced(): void {
+    for (const s of this.replaced) this.pool.free(s);
+    this.replaced.length = 0;
   }
 
   /**
@@ -297,6 +341,58 @@ export class Radix implements LeafObserver {
   /** Remove every page of [lo, hi), non-present entries too, splitting entries that straddle an edge (unmap_*_range). */
   unmapRange(lo: Vpn, hi: Vpn): void {
     this.editRange(lo, hi, null, 0, this.levels);
+  }
+
+  /**
+   * vunmap_range's walk (linux profile, mm/vmalloc.c __vunmap_range_noflush): every
+   * entry meeting [lo, hi) goes, with no split and no table freed. A 2M/1G leaf is
+   * cleared whole (pud_clear_huge / pmd_clear_huge), warning `vunmap-huge` when the range
+   * does not cover it; a non-present large entry is a bad entry (PS clear, not _KERNPG_TABLE),
+   * cleared whole by pmd/pud_none_or_clear_bad with `bad-entry`; each PTE in the range is
+   * cleared, a non-present one with `vunmap-nonpresent`. `warn` gets the events in address
+   * order. The tables emptied stay linked.
+   */
+  vunmapRange(lo: Vpn, hi: Vpn, warn: (kind: VunmapEvent, vpn: Vpn, pages: number, pfn: Pfn) => void): void {
+    this.vunmapIn(lo, hi, warn, 0, this.levels);
+  }
+
+  private vunmapIn(lo: Vpn, hi: Vpn, warn: (kind: VunmapEvent, vpn: Vpn, pages: number, pfn: Pfn) => void, slot: number, level: number): void {
+    const pool = this.pool;
+    const w = pool.words;
+    const span = SPAN[level as 1]!;
+    const last = this.lastIdx(slot, level, hi);
+    for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
+      const off = slot * 1024 + i * 2;
+      const e = w[off]!;
+      const eh = w[off + 1]!;
+      if ((e | eh) === 0) continue;
+      const vb = this.entryVpn(slot, i);
+      if (level === 1) {
+        // ptep_get_and_clear; WARN_ON(!pte_none(ptent) && !pte_present(ptent)).
+        pool.set(slot, i, 0, 0);
+        if (!(e & _PAGE_PRESENT)) warn('vunmap-nonpresent', vb, 1, leafPfn(e, eh, 1));
+        continue;
+      }
+      if (isLeafAt(e, level)) {
+        const inside = vb >= lo && vb + span <= hi;
+        // The mutant ignores pmd_clear_huge: it splits (while a table is free) and clears only the range.
+        if (!inside && this.mutant === 'vunmap-keeps-huge-tail' && pool.inUse < pool.poolCount) {
+          this.vunmapIn(lo, hi, warn, this.splitEntry(slot, i), level - 1);
+          continue;
+        }
+        pool.set(slot, i, 0, 0);
+        // WARN_ON(next - addr < PMD_SIZE / PUD_SIZE).
+        if (!inside) warn('vunmap-huge', vb, span, leafPfn(e, eh, level));
+        continue;
+      }
+      if (!(e & _PAGE_PRESENT)) {
+        // pmd/pud_none_or_clear_bad: "bad pmd/pud", cleared whole.
+        pool.set(slot, i, 0, 0);
+        warn('bad-entry', vb, span, leafPfn(e, eh, level));
+        continue;
+      }
+      this.vunmapIn(lo, hi, warn, pool.childSlot(e, eh), level - 1);
+    }
   }
 
   /**

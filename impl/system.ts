@@ -24,7 +24,10 @@
  * The linux profile (spec/contracts/linux.ts) is the kernel as its source reads: no
  * operation asks the policy, protect and set_direct_map_* are CPA's walk (cpa.ts), which
  * is not atomic and flushes as change_page_attr_set_clr does (a non-present entry loses
- * G there), and set_memory_uc / _wc / _wb reserve and free RAM memory types (memtype.ts).
+ * G there), set_memory_uc / _wc / _wb reserve and free RAM memory types (memtype.ts), and
+ * unmap is vunmap_range: huge and bad entries cleared whole, no split, no table freed
+ * (the emptied tables stay linked; map reuses them, and frees the ones a huge leaf
+ * replaces, as vmap_try_huge_pmd / _pud do).
  */
 import { VPN_LIMIT, kernelLayout, leafLevel, pfnSpan, vpnSpan, vpnToHex, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import {
@@ -127,6 +130,7 @@ export class RadixSystem implements PageTableSystem {
     if (r.anyMapped(vpn, vpn + pages)) return fail('EEXIST', 'vpn', `part of ${vpnSpan(vpn, pages)} is already mapped`);
     r.begin();
     this.install(vpn, pfn, pages, protCode(prot), opts.maxPage);
+    r.freeReplaced();
     return this.finish('map', { flushed: [] });
   }
 
@@ -135,9 +139,28 @@ export class RadixSystem implements PageTableSystem {
     if (bad) return err(bad);
     const r = this.radix;
     if (!r.anyMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
+    if (this.profile === 'linux') return this.vunmap(vpn, pages);
     r.begin();
     r.unmapRange(vpn, vpn + pages);
     return this.finish('unmap', { flushed: [{ vpn, pages }] });
+  }
+
+  /**
+   * unmap under linux: vunmap_range (mm/vmalloc.c), __vunmap_range_noflush then
+   * flush_tlb_kernel_range of the range. No split, so no table is needed and it cannot
+   * fail; huge and bad entries meeting the range go whole, with the kernel's warnings
+   * (radix.ts vunmapRange); no table is freed, so the emptied ones stay linked and
+   * counted in tablesInUse until a map puts a huge leaf over them.
+   */
+  private vunmap(vpn: Vpn, pages: number): Result<void> {
+    const r = this.radix;
+    r.begin();
+    r.vunmapRange(vpn, vpn + pages, (kind, v, n, pfn) => this.log.print({ kind, vpn: v, pages: n, pfn }));
+    // The tables it emptied are kept (vunmap frees none): nothing for releaseEmptied.
+    r.pool.emptied.length = 0;
+    r.pool.commit();
+    this.flushRange(vpn, pages);
+    return OK;
   }
 
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {

@@ -5,7 +5,9 @@
  * it with EPERM if it breaks a strict-policy invariant (model/policy.ts) or ENOMEM if it
  * needs more tables than the pool holds, and only then commits, so a failed operation
  * changes nothing. Every other decision (leaf sizes, the split rule, aliases, TLBs,
- * obligations, table lifetime) is the model's own, in the modules beside this one.
+ * obligations, table lifetime) is the model's own, in the modules beside this one. Under
+ * linux, unmap is vunmap_range (model/vunmap.ts) and emptied tables are kept, not freed
+ * (model/tables.ts, `kept` below).
  */
 import { PAGES, pfnSpan, vpnSpan, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
 import {
@@ -34,8 +36,9 @@ import { memtypePlan, trackedFrames } from './memtype.ts';
 import { placeLeaves } from './placement.ts';
 import { firstPolicyBreak } from './policy.ts';
 import { aliasChange, aliasRanges, applyProtChange } from './protect.ts';
-import { emptiedTables, releasePending, type PendingTable } from './tables.ts';
+import { emptiedTables, keptLeavingByMap, newlyKept, releasePending, type PendingTable, type TableId } from './tables.ts';
 import { accessAllowed, addFlushObligation, compareTlbEntries, dischargeFlushRange, flushTlbRange, tlbLookup, translation } from './tlb.ts';
+import { vunmap } from './vunmap.ts';
 
 interface Range {
   readonly vpn: Vpn;
@@ -68,6 +71,15 @@ interface Candidate {
    * flush meets them (spec/contracts/flush.ts).
    */
   readonly deferFrees?: Range;
+  /**
+   * Linux: the tables that become kept (empty but allocated: a vunmap) and those that stop
+   * being kept (reused or freed by a map). Each `add` is not kept now, each `drop` is.
+   */
+  readonly kept?: { readonly add: readonly TableId[]; readonly drop: readonly TableId[] };
+  /** Linux vunmap: no ENOMEM (it allocates nothing, and frees nothing either). */
+  readonly noEnomem?: true;
+  /** What the kernel prints when the operation commits. */
+  readonly events?: readonly KernelEvent[];
 }
 
 const err = (e: PtError): Result<never> => ({ ok: false, error: e });
@@ -89,6 +101,12 @@ export class Model implements PageTableSystem {
   private pendingTables: readonly PendingTable[] = [];
   /** The radix footprint of `leaves` (without the pending tables). */
   private footprint: number;
+  /**
+   * Linux: the tables that exist though no entry needs them (a vunmap emptied them and
+   * the kernel keeps them), disjoint from the footprint's tables; always empty under
+   * strict. Mutated in place by a commit, copied by clone.
+   */
+  private kept = new Set<TableId>();
 
   constructor(setup: SystemSetup) {
     this.config = setup.config;
@@ -109,6 +127,7 @@ export class Model implements PageTableSystem {
     copy.pendingFlush = this.pendingFlush;
     copy.pendingTables = this.pendingTables;
     copy.footprint = this.footprint;
+    copy.kept = new Set(this.kept);
     return copy;
   }
 
@@ -122,13 +141,22 @@ export class Model implements PageTableSystem {
     // keeps the bit so that P6 refuses it.
     const own = this.profile === 'linux' && prot.user ? { ...applyProtChange(prot, {}), user: false, execUser: false } : applyProtChange(prot, {});
     const added = placeLeaves(this.config, vpn, pfn, pages, opts.maxPage).map((p) => makeLeaf(p.vpn, p.pfn, p.size, own));
-    return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: [], touched: [{ vpn, pages }] });
+    // Linux reuses the kept tables the new leaves need and frees those a huge leaf replaces.
+    const kept = this.profile === 'linux' ? { kept: { add: [], drop: keptLeavingByMap(this.config.levels, added, this.kept) } } : {};
+    return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: [], touched: [{ vpn, pages }], ...kept });
   }
 
   unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return err(bad);
     if (pagesWithEntry(this.entries(), vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
+    if (this.profile === 'linux') {
+      // vunmap_range: every entry meeting the range goes whole; its emptied tables are kept.
+      const v = vunmap(this.leaves, this.nonPresent, vpn, pages);
+      const add = newlyKept(this.config.levels, v.removed, [v.leaves, v.nonPresent]);
+      const range = [{ vpn, pages }];
+      return this.commit('unmap', { leaves: v.leaves, nonPresent: v.nonPresent, flush: range, touched: range, kept: { add, drop: [] }, noEnomem: true, events: v.events });
+    }
     const leaves = removeInside(splitAtEdges(this.leaves, vpn, pages, always), vpn, pages);
     const nonPresent = removeInside(splitAtEdges(this.nonPresent, vpn, pages, always), vpn, pages);
     return this.commit('unmap', { leaves, nonPresent, flush: [{ vpn, pages }], touched: [{ vpn, pages }] });
@@ -252,7 +280,7 @@ export class Model implements PageTableSystem {
       roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
       tlb: this.tlb,
       pendingFlush: this.pendingFlush,
-      tablesInUse: this.footprint + this.pendingTables.length,
+      tablesInUse: this.footprint + this.kept.size + this.pendingTables.length,
       pendingTableFrees: this.pendingTables.length,
     };
   }
@@ -284,14 +312,19 @@ export class Model implements PageTableSystem {
       ? []
       : emptiedTables(this.config.levels, withEntries(this.leaves, this.nonPresent), withEntries(c.leaves, nonPresent), c.deferFrees.vpn, c.deferFrees.pages);
     // Pending tables are not reusable: they count until a flush releases them, after success.
-    const needed = peak + this.pendingTables.length + deferred.length;
+    // Kept tables (linux) count as the operation leaves them.
+    const kept = this.kept.size + (c.kept?.add.length ?? 0) - (c.kept?.drop.length ?? 0);
+    const needed = peak + kept + this.pendingTables.length + deferred.length;
     const pool = this.config.tablePool.count;
-    if (needed > pool) return fail('ENOMEM', 'tablePool', `the result needs ${needed} page tables, the pool has ${pool}`);
+    if (needed > pool && c.noEnomem !== true) return fail('ENOMEM', 'tablePool', `the result needs ${needed} page tables, the pool has ${pool}`);
     this.leaves = c.leaves;
     this.nonPresent = nonPresent;
     this.frames = frames;
     this.footprint = footprint;
     this.pendingTables = this.pendingTables.concat(deferred);
+    for (const id of c.kept?.add ?? []) this.kept.add(id);
+    for (const id of c.kept?.drop ?? []) this.kept.delete(id);
+    if (c.events) this.events.push(...c.events);
     for (const r of c.flush) this.flushRange(r);
     if (c.owe) this.pendingFlush = addFlushObligation(this.pendingFlush, c.owe.vpn, c.owe.pages, c.owe.reason);
     return OK;
@@ -372,7 +405,7 @@ export class Model implements PageTableSystem {
       image: this.image,
       entries,
       takeTable: () => {
-        if (tables + 1 + this.pendingTables.length > this.config.tablePool.count) return false;
+        if (tables + 1 + this.kept.size + this.pendingTables.length > this.config.tablePool.count) return false;
         tables++;
         return true;
       },

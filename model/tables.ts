@@ -43,3 +43,70 @@ export function emptiedTables(levels: PagingLevels, before: readonly Leaf[], aft
 export function releasePending(pending: readonly PendingTable[], vpn: Vpn, pages: number): readonly PendingTable[] {
   return pending.filter((t) => t.vpn + t.pages <= vpn || vpn + pages <= t.vpn);
 }
+
+/**
+ * The linux profile keeps every table it allocated for the kernel half: vunmap frees none
+ * (spec/contracts/linux.ts, "Page tables"). The model names a table by its level and key,
+ * packed in one number (key·8 + level: keys stay below 2^46, so it is exact), and remembers
+ * the tables that exist though no entry needs them ("kept"). The kept set never holds a
+ * table some entry needs, so tablesInUse = footprint + |kept| + pending.
+ */
+export type TableId = number;
+
+export const tableId = (level: Level, key: number): TableId => key * 8 + level;
+
+/** The key of the level-L table holding vpn. */
+const keyAt = (level: Level, vpn: Vpn): number => Math.floor(vpn / pagesPerEntry((level + 1) as Level));
+
+/** Whether some entry of the lists needs the level-L table with this key. */
+function needed(lists: readonly (readonly Leaf[])[], level: Level, key: number): boolean {
+  const span = pagesPerEntry((level + 1) as Level);
+  return lists.some((list) => tableExists(list, level, key * span, span));
+}
+
+/** Every table `entries` need (the entry's own level up to the one below the pgd), each once, in no particular order. */
+function tablesNeededBy(levels: PagingLevels, entries: readonly Leaf[]): Map<TableId, { level: Level; key: number }> {
+  const out = new Map<TableId, { level: Level; key: number }>();
+  for (const e of entries) {
+    for (let L = leafLevel(e.size); L < levels; L++) {
+      const level = L as Level;
+      const key = keyAt(level, e.vpn);
+      out.set(tableId(level, key), { level, key });
+    }
+  }
+  return out;
+}
+
+/**
+ * After a linux unmap removed `removed` (both kinds of entry), leaving `after`: the tables
+ * the removed entries needed that no entry needs now. They stay allocated (kept). Only
+ * the removed entries' tables are looked at: no other table's need changed.
+ */
+export function newlyKept(levels: PagingLevels, removed: readonly Leaf[], after: readonly (readonly Leaf[])[]): TableId[] {
+  const out: TableId[] = [];
+  for (const [id, t] of tablesNeededBy(levels, removed)) if (!needed(after, t.level, t.key)) out.push(id);
+  return out;
+}
+
+/**
+ * A linux map of `added`: the kept tables that stop being kept. A kept table the new
+ * entries need is reused (pte/pmd_alloc_kernel finds it); a 2M leaf placed over a kept PTE
+ * table frees it first (vmap_try_huge_pmd → pmd_free_pte_page), a 1G leaf over a kept PMD
+ * table frees it and every kept PTE table below it (vmap_try_huge_pud → pud_free_pmd_page).
+ * The leaf itself occupies the slot, so the freed tables are only those at its vpn.
+ */
+export function keptLeavingByMap(levels: PagingLevels, added: readonly Leaf[], kept: ReadonlySet<TableId>): TableId[] {
+  if (kept.size === 0) return [];
+  const out = new Set<TableId>();
+  for (const id of tablesNeededBy(levels, added).keys()) if (kept.has(id)) out.add(id);
+  const free = (id: TableId): void => void (kept.has(id) && out.add(id));
+  for (const l of added) {
+    if (l.size === '2M') free(tableId(1, keyAt(1, l.vpn)));
+    if (l.size === '1G') {
+      free(tableId(2, keyAt(2, l.vpn)));
+      const first = keyAt(1, l.vpn);
+      for (let k = 0; k < 512; k++) free(tableId(1, first + k));
+    }
+  }
+  return [...out];
+}

@@ -12,8 +12,10 @@
  *                                             leaf (v, size) with leafLevel(size) ≤ L }|
  *
  * Both the model (which has no tables) and the impl's pool accounting must agree on it:
- * an operation fails with ENOMEM iff the footprint of the state it would produce exceeds
- * config.tablePool.count.
+ * under strict an operation fails with ENOMEM iff the footprint of the state it would
+ * produce (plus the tables pending a flush) exceeds config.tablePool.count. Under linux
+ * the kernel also keeps empty tables (spec/contracts/linux.ts, "Page tables"): they
+ * count too.
  */
 import { leafLevel, pagesPerEntry, type Level, type PagingLevels } from './address.ts';
 import type { Leaf } from './state.ts';

@@ -86,7 +86,7 @@ export interface PageTableSystem {
 
   /** vmap / ioremap / direct-map init: map [vpn, vpn+pages) to [pfn, pfn+pages). */
   map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts?: MapOptions): Result<void>;
-  /** vunmap / zap: remove every mapping in the range; emptied tables are freed after the flush. */
+  /** vunmap / zap: remove every mapping in the range; strict frees emptied tables after the flush, linux keeps them. */
   unmap(root: RootId, vpn: Vpn, pages: number): Result<void>;
   /** change_page_attr_set_clr on init_mm (set_memory_*). */
   protect(vpn: Vpn, pages: number, change: ProtChange, opts?: ProtectOptions): Result<void>;

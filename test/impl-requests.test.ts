@@ -282,3 +282,165 @@ describe('checkTables on the new bit and non-present entries (impl/check.ts)', (
     expect(checkTables(sys).map((f) => f.check).sort()).toEqual(['kernel4k', 'non-present']);
   });
 });
+
+describe('linux vunmap (mm/vmalloc.c vunmap_range; map over kept tables: vmap_try_huge_pmd / _pud)', () => {
+  const G = PAGES['1G'];
+  /** The frame of the table that entry `level` (2 = PMD, 3 = PUD) of the walk to vpn points to, or undefined when it is no table entry. */
+  function tableBelow(sys: RadixSystem, vpn: Vpn, level: number): Pfn | undefined {
+    const pool = sys.tables();
+    let slot = 0;
+    for (let l = sys.config.levels; l >= level; l--) {
+      const off = slot * 1024 + tableIndex(vpn, l as Level) * 2;
+      const lo = pool.words[off]!;
+      const hi = pool.words[off + 1]!;
+      if (!((lo & x86._PAGE_PRESENT) !== 0 && (l > 3 || (lo & x86._PAGE_PSE) === 0))) return undefined;
+      if (l === level) return x86.entryPfn(lo, hi);
+      slot = pool.childSlot(lo, hi);
+    }
+    return undefined;
+  }
+  const clean = (sys: RadixSystem): void => expect(checkTables(sys)).toEqual([]);
+
+  it('a partial vunmap of a 2M vmalloc leaf clears it whole and WARNs with the leaf (pmd_clear_huge, WARN_ON(next - addr < PMD_SIZE)); a whole one prints nothing', () => {
+    const sys = boot('linux');
+    expect(outcome(sys.map(0, VM_FREE, BLOCK_PFN, 1024, PAGE_KERNEL))).toBe('ok');
+    expect(entry(sys, VM_FREE)!.size).toBe('2M');
+    const tables = sys.abstract().tablesInUse;
+    expect(outcome(sys.unmap(0, VM_FREE + 10, 3))).toBe('ok');
+    expect(sys.takeEvents()).toEqual([{ kind: 'vunmap-huge', vpn: VM_FREE, pages: 512, pfn: BLOCK_PFN }]);
+    // Its pages outside the range went too, the next leaf stays; no split, no table freed or allocated.
+    expect(entry(sys, VM_FREE)).toBeUndefined();
+    expect(entry(sys, VM_FREE + 511)).toBeUndefined();
+    expect(entry(sys, VM_FREE + 512)).toMatchObject({ size: '2M', pfn: BLOCK_PFN + 512 });
+    expect(sys.abstract().tablesInUse).toBe(tables);
+    clean(sys);
+    expect(outcome(sys.unmap(0, VM_FREE + 512, 512))).toBe('ok');
+    expect(sys.takeEvents()).toEqual([]);
+    // The PMD table is empty now and kept: the kernel's behaviour, not corruption.
+    expect(sys.abstract().tablesInUse).toBe(tables);
+    expect(sys.abstract().roots[0]!.leaves.some((l) => l.vpn >= VM_FREE && l.vpn < VM_FREE + G)).toBe(false);
+    clean(sys);
+    // Nothing left: ENOENT as ever.
+    expect(outcome(sys.unmap(0, VM_FREE, 1024))).toBe('ENOENT');
+  });
+
+  it('a range across two 2M leaves WARNs for each, in address order', () => {
+    const sys = boot('linux');
+    expect(outcome(sys.map(0, VM_FREE, BLOCK_PFN, 1024, PAGE_KERNEL))).toBe('ok');
+    expect(outcome(sys.unmap(0, VM_FREE + 500, 20))).toBe('ok');
+    expect(sys.takeEvents()).toEqual([
+      { kind: 'vunmap-huge', vpn: VM_FREE, pages: 512, pfn: BLOCK_PFN },
+      { kind: 'vunmap-huge', vpn: VM_FREE + 512, pages: 512, pfn: BLOCK_PFN + 512 },
+    ]);
+    clean(sys);
+  });
+
+  it('vunmap of a non-present 4K entry clears it with a WARN (vunmap_pte_range: WARN_ON(!pte_none && !pte_present)); present ones are silent', () => {
+    const sys = boot('linux');
+    expect(outcome(sys.protect(VM4K + 3, 1, { present: false }, { alias: false }))).toBe('ok');
+    expect(entry(sys, VM4K + 3)).toMatchObject({ present: false, size: '4K', pfn: VM_PFN + 3 });
+    sys.takeEvents();
+    expect(outcome(sys.unmap(0, VM4K + 2, 3))).toBe('ok');
+    expect(sys.takeEvents()).toEqual([{ kind: 'vunmap-nonpresent', vpn: VM4K + 3, pages: 1, pfn: VM_PFN + 3 }]);
+    for (const v of [VM4K + 2, VM4K + 3, VM4K + 4]) expect(entry(sys, v)).toBeUndefined();
+    expect(entry(sys, VM4K + 5)).toMatchObject({ present: true, pfn: VM_PFN + 5 });
+    clean(sys);
+  });
+
+  it('a non-present 2M entry is a bad pmd: cleared whole with bad-entry (pmd_none_or_clear_bad)', () => {
+    const sys = boot('linux');
+    expect(outcome(sys.map(0, VM_FREE, BLOCK_PFN, 512, PAGE_KERNEL))).toBe('ok');
+    expect(outcome(sys.protect(VM_FREE, 512, { present: false }, { alias: false }))).toBe('ok');
+    expect(entry(sys, VM_FREE)).toMatchObject({ present: false, size: '2M', pfn: BLOCK_PFN });
+    sys.takeEvents();
+    const tables = sys.abstract().tablesInUse;
+    expect(outcome(sys.unmap(0, VM_FREE + 100, 1))).toBe('ok');
+    expect(sys.takeEvents()).toEqual([{ kind: 'bad-entry', vpn: VM_FREE, pages: 512, pfn: BLOCK_PFN }]);
+    expect(entry(sys, VM_FREE + 511)).toBeUndefined();
+    expect(sys.abstract().roots[0]!.nonPresent ?? []).toEqual([]);
+    expect(sys.abstract().tablesInUse).toBe(tables);
+    clean(sys);
+  });
+
+  it('a vunmap that empties a PTE table keeps it (tablesInUse unchanged), and a later 4K map reuses it', () => {
+    const sys = boot('linux');
+    expect(outcome(sys.map(0, VM_FREE, BLOCK_PFN, 8, PAGE_KERNEL))).toBe('ok');
+    const pte = tableBelow(sys, VM_FREE, 2)!;
+    const tables = sys.abstract().tablesInUse;
+    expect(outcome(sys.unmap(0, VM_FREE, 8))).toBe('ok');
+    expect(sys.takeEvents()).toEqual([]);
+    expect(sys.abstract().tablesInUse).toBe(tables);
+    expect(sys.abstract().pendingTableFrees).toBe(0);
+    expect(tableBelow(sys, VM_FREE, 2)).toBe(pte);
+    clean(sys);
+    expect(outcome(sys.map(0, VM_FREE + 100, BLOCK_PFN + 100, 1, PAGE_KERNEL))).toBe('ok');
+    expect(sys.abstract().tablesInUse).toBe(tables);
+    expect(tableBelow(sys, VM_FREE, 2)).toBe(pte);
+    expect(entry(sys, VM_FREE + 100)).toMatchObject({ size: '4K', pfn: BLOCK_PFN + 100 });
+    clean(sys);
+  });
+
+  it('a 2M map over a kept PTE table frees it (pmd_free_pte_page); a 1G map over a kept PMD table frees it and the PTE tables under it (pud_free_pmd_page)', () => {
+    const sys = boot('linux');
+    const PFN_1G = 2 * G;
+    // A PMD table with two PTE tables under it, all emptied by vunmap and kept.
+    expect(outcome(sys.map(0, VM_FREE, PFN_1G, 4, PAGE_KERNEL))).toBe('ok');
+    expect(outcome(sys.map(0, VM_FREE + 512, PFN_1G + 512, 4, PAGE_KERNEL))).toBe('ok');
+    const full = sys.abstract().tablesInUse;
+    expect(outcome(sys.unmap(0, VM_FREE, 1024))).toBe('ok');
+    expect(sys.abstract().tablesInUse).toBe(full);
+    clean(sys);
+    expect(outcome(sys.map(0, VM_FREE, PFN_1G, 512, PAGE_KERNEL))).toBe('ok');
+    expect(entry(sys, VM_FREE)).toMatchObject({ size: '2M', pfn: PFN_1G });
+    expect(sys.abstract().tablesInUse).toBe(full - 1);
+    clean(sys);
+    expect(outcome(sys.unmap(0, VM_FREE, 512))).toBe('ok');
+    expect(tableBelow(sys, VM_FREE, 3)).toBeDefined();
+    // The 1G leaf replaces the PMD table and the PTE table still hanging from it.
+    expect(outcome(sys.map(0, VM_FREE, PFN_1G, G, PAGE_KERNEL))).toBe('ok');
+    expect(entry(sys, VM_FREE)).toMatchObject({ size: '1G', pfn: PFN_1G });
+    expect(sys.abstract().tablesInUse).toBe(full - 3);
+    clean(sys);
+    expect(sys.takeEvents()).toEqual([]);
+  });
+
+  it('ENOMEM as the pool says, and a map that fails after freeing a kept table restores it (kernel-small-pool)', () => {
+    const s = scenarioNamed('kernel-small-pool')!();
+    const sys = createImpl({ config: s.config, frames: s.frames, profile: 'linux' });
+    for (const c of s.boot) expect(outcome(applyCommand(sys, c))).toBe('ok');
+    const count = s.config.tablePool.count;
+    // Fill the pool with PTE tables for single 4K pages, one per 2M block, from the last block of a free 1G region down.
+    const top = VM_FREE + G - 512;
+    for (let b = top; sys.abstract().tablesInUse < count; b -= 512) {
+      expect(outcome(sys.map(0, b, BLOCK_PFN, 1, PAGE_KERNEL))).toBe('ok');
+    }
+    expect(outcome(sys.unmap(0, top, 1))).toBe('ok');
+    expect(sys.abstract().tablesInUse).toBe(count);
+    // A 2M leaf at top frees its kept PTE table; the 4K page after it, in the next 1G, needs a PMD and a PTE table: one too many.
+    const before = sys.abstract();
+    const r = sys.map(0, top, BLOCK_PFN, 513, PAGE_KERNEL);
+    expect(r.ok ? 'ok' : [r.error.errno, r.error.arg]).toEqual(['ENOMEM', 'tablePool']);
+    expect(sys.abstract()).toEqual(before);
+    expect(tableBelow(sys, top, 2)).toBeDefined();
+    clean(sys);
+    // The 2M leaf alone fits, and frees the table.
+    expect(outcome(sys.map(0, top, BLOCK_PFN, 512, PAGE_KERNEL))).toBe('ok');
+    expect(sys.abstract().tablesInUse).toBe(count - 1);
+    clean(sys);
+  });
+
+  it('strict is unchanged: a partial unmap splits the 2M leaf and keeps its tail, prints nothing, and the emptied tables are freed', () => {
+    const sys = boot('strict');
+    const tables = sys.abstract().tablesInUse;
+    expect(outcome(sys.map(0, VM_FREE, BLOCK_PFN, 512, PAGE_KERNEL))).toBe('ok');
+    expect(outcome(sys.unmap(0, VM_FREE + 10, 3))).toBe('ok');
+    expect(sys.takeEvents()).toEqual([]);
+    expect(entry(sys, VM_FREE)).toMatchObject({ size: '4K', pfn: BLOCK_PFN });
+    expect(entry(sys, VM_FREE + 11)).toBeUndefined();
+    expect(entry(sys, VM_FREE + 511)).toMatchObject({ size: '4K', pfn: BLOCK_PFN + 511 });
+    clean(sys);
+    expect(outcome(sys.unmap(0, VM_FREE, 512))).toBe('ok');
+    expect(sys.abstract().tablesInUse).toBe(tables);
+    clean(sys);
+  });
+});

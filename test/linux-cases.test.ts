@@ -53,6 +53,7 @@ function boot(target: Target, c: LinuxCase): PageTableSystem {
 
 function runCase(target: Target, c: LinuxCase): void {
   const sys = boot(target, c);
+  const bootTables = sys.abstract().tablesInUse;
   const results = c.commands.map((cmd) => outcome(applyCommand(sys, cmd)));
   expect(results, 'results').toEqual(c.expect.results);
   expect(sys.takeEvents?.() ?? [], 'events').toEqual(c.expect.events);
@@ -71,6 +72,7 @@ function runCase(target: Target, c: LinuxCase): void {
     const run = state.frames.find((r) => r.pfn <= f.pfn && f.pfn < r.pfn + r.count);
     expect({ pfn: f.pfn, value: run?.memtype ?? null }, 'memtype').toEqual(f);
   }
+  if (c.expect.tablesAdded !== undefined) expect(state.tablesInUse - bootTables, 'page tables added').toBe(c.expect.tablesAdded);
   if (c.expect.pendingFlush !== undefined) expect(state.pendingFlush, 'flush obligations').toEqual(c.expect.pendingFlush);
   if (sys instanceof RadixSystem) expect(checkTables(sys), 'the impl\'s tables').toEqual([]);
 }

@@ -73,6 +73,8 @@ export interface LinuxCase {
     readonly tlb?: readonly TlbExpect[];
     /** Frames whose noDirectMap flag is checked. */
     readonly noDirectMap?: readonly { readonly pfn: Pfn; readonly value: boolean }[];
+    /** tablesInUse afterwards minus tablesInUse after the boot. */
+    readonly tablesAdded?: number;
     /** Frames whose reserved memory type is checked (null: none, i.e. WB). */
     readonly memtype?: readonly { readonly pfn: Pfn; readonly value: 'WC' | 'UC-' | null }[];
     /** The flush obligations afterwards, exactly. */
@@ -81,6 +83,7 @@ export interface LinuxCase {
 }
 
 const protect = (vpn: Vpn, pages: number, change: ProtChange, alias = true): Command => ({ op: 'protect', vpn, pages, change, alias });
+const unmap = (vpn: Vpn, pages: number): Command => ({ op: 'unmap', root: 0, vpn, pages });
 /** set_memory_rox: RW and NX cleared, CPA_COLLAPSE. */
 const rox = (vpn: Vpn, pages: number): Command => ({ op: 'protect', vpn, pages, change: { write: false, exec: true }, alias: true, collapse: true });
 /** 512 4K vmalloc pages from a 1G-aligned address, over the 2M-aligned frames from FRAME_2M. */
@@ -335,12 +338,14 @@ export const LINUX_CASES: readonly LinuxCase[] = [
     kernelFunction: '__cpa_process_fault (holes in the direct map are expected), cpa_flush',
     scenario: 'kernel',
     commands: [
-      { op: 'unmap', root: 0, vpn: DM + 50001, pages: 1 },
+      // vunmap would clear the whole 2M leaf: split it first (split_large_page).
+      { op: 'split', root: 0, vpn: DM + 50001 },
+      unmap(DM + 50001, 1),
       read(0, DM + 50000), read(0, VM4K + 9),
       protect(DM + 50000, 3, { write: false }),
     ],
     expect: {
-      results: ['ok', 'ok', 'ok', 'ok'],
+      results: ['ok', 'ok', 'ok', 'ok', 'ok'],
       pages: [
         page(DM + 50000, 'direct-map page before the hole', '4K', { write: false }),
         page(DM + 50001, 'the hole', null),
@@ -477,14 +482,14 @@ export const LINUX_CASES: readonly LinuxCase[] = [
     },
   },
   {
-    name: 'unmap over a non-present entry: removed',
-    kernelFunction: 'vunmap_pte_range (mm/vmalloc.c: ptep_get_and_clear on every entry, pte_none or not)',
+    name: 'unmap over a non-present entry: removed, with a WARN',
+    kernelFunction: 'vunmap_pte_range (mm/vmalloc.c: ptep_get_and_clear on every entry, WARN_ON(!pte_none && !pte_present))',
     scenario: 'kernel',
-    commands: [invalid(FRAME), { op: 'unmap', root: 0, vpn: DM + FRAME, pages: 1 }],
+    commands: [invalid(FRAME), unmap(DM + FRAME, 1)],
     expect: {
       results: ['ok', 'ok'],
       pages: [page(DM + FRAME, 'the removed entry', null), page(DM + FRAME + 1, 'its neighbour', '4K', { present: true, write: true })],
-      events: [],
+      events: [{ kind: 'vunmap-nonpresent', vpn: DM + FRAME, pages: 1, pfn: FRAME }],
     },
   },
   {
@@ -703,6 +708,52 @@ export const LINUX_CASES: readonly LinuxCase[] = [
       events: [],
       // The frame reserved is the one __pa computes from the address, not the one the page maps.
       memtype: [{ pfn: L.modules + 9 - IMAGE, value: 'UC-' }, { pfn: FRAME + 100, value: null }],
+    },
+  },
+  {
+    name: 'vunmap of one page of a 2M vmalloc leaf: the whole leaf goes, with a WARN',
+    kernelFunction: 'vunmap_pmd_range (mm/vmalloc.c: pmd_clear_huge, WARN_ON(next - addr < PMD_SIZE))',
+    scenario: 'kernel',
+    commands: [{ op: 'map', root: 0, vpn: VMALLOC_1G, pfn: FRAME_2M, pages: 512, prot: PAGE_KERNEL, maxPage: '2M' }, unmap(VMALLOC_1G + 5, 1)],
+    expect: {
+      results: ['ok', 'ok'],
+      pages: [page(VMALLOC_1G + 5, 'the page asked for', null), page(VMALLOC_1G + 6, 'the rest of the leaf, gone too', null)],
+      events: [{ kind: 'vunmap-huge', vpn: VMALLOC_1G, pages: 512, pfn: FRAME_2M }],
+    },
+  },
+  {
+    name: 'vunmap frees no page table: the emptied PTE and PMD tables stay, and a 4K map reuses them',
+    kernelFunction: 'vunmap_range (mm/vmalloc.c: no table is freed), vmap_pages_pte_range (pte_alloc_kernel finds the table)',
+    scenario: 'kernel',
+    commands: [map4k(VMALLOC_1G, FRAME), unmap(VMALLOC_1G, 1), map4k(VMALLOC_1G + 1, FRAME + 1)],
+    expect: {
+      results: ['ok', 'ok', 'ok'],
+      pages: [page(VMALLOC_1G, 'the unmapped page', null), page(VMALLOC_1G + 1, 'the page mapped again', '4K')],
+      events: [],
+      tablesAdded: 2,
+    },
+  },
+  {
+    name: 'a 2M vmap over a kept empty PTE table frees it first',
+    kernelFunction: 'vmap_try_huge_pmd (mm/vmalloc.c), pmd_free_pte_page (arch/x86/mm/pgtable.c)',
+    scenario: 'kernel',
+    commands: [map4k(VMALLOC_1G, FRAME_2M), unmap(VMALLOC_1G, 1), { op: 'map', root: 0, vpn: VMALLOC_1G, pfn: FRAME_2M, pages: 512, prot: PAGE_KERNEL, maxPage: '2M' }],
+    expect: {
+      results: ['ok', 'ok', 'ok'],
+      pages: [page(VMALLOC_1G, 'the 2M leaf', '2M')],
+      events: [],
+      tablesAdded: 1,
+    },
+  },
+  {
+    name: 'vunmap of one page of a non-present 2M direct-map entry: a bad pmd, cleared whole',
+    kernelFunction: 'vunmap_pmd_range (pmd_none_or_clear_bad: a non-present large entry has no PSE and is not a table)',
+    scenario: 'kernel',
+    commands: [invalid(FRAME_2M, 512), unmap(DM + FRAME_2M + 3, 1)],
+    expect: {
+      results: ['ok', 'ok'],
+      pages: [page(DM + FRAME_2M + 3, 'the page asked for', null), page(DM + FRAME_2M + 4, 'the rest of the entry', null), page(DM + FRAME_2M + 512, 'the next 2M leaf', '2M')],
+      events: [{ kind: 'bad-entry', vpn: DM + FRAME_2M, pages: 512, pfn: FRAME_2M }],
     },
   },
 ];

@@ -298,3 +298,183 @@ describe('set_memory_uc / set_memory_wc / set_memory_wb and memtype', () => {
     expect(m.abstract().frames.some((r) => r.memtype !== undefined)).toBe(false);
   });
 });
+
+describe('linux vunmap', () => {
+  /** A booted model of a named scenario. */
+  function bootIn(name: 'kernel' | 'kernel-small-pool', profile: Profile): Model {
+    const s = scenarioNamed(name)!();
+    const m = new Model({ config: s.config, frames: s.frames, profile });
+    for (const cmd of s.boot) ok(applyCommand(m, cmd));
+    m.takeEvents();
+    return m;
+  }
+  const tables = (m: Model): number => m.abstract().tablesInUse;
+
+  it('linux: one page of a 2M vmalloc leaf: the whole leaf goes, with the WARN (vunmap_pmd_range: pmd_clear_huge, WARN_ON(next - addr < PMD_SIZE))', () => {
+    const m = boot('linux');
+    ok(m.map(0, V, P2M, M, PAGE_KERNEL, { maxPage: '2M' }));
+    ok(m.unmap(0, V + 5, 1));
+    expect(m.takeEvents()).toEqual([{ kind: 'vunmap-huge', vpn: V, pages: M, pfn: P2M }]);
+    for (const at of [V, V + 4, V + 5, V + 6, V + M - 1]) expect(entryAt(m.abstract(), at), `page ${at - V}`).toBeUndefined();
+    // A range that covers the leaf clears it without a WARN.
+    ok(m.map(0, V, P2M, M, PAGE_KERNEL, { maxPage: '2M' }));
+    ok(m.unmap(0, V, M));
+    expect(m.takeEvents()).toEqual([]);
+  });
+
+  it('linux: one page of a 1G leaf clears it whole (vunmap_pud_range: pud_clear_huge), no split, no table taken', () => {
+    const m = boot('linux');
+    const before = tables(m);
+    ok(m.unmap(0, PO + F, 1));
+    expect(m.takeEvents()).toEqual([{ kind: 'vunmap-huge', vpn: PO + G, pages: G, pfn: G }]);
+    expect(entryAt(m.abstract(), PO + G)).toBeUndefined();
+    expect(entryAt(m.abstract(), PO + 2 * G - 1)).toBeUndefined();
+    expect(tables(m)).toBe(before);
+  });
+
+  it('strict: the same unmap splits the leaves and removes only the page', () => {
+    const m = boot('strict');
+    ok(m.map(0, V, P2M, M, PAGE_KERNEL, { maxPage: '2M' }));
+    ok(m.unmap(0, V + 5, 1));
+    expect(m.takeEvents()).toEqual([]);
+    expect(entryAt(m.abstract(), V + 5)).toBeUndefined();
+    expect(entryAt(m.abstract(), V + 4)).toMatchObject({ size: '4K', pfn: P2M + 4 });
+    expect(entryAt(m.abstract(), V + 6)).toMatchObject({ size: '4K', pfn: P2M + 6 });
+  });
+
+  it('linux: a non-present 4K entry is cleared with a WARN (vunmap_pte_range: WARN_ON(!pte_none && !pte_present)), a present one silently', () => {
+    const m = boot('linux');
+    ok(m.protect(VM + 1, 1, { present: false }, { alias: false }));
+    ok(m.unmap(0, VM, 3));
+    expect(m.takeEvents()).toEqual([{ kind: 'vunmap-nonpresent', vpn: VM + 1, pages: 1, pfn: VM_PFN + 1 }]);
+    for (const at of [VM, VM + 1, VM + 2]) expect(entryAt(m.abstract(), at)).toBeUndefined();
+    expect(entryAt(m.abstract(), VM + 3)).toMatchObject({ size: '4K', present: true });
+  });
+
+  it('linux: a non-present 2M entry is a bad pmd, cleared whole, covered or not (pmd_none_or_clear_bad)', () => {
+    const m = boot('linux');
+    ok(m.setDirectMapInvalid(P2M, M, { flush: true }));
+    expect(entryAt(m.abstract(), PO + P2M)).toMatchObject({ size: '2M', present: false });
+    ok(m.unmap(0, PO + P2M + 3, 1));
+    expect(m.takeEvents()).toEqual([{ kind: 'bad-entry', vpn: PO + P2M, pages: M, pfn: P2M }]);
+    expect(entryAt(m.abstract(), PO + P2M)).toBeUndefined();
+    expect(entryAt(m.abstract(), PO + P2M + M - 1)).toBeUndefined();
+    expect(entryAt(m.abstract(), PO + P2M + M)).toMatchObject({ size: '2M', present: true });
+    ok(m.setDirectMapInvalid(P2M + M, M, { flush: true }));
+    ok(m.unmap(0, PO + P2M + M, M));
+    expect(m.takeEvents()).toEqual([{ kind: 'bad-entry', vpn: PO + P2M + M, pages: M, pfn: P2M + M }]);
+  });
+
+  it('linux: events come in address order, a huge entry before the pages after it; the range is flushed on every CPU', () => {
+    const m = boot('linux');
+    ok(m.map(0, V, P2M, M + 4, PAGE_KERNEL, { maxPage: '2M' }));
+    ok(m.protect(V + M + 2, 1, { present: false }, { alias: false }));
+    expect(m.access(1, 0, V + 7, 'r', 'kernel')).toMatchObject({ ok: true, value: { fault: false } });
+    // [V+100, V+M+3): part of the 2M leaf, then three 4K pages, the middle one non-present.
+    ok(m.unmap(0, V + 100, M - 97));
+    expect(m.takeEvents()).toEqual([
+      { kind: 'vunmap-huge', vpn: V, pages: M, pfn: P2M },
+      { kind: 'vunmap-nonpresent', vpn: V + M + 2, pages: 1, pfn: P2M + M + 2 },
+    ]);
+    expect(entryAt(m.abstract(), V + M + 3)).toMatchObject({ size: '4K', present: true });
+    expect(m.abstract().tlb.filter((t) => t.leaf.vpn === V)).toEqual([]);
+  });
+
+  it('both: ENOENT as before when nothing in the range has an entry', () => {
+    for (const profile of BOTH) {
+      const m = boot(profile);
+      expect(m.unmap(0, V, 4)).toMatchObject({ ok: false, error: { errno: 'ENOENT' } });
+      expect(m.takeEvents()).toEqual([]);
+    }
+  });
+
+  it('linux: a vunmap that empties a PTE table keeps it (tablesInUse unchanged), and a later 4K map reuses it', () => {
+    const m = boot('linux');
+    const boot0 = tables(m);
+    ok(m.map(0, V, VM_PFN + 100, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    const one = tables(m);
+    expect(one, 'a PMD and a PTE table for a fresh 1G region').toBe(boot0 + 2);
+    ok(m.unmap(0, V, 1));
+    expect(tables(m), 'vunmap frees no table').toBe(one);
+    ok(m.map(0, V + 1, VM_PFN + 101, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    expect(tables(m), 'pte_alloc_kernel finds the kept table').toBe(one);
+  });
+
+  it('strict: the same vunmap frees the emptied tables, and the map allocates them again', () => {
+    const m = boot('strict');
+    const boot0 = tables(m);
+    ok(m.map(0, V, VM_PFN + 100, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    ok(m.unmap(0, V, 1));
+    expect(tables(m)).toBe(boot0);
+    ok(m.map(0, V + 1, VM_PFN + 101, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    expect(tables(m)).toBe(boot0 + 2);
+  });
+
+  it('linux: a 2M map over a kept PTE table frees it (vmap_try_huge_pmd → pmd_free_pte_page): tablesInUse drops by one', () => {
+    const m = boot('linux');
+    ok(m.map(0, V, P2M, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    ok(m.unmap(0, V, 1));
+    const kept = tables(m);
+    ok(m.map(0, V, P2M, M, PAGE_KERNEL, { maxPage: '2M' }));
+    expect(entryAt(m.abstract(), V)).toMatchObject({ size: '2M' });
+    expect(tables(m)).toBe(kept - 1);
+    // Unmapping the 2M leaf keeps the PMD table only.
+    ok(m.unmap(0, V, M));
+    expect(tables(m)).toBe(kept - 1);
+  });
+
+  it('linux: a 1G map over a kept PMD table frees it and every kept PTE table below it (vmap_try_huge_pud → pud_free_pmd_page)', () => {
+    const m = boot('linux');
+    const boot0 = tables(m);
+    ok(m.map(0, V, VM_PFN + 100, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    ok(m.map(0, V + 7 * M, VM_PFN + 101, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    ok(m.unmap(0, V, 8 * M));
+    expect(tables(m), 'one PMD and two PTE tables kept').toBe(boot0 + 3);
+    ok(m.map(0, V, G, G, PAGE_KERNEL, { maxPage: '1G' }));
+    expect(entryAt(m.abstract(), V)).toMatchObject({ size: '1G' });
+    expect(tables(m)).toBe(boot0);
+  });
+
+  it('linux: explicit collapse frees the PTE table it unlinks; it is not kept', () => {
+    const m = boot('linux');
+    ok(m.map(0, V, P2M, M, PAGE_KERNEL, { maxPage: '4K' }));
+    const before = tables(m);
+    ok(m.collapse(0, V, '2M'));
+    expect(tables(m)).toBe(before - 1);
+    ok(m.unmap(0, V, M));
+    expect(tables(m), 'the PMD table is kept').toBe(before - 1);
+  });
+
+  it('linux: kept tables count for ENOMEM: map, a CPA split and set_direct_map_invalid fail on a pool full of kept tables; a map that reuses one succeeds', () => {
+    const run = (profile: Profile): { m: Model; n: number } => {
+      const m = bootIn('kernel-small-pool', profile);
+      const pool = m.config.tablePool.count;
+      let n = 0;
+      while (tables(m) < pool) ok(m.map(0, V + n * M, VM_PFN + 200 + n, 1, PAGE_KERNEL, { maxPage: '4K' })), n++;
+      ok(m.unmap(0, V, n * M));
+      return { m, n };
+    };
+    const { m, n } = run('linux');
+    expect(n).toBeGreaterThan(1);
+    expect(tables(m)).toBe(m.config.tablePool.count);
+    expect(m.map(0, V + G, VM_PFN + 300, 1, PAGE_KERNEL, { maxPage: '4K' })).toMatchObject({ ok: false, error: { errno: 'ENOMEM' } });
+    expect(m.protect(PO + P2M + 1, 1, { write: false }, { alias: false })).toMatchObject({ ok: false, error: { errno: 'ENOMEM' } });
+    expect(m.setDirectMapInvalid(P2M + 1, 1, { flush: true })).toMatchObject({ ok: false, error: { errno: 'ENOMEM' } });
+    ok(m.map(0, V + 5, VM_PFN + 301, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    // Strict freed them: the same requests succeed.
+    const s = run('strict').m;
+    ok(s.map(0, V + G, VM_PFN + 300, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    ok(s.protect(PO + P2M + 1, 1, { write: false }, { alias: false }));
+  });
+
+  it('clone copies the kept tables', () => {
+    const m = boot('linux');
+    ok(m.map(0, V, VM_PFN + 100, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    ok(m.unmap(0, V, 1));
+    const c = m.clone();
+    ok(c.map(0, V, P2M, M, PAGE_KERNEL, { maxPage: '2M' }));
+    expect(tables(c)).toBe(tables(m) - 1);
+    ok(m.map(0, V, VM_PFN + 100, 1, PAGE_KERNEL, { maxPage: '4K' }));
+    expect(tables(m), 'the original still has its kept PTE table').toBe(tables(c) + 1);
+  });
+});

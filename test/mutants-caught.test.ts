@@ -45,11 +45,13 @@ const SCENARIO: Partial<Record<MutantName, () => Scenario>> = {
 
 /**
  * memtype-no-reserve injects a bug in the linux profile's set_memory_uc / set_memory_wc
- * (strict reserves no memory type), so it is fuzzed under linux, where only a result,
- * postcondition or refinement mismatch fails a run (a broken invariant is a finding).
+ * (strict reserves no memory type), and vunmap-keeps-huge-tail one in its vunmap_range
+ * (strict splits on unmap by contract), so they are fuzzed under linux, where only a
+ * result, postcondition or refinement mismatch fails a run (a broken invariant is a finding).
  */
 const PROFILE: Partial<Record<MutantName, Profile>> = {
   'memtype-no-reserve': 'linux',
+  'vunmap-keeps-huge-tail': 'linux',
 };
 
 describe('every mutant is caught', () => {

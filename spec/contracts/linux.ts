@@ -181,7 +181,9 @@
  * pmd_free_pte_page / pud_free_pmd_page, which frees the PMD table and every PTE table
  * under it), and only what a collapse unlinks is freed (cpa_collapse_large_pages,
  * collapse). So the linux profile breaks S11 after most unmaps: a finding, as the kernel
- * keeps empty tables on purpose.
+ * keeps empty tables on purpose. ENOMEM is judged on the count after the operation, the
+ * tables a map frees included (the kernel allocates in address order and could fail
+ * before a later free; ptspec does not model that order).
  *
  * unmap(root, vpn, pages) — vunmap_range: __vunmap_range_noflush, then
  * flush_tlb_kernel_range of [vpn, vpn+pages) on all CPUs. No split and no ENOMEM:

@@ -1,5 +1,7 @@
 /**
- * unmap(root, vpn, pages): vunmap / vunmap_range, and the zap of a kernel range.
+ * unmap(root, vpn, pages): vunmap / vunmap_range, and the zap of a kernel range. This is
+ * the strict profile; the linux profile (no split, huge entries cleared whole, no table
+ * freed) is spec/contracts/linux.ts.
  *
  * Preconditions, first failure wins:
  *   EINVAL root   root is not init_mm (0)
