@@ -69,6 +69,21 @@ describe('(a) model and impl satisfy every relation', () => {
   });
 });
 
+describe('(a) a local check sees past a window into the next', () => {
+  it('set_memory_np with alias next to non-present image pages: the new entry is in the request\'s own window, not beside the alias one', () => {
+    // Found by the seed-4 no-GB-pages campaign: the entry after the direct-map alias window
+    // was the new one, inside the image window that follows it.
+    const IMG = L.kernelText + 0x1394;
+    const steps: Command[] = [
+      { op: 'protect', vpn: IMG + 3, pages: 6, change: { present: false } },
+      { op: 'protect', vpn: IMG, pages: 1, change: { present: false }, alias: true, collapse: true },
+    ];
+    for (const make of [(s: SystemSetup) => new Model(s), (s: SystemSetup) => createImpl(s)]) {
+      expect(firstBroken(make(kernel), [...kernel.boot, ...steps], 'local')).toBeNull();
+    }
+  });
+});
+
 // ---- (b) wrong models ----
 
 /** The booted model with some operations replaced by wrong ones (built from the model's own). */

@@ -320,6 +320,17 @@ export function checkWindows(root: RootId, after: Entries, windows: RangeSet, ex
   return out;
 }
 
+/**
+ * The first entry of `list` from index i on, stepping by `step`, that lies outside every
+ * window: the neighbour of a window edge may be inside the next window (an alias range
+ * just past the request's own), and it is the one past that which must not have moved.
+ */
+function outsideFrom(list: readonly Leaf[], i: number, step: 1 | -1, windows: RangeSet): Leaf | undefined {
+  let k = i;
+  while (k >= 0 && k < list.length && windows.meets(list[k]!.vpn, leafEnd(list[k]!))) k += step;
+  return list[k];
+}
+
 function neighbourMoved(before: Leaf | undefined, after: Leaf | undefined, windows: RangeSet, present: boolean): string | null {
   if (before === undefined || windows.meets(before.vpn, leafEnd(before))) return null;
   return after !== undefined && sameLeaf(before, after) ? null : `${entryText(before, present)} next to the changed ranges became ${after === undefined ? 'nothing' : entryText(after, present)}`;
@@ -353,7 +364,9 @@ function checkOutsideList(root: RootId, before: readonly Leaf[], after: readonly
       const d = firstDifference(before, ib, bl, after, ia, al, present);
       if (d !== null) return bad(d.what, d.at);
     } else {
-      const edge = neighbourMoved(before[bl - 1], after[al - 1], windows, present) ?? neighbourMoved(before[bh], after[ah], windows, present);
+      const edge =
+        neighbourMoved(outsideFrom(before, bl - 1, -1, windows), outsideFrom(after, al - 1, -1, windows), windows, present) ??
+        neighbourMoved(outsideFrom(before, bh, 1, windows), outsideFrom(after, ah, 1, windows), windows, present);
       if (edge !== null) return bad(edge, before[bl - 1]);
     }
     insideB += bh - bl;
