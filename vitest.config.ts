@@ -5,11 +5,11 @@ const jsonReport = process.env['PTSPEC_VITEST_JSON'];
 
 /**
  * Suites that spawn campaigns and wait out real timeouts (hung modules, racing lock
- * takers, sharded campaigns merged): together they would push `npm test` past two
+ * takers, sharded campaigns merged) or run linux-profile campaigns until a mutant fails: together they would push `npm test` past two
  * minutes on 2 cores, so .ci/run runs them as a step of their own
  * (PTSPEC_SLOW_TESTS=1 npx vitest run).
  */
-const SLOW = ['test/hostile-hangs.test.ts', 'test/lock-race.test.ts', 'test/merge.test.ts'];
+const SLOW = ['test/hostile-hangs.test.ts', 'test/lock-race.test.ts', 'test/merge.test.ts', 'test/mutants-caught-linux.test.ts'];
 const slow = process.env['PTSPEC_SLOW_TESTS'] === '1';
 
 export default defineConfig({

@@ -1,7 +1,7 @@
 /**
  * The mutant catalogue itself (impl/mutants.ts): well-formed, every name injectable, and
  * listed by `ptspec mutants`. That each mutant is *caught* is the fuzz suite's job
- * (mutants-caught.test.ts).
+ * (test/mutant-catch.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { PAGES, X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
