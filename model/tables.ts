@@ -53,7 +53,7 @@ export function releasePending(pending: readonly PendingTable[], vpn: Vpn, pages
  */
 export type TableId = number;
 
-export const tableId = (level: Level, key: number): TableId => key * 8 + level;
+const tableId = (level: Level, key: number): TableId => key * 8 + level;
 
 /** The key of the level-L table holding vpn. */
 const keyAt = (level: Level, vpn: Vpn): number => Math.floor(vpn / pagesPerEntry((level + 1) as Level));
