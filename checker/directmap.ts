@@ -3,9 +3,28 @@
  * per-leaf test of the definition's own predicate, run on the leaves of the scope only,
  * since a leaf breaks them by its own address, frame and permission.
  */
-import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapRegion, hasFrameFacts } from '../spec/invariants/terms.ts';
-import { executableInDirectMap, nonLinearLeaf } from '../spec/invariants/directmap.ts';
-import { leafCheck, mappedBesideDirectMapCheck, type CheckTable } from './common.ts';
+import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapRegion, framesText, hasFrameFacts } from '../spec/invariants/terms.ts';
+import { atDirectMapPage, executableInDirectMap, nonLinearLeaf } from '../spec/invariants/directmap.ts';
+import { tlbText } from '../spec/invariants/tlb.ts';
+import type { AbstractState, FrameRun, TlbEntry } from '../spec/state.ts';
+import { forEachRun, leafCheck, leafPages, mappedBesideDirectMapCheck, Witnesses, type Check, type CheckTable } from './common.ts';
+import { owedFor } from './tlb.ts';
+
+/** The TLB entries `select` keeps, each against the frame runs it caches, witnessing those `isRun` picks. */
+function cachedFramesCheck(select: (state: AbstractState, e: TlbEntry) => boolean, isRun: (run: FrameRun) => boolean, why: string): Check {
+  return (state) => {
+    const w = new Witnesses();
+    for (const e of state.tlb) {
+      if (!select(state, e)) continue;
+      forEachRun(state.frames, e.leaf.pfn, leafPages(e.leaf), (run, from, n) => {
+        if (!isRun(run)) return;
+        const frames = [{ pfn: from, count: n }];
+        w.add({ root: e.root, vpn: e.leaf.vpn + (from - e.leaf.pfn), pages: n, frames, detail: `${tlbText(e)}, which reaches ${framesText(from, n)}: ${why}` });
+      });
+    }
+    return w.done();
+  };
+}
 
 export const DIRECT_MAP_CHECKS: CheckTable = {
   direct_map_maps_each_page_to_its_own_frame: leafCheck((state) => {
@@ -18,4 +37,11 @@ export const DIRECT_MAP_CHECKS: CheckTable = {
     return dm === undefined ? undefined : executableInDirectMap(dm.vpn, dm.end);
   }),
   free_frames_mapped_only_by_their_direct_map_page: mappedBesideDirectMapCheck('free', 'a free frame mapped outside its direct-map page'),
+  // The TLB-against-frames checks ignore the scope, as the L checks do (checker/tlb.ts).
+  no_tlb_entry_caches_a_frame_removed_from_the_direct_map: cachedFramesCheck(
+    (state, e) => !owedFor(state.pendingFlush, e), (run) => run.noDirectMap, 'the frame is removed from the direct map'),
+  // One pass over the frame runs.
+  frames_restored_to_the_direct_map_before_freed: 'definition',
+  free_frames_cached_only_at_their_direct_map_page: cachedFramesCheck(
+    (state, e) => !atDirectMapPage(state, e), (run) => run.use === 'free', 'a free frame cached outside its direct-map page'),
 };

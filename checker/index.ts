@@ -10,6 +10,7 @@ import { DIRECT_MAP_CHECKS } from './directmap.ts';
 import { HUGE_PAGES_CHECKS } from './hugepages.ts';
 import { PERMISSIONS_CHECKS } from './permissions.ts';
 import { STRUCTURE_CHECKS } from './structure.ts';
+import { TLB_CHECKS } from './tlb.ts';
 import { TRANSLATION_CHECKS } from './translation.ts';
 
 export { MAX_WITNESSES } from './common.ts';
@@ -24,7 +25,7 @@ export interface Invariant extends InvariantDefinition {
   check(state: AbstractState, scope?: CheckScope): Witness[];
 }
 
-const CHECKS: CheckTable = { ...STRUCTURE_CHECKS, ...TRANSLATION_CHECKS, ...PERMISSIONS_CHECKS, ...HUGE_PAGES_CHECKS, ...DIRECT_MAP_CHECKS };
+const CHECKS: CheckTable = { ...STRUCTURE_CHECKS, ...TRANSLATION_CHECKS, ...PERMISSIONS_CHECKS, ...HUGE_PAGES_CHECKS, ...TLB_CHECKS, ...DIRECT_MAP_CHECKS };
 
 /** The definition itself, capped like every check. */
 function cappedDefinition(def: InvariantDefinition): Check {
@@ -41,7 +42,7 @@ function pair(def: InvariantDefinition): Invariant {
   return { ...def, check: check === 'definition' ? cappedDefinition(def) : check };
 }
 
-/** Every invariant in id order, S, T, P, H, D. */
+/** Every invariant in id order, S, T, P, H, L, D. */
 export const CATALOGUE: readonly Invariant[] = DEFINITIONS.map(pair);
 
 for (const name of Object.keys(CHECKS)) {

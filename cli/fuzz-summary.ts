@@ -9,8 +9,8 @@ import { int, nullable, oneOf, strictObject } from '../io/trace.ts';
 import { CoverageC } from '../fuzz/coverage.ts';
 import type { CampaignResult, Progress } from '../fuzz/campaign.ts';
 import type { TargetSpec } from '../fuzz/campaign-target.ts';
-import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
-import { ACCESS_RESULTS, GapsC, LEVEL_OF_SIZE, campaignAxes, coverageGaps, outcomePairs, regionNames, supportedSizes, type Gaps, type Scenarios } from '../fuzz/coverage-goals.ts';
+import { ACCESS_RESULTS, GapsC, LEVEL_OF_SIZE, campaignAxes, coverageGaps, outcomePairs, possibleOutcomes, regionNames, supportedSizes, type Gaps, type Scenarios } from '../fuzz/coverage-goals.ts';
+import { reachableRules } from '../fuzz/coverage-rules.ts';
 import type { Axis } from '../fuzz/coverage.ts';
 import { LONG_COMMANDS, LONG_ROUND_EVERY, MATRIX } from '../fuzz/matrix.ts';
 import { DEFAULT_SHRINK_BUDGET, shrinkPathText } from '../fuzz/campaign-run.ts';
@@ -109,9 +109,9 @@ function elapsed(ms: number): string {
   return s < 120 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
 }
 
-/** One progress line: elapsed, sequences, commands/s, failures, coverage so far. */
-export function progressLine(p: Progress): string {
-  const pairs = outcomePairs(p.coverage);
+/** One progress line: elapsed, sequences, commands/s, failures, coverage so far (outcomes the profile can reach). */
+export function progressLine(p: Progress, profile?: Profile): string {
+  const pairs = outcomePairs(p.coverage, profile);
   const sizes = (['4K', '2M', '1G'] as const).filter((s) => p.coverage.pageSizes[s] > 0).join('/') || 'none';
   return `[${elapsed(p.elapsedMs)}] ${n(p.runs)} sequences, ${n(p.commands)} commands (${n(perSecond(p.commands, p.elapsedMs))}/s), `
     + `${p.failures} failure${p.failures === 1 ? '' : 's'}, outcomes ${pairs.seen}/${pairs.possible}, leaf sizes ${sizes}`;
@@ -149,7 +149,7 @@ export function buildSummary(args: {
     stored: result.stored.map(({ key, reproduced, nowKey }) => ({ key, reproduced, nowKey })),
     brokenFiles: args.brokenFiles,
     coverage: result.coverage,
-    neverExercised: coverageGaps(result.coverage, args.scenario, args.invariantIds),
+    neverExercised: coverageGaps(result.coverage, args.scenario, args.invariantIds, opts.profile),
     failureDir: opts.out,
     profile: opts.profile,
     findings: args.findings,
@@ -173,11 +173,13 @@ export const AXIS_NAMES: Readonly<Record<Axis, string>> = {
 
 const axisName = (a: string): string => AXIS_NAMES[a as Axis] ?? a;
 
-export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised'>, scenario: Scenarios): string[] {
+export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised' | 'profile'>, scenario: Scenarios): string[] {
   const cov = s.coverage;
-  const lines = ['How often each operation ended each way (ok, or the error it returned):'];
+  // A merged report may not say its profile: then every outcome of the table.
+  const profile = s.profile;
+  const lines = [`How often each operation ended each way (ok, or the error it returned${profile === undefined ? '' : `, of those the ${profile} profile allows`}):`];
   const rows: string[][] = [];
-  for (const [op, possible] of Object.entries(POSSIBLE_OUTCOMES)) {
+  for (const [op, possible] of possibleOutcomes(profile)) {
     rows.push([`  ${op}`, ...possible.map((o) => `${o} ${n(cov.outcomes[op]?.[o] ?? 0)}`)]);
   }
   lines.push(...table(rows));
@@ -192,6 +194,8 @@ export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised'>, s
   const checks = Object.values(cov.invariants).reduce((a, b) => a + b, 0);
   lines.push(`Invariants: ${Object.keys(cov.invariants).length} checked, ${n(checks)} checks in all (${n(cov.fullChecks)} full-state checks)`);
   lines.push(`Sequences by scenario axis: ${campaignAxes(scenario).map((a) => `${axisName(a)} ${n(cov.axes[a] ?? 0)}`).join(', ')}`);
+  lines.push('TLB, paging-structure-cache and flush-obligation rules (steps that met each):');
+  lines.push(...table(reachableRules(profile).map((r) => [`  ${r.id}`, n(cov.rules[r.id] ?? 0), r.says])));
   const g = s.neverExercised;
   const gaps = [
     g.outcomes.length > 0 ? `outcomes ${g.outcomes.join(', ')}` : '',
@@ -200,8 +204,9 @@ export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised'>, s
     g.regions.length > 0 ? `regions ${g.regions.join(', ')}` : '',
     g.invariants.length > 0 ? `invariants ${g.invariants.join(', ')}` : '',
     g.axes.length > 0 ? `scenario axes ${g.axes.map(axisName).join(', ')}` : '',
+    g.rules.length > 0 ? `rules ${g.rules.join(', ')}` : '',
   ].filter(Boolean);
-  lines.push(gaps.length === 0 ? 'Never exercised: nothing: every outcome, access result, leaf size, region, invariant and scenario axis was hit.' : `Never exercised: ${gaps.join('; ')}.`);
+  lines.push(gaps.length === 0 ? 'Never exercised: nothing: every outcome, access result, leaf size, region, invariant, scenario axis and rule was hit.' : `Never exercised: ${gaps.join('; ')}.`);
   // The built-in pool holds thousands of tables, so random sequences rarely exhaust it.
   const single = 'config' in scenario ? (scenario as Scenario) : null;
   if (single !== null && single.name !== 'kernel-small-pool' && g.outcomes.some((o) => o.endsWith('ENOMEM'))) {
@@ -256,7 +261,8 @@ export function summaryText(s: Summary, opts: FuzzOptions, target: TargetSpec, s
   lines.push(`ptspec ${s.ptspecVersion} fuzz: ${targetText(target)} against the reference model, ${scenariosText(s.scenario, scenario)}`);
   const stop = { time: 'time budget spent', runs: 'run budget done', bail: `stopped after ${opts.bail ?? 0} distinct failure${opts.bail === 1 ? '' : 's'} (--bail)`, interrupt: 'interrupted', boot: "the scenario's boot failed on the target, so no run was started" }[s.stoppedBy];
   lines.push(`Each sequence boots the scenario's kernel page tables on both systems, then runs up to ${opts.maxCommands} random operations`);
-  lines.push('(map, unmap, set_memory_*, set_direct_map_*, split, collapse, translate, access, flush) and checks both after every one.');
+  lines.push('(map, unmap, set_memory_*, set_direct_map_*, split, collapse, translate, access, flushes, alloc/free of frames, and the');
+  lines.push('secretmem, guest_memfd and vfree lifecycles) and checks both after every one.');
   lines.push(`Ran ${n(s.runs)} random command sequences (${n(s.commands)} commands) in ${elapsed(s.elapsedMs)} on ${s.jobs} worker${s.jobs === 1 ? '' : 's'}: ${n(s.commandsPerSecond)} commands/s (${stop}).`);
   if (s.stored.length > 0) {
     const again = s.stored.filter((x) => x.reproduced).length;

@@ -211,7 +211,7 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
       onRepeat: (key) => pendingHits.set(key, (pendingHits.get(key) ?? 0) + 1),
       onProgress: (p) => {
         flushHits();
-        progress.write(progressLine(p));
+        progress.write(progressLine(p, opts.profile));
       },
       progressEveryMs: progress.everyMs,
     };

@@ -83,7 +83,7 @@ export function mergeSummaries(summaries: readonly Summary[], invariantIds: read
       runs: group.reduce((a, s) => a + s.runs, 0),
       commands: group.reduce((a, s) => a + s.commands, 0),
       coverage,
-      neverExercised: coverageGaps(coverage, summaryScenarios(first.scenario), invariantIds),
+      neverExercised: coverageGaps(coverage, summaryScenarios(first.scenario), invariantIds, first.profile),
     };
   });
 }

@@ -4,11 +4,13 @@
  * reference model.
  *
  * It keeps no radix tree: its state is the abstract state itself (sorted arrays of
- * leaves and of non-present entries, the frame runs, the TLB entries, the flush obligations, the tables pending
- * free), so `abstract()` only has to hand it out in canonical form. A real adapter keeps
- * its own tables and writes `abstract()` as a walk over them; everything else here (the
- * error order, the split rule, TLBs, obligations, deferred table frees) it must do the
- * same way, and this file shows where each rule of spec/contracts/*.ts lands.
+ * leaves and of non-present entries, the frame runs, the TLB entries, the paging-structure
+ * caches, the flush obligations, the tables pending free), so `abstract()` only has to
+ * hand it out in canonical form. A real adapter keeps its own tables and writes
+ * `abstract()` as a walk over them; everything else here (the error order, the split
+ * rule, TLBs and paging-structure caches, the flush ceiling, obligations, deferred table
+ * frees, the frame lifecycle) it must do the same way, and this file shows where each
+ * rule of spec/contracts/*.ts lands.
  *
  * Every array is built anew and never changed after it is built: the fuzzer keeps the
  * states `abstract()` returns to compare them with the next ones.
@@ -18,19 +20,24 @@
  * ENOMEM and the public checker for EPERM. Outside this repository, import them from 'ptspec/spec' and 'ptspec/checker'.
  */
 import {
-  fail, INIT_MM, sameFrameFacts, kernelLayout, leafLevel, OK, ok, PAGE_KERNEL, PAGES, pagesPerEntry, policyError, STRICT_POLICY,
-  tableFootprint, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect, validateSetDirectMap,
-  validateSplit, validateTranslate, validateUnmap, vpnToHex,
+  fail, INIT_MM, sameFrameFacts, kernelLayout, leafLevel, OK, ok, PAGE_KERNEL, PAGES, pagesPerEntry, pfnToHex, policyError, STRICT_POLICY,
+  tableFootprint, TLB_SINGLE_PAGE_FLUSH_CEILING, validateAccess, validateCollapse, validateFlush, validateFlushLocal, validateFrames,
+  validateMap, validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, vpnToHex,
   type AbstractState, type AccessKind, type AccessMode, type AccessOutcome, type FlushObligation, type FlushOptions,
-  type FrameRun, type Leaf, type Level, type MapOptions, type MutatingOp, type PageSize, type PageTableSystem,
+  type FrameRun, type FrameUse, type Leaf, type Level, type MapOptions, type MutatingOp, type PageSize, type PageTableSystem,
   type PageTableSystemFactory, type Pfn, type Prot, type ProtChange, type ProtectOptions, type PtError, type Result,
-  type RootId, type SystemConfig, type SystemSetup, type TlbEntry, type Translation, type Vpn,
+  type RootId, type SystemConfig, type SystemSetup, type TlbEntry, type Translation, type Vpn, type WalkCacheEntry,
 } from '../spec/index.ts';
 import { checkAll, invariantById, type Invariant } from '../checker/index.ts';
 
 interface Range {
   readonly vpn: Vpn;
   readonly pages: number;
+}
+
+/** A page table by its place in the tree: the level-`level` table covering the aligned span [vpn, vpn+pages). */
+interface Table extends Range {
+  readonly level: Level;
 }
 
 /** What a mutating operation would produce; `commit` decides EPERM and ENOMEM on it. */
@@ -41,13 +48,17 @@ interface Candidate {
   /** set_memory_rox: the leaves before its collapse, which decide ENOMEM (the splits come first). */
   readonly tablesBeforeCollapse?: readonly Leaf[];
   readonly frames?: readonly FrameRun[];
-  /** Flushed on all CPUs once the operation has succeeded. */
+  /** Flushed on all CPUs once the operation has succeeded (flushRanges: merged, with the ceiling). */
   readonly flush: readonly Range[];
   /** A `flush: false` operation owes this flush instead. */
   readonly owe?: Range & { readonly reason: string };
   /** Where the result changed: the policy check looks there (and at every alias of those frames). */
   readonly touched: readonly Range[];
-  /** setDirectMapInvalid without a flush: tables it empties here stay pending free. */
+  /**
+   * A removal without a flush (unmap and setDirectMapInvalid with `flush: false`): the
+   * tables it empties here stay pending free, and the CPUs' cached walks through them
+   * now lead to unlinked tables.
+   */
   readonly deferFrees?: Range;
 }
 
@@ -233,9 +244,19 @@ function canonicalFrames(runs: readonly FrameRun[]): FrameRun[] {
   return out;
 }
 
-function markNoDirectMap(runs: readonly FrameRun[], pfn: Pfn, count: number, value: boolean): FrameRun[] {
+/** The runs with the frames [pfn, pfn+count) given `facts` (their other facts kept), in canonical form again. */
+function withFacts(runs: readonly FrameRun[], pfn: Pfn, count: number, facts: Partial<Pick<FrameRun, 'use' | 'noDirectMap'>>): FrameRun[] {
   return canonicalFrames(runs.flatMap((r) =>
-    cutAt(r.pfn, r.count, pfn, pfn + count).map((p) => ({ ...r, pfn: p.start, count: p.count, noDirectMap: p.inside ? value : r.noDirectMap }))));
+    cutAt(r.pfn, r.count, pfn, pfn + count).map((p) => ({ ...r, pfn: p.start, count: p.count, ...(p.inside ? facts : {}) }))));
+}
+
+/** The first frame of [pfn, pfn+count) whose use is not `use`, or undefined. */
+function firstFrameNot(runs: readonly FrameRun[], pfn: Pfn, count: number, use: FrameUse): Pfn | undefined {
+  for (const r of runs) {
+    const from = Math.max(r.pfn, pfn);
+    if (from < Math.min(r.pfn + r.count, pfn + count) && r.use !== use) return from;
+  }
+  return undefined;
 }
 
 /** A new obligation joins every one it overlaps or touches; their reasons are joined sorted, once each. */
@@ -249,19 +270,25 @@ function owe(obligations: readonly FlushObligation[], r: Range, reason: string):
 
 // ---- tables: only counted, as the footprint defines them ----
 
+/** The pages a level-`level` table covers: one entry of the table above it. */
+const tableSpan = (level: Level): number => pagesPerEntry((level + 1) as Level);
+/** A table's key, as the level and first page name it in the paging-structure caches. */
+const tableKey = (t: { readonly level: Level; readonly vpn: Vpn }): string => `${t.level}:${t.vpn}`;
+
 /**
- * The spans of the tables these leaves need (spec/footprint.ts): the level-L table with
- * key k exists while a leaf of level ≤ L lies in [k·span, (k+1)·span), span = pagesPerEntry(L+1).
+ * The tables these leaves need (spec/footprint.ts), by key: the level-L table over
+ * [k·span, (k+1)·span), span = pagesPerEntry(L+1), exists while a leaf of level ≤ L lies there.
  */
-function tableSpans(levels: number, leaves: readonly Leaf[]): Map<string, Range> {
-  const spans = new Map<string, Range>();
-  for (let L = 1; L < levels; L++) {
-    const span = pagesPerEntry((L + 1) as Level);
+function tablesOf(levels: number, leaves: readonly Leaf[]): Map<string, Table> {
+  const tables = new Map<string, Table>();
+  for (let L = 1 as Level; L < levels; L = (L + 1) as Level) {
+    const span = tableSpan(L);
     for (const l of leaves) {
-      if (leafLevel(l.size) <= L) spans.set(`${L}:${Math.floor(l.vpn / span)}`, { vpn: Math.floor(l.vpn / span) * span, pages: span });
+      const t = { level: L, vpn: l.vpn - (l.vpn % span), pages: span };
+      if (leafLevel(l.size) <= L) tables.set(tableKey(t), t);
     }
   }
-  return spans;
+  return tables;
 }
 
 const POLICY: readonly Invariant[] = STRICT_POLICY.map((p) => invariantById(p.id)!);
@@ -273,9 +300,14 @@ class SimplePageTables implements PageTableSystem {
   private nonPresent: readonly Leaf[] = [];
   private frames: readonly FrameRun[];
   private tlb: readonly TlbEntry[] = [];
+  /**
+   * Every CPU's paging-structure caches: the table entries its walks went through, in the
+   * canonical order (cpu, root, level, vpn). A later walk on that CPU starts from them.
+   */
+  private walkCache: readonly WalkCacheEntry[] = [];
   private obligations: readonly FlushObligation[] = [];
-  /** Tables unlinked by setDirectMapInvalid without a flush, by the span they covered. */
-  private pendingTables: readonly Range[] = [];
+  /** Tables emptied by a removal without a flush, by their place: they wait for a flush that meets their span. */
+  private pendingTables: readonly Table[] = [];
   /** tableFootprint of `leaves`, kept at commit: the fuzzer calls abstract() after every command. */
   private footprint: number;
 
@@ -295,13 +327,15 @@ class SimplePageTables implements PageTableSystem {
     return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: [], touched: [r] });
   }
 
-  unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
+  unmap(root: RootId, vpn: Vpn, pages: number, opts: FlushOptions = { flush: true }): Result<void> {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return refuse(bad);
     const r = { vpn, pages };
     if (mappedPages(this.leaves, r) + mappedPages(this.nonPresent, r) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnToHex(vpn)} +${pages} is mapped`);
     const gone = (list: readonly Leaf[]): Leaf[] => editRange(list, r, () => true, () => null);
-    return this.commit('unmap', { leaves: gone(this.leaves), nonPresent: gone(this.nonPresent), flush: [r], touched: [r] });
+    // vunmap_range_noflush: the same entries go, but the range is owed a flush and the tables it empties wait for that flush.
+    const flushed = opts.flush ? { flush: [r] } : { flush: [], owe: { ...r, reason: 'unmap' }, deferFrees: r };
+    return this.commit('unmap', { leaves: gone(this.leaves), nonPresent: gone(this.nonPresent), touched: [r], ...flushed });
   }
 
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
@@ -356,17 +390,23 @@ class SimplePageTables implements PageTableSystem {
     return { leaves: out, blocks };
   }
 
-  /** cpa_process_alias: the direct-map pages of the frames that `r` maps from outside the direct map. */
+  /**
+   * cpa_process_alias: the direct-map pages of the frames that `r`'s entries hold from
+   * outside the direct map. Entries of both kinds: CPA takes the frame from the entry
+   * whatever its P bit, so a set_memory_np'd page still has its alias changed.
+   */
   private aliasRanges(r: Range): Range[] {
     const dm = { vpn: this.directMapPage(0), pages: this.config.frames };
-    const [lo, hi] = meeting(this.leaves, r);
     const pieces: Range[] = [];
-    for (const l of this.leaves.slice(lo, hi)) {
-      const a = Math.max(l.vpn, r.vpn);
-      const b = Math.min(end(leafRange(l)), end(r));
-      // The part of [a, b) outside the direct map: at most one piece below it and one above.
-      for (const [x, y] of [[a, Math.min(b, dm.vpn)], [Math.max(a, end(dm)), b]] as const) {
-        if (x < y) pieces.push({ vpn: this.directMapPage(l.pfn + (x - l.vpn)), pages: y - x });
+    for (const list of [this.leaves, this.nonPresent]) {
+      const [lo, hi] = meeting(list, r);
+      for (const l of list.slice(lo, hi)) {
+        const a = Math.max(l.vpn, r.vpn);
+        const b = Math.min(end(leafRange(l)), end(r));
+        // The part of [a, b) outside the direct map: at most one piece below it and one above.
+        for (const [x, y] of [[a, Math.min(b, dm.vpn)], [Math.max(a, end(dm)), b]] as const) {
+          if (x < y) pieces.push({ vpn: this.directMapPage(l.pfn + (x - l.vpn)), pages: y - x });
+        }
       }
     }
     // One range per run of pages, so the split rule sees the run's edges, not the pieces'.
@@ -384,7 +424,7 @@ class SimplePageTables implements PageTableSystem {
     const dm = { vpn: this.directMapPage(pfn), pages: count };
     if (mappedPages(this.leaves, dm) < count) return fail('ENOENT', 'pfn', `a frame from ${pfn} has no direct-map page`);
     const leaves = editRange(this.leaves, dm, () => true, () => null);
-    const frames = markNoDirectMap(this.frames, pfn, count, true);
+    const frames = withFacts(this.frames, pfn, count, { noDirectMap: true });
     const flushed = opts.flush ? { flush: [dm] } : { flush: [], owe: { ...dm, reason: 'setDirectMapInvalid' }, deferFrees: dm };
     return this.commit('setDirectMapInvalid', { leaves, frames, touched: [dm], ...flushed });
   }
@@ -395,7 +435,7 @@ class SimplePageTables implements PageTableSystem {
     const dm = { vpn: this.directMapPage(pfn), pages: count };
     if (mappedPages(this.leaves, dm) + mappedPages(this.nonPresent, dm) > 0) return fail('EEXIST', 'pfn', `a frame from ${pfn} still has its direct-map page`);
     const added = Array.from({ length: count }, (_, i): Leaf => ({ vpn: dm.vpn + i, pfn: pfn + i, size: '4K', prot: PAGE_KERNEL }));
-    const frames = markNoDirectMap(this.frames, pfn, count, false);
+    const frames = withFacts(this.frames, pfn, count, { noDirectMap: false });
     const flushed = opts.flush ? { flush: [dm] } : { flush: [], owe: { ...dm, reason: 'setDirectMapDefault' } };
     return this.commit('setDirectMapDefault', { leaves: insertLeaves(this.leaves, added), frames, touched: [dm], ...flushed });
   }
@@ -442,24 +482,98 @@ class SimplePageTables implements PageTableSystem {
     const cached = this.tlb
       .filter((e) => e.cpu === cpu && e.root === root && e.leaf.vpn <= vpn && vpn < end(leafRange(e.leaf)))
       .sort((a, b) => PAGES[a.leaf.size] - PAGES[b.leaf.size])[0];
-    const leaf = cached?.leaf ?? leafAt(this.leaves, vpn);
+    const leaf = cached?.leaf ?? this.walk(cpu, root, vpn);
     if (leaf === undefined) return ok({ fault: 'not-present' });
-    if (cached === undefined) this.tlb = sortTlb([...this.tlb, { cpu, root, leaf }]);
+    // The fill happens before the permission check: a protection fault keeps it.
+    if (cached === undefined) this.fill(cpu, root, leaf);
     if (!allowed(leaf.prot, kind, mode)) return ok({ fault: 'protection' });
     return ok({ fault: false, translation: { leaf, pfn: leaf.pfn + (vpn - leaf.vpn) }, fromTlb: cached !== undefined });
+  }
+
+  /**
+   * The page walk of one CPU (access.ts): it starts from the deepest table entry that CPU
+   * has cached for vpn, else from the root. Through a table that is no longer linked
+   * (emptied, waiting on the deferred-free list for a flush) it finds nothing; through a
+   * current one, or from the root, it finds what the tables hold.
+   */
+  private walk(cpu: number, root: RootId, vpn: Vpn): Leaf | undefined {
+    const start = this.walkCache
+      .filter((w) => w.cpu === cpu && w.root === root && w.vpn <= vpn && vpn < w.vpn + tableSpan(w.level))
+      .sort((a, b) => a.level - b.level)[0];
+    if (start !== undefined && start.table !== 'current') return undefined;
+    return leafAt(this.leaves, vpn);
+  }
+
+  /**
+   * A walk that found `leaf` caches it in the CPU's TLB and every table entry it went
+   * through (the tables of levels leafLevel(size) .. levels - 1; the root is CR3) in its
+   * paging-structure caches as current, replacing what that CPU had cached there.
+   */
+  private fill(cpu: number, root: RootId, leaf: Leaf): void {
+    this.tlb = sortTlb([...this.tlb, { cpu, root, leaf }]);
+    const walked: WalkCacheEntry[] = [];
+    for (let level = leafLevel(leaf.size); level < this.config.levels; level = (level + 1) as Level) {
+      walked.push({ cpu, root, level, vpn: leaf.vpn - (leaf.vpn % tableSpan(level)), table: 'current' });
+    }
+    const key = (w: WalkCacheEntry): string => `${w.cpu}:${w.root}:${tableKey(w)}`;
+    const replaced = new Set(walked.map(key));
+    this.walkCache = sortWalkCache([...this.walkCache.filter((w) => !replaced.has(key(w))), ...walked]);
   }
 
   flush(vpn: Vpn, pages: number): Result<void> {
     const bad = validateFlush(this.config, vpn, pages);
     if (bad) return refuse(bad);
-    this.flushRange({ vpn, pages });
+    this.flushRanges([{ vpn, pages }]);
     return OK;
   }
 
   flushAll(): Result<void> {
-    this.tlb = [];
-    this.obligations = [];
-    this.pendingTables = [];
+    this.flushEverything();
+    return OK;
+  }
+
+  /**
+   * flush_tlb_one_kernel of each page on one CPU: its TLB entries meeting the range go
+   * (every root), and INVLPG empties its paging-structure caches whatever the address.
+   * No ceiling (it flushes page by page), and nothing owed is paid: the other CPUs may
+   * still cache the range, so the obligations and the pending tables stay.
+   */
+  flushLocal(cpu: number, vpn: Vpn, pages: number): Result<void> {
+    const bad = validateFlushLocal(this.config, cpu, vpn, pages);
+    if (bad) return refuse(bad);
+    const r = { vpn, pages };
+    this.tlb = this.tlb.filter((e) => e.cpu !== cpu || !meets(leafRange(e.leaf), r));
+    this.walkCache = this.walkCache.filter((w) => w.cpu !== cpu);
+    return OK;
+  }
+
+  /** alloc_pages: free frames become data. Their direct-map pages already map them; nothing else changes. */
+  allocFrames(pfn: Pfn, count: number): Result<void> {
+    const bad = validateFrames(this.config, pfn, count);
+    if (bad) return refuse(bad);
+    const busy = firstFrameNot(this.frames, pfn, count, 'free');
+    if (busy !== undefined) return fail('EBUSY', 'pfn', `frame ${pfnToHex(busy)} is not free`);
+    // Allocating only takes a frame away from the allocator: no strict-policy invariant forbids a data frame anything.
+    this.frames = withFacts(this.frames, pfn, count, { use: 'data' });
+    return OK;
+  }
+
+  /**
+   * __free_pages of data frames. Strict refuses to hand back a frame that is still mapped
+   * outside its direct-map page (D4), still removed from the direct map (D6) or still
+   * cached elsewhere by some TLB (D7): the next owner would share it.
+   */
+  freeFrames(pfn: Pfn, count: number): Result<void> {
+    const bad = validateFrames(this.config, pfn, count);
+    if (bad) return refuse(bad);
+    const notData = firstFrameNot(this.frames, pfn, count, 'data');
+    if (notData !== undefined) return fail('ENOENT', 'pfn', `frame ${pfnToHex(notData)} is not an allocated data frame`);
+    const frames = withFacts(this.frames, pfn, count, { use: 'free' });
+    // A frame's use matters wherever the frame is mapped or cached, so no range to scope
+    // the check to: the whole candidate state (nothing is flushed, so today's TLBs).
+    const refused = refusal('freeFrames', { ...this.abstract(), frames }, 'everywhere');
+    if (refused) return refuse(refused);
+    this.frames = frames;
     return OK;
   }
 
@@ -469,6 +583,7 @@ class SimplePageTables implements PageTableSystem {
       frames: this.frames,
       roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
       tlb: this.tlb,
+      walkCache: this.walkCache,
       pendingFlush: this.obligations,
       tablesInUse: this.footprint + this.pendingTables.length,
       pendingTableFrees: this.pendingTables.length,
@@ -479,13 +594,8 @@ class SimplePageTables implements PageTableSystem {
   private commit(op: MutatingOp, c: Candidate): Result<void> {
     const frames = c.frames ?? this.frames;
     const candidate: AbstractState = { ...this.abstract(), frames, roots: [{ id: INIT_MM, kind: 'kernel', leaves: c.leaves }] };
-    // What we committed broke none of them, so only what this operation touched can.
-    for (const inv of POLICY) {
-      for (const scope of c.touched) {
-        const broken = checkAll(candidate, scope, [inv])[0]?.witnesses[0];
-        if (broken !== undefined) return refuse(policyError(op, inv.id, broken.detail));
-      }
-    }
+    const refused = refusal(op, candidate, c.touched);
+    if (refused) return refuse(refused);
     const nonPresent = c.nonPresent ?? this.nonPresent;
     // Non-present entries hold their table slots as leaves do.
     const entries = (leaves: readonly Leaf[]): Leaf[] => sortLeaves([...leaves, ...nonPresent]);
@@ -498,29 +608,85 @@ class SimplePageTables implements PageTableSystem {
     this.footprint = footprint;
     this.frames = frames;
     this.pendingTables = [...this.pendingTables, ...deferred];
-    for (const r of c.flush) this.flushRange(r);
+    if (deferred.length > 0) this.unlink(deferred);
+    this.flushRanges(c.flush);
     if (c.owe) this.obligations = owe(this.obligations, c.owe, c.owe.reason);
     return OK;
   }
 
   /** The tables whose span meets `r` that our entries need and `after` does not. */
-  private emptiedTables(after: readonly Leaf[], r: Range): Range[] {
-    const needed = tableSpans(this.config.levels, after);
-    return [...tableSpans(this.config.levels, sortLeaves([...this.leaves, ...this.nonPresent]))].filter(([key, span]) => !needed.has(key) && meets(span, r)).map(([, span]) => span);
+  private emptiedTables(after: readonly Leaf[], r: Range): Table[] {
+    const needed = tablesOf(this.config.levels, after);
+    return [...tablesOf(this.config.levels, sortLeaves([...this.leaves, ...this.nonPresent]))].filter(([key, t]) => !needed.has(key) && meets(t, r)).map(([, t]) => t);
   }
 
-  /** flush_tlb_kernel_range on every CPU: entries meeting `r` go, debts there are paid, pending tables there are freed. */
+  /**
+   * Tables emptied without a flush stay in every CPU's paging-structure caches that went
+   * through them: those entries now point to an unlinked table (a walk through it finds
+   * nothing), which is not freed until a flush empties the caches. Only init_mm's tables
+   * are ours to unlink.
+   */
+  private unlink(tables: readonly Table[]): void {
+    const gone = new Set(tables.map(tableKey));
+    this.walkCache = this.walkCache.map((w) => (w.root === INIT_MM && w.table === 'current' && gone.has(tableKey(w)) ? { ...w, table: 'unlinked' as const } : w));
+  }
+
+  /**
+   * The flush an operation (or `flush`) makes of `ranges` on every CPU (flush.ts): the
+   * ranges merged where they overlap or touch, each merged range flushed on its own,
+   * and one of more than tlb_single_page_flush_ceiling pages makes it all a full flush.
+   */
+  private flushRanges(ranges: readonly Range[]): void {
+    const merged = mergeRanges(ranges);
+    if (merged.some((r) => r.pages > TLB_SINGLE_PAGE_FLUSH_CEILING)) this.flushEverything();
+    else for (const r of merged) this.flushRange(r);
+  }
+
+  /**
+   * flush_tlb_kernel_range of `r` on every CPU: entries meeting `r` go, INVLPG empties the
+   * paging-structure caches whatever the address, debts there are paid, pending tables
+   * there are freed (no CPU caches a walk through them any more).
+   */
   private flushRange(r: Range): void {
     this.tlb = this.tlb.filter((e) => !meets(leafRange(e.leaf), r));
+    this.walkCache = [];
     this.obligations = this.obligations.flatMap((o) =>
       cutAt(o.vpn, o.pages, r.vpn, end(r)).filter((p) => !p.inside).map((p) => ({ vpn: p.start, pages: p.count, reason: o.reason })));
     this.pendingTables = this.pendingTables.filter((t) => !meets(t, r));
   }
+
+  /** flush_tlb_all: every TLB and paging-structure cache emptied, every debt paid, every pending table freed. */
+  private flushEverything(): void {
+    this.tlb = [];
+    this.walkCache = [];
+    this.obligations = [];
+    this.pendingTables = [];
+  }
+}
+
+/**
+ * The EPERM for a candidate state, or null: the first STRICT_POLICY invariant, in that
+ * order, it breaks within `scopes` ('everywhere': unscoped). The state we committed broke
+ * none of them, so only what an operation touched can.
+ */
+function refusal(op: MutatingOp, candidate: AbstractState, scopes: readonly Range[] | 'everywhere'): PtError | null {
+  for (const inv of POLICY) {
+    for (const scope of scopes === 'everywhere' ? [undefined] : scopes) {
+      const broken = checkAll(candidate, scope, [inv])[0]?.witnesses[0];
+      if (broken !== undefined) return policyError(op, inv.id, broken.detail);
+    }
+  }
+  return null;
 }
 
 /** The canonical TLB order: cpu, root, leaf vpn, smaller leaf first. */
 function sortTlb(tlb: readonly TlbEntry[]): TlbEntry[] {
   return [...tlb].sort((a, b) => a.cpu - b.cpu || a.root - b.root || a.leaf.vpn - b.leaf.vpn || PAGES[a.leaf.size] - PAGES[b.leaf.size]);
+}
+
+/** The canonical paging-structure-cache order: cpu, root, level, vpn. */
+function sortWalkCache(cache: readonly WalkCacheEntry[]): WalkCacheEntry[] {
+  return [...cache].sort((a, b) => a.cpu - b.cpu || a.root - b.root || a.level - b.level || a.vpn - b.vpn);
 }
 
 const createSystem: PageTableSystemFactory = (setup) => new SimplePageTables(setup);

@@ -17,10 +17,12 @@ import {
   type PageSize, type Pfn, type Vpn,
 } from '../spec/address.ts';
 import type { Command, Op } from '../spec/commands.ts';
-import { OPERATIONS, OPS, fieldsOf, type FieldKind } from '../spec/operations.ts';
+import { OPERATIONS, OPS, fieldsOf, type CommandOf, type FieldKind } from '../spec/operations.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
 import type { AccessKind, AccessMode, ProtChange } from '../spec/system.ts';
+import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../spec/contracts/linux.ts';
+import { LIFECYCLES, LIFECYCLE_KINDS, LifecycleResolver, blockFrameRuns, type BlockSketch, type LifecycleKind } from './lifecycles.ts';
 
 export interface CommandsArbOptions {
   /** Longest sequence generated (sequences of every length up to this are produced). */
@@ -46,7 +48,8 @@ export interface CommandsArbOptions {
    * fresh mappings to act on, and the subset is never empty), and uses only those. With
    * every operation always on, a frequent one (translate, access) crowds out the long
    * runs of, say, splits and set_direct_map_* that a bug needs; a swarm sequence without
-   * them gets those runs often. Drawn from the sequence's own random stream, so a seed
+   * them gets those runs often. The lifecycle blocks (fuzz/lifecycles.ts) are members
+   * of the subset like operations. Drawn from the sequence's own random stream, so a seed
    * still gives one sequence.
    */
   readonly swarm?: boolean;
@@ -77,10 +80,14 @@ export function vpnPool(scenario: Scenario): Vpn[] {
     // 1G boundaries inside a large region (the direct map's 1G leaves).
     for (let g = alignUp(r.vpn, G1); g < r.vpn + r.pages && g < r.vpn + 8 * G1; g += G1) edgesAround(g, pts);
   }
+  const pageOffset = kernelLayout(levels).pageOffset;
   for (const c of scenario.boot) {
     if (c.op !== 'map') continue;
     edgesAround(c.vpn, pts);
     edgesAround(c.vpn + c.pages, pts);
+    // The direct-map alias of what the boot maps elsewhere (the image, a vmalloc area):
+    // where CPA's alias walk changes entries and must flush.
+    edgesAround(pageOffset + c.pfn, pts);
   }
   const kernel = [...pts].filter((v) => v >= upperHalfStart(levels) && v < VPN_LIMIT);
   kernel.sort((a, b) => a - b);
@@ -108,6 +115,12 @@ type AddrSketch =
   | { readonly from: 'recent'; readonly k: number; readonly delta: number }
   /** Just after the end of a recent range (adjacent mappings, merging and splitting neighbours). */
   | { readonly from: 'recentEnd'; readonly k: number }
+  /**
+   * The direct-map page of the frame behind a recent address: where cpa_process_alias
+   * changes entries for a vmalloc or image page, and so where a missed alias flush leaves
+   * a stale translation for an access to find.
+   */
+  | { readonly from: 'alias'; readonly k: number }
   /** Anywhere inside a scenario region (CommandsArbOptions.interior). */
   | { readonly from: 'region'; readonly r: number; readonly at: number };
 
@@ -119,6 +132,17 @@ type PfnSketch =
   | { readonly from: 'congruent'; readonly i: number; readonly size: '2M' | '1G' };
 
 type LenSketch = { readonly kind: 'fixed'; readonly n: number } | { readonly kind: 'region'; readonly i: number };
+
+/**
+ * The frames of allocFrames / freeFrames: frames the sequence believes free (for
+ * allocFrames) or allocated (for freeFrames), frames that can be taken whole (free in the
+ * scenario, else data mapped only by the direct map), or the ordinary frame sketch, which
+ * reaches kernel text, tables and vmalloc'ed data: the EBUSY, ENOENT and EPERM cases.
+ */
+type FramesSketch =
+  | { readonly from: 'tracked'; readonly k: number }
+  | { readonly from: 'takeable'; readonly i: number; readonly at: number }
+  | { readonly from: 'any' };
 
 interface Sketch {
   readonly op: Command['op'];
@@ -139,7 +163,17 @@ interface Sketch {
   readonly kind: AccessKind;
   readonly mode: AccessMode;
   readonly pid: number;
+  /** unmap: vunmap_range_noflush (flush: false). */
+  readonly lazy: boolean;
+  /** flush / flushLocal: mostly a few pages near a recent address, sometimes past the ceiling. */
+  readonly near: AddrSketch;
+  readonly flushLen: LenSketch;
+  readonly frames: FramesSketch;
+  readonly frameCount: number;
 }
+
+/** One element of a sequence before resolution: a command, or a lifecycle block of several. */
+type Element = { readonly one: Sketch } | { readonly block: BlockSketch };
 
 const RECENT = 8;
 /** Most 4K leaves one command may create (see `mapPages`). */
@@ -158,6 +192,7 @@ function addrArb(poolSize: number, interior: boolean): fc.Arbitrary<AddrSketch> 
     { weight: 5, arbitrary: fc.record({ from: fc.constant('pool' as const), i: fc.nat(poolSize - 1), delta: deltaArb }) },
     { weight: 4, arbitrary: fc.record({ from: fc.constant('recent' as const), k: fc.nat(RECENT - 1), delta: deltaArb }) },
     { weight: 1, arbitrary: fc.record({ from: fc.constant('recentEnd' as const), k: fc.nat(RECENT - 1) }) },
+    { weight: 1, arbitrary: fc.record({ from: fc.constant('alias' as const), k: fc.nat(RECENT - 1) }) },
   ];
   const inside: fc.WeightedArbitrary<AddrSketch> = { weight: 3, arbitrary: fc.record({ from: fc.constant('region' as const), r: fc.nat(), at: fc.nat() }) };
   return fc.oneof(...edges, ...(interior ? [inside] : []));
@@ -184,6 +219,48 @@ function lenArb(regions: number): fc.Arbitrary<LenSketch> {
     { weight: 1, arbitrary: fixed(fc.constantFrom(0, -1)) },
   );
 }
+
+/** A recent address mostly: a flush follows the change it flushes. */
+function nearArb(poolSize: number): fc.Arbitrary<AddrSketch> {
+  return fc.oneof(
+    { weight: 6, arbitrary: fc.record({ from: fc.constant('recent' as const), k: fc.nat(RECENT - 1), delta: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -16, max: 16 }) }) }) },
+    { weight: 1, arbitrary: fc.record({ from: fc.constant('recentEnd' as const), k: fc.nat(RECENT - 1) }) },
+    { weight: 2, arbitrary: fc.record({ from: fc.constant('pool' as const), i: fc.nat(poolSize - 1), delta: deltaArb }) },
+  );
+}
+
+const CEILING = TLB_SINGLE_PAGE_FLUSH_CEILING;
+
+/**
+ * Flush lengths: one page and a few (INVLPG page by page) mostly, the ceiling and one
+ * past it (flush_tlb_kernel_range's switch to a full flush), longer ones, and the
+ * ordinary lengths (2M, 1G, a region, invalid ones) now and then.
+ */
+function flushLenArb(regions: number): fc.Arbitrary<LenSketch> {
+  const fixed = (a: fc.Arbitrary<number>): fc.Arbitrary<LenSketch> => a.map((n) => ({ kind: 'fixed' as const, n }));
+  return fc.oneof(
+    { weight: 6, arbitrary: fixed(fc.constant(1)) },
+    { weight: 5, arbitrary: fixed(fc.integer({ min: 2, max: CEILING })) },
+    { weight: 3, arbitrary: fixed(fc.constantFrom(CEILING, CEILING + 1)) },
+    { weight: 3, arbitrary: fixed(fc.integer({ min: CEILING + 1, max: 1024 })) },
+    { weight: 2, arbitrary: lenArb(regions) },
+  );
+}
+
+function framesArb(): fc.Arbitrary<FramesSketch> {
+  return fc.oneof(
+    { weight: 4, arbitrary: fc.record({ from: fc.constant('tracked' as const), k: fc.nat(RECENT - 1) }) },
+    { weight: 3, arbitrary: fc.record({ from: fc.constant('takeable' as const), i: fc.nat(), at: fc.nat() }) },
+    { weight: 2, arbitrary: fc.constant({ from: 'any' as const }) },
+  );
+}
+
+/** Frames per allocFrames / freeFrames: one page, a small folio, a 2M one; 0 is EINVAL. */
+const frameCountArb: fc.Arbitrary<number> = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(1) },
+  { weight: 3, arbitrary: fc.integer({ min: 2, max: 16 }) },
+  { weight: 1, arbitrary: fc.constantFrom(0, 512) },
+);
 
 /** true once in n. */
 const oneIn = (n: number): fc.Arbitrary<boolean> =>
@@ -243,7 +320,34 @@ function sketchArb(scenario: Scenario, vpns: number, pfns: number, ops: readonly
     kind: fc.constantFrom<AccessKind>('r', 'w', 'x'),
     mode: fc.oneof({ weight: 4, arbitrary: fc.constant<AccessMode>('kernel') }, { weight: 1, arbitrary: fc.constant<AccessMode>('user') }),
     pid: fc.nat(3),
+    lazy: oneIn(3),
+    near: nearArb(vpns),
+    flushLen: flushLenArb(scenario.regions.length),
+    frames: framesArb(),
+    frameCount: frameCountArb,
   });
+}
+
+function blockArb(kinds: readonly LifecycleKind[]): fc.Arbitrary<BlockSketch> {
+  return fc.record({
+    kind: fc.oneof(...kinds.map((k) => ({ weight: LIFECYCLES[k].weight, arbitrary: fc.constant(k) }))),
+    end: fc.boolean(),
+    at: fc.nat(),
+    size: fc.nat(),
+    rox: fc.boolean(),
+  });
+}
+
+/** A sequence element: one operation (weighted as the table says) or, at the lifecycles' weights, a block. */
+function elementArb(scenario: Scenario, vpns: number, pfns: number, ops: readonly Op[], kinds: readonly LifecycleKind[], interior: boolean): fc.Arbitrary<Element> {
+  const one = sketchArb(scenario, vpns, pfns, ops, interior).map((s): Element => ({ one: s }));
+  if (kinds.length === 0) return one;
+  const opWeight = ops.reduce((n, op) => n + OPERATIONS[op].fuzz.weight, 0);
+  const blockWeight = kinds.reduce((n, k) => n + LIFECYCLES[k].weight, 0);
+  return fc.oneof(
+    { weight: opWeight, arbitrary: one },
+    { weight: blockWeight, arbitrary: blockArb(kinds).map((b): Element => ({ block: b })) },
+  );
 }
 
 /**
@@ -253,6 +357,16 @@ function sketchArb(scenario: Scenario, vpns: number, pfns: number, ops: readonly
 class Resolver {
   private readonly recent: { vpn: Vpn; pages: number }[] = [];
   private readonly last = new Map<Command['op'], Command>();
+  /**
+   * Frames the sequence so far believes free (freed by a freeFrames, or free in the
+   * scenario) and allocated (by an allocFrames), newest first: what allocFrames and
+   * freeFrames return to. A belief: the commands may have failed.
+   */
+  private readonly freed: { pfn: Pfn; count: number }[] = [];
+  private readonly allocated: { pfn: Pfn; count: number }[] = [];
+  private readonly lifecycles: LifecycleResolver;
+  /** Mappings outside the linear maps, newest first: the boot's and the sequence's own maps, to find the frame behind an address. */
+  private readonly mapped: { vpn: Vpn; pfn: Pfn; pages: number }[] = [];
 
   private readonly pageOffset: Vpn;
   private readonly kernelText: Vpn;
@@ -261,8 +375,76 @@ class Resolver {
     private readonly scenario: Scenario,
     private readonly vpns: readonly Vpn[],
     private readonly pfns: readonly Pfn[],
+    private readonly takeable: readonly { pfn: Pfn; count: number }[],
   ) {
     ({ pageOffset: this.pageOffset, kernelText: this.kernelText } = kernelLayout(scenario.config.levels));
+    this.lifecycles = new LifecycleResolver(scenario);
+    for (const r of scenario.frames) if (r.use === 'free' && this.freed.length < RECENT) this.freed.push({ pfn: r.pfn, count: r.count });
+    for (const c of scenario.boot) if (c.op === 'map') this.noteMapping(c.vpn, c.pfn, c.pages);
+  }
+
+  private noteMapping(vpn: Vpn, pfn: Pfn, pages: number): void {
+    // The linear maps need no record: their frame is the address minus their base.
+    if (vpn - pfn === this.pageOffset || vpn - pfn === this.kernelText) return;
+    this.mapped.unshift({ vpn, pfn, pages });
+    if (this.mapped.length > 4 * RECENT) this.mapped.pop();
+  }
+
+  /** The frame behind v as far as the sequence knows: the linear maps' arithmetic, else the newest mapping covering it. */
+  private frameBehind(v: Vpn): Pfn | undefined {
+    const m = this.mapped.find((r) => v >= r.vpn && v < r.vpn + r.pages);
+    if (m !== undefined) return m.pfn + (v - m.vpn);
+    const pfn = v >= this.kernelText ? v - this.kernelText : v - this.pageOffset;
+    return pfn >= 0 && pfn < this.scenario.config.frames ? pfn : undefined;
+  }
+
+  /** An element's commands: one, or a lifecycle block's. */
+  resolveElement(e: Element): Command[] {
+    if ('one' in e) return [this.resolve(e.one)];
+    const block = this.lifecycles.block(e.block);
+    for (const c of block) this.note(c);
+    return block;
+  }
+
+  /** The frames of an allocFrames / freeFrames. */
+  private frameRange(s: Sketch, pfn: Pfn): { pfn: Pfn; count: number } {
+    const f = s.frames;
+    const count = s.frameCount;
+    if (f.from === 'tracked') {
+      const list = s.op === 'allocFrames' ? this.freed : this.allocated;
+      const r = list.length === 0 ? undefined : list[f.k % list.length]!;
+      // Part of a tracked run, from its start (one frame of a freed folio) or whole.
+      if (r !== undefined) return { pfn: r.pfn, count: count === 0 || count > r.count ? r.count : count };
+    }
+    // Nothing tracked yet: frames that can be taken whole.
+    const take = f.from === 'takeable' ? f : f.from === 'tracked' ? { i: f.k, at: 0 } : undefined;
+    if (take !== undefined && this.takeable.length > 0) {
+      const r = this.takeable[take.i % this.takeable.length]!;
+      return { pfn: r.pfn + (take.at % Math.max(1, r.count - count)), count };
+    }
+    return { pfn, count };
+  }
+
+  /** Bookkeeping after a command: the partner table, recent addresses, believed frame use. */
+  private note(command: Command): void {
+    this.last.set(command.op, command);
+    // A map's frames are also reached through their direct-map alias: remember it (before
+    // the mapping itself, which stays the most recent), so that later accesses, protects
+    // and flushes meet the alias CPA changes too (cpa_process_alias, missed alias flushes).
+    if (command.op === 'map') {
+      this.noteMapping(command.vpn, command.pfn, command.pages);
+      this.remember(this.pageOffset + command.pfn, command.pages);
+    }
+    if ('vpn' in command) this.remember(command.vpn, 'pages' in command ? command.pages : 1);
+    else if ('pfn' in command) this.remember(this.pageOffset + command.pfn, command.count);
+    const track = (into: { pfn: Pfn; count: number }[], from: { pfn: Pfn; count: number }[], r: { pfn: Pfn; count: number }): void => {
+      const i = from.findIndex((x) => x.pfn === r.pfn);
+      if (i >= 0) from.splice(i, 1);
+      into.unshift({ pfn: r.pfn, count: r.count });
+      if (into.length > RECENT) into.pop();
+    };
+    if (command.op === 'allocFrames' && command.count > 0) track(this.allocated, this.freed, command);
+    if (command.op === 'freeFrames' && command.count > 0) track(this.freed, this.allocated, command);
   }
 
   private recentAt(k: number): { vpn: Vpn; pages: number } | undefined {
@@ -275,6 +457,11 @@ class Resolver {
       case 'pool': return this.vpns[a.i % this.vpns.length]! + a.delta;
       case 'recent': { const r = this.recentAt(a.k); return r === undefined ? fallback() : r.vpn + a.delta; }
       case 'recentEnd': { const r = this.recentAt(a.k); return r === undefined ? fallback() : r.vpn + Math.max(r.pages, 1); }
+      case 'alias': {
+        const r = this.recentAt(a.k);
+        const pfn = r === undefined ? undefined : this.frameBehind(r.vpn);
+        return pfn === undefined ? fallback() : this.pageOffset + pfn;
+      }
       case 'region': {
         const g = this.scenario.regions[a.r % this.scenario.regions.length];
         return g === undefined ? fallback() : g.vpn + (a.at % Math.max(1, g.pages));
@@ -287,10 +474,8 @@ class Resolver {
       case 'pool': return Math.max(0, this.pfns[p.i % this.pfns.length]! + p.delta);
       case 'aliasOf': {
         const r = this.recentAt(p.k);
-        const v = r === undefined ? vpn : r.vpn;
-        // The direct map and the kernel image map frame (v - base); elsewhere reuse a pool frame.
-        const pfn = v >= this.kernelText ? v - this.kernelText : v - this.pageOffset;
-        return pfn >= 0 && pfn < this.scenario.config.frames ? pfn : this.pfns[p.k % this.pfns.length]!;
+        // The frame behind it (the linear maps' arithmetic, or a mapping the sequence knows); else a pool frame.
+        return this.frameBehind(r === undefined ? vpn : r.vpn) ?? this.pfns[p.k % this.pfns.length]!;
       }
       case 'congruent': {
         const block = PAGES[p.size];
@@ -321,14 +506,25 @@ class Resolver {
   resolve(s: Sketch): Command {
     const revisit = OPERATIONS[s.op].fuzz.revisit;
     const prev = s.repeat && revisit !== undefined ? this.last.get(revisit.partner) : undefined;
-    const vpn = this.vpn(s.addr);
-    const fresh = this.build(s, vpn, this.pfn(s.pfn, vpn), this.pages(s.len));
+    const flushing = s.op === 'flush' || s.op === 'flushLocal';
+    const vpn = this.vpn(flushing ? s.near : s.addr);
+    const fresh = this.build(s, vpn, this.pfn(s.pfn, vpn), this.pages(flushing ? s.flushLen : s.len));
     // A revisit is the fresh command with the fields it keeps taken from its partner's last command.
-    const command = prev === undefined ? fresh : ({ ...fresh, ...pick(prev, revisit!.keep) } as Command);
-    this.last.set(command.op, command);
-    if ('vpn' in command) this.remember(command.vpn, 'pages' in command ? command.pages : 1);
-    else if ('pfn' in command) this.remember(this.pageOffset + command.pfn, command.count);
+    const kept = prev === undefined ? fresh : ({ ...fresh, ...pick(prev, revisit!.keep) } as Command);
+    const command = kept.op === 'map' && prev?.op === 'unmap' ? this.reuseArea(kept, prev) : kept;
+    this.note(command);
     return command;
+  }
+
+  /**
+   * A map revisiting an unmap takes over the 2M block the unmap emptied: the block's first
+   * page, a frame congruent to it and the whole block, so that a huge leaf can land on
+   * the tables the unmap left behind (vmap_try_huge_pmd over a kept PTE table under linux,
+   * a pending one under strict) unless its maxPage forbids it.
+   */
+  private reuseArea(c: CommandOf<'map'>, unmapped: CommandOf<'unmap'>): Command {
+    const vpn = alignDown(unmapped.vpn, M2);
+    return { ...c, vpn, pfn: alignDown(c.pfn, M2), pages: M2 };
   }
 
   /** The value of one field of the sketch's command, by its kind in the operation table. */
@@ -352,6 +548,7 @@ class Resolver {
       case 'accessKind': return s.kind;
       case 'accessMode': return s.mode;
       case 'flush': return s.flag;
+      case 'lazy': return s.lazy ? false : undefined;
       case 'alias': return s.flag ? true : undefined;
       case 'collapse': return s.collapse === 0 || (s.collapse < 4 && s.change.write === false && s.change.exec === true) ? true : undefined;
     }
@@ -362,6 +559,11 @@ class Resolver {
     for (const [name, kind] of fieldsOf(s.op)) {
       const value = this.field(kind, s, vpn, pfn, pages);
       if (value !== undefined) c[name] = value;
+    }
+    if (s.op === 'allocFrames' || s.op === 'freeFrames') {
+      const r = this.frameRange(s, pfn);
+      c['pfn'] = r.pfn;
+      c['count'] = r.count;
     }
     // A command that creates mappings and can only use 4K leaves is capped (see mapPages).
     if (typeof c['pfn'] === 'number' && typeof c['pages'] === 'number') {
@@ -389,25 +591,27 @@ function pick(c: Command, keys: readonly string[]): Record<string, unknown> {
 export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Arbitrary<Command[]> {
   const vpns = vpnPool(scenario);
   const pfns = pfnPool(scenario);
+  const takeable = blockFrameRuns(scenario);
   const short = Math.round(Math.min(1, Math.max(0, opts.shortFraction ?? 0)) * 100);
   /** Sequences drawing their operations from `ops`, weighted as the operation table says. */
-  const sequencesOf = (ops: readonly Op[]): fc.Arbitrary<Command[]> => {
-    const sketch = sketchArb(scenario, vpns.length, pfns.length, ops, opts.interior === true);
-    const upTo = (maxLength: number): fc.Arbitrary<Sketch[]> => fc.array(sketch, { maxLength, size: 'max' });
+  const sequencesOf = (ops: readonly Op[], kinds: readonly LifecycleKind[]): fc.Arbitrary<Command[]> => {
+    const element = elementArb(scenario, vpns.length, pfns.length, ops, kinds, opts.interior === true);
+    const upTo = (maxLength: number): fc.Arbitrary<Element[]> => fc.array(element, { maxLength, size: 'max' });
     const shortOnes = upTo(Math.ceil(opts.maxCommands / 8));
     const longOnes = upTo(opts.maxCommands);
     const lengths = short === 0 ? longOnes
       : short === 100 ? shortOnes
       : fc.oneof({ weight: short, arbitrary: shortOnes }, { weight: 100 - short, arbitrary: longOnes });
-    return lengths.map((sketches) => {
-      const r = new Resolver(scenario, vpns, pfns);
-      return sketches.map((s) => r.resolve(s));
+    return lengths.map((elements) => {
+      const r = new Resolver(scenario, vpns, pfns, takeable);
+      // A block is several commands: the sequence still ends at maxCommands.
+      return elements.flatMap((e) => r.resolveElement(e)).slice(0, opts.maxCommands);
     });
   };
   const ops = OPS.filter((op) => opts.isolation === true || OPERATIONS[op].capability === 'core');
-  if (opts.swarm !== true) return sequencesOf(ops);
-  const kept = fc.tuple(...ops.map((op) => (op === SWARM_ALWAYS ? fc.constant(true) : fc.boolean())));
-  return kept.chain((keep) => sequencesOf(ops.filter((_, i) => keep[i])));
+  if (opts.swarm !== true) return sequencesOf(ops, LIFECYCLE_KINDS);
+  const kept = fc.tuple(...ops.map((op) => (op === SWARM_ALWAYS ? fc.constant(true) : fc.boolean())), ...LIFECYCLE_KINDS.map(() => fc.boolean()));
+  return kept.chain((keep) => sequencesOf(ops.filter((_, i) => keep[i]), LIFECYCLE_KINDS.filter((_, i) => keep[ops.length + i])));
 }
 
 /** The operation every swarm subset keeps (see CommandsArbOptions.swarm). */

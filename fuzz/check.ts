@@ -7,7 +7,10 @@
  * command's postcondition (spec/contracts/post: state before, result, state after), boot
  * commands included; (3) abstract(impl) equals the model's state over the ranges the
  * command touched, and in its small global parts, boot commands included; (4) the
- * invariant catalogue holds there (after boot, not during it); (5) the concrete tables pass the impl's own checker. Every `fullCheckEvery`
+ * invariant catalogue holds there (after boot, not during it); (5) the concrete tables pass the impl's own checker. After a
+ * successful access or flush, which change only TLBs, paging-structure caches,
+ * obligations and pending tables, (4) is the invariants of those (CACHE_INVARIANTS), so a
+ * missed flush is blamed on the step that missed it. Every `fullCheckEvery`
  * commands and at the end, (2)–(5) run over everything. The first failure stops the trace
  * and comes back as data, with the step, the command, both outcomes and witnesses.
  */
@@ -24,6 +27,7 @@ import { KERNEL_EVENT_SOURCE, kernelEventText } from '../spec/contracts/linux.ts
 import { RangeSet } from '../spec/contracts/post/ranges.ts';
 import { compareStates, differingField, outcomeDifference, outcomesAgree, type StepOutcome } from './compare.ts';
 import { INITIAL_TABLES, bump, emptyCoverage, machineAxes, regionOf, type Coverage } from './coverage.ts';
+import { emptyRuleHistory, stepRules, type RuleHistory, type RuleStep } from './coverage-rules.ts';
 import { leafAt, touchedScopes } from './scope.ts';
 import { beat, type Heartbeat } from './watchdog.ts';
 
@@ -93,7 +97,11 @@ export interface InvariantViolation {
 export interface InvariantSuite {
   /** Ids of every invariant run by `check` (for coverage). */
   readonly ids: readonly string[];
-  check(state: AbstractState, scope?: CheckScope): readonly InvariantViolation[];
+  /**
+   * The violations on `state` (within `scope`, when given), of the invariants `only` names
+   * when given (a suite may check more; the checker keeps only those).
+   */
+  check(state: AbstractState, scope?: CheckScope, only?: readonly string[]): readonly InvariantViolation[];
   /**
    * Where the fast checks disagree with the invariants' declarative definitions on this
    * state (a bug in the checker, not in a system). Run on the state each trace ends in, so
@@ -143,7 +151,23 @@ const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['map', 'unmap', 'p
  * every translation (split, collapse) or only read or flush: a break first seen after
  * one of them was made earlier.
  */
-const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>(['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault']);
+// access: under linux a walk through a vmalloc alias of a frame removed from the direct map
+// caches it (D5); freeFrames: __free_pages of a frame still mapped, cached or removed (D4, D6, D7).
+const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>(['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault', 'freeFrames', 'access']);
+
+/**
+ * The non-mutating operations that change what the CPUs cache or what is owed: TLB fills
+ * and paging-structure-cache fills (access), flushes that drop entries, discharge
+ * obligations and release pending tables. Each is followed by CACHE_INVARIANTS.
+ */
+const CHANGES_CACHES: ReadonlySet<Command['op']> = new Set<Command['op']>(['access', 'flush', 'flushLocal', 'flushAll']);
+
+/**
+ * The invariants of cached translations against the tables and the frames (L1–L4, D5,
+ * D7): their checks ignore the scope (checker/tlb.ts, checker/directmap.ts), so they run
+ * whole after every step of CHANGES_CACHES at the cost of the TLBs' size.
+ */
+export const CACHE_INVARIANTS: readonly string[] = ['L1', 'L2', 'L3', 'L4', 'D5', 'D7'];
 
 const EVENT_KINDS: ReadonlySet<unknown> = new Set(Object.keys(KERNEL_EVENT_SOURCE));
 
@@ -277,6 +301,11 @@ function recordCoverage(cov: Coverage, scenario: Scenario, c: Command, o: StepOu
   bump(cov.pageSizes, leaf === undefined ? 'unmapped' : leaf.size);
 }
 
+/** The TLB, cache and obligation rules the step met (fuzz/coverage-rules.ts). */
+function recordRules(cov: Coverage, step: RuleStep, history: RuleHistory): void {
+  for (const id of stepRules(step, history)) bump(cov.rules, id);
+}
+
 /**
  * Runs one sequence on model and impl and returns the first failure (or null), the
  * model's outcome per command, and the coverage. Never throws for a system's fault:
@@ -297,6 +326,11 @@ export function runTrace(opts: TraceOptions): TraceResult {
   let stepEvents: readonly KernelEvent[] = [];
   cov.sequences++;
   for (const axis of machineAxes(scenario.config)) bump(cov.axes, axis);
+  /** What the coverage rules remember of the trace (fuzz/coverage-rules.ts). */
+  const ruleHistory = emptyRuleHistory();
+  /** The cache invariants this suite has. */
+  const cacheIds = CACHE_INVARIANTS.filter((id) => invariants.ids.includes(id));
+  const cacheIdSet: ReadonlySet<string> = new Set(cacheIds);
   /** Whether the impl has held more tables than its pool starts with (the pool-grew axis, counted once). */
   let grew = false;
   const tablesHeld = (s: AbstractState): void => {
@@ -356,7 +390,7 @@ export function runTrace(opts: TraceOptions): TraceResult {
       if (opts.heartbeat !== undefined) beat(opts.heartbeat, upTo);
       runCommand(sys, commands[k]!);
       const printed = eventsOf(sys);
-      if (!MUTATING.has(commands[k]!.op)) continue;
+      if (!MUTATING.has(commands[k]!.op) && !CHANGES_CACHES.has(commands[k]!.op)) continue;
       if (invariants.check(sys.abstract(), place).some((x) => x.id === id)) return { step: k, events: typeof printed === 'string' ? [] : printed };
     }
     return { step: upTo, events: stepEvents };
@@ -428,13 +462,17 @@ export function runTrace(opts: TraceOptions): TraceResult {
     // this is a full check.
     const after = { model: ms, impl: xs };
     const stateBefore = previous.impl;
+    const modelBefore = previous.model;
     const broken = profile === 'linux' && LINUX_PROSE_ONLY.has(c.op) ? null : brokenPostcondition(c, { model: m, impl: x }, previous, after, full ? 'full' : 'local');
     previous = after;
     if (broken !== null) return { ...base, kind: 'postcondition', check: full ? 'full' : 'incremental', ...broken };
     if (depth === 'outcome') return null;
     const scopes = full ? null : touchedScopes(c, before, scenario.config.levels);
     before = initMmLeaves(ms);
-    if (phase === 'run') recordCoverage(cov, scenario, c, m, ms);
+    if (phase === 'run') {
+      recordCoverage(cov, scenario, c, m, ms);
+      recordRules(cov, { before: modelBefore, command: c, outcome: m, after: ms }, ruleHistory);
+    }
     const diff = compareStates(ms, xs, scopes);
     if (diff !== null) return { ...base, kind: 'refinement', cause: diff.part, check: depth, witnesses: diff.witnesses, detail: diff.detail };
     if (full) cov.fullChecks++;
@@ -447,16 +485,20 @@ export function runTrace(opts: TraceOptions): TraceResult {
     // Under linux a failed CPA request keeps what it changed before its error (not
     // atomic), so a failed mutating command is checked too.
     const changed = m.outcome === 'ok' || (profile === 'linux' && LINUX_PROSE_ONLY.has(c.op));
-    const invariantScopes = full ? [undefined] : phase === 'run' && changed && MUTATING.has(c.op) ? scopes! : [];
+    const mutated = phase === 'run' && changed && MUTATING.has(c.op);
+    // A successful access or flush changed only caches and obligations: their invariants, whole.
+    const cachesOnly = !full && !mutated && phase === 'run' && m.outcome === 'ok' && CHANGES_CACHES.has(c.op) && cacheIds.length > 0;
+    const invariantScopes = full ? [undefined] : mutated ? scopes! : cachesOnly ? [undefined] : [];
     for (const scope of invariantScopes) {
-      for (const id of invariants.ids) bump(cov.invariants, id);
-      const violations = invariants.check(xs, scope);
+      for (const id of cachesOnly ? cacheIds : invariants.ids) bump(cov.invariants, id);
+      const violations = cachesOnly ? invariants.check(xs, undefined, cacheIds).filter((v) => cacheIdSet.has(v.id)) : invariants.check(xs, scope);
       if (profile === 'linux') noteFindings(violations, step, c, base, depth, stateBefore);
       const bad = profile === 'linux' ? undefined : violations[0];
       if (bad !== undefined) {
         return { ...base, kind: 'invariant', cause: bad.id, check: depth, invariantId: bad.id, invariantStatement: bad.statement, witnesses: bad.witnesses.map(plainWitness), detail: `invariant ${bad.id} fails: ${bad.statement}` };
       }
-      if (checkTables !== null) {
+      // The tables did not change but for pending ones a flush released: the next full check has them.
+      if (checkTables !== null && !cachesOnly) {
         let w: readonly Witness[];
         try {
           w = checkTables(impl, scope);

@@ -3,15 +3,16 @@
  *
  * States are compared canonically and cheaply: leaves only inside the ranges a command
  * touched (binary search into the sorted leaf arrays, then a field-by-field walk), the
- * small global parts (frames, roots, TLB, obligations, table counts) always. Nothing is
+ * small global parts (frames, roots, TLB, paging-structure caches, obligations, table
+ * counts) always. Nothing is
  * stringified; a difference comes back as the first differing item with a witness.
  */
-import { PAGES, vpnSpan } from '../spec/address.ts';
+import { PAGES, pagesPerEntry, vpnSpan, type Level } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import type { Errno } from '../spec/errors.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import { runText } from '../spec/invariants/terms.ts';
-import { protEquals, sameFrameFacts, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry } from '../spec/state.ts';
+import { protEquals, sameFrameFacts, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry, type WalkCacheEntry } from '../spec/state.ts';
 import type { AccessOutcome, Translation } from '../spec/system.ts';
 import { formatLeaf } from './format.ts';
 import { formatValue } from './report.ts';
@@ -31,7 +32,7 @@ export interface StepOutcome {
 }
 
 /** The part of the abstract state a comparison found different (what a refinement failure is filed under). */
-export type StatePart = 'roots' | 'leaves' | 'tables' | 'frames' | 'tlb' | 'obligations';
+export type StatePart = 'roots' | 'leaves' | 'tables' | 'frames' | 'tlb' | 'walkCache' | 'obligations';
 
 export interface Mismatch {
   readonly part: StatePart;
@@ -155,6 +156,35 @@ function compareTlb(model: readonly TlbEntry[], impl: readonly TlbEntry[]): Mism
   return null;
 }
 
+/** Canonical order of paging-structure-cache entries (spec/contracts/flush.ts): cpu, root, level, vpn. */
+const walkOrder = (a: WalkCacheEntry, b: WalkCacheEntry): number => a.cpu - b.cpu || a.root - b.root || a.level - b.level || a.vpn - b.vpn;
+
+function sortedWalkCache(w: readonly WalkCacheEntry[]): readonly WalkCacheEntry[] {
+  for (let k = 1; k < w.length; k++) if (walkOrder(w[k - 1]!, w[k]!) > 0) return [...w].sort(walkOrder);
+  return w;
+}
+
+/**
+ * The paging-structure caches, absent read as none (a system that caches no walk need not
+ * report the field): the same entries, each naming the same table state, since a cache
+ * entry the impl calls current and the model unlinked walks to different results.
+ */
+export function compareWalkCache(model: readonly WalkCacheEntry[] | undefined, impl: readonly WalkCacheEntry[] | undefined): Mismatch | null {
+  const a = sortedWalkCache(model ?? []);
+  const b = sortedWalkCache(impl ?? []);
+  for (let k = 0; k < Math.max(a.length, b.length); k++) {
+    const m = a[k];
+    const x = b[k];
+    if (m !== undefined && x !== undefined && walkOrder(m, x) === 0 && m.table === x.table) continue;
+    const at = (m ?? x)!;
+    const say = (e: WalkCacheEntry | undefined): string => (e === undefined ? 'nothing' : `cpu ${e.cpu} root ${e.root}: the level-${e.level} table at ${vpnSpan(e.vpn, pagesPerEntry((e.level + 1) as Level))} (${e.table})`);
+    return mismatch('walkCache', 'paging-structure caches differ', {
+      root: at.root, vpn: at.vpn, pages: pagesPerEntry((at.level + 1) as Level), detail: `entry #${k}: model caches ${say(m)}; impl caches ${say(x)}`,
+    });
+  }
+  return null;
+}
+
 function frameRunEquals(a: FrameRun, b: FrameRun): boolean {
   return a.pfn === b.pfn && a.count === b.count && sameFrameFacts(a, b);
 }
@@ -213,5 +243,6 @@ export function compareStates(model: AbstractState, impl: AbstractState, scopes:
       detail: `model: ${model.tablesInUse} tables in use, ${model.pendingTableFrees} awaiting a flush; impl: ${impl.tablesInUse} in use, ${impl.pendingTableFrees} awaiting a flush`,
     });
   }
-  return compareFrames(model.frames, impl.frames) ?? compareTlb(model.tlb, impl.tlb) ?? compareObligations(model.pendingFlush, impl.pendingFlush);
+  return compareFrames(model.frames, impl.frames) ?? compareTlb(model.tlb, impl.tlb) ?? compareWalkCache(model.walkCache, impl.walkCache)
+    ?? compareObligations(model.pendingFlush, impl.pendingFlush);
 }

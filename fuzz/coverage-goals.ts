@@ -1,20 +1,54 @@
 /**
  * What a campaign could exercise, so its summary can say plainly what it never did: each
  * operation's possible outcomes by the shared semantics (argument errors, the state
- * errors of its contract, policy, table memory), the access results, the leaf sizes the
- * scenario's CPU supports, and the scenario's regions.
+ * errors of its contract, policy, table memory) under the campaign's profile, the access
+ * results, the leaf sizes the scenario's CPU supports, the scenario's regions, and the
+ * TLB, cache and obligation rules the profile can reach (fuzz/coverage-rules.ts).
  */
 import * as t from 'io-ts';
 import type { PageSize } from '../spec/address.ts';
+import type { Op } from '../spec/commands.ts';
+import type { Errno } from '../spec/errors.ts';
+import type { Profile } from '../spec/system.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
 import { PageSizeC, strictObject } from '../io/trace.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { AXES, possibleAxes, type Axis, type Coverage } from './coverage.ts';
+import { reachableRules } from './coverage-rules.ts';
 
 export const ACCESS_RESULTS = ['tlb', 'walk', 'not-present', 'protection'] as const;
 
 /** The level whose entry maps a leaf of each size, for readers who think in levels. */
 export const LEVEL_OF_SIZE: Readonly<Record<PageSize, string>> = { '4K': 'pte', '2M': 'pmd', '1G': 'pud' };
+
+/**
+ * The outcomes of the operation table that one profile's contracts never give, so a
+ * campaign under it is not told it missed them:
+ *   strict  protect's EFAULT (CPA's walk stopping at a zero pte) and EBUSY (a memtype
+ *           reservation) are the kernel's, spec/contracts/linux.ts;
+ *   linux   no operation refuses with EPERM ("nothing in CPA refuses a request for a
+ *           security reason"; __free_pages checks nothing), protect has no ENOENT (a
+ *           hole is skipped or EFAULT), set_direct_map_* have no ENOENT / EEXIST (both
+ *           idempotent), and vunmap_range neither splits nor needs a table (no ENOMEM).
+ */
+export const UNREACHABLE_OUTCOMES: { readonly [P in Profile]: Readonly<Partial<Record<Op, readonly Errno[]>>> } = {
+  strict: { protect: ['EFAULT', 'EBUSY'] },
+  linux: {
+    map: ['EPERM'], unmap: ['ENOMEM'], protect: ['EPERM', 'ENOENT'], setDirectMapInvalid: ['ENOENT', 'EPERM'],
+    setDirectMapDefault: ['EEXIST', 'EPERM'], freeFrames: ['EPERM'],
+  },
+};
+
+/**
+ * Each core operation's outcomes that a campaign under `profile` can reach, in the table's
+ * order; with no profile known (a report that does not say), every outcome of the table.
+ */
+export function possibleOutcomes(profile?: Profile): [string, readonly ('ok' | Errno)[]][] {
+  return Object.entries(POSSIBLE_OUTCOMES).map(([op, outs]) => {
+    const never = profile === undefined ? [] : UNREACHABLE_OUTCOMES[profile][op as Op] ?? [];
+    return [op, outs.filter((o) => o === 'ok' || !never.includes(o))];
+  });
+}
 
 export interface Gaps {
   /** `op → outcome` pairs never seen. */
@@ -26,11 +60,14 @@ export interface Gaps {
   readonly invariants: readonly string[];
   /** Scenario axes (AXES) the campaign's scenarios could exercise and no sequence did. */
   readonly axes: readonly string[];
+  /** TLB, cache and obligation rules (fuzz/coverage-rules.ts) the profile can reach and no step met. */
+  readonly rules: readonly string[];
 }
 
 export const GapsC = strictObject('what the campaign never exercised', {
   outcomes: t.readonlyArray(t.string), access: t.readonlyArray(t.string), pageSizes: t.readonlyArray(PageSizeC),
   regions: t.readonlyArray(t.string), invariants: t.readonlyArray(t.string), axes: t.readonlyArray(t.string),
+  rules: t.readonlyArray(t.string),
 }) satisfies t.Type<Gaps, unknown, unknown>;
 
 /** A campaign's scenarios: one, or a matrix's (fuzz/matrix.ts). */
@@ -55,10 +92,10 @@ export function campaignAxes(scenarios: Scenarios): Axis[] {
   return AXES.filter((a) => possible.has(a));
 }
 
-/** What the campaign never exercised of what it could have. */
-export function coverageGaps(cov: Coverage, scenarios: Scenarios, invariantIds: readonly string[]): Gaps {
+/** What the campaign never exercised of what it could have under its profile (with none given, under any profile). */
+export function coverageGaps(cov: Coverage, scenarios: Scenarios, invariantIds: readonly string[], profile?: Profile): Gaps {
   const outcomes: string[] = [];
-  for (const [op, possible] of Object.entries(POSSIBLE_OUTCOMES)) {
+  for (const [op, possible] of possibleOutcomes(profile)) {
     for (const o of possible) if ((cov.outcomes[op]?.[o] ?? 0) === 0) outcomes.push(`${op}→${o}`);
   }
   return {
@@ -68,14 +105,15 @@ export function coverageGaps(cov: Coverage, scenarios: Scenarios, invariantIds: 
     regions: regionNames(scenarios).filter((n) => (cov.regions[n] ?? 0) === 0),
     invariants: invariantIds.filter((id) => (cov.invariants[id] ?? 0) === 0),
     axes: campaignAxes(scenarios).filter((a) => (cov.axes[a] ?? 0) === 0),
+    rules: reachableRules(profile).map((r) => r.id).filter((id) => (cov.rules[id] ?? 0) === 0),
   };
 }
 
-/** Exercised / possible op→outcome pairs, for the progress line. */
-export function outcomePairs(cov: Coverage): { readonly seen: number; readonly possible: number } {
+/** Exercised / possible op→outcome pairs under the profile, for the progress line. */
+export function outcomePairs(cov: Coverage, profile?: Profile): { readonly seen: number; readonly possible: number } {
   let seen = 0;
   let possible = 0;
-  for (const [op, outs] of Object.entries(POSSIBLE_OUTCOMES)) {
+  for (const [op, outs] of possibleOutcomes(profile)) {
     possible += outs.length;
     for (const o of outs) if ((cov.outcomes[op]?.[o] ?? 0) > 0) seen++;
   }

@@ -1,7 +1,8 @@
 /**
  * What a fuzz run exercised: operation outcomes, access results, invariants checked, leaf
- * sizes and regions hit. Plain JSON-able counters so worker threads can post them and a
- * campaign can merge them; `cli` turns them into the summary ("never exercised: …").
+ * sizes and regions hit, and the TLB, cache and obligation rules met (fuzz/coverage-rules.ts).
+ * Plain JSON-able counters so worker threads can post them and a campaign can merge them;
+ * `cli` turns them into the summary ("never exercised: …").
  */
 import * as t from 'io-ts';
 import type { PageSize, Vpn } from '../spec/address.ts';
@@ -28,6 +29,8 @@ export interface Coverage {
   fullChecks: number;
   /** Scenario axis (AXES) → sequences that exercised it. */
   axes: Record<string, number>;
+  /** TLB, paging-structure-cache and obligation rule (COVERAGE_RULES of fuzz/coverage-rules.ts) → steps that met it. */
+  rules: Record<string, number>;
 }
 
 /**
@@ -80,12 +83,13 @@ export const CoverageC = strictObject('coverage', {
   regions: countsC,
   fullChecks: int,
   axes: countsC,
+  rules: countsC,
 }) satisfies t.Type<Coverage, unknown, unknown>;
 
 export function emptyCoverage(): Coverage {
   return {
     sequences: 0, commands: 0, outcomes: {}, access: {}, invariants: {},
-    pageSizes: { '4K': 0, '2M': 0, '1G': 0, unmapped: 0 }, regions: {}, fullChecks: 0, axes: {},
+    pageSizes: { '4K': 0, '2M': 0, '1G': 0, unmapped: 0 }, regions: {}, fullChecks: 0, axes: {}, rules: {},
   };
 }
 
@@ -108,6 +112,7 @@ export function addCoverage(into: Coverage, from: Coverage): void {
   addCounts(into.pageSizes, from.pageSizes);
   addCounts(into.regions, from.regions);
   addCounts(into.axes, from.axes);
+  addCounts(into.rules, from.rules);
 }
 
 /** A new coverage holding the sum of all given. */

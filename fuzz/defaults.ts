@@ -20,8 +20,8 @@ const DEFINITION_LEAF_LIMIT = 1024;
 
 export const catalogueSuite: InvariantSuite = {
   ids: CATALOGUE.map((inv) => inv.id),
-  check: (state, scope) =>
-    checkAll(state, scope).map((v) => ({ id: v.id, statement: invariantById(v.id)?.statement ?? v.title, witnesses: v.witnesses })),
+  check: (state, scope, only) =>
+    checkAll(state, scope, only === undefined ? CATALOGUE : CATALOGUE.filter((inv) => only.includes(inv.id))).map((v) => ({ id: v.id, statement: invariantById(v.id)?.statement ?? v.title, witnesses: v.witnesses })),
   definitions: (state) =>
     state.roots.reduce((n, r) => n + r.leaves.length, 0) > DEFINITION_LEAF_LIMIT
       ? []

@@ -58,7 +58,7 @@ function formatField(kind: FieldKind, value: unknown): string | null {
     case 'hugeSize': return `size=${String(value)}`;
     case 'cloneLevel': return `level=${String(value)}`;
     case 'accessKind': case 'accessMode': return String(value);
-    case 'flush': return null;
+    case 'flush': case 'lazy': return null;
     case 'alias': return value === true ? 'alias' : null;
     case 'collapse': return value === true ? 'collapse' : null;
   }

@@ -23,10 +23,22 @@ import { guardedFactory } from './guard.ts';
 /** Every required method of PageTableSystem (takeEvents is optional); the `satisfies` keeps the list complete as the interface grows. */
 const METHODS = {
   map: true, unmap: true, protect: true, setDirectMapInvalid: true, setDirectMapDefault: true,
-  split: true, collapse: true, translate: true, access: true, flush: true, flushAll: true, abstract: true,
+  split: true, collapse: true, translate: true, access: true, flush: true, flushAll: true,
+  flushLocal: true, allocFrames: true, freeFrames: true, abstract: true,
 } as const satisfies Record<Exclude<keyof PageTableSystem, 'config' | 'isolation' | 'profile' | 'takeEvents'>, true>;
 
 export const REQUIRED_METHODS: readonly string[] = Object.keys(METHODS);
+
+/**
+ * The methods the TLB, paging-structure-cache and frame-lifecycle contracts added
+ * (spec/system.ts): a module written before them lacks exactly these, and is told what
+ * each stands for rather than only that it is missing.
+ */
+export const LIFECYCLE_METHODS: Readonly<Record<string, string>> = {
+  flushLocal: 'flushLocal(cpu, vpn, pages): flush_tlb_one_kernel on one CPU (spec/contracts/access.ts)',
+  allocFrames: 'allocFrames(pfn, count): alloc_pages, free frames become data (spec/contracts/frames.ts)',
+  freeFrames: 'freeFrames(pfn, count): __free_pages, data frames become free (spec/contracts/frames.ts)',
+};
 
 export class UserImplError extends Error {}
 
@@ -118,7 +130,10 @@ export async function loadUserImpl(path: string, setup: SystemSetup, load: (url:
   }
   const problems = missingParts(sys);
   if (problems.length > 0) {
-    throw new UserImplError(`--impl ${path} does not implement PageTableSystem: ${problems.join('; ')}`);
+    const s = sys as Record<string, unknown> | null;
+    const added = Object.keys(LIFECYCLE_METHODS).filter((m) => typeof s?.[m] !== 'function');
+    const hint = added.length === 0 ? '' : ` (the frame-lifecycle and local-flush contracts need ${added.map((m) => LIFECYCLE_METHODS[m]).join('; ')})`;
+    throw new UserImplError(`--impl ${path} does not implement PageTableSystem: ${problems.join('; ')}${hint}`);
   }
   return factory;
 }

@@ -103,28 +103,31 @@ function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn,
 
 /**
  * The abstract frame runs: the boot runs (sorted by pfn) with noDirectMap as `removed`
- * says now and each frame's reserved memory type (linux profile), in the canonical form
- * of spec/contracts/directmap.ts: in pfn order, no empty run, neighbours with the same
- * use and flags (spec/state.ts sameFrameFacts) merged.
+ * says now, each frame's reserved memory type (linux profile), and the use of the frames
+ * the page allocator moves (a boot 'free' or 'data' frame is 'free' exactly when `free`
+ * holds it now: allocFrames and freeFrames), in the canonical form of
+ * spec/contracts/directmap.ts: in pfn order, no empty run, neighbours with the same use
+ * and flags (spec/state.ts sameFrameFacts) merged.
  */
-export function frameRuns(boot: readonly FrameRun[], removed: Members, memtypes: Memtypes): FrameRun[] {
+export function frameRuns(boot: readonly FrameRun[], removed: Members, memtypes: Memtypes, free: Members): FrameRun[] {
   const out: FrameRun[] = [];
   const emit = (r: FrameRun, pfn: Pfn, count: number): void => {
     const noDirectMap = removed.first(pfn, 1) >= 0;
     const memtype = memtypes.of(pfn);
+    const use = r.use === 'free' || r.use === 'data' ? (free.first(pfn, 1) >= 0 ? 'free' : 'data') : r.use;
     const last = out[out.length - 1];
     if (
-      last !== undefined && last.pfn + last.count === pfn && last.use === r.use && last.sensitive === r.sensitive &&
+      last !== undefined && last.pfn + last.count === pfn && last.use === use && last.sensitive === r.sensitive &&
       last.noDirectMap === noDirectMap && last.memtype === memtype
     ) {
       out[out.length - 1] = { ...last, count: last.count + count };
     } else {
       // memtype absent when WB, as the spec's runs have it.
-      out.push({ pfn, count, use: r.use, sensitive: r.sensitive, noDirectMap, ...(memtype === undefined ? {} : { memtype }) });
+      out.push({ pfn, count, use, sensitive: r.sensitive, noDirectMap, ...(memtype === undefined ? {} : { memtype }) });
     }
   };
   // Where any of the per-frame sets starts or ends: between two cuts every frame has the same facts.
-  const cuts = [...new Set([removed, memtypes.wc, memtypes.ucMinus].flatMap((set) => set.map((start, count) => [start, start + count]).flat()))].sort((a, b) => a - b);
+  const cuts = [...new Set([removed, memtypes.wc, memtypes.ucMinus, free].flatMap((set) => set.map((start, count) => [start, start + count]).flat()))].sort((a, b) => a - b);
   let k = 0;
   for (const r of boot) {
     const end = r.pfn + r.count;

@@ -24,12 +24,17 @@
  *   live-count     each table's live-entry count equals its non-zero entries (present, or
  *                  non-present keeping a frame: linux profile)
  *   pool-count     the pool's in-use count equals the allocated slots, all inside the pool
+ *   walk-cache     every paging-structure-cache entry names a pool slot, and one whose slot
+ *                  was not freed since it was cached names an allocated table of its level
+ *                  and first page that is in place or pending free (a table unlinked any
+ *                  other way is one the impl forgot to free or defer); whether it is
+ *                  'freed' is L4's concern, not the tables'
  *
  * With a scope, the walk visits only the entries intersecting it (the fuzzer's
  * incremental check); the per-slot checks (leaked, empty-table, pool-count) are cheap
  * and always run over every slot.
  */
-import { pfnSpan, pfnToHex } from '../spec/address.ts';
+import { pfnSpan, pfnToHex, vpnToHex } from '../spec/address.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { PageTableSystem } from '../spec/system.ts';
 import * as x86 from './arch/x86_64/entry.ts';
@@ -47,7 +52,7 @@ const { SPAN, isLeafAt } = tables;
 
 export type TableCheck =
   | 'reserved' | 'ps-level' | 'table-flags' | 'table-frame' | 'leaf-frame' | 'one-parent' | 'not-allocated'
-  | 'leaked' | 'pending' | 'empty-table' | 'live-count' | 'pool-count' | 'non-present' | 'kernel4k';
+  | 'leaked' | 'pending' | 'empty-table' | 'live-count' | 'pool-count' | 'non-present' | 'kernel4k' | 'walk-cache';
 
 export interface TableFinding extends Witness {
   readonly check: TableCheck;
@@ -83,8 +88,33 @@ export function checkTables(system: PageTableSystem, scope?: CheckScope): TableF
     reserved: Array.from({ length: 12 }, (_, i) => reservedMask(Math.max(1, i >> 1) as 1, (i & 1) === 1, system.config.maxPhysBits)),
   };
   checkSlots(pool, system.config.levels, system.profile === 'linux', out);
+  checkWalkCaches(system, pool, out);
   visitTable(w, 0, system.config.levels, 0);
   return out;
+}
+
+/** walk-cache: the paging-structure caches against the pool (a handful of entries: flushes empty them). */
+function checkWalkCaches(sys: RadixSystem, pool: TablePool, out: TableFinding[]): void {
+  const cached = sys.cachedTables();
+  if (cached.length === 0) return;
+  const pending = new Set(pool.pending);
+  for (const t of cached) {
+    const span = SPAN[(t.level + 1) as 2]!;
+    const at = `cpu ${t.cpu}'s cached level-${t.level} table entry of root ${t.root} at ${vpnToHex(t.vpn)}`;
+    const bad = (detail: string): void => void out.push({ check: 'walk-cache', root: t.root, vpn: t.vpn, pages: span, detail: `${at} ${detail}` });
+    if (t.vpn % span !== 0) bad(`is not aligned to the ${span} pages its table covers`);
+    if (t.slot < 0 || t.slot >= pool.capacity || t.slot >= pool.poolCount) {
+      bad(`names slot ${t.slot}, outside the table pool`);
+      continue;
+    }
+    const gen = pool.gen[t.slot]!;
+    if (gen < t.gen) bad(`holds generation ${t.gen} of slot ${t.slot}, which is only at ${gen}`);
+    if (gen !== t.gen) continue;
+    const frame = tableFrame(pool, t.slot);
+    if (!pool.allocated[t.slot]) out.push({ check: 'walk-cache', frames: frame, detail: `${at} names frame ${pfnToHex(pool.slotPfn(t.slot))}, free in the pool though never freed since it was cached` });
+    else if (pool.level[t.slot] !== t.level || pool.base[t.slot] !== t.vpn) out.push({ check: 'walk-cache', frames: frame, detail: `${at} names the level-${pool.level[t.slot]} table of ${vpnToHex(pool.base[t.slot]!)} in frame ${pfnToHex(pool.slotPfn(t.slot))}` });
+    else if (sys.tableAt(t.vpn, t.level) !== t.slot && !pending.has(t.slot)) out.push({ check: 'walk-cache', frames: frame, detail: `${at} names the table in frame ${pfnToHex(pool.slotPfn(t.slot))}, which is neither in place, pending free nor freed` });
+  }
 }
 
 interface EntryAt {

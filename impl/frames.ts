@@ -8,8 +8,9 @@
  * (large leaves are size-aligned in frames too, by the greedy rule and the split rule).
  * Running sums of the lower tiers per block answer "does any frame of this aligned block
  * have a count" in O(1), so a range query costs O(blocks + edge frames). Each tier keeps
- * one counter per kind: mapped, writable, executable, and mapped with each cache mode
- * (T5 asks whether a frame is mapped with another mode than a leaf just written).
+ * one counter per kind: mapped, writable, executable, mapped with each cache mode
+ * (T5 asks whether a frame is mapped with another mode than a leaf just written), and
+ * mapped outside the frame's own direct-map page (D4 when freeFrames hands it back).
  */
 import type { Pfn } from '../spec/address.ts';
 import { CACHE_MODES } from '../spec/state.ts';
@@ -23,7 +24,9 @@ export const MAPPED = 0;
 export const WRITABLE = 1;
 export const EXEC = 2;
 export const CACHE = 3;
-const KINDS = CACHE + CACHE_MODES.length;
+/** Mapped by a leaf other than the frame's direct-map page (__PAGE_OFFSET + pfn). */
+export const OUTSIDE_DIRECT_MAP = CACHE + CACHE_MODES.length;
+const KINDS = OUTSIDE_DIRECT_MAP + 1;
 
 /** The index in CACHE_MODES of a leaf code's cache mode, by table: the counters are updated on every leaf write. */
 export const CACHE_OF_CODE = Uint8Array.from(PROTS, (p) => CACHE_MODES.indexOf(p.cache));
@@ -51,25 +54,27 @@ export class FrameCounters {
   /**
    * Account `delta` leaves at `level` (1 = 4K, 2 = 2M, 3 = 1G) mapping from `pfn` with the
    * leaf's own prot code (prot.ts): each counts as MAPPED, as WRITABLE / EXEC when its code
-   * says so, and as the kind of its cache mode.
+   * says so, as the kind of its cache mode, and as OUTSIDE_DIRECT_MAP unless it is the
+   * frames' direct-map mapping (`outside` false).
    */
-  add(level: number, pfn: Pfn, code: number, delta: number): void {
+  add(level: number, pfn: Pfn, code: number, delta: number, outside: boolean): void {
     const b2 = Math.floor(pfn / PER_2M);
     const b1 = Math.floor(pfn / PER_1G);
     const w = (code & P_WRITE) !== 0 ? delta : 0;
     const x = (code & P_EXEC) !== 0 ? delta : 0;
     const cache = CACHE + CACHE_OF_CODE[code]!;
+    const o = outside ? delta : 0;
     if (level === 1) {
       let chunk = this.small[b2];
       if (chunk === undefined) this.small[b2] = chunk = new Int32Array(PER_2M * KINDS);
-      bump(chunk, (pfn % PER_2M) * KINDS, delta, w, x, cache);
-      bump(this.smallIn2m, b2 * KINDS, delta, w, x, cache);
-      bump(this.smallIn1g, b1 * KINDS, delta, w, x, cache);
+      bump(chunk, (pfn % PER_2M) * KINDS, delta, w, x, cache, o);
+      bump(this.smallIn2m, b2 * KINDS, delta, w, x, cache, o);
+      bump(this.smallIn1g, b1 * KINDS, delta, w, x, cache, o);
     } else if (level === 2) {
-      bump(this.mid, b2 * KINDS, delta, w, x, cache);
-      bump(this.midIn1g, b1 * KINDS, delta, w, x, cache);
+      bump(this.mid, b2 * KINDS, delta, w, x, cache, o);
+      bump(this.midIn1g, b1 * KINDS, delta, w, x, cache, o);
     } else {
-      bump(this.big, b1 * KINDS, delta, w, x, cache);
+      bump(this.big, b1 * KINDS, delta, w, x, cache, o);
     }
   }
 
@@ -102,9 +107,10 @@ export class FrameCounters {
   }
 }
 
-function bump(a: Int32Array, at: number, mapped: number, writable: number, exec: number, cache: number): void {
+function bump(a: Int32Array, at: number, mapped: number, writable: number, exec: number, cache: number, outside: number): void {
   a[at]! += mapped;
   a[at + 1]! += writable;
   a[at + 2]! += exec;
   a[at + cache]! += mapped;
+  a[at + OUTSIDE_DIRECT_MAP]! += outside;
 }

@@ -22,6 +22,12 @@ export const MUTANT_NAMES = [
   'collapse-ignores-kernel4k',
   'memtype-no-reserve',
   'vunmap-keeps-huge-tail',
+  'alias-flush-missed',
+  'split-keeps-large-tlb',
+  'remote-cpu-not-flushed',
+  'walk-cache-survives-flush',
+  'table-freed-before-purge',
+  'gmem-freed-without-restore',
 ] as const;
 
 export type MutantName = (typeof MUTANT_NAMES)[number];
@@ -105,9 +111,9 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: 'noflush-no-obligation',
-    description: 'set_direct_map_invalid_noflush with flush=false records no flush obligation, so nobody owes the flush that removes the stale direct-map translation.',
-    reference: 'arch/x86/mm/pat/set_memory.c set_direct_map_invalid_noflush; mm/secretmem.c secretmem_fault must flush_tlb_kernel_range after it',
-    caughtBy: 'postcondition setDirectMapInvalid.obligations (pendingFlush), refinement',
+    description: 'set_direct_map_invalid_noflush and vunmap_range_noflush (unmap with flush=false) record no flush obligation, so nobody owes the flush that removes the stale translation.',
+    reference: 'arch/x86/mm/pat/set_memory.c set_direct_map_invalid_noflush (mm/secretmem.c secretmem_fault must flush_tlb_kernel_range after it); mm/vmalloc.c vunmap_range_noflush (free_vmap_area_noflush queues the range for the lazy purge, purge_vmap_area_lazy flushes it)',
+    caughtBy: 'postcondition setDirectMapInvalid.obligations and unmap.obligations (pendingFlush), refinement',
   },
   {
     name: 'collapse-ignores-kernel4k',
@@ -126,6 +132,42 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'linux vunmap of part of a 2M/1G leaf splits it and clears only the pages in the range, leaving the tail mapped, instead of clearing the huge entry whole (pmd_clear_huge / pud_clear_huge ignored, and no WARN).',
     reference: 'mm/vmalloc.c vunmap_pmd_range / vunmap_pud_range: "if (pmd_clear_huge(pmd)) { WARN_ON(next - addr < PMD_SIZE); continue; }" (since "mm: change vunmap to tear down huge KVA mappings", 2015: a huge ioremap/vmalloc mapping is torn down whole, never split)',
     caughtBy: 'result mismatch on the events under the linux profile (the model WARNs vunmap-huge, the mutant prints nothing), refinement (the tail\'s leaves, which the model has removed); needs the fuzzer to run the linux profile',
+  },
+  {
+    name: 'alias-flush-missed',
+    description: 'strict protect with alias flushes the requested range only, not the direct-map alias ranges cpa_process_alias changed, so a CPU keeps the alias cached with its old, more permissive attributes.',
+    reference: 'arch/x86/mm/pat/set_memory.c cpa_process_alias / change_page_attr_set_clr: the alias walk runs on its own cpa_data, so its changes are flushed only because the primary one sets force_flush_all (the flush the alias needs is easy to lose: cpa_flush flushes nothing when only an alias changed)',
+    caughtBy: 'postcondition protect.tlb (the stale alias entry survives), refinement (TLB contents), L1/L2',
+  },
+  {
+    name: 'split-keeps-large-tlb',
+    description: 'a split flushes nothing (the split operation, and __split_large_page\'s flush_tlb_all under the linux profile), so the stale 2M/1G TLB entry survives beside the new small entries.',
+    reference: 'arch/x86/mm/pat/set_memory.c __split_large_page: "Do a global flush tlb after splitting the large page and before we do the actual change page attribute in the PTE" (Intel\'s TLB application note: a 4K and a large translation of one address that differ are undefined behaviour)',
+    caughtBy: 'postcondition split.tlb (the large entry is still cached), refinement (TLB and paging-structure caches), L2/L3',
+  },
+  {
+    name: 'remote-cpu-not-flushed',
+    description: 'range flushes (flush_tlb_kernel_range, and every range flush an operation makes) reach only CPU 0, the initiating CPU: no IPI to the others, whose TLB entries and paging-structure caches survive, while the obligations are discharged and pending tables released as if they had been flushed.',
+    reference: 'arch/x86/mm/tlb.c flush_tlb_kernel_range: on_each_cpu(do_kernel_range_flush, ...) must run on every CPU (a local __flush_tlb_one_kernel is flush_tlb_one_kernel, the kmap_local flush, which is for CPU-local mappings only)',
+    caughtBy: 'postcondition unmap.tlb / protect.tlb / flush.tlb (an entry of another CPU survives), refinement, L1/L2/D7',
+  },
+  {
+    name: 'walk-cache-survives-flush',
+    description: 'flushes drop TLB entries but never empty the paging-structure caches, so a CPU keeps walking from a cached table entry after the table was unlinked, and a table freed after the flush is still cached (\'freed\').',
+    reference: 'Intel SDM vol. 3 §4.10.4.1: INVLPG invalidates all paging-structure-cache entries whatever the address; 5e0fb5df2ee8 "x86/mm: Add TLB purge to free pmd/pte page interfaces" relies on it (a flush that purged only the TLB would leave the freed table walkable)',
+    caughtBy: 'postcondition unmap.tlb (walk cache not emptied, entries \'freed\'), refinement (walkCache), L4',
+  },
+  {
+    name: 'table-freed-before-purge',
+    description: 'linux profile: a huge map over a kept page table (vmap_try_huge_pmd / _pud) frees the table without pmd_free_pte_page\'s one-page flush, so a CPU that cached the table entry still walks through the freed page.',
+    reference: '5e0fb5df2ee8 "x86/mm: Add TLB purge to free pmd/pte page interfaces" (arch/x86/mm/pgtable.c pmd_free_pte_page / pud_free_pmd_page: flush_tlb_kernel_range of one page, "INVLPG to clear all paging-structure caches", before free_page)',
+    caughtBy: 'refinement under the linux profile (walkCache \'freed\' against empty, the stale TLB entry and obligation at the leaf\'s page), L4 finding; needs the fuzzer to run the linux profile',
+  },
+  {
+    name: 'gmem-freed-without-restore',
+    description: 'strict freeFrames does not refuse a frame still removed from the direct map (D6), as guest_memfd freeing a folio without restoring its direct-map entry first.',
+    reference: 'KVM guest_memfd direct-map removal (lkml 2025): kvm_gmem_free_folio must call set_direct_map_valid_noflush(true) before the folio goes back (mm/secretmem.c secretmem_free_folio: set_direct_map_default_noflush)',
+    caughtBy: 'result mismatch (ok instead of EPERM D6 on freeFrames), refinement (frame runs), D6',
   },
 ];
 

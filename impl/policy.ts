@@ -10,6 +10,11 @@
  * A refusal names the first invariant in STRICT_POLICY order that the result breaks at
  * any written leaf: the rule order is the outer one. One pass gets it: each leaf is
  * tested only against the rules before the best found so far.
+ *
+ * The frame lifecycle (D4, D6, D7) is judged where frames change hands: freeFrames asks
+ * whether a frame going back to the allocator is still mapped outside its direct-map page
+ * (a counter), still off the direct map (a run set) or still cached by a TLB at another
+ * page (the cached leaves, a handful); set_direct_map_invalid of a free frame breaks D6.
  */
 import { X86_64_LAYOUT_4LEVEL, kernelLayout, pfnToHex, upperHalfStart, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
 import { STRICT_POLICY } from '../spec/contracts/outcome.ts';
@@ -19,25 +24,31 @@ import * as prot from './prot.ts';
 import * as radixModule from './radix.ts';
 import type { Radix } from './radix.ts';
 import { members, type Members } from './runs.ts';
+import type { Tlbs } from './tlb.ts';
 import * as tables from './tables.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled).
 const { P_EXEC, P_USER, P_WRITE, leafCode } = prot;
 const { leafPfn } = radixModule;
 const { SPAN, isLeafAt } = tables;
-const { CACHE, CACHE_OF_CODE, EXEC, MAPPED, WRITABLE } = frames;
+const { CACHE, CACHE_OF_CODE, EXEC, MAPPED, OUTSIDE_DIRECT_MAP, WRITABLE } = frames;
 /** __START_KERNEL_map and MODULES_VADDR: the high map's region, the same in both layouts. */
 const KERNEL_TEXT = X86_64_LAYOUT_4LEVEL.kernelText;
 const MODULES = X86_64_LAYOUT_4LEVEL.modules;
 const CACHE_MODE_COUNT = CACHE_MODES.length;
 
-/** Frames by what the policy cares about; `noDirectMap` changes, the rest is fixed at boot. */
+/**
+ * Frames by what the policy cares about; `noDirectMap` changes, and allocFrames /
+ * freeFrames move frames between `free` and `data`; the rest is fixed at boot.
+ */
 export class FrameFacts {
   readonly text = members();
   readonly rodata = members();
   readonly tables = members();
-  /** Frames the page allocator owns (use 'free'): D4. */
+  /** Frames the page allocator owns (use 'free'): D4, D6, D7. */
   readonly free = members();
+  /** Frames handed out as data (use 'data'): what freeFrames may free. */
+  readonly data = members();
   readonly noDirectMap = members();
   readonly kernelHalfStart: Vpn;
   /** __PAGE_OFFSET of the paging mode's layout: where a table frame may be mapped. */
@@ -49,7 +60,7 @@ export class FrameFacts {
     this.kernelHalfStart = upperHalfStart(config.levels);
     this.pageOffset = kernelLayout(config.levels).pageOffset;
     this.directMapEnd = this.pageOffset + config.frames;
-    const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables, free: this.free };
+    const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables, free: this.free, data: this.data };
     for (const r of runs) {
       byUse[r.use]?.add(r.pfn, r.count, true);
       if (r.noDirectMap) this.noDirectMap.add(r.pfn, r.count, true);
@@ -71,7 +82,9 @@ const D2 = 9;
 const D3 = 10;
 const T5 = 11;
 const D4 = 12;
-const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5, D4 };
+const D6 = 13;
+const D7 = 14;
+const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5, D4, D6, D7 };
 
 /** The rules in STRICT_POLICY order; an invariant the impl cannot decide is a load-time error. */
 const ORDER: readonly number[] = STRICT_POLICY.map(({ id }) => {
@@ -80,6 +93,7 @@ const ORDER: readonly number[] = STRICT_POLICY.map(({ id }) => {
   return rule;
 });
 const P7_AT = ORDER.indexOf(P7);
+const D6_AT = ORDER.indexOf(D6);
 // P2 leaves W+X leaves to P1 (the frame counters cannot tell a leaf from its aliases), which is sound only if P1 is asked first.
 if (ORDER.indexOf(P1) > ORDER.indexOf(P2)) throw new Error('impl/policy.ts assumes P1 comes before P2 in STRICT_POLICY');
 
@@ -120,6 +134,10 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
       return vpn < MODULES && KERNEL_TEXT < vpn + n && vpn - pfn !== KERNEL_TEXT ? pfn : -1;
     case D3:
       return exec && vpn < facts.directMapEnd && facts.pageOffset < vpn + n ? pfn : -1;
+    case D6:
+    case D7:
+      // Writing a leaf neither frees a frame nor fills a TLB: only freeFrames (and D6's set_direct_map_invalid) can break these.
+      return -1;
     default: // T5: the counters hold this leaf under its own mode, so any other mode on its frames is another leaf.
       return otherMemoryType(radix, CACHE_OF_CODE[code]!, pfn, n);
   }
@@ -186,5 +204,51 @@ export function firstBroken(radix: Radix, facts: FrameFacts, removed?: { readonl
       where = `at frame ${pfnToHex(f)}, still mapped in the kernel half of root ${INIT_MM} after its direct-map page ${vpnToHex(facts.pageOffset + f)} went`;
     }
   }
+  if (removed !== undefined && D6_AT < best) {
+    // A free frame taken off the direct map is one the allocator hands out unreachable.
+    const f = facts.free.first(removed.pfn, removed.count);
+    if (f >= 0) {
+      best = D6_AT;
+      where = `at frame ${pfnToHex(f)}, a free frame removed from the direct map`;
+    }
+  }
   return best < ORDER.length ? { id: STRICT_POLICY[best]!.id, where } : null;
+}
+
+/**
+ * The first strict-policy invariant that freeing frames [pfn, pfn + count) would break,
+ * in STRICT_POLICY order, or null: D4, a leaf maps one outside its direct-map page (the
+ * OUTSIDE_DIRECT_MAP counter); D6, one is still off the direct map; D7, some CPU's TLB
+ * caches one at another page than its direct-map page, owed flush or not.
+ */
+export function freeingBreaks(radix: Radix, facts: FrameFacts, tlbs: Tlbs, pfn: Pfn, count: number): Broken | null {
+  for (const rule of ORDER) {
+    let f = -1;
+    let why = '';
+    if (rule === D4) {
+      f = radix.counters.first(OUTSIDE_DIRECT_MAP, pfn, count);
+      why = 'still mapped outside its direct-map page';
+    } else if (rule === D6 && radix.mutant !== 'gmem-freed-without-restore') {
+      f = facts.noDirectMap.first(pfn, count);
+      why = 'still removed from the direct map';
+    } else if (rule === D7) {
+      f = cachedOutsideDirectMap(tlbs, facts.pageOffset, pfn, count);
+      why = 'still cached by a TLB outside its direct-map page';
+    }
+    if (f >= 0) return { id: STRICT_POLICY[ORDER.indexOf(rule)]!.id, where: `at frame ${pfnToHex(f)}, ${why}` };
+  }
+  return null;
+}
+
+/** The first frame of [pfn, pfn + count) a TLB entry of any CPU caches at a page other than its direct-map page, or -1. */
+function cachedOutsideDirectMap(tlbs: Tlbs, pageOffset: Vpn, pfn: Pfn, count: number): number {
+  let first = -1;
+  const end = pfn + count;
+  tlbs.forEachCached((c) => {
+    const leaf = c.entry.leaf;
+    if (leaf.vpn - leaf.pfn === pageOffset) return;
+    const from = Math.max(leaf.pfn, pfn);
+    if (from < Math.min(leaf.pfn + SPAN[c.level as 1]!, end) && (first < 0 || from < first)) first = from;
+  });
+  return first;
 }

@@ -15,7 +15,7 @@
  * which frames are mapped, writable, executable. `written` lists the leaves written by
  * the running operation so the policy checks only those.
  */
-import { VPN_LIMIT, type Pfn, type Vpn } from '../spec/address.ts';
+import { VPN_LIMIT, kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
 import type { SystemConfig } from '../spec/state.ts';
 import * as x86 from './arch/x86_64/entry.ts';
 import { FrameCounters } from './frames.ts';
@@ -56,18 +56,33 @@ export class Radix implements LeafObserver {
   readonly written: number[] = [];
   /** Tables unlinked by huge leaves of the running map, freed by freeReplaced. */
   private readonly replaced: number[] = [];
+  /**
+   * The first page of each huge leaf of the running map that replaced a table: where
+   * pmd_free_pte_page / pud_free_pmd_page flush one page before freeing it.
+   */
+  readonly replacedAt: number[] = [];
+  /** __PAGE_OFFSET: a leaf at __PAGE_OFFSET + pfn is its frames' direct-map page. */
+  private readonly pageOffset: Vpn;
 
   // The last successful lookup(): where the leaf is and its effective prot code.
   hitSlot = 0;
   hitIdx = 0;
   hitLevel = 0;
   hitCode = 0;
+  /**
+   * The last lookup()'s tables: walkPath[level] is the slot of the level-`level` table it
+   * read, for the levels from the root down to walkedTo (the lowest it reached, found the
+   * leaf in, or stopped at). The paging-structure caches are filled from it.
+   */
+  readonly walkPath = new Int32Array(6);
+  walkedTo = 0;
 
   constructor(
     readonly config: SystemConfig,
     readonly mutant: MutantName | undefined,
   ) {
     this.levels = config.levels;
+    this.pageOffset = kernelLayout(config.levels).pageOffset;
     this.pool = new TablePool(config.tablePool.pfn, config.tablePool.count, this);
     this.counters = new FrameCounters(config.frames);
     // init_mm's pgd: slot 0, its entry 0 at the start of the 512-entry sign-extended top.
@@ -75,7 +90,9 @@ export class Radix implements LeafObserver {
   }
 
   leafChanged(slot: number, idx: number, level: number, lo: number, hi: number, delta: number): void {
-    this.counters.add(level, leafPfn(lo, hi, level), leafCode(lo, hi, level > 1, true, true, false), delta);
+    const pfn = leafPfn(lo, hi, level);
+    const outside = this.pool.base[slot]! + idx * SPAN[level as 1]! - pfn !== this.pageOffset;
+    this.counters.add(level, pfn, leafCode(lo, hi, level > 1, true, true, false), delta, outside);
     if (delta > 0) this.written.push(slot, idx);
   }
 
@@ -83,6 +100,7 @@ export class Radix implements LeafObserver {
     this.pool.begin();
     this.written.length = 0;
     this.replaced.length = 0;
+    this.replacedAt.length = 0;
   }
 
   private tableEntryLo(child: number): number {
@@ -105,7 +123,10 @@ export class Radix implements LeafObserver {
     let rw = true;
     let us = true;
     let nx = false;
+    const path = this.walkPath;
     for (let level = this.levels; level >= 1; level--) {
+      path[level] = slot;
+      this.walkedTo = level;
       const idx = tableIndex(vpn, level);
       const off = slot * 1024 + idx * 2;
       const lo = w[off]!;
@@ -124,6 +145,24 @@ export class Radix implements LeafObserver {
       slot = this.pool.childSlot(lo, hi);
     }
     return false;
+  }
+
+  /**
+   * The slot of the level-`level` table the walk through memory reaches for vpn, or -1
+   * when an entry above it is not a table entry (what a paging-structure-cache entry is
+   * compared with: the table it cached is 'current' only if it is still this one).
+   */
+  tableAt(vpn: Vpn, level: number): number {
+    const w = this.pool.words;
+    let slot = 0;
+    for (let L = this.levels; L > level; L--) {
+      const off = slot * 1024 + tableIndex(vpn, L) * 2;
+      const lo = w[off]!;
+      if (!(lo & _PAGE_PRESENT) || isLeafAt(lo, L)) return -1;
+      slot = this.pool.childSlot(lo, w[off + 1]!);
+      if (slot < 0 || slot >= this.pool.capacity) return -1;
+    }
+    return slot;
   }
 
   /**
@@ -202,7 +241,10 @@ export class Radix implements LeafObserver {
         // first (pmd_free_pte_page / pud_free_pmd_page, the tables under it too).
         const off = slot * 1024 + (idx + i) * 2;
         const lo = w[off]!;
-        if ((lo & _PAGE_PRESENT) !== 0 && !isLeafAt(lo, level)) this.freeTableTree(this.pool.childSlot(lo, w[off + 1]!));
+        if ((lo & _PAGE_PRESENT) !== 0 && !isLeafAt(lo, level)) {
+          this.freeTableTree(this.pool.childSlot(lo, w[off + 1]!));
+          this.replacedAt.push(vpn + i * step);
+        }
       }
       this.pool.set(slot, idx + i, (flags | pfnLo(p)) >>> 0, (hiFlags | pfnHi(p)) >>> 0);
     }

@@ -41,6 +41,13 @@ export class RunSet<L> {
     return s === undefined || s >= p + count ? -1 : Math.max(s, p);
   }
 
+  /** Whether every member of [p, p+count) is in the set: one run holds it all, since touching runs are merged. */
+  covers(p: number, count: number): boolean {
+    const i = this.firstEndingAfter(p);
+    const s = this.starts[i];
+    return s !== undefined && s <= p && this.ends[i]! >= p + count;
+  }
+
   /** Make [p, p+count) a member, labelled `label` joined with the labels of the runs it meets. */
   add(p: number, count: number, label: L): void {
     let lo = p;

@@ -16,6 +16,17 @@
  * pool, TLBs and obligations, frame runs) is the impl's own, so refinement can see a bug
  * in either side.
  *
+ * TLBs and paging-structure caches (spec/contracts/flush.ts, access.ts): a walk on a TLB
+ * miss starts at the deepest cached table entry and finds nothing through a table no
+ * longer in place; a successful one fills the TLB and caches the tables above the leaf.
+ * Every flush the impl makes goes through the ceiling (flushRanges): the ranges of one
+ * operation merged, any merged range above tlb_single_page_flush_ceiling a flush_tlb_all;
+ * every range flush empties every CPU's paging-structure caches (INVLPG does), flushLocal
+ * only its CPU's. A table is freed only with (or after) the flush that purges them.
+ *
+ * allocFrames / freeFrames move frames between the allocator ('free') and 'data'; strict
+ * refuses a free that would break D4, D6 or D7 (policy.ts freeingBreaks).
+ *
  * In both profiles a non-present entry (set_memory_np: P clear, frame and attributes
  * kept) occupies its slot: map over it is EEXIST, unmap removes it, protect changes it
  * like a leaf, split and collapse see it as not mapped, and the policy judges present
@@ -31,11 +42,14 @@
  */
 import { VPN_LIMIT, kernelLayout, leafLevel, pfnSpan, vpnSpan, vpnToHex, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import {
-  TLB_SINGLE_PAGE_FLUSH_CEILING, kernelImage, policyError, ptError, validateAccess, validateCollapse, validateFlush, validateMap,
-  validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
+  TLB_SINGLE_PAGE_FLUSH_CEILING, kernelImage, policyError, ptError, validateAccess, validateCollapse, validateFlush, validateFlushLocal,
+  validateFrames, validateMap, validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
 } from '../spec/contracts/index.ts';
 import { OK, fail, ok, type PtError, type Result } from '../spec/errors.ts';
-import { INIT_MM, PAGE_KERNEL, type AbstractState, type FrameRun, type Leaf, type Prot, type RootId, type SystemConfig } from '../spec/state.ts';
+import {
+  INIT_MM, PAGE_KERNEL, type AbstractState, type CachedTableState, type FrameRun, type Leaf, type Prot, type RootId, type SystemConfig,
+  type WalkCacheEntry,
+} from '../spec/state.ts';
 import type {
   AccessKind, AccessMode, AccessOutcome, FlushOptions, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange,
   ProtectOptions, SystemSetup, Translation,
@@ -45,11 +59,12 @@ import { ChangePageAttr, type CpaError } from './cpa.ts';
 import { KernelLog } from './klog.ts';
 import { Memtypes, type RamMemtype } from './memtype.ts';
 import type { MutantName } from './mutants.ts';
-import { FrameFacts, firstBroken } from './policy.ts';
+import { FrameFacts, firstBroken, freeingBreaks } from './policy.ts';
 import { CodeChange, PROTS, P_PRESENT, P_WRITE, permits, protCode } from './prot.ts';
 import { Radix, leafPfn } from './radix.ts';
+import { RunSet } from './runs.ts';
 import { LEVEL_SIZE, SPAN, type TablePool } from './tables.ts';
-import { Tlbs } from './tlb.ts';
+import { SLOT_RANGE, Tlbs, type CachedTable } from './tlb.ts';
 
 const err = (e: PtError): Result<never> => ({ ok: false, error: e });
 
@@ -96,6 +111,11 @@ export class RadixSystem implements PageTableSystem {
   private leaves: readonly Leaf[] = [];
   private nonPresent: readonly Leaf[] = [];
   private leavesAt = -1;
+  /** abstract()'s paging-structure caches, and the cache version, pool writes and frees they were read at. */
+  private walkCacheNow: readonly WalkCacheEntry[] = [];
+  private walkCacheVersion = 0;
+  private walkCacheWrites = -1;
+  private walkCacheFrees = -1;
   /** What the kernel printed (linux profile). */
   private readonly log = new KernelLog();
   private readonly cpa: ChangePageAttr;
@@ -108,13 +128,17 @@ export class RadixSystem implements PageTableSystem {
     this.bootFrames = [...setup.frames].sort((a, b) => a.pfn - b.pfn);
     this.radix = new Radix(this.config, mutant);
     this.facts = new FrameFacts(this.config, this.bootFrames);
-    this.tlbs = new Tlbs(this.config.cpus);
+    this.tlbs = new Tlbs(this.config.cpus, this.config.levels);
+    if (this.config.tablePool.count >= SLOT_RANGE) throw new RangeError(`a pool of ${this.config.tablePool.count} tables does not fit the paging-structure caches' packing (< ${SLOT_RANGE})`);
     const { pse, gbpages } = this.config.features;
     this.leafLevelOk = [false, true, pse, gbpages];
     const pool = this.radix.pool;
     this.cpa = new ChangePageAttr(this.radix, this.config, kernelImage(this.config, this.bootFrames), this.log, {
       tableAvailable: () => pool.inUse < this.config.tablePool.count,
-      flushTlbAll: () => void this.flushAll(),
+      // __split_large_page's flush_tlb_all: the mutant leaves the large entry cached.
+      flushTlbAll: () => {
+        if (this.mutant !== 'split-keeps-large-tlb') this.flushAll();
+      },
     });
   }
 
@@ -131,36 +155,54 @@ export class RadixSystem implements PageTableSystem {
     r.begin();
     this.install(vpn, pfn, pages, protCode(prot), opts.maxPage);
     r.freeReplaced();
-    return this.finish('map', { flushed: [] });
+    // A huge leaf over a kept table (linux: vmap_try_huge_pmd / _pud): pmd_free_pte_page /
+    // pud_free_pmd_page flush one page there ("INVLPG to clear all paging-structure caches")
+    // before the table is freed; the mutant frees it without that purge. The one-page
+    // ranges of distinct huge leaves never touch, so merging keeps them apart.
+    const purged = this.mutant === 'table-freed-before-purge' ? [] : r.replacedAt.map((v) => ({ vpn: v, pages: 1 }));
+    return this.finish('map', { flushed: purged });
   }
 
-  unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
+  unmap(root: RootId, vpn: Vpn, pages: number, opts?: FlushOptions): Result<void> {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return err(bad);
     const r = this.radix;
     if (!r.anyMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
-    if (this.profile === 'linux') return this.vunmap(vpn, pages);
+    const flush = opts?.flush !== false;
+    if (this.profile === 'linux') return this.vunmap(vpn, pages, flush);
     r.begin();
     r.unmapRange(vpn, vpn + pages);
-    return this.finish('unmap', { flushed: [{ vpn, pages }] });
+    if (flush) return this.finish('unmap', { flushed: [{ vpn, pages }] });
+    // vunmap_range_noflush: the range is owed a flush, and the tables it emptied wait for it.
+    return this.finish('unmap', { flushed: [], ...this.debt({ vpn, pages, reason: 'unmap' }) });
   }
 
   /**
    * unmap under linux: vunmap_range (mm/vmalloc.c), __vunmap_range_noflush then
-   * flush_tlb_kernel_range of the range. No split, so no table is needed and it cannot
-   * fail; huge and bad entries meeting the range go whole, with the kernel's warnings
-   * (radix.ts vunmapRange); no table is freed, so the emptied ones stay linked and
-   * counted in tablesInUse until a map puts a huge leaf over them.
+   * flush_tlb_kernel_range of the range (without `flush`, vunmap_range_noflush: the range
+   * is owed). No split, so no table is needed and it cannot fail; huge and bad entries
+   * meeting the range go whole, with the kernel's warnings (radix.ts vunmapRange); no
+   * table is freed, so the emptied ones stay linked and counted in tablesInUse until a map
+   * puts a huge leaf over them.
    */
-  private vunmap(vpn: Vpn, pages: number): Result<void> {
+  private vunmap(vpn: Vpn, pages: number, flush: boolean): Result<void> {
     const r = this.radix;
     r.begin();
     r.vunmapRange(vpn, vpn + pages, (kind, v, n, pfn) => this.log.print({ kind, vpn: v, pages: n, pfn }));
     // The tables it emptied are kept (vunmap frees none): nothing for releaseEmptied.
     r.pool.emptied.length = 0;
     r.pool.commit();
-    this.flushRange(vpn, pages);
+    if (flush) this.flushRanges([{ vpn, pages }]);
+    else {
+      const owe = this.debt({ vpn, pages, reason: 'unmap' }).owe;
+      if (owe !== undefined) this.tlbs.owe(owe.vpn, owe.pages, owe.reason);
+    }
     return OK;
+  }
+
+  /** A `_noflush` operation's debt, which the noflush-no-obligation mutant never records. */
+  private debt(owe: Range & { readonly reason: string }): { owe?: Range & { readonly reason: string } } {
+    return this.mutant === 'noflush-no-obligation' ? {} : { owe };
   }
 
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
@@ -183,7 +225,10 @@ export class RadixSystem implements PageTableSystem {
     // it: collapsing only frees tables, so it runs only when that state fits the pool (and
     // when it does not, finish finds the same ENOMEM without it).
     const collapsed = opts.collapse === true && this.poolError() === null ? r.collapseRange(vpn, pages) : [];
-    return this.finish('protect', { flushed: this.mutant === 'protect-no-flush' ? [] : [{ vpn, pages }, ...aliases, ...collapsed] });
+    // cpa_flush of the request, every alias range changed and every collapsed block; the
+    // alias-flush-missed mutant flushes the request (and the collapses) only.
+    const flushed = this.mutant === 'protect-no-flush' ? [] : this.mutant === 'alias-flush-missed' ? [{ vpn, pages }, ...collapsed] : [{ vpn, pages }, ...aliases, ...collapsed];
+    return this.finish('protect', { flushed });
   }
 
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
@@ -221,7 +266,8 @@ export class RadixSystem implements PageTableSystem {
     const leafVpn = vpn - (vpn % span);
     r.begin();
     r.splitEntry(r.hitSlot, r.hitIdx);
-    return this.finish('split', { flushed: [{ vpn: leafVpn, pages: span }] });
+    // The whole block is flushed (a flush_tlb_all at 512 pages and more); the mutant keeps the large entry cached.
+    return this.finish('split', { flushed: this.mutant === 'split-keeps-large-tlb' ? [] : [{ vpn: leafVpn, pages: span }] });
   }
 
   collapse(root: RootId, vpn: Vpn, size: '2M' | '1G'): Result<void> {
@@ -262,10 +308,17 @@ export class RadixSystem implements PageTableSystem {
     } else {
       const r = this.radix;
       if (!r.lookup(vpn)) return ok({ fault: 'not-present' });
+      // The walk starts at the deepest paging-structure-cache entry covering vpn: through a
+      // table no longer where the walk through memory finds it (unlinked, or freed and maybe
+      // reused) it finds nothing, and caches nothing. Through one still in place it finds
+      // what the walk from CR3 just found.
+      const start = this.tlbs.walkStart(cpu, root, vpn);
+      if (start >= 0 && !this.walkReaches(start, this.tlbs.startLevel)) return ok({ fault: 'not-present' });
       leaf = this.hitLeaf(vpn);
       code = r.hitCode;
-      // The walk fills the TLB before the permission check, so a faulting access still caches.
+      // The walk fills the TLB and the tables above the leaf before the permission check, so a faulting access still caches.
       this.tlbs.fill(cpu, root, leaf, r.hitLevel, code);
+      this.tlbs.fillWalk(cpu, root, vpn, r.hitLevel, r.walkPath, r.pool.gen);
     }
     if (!permits(code, kind, mode)) return ok({ fault: 'protection' });
     return ok({ fault: false, translation: { leaf, pfn: leaf.pfn + (vpn - leaf.vpn) }, fromTlb: cached !== undefined });
@@ -274,28 +327,115 @@ export class RadixSystem implements PageTableSystem {
   flush(vpn: Vpn, pages: number): Result<void> {
     const bad = validateFlush(this.config, vpn, pages);
     if (bad) return err(bad);
-    this.flushRange(vpn, pages);
+    this.flushRanges([{ vpn, pages }]);
     return OK;
   }
 
   flushAll(): Result<void> {
     this.tlbs.flushAll();
+    if (this.mutant !== 'walk-cache-survives-flush') this.tlbs.emptyWalkCaches();
     // Every address: every pending table's span meets it.
     this.radix.pool.releasePending(0, VPN_LIMIT);
     return OK;
   }
 
+  flushLocal(cpu: number, vpn: Vpn, pages: number): Result<void> {
+    const bad = validateFlushLocal(this.config, cpu, vpn, pages);
+    if (bad) return err(bad);
+    // One CPU only: the others may still cache the range, so nothing is discharged or released.
+    this.tlbs.flushLocal(cpu, vpn, pages, this.mutant !== 'walk-cache-survives-flush');
+    return OK;
+  }
+
+  allocFrames(pfn: Pfn, count: number): Result<void> {
+    const bad = validateFrames(this.config, pfn, count);
+    if (bad) return err(bad);
+    const facts = this.facts;
+    if (!facts.free.covers(pfn, count)) return fail('EBUSY', 'pfn', `a frame of ${pfnSpan(pfn, count)} is not free`);
+    facts.free.remove(pfn, count);
+    facts.data.add(pfn, count, true);
+    this.frameRunsNow = null;
+    return OK;
+  }
+
+  freeFrames(pfn: Pfn, count: number): Result<void> {
+    const bad = validateFrames(this.config, pfn, count);
+    if (bad) return err(bad);
+    const facts = this.facts;
+    if (!facts.data.covers(pfn, count)) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} is not a data frame`);
+    // __free_pages checks none of it (linux.ts): only strict refuses.
+    if (this.profile === 'strict') {
+      const broken = freeingBreaks(this.radix, facts, this.tlbs, pfn, count);
+      if (broken !== null) return err(policyError('freeFrames', broken.id, broken.where));
+    }
+    facts.data.remove(pfn, count);
+    facts.free.add(pfn, count, true);
+    this.frameRunsNow = null;
+    return OK;
+  }
+
   abstract(): AbstractState {
     const pool = this.radix.pool;
+    const walkCache = this.walkCache();
     return {
       config: this.config,
       frames: this.frames(),
       roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.currentLeaves(), ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
       tlb: this.tlbs.entries(),
+      // Absent when empty, as nonPresent: the canonical form (state.ts) both systems report.
+      ...(walkCache.length > 0 ? { walkCache } : {}),
       pendingFlush: this.tlbs.obligations(),
       tablesInUse: pool.inUse,
       pendingTableFrees: pool.pending.length,
     };
+  }
+
+  /**
+   * The paging-structure caches as the spec reads them: each entry 'freed' when its slot
+   * was freed since it was cached, else 'current' when the walk through memory still
+   * reaches that table there, else 'unlinked'. Reread only when the caches, the entries
+   * or the pool's frees changed.
+   */
+  private walkCache(): readonly WalkCacheEntry[] {
+    const pool = this.radix.pool;
+    const version = this.tlbs.walkVersion;
+    if (version !== this.walkCacheVersion || pool.writes !== this.walkCacheWrites || pool.frees !== this.walkCacheFrees) {
+      const out: WalkCacheEntry[] = [];
+      this.tlbs.forEachCachedTable((t) => out.push({ cpu: t.cpu, root: t.root, level: t.level as WalkCacheEntry['level'], vpn: t.vpn, table: this.cachedTableState(t) }));
+      this.walkCacheNow = out;
+      this.walkCacheVersion = version;
+      this.walkCacheWrites = pool.writes;
+      this.walkCacheFrees = pool.frees;
+    }
+    return this.walkCacheNow;
+  }
+
+  private cachedTableState(t: CachedTable): CachedTableState {
+    const pool = this.radix.pool;
+    if (t.slot >= pool.capacity || pool.gen[t.slot] !== t.gen) return 'freed';
+    return this.radix.tableAt(t.vpn, t.level) === t.slot ? 'current' : 'unlinked';
+  }
+
+  /**
+   * Whether the walk lookup() just made reached, at `level`, the table a paging-structure-
+   * cache entry (packed slot and generation, tlb.ts) holds, and that table was not freed since.
+   */
+  private walkReaches(packed: number, level: number): boolean {
+    const r = this.radix;
+    const slot = packed % SLOT_RANGE;
+    return r.pool.gen[slot] === (packed - slot) / SLOT_RANGE && r.walkedTo <= level && r.walkPath[level] === slot;
+  }
+
+  /** The slot of the level-`level` table the walk through memory reaches for vpn, or -1 (impl/check.ts). */
+  tableAt(vpn: Vpn, level: number): number {
+    return this.radix.tableAt(vpn, level);
+  }
+
+  /** Paging-structure-cache entries as the impl holds them (impl/check.ts compares them with the pool). */
+  cachedTables(): CachedTable[] {
+    const out: CachedTable[] = [];
+    this.tlbs.forEachCachedTable((t) => out.push(t));
+    return out;
   }
 
   private currentLeaves(): readonly Leaf[] {
@@ -384,7 +524,7 @@ export class RadixSystem implements PageTableSystem {
     const out = this.cpa.run(vpn, pages, masks, opts.alias === true);
     if (out.flushTlb) {
       if (out.error !== null || out.forceFlushAll || pages > TLB_SINGLE_PAGE_FLUSH_CEILING) this.flushAll();
-      else this.flushRange(vpn, pages);
+      else this.flushRanges([{ vpn, pages }]);
       if (out.error === null && opts.collapse === true && r.collapseRange(vpn, pages).length > 0) {
         this.flushAll();
         r.releaseEmptied(false);
@@ -411,7 +551,7 @@ export class RadixSystem implements PageTableSystem {
     if (present) nd.remove(pfn, count);
     else nd.add(pfn, count, true);
     this.frameRunsNow = null;
-    if (flush) this.flushRange(dm.vpn, count);
+    if (flush) this.flushRanges([dm]);
     else this.tlbs.owe(dm.vpn, count, present ? 'setDirectMapDefault' : 'setDirectMapInvalid');
     return OK;
   }
@@ -423,7 +563,7 @@ export class RadixSystem implements PageTableSystem {
   }
 
   private frames(): readonly FrameRun[] {
-    this.frameRunsNow ??= frameRuns(this.bootFrames, this.facts.noDirectMap, this.memtypes);
+    this.frameRunsNow ??= frameRuns(this.bootFrames, this.facts.noDirectMap, this.memtypes, this.facts.free);
     return this.frameRunsNow;
   }
 
@@ -502,7 +642,7 @@ export class RadixSystem implements PageTableSystem {
     const noDirectMap = op === 'setDirectMapInvalid';
     const frames = { pfn, count: dm.pages, noDirectMap };
     if (flush) return this.finish(op, { flushed: [dm], frames });
-    if (noDirectMap && this.mutant === 'noflush-no-obligation') return this.finish(op, { flushed: [], frames });
+    if (noDirectMap) return this.finish(op, { flushed: [], frames, ...this.debt({ ...dm, reason: op }) });
     return this.finish(op, { flushed: [], frames, owe: { ...dm, reason: op } });
   }
 
@@ -533,7 +673,7 @@ export class RadixSystem implements PageTableSystem {
     }
     pool.commit();
     if (frames !== undefined) this.frameRunsNow = null;
-    for (const f of end.flushed) this.flushRange(f.vpn, f.pages);
+    this.flushRanges(end.flushed);
     if (end.owe !== undefined) this.tlbs.owe(end.owe.vpn, end.owe.pages, end.owe.reason);
     return OK;
   }
@@ -547,9 +687,35 @@ export class RadixSystem implements PageTableSystem {
     return ptError('ENOMEM', 'tablePool', `the result needs ${inUse} page tables${waiting}, the pool has ${count}`);
   }
 
-  /** flush_tlb_kernel_range: every CPU's TLB, the obligations there, and the pending tables whose span it meets. */
-  private flushRange(vpn: Vpn, pages: number): void {
-    this.tlbs.flushRange(vpn, pages);
+  /**
+   * The flushes of one operation (flush.ts): its ranges merged where they overlap or
+   * touch, then each merged range flushed with flush_tlb_kernel_range, which is
+   * flush_tlb_all once it has more than tlb_single_page_flush_ceiling pages (one such
+   * range makes the whole operation's flush a full one).
+   */
+  private flushRanges(ranges: readonly Range[]): void {
+    if (ranges.length === 0) return;
+    if (ranges.length === 1) return this.flushKernelRange(ranges[0]!.vpn, ranges[0]!.pages);
+    // A RunSet merges what overlaps or touches as it adds.
+    const runs = new RunSet<null>(() => null);
+    for (const r of ranges) runs.add(r.vpn, r.pages, null);
+    const merged = runs.map((vpn, pages) => ({ vpn, pages }));
+    if (merged.some((m) => m.pages > TLB_SINGLE_PAGE_FLUSH_CEILING)) return void this.flushAll();
+    for (const m of merged) this.flushKernelRange(m.vpn, m.pages);
+  }
+
+  /**
+   * flush_tlb_kernel_range: above the ceiling flush_tlb_all; else INVLPG of each page on
+   * every CPU, which drops the TLB entries meeting the range and empties the CPU's
+   * paging-structure caches whatever the address, then the obligations there are
+   * discharged and the pending tables whose span it meets released.
+   */
+  private flushKernelRange(vpn: Vpn, pages: number): void {
+    if (pages > TLB_SINGLE_PAGE_FLUSH_CEILING) return void this.flushAll();
+    // The remote-cpu-not-flushed mutant's flush never leaves CPU 0 (no IPI to the others).
+    const cpus = this.mutant === 'remote-cpu-not-flushed' ? 1 : this.config.cpus;
+    this.tlbs.flushRange(vpn, pages, cpus);
+    if (this.mutant !== 'walk-cache-survives-flush') this.tlbs.emptyWalkCaches(cpus);
     this.radix.pool.releasePending(vpn, vpn + pages);
   }
 }

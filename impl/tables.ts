@@ -14,10 +14,16 @@
  * living beyond the pool into a free pool frame.
  *
  * Deferred frees (spec/contracts/flush.ts): a table emptied by an operation that does not
- * flush (set_direct_map_invalid_noflush) is unlinked but not freed, because another CPU's
+ * flush (set_direct_map_invalid_noflush, vunmap_range_noflush) is unlinked but not freed, because another CPU's
  * paging-structure cache may still walk through it. It stays allocated, counted in
  * `inUse` and listed in `pending`, until a flush meets the VA span its parent entry
  * covered; only then does it go back to the free list.
+ *
+ * Generations: every slot counts the times it was freed (`gen`). A CPU's paging-structure
+ * cache (tlb.ts) remembers the slot and its generation when it caches a table entry, so a
+ * cached pointer to a table that was freed since (its slot possibly reused by another
+ * table) is told apart from one to the same table still unlinked or in place, in O(1)
+ * and without the pool keeping any per-CPU state.
  */
 import type { PageSize, Pfn, Vpn } from '../spec/address.ts';
 import * as x86 from './arch/x86_64/entry.ts';
@@ -56,11 +62,15 @@ export class TablePool {
   parentIdx: Uint16Array;
   base: Float64Array;
   allocated: Uint8Array;
+  /** Per slot, how often it was freed: a paging-structure-cache entry holding an older generation points to a freed table. */
+  gen: Uint32Array;
   /** Slots ever handed out; slots below it are allocated or on `freeList`. */
   highWater = 0;
   inUse = 0;
   /** Entry writes ever made (rollbacks included): what range operations cost, for tests and the bench. */
   writes = 0;
+  /** Table frees ever made (rollbacks of them included): with `writes`, what abstract()'s paging-structure-cache states depend on. */
+  frees = 0;
   readonly freeList: number[] = [];
   /** Tables whose last entry went; freed (or deferred) at the end of the operation. */
   readonly emptied: number[] = [];
@@ -83,6 +93,7 @@ export class TablePool {
     this.parentIdx = new Uint16Array(cap);
     this.base = new Float64Array(cap);
     this.allocated = new Uint8Array(cap);
+    this.gen = new Uint32Array(cap);
   }
 
   /**
@@ -129,6 +140,7 @@ export class TablePool {
     this.parentIdx = grown(this.parentIdx, (n) => new Uint16Array(n));
     this.base = grown(this.base, (n) => new Float64Array(n));
     this.allocated = grown(this.allocated, (n) => new Uint8Array(n));
+    this.gen = grown(this.gen, (n) => new Uint32Array(n));
   }
 
   private record(kind: number, slot: number, idx: number, lo: number, hi: number): void {
@@ -174,6 +186,9 @@ export class TablePool {
     this.allocated[slot] = 0;
     this.freeList.push(slot);
     this.inUse--;
+    // Whatever a CPU cached of this table now points to a free frame.
+    this.gen[slot]!++;
+    this.frees++;
   }
 
   /** Keep an unlinked, empty table allocated until a flush of its span releases it. */
@@ -252,6 +267,8 @@ export class TablePool {
           this.freeList.pop();
           this.allocated[slot] = 1;
           this.inUse++;
+          this.gen[slot]!--;
+          this.frees++;
           break;
         case J_DEFER:
           this.pending.pop();
@@ -294,6 +311,8 @@ export class TablePool {
     this.allocated[t] = 1;
     this.allocated[s] = 0;
     this.live[s] = 0;
+    // Only a table made by this operation lives beyond the pool, and no walk has cached it; the bump keeps that true.
+    this.gen[s]!++;
     const poff = p * 1024 + pi * 2;
     if (w[poff]! & _PAGE_PRESENT && this.childSlot(w[poff]!, w[poff + 1]!) === s) {
       const pfn = this.slotPfn(t);

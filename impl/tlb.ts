@@ -1,12 +1,22 @@
 /**
- * The TLBs of every CPU and the flush obligations, held the impl's way and brought to
- * the canonical form of spec/contracts/flush.ts only when abstract() asks.
+ * The TLBs and paging-structure caches of every CPU and the flush obligations, held the
+ * impl's way and brought to the canonical form of spec/contracts/flush.ts only when
+ * abstract() asks.
  *
  * A CPU's TLB is, per root, one map per leaf level from the (level-aligned) vpn to the
  * cached leaf, so the lookup is at most three map probes: the 4K entry covering vpn,
  * then the 2M one, then the 1G one. Probing small first is the contract's rule that
  * among overlapping stale entries the most specific wins. Each cached leaf keeps its
  * prot code, so a hit needs no decoding to check the access.
+ *
+ * A CPU's paging-structure caches (Intel SDM §4.10.3: the PDE, PDPTE and PML4 caches)
+ * are, per root, one map per table level L (1 = a PTE table, reached through a pmd entry,
+ * up to levels - 1) from the first page the table covers to the pool slot it was in and
+ * that slot's generation when the walk cached it (tables.ts `gen`), packed in one number
+ * so a fill allocates nothing. The cache never follows the tables: whether an entry is
+ * still 'current', 'unlinked' or 'freed' is read off the pool when it is used (the access
+ * walk) or reported (abstract()). The walk on a TLB miss starts at the deepest entry
+ * covering the page: at most levels - 1 map probes.
  *
  * Obligations are a RunSet labelled with their sorted, distinct reasons: adding merges
  * overlapping and adjacent ranges, a flush cuts its range out.
@@ -25,6 +35,25 @@ export interface Cached {
 
 /** Index 0, 1, 2: the 4K, 2M and 1G entries of one (cpu, root), by vpn. */
 type ByLevel = readonly [Map<Vpn, Cached>, Map<Vpn, Cached>, Map<Vpn, Cached>];
+
+/**
+ * A cached table entry is slot + generation * SLOT_RANGE: exact in a double while the
+ * generation stays below 2^29 (that many frees of one slot), and no pool has 2^24 tables.
+ */
+export const SLOT_RANGE = 2 ** 24;
+
+/** Index L (1 .. levels - 1): the cached tables of level L of one (cpu, root), by the first page each covers. */
+type WalkCache = Map<Vpn, number>[];
+
+/** One paging-structure-cache entry as the impl holds it. */
+export interface CachedTable {
+  readonly cpu: number;
+  readonly root: RootId;
+  readonly level: number;
+  readonly vpn: Vpn;
+  readonly slot: number;
+  readonly gen: number;
+}
 
 /** Two sorted lists of distinct reasons as one. */
 function unionOfReasons(a: readonly string[], b: readonly string[]): readonly string[] {
@@ -48,12 +77,116 @@ function unionOfReasons(a: readonly string[], b: readonly string[]): readonly st
 
 export class Tlbs {
   private readonly perCpu: Map<RootId, ByLevel>[];
+  private readonly walkCaches: Map<RootId, WalkCache>[];
+  /** Whether some CPU may hold a paging-structure-cache entry: flushes skip the empty caches. */
+  private walkCached = false;
+  /** Bumped on every change to the paging-structure caches (abstract() keys its copy on it). */
+  walkVersion = 0;
+  /** The level of the entry walkStart found. */
+  startLevel = 0;
   private readonly owed = new RunSet<readonly string[]>(unionOfReasons);
   /** entries() in canonical order, until the next fill or flush. */
   private sorted: TlbEntry[] | null = [];
 
-  constructor(cpus: number) {
+  constructor(
+    cpus: number,
+    private readonly levels: number,
+  ) {
     this.perCpu = Array.from({ length: cpus }, () => new Map());
+    this.walkCaches = Array.from({ length: cpus }, () => new Map());
+  }
+
+  /**
+   * The paging-structure-cache entry the walk of `cpu` in `root` for vpn starts from: the
+   * deepest (lowest level) covering vpn, as its packed slot and generation, with its level
+   * in startLevel; -1 when none does (the walk starts at CR3).
+   */
+  walkStart(cpu: number, root: RootId, vpn: Vpn): number {
+    if (!this.walkCached) return -1;
+    const cache = this.walkCaches[cpu]!.get(root);
+    if (cache === undefined) return -1;
+    for (let L = 1; L < this.levels; L++) {
+      const span = SPAN[(L + 1) as 2];
+      const hit = cache[L]!.get(vpn - (vpn % span));
+      if (hit !== undefined) {
+        this.startLevel = L;
+        return hit;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * After a walk found a leaf at `leafLevel`: cache every table entry above it, the tables
+   * of levels leafLevel .. levels - 1 the walk read (`path`, slot by level), each with its
+   * slot's generation, replacing what was cached there.
+   */
+  fillWalk(cpu: number, root: RootId, vpn: Vpn, leafLevel: number, path: Int32Array, gen: Uint32Array): void {
+    const caches = this.walkCaches[cpu]!;
+    let cache = caches.get(root);
+    if (cache === undefined) {
+      cache = Array.from({ length: this.levels }, () => new Map<Vpn, number>());
+      caches.set(root, cache);
+    }
+    let changed = false;
+    for (let L = leafLevel; L < this.levels; L++) {
+      const slot = path[L]!;
+      const span = SPAN[(L + 1) as 2];
+      const m = cache[L]!;
+      const key = vpn - (vpn % span);
+      const packed = slot + gen[slot]! * SLOT_RANGE;
+      // Walks through tables already cached change nothing: abstract() keeps its copy.
+      if (m.get(key) !== packed) {
+        m.set(key, packed);
+        changed = true;
+      }
+    }
+    this.walkCached = true;
+    if (changed) this.walkVersion++;
+  }
+
+  /** INVLPG's side effect on the paging-structure caches of CPUs 0 .. cpus - 1: all emptied, whatever the address. */
+  emptyWalkCaches(cpus: number = this.walkCaches.length): void {
+    if (!this.walkCached) return;
+    for (let c = 0; c < cpus; c++) this.walkCaches[c]!.clear();
+    // Only emptying every CPU's makes all of them empty.
+    if (cpus >= this.walkCaches.length) this.walkCached = false;
+    this.walkVersion++;
+  }
+
+  /** flush_tlb_one_kernel on `cpu` for each page of the range: its TLB entries (every root) meeting it, and its paging-structure caches. */
+  flushLocal(cpu: number, vpn: Vpn, pages: number, emptyWalkCache: boolean): void {
+    this.dropMeeting(this.perCpu[cpu]!, vpn, vpn + pages);
+    if (emptyWalkCache && this.walkCached) {
+      this.walkCaches[cpu]!.clear();
+      this.walkVersion++;
+    }
+  }
+
+  /** `f` of every paging-structure-cache entry, in the canonical order (cpu, root, level, vpn). */
+  forEachCachedTable(f: (t: CachedTable) => void): void {
+    if (!this.walkCached) return;
+    this.walkCaches.forEach((caches, cpu) => {
+      const roots = [...caches.keys()].sort((a, b) => a - b);
+      for (const root of roots) {
+        const cache = caches.get(root)!;
+        for (let L = 1; L < this.levels; L++) {
+          const m = cache[L]!;
+          if (m.size === 0) continue;
+          const vpns = [...m.keys()].sort((a, b) => a - b);
+          for (const vpn of vpns) {
+            const packed = m.get(vpn)!;
+            const slot = packed % SLOT_RANGE;
+            f({ cpu, root, level: L, vpn, slot, gen: (packed - slot) / SLOT_RANGE });
+          }
+        }
+      }
+    });
+  }
+
+  /** Every cached leaf, on every CPU, in no particular order. */
+  forEachCached(f: (c: Cached) => void): void {
+    for (const tlb of this.perCpu) for (const maps of tlb.values()) for (const m of maps) m.forEach(f);
   }
 
   /** The entry `cpu` uses for vpn in `root`: the smallest cached leaf covering it. */
@@ -77,25 +210,33 @@ export class Tlbs {
     this.sorted = null;
   }
 
-  /** flush_tlb_kernel_range on every CPU and root; discharges the obligations inside the range. */
-  flushRange(vpn: Vpn, pages: number): void {
+  /**
+   * The TLB part of flush_tlb_kernel_range on CPUs 0 .. cpus - 1 (every CPU unless a
+   * mutant says otherwise), every root; discharges the obligations inside the range. The
+   * paging-structure caches are the caller's (emptyWalkCaches).
+   */
+  flushRange(vpn: Vpn, pages: number, cpus: number = this.perCpu.length): void {
     const end = vpn + pages;
-    for (const tlb of this.perCpu) {
-      for (const maps of tlb.values()) {
-        maps.forEach((m, l) => {
-          const span = SPAN[(l + 1) as 1];
-          for (const v of m.keys()) {
-            if (v < end && vpn < v + span) {
-              m.delete(v);
-              this.sorted = null;
-            }
-          }
-        });
-      }
-    }
+    for (let c = 0; c < cpus; c++) this.dropMeeting(this.perCpu[c]!, vpn, end);
     this.owed.remove(vpn, pages);
   }
 
+  /** Drop one CPU's TLB entries (every root) whose leaf meets [vpn, end). */
+  private dropMeeting(tlb: Map<RootId, ByLevel>, vpn: Vpn, end: Vpn): void {
+    for (const maps of tlb.values()) {
+      maps.forEach((m, l) => {
+        const span = SPAN[(l + 1) as 1];
+        for (const v of m.keys()) {
+          if (v < end && vpn < v + span) {
+            m.delete(v);
+            this.sorted = null;
+          }
+        }
+      });
+    }
+  }
+
+  /** The TLB part of flush_tlb_all: every TLB emptied and every obligation discharged (the paging-structure caches: emptyWalkCaches). */
   flushAll(): void {
     for (const tlb of this.perCpu) tlb.clear();
     this.sorted = [];

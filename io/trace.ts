@@ -157,7 +157,7 @@ const ProtChangeC = strictObject('a prot change', {}, { write: t.boolean, exec: 
 const FIELD_CODECS: { readonly [K in FieldKind]: t.Decoder<unknown, FieldTypes[K]> } = {
   root: num, vpn: vpnC, userVpn: vpnC, pfn: pfnC, pages: num, count: num, cpu: num, pid: num,
   prot: ProtC, change: ProtChangeC, maxPage: PageSizeC, hugeSize: HugeSizeC, cloneLevel: CloneLevelC,
-  accessKind: AccessKindC, accessMode: AccessModeC, flush: t.boolean, alias: t.boolean, collapse: t.boolean,
+  accessKind: AccessKindC, accessMode: AccessModeC, flush: t.boolean, alias: t.boolean, collapse: t.boolean, lazy: t.boolean,
 };
 
 /** One strict codec per operation, built from its fields in the operation table. */

@@ -1,6 +1,6 @@
 /** Frame runs in the canonical form of the abstract state (spec/state.ts AbstractState.frames). */
 import type { Pfn } from '../spec/address.ts';
-import { sameFrameFacts, type FrameRun } from '../spec/state.ts';
+import { sameFrameFacts, type FrameRun, type FrameUse } from '../spec/state.ts';
 import { carveRange } from './ranges.ts';
 
 /** Sorted, adjacent runs stating the same facts (sameFrameFacts) merged, empty runs dropped. */
@@ -44,4 +44,19 @@ export function setMemtype(runs: readonly FrameRun[], pfn: Pfn, count: number, v
 /** Whether some frame of [pfn, pfn+count) has a memtype reserved (one not WB). */
 export function hasMemtype(runs: readonly FrameRun[], pfn: Pfn, count: number): boolean {
   return runs.some((r) => r.memtype !== undefined && r.pfn < pfn + count && pfn < r.pfn + r.count);
+}
+
+/** The runs with use `value` on [pfn, pfn+count) (alloc_pages, __free_pages), every other fact kept, in canonical form. */
+export function setFrameUse(runs: readonly FrameRun[], pfn: Pfn, count: number, value: FrameUse): FrameRun[] {
+  return setOnRange(runs, pfn, count, (r) => ({ ...r, use: value }));
+}
+
+/** The first frame of [pfn, pfn+count) whose use is not `use`, or undefined. */
+export function firstFrameNot(runs: readonly FrameRun[], pfn: Pfn, count: number, use: FrameUse): Pfn | undefined {
+  for (const r of runs) {
+    if (r.pfn + r.count <= pfn) continue;
+    if (r.pfn >= pfn + count) break;
+    if (r.use !== use) return Math.max(r.pfn, pfn);
+  }
+  return undefined;
 }

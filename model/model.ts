@@ -5,21 +5,21 @@
  * it with EPERM if it breaks a strict-policy invariant (model/policy.ts) or ENOMEM if it
  * needs more tables than the pool holds, and only then commits, so a failed operation
  * changes nothing. Every other decision (leaf sizes, the split rule, aliases, TLBs,
- * obligations, table lifetime) is the model's own, in the modules beside this one. Under
- * linux, unmap is vunmap_range (model/vunmap.ts) and emptied tables are kept, not freed
- * (model/tables.ts, `kept` below).
+ * paging-structure caches, obligations, table lifetime, frame lifecycle) is the model's
+ * own, in the modules beside this one. Under linux, unmap is vunmap_range
+ * (model/vunmap.ts) and emptied tables are kept, not freed (model/tables.ts, `kept` below).
  */
-import { PAGES, pfnSpan, vpnSpan, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
+import { PAGES, pfnSpan, pfnToHex, vpnSpan, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
 import {
-  directMapVpn, policyError, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect,
-  validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
+  directMapVpn, policyError, validateAccess, validateCollapse, validateFlush, validateFlushLocal, validateFrames, validateMap,
+  validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
 } from '../spec/contracts/index.ts';
 import { kernelImage, TLB_SINGLE_PAGE_FLUSH_CEILING, type KernelImage } from '../spec/contracts/linux.ts';
 import { fail, OK, ok, type Errno, type PtError, type Result } from '../spec/errors.ts';
 import { tableFootprint } from '../spec/footprint.ts';
 import {
   INIT_MM, PAGE_KERNEL, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type Prot, type RootId,
-  type SystemConfig, type TlbEntry,
+  type SystemConfig, type TlbEntry, type WalkCacheEntry,
 } from '../spec/state.ts';
 import type {
   AccessKind, AccessMode, AccessOutcome, FlushOptions, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange, ProtectOptions,
@@ -29,7 +29,7 @@ import { collapseRange } from './collapse.ts';
 import { Cpa, type Masks } from './cpa.ts';
 import { cpaWindow } from './cpa-window.ts';
 import { changeEntries, entriesMeeting, pagesWithEntry, type Entries } from './entries.ts';
-import { hasMemtype, normalizeFrames, setMemtype, setNoDirectMap } from './frames.ts';
+import { firstFrameNot, hasMemtype, normalizeFrames, setFrameUse, setMemtype, setNoDirectMap } from './frames.ts';
 import { collapseBlock, collapseRefusal, splitLeaf } from './hugepage.ts';
 import { always, findLeaf, insertLeaves, intersecting, makeLeaf, mappedPages, removeInside, replace, splitAtEdges } from './leaves.ts';
 import { memtypePlan, trackedFrames } from './memtype.ts';
@@ -37,8 +37,11 @@ import { placeLeaves } from './placement.ts';
 import { firstPolicyBreak } from './policy.ts';
 import { aliasChange, aliasRanges, applyProtChange } from './protect.ts';
 import { emptiedTables, keptLeavingByMap, newlyKept, releasePending, type PendingTable, type TableId } from './tables.ts';
-import { accessAllowed, addFlushObligation, compareTlbEntries, dischargeFlushRange, flushTlbRange, tlbLookup, translation } from './tlb.ts';
+import {
+  accessAllowed, addFlushObligation, compareTlbEntries, dischargeFlushRange, flushTlbLocal, flushTlbRange, mergeFlushRanges, tlbLookup, translation,
+} from './tlb.ts';
 import { vunmap } from './vunmap.ts';
+import { dropCpu, fillWalkCache, unlinkTables, walkStart } from './walkcache.ts';
 
 interface Range {
   readonly vpn: Vpn;
@@ -56,7 +59,10 @@ interface Candidate {
    */
   readonly peak?: readonly Leaf[];
   readonly frames?: readonly FrameRun[];
-  /** Ranges flushed on all CPUs before the operation returns. */
+  /**
+   * Ranges flushed on all CPUs before the operation returns: merged where they overlap
+   * or touch, a full flush if a merged range passes the ceiling (flushRanges).
+   */
   readonly flush: readonly Range[];
   /** A `_noflush` operation's debt instead of the flush. */
   readonly owe?: Range & { readonly reason: string };
@@ -67,8 +73,9 @@ interface Candidate {
    */
   readonly touched: readonly Range[];
   /**
-   * The range a `_noflush` removal emptied tables in: they stay pending free until a
-   * flush meets them (spec/contracts/flush.ts).
+   * The range a strict `_noflush` removal emptied tables in: they stay pending free until
+   * a flush meets them, and every CPU's cached entry for one of them is 'unlinked'
+   * (spec/contracts/flush.ts).
    */
   readonly deferFrees?: Range;
   /**
@@ -96,6 +103,8 @@ export class Model implements PageTableSystem {
   private readonly image: KernelImage | undefined;
   private frames: readonly FrameRun[];
   private tlb: readonly TlbEntry[] = [];
+  /** Every CPU's paging-structure caches, in canonical order (model/walkcache.ts). */
+  private walkCache: readonly WalkCacheEntry[] = [];
   private pendingFlush: readonly FlushObligation[] = [];
   /** Tables unlinked by a `_noflush` removal, not reusable until a flush meets them. */
   private pendingTables: readonly PendingTable[] = [];
@@ -124,6 +133,7 @@ export class Model implements PageTableSystem {
     copy.events = [...this.events];
     copy.printedOnce = this.printedOnce;
     copy.tlb = this.tlb;
+    copy.walkCache = this.walkCache;
     copy.pendingFlush = this.pendingFlush;
     copy.pendingTables = this.pendingTables;
     copy.footprint = this.footprint;
@@ -141,25 +151,32 @@ export class Model implements PageTableSystem {
     // keeps the bit so that P6 refuses it.
     const own = this.profile === 'linux' && prot.user ? { ...applyProtChange(prot, {}), user: false, execUser: false } : applyProtChange(prot, {});
     const added = placeLeaves(this.config, vpn, pfn, pages, opts.maxPage).map((p) => makeLeaf(p.vpn, p.pfn, p.size, own));
-    // Linux reuses the kept tables the new leaves need and frees those a huge leaf replaces.
-    const kept = this.profile === 'linux' ? { kept: { add: [], drop: keptLeavingByMap(this.config.levels, added, this.kept) } } : {};
-    return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: [], touched: [{ vpn, pages }], ...kept });
+    // Linux reuses the kept tables the new leaves need and frees those a huge leaf
+    // replaces, each after a one-page flush at that leaf (pmd_free_pte_page / pud_free_pmd_page).
+    const leaving = this.profile === 'linux' ? keptLeavingByMap(this.config.levels, added, this.kept) : { drop: [], flushAt: [] };
+    const flush = leaving.flushAt.map((at) => ({ vpn: at, pages: 1 }));
+    const kept = this.profile === 'linux' ? { kept: { add: [], drop: leaving.drop } } : {};
+    return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush, touched: [{ vpn, pages }], ...kept });
   }
 
-  unmap(root: RootId, vpn: Vpn, pages: number): Result<void> {
+  unmap(root: RootId, vpn: Vpn, pages: number, opts: FlushOptions = { flush: true }): Result<void> {
     const bad = validateUnmap(this.config, root, vpn, pages);
     if (bad) return err(bad);
     if (pagesWithEntry(this.entries(), vpn, pages) === 0) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
+    const range = { vpn, pages };
+    // vunmap_range flushes the range; vunmap_range_noflush leaves it owed instead.
+    const flushed = opts.flush ? { flush: [range] } : { flush: [], owe: { ...range, reason: 'unmap' } };
     if (this.profile === 'linux') {
-      // vunmap_range: every entry meeting the range goes whole; its emptied tables are kept.
+      // vunmap_range: every entry meeting the range goes whole; its emptied tables are
+      // kept, still linked, so nothing goes pending and no cached table entry is unlinked.
       const v = vunmap(this.leaves, this.nonPresent, vpn, pages);
       const add = newlyKept(this.config.levels, v.removed, [v.leaves, v.nonPresent]);
-      const range = [{ vpn, pages }];
-      return this.commit('unmap', { leaves: v.leaves, nonPresent: v.nonPresent, flush: range, touched: range, kept: { add, drop: [] }, noEnomem: true, events: v.events });
+      return this.commit('unmap', { leaves: v.leaves, nonPresent: v.nonPresent, ...flushed, touched: [range], kept: { add, drop: [] }, noEnomem: true, events: v.events });
     }
     const leaves = removeInside(splitAtEdges(this.leaves, vpn, pages, always), vpn, pages);
     const nonPresent = removeInside(splitAtEdges(this.nonPresent, vpn, pages, always), vpn, pages);
-    return this.commit('unmap', { leaves, nonPresent, flush: [{ vpn, pages }], touched: [{ vpn, pages }] });
+    // Without the flush, the tables it empties wait for one.
+    return this.commit('unmap', { leaves, nonPresent, ...flushed, touched: [range], ...(opts.flush ? {} : { deferFrees: range }) });
   }
 
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
@@ -251,9 +268,17 @@ export class Model implements PageTableSystem {
     const bad = validateAccess(this.config, cpu, root, vpn, kind, mode);
     if (bad) return err(bad);
     const cached = tlbLookup(this.tlb, cpu, root, vpn);
-    const leaf = cached?.leaf ?? findLeaf(this.leaves, vpn);
-    if (leaf === undefined) return ok({ fault: 'not-present' });
-    if (cached === undefined) this.tlb = [...this.tlb, { cpu, root, leaf }].sort(compareTlbEntries);
+    let leaf = cached?.leaf;
+    if (leaf === undefined) {
+      // The walk resumes at the deepest table this CPU has cached for vpn; one that left
+      // its place (unlinked, empty) leads nowhere, whatever the tables hold now.
+      const start = walkStart(this.walkCache, cpu, root, vpn);
+      if (start !== undefined && start.table !== 'current') return ok({ fault: 'not-present' });
+      leaf = findLeaf(this.leaves, vpn);
+      if (leaf === undefined) return ok({ fault: 'not-present' });
+      this.tlb = [...this.tlb, { cpu, root, leaf }].sort(compareTlbEntries);
+      this.walkCache = fillWalkCache(this.walkCache, this.config.levels, cpu, root, leaf);
+    }
     if (!accessAllowed(leaf.prot, kind, mode)) return ok({ fault: 'protection' });
     return ok({ fault: false, translation: translation(leaf, vpn), fromTlb: cached !== undefined });
   }
@@ -261,14 +286,52 @@ export class Model implements PageTableSystem {
   flush(vpn: Vpn, pages: number): Result<void> {
     const bad = validateFlush(this.config, vpn, pages);
     if (bad) return err(bad);
-    this.flushRange({ vpn, pages });
+    this.flushRanges([{ vpn, pages }]);
     return OK;
   }
 
   flushAll(): Result<void> {
     this.tlb = [];
+    this.walkCache = [];
     this.pendingFlush = [];
     this.pendingTables = [];
+    return OK;
+  }
+
+  flushLocal(cpu: number, vpn: Vpn, pages: number): Result<void> {
+    const bad = validateFlushLocal(this.config, cpu, vpn, pages);
+    if (bad) return err(bad);
+    // flush_tlb_one_kernel page by page on this CPU alone: no ceiling, and nothing owed is
+    // paid nor any pending table released, since the other CPUs may still cache them.
+    this.tlb = flushTlbLocal(this.tlb, cpu, vpn, pages);
+    this.walkCache = dropCpu(this.walkCache, cpu);
+    return OK;
+  }
+
+  allocFrames(pfn: Pfn, count: number): Result<void> {
+    const bad = validateFrames(this.config, pfn, count);
+    if (bad) return err(bad);
+    const busy = firstFrameNot(this.frames, pfn, count, 'free');
+    if (busy !== undefined) return fail('EBUSY', 'pfn', `frame ${pfnToHex(busy)} of ${pfnSpan(pfn, count)} is not free`);
+    // Handing frames out can break no policy rule: every frame rule restricts free frames.
+    this.frames = setFrameUse(this.frames, pfn, count, 'data');
+    return OK;
+  }
+
+  freeFrames(pfn: Pfn, count: number): Result<void> {
+    const bad = validateFrames(this.config, pfn, count);
+    if (bad) return err(bad);
+    const notData = firstFrameNot(this.frames, pfn, count, 'data');
+    if (notData !== undefined) return fail('ENOENT', 'pfn', `frame ${pfnToHex(notData)} of ${pfnSpan(pfn, count)} is not a data frame`);
+    const frames = setFrameUse(this.frames, pfn, count, 'free');
+    if (this.profile === 'strict') {
+      // Only the frames' use changes: their direct-map pages bring every mapping of them
+      // into the scoped checks (D4); D6 looks at the frames and D7 at every TLB entry.
+      const broken = firstPolicyBreak({ ...this.abstract(), frames }, [{ vpn: directMapVpn(this.config.levels, pfn), pages: count }]);
+      if (broken !== null) return err(policyError('freeFrames', broken.id, broken.where));
+    }
+    // Linux: __free_pages looks at none of it.
+    this.frames = frames;
     return OK;
   }
 
@@ -279,6 +342,7 @@ export class Model implements PageTableSystem {
       frames: this.frames,
       roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
       tlb: this.tlb,
+      ...(this.walkCache.length > 0 ? { walkCache: this.walkCache } : {}),
       pendingFlush: this.pendingFlush,
       tablesInUse: this.footprint + this.kept.size + this.pendingTables.length,
       pendingTableFrees: this.pendingTables.length,
@@ -308,9 +372,7 @@ export class Model implements PageTableSystem {
     // Non-present entries hold their table slots.
     const footprint = tableFootprint(this.config.levels, withEntries(c.leaves, nonPresent));
     const peak = c.peak === undefined ? footprint : tableFootprint(this.config.levels, withEntries(c.peak, nonPresent));
-    const deferred = c.deferFrees === undefined
-      ? []
-      : emptiedTables(this.config.levels, withEntries(this.leaves, this.nonPresent), withEntries(c.leaves, nonPresent), c.deferFrees.vpn, c.deferFrees.pages);
+    const deferred = c.deferFrees === undefined ? [] : this.emptiedBy(c.deferFrees, [c.leaves, nonPresent]);
     // Pending tables are not reusable: they count until a flush releases them, after success.
     // Kept tables (linux) count as the operation leaves them.
     const kept = this.kept.size + (c.kept?.add.length ?? 0) - (c.kept?.drop.length ?? 0);
@@ -325,7 +387,9 @@ export class Model implements PageTableSystem {
     for (const id of c.kept?.add ?? []) this.kept.add(id);
     for (const id of c.kept?.drop ?? []) this.kept.delete(id);
     if (c.events) this.events.push(...c.events);
-    for (const r of c.flush) this.flushRange(r);
+    // The emptied tables left their places with no flush: a CPU that cached them walks into nothing.
+    this.walkCache = unlinkTables(this.walkCache, deferred);
+    this.flushRanges(c.flush);
     if (c.owe) this.pendingFlush = addFlushObligation(this.pendingFlush, c.owe.vpn, c.owe.pages, c.owe.reason);
     return OK;
   }
@@ -369,7 +433,7 @@ export class Model implements PageTableSystem {
       return cpaError(r.error, vpn, pages);
     }
     if (r.forceFlushAll || pages > TLB_SINGLE_PAGE_FLUSH_CEILING) this.flushAll();
-    else this.flushRange({ vpn, pages });
+    else this.flushRanges([{ vpn, pages }]);
     if (opts.collapse === true) this.collapseAfterCpa(vpn, pages);
     return OK;
   }
@@ -390,7 +454,7 @@ export class Model implements PageTableSystem {
     if (r.error !== null) return cpaError(r.error, dm.vpn, count);
     this.frames = setNoDirectMap(this.frames, pfn, count, !present);
     const reason = present ? 'setDirectMapDefault' : 'setDirectMapInvalid';
-    if (opts.flush) this.flushRange(dm);
+    if (opts.flush) this.flushRanges([dm]);
     else this.pendingFlush = addFlushObligation(this.pendingFlush, dm.vpn, count, reason);
     return OK;
   }
@@ -422,12 +486,39 @@ export class Model implements PageTableSystem {
     return r;
   }
 
+  /** The tables a removal in `range` empties: those the entries it met needed that `after` leaves unneeded. */
+  private emptiedBy(range: Range, after: readonly (readonly Leaf[])[]): PendingTable[] {
+    const met = [this.leaves, this.nonPresent].flatMap((list) => {
+      const [lo, hi] = intersecting(list, range.vpn, range.pages);
+      return list.slice(lo, hi);
+    });
+    return emptiedTables(this.config.levels, met, after);
+  }
+
   /**
-   * flush_tlb_kernel_range: every CPU drops entries meeting the range, debts there are
-   * paid, and tables pending free whose span it meets are released.
+   * What one operation flushes (spec/contracts/flush.ts): its ranges merged where they
+   * overlap or touch; a merged range past tlb_single_page_flush_ceiling makes
+   * flush_tlb_kernel_range a full flush, else each is flushed on its own.
+   */
+  private flushRanges(ranges: readonly Range[]): void {
+    if (ranges.length === 0) return;
+    const merged = mergeFlushRanges(ranges);
+    if (merged.some((r) => r.pages > TLB_SINGLE_PAGE_FLUSH_CEILING)) {
+      this.flushAll();
+      return;
+    }
+    for (const r of merged) this.flushRange(r);
+  }
+
+  /**
+   * flush_tlb_kernel_range below the ceiling: every CPU drops entries meeting the range
+   * and, INVLPG invalidating every paging-structure-cache entry whatever the address,
+   * empties its caches; debts there are paid, and tables pending free whose span it meets
+   * are released.
    */
   private flushRange(r: Range): void {
     this.tlb = flushTlbRange(this.tlb, r.vpn, r.pages);
+    this.walkCache = [];
     this.pendingFlush = dischargeFlushRange(this.pendingFlush, r.vpn, r.pages);
     if (this.pendingTables.length > 0) this.pendingTables = releasePending(this.pendingTables, r.vpn, r.pages);
   }

@@ -26,19 +26,6 @@ function tableExists(leaves: readonly Leaf[], level: Level, base: Vpn, span: num
   return false;
 }
 
-/** The tables that `before` needs and `after` does not, among those whose span meets [vpn, vpn+pages). */
-export function emptiedTables(levels: PagingLevels, before: readonly Leaf[], after: readonly Leaf[], vpn: Vpn, pages: number): PendingTable[] {
-  const out: PendingTable[] = [];
-  for (let L = 1; L < levels; L++) {
-    const level = L as Level;
-    const span = pagesPerEntry((L + 1) as Level);
-    for (let k = Math.floor(vpn / span); k <= Math.floor((vpn + pages - 1) / span); k++) {
-      if (tableExists(before, level, k * span, span) && !tableExists(after, level, k * span, span)) out.push({ level, vpn: k * span, pages: span });
-    }
-  }
-  return out;
-}
-
 /** The pending tables a flush of [vpn, vpn+pages) leaves pending: those whose span it misses. */
 export function releasePending(pending: readonly PendingTable[], vpn: Vpn, pages: number): readonly PendingTable[] {
   return pending.filter((t) => t.vpn + t.pages <= vpn || vpn + pages <= t.vpn);
@@ -78,6 +65,21 @@ function tablesNeededBy(levels: PagingLevels, entries: readonly Leaf[]): Map<Tab
 }
 
 /**
+ * The tables a strict `_noflush` removal empties: of the tables the entries it met
+ * (`met`, both kinds, as they were before) needed, those no entry of `after` needs. Only
+ * those can empty (any other table keeps the entry that needed it), so the work is
+ * proportional to what the removal touched. They go pending, their span the entry's.
+ */
+export function emptiedTables(levels: PagingLevels, met: readonly Leaf[], after: readonly (readonly Leaf[])[]): PendingTable[] {
+  const out: PendingTable[] = [];
+  for (const t of tablesNeededBy(levels, met).values()) {
+    const span = pagesPerEntry((t.level + 1) as Level);
+    if (!needed(after, t.level, t.key)) out.push({ level: t.level, vpn: t.key * span, pages: span });
+  }
+  return out;
+}
+
+/**
  * After a linux unmap removed `removed` (both kinds of entry), leaving `after`: the tables
  * the removed entries needed that no entry needs now. They stay allocated (kept). Only
  * the removed entries' tables are looked at: no other table's need changed.
@@ -89,24 +91,36 @@ export function newlyKept(levels: PagingLevels, removed: readonly Leaf[], after:
 }
 
 /**
- * A linux map of `added`: the kept tables that stop being kept. A kept table the new
- * entries need is reused (pte/pmd_alloc_kernel finds it); a 2M leaf placed over a kept PTE
- * table frees it first (vmap_try_huge_pmd → pmd_free_pte_page), a 1G leaf over a kept PMD
- * table frees it and every kept PTE table below it (vmap_try_huge_pud → pud_free_pmd_page).
- * The leaf itself occupies the slot, so the freed tables are only those at its vpn.
+ * A linux map of `added`: the kept tables that stop being kept, and where the kernel
+ * flushes to free some. A kept table the new entries need is reused
+ * (pte/pmd_alloc_kernel finds it); a 2M leaf placed over a kept PTE table frees it first
+ * (vmap_try_huge_pmd → pmd_free_pte_page), a 1G leaf over a kept PMD table frees it and
+ * every kept PTE table below it (vmap_try_huge_pud → pud_free_pmd_page). The leaf itself
+ * occupies the slot, so the freed tables are only those at its vpn. Each of those frees
+ * clears the entry and flushes one page at the leaf's vpn first (flush_tlb_kernel_range
+ * of one page: the INVLPG that empties the paging-structure caches), so the freed table
+ * is released by that flush: `flushAt` lists those pages.
  */
-export function keptLeavingByMap(levels: PagingLevels, added: readonly Leaf[], kept: ReadonlySet<TableId>): TableId[] {
-  if (kept.size === 0) return [];
+export function keptLeavingByMap(levels: PagingLevels, added: readonly Leaf[], kept: ReadonlySet<TableId>): { drop: TableId[]; flushAt: Vpn[] } {
+  if (kept.size === 0) return { drop: [], flushAt: [] };
   const out = new Set<TableId>();
+  const flushAt: Vpn[] = [];
   for (const id of tablesNeededBy(levels, added).keys()) if (kept.has(id)) out.add(id);
   const free = (id: TableId): void => void (kept.has(id) && out.add(id));
   for (const l of added) {
-    if (l.size === '2M') free(tableId(1, keyAt(1, l.vpn)));
+    if (l.size === '2M') {
+      const pte = tableId(1, keyAt(1, l.vpn));
+      // pmd_free_pte_page runs only when a table hangs in the pmd slot.
+      if (kept.has(pte)) flushAt.push(l.vpn);
+      free(pte);
+    }
     if (l.size === '1G') {
-      free(tableId(2, keyAt(2, l.vpn)));
+      const pmd = tableId(2, keyAt(2, l.vpn));
+      if (kept.has(pmd)) flushAt.push(l.vpn);
+      free(pmd);
       const first = keyAt(1, l.vpn);
       for (let k = 0; k < 512; k++) free(tableId(1, first + k));
     }
   }
-  return [...out];
+  return { drop: [...out], flushAt };
 }

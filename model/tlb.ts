@@ -1,6 +1,6 @@
 /**
  * TLBs, flush obligations and the MMU's permission check (spec/contracts/access.ts and
- * flush.ts), on plain sorted arrays.
+ * flush.ts), on plain sorted arrays. The paging-structure caches are model/walkcache.ts.
  */
 import { PAGES, type Vpn } from '../spec/address.ts';
 import type { FlushObligation, Leaf, Prot, RootId, TlbEntry } from '../spec/state.ts';
@@ -17,6 +17,26 @@ const meets = (vpn: Vpn, pages: number, lo: Vpn, count: number): boolean => vpn 
 /** flush_tlb_kernel_range: every CPU and root drops each entry whose leaf meets the range. */
 export function flushTlbRange(tlb: readonly TlbEntry[], vpn: Vpn, pages: number): TlbEntry[] {
   return tlb.filter((e) => !meets(e.leaf.vpn, PAGES[e.leaf.size], vpn, pages));
+}
+
+/** flush_tlb_one_kernel of each page of the range on one CPU only: its entries (every root) meeting the range go. */
+export function flushTlbLocal(tlb: readonly TlbEntry[], cpu: number, vpn: Vpn, pages: number): TlbEntry[] {
+  return tlb.filter((e) => e.cpu !== cpu || !meets(e.leaf.vpn, PAGES[e.leaf.size], vpn, pages));
+}
+
+/**
+ * The ranges one operation flushes, as flush_tlb_kernel_range calls: sorted, and merged
+ * where they overlap or touch (flush.ts), so the ceiling is judged on each merged range.
+ */
+export function mergeFlushRanges(ranges: readonly { readonly vpn: Vpn; readonly pages: number }[]): { vpn: Vpn; pages: number }[] {
+  const sorted = [...ranges].sort((a, b) => a.vpn - b.vpn);
+  const out: { vpn: Vpn; pages: number }[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && r.vpn <= last.vpn + last.pages) last.pages = Math.max(last.pages, r.vpn + r.pages - last.vpn);
+    else out.push({ vpn: r.vpn, pages: r.pages });
+  }
+  return out;
 }
 
 /** The entry (cpu, root) uses for vpn: of the stale ones that may overlap, the smallest. */

@@ -12,7 +12,7 @@ import type { AccessKind, AccessMode, CloneLevel, PageTableSystem, ProtChange } 
 
 export type Command =
   | { readonly op: 'map'; readonly root: RootId; readonly vpn: number; readonly pfn: number; readonly pages: number; readonly prot: Prot; readonly maxPage?: PageSize }
-  | { readonly op: 'unmap'; readonly root: RootId; readonly vpn: number; readonly pages: number }
+  | { readonly op: 'unmap'; readonly root: RootId; readonly vpn: number; readonly pages: number; readonly flush?: boolean }
   | { readonly op: 'protect'; readonly vpn: number; readonly pages: number; readonly change: ProtChange; readonly alias?: boolean; readonly collapse?: boolean }
   | { readonly op: 'setDirectMapInvalid'; readonly pfn: number; readonly count: number; readonly flush: boolean }
   | { readonly op: 'setDirectMapDefault'; readonly pfn: number; readonly count: number; readonly flush: boolean }
@@ -28,7 +28,10 @@ export type Command =
   | { readonly op: 'translate'; readonly root: RootId; readonly vpn: number }
   | { readonly op: 'access'; readonly cpu: number; readonly root: RootId; readonly vpn: number; readonly kind: AccessKind; readonly mode: AccessMode }
   | { readonly op: 'flush'; readonly vpn: number; readonly pages: number }
-  | { readonly op: 'flushAll' };
+  | { readonly op: 'flushAll' }
+  | { readonly op: 'flushLocal'; readonly cpu: number; readonly vpn: number; readonly pages: number }
+  | { readonly op: 'allocFrames'; readonly pfn: number; readonly count: number }
+  | { readonly op: 'freeFrames'; readonly pfn: number; readonly count: number };
 
 export type Op = Command['op'];
 

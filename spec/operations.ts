@@ -41,6 +41,8 @@ export interface FieldTypes {
   accessMode: AccessMode;
   /** false selects the `_noflush` variant. */
   flush: boolean;
+  /** Optional: present false selects the `_noflush` variant (unmap: vunmap_range_noflush); absent flushes. */
+  lazy: boolean;
   /** Optional: present (true) asks for cpa_process_alias. */
   alias: boolean;
   /** Optional: present (true) asks for CPA_COLLAPSE (set_memory_rox). */
@@ -49,7 +51,7 @@ export interface FieldTypes {
 export type FieldKind = keyof FieldTypes;
 
 /** Kinds whose field may be absent from a command. */
-export const OPTIONAL_KINDS: ReadonlySet<FieldKind> = new Set<FieldKind>(['maxPage', 'alias', 'collapse']);
+export const OPTIONAL_KINDS: ReadonlySet<FieldKind> = new Set<FieldKind>(['maxPage', 'alias', 'collapse', 'lazy']);
 
 /** The kinds whose value type is exactly T. */
 type KindOf<T> = { [K in FieldKind]: [FieldTypes[K]] extends [T] ? ([T] extends [FieldTypes[K]] ? K : never) : never }[FieldKind];
@@ -124,15 +126,18 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     outcomes: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
     apply: (sys, c) => sys.map(c.root, c.vpn, c.pfn, c.pages, c.prot, c.maxPage === undefined ? {} : { maxPage: c.maxPage }),
     touches: (c) => named(c.vpn, c.pages),
-    fuzz: { weight: 14 },
+    // A repeat maps where the last unmap was, as vmalloc reuses a freed area: over the
+    // tables the unmap left (kept or pending), with a huge leaf where alignment allows.
+    fuzz: { weight: 14, revisit: { partner: 'unmap', keep: ['root'] } },
   },
   unmap: {
-    kernel: 'vunmap_range, zap of a kernel range',
-    fields: { root: 'root', vpn: 'vpn', pages: 'pages' },
+    kernel: 'vunmap_range, vunmap_range_noflush, zap of a kernel range',
+    label: (c) => (c.flush === false ? 'vunmap_range_noflush' : 'unmap'),
+    fields: { root: 'root', vpn: 'vpn', pages: 'pages', flush: 'lazy' },
     capability: 'core', mutating: true, policyArg: 'vpn',
     // A partial unmap of a 1G leaf needs tables for the split (ENOMEM); removal breaks no policy.
     outcomes: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
-    apply: (sys, c) => sys.unmap(c.root, c.vpn, c.pages),
+    apply: (sys, c) => (c.flush === false ? sys.unmap(c.root, c.vpn, c.pages, { flush: false }) : sys.unmap(c.root, c.vpn, c.pages)),
     touches: (c) => named(c.vpn, c.pages),
     fuzz: { weight: 9, revisit: { partner: 'map', keep: ['root', 'vpn', 'pages'] } },
   },
@@ -278,6 +283,34 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     apply: (sys) => sys.flushAll(),
     touches: () => nothing,
     fuzz: { weight: 2 },
+  },
+  flushLocal: {
+    kernel: 'flush_tlb_one_kernel on one CPU (kmap_local, the mermap)',
+    fields: { cpu: 'cpu', vpn: 'vpn', pages: 'pages' },
+    capability: 'core', mutating: false,
+    outcomes: ['ok', 'EINVAL'],
+    apply: (sys, c) => sys.flushLocal(c.cpu, c.vpn, c.pages),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 3 },
+  },
+  allocFrames: {
+    kernel: 'alloc_pages',
+    fields: { pfn: 'pfn', count: 'count' },
+    capability: 'core', mutating: true, policyArg: 'pfn',
+    outcomes: ['ok', 'EINVAL', 'EBUSY'],
+    apply: (sys, c) => sys.allocFrames(c.pfn, c.count),
+    touches: () => nothing,
+    fuzz: { weight: 3 },
+  },
+  freeFrames: {
+    kernel: '__free_pages',
+    fields: { pfn: 'pfn', count: 'count' },
+    capability: 'core', mutating: true, policyArg: 'pfn',
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EPERM'],
+    apply: (sys, c) => sys.freeFrames(c.pfn, c.count),
+    // D4 looks at every mapping of the frames, wherever it is: the frame facts are global.
+    touches: () => nothing,
+    fuzz: { weight: 3, revisit: { partner: 'allocFrames', keep: ['pfn', 'count'] } },
   },
 };
 

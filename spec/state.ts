@@ -5,7 +5,7 @@
  * every invariant in the catalogue is a predicate over it, so the same check applies to
  * the model, the impl and a parsed kernel dump.
  */
-import type { PageSize, PagingLevels, Pfn, Vpn } from './address.ts';
+import type { Level, PageSize, PagingLevels, Pfn, Vpn } from './address.ts';
 
 /** Memory types. x86 encodes them with PWT/PCD/PAT through the PAT MSR; arm64 with MAIR. */
 export type CacheMode = 'WB' | 'WC' | 'UC-' | 'UC' | 'WT' | 'WP';
@@ -151,6 +151,36 @@ export interface TlbEntry {
   readonly leaf: Leaf;
 }
 
+/**
+ * What a paging-structure-cache entry's table is now (spec/contracts/flush.ts, "Paging-structure caches"):
+ *   current   the table the walk through memory reaches at that position (the cache is harmless);
+ *   unlinked  no longer linked there, but not yet freed: it waits on the deferred-free list
+ *             for a flush, and a walk through it finds nothing (a table is unlinked only empty,
+ *             or by an operation that flushes before it returns);
+ *   freed     returned to the pool while this CPU still caches it: the frame may already hold
+ *             another table or data (invariant L4 forbids the state).
+ */
+export type CachedTableState = 'current' | 'unlinked' | 'freed';
+/** The cached-table states. Trusted: shared vocabulary of model and impl, not checked by refinement. */
+export const CACHED_TABLE_STATES: readonly CachedTableState[] = ['current', 'unlinked', 'freed'];
+
+/**
+ * One entry of one CPU's paging-structure caches (Intel SDM vol. 3 §4.10.3: the PML4, PDPTE
+ * and PDE caches): a non-leaf entry of `root`, cached by a walk, that points to the level-`level`
+ * table covering [vpn, vpn + pagesPerEntry(level + 1)). level 1 is a PTE table (reached
+ * through a pmd entry), 2 a PMD table (through a pud entry), up to levels - 1; the root table
+ * itself is CR3, never cached. A later walk on that CPU starts from the deepest such entry,
+ * so a freed table can still be walked through until a flush empties the caches.
+ */
+export interface WalkCacheEntry {
+  readonly cpu: number;
+  readonly root: RootId;
+  readonly level: Level;
+  /** The first page the table covers (aligned to its span). */
+  readonly vpn: Vpn;
+  readonly table: CachedTableState;
+}
+
 /** A TLB flush the system owes: set by `*_noflush` operations and deferred table frees. */
 export interface FlushObligation {
   readonly vpn: Vpn;
@@ -183,6 +213,11 @@ export interface AbstractState {
   readonly frames: readonly FrameRun[];
   readonly roots: readonly AbstractRoot[];
   readonly tlb: readonly TlbEntry[];
+  /**
+   * Every CPU's paging-structure caches, in canonical order (cpu, root, level, vpn). Absent
+   * means none (a parsed dump; a system that has cached no walk).
+   */
+  readonly walkCache?: readonly WalkCacheEntry[];
   readonly pendingFlush: readonly FlushObligation[];
   /** Page tables in use (the radix footprint of the maps, plus tables awaiting a flush). */
   readonly tablesInUse: number;

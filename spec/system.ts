@@ -86,8 +86,12 @@ export interface PageTableSystem {
 
   /** vmap / ioremap / direct-map init: map [vpn, vpn+pages) to [pfn, pfn+pages). */
   map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts?: MapOptions): Result<void>;
-  /** vunmap / zap: remove every mapping in the range; strict frees emptied tables after the flush, linux keeps them. */
-  unmap(root: RootId, vpn: Vpn, pages: number): Result<void>;
+  /**
+   * vunmap / zap: remove every mapping in the range; strict frees emptied tables after the
+   * flush, linux keeps them. `{flush: false}` is vunmap_range_noflush (the lazy vunmap of
+   * vfree): the range is owed a flush and strict's emptied tables wait for it. Absent: flush.
+   */
+  unmap(root: RootId, vpn: Vpn, pages: number, opts?: FlushOptions): Result<void>;
   /** change_page_attr_set_clr on init_mm (set_memory_*). */
   protect(vpn: Vpn, pages: number, change: ProtChange, opts?: ProtectOptions): Result<void>;
   /** set_direct_map_invalid_noflush and its flushing form, for `count` frames. */
@@ -112,6 +116,16 @@ export interface PageTableSystem {
   flush(vpn: Vpn, pages: number): Result<void>;
   /** flush_tlb_all: empties every TLB, discharges every obligation, releases deferred table frees. */
   flushAll(): Result<void>;
+  /**
+   * flush_tlb_one_kernel on one CPU, page by page (kmap_local's and the mermap's CPU-local
+   * flush): only that CPU's TLB entries meeting the range and its paging-structure caches
+   * go; obligations and pending tables stay (the other CPUs still owe it).
+   */
+  flushLocal(cpu: number, vpn: Vpn, pages: number): Result<void>;
+  /** The page allocator hands out `count` free frames (alloc_pages): they become `data`. */
+  allocFrames(pfn: Pfn, count: number): Result<void>;
+  /** __free_pages of `count` data frames: they become `free` (strict refuses what would break D4 or D6). */
+  freeFrames(pfn: Pfn, count: number): Result<void>;
 
   /** The abstraction function: what this system's state means. */
   abstract(): AbstractState;

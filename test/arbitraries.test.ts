@@ -6,12 +6,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PAGES } from '../spec/address.ts';
+import { PAGES, kernelLayout } from '../spec/address.ts';
 import { isIsolationOp, type Command } from '../spec/commands.ts';
 import { OPS } from '../spec/operations.ts';
 import { kernelScenario } from '../spec/scenario.ts';
 import type { FrameUse } from '../spec/state.ts';
+import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../spec/contracts/linux.ts';
 import { commandsArb, pfnPool, vpnPool } from '../fuzz/arbitraries.ts';
+import { LifecycleResolver, blockFrameRuns, completedBlock, type RanStep } from '../fuzz/lifecycles.ts';
 import { SEED } from './seed.ts';
 
 const scenario = kernelScenario();
@@ -100,6 +102,118 @@ describe('commandsArb', () => {
     const again = fc.sample(commandsArb(scenario, { maxCommands: 200 }), { seed: SEED, numRuns: 150 });
     expect(again).toEqual(sequences);
     expect(JSON.parse(JSON.stringify(sequences))).toEqual(sequences);
+  });
+
+  it('generates local flushes on a valid CPU mostly, near recent addresses, and flushes on both sides of the ceiling', () => {
+    const locals = all.filter((c): c is Extract<Command, { op: 'flushLocal' }> => c.op === 'flushLocal');
+    expect(locals.length).toBeGreaterThan(50);
+    expect(new Set(locals.map((c) => c.cpu))).toEqual(new Set([...Array(scenario.config.cpus + 1).keys()]));
+    expect(locals.filter((c) => c.cpu < scenario.config.cpus).length).toBeGreaterThan(0.8 * locals.length);
+    const flushes = all.filter((c): c is Extract<Command, { op: 'flush' | 'flushLocal' }> => c.op === 'flush' || c.op === 'flushLocal');
+    const small = flushes.filter((c) => c.pages >= 1 && c.pages <= TLB_SINGLE_PAGE_FLUSH_CEILING).length;
+    expect(small).toBeGreaterThan(0.5 * flushes.length);
+    const ranges = all.filter((c): c is Extract<Command, { op: 'flush' }> => c.op === 'flush');
+    expect(ranges.some((c) => c.pages === TLB_SINGLE_PAGE_FLUSH_CEILING)).toBe(true);
+    expect(ranges.some((c) => c.pages === TLB_SINGLE_PAGE_FLUSH_CEILING + 1)).toBe(true);
+    expect(ranges.filter((c) => c.pages > TLB_SINGLE_PAGE_FLUSH_CEILING).length).toBeGreaterThan(20);
+    // Near what the sequence just touched: within 16 pages of one of the last eight addresses.
+    let near = 0;
+    for (const seq of sequences) {
+      seq.forEach((c, k) => {
+        if (c.op === 'flushLocal' && seq.slice(Math.max(0, k - 8), k).some((p) => 'vpn' in p && Math.abs(p.vpn - c.vpn) <= 16)) near++;
+      });
+    }
+    expect(near).toBeGreaterThan(0.4 * locals.length);
+  });
+
+  it('generates vunmap_range_noflush, and unmaps that flush', () => {
+    const unmaps = all.filter((c): c is Extract<Command, { op: 'unmap' }> => c.op === 'unmap');
+    expect(unmaps.filter((c) => c.flush === false).length).toBeGreaterThan(10);
+    expect(unmaps.filter((c) => c.flush === undefined).length).toBeGreaterThan(10);
+    // Absent means flush: true is never written.
+    expect(unmaps.some((c) => c.flush === true)).toBe(false);
+  });
+
+  it('allocates and frees frames: ones it freed or allocated before, takeable data frames, and wrong ones', () => {
+    const frames = all.filter((c): c is Extract<Command, { op: 'allocFrames' | 'freeFrames' }> => c.op === 'allocFrames' || c.op === 'freeFrames');
+    const allocs = frames.filter((c) => c.op === 'allocFrames');
+    expect(allocs.length).toBeGreaterThan(50);
+    expect(frames.length - allocs.length).toBeGreaterThan(50);
+    const uses = new Set(frames.map((c) => frameUse(c.pfn)));
+    // data (the lifecycle frames and takeable ones) and others (ENOENT, EBUSY), and past the end (EINVAL).
+    for (const u of ['data', 'kernel-text', 'pagetable'] as const) expect(uses, u).toContain(u);
+    expect(frames.some((c) => c.pfn >= scenario.config.frames || c.count === 0)).toBe(true);
+    // An allocFrames of frames an earlier freeFrames of the sequence gave back (the allocator's round trip).
+    let roundTrips = 0;
+    for (const seq of sequences) {
+      seq.forEach((c, k) => {
+        if (c.op === 'allocFrames' && seq.slice(0, k).some((p) => p.op === 'freeFrames' && p.pfn === c.pfn)) roundTrips++;
+      });
+    }
+    expect(roundTrips).toBeGreaterThan(30);
+    // One frame, small folios, 2M ones, and the counts of the tracked runs.
+    expect(new Set(frames.map((c) => c.count)).size).toBeGreaterThan(5);
+  });
+
+  it('inserts the secretmem, guest_memfd and vm_reset_perms lifecycles as consecutive commands', () => {
+    const pageOffset = kernelLayout(scenario.config.levels).pageOffset;
+    const seen = new Map<string, number>();
+    for (const seq of sequences) {
+      const recent: RanStep[] = [];
+      for (const c of seq) {
+        recent.push({ command: c, ok: true });
+        if (recent.length > 5) recent.shift();
+        const b = completedBlock(recent, pageOffset);
+        if (b !== undefined) seen.set(b, (seen.get(b) ?? 0) + 1);
+      }
+    }
+    for (const rule of ['lifecycle-secretmem', 'lifecycle-secretmem-free', 'lifecycle-guest_memfd', 'lifecycle-guest_memfd-restore', 'lifecycle-vm_reset_perms']) {
+      expect(seen.get(rule) ?? 0, rule).toBeGreaterThan(5);
+    }
+    // vm_reset_perms flushes one range over the direct-map pages and the area: past the ceiling.
+    const at = (k: number): Command | undefined => all[k];
+    const resets = all.filter((c, k) => {
+      const inv = at(k - 1);
+      const unmap = at(k - 2);
+      return c.op === 'flush' && inv?.op === 'setDirectMapInvalid' && !inv.flush && unmap?.op === 'unmap' && unmap.flush === false && at(k + 1)?.op === 'setDirectMapDefault';
+    });
+    expect(resets.length).toBeGreaterThan(5);
+    for (const f of resets) expect(f.op === 'flush' && f.pages > TLB_SINGLE_PAGE_FLUSH_CEILING).toBe(true);
+  });
+
+  it('resolves a lifecycle from free frames, or frees data frames boot maps only through the direct map first', () => {
+    const L = kernelLayout(scenario.config.levels);
+    const r = new LifecycleResolver(scenario);
+    const start = r.block({ kind: 'vm_reset_perms', end: false, at: 0, size: 3, rox: true });
+    const [free, alloc, map, rox] = start;
+    expect(start.map((c) => c.op)).toEqual(['freeFrames', 'allocFrames', 'map', 'protect']);
+    if (free?.op !== 'freeFrames' || alloc?.op !== 'allocFrames' || map?.op !== 'map' || rox?.op !== 'protect') throw new Error('unreachable');
+    expect([free.pfn, free.count]).toEqual([alloc.pfn, alloc.count]);
+    expect(map.vpn).toBeGreaterThanOrEqual(L.vmallocStart);
+    expect(rox).toMatchObject({ change: { write: false, exec: true }, alias: true });
+    // Not a frame boot maps outside the direct map.
+    for (const b of scenario.boot) if (b.op === 'map' && b.vpn - b.pfn !== L.pageOffset) expect(alloc.pfn + alloc.count <= b.pfn || alloc.pfn >= b.pfn + b.pages).toBe(true);
+    const end = r.block({ kind: 'vm_reset_perms', end: true, at: 0, size: 0, rox: false });
+    expect(end.map((c) => c.op)).toEqual(['unmap', 'setDirectMapInvalid', 'flush', 'setDirectMapDefault', 'freeFrames']);
+    expect(end[0]).toEqual({ op: 'unmap', root: 0, vpn: map.vpn, pages: map.pages, flush: false });
+    expect(end[2]).toEqual({ op: 'flush', vpn: L.pageOffset + alloc.pfn, pages: map.vpn + map.pages - (L.pageOffset + alloc.pfn) });
+    expect(r.opened).toEqual([]);
+    // A scenario with free frames takes them, with no freeFrames first.
+    const withFree = { ...scenario, frames: [...scenario.frames.filter((f) => f.pfn !== 0), { pfn: 0, count: 16 * 256, use: 'free' as const, sensitive: false, noDirectMap: false }] };
+    expect(blockFrameRuns(withFree)).toEqual([{ pfn: 0, count: 16 * 256 }]);
+    const secret = new LifecycleResolver(withFree).block({ kind: 'secretmem', end: true, at: 0, size: 0, rox: false });
+    expect(secret).toEqual([
+      { op: 'allocFrames', pfn: 0, count: 1 },
+      { op: 'setDirectMapInvalid', pfn: 0, count: 1, flush: false },
+      { op: 'flush', vpn: L.pageOffset, pages: 1 },
+    ]);
+  });
+
+  it('keeps swarm sequences deterministic with the lifecycles as members of the subset', () => {
+    const swarm = (): Command[][] => fc.sample(commandsArb(scenario, { maxCommands: 100, swarm: true }), { seed: SEED + 1, numRuns: 40 });
+    const a = swarm();
+    expect(swarm()).toEqual(a);
+    for (const s of a) expect(s.length).toBeLessThanOrEqual(100);
   });
 
   it('derives its address and frame pools from the scenario', () => {

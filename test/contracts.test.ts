@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { PAGES, VPN_LIMIT, X86_64_LAYOUT_4LEVEL as L, hexToVpn, kernelLayout, lowerHalfEnd, upperHalfStart } from '../spec/address.ts';
 import {
-  directMapVpn, isDirectMapVpn, validateAccess, validateCollapse, validateFlush, validateMap, validateProtect,
+  directMapVpn, isDirectMapVpn, validateAccess, validateCollapse, validateFlush, validateFlushLocal, validateFrames, validateMap, validateProtect,
   validateSetDirectMap, validateSplit, validateTranslate, validateUnmap,
 } from '../spec/contracts/index.ts';
 import type { PtError } from '../spec/errors.ts';
@@ -84,6 +84,28 @@ describe('argument validators', () => {
     expect(errnoArg(validateSetDirectMap(config, config.frames, 1))).toBe('EINVAL pfn');
     expect(errnoArg(validateSetDirectMap(config, 0, 0))).toBe('EINVAL count');
     expect(errnoArg(validateSetDirectMap(config, config.frames - 1, 2))).toBe('EINVAL count');
+  });
+
+  it('flushLocal: cpu as for access, then the range as for flush', () => {
+    expect(errnoArg(validateFlushLocal(config, 1, V, 400))).toBeNull(); // no ceiling, no limit but the kernel half
+    expect(errnoArg(validateFlushLocal(config, config.cpus, 0, 0))).toBe('EINVAL cpu');
+    expect(errnoArg(validateFlushLocal(config, 0.5, V, 1))).toBe('EINVAL cpu');
+    expect(errnoArg(validateFlushLocal(config, 0, 0, 0))).toBe('EINVAL vpn');
+    expect(errnoArg(validateFlushLocal(config, 0, V, 0))).toBe('EINVAL pages');
+    expect(errnoArg(validateFlushLocal(config, 0, VPN_LIMIT - 1, 2))).toBe('EINVAL pages');
+  });
+
+  it('allocFrames and freeFrames: pfn then count, as set_direct_map_*', () => {
+    expect(errnoArg(validateFrames(config, 0, 1))).toBeNull();
+    expect(errnoArg(validateFrames(config, config.frames - 4, 4))).toBeNull();
+    expect(errnoArg(validateFrames(config, -1, 0))).toBe('EINVAL pfn');
+    expect(errnoArg(validateFrames(config, config.frames, 1))).toBe('EINVAL pfn');
+    expect(errnoArg(validateFrames(config, 1.5, 1))).toBe('EINVAL pfn');
+    expect(errnoArg(validateFrames(config, 0, 0))).toBe('EINVAL count');
+    expect(errnoArg(validateFrames(config, config.frames - 1, 2))).toBe('EINVAL count');
+    for (const [pfn, count] of [[0, 1], [-1, 1], [0, 0], [config.frames - 1, 2]] as const) {
+      expect(errnoArg(validateFrames(config, pfn, count))).toBe(errnoArg(validateSetDirectMap(config, pfn, count)));
+    }
   });
 
   it('collapse: size must exist and be supported by the CPU', () => {

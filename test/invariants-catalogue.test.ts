@@ -24,16 +24,23 @@ import { fcParams } from './seed.ts';
 import { DM, bootedState, editLeaves, leaf, recount, withoutRange } from './states.ts';
 
 describe('catalogue', () => {
-  it('has at least 32 invariants of the S, T, P, H and D families with unique, well-formed ids', () => {
-    expect(CATALOGUE.length).toBeGreaterThanOrEqual(32);
+  it('has at least 42 invariants of the S, T, P, H, L and D families with unique, well-formed ids', () => {
+    expect(CATALOGUE.length).toBeGreaterThanOrEqual(42);
     const ids = CATALOGUE.map((i) => i.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const inv of CATALOGUE) {
       expect(inv.id).toMatch(new RegExp(`^${inv.family}[1-9][0-9]*$`));
-      expect(['S', 'T', 'P', 'H', 'D']).toContain(inv.family);
+      expect(['S', 'T', 'P', 'H', 'L', 'D']).toContain(inv.family);
       expect(inv.statement.endsWith('.')).toBe(true);
       expect(inv.references.length).toBeGreaterThan(0);
     }
+  });
+
+  it('lists the families in id order, S, T, P, H, L, D, and has the TLB family and the direct-map lifecycle ids', () => {
+    const families = CATALOGUE.map((i) => i.family).filter((f, k, all) => k === 0 || all[k - 1] !== f);
+    expect(families).toEqual(['S', 'T', 'P', 'H', 'L', 'D']);
+    for (const id of ['L1', 'L2', 'L3', 'L4', 'D5', 'D6', 'D7']) expect(invariantById(id), id).toBeDefined();
+    expect(FAMILY_NAMES.L).toBe('TLB');
   });
 
   it('names every invariant with a unique snake_case statement and says what the kernel does about it', () => {
@@ -73,6 +80,8 @@ describe('catalogue', () => {
     expect(code).toBe(0);
     for (const inv of CATALOGUE) expect(out).toMatch(new RegExp(`${inv.id.padEnd(4)} ${inv.name} +kernel ${inv.kernel}\n`));
     expect(out.indexOf(`S  ${FAMILY_NAMES.S}`)).toBeLessThan(out.indexOf(`P  ${FAMILY_NAMES.P}`));
+    expect(out.indexOf(`H  ${FAMILY_NAMES.H}`)).toBeLessThan(out.indexOf(`L  ${FAMILY_NAMES.L}`));
+    expect(out.indexOf(`L  ${FAMILY_NAMES.L}`)).toBeLessThan(out.indexOf(`D  ${FAMILY_NAMES.D}`));
   });
 
   it('`ptspec invariants P2 <name of S12>` prints those in full; an unknown one is bad usage (exit 2)', async () => {
@@ -105,6 +114,15 @@ describe('speed: sweeps over leaves, never over pages', () => {
   it('a full check of a direct map with a GiB split to 4K finds nothing within seconds', () => {
     const t = performance.now();
     expect(checkAll(split)).toEqual([]);
+    expect(performance.now() - t).toBeLessThan(10_000);
+  });
+
+  it('with hundreds of cached translations and canonical obligations, the TLB checks stay a binary search each', () => {
+    const tlb = small.filter((_, i) => i % 1024 === 0).flatMap((l) => [0, 1].map((cpu) => ({ cpu, root: 0, leaf: l })));
+    const pendingFlush = Array.from({ length: 200 }, (_, k) => ({ vpn: DM + PAGES['1G'] + k * 1024 + 7, pages: 3, reason: 'unmap' }));
+    const cached = { ...split, tlb, pendingFlush };
+    const t = performance.now();
+    expect(checkAll(cached).filter((v) => v.family === 'L' || v.family === 'D')).toEqual([]);
     expect(performance.now() - t).toBeLessThan(10_000);
   });
 

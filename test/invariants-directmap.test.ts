@@ -1,10 +1,13 @@
-/** D family: the direct map and the high map are linear, the direct map is never executable, and only it maps free frames. */
+/**
+ * D family: the direct map and the high map are linear, the direct map is never executable, only it maps free frames,
+ * and frames removed from it or freed are cached nowhere else (D5, D7) and go back to it before they are freed (D6).
+ */
 import { describe, expect, it } from 'vitest';
 import { PAGES, X86_64_LAYOUT_4LEVEL as L } from '../spec/address.ts';
 import { checkAll, invariantById } from '../checker/index.ts';
 import { KERNEL_IMAGE as K, kernelScenario } from '../spec/scenario.ts';
-import { PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type AbstractState, type Prot } from '../spec/state.ts';
-import { DM, IMAGE, bootedState, dumpLike, leaf, modelBootedState, replaceLeafAt, withFrameFlags, withLeaves, withoutRange } from './states.ts';
+import { PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type AbstractState, type Leaf, type Prot, type TlbEntry } from '../spec/state.ts';
+import { DM, IMAGE, bootedState, dumpLike, leaf, leafAt, modelBootedState, replaceLeafAt, withFrameFlags, withLeaves, withoutRange } from './states.ts';
 import { familyIds, negativeSuite, type NegativeCase } from './invariants-suite.ts';
 
 const booted = bootedState();
@@ -18,6 +21,16 @@ const remapPage = (s: AbstractState, vpn: number, pfn: number): AbstractState =>
   const rest = Array.from({ length: PAGES[old.size] }, (_, i) => leaf(old.vpn + i, old.pfn + i, '4K', old.prot)).filter((l) => l.vpn !== vpn);
   return withLeaves(withoutRange(s, old.vpn, PAGES[old.size]), ...rest, leaf(vpn, pfn, '4K', old.prot));
 };
+
+const DM2M = leafAt(booted, DM + LONE);
+const tlb = (cpu: number, l: Leaf, root = 0): TlbEntry => ({ cpu, root, leaf: l });
+const withTlb = (s: AbstractState, ...entries: TlbEntry[]): AbstractState => ({ ...s, tlb: entries });
+const owing = (s: AbstractState, vpn: number, pages: number): AbstractState => ({ ...s, pendingFlush: [{ vpn, pages, reason: 'unmap' }] });
+/** The direct map with the 2M leaf of LONE split to 4K, the pieces `keep` picks left (set_direct_map_invalid_noflush of the others). */
+function dmSplit(keep: (i: number) => boolean): AbstractState {
+  return withLeaves(withoutRange(booted, DM2M.vpn, 512), ...Array.from({ length: 512 }, (_, i) => leaf(DM2M.vpn + i, DM2M.pfn + i, '4K', DM2M.prot)).filter((_, i) => keep(i)));
+}
+const about = (re: RegExp) => expect.stringMatching(re) as unknown as string;
 
 const D: Record<string, NegativeCase[]> = {
   D1: [
@@ -61,6 +74,35 @@ const D: Record<string, NegativeCase[]> = {
       want: { root: 0, vpn: L.vmallocStart + 20 * 512 + 500, pages: 12, frames: [{ pfn: 60 * 512 + 500, count: 12 }] },
     },
   ],
+  D5: [
+    {
+      name: 'set_direct_map_invalid of two pages, then the obligation flushed elsewhere: the 2M translation is still cached',
+      state: () => withTlb(withFrameFlags(dmSplit((i) => i !== 3 && i !== 4), LONE + 3, 2, { noDirectMap: true }), tlb(1, DM2M)),
+      want: { root: 0, vpn: DM + LONE + 3, pages: 2, frames: [{ pfn: LONE + 3, count: 2 }], detail: about(/cpu 1 caches .*frames 0x.*removed from the direct map/) },
+    },
+    {
+      name: 'a secretmem page cached through a user mapping of a process root',
+      state: () => withTlb(withFrameFlags(booted, LONE + 9, 1, { noDirectMap: true }), tlb(0, leaf(0x400, LONE + 9), 2)),
+      want: { root: 2, vpn: 0x400, pages: 1, frames: [{ pfn: LONE + 9, count: 1 }] },
+    },
+  ],
+  D6: [{
+    name: 'secretmem frees its pages without set_direct_map_default_noflush',
+    state: () => withFrameFlags(dmSplit((i) => i >= 4), LONE, 4, { use: 'free', noDirectMap: true }),
+    want: { frames: [{ pfn: LONE, count: 4 }], detail: about(/free noDirectMap: freed while removed from the direct map/) },
+  }],
+  D7: [
+    {
+      name: 'vfree frees the pages before the lazy purge flushed the vmalloc range',
+      state: () => owing(withTlb(withFrameFlags(booted, LONE + 10, 2, { use: 'free' }), tlb(0, leaf(L.vmallocStart + 7000, LONE + 10))), L.vmallocStart + 7000, 1),
+      want: { root: 0, vpn: L.vmallocStart + 7000, pages: 1, frames: [{ pfn: LONE + 10, count: 1 }], detail: about(/a free frame cached outside its direct-map page/) },
+    },
+    {
+      name: 'a 2M vmalloc translation of which some frames are free',
+      state: () => withTlb(withFrameFlags(booted, 60 * 512 + 500, 100, { use: 'free' }), tlb(1, leaf(L.vmallocStart + 20 * 512, 60 * 512, '2M'))),
+      want: { root: 0, vpn: L.vmallocStart + 20 * 512 + 500, pages: 12, frames: [{ pfn: 60 * 512 + 500, count: 12 }] },
+    },
+  ],
 };
 
 describe('D: each invariant catches its bad state with the right witness', () => {
@@ -97,6 +139,39 @@ describe('D: what is allowed', () => {
     const free = withFrameFlags(booted, LONE, 4096, { use: 'free' });
     expect(invariantById('D4')!.check(free)).toEqual([]);
     expect(invariantById('D4')!.holds(free)).toEqual([]);
+  });
+
+  const none = (s: AbstractState, ...ids: string[]): void => {
+    for (const id of ids) {
+      expect(invariantById(id)!.check(s), `${id} check`).toEqual([]);
+      expect(invariantById(id)!.holds(s), `${id} holds`).toEqual([]);
+    }
+  };
+
+  it('D5: a flush owed over the removed pages excuses the cached translation until it is done', () => {
+    const removed = withFrameFlags(dmSplit((i) => i !== 3 && i !== 4), LONE + 3, 2, { noDirectMap: true });
+    none(owing(withTlb(removed, tlb(1, DM2M)), DM + LONE + 3, 2), 'D5');
+    none(owing(withTlb(removed, tlb(1, DM2M)), DM + LONE + 500, 1), 'D5');
+    // Cached nowhere: nothing owed either way.
+    none(withTlb(removed, tlb(1, leafAt(removed, DM + LONE + 2))), 'D5');
+    expect(invariantById('D5')!.check(owing(withTlb(removed, tlb(1, DM2M)), DM + LONE + 512, 1))).toHaveLength(1);
+  });
+
+  it('D6: a free frame in the direct map, or a removed one still in use, is fine', () => {
+    none(withFrameFlags(booted, LONE, 4, { use: 'free' }), 'D6');
+    none(withFrameFlags(dmSplit((i) => i >= 4), LONE, 4, { noDirectMap: true }), 'D6');
+  });
+
+  it('D7: a free frame may stay cached at its own direct-map page, owed flush or not; elsewhere not even with one', () => {
+    const free = withFrameFlags(booted, LONE + 10, 2, { use: 'free' });
+    none(withTlb(free, tlb(0, DM2M), tlb(1, leafAt(free, DM + LONE + 10))), 'D7');
+    none(withTlb(free, tlb(0, leaf(L.vmallocStart + 7000, LONE + 12))), 'D7');
+    expect(invariantById('D7')!.check(owing(withTlb(free, tlb(0, leaf(L.vmallocStart + 7000, LONE + 11))), L.vmallocStart, 8192))).toHaveLength(1);
+  });
+
+  it('the TLB checks look at every cached entry, whatever the scope', () => {
+    const free = withTlb(withFrameFlags(booted, LONE + 10, 2, { use: 'free' }), tlb(0, leaf(L.vmallocStart + 7000, LONE + 10)));
+    expect(invariantById('D7')!.check(free, { vpn: DM, pages: 1 })).toHaveLength(1);
   });
 
   it('a scoped check looks only at the leaves of its scope', () => {

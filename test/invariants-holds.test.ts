@@ -3,7 +3,8 @@
  * states and on adversarial ones (overlapping, unsorted and misaligned leaves, leaves at
  * the edges of frame runs, aliases of text, rodata and table frames, partly overlapping W
  * and X aliases, noDirectMap frames, damaged frame runs, dump-like states without frame
- * facts, several roots), both find nothing or both find something, and their witnesses
+ * facts, several roots; TLB entries current, stale, of the wrong size or overlapping at two sizes, flush obligations over
+ * some of them, paging-structure caches current, unlinked and freed), both find nothing or both find something, and their witnesses
  * cover the same (root, page) pairs and the same frames. Scoped checks, on states whose
  * leaves are sorted and disjoint as a scoped check trusts, report only what the
  * definition reports and everything it reports inside the scope.
@@ -16,11 +17,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkDisagreements, disagreementText, scopedCheckDisagreements } from '../checker/agreement.ts';
 import { CATALOGUE } from '../checker/index.ts';
-import { PAGES, X86_64_LAYOUT_4LEVEL as L, lowerHalfEnd, upperHalfStart, type PageSize, type Pfn } from '../spec/address.ts';
+import { PAGES, X86_64_LAYOUT_4LEVEL as L, lowerHalfEnd, upperHalfStart, type Level, type PageSize, type Pfn } from '../spec/address.ts';
 import { tableFootprint } from '../spec/footprint.ts';
 import type { Witness } from '../spec/invariant.ts';
 import {
-  CACHE_MODES, FRAME_USES, type AbstractRoot, type AbstractState, type CacheMode, type FrameRun, type Leaf, type Prot, type RootKind,
+  CACHE_MODES, CACHED_TABLE_STATES, FRAME_USES, type AbstractRoot, type AbstractState, type CacheMode, type CachedTableState, type FlushObligation, type FrameRun,
+  type Leaf, type Prot, type RootKind, type TlbEntry, type WalkCacheEntry,
 } from '../spec/state.ts';
 import { fcParams } from './seed.ts';
 
@@ -186,6 +188,102 @@ function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
   );
 }
 
+/** Obligations as S14 wants them: sorted, merged where they overlap or touch, each of at least one page. */
+function canonicalOwed(list: readonly FlushObligation[]): FlushObligation[] {
+  const out: FlushObligation[] = [];
+  for (const o of [...list].filter((x) => x.pages > 0).sort((a, b) => a.vpn - b.vpn)) {
+    const last = out[out.length - 1];
+    if (last !== undefined && o.vpn <= last.vpn + last.pages) out[out.length - 1] = { ...last, pages: Math.max(last.vpn + last.pages, o.vpn + o.pages) - last.vpn };
+    else out.push(o);
+  }
+  return out;
+}
+
+const tlbOrder = (a: TlbEntry, b: TlbEntry): number => a.cpu - b.cpu || a.root - b.root || a.leaf.vpn - b.leaf.vpn || (PAGES[a.leaf.size] ?? 0) - (PAGES[b.leaf.size] ?? 0);
+const SMALLER: Partial<Record<PageSize, PageSize>> = { '2M': '4K', '1G': '2M' };
+const LARGER: Partial<Record<PageSize, PageSize>> = { '4K': '2M', '2M': '1G' };
+
+/** The aligned `size` piece of `l` at index `at` (a 4K page of a 2M leaf, a 2M one of a 1G leaf). */
+const pieceOf = (l: Leaf, size: PageSize, at: number): Leaf => {
+  const off = (at % 512) * PAGES[size];
+  return { ...l, vpn: l.vpn + off, pfn: l.pfn + off, size };
+};
+
+/**
+ * TLB entries, flush obligations and paging-structure caches for a state: translations of
+ * its leaves cached as they are (current), with other rights or frames, one size up or
+ * down (a 2M entry over 4K tables, a 4K one under a 2M leaf), a leaf and a piece of it
+ * that disagree on one CPU (L3), entries of roots that do not exist and anywhere at all;
+ * obligations over some of them (mostly canonical, sometimes raw: unsorted, empty); cached
+ * table entries in all three states.
+ */
+function cachesArb(state: AbstractState): fc.Arbitrary<AbstractState> {
+  const mapped = state.roots.flatMap((r) => r.leaves.map((leaf) => ({ root: r.id, leaf })));
+  const ids = [...new Set(state.roots.map((r) => r.id)), 7];
+  const pick = mapped.length === 0 ? fc.constant(undefined) : fc.constantFrom(...mapped);
+  const entries = fc
+    .record({
+      from: pick,
+      kind: fc.constantFrom('current', 'current', 'current', 'prot', 'frame', 'smaller', 'larger', 'pair', 'pair', 'random'),
+      cpu: fc.constantFrom(0, 1),
+      root: fc.constantFrom(...ids),
+      prot: protArb,
+      at: fc.nat({ max: 511 }),
+      samePair: sometimes(3),
+      random: leafArb(state.frames, true),
+    })
+    .map(({ from, kind, cpu, root, prot, at, samePair, random }): TlbEntry[] => {
+      if (from === undefined || kind === 'random') return [{ cpu, root, leaf: random }];
+      const l = from.leaf;
+      const at0 = (leaf: Leaf): TlbEntry[] => [{ cpu, root: from.root, leaf }];
+      const down = SMALLER[l.size];
+      const up = LARGER[l.size];
+      switch (kind) {
+        case 'prot': return at0({ ...l, prot });
+        case 'frame': return at0({ ...l, pfn: l.pfn + 1 });
+        case 'smaller': return at0(down === undefined ? l : pieceOf(l, down, at));
+        case 'larger': {
+          if (up === undefined) return at0(l);
+          const vpn = l.vpn - (((l.vpn % PAGES[up]) + PAGES[up]) % PAGES[up]);
+          return at0({ ...l, vpn, pfn: l.pfn - (l.vpn - vpn), size: up });
+        }
+        case 'pair': {
+          if (down === undefined) return at0(l);
+          const p = pieceOf(l, down, at);
+          return [...at0(l), ...at0(samePair ? p : { ...p, ...(at % 2 === 0 ? { prot } : { pfn: p.pfn + 3 }) })];
+        }
+        default: return at0(l);
+      }
+    });
+  const walkArb = fc
+    .record({
+      from: pick,
+      cpu: fc.constantFrom(0, 1),
+      level: fc.integer({ min: 1, max: state.config.levels - 1 }),
+      table: fc.oneof({ weight: 3, arbitrary: fc.constant<CachedTableState>('current') }, { weight: 2, arbitrary: fc.constantFrom(...CACHED_TABLE_STATES) }),
+    })
+    .map(({ from, cpu, level, table }): WalkCacheEntry => {
+      const span = PAGES['4K'] * 512 ** level;
+      const vpn = from === undefined ? DM : from.leaf.vpn - (((from.leaf.vpn % span) + span) % span);
+      return { cpu, root: from?.root ?? 0, level: level as Level, vpn, table };
+    });
+  return fc
+    .record({
+      tlb: fc.array(entries, { maxLength: 5 }).map((ls) => ls.flat()),
+      unsortedTlb: sometimes(1),
+      owedAt: fc.array(fc.record({ k: fc.nat(), d: fc.integer({ min: -8, max: 520 }), pages: fc.integer({ min: 0, max: 600 }) }), { maxLength: 3 }),
+      owedShape: fc.constantFrom('base', 'canonical', 'canonical', 'canonical', 'raw'),
+      walkCache: fc.oneof({ weight: 1, arbitrary: fc.constant([]) }, { weight: 2, arbitrary: fc.array(walkArb, { maxLength: 4 }) }),
+    })
+    .map(({ tlb, unsortedTlb, owedAt, owedShape, walkCache }): AbstractState => {
+      const sorted = unsortedTlb ? tlb : [...tlb].sort(tlbOrder);
+      const derived = sorted.length === 0 ? [] : owedAt.map(({ k, d, pages }) => ({ vpn: sorted[k % sorted.length]!.leaf.vpn + d, pages, reason: 'noflush' }));
+      const pendingFlush = owedShape === 'base' ? state.pendingFlush : owedShape === 'raw' ? [...state.pendingFlush, ...derived] : canonicalOwed([...state.pendingFlush, ...derived]);
+      const walk = [...walkCache].sort((a, b) => a.cpu - b.cpu || a.root - b.root || a.level - b.level || a.vpn - b.vpn);
+      return { ...state, tlb: sorted, pendingFlush, ...(walk.length > 0 ? { walkCache: walk } : {}) };
+    });
+}
+
 /** How many generated states broke each invariant, and how many kept it. */
 type Tally = Map<string, { broken: number; kept: number }>;
 
@@ -201,7 +299,7 @@ function disagreements(state: AbstractState, tally: Tally): string[] {
 function agreesOn(shape: Shape, numRuns: number): void {
   const tally: Tally = new Map();
   fc.assert(
-    fc.property(stateArb(shape), (state) => {
+    fc.property(stateArb(shape).chain(cachesArb), (state) => {
       expect(disagreements(state, tally)).toEqual([]);
     }),
     fcParams({ numRuns }),
@@ -216,7 +314,7 @@ describe('every check finds what its definition finds', () => {
   it('on adversarial states', () => agreesOn('adversarial', 300));
 
   it('a scoped check on sorted, disjoint leaves: nothing the definition does not find, all it finds in the scope', () => {
-    const scoped = stateArb('disjoint').chain((state) => {
+    const scoped = stateArb('disjoint').chain(cachesArb).chain((state) => {
       const starts = state.roots.flatMap((r) => r.leaves.map((l) => l.vpn));
       const near = fc.tuple(fc.constantFrom(DM, ...starts), fc.integer({ min: -600, max: 600 })).map(([b, d]) => b + d);
       return fc.record({ vpn: near, pages: fc.integer({ min: 1, max: 2048 }) }).map((scope) => ({ state, scope }));

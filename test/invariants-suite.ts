@@ -11,6 +11,8 @@ export interface WitnessWant {
   readonly vpn?: Vpn;
   readonly pages?: number;
   readonly frames?: readonly { readonly pfn: Pfn; readonly count: number }[];
+  /** What the detail must say: `expect.stringMatching(...)`. */
+  readonly detail?: string;
 }
 
 /** A bad state and where the invariant must point. */

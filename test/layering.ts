@@ -59,7 +59,7 @@ export const TRUSTED: Readonly<Record<string, readonly string[]>> = {
     'isAligned', 'parseHex64', 'addrToPage', 'hexToVpn', 'pageToAddr', 'vpnToHex', 'pfnToHex', 'vpnSpan', 'pfnSpan', 'X86_64_LAYOUT_4LEVEL',
     'X86_64_LAYOUT_5LEVEL', 'kernelLayout',
   ],
-  'spec/state.ts': ['CACHE_MODES', 'X86_KERNEL_PAT', 'INIT_MM', 'PAGE_KERNEL', 'PAGE_KERNEL_EXEC', 'PAGE_KERNEL_RO', 'PAGE_KERNEL_ROX'],
+  'spec/state.ts': ['CACHE_MODES', 'CACHED_TABLE_STATES', 'X86_KERNEL_PAT', 'INIT_MM', 'PAGE_KERNEL', 'PAGE_KERNEL_EXEC', 'PAGE_KERNEL_RO', 'PAGE_KERNEL_ROX'],
   'spec/errors.ts': ['ok', 'OK', 'fail'],
   'spec/contracts/args.ts': ['ptError', 'checkRoot', 'checkKernelVpn', 'checkKernelPages', 'checkPfnRange', 'checkFrameCount', 'checkProt'],
   'spec/contracts/map.ts': ['validateMap'],
@@ -67,7 +67,8 @@ export const TRUSTED: Readonly<Record<string, readonly string[]>> = {
   'spec/contracts/protect.ts': ['validateProtect'],
   'spec/contracts/directmap.ts': ['validateSetDirectMap'],
   'spec/contracts/hugepage.ts': ['validateSplit', 'validateCollapse'],
-  'spec/contracts/access.ts': ['validateTranslate', 'validateAccess', 'validateFlush'],
+  'spec/contracts/access.ts': ['validateTranslate', 'validateAccess', 'validateFlush', 'validateFlushLocal'],
+  'spec/contracts/frames.ts': ['validateFrames'],
   'spec/contracts/outcome.ts': ['POLICY_ARG', 'STRICT_POLICY', 'policyError'],
   'spec/contracts/linux.ts': ['kernelImage', 'TLB_SINGLE_PAGE_FLUSH_CEILING', 'kernelEventText'],
 };

@@ -84,6 +84,9 @@ export interface LinuxCase {
 
 const protect = (vpn: Vpn, pages: number, change: ProtChange, alias = true): Command => ({ op: 'protect', vpn, pages, change, alias });
 const unmap = (vpn: Vpn, pages: number): Command => ({ op: 'unmap', root: 0, vpn, pages });
+/** vunmap_range_noflush: the entries go, the flush is owed. */
+const unmapNoflush = (vpn: Vpn, pages: number): Command => ({ op: 'unmap', root: 0, vpn, pages, flush: false });
+const map2m = (vpn: Vpn, pfn: Pfn): Command => ({ op: 'map', root: 0, vpn, pfn, pages: 512, prot: PAGE_KERNEL, maxPage: '2M' });
 /** set_memory_rox: RW and NX cleared, CPA_COLLAPSE. */
 const rox = (vpn: Vpn, pages: number): Command => ({ op: 'protect', vpn, pages, change: { write: false, exec: true }, alias: true, collapse: true });
 /** 512 4K vmalloc pages from a 1G-aligned address, over the 2M-aligned frames from FRAME_2M. */
@@ -743,6 +746,64 @@ export const LINUX_CASES: readonly LinuxCase[] = [
       pages: [page(VMALLOC_1G, 'the 2M leaf', '2M')],
       events: [],
       tablesAdded: 1,
+    },
+  },
+  {
+    name: 'vunmap_range_noflush: the page goes, its stale translation stays cached and the flush is owed',
+    kernelFunction: 'vunmap_range_noflush (mm/vmalloc.c: __vunmap_range_noflush without flush_tlb_kernel_range)',
+    scenario: 'kernel',
+    commands: [map4k(VMALLOC_1G, FRAME), read(1, VMALLOC_1G), unmapNoflush(VMALLOC_1G, 1)],
+    expect: {
+      results: ['ok', 'ok', 'ok'],
+      pages: [page(VMALLOC_1G, 'the unmapped page', null)],
+      events: [],
+      tlb: [{ cpu: 1, at: VMALLOC_1G, cached: true }],
+      pendingFlush: [{ vpn: VMALLOC_1G, pages: 1, reason: 'unmap' }],
+      // vunmap frees no table, flush or not.
+      tablesAdded: 2,
+    },
+  },
+  {
+    name: 'a 2M vmap over a kept PTE table: pmd_free_pte_page flushes its first page before the free, paying what was owed there',
+    kernelFunction: 'vmap_try_huge_pmd (mm/vmalloc.c), pmd_free_pte_page (arch/x86/mm/pgtable.c: flush_tlb_kernel_range of one page, "INVLPG to clear all paging-structure caches")',
+    scenario: 'kernel',
+    commands: [read(0, VM4K + 9), map4k(VMALLOC_1G, FRAME_2M), read(1, VMALLOC_1G), unmapNoflush(VMALLOC_1G, 1), map2m(VMALLOC_1G, FRAME_2M)],
+    expect: {
+      results: ['ok', 'ok', 'ok', 'ok', 'ok'],
+      pages: [page(VMALLOC_1G, 'the 2M leaf', '2M')],
+      events: [],
+      // The one-page flush drops the stale 4K translation and nothing elsewhere.
+      tlb: [{ cpu: 1, at: VMALLOC_1G, cached: false }, { cpu: 0, at: VM4K + 9, cached: true }],
+      pendingFlush: [],
+      tablesAdded: 1,
+    },
+  },
+  {
+    name: 'flush_tlb_kernel_range over more than 33 pages flushes everything',
+    kernelFunction: 'flush_tlb_kernel_range (arch/x86/mm/tlb.c: above tlb_single_page_flush_ceiling, do_flush_tlb_all on each CPU)',
+    scenario: 'kernel',
+    // The removal splits its 2M direct-map leaf (a flush_tlb_all) before the reads fill.
+    commands: [invalid(FRAME, 1, false), read(0, VM4K + 9), read(1, DM + 50000), { op: 'flush', vpn: VMALLOC_1G, pages: 34 }],
+    expect: {
+      results: ['ok', 'ok', 'ok', 'ok'],
+      pages: [page(VM4K + 9, 'a vmalloc page far from the range', '4K')],
+      events: [],
+      tlb: [{ cpu: 0, at: VM4K + 9, cached: false }, { cpu: 1, at: DM + 50000, cached: false }],
+      // The owed direct-map page is paid too, though outside the range.
+      pendingFlush: [],
+    },
+  },
+  {
+    name: 'a CPU-local flush drops only that CPU\'s translations and pays nothing owed',
+    kernelFunction: 'flush_tlb_one_kernel (arch/x86/mm/tlb.c), as kmap_local\'s unmap flushes',
+    scenario: 'kernel',
+    commands: [invalid(FRAME, 1, false), read(0, VM4K + 9), read(1, VM4K + 9), { op: 'flushLocal', cpu: 0, vpn: VM4K + 9, pages: 1 }, { op: 'flushLocal', cpu: 1, vpn: DM + FRAME, pages: 1 }],
+    expect: {
+      results: ['ok', 'ok', 'ok', 'ok', 'ok'],
+      pages: [page(VM4K + 9, 'the vmalloc page', '4K')],
+      events: [],
+      tlb: [{ cpu: 0, at: VM4K + 9, cached: false }, { cpu: 1, at: VM4K + 9, cached: true }],
+      pendingFlush: [{ vpn: DM + FRAME, pages: 1, reason: 'setDirectMapInvalid' }],
     },
   },
   {

@@ -11,13 +11,16 @@ import { runTrace } from '../fuzz/check.ts';
 import { builtinTarget } from '../fuzz/defaults.ts';
 import { createImpl } from '../impl/index.ts';
 import { Model } from '../model/index.ts';
-import { PAGES, X86_64_LAYOUT_4LEVEL as L, type Vpn } from '../spec/address.ts';
+import { PAGES, X86_64_LAYOUT_4LEVEL as L, leafLevel, pagesPerEntry, type Level, type Vpn } from '../spec/address.ts';
 import { applyCommand, type Command } from '../spec/commands.ts';
+import { rangeFlush } from '../spec/contracts/post/effect.ts';
 import { postcondition, type PostMode } from '../spec/contracts/post/index.ts';
 import { fail, OK, ok, type Result } from '../spec/errors.ts';
 import { SCENARIOS } from '../spec/scenario.ts';
 import { tableFootprint } from '../spec/footprint.ts';
-import { PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type AbstractState, type FrameRun, type Leaf, type SystemConfig, type TlbEntry } from '../spec/state.ts';
+import {
+  PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type AbstractState, type CachedTableState, type FrameRun, type Leaf, type SystemConfig, type TlbEntry, type WalkCacheEntry,
+} from '../spec/state.ts';
 import type { PageTableSystem, SystemSetup } from '../spec/system.ts';
 import { fcParams } from './seed.ts';
 import { leaf, stateOf } from './states.ts';
@@ -693,16 +696,18 @@ describe('(c) translate, access, flush, flushAll', () => {
     const read: Command = { op: 'access', cpu: 1, root: 0, vpn: V + 515, kind: 'r', mode: 'kernel' };
     const reached = { fault: false, translation: { leaf: V2M, pfn: 515 }, fromTlb: false } as const;
     const walked = ok(reached);
-    expect(broken(tiny(BASE), read, walked, tiny(BASE, { tlb: [entry(1, V2M)] }))).toEqual([]);
-    expect(broken(tiny(BASE), read, walked, tiny(BASE))).toEqual(['access.tlb']);
+    // A walk also caches the table entries above the leaf (walkOf, below).
+    expect(broken(tiny(BASE), read, walked, tiny(BASE, { tlb: [entry(1, V2M)], walkCache: walkOf(1, V2M) }))).toEqual([]);
+    // Neither the TLB entry nor the cached table entries: both are the fill clause's.
+    expect(broken(tiny(BASE), read, walked, tiny(BASE))).toEqual(['access.tlb', 'access.tlb']);
     const stale = leaf(V + 4096, 9);
     const cached = tiny(BASE, { tlb: [entry(0, stale)] });
     const again: Command = { op: 'access', cpu: 0, root: 0, vpn: V + 4096, kind: 'r', mode: 'kernel' };
     expect(broken(cached, again, ok({ fault: false, translation: { leaf: stale, pfn: 9 }, fromTlb: true }), cached)).toEqual([]);
     expect(broken(cached, again, ok({ fault: 'not-present' }), cached)).toEqual(['access.hit']);
     const fetch: Command = { ...read, kind: 'x' };
-    expect(broken(tiny(BASE), fetch, ok({ fault: 'protection' }), tiny(BASE, { tlb: [entry(1, V2M)] }))).toEqual([]);
-    expect(broken(tiny(BASE), fetch, walked, tiny(BASE, { tlb: [entry(1, V2M)] }))).toEqual(['access.permission']);
+    expect(broken(tiny(BASE), fetch, ok({ fault: 'protection' }), tiny(BASE, { tlb: [entry(1, V2M)], walkCache: walkOf(1, V2M) }))).toEqual([]);
+    expect(broken(tiny(BASE), fetch, walked, tiny(BASE, { tlb: [entry(1, V2M)], walkCache: walkOf(1, V2M) }))).toEqual(['access.permission']);
   });
 
   it('flush: entries meeting the range go on every CPU, debts there are paid', () => {
@@ -727,5 +732,210 @@ describe('(c) operations without a contract', () => {
     const refused = fail('EINVAL', 'op', 'no isolation');
     expect(broken(tiny(BASE), c, refused, tiny(BASE))).toEqual([]);
     expect(broken(tiny(BASE), c, refused, tiny(without(V4K)))).toContain('ptiClone.refusal');
+  });
+});
+
+// ---- (c) the TLB-lifetime relations: the flush ceiling, paging-structure caches, flushLocal, lazy unmap, frames ----
+
+/** A paging-structure-cache entry of root 0: the level-`level` table whose span holds `vpn`. */
+const walkAt = (cpu: number, level: Level, vpn: Vpn, table: CachedTableState = 'current'): WalkCacheEntry => {
+  const span = pagesPerEntry((level + 1) as Level);
+  return { cpu, root: 0, level, vpn: vpn - (vpn % span), table };
+};
+const walkOrder = (a: WalkCacheEntry, b: WalkCacheEntry): number => a.cpu - b.cpu || a.root - b.root || a.level - b.level || a.vpn - b.vpn;
+/** What a walk of `l` on `cpu` caches: every table entry above the leaf, current. */
+const walkOf = (cpu: number, l: Leaf): WalkCacheEntry[] =>
+  Array.from({ length: CONFIG.levels - leafLevel(l.size) }, (_, k) => walkAt(cpu, (leafLevel(l.size) + k) as Level, l.vpn));
+const caches = (...ws: WalkCacheEntry[]): WalkCacheEntry[] => [...ws].sort(walkOrder);
+
+describe('(c) flush: the 33-page ceiling, and every paging-structure cache emptied', () => {
+  const tlb = [entry(0, V4K), entry(1, DM4K)];
+  const owedDm = [{ vpn: DM + 1000, pages: 1, reason: 'setDirectMapInvalid' }];
+  const walk = caches(...walkOf(0, V4K), ...walkOf(1, DM4K));
+  const before = tiny(BASE, { tlb, pendingFlush: owedDm, walkCache: walk, pendingTableFrees: 1 });
+
+  it('more than 33 pages is flushAll: every TLB, cache and obligation emptied, every pending table released', () => {
+    const c: Command = { op: 'flush', vpn: V, pages: 34 };
+    const all = tiny(BASE);
+    expect(broken(before, c, OK, all)).toEqual([]);
+    expect(broken(before, c, OK, { ...all, tlb: [entry(1, DM4K)] })).toEqual(['flush.tlb']);
+    expect(broken(before, c, OK, { ...all, pendingFlush: owedDm })).toEqual(['flush.obligations']);
+    expect(broken(before, c, OK, tiny(BASE, { pendingTableFrees: 1 }))).toEqual(['flush.tables']);
+    expect(broken(before, c, OK, { ...all, walkCache: walkOf(1, DM4K) })).toEqual(['flush.tlb']);
+  });
+
+  it('33 pages is a range flush: only the entries meeting it go, the debt elsewhere stays, yet every cache is emptied', () => {
+    const c: Command = { op: 'flush', vpn: V, pages: 33 };
+    const ranged = tiny(BASE, { tlb: [entry(1, DM4K)], pendingFlush: owedDm, pendingTableFrees: 1 });
+    expect(broken(before, c, OK, ranged)).toEqual([]);
+    expect(broken(before, c, OK, tiny(BASE))).toEqual(['flush.tlb', 'flush.obligations']);
+    // Paging-structure caches: INVLPG empties them whatever the address, on every CPU.
+    expect(broken(before, c, OK, { ...ranged, walkCache: walkOf(1, DM4K) })).toEqual(['flush.tlb']);
+    expect(broken(before, c, OK, { ...ranged, walkCache: walk })).toEqual(['flush.tlb']);
+  });
+
+  it('the ceiling counts merged ranges: ranges that overlap or touch are one flush, and more than 33 pages of it is flushAll', () => {
+    expect(rangeFlush([{ vpn: V, pages: 33 }])).not.toBe('all');
+    expect(rangeFlush([{ vpn: V, pages: 20 }, { vpn: V + 20, pages: 20 }])).toBe('all');
+    expect(rangeFlush([{ vpn: V, pages: 20 }, { vpn: V + 15, pages: 20 }])).toBe('all');
+    expect(rangeFlush([{ vpn: V, pages: 20 }, { vpn: V + 10, pages: 20 }])).not.toBe('all');
+    const apart = rangeFlush([{ vpn: V, pages: 20 }, { vpn: V + 21, pages: 20 }]);
+    expect(apart === 'all' ? 'all' : apart.ranges).toEqual([{ vpn: V, pages: 20 }, { vpn: V + 21, pages: 20 }]);
+  });
+});
+
+describe('(c) flushLocal: one CPU\'s TLB and caches, nothing else', () => {
+  const tlb = [entry(0, V4K), entry(1, DM4K), entry(1, V4K)];
+  const owedV = [{ vpn: V, pages: 1, reason: 'unmap' }];
+  const walk = caches(...walkOf(0, V4K), ...walkOf(1, V4K));
+  const before = tiny(BASE, { tlb, pendingFlush: owedV, walkCache: walk, pendingTableFrees: 1 });
+  const c: Command = { op: 'flushLocal', cpu: 1, vpn: V, pages: 1 };
+  const good = tiny(BASE, { tlb: [entry(0, V4K), entry(1, DM4K)], pendingFlush: owedV, walkCache: walkOf(0, V4K), pendingTableFrees: 1 });
+
+  it('drops that CPU\'s entries meeting the range and empties its caches; the obligations and pending tables stay', () => {
+    expect(broken(before, c, OK, good)).toEqual([]);
+    expect(broken(before, c, OK, { ...good, tlb: [entry(1, DM4K)] })).toEqual(['flushLocal.tlb']);
+    expect(broken(before, c, OK, { ...good, walkCache: walk })).toEqual(['flushLocal.tlb']);
+    expect(broken(before, c, OK, { ...good, walkCache: [] })).toEqual(['flushLocal.tlb']);
+    expect(broken(before, c, OK, { ...good, pendingFlush: [] })).toEqual(['flushLocal.obligations']);
+    expect(broken(before, c, OK, tiny(BASE, { ...good, pendingTableFrees: 0, tablesInUse: good.tablesInUse - 1 }))).toEqual(['flushLocal.tables']);
+  });
+
+  it('has no ceiling: a long range is still that CPU\'s entries meeting it', () => {
+    const long: Command = { ...c, pages: 400 };
+    expect(broken(before, long, OK, good)).toEqual([]);
+    expect(broken(before, long, OK, { ...good, tlb: [entry(0, V4K)] })).toEqual(['flushLocal.tlb']);
+  });
+
+  it('EINVAL cpu first, as for access', () => {
+    expect(broken(before, { ...c, cpu: 2 }, fail('EINVAL', 'cpu', 'x'), before)).toEqual([]);
+    expect(broken(before, { ...c, cpu: 2 }, OK, good)).toContain('flushLocal.einval');
+    expect(broken(before, { ...c, pages: 0 }, fail('EINVAL', 'pages', 'x'), before)).toEqual([]);
+  });
+});
+
+describe('(c) access through the paging-structure caches', () => {
+  const read = (vpn: Vpn): Extract<Command, { op: 'access' }> => ({ op: 'access', cpu: 1, root: 0, vpn, kind: 'r', mode: 'kernel' });
+  const walkedTo = (l: Leaf, vpn: Vpn) => ok({ fault: false, translation: { leaf: l, pfn: l.pfn + (vpn - l.vpn) }, fromTlb: false } as const);
+
+  it('a walk fills the TLB and caches every table entry above the leaf, current', () => {
+    expect(broken(tiny(BASE), read(V + 515), walkedTo(V2M, V + 515), tiny(BASE, { tlb: [entry(1, V2M)], walkCache: walkOf(1, V2M) }))).toEqual([]);
+    expect(walkOf(1, V2M).map((w) => w.level)).toEqual([2, 3]);
+    expect(broken(tiny(BASE), read(V + 515), walkedTo(V2M, V + 515), tiny(BASE, { tlb: [entry(1, V2M)] }))).toEqual(['access.tlb']);
+    // A 2M leaf has no PTE table above it to cache.
+    const tooDeep = caches(walkAt(1, 1, V + 515), ...walkOf(1, V2M));
+    expect(broken(tiny(BASE), read(V + 515), walkedTo(V2M, V + 515), tiny(BASE, { tlb: [entry(1, V2M)], walkCache: tooDeep }))).toEqual(['access.tlb']);
+    // On the CPU that walked, not another.
+    expect(broken(tiny(BASE), read(V + 515), walkedTo(V2M, V + 515), tiny(BASE, { tlb: [entry(1, V2M)], walkCache: walkOf(0, V2M) }))).toEqual(['access.tlb']);
+  });
+
+  it('a protection fault keeps the walk\'s fills; a TLB hit fills nothing', () => {
+    const fetch: Command = { ...read(V), kind: 'x' };
+    expect(broken(tiny(BASE), fetch, ok({ fault: 'protection' }), tiny(BASE, { tlb: [entry(1, V4K)], walkCache: walkOf(1, V4K) }))).toEqual([]);
+    const hit = tiny(BASE, { tlb: [entry(1, V4K)] });
+    const fromTlb = ok({ fault: false, translation: { leaf: V4K, pfn: 7 }, fromTlb: true } as const);
+    expect(broken(hit, read(V), fromTlb, hit)).toEqual([]);
+    expect(broken(hit, read(V), fromTlb, { ...hit, walkCache: walkOf(1, V4K) })).toEqual(['access.tlb']);
+  });
+
+  it('the walk starts at the deepest cached entry: through an unlinked one it faults not-present and fills nothing', () => {
+    // The PTE table of V4K's 2M span was unlinked (a lazy unmap emptied it); the tables map V again since, by another table.
+    const stale = tiny(BASE, { walkCache: caches(walkAt(1, 1, V, 'unlinked'), walkAt(1, 2, V), walkAt(1, 3, V)) });
+    expect(broken(stale, read(V), ok({ fault: 'not-present' }), stale)).toEqual([]);
+    expect(broken(stale, read(V), walkedTo(V4K, V), stale)).toEqual(['access.walk']);
+    expect(broken(stale, read(V), ok({ fault: 'not-present' }), { ...stale, tlb: [entry(1, V4K)] })).toEqual(['access.tlb']);
+    // Another CPU, or another span, walks through memory as usual.
+    const other = { ...read(V), cpu: 0 };
+    expect(broken(stale, other, walkedTo(V4K, V), { ...stale, tlb: [entry(0, V4K)], walkCache: caches(...stale.walkCache!, ...walkOf(0, V4K)) })).toEqual([]);
+    expect(broken(stale, read(V + 515), walkedTo(V2M, V + 515), { ...stale, tlb: [entry(1, V2M)], walkCache: caches(walkAt(1, 1, V, 'unlinked'), ...walkOf(1, V2M)) })).toEqual([]);
+  });
+
+  it('a current entry deeper than an unlinked one is where the walk starts; its fill replaces what was cached', () => {
+    const mixed = tiny(BASE, { walkCache: caches(walkAt(1, 1, V), walkAt(1, 2, V, 'unlinked')) });
+    expect(broken(mixed, read(V), walkedTo(V4K, V), tiny(BASE, { tlb: [entry(1, V4K)], walkCache: walkOf(1, V4K) }))).toEqual([]);
+    expect(broken(mixed, read(V), walkedTo(V4K, V), tiny(BASE, { tlb: [entry(1, V4K)], walkCache: caches(walkAt(1, 1, V), walkAt(1, 2, V, 'unlinked'), walkAt(1, 3, V)) }))).toEqual(['access.tlb']);
+  });
+});
+
+describe('(c) unmap with flush: false (vunmap_range_noflush)', () => {
+  const c: Command = { op: 'unmap', root: 0, vpn: V, pages: 1, flush: false };
+  const tlb = [entry(0, V4K), entry(1, V2M)];
+  const walk = caches(...walkOf(0, V4K), ...walkOf(1, DM4K));
+  const before = tiny(BASE, { tlb, walkCache: walk });
+  // V4K's PTE table is emptied (V2M's PMD table keeps the PMD table alive): pending, and cached as unlinked.
+  const unlinked = walk.map((w) => (w.cpu === 0 && w.level === 1 ? { ...w, table: 'unlinked' as const } : w));
+  const good = tiny(without(V4K), { tlb, pendingFlush: [{ vpn: V, pages: 1, reason: 'unmap' }], walkCache: unlinked, pendingTableFrees: 1 });
+
+  it('the entries go, no TLB is touched, the range is owed, the emptied table stays pending and its cached entry unlinked', () => {
+    for (const mode of ['full', 'local'] as const) expect(broken(before, c, OK, good, mode)).toEqual([]);
+    expect(broken(before, c, OK, { ...good, tlb: [entry(1, V2M)] })).toEqual(['unmap.tlb']);
+    expect(broken(before, c, OK, { ...good, pendingFlush: [] })).toEqual(['unmap.obligations']);
+    expect(broken(before, c, OK, { ...good, pendingFlush: [{ vpn: V, pages: 1, reason: 'setDirectMapInvalid' }] })).toEqual(['unmap.obligations']);
+    expect(broken(before, c, OK, { ...good, pendingTableFrees: 0, tablesInUse: good.tablesInUse - 1 })).toEqual(['unmap.tables']);
+    expect(broken(before, c, OK, { ...good, walkCache: walk })).toEqual(['unmap.tlb']);
+  });
+
+  it('a step that frees the table while a CPU caches it (the entry marked freed) is a violation', () => {
+    const freed = walk.map((w) => (w.cpu === 0 && w.level === 1 ? { ...w, table: 'freed' as const } : w));
+    expect(broken(before, c, OK, { ...good, walkCache: freed })).toEqual(['unmap.tlb']);
+    // So is any other step that marks an entry freed.
+    const marked = { ...before, walkCache: freed };
+    expect(broken(before, { op: 'translate', root: 0, vpn: V }, ok({ leaf: V4K, pfn: 7 }), marked)).toEqual(['translate.tlb']);
+    expect(broken(before, { op: 'flushLocal', cpu: 1, vpn: V, pages: 1 }, OK, { ...marked, walkCache: freed.filter((w) => w.cpu !== 1) })).toEqual(['flushLocal.tlb']);
+    expect(broken(before, { op: 'flushLocal', cpu: 1, vpn: V, pages: 1 }, OK, { ...marked, walkCache: walk.filter((w) => w.cpu !== 1) })).toEqual([]);
+  });
+
+  it('the debt joins a touching one, and a later flush pays it and empties the caches', () => {
+    const owing = { ...before, pendingFlush: [{ vpn: V + 1, pages: 4, reason: 'setDirectMapInvalid' }] };
+    expect(broken(owing, c, OK, { ...good, pendingFlush: [{ vpn: V, pages: 5, reason: 'setDirectMapInvalid+unmap' }] })).toEqual([]);
+    const flush: Command = { op: 'flush', vpn: V, pages: 1 };
+    const paid = tiny(without(V4K), { tlb: [entry(1, V2M)] });
+    expect(broken(good, flush, OK, paid)).toEqual([]);
+    expect(broken(good, flush, OK, { ...paid, walkCache: unlinked })).toEqual(['flush.tlb']);
+  });
+
+  it('with flush (absent or true) it is the flushing unmap: entries meeting the range dropped, every cache emptied, nothing owed', () => {
+    const flushed = tiny(without(V4K), { tlb: [entry(1, V2M)] });
+    expect(broken(before, { ...c, flush: true }, OK, flushed)).toEqual([]);
+    const { flush: _, ...plain } = c as Extract<Command, { op: 'unmap' }>;
+    expect(broken(before, plain, OK, flushed)).toEqual([]);
+    expect(broken(before, plain, OK, good)).toContain('unmap.tlb');
+  });
+});
+
+describe('(c) allocFrames and freeFrames', () => {
+  const fr = (pfn: number, count: number, use: FrameRun['use']): FrameRun => ({ pfn, count, use, sensitive: false, noDirectMap: false });
+  const frames = [fr(0, 2048, 'data'), fr(2048, 64, 'pagetable'), fr(2112, 100, 'free'), fr(2212, 1884, 'data')];
+  const before = { ...tiny(BASE), frames };
+
+  it('allocFrames: free frames become data, nothing else changes; EBUSY where one is not free', () => {
+    const c: Command = { op: 'allocFrames', pfn: 2112, count: 4 };
+    const after = { ...before, frames: [fr(0, 2048, 'data'), fr(2048, 64, 'pagetable'), fr(2112, 4, 'data'), fr(2116, 96, 'free'), fr(2212, 1884, 'data')] };
+    expect(broken(before, c, OK, after)).toEqual([]);
+    expect(broken(before, c, OK, before)).toEqual(['allocFrames.frames']);
+    expect(broken(before, c, OK, { ...after, tlb: [entry(0, V4K)] })).toEqual(['allocFrames.tlb']);
+    const busy: Command = { op: 'allocFrames', pfn: 2110, count: 4 };
+    expect(broken(before, busy, fail('EBUSY', 'pfn', 'x'), before)).toEqual([]);
+    expect(broken(before, busy, OK, after)).toContain('allocFrames.ebusy');
+    expect(broken(before, busy, fail('EBUSY', 'pfn', 'x'), after)).toContain('allocFrames.refusal');
+    expect(broken(before, { op: 'allocFrames', pfn: 4096, count: 1 }, fail('EINVAL', 'pfn', 'x'), before)).toEqual([]);
+  });
+
+  it('freeFrames: data frames become free (merged with the free run beside them); ENOENT where one is not data', () => {
+    const c: Command = { op: 'freeFrames', pfn: 2212, count: 4 };
+    const after = { ...before, frames: [fr(0, 2048, 'data'), fr(2048, 64, 'pagetable'), fr(2112, 104, 'free'), fr(2216, 1880, 'data')] };
+    expect(broken(before, c, OK, after)).toEqual([]);
+    const unmerged = { ...before, frames: [fr(0, 2048, 'data'), fr(2048, 64, 'pagetable'), fr(2112, 100, 'free'), fr(2212, 4, 'free'), fr(2216, 1880, 'data')] };
+    expect(broken(before, c, OK, unmerged)).toEqual(['freeFrames.frames']);
+    expect(broken(before, c, OK, { ...after, frames: [...after.frames.slice(0, 2), { ...after.frames[2]!, noDirectMap: true }, after.frames[3]!] })).toEqual(['freeFrames.frames']);
+    for (const pfn of [2112, 2100]) {
+      const notData: Command = { op: 'freeFrames', pfn, count: 1 };
+      expect(broken(before, notData, fail('ENOENT', 'pfn', 'x'), before)).toEqual([]);
+      expect(broken(before, notData, OK, before)).toContain('freeFrames.enoent');
+    }
+    // Strict refuses a free that would break D4, D6 or D7 with EPERM naming the invariant: the relation accepts it, and the refusal changes nothing.
+    const eperm = { ok: false as const, error: { errno: 'EPERM' as const, arg: 'pfn', invariant: 'D6', message: '' } };
+    expect(broken(before, c, eperm, before)).toEqual([]);
+    expect(broken(before, c, eperm, after)).toContain('freeFrames.refusal');
   });
 });

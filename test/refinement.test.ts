@@ -1,5 +1,5 @@
 /**
- * The impl refines the model: 150 random command sequences of up to 200 commands from
+ * The impl refines the model: 100 random command sequences of up to 200 commands from
  * the built-in kernel scenario, each run on both, with outcomes, abstract states, the
  * invariant catalogue and the concrete tables checked after every command (incrementally)
  * and in full every 50 commands and at the end. Fixed seed (test/seed.ts); a failure
@@ -17,7 +17,7 @@ import { formatFailure } from '../fuzz/report.ts';
 import { fcParams } from './seed.ts';
 
 const scenario = kernelScenario();
-const RUNS = 150;
+const RUNS = 100;
 
 describe('refinement: impl against model', () => {
   it(`holds for ${RUNS} sequences of up to 200 commands`, () => {

@@ -11,19 +11,31 @@
  *   EINVAL root / EINVAL vpn as above;  EINVAL kind (r/w/x), EINVAL mode (kernel/user)
  *   Postcondition: the TLB entry of (cpu, root) covering vpn is used if present (of
  *   several, as a stale 4K entry under a later 2M fill, the smallest) (fromTlb: true,
- *   even when stale: that is what a missed flush means); else the walk: not mapped →
- *   {fault: 'not-present'} and no fill; mapped → the leaf is inserted into that CPU's
- *   TLB. Then the permission check on the leaf's prot (Intel SDM §4.6, CR0.WP and
+ *   even when stale: that is what a missed flush means); else the walk. The walk starts
+ *   at the deepest paging-structure-cache entry of (cpu, root) whose span holds vpn
+ *   (flush.ts), else at the root: through a 'current' entry it finds what the tables
+ *   hold; through an 'unlinked' or 'freed' one it finds nothing (an unlinked table is
+ *   empty; a freed frame is not a table, and L4 forbids the state), so {fault:
+ *   'not-present'} and no fill. Not mapped → {fault: 'not-present'} and no fill; mapped →
+ *   the leaf is inserted into that CPU's TLB and every table entry above it (the levels
+ *   leafLevel(size) .. levels - 1) into its paging-structure caches as 'current',
+ *   replacing what was cached there. Then the permission check on the leaf's prot (Intel SDM §4.6, CR0.WP and
  *   CR4.SMEP set, as Linux runs): a read needs kernel mode or a user page; a write needs
  *   that and write; a kernel-mode fetch needs execKernel on a supervisor page; a user-mode
  *   fetch needs execUser. Failing it: {fault: 'protection'} (a fill made by the walk
  *   stays). No other part of the state changes.
  *
  * flush, first failure wins:  EINVAL vpn / EINVAL pages as for unmap.
- *   Postcondition: on every CPU and root each TLB entry whose leaf intersects the range
- *   goes, the obligations lose their pages in the range (the pieces keep their reason),
- *   and every pending table whose span intersects it is released (flush.ts).
- * flushAll: never fails; every TLB and every obligation emptied, every pending table released.
+ *   Postcondition (flush.ts): more than 33 pages → as flushAll. Else on every CPU and
+ *   root each TLB entry whose leaf intersects the range goes, every paging-structure
+ *   cache is emptied, the obligations lose their pages in the range (the pieces keep
+ *   their reason), and every pending table whose span intersects it is released.
+ * flushAll: never fails; every TLB, paging-structure cache and obligation emptied, every
+ *   pending table released.
+ * flushLocal(cpu, vpn, pages), first failure wins: EINVAL cpu as for access; EINVAL vpn /
+ *   EINVAL pages as for unmap. Postcondition: that CPU's TLB entries (every root) whose
+ *   leaf intersects the range go and its paging-structure caches are emptied; every other
+ *   CPU, the obligations and the pending tables are unchanged.
  */
 import type { Vpn } from '../address.ts';
 import type { PtError } from '../errors.ts';
@@ -36,10 +48,14 @@ export function validateTranslate(config: SystemConfig, root: RootId, vpn: Vpn):
   return checkRoot(root) ?? checkKernelVpn(config, vpn);
 }
 
+function checkCpu(config: SystemConfig, cpu: number): PtError | null {
+  return Number.isInteger(cpu) && cpu >= 0 && cpu < config.cpus ? null : ptError('EINVAL', 'cpu', `cpu ${cpu} is not in [0, ${config.cpus})`);
+}
+
 /** access's preconditions (EINVAL), in the order of the header. Trusted: shared by model and impl, not checked by refinement. */
 export function validateAccess(config: SystemConfig, cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): PtError | null {
-  if (!Number.isInteger(cpu) || cpu < 0 || cpu >= config.cpus) return ptError('EINVAL', 'cpu', `cpu ${cpu} is not in [0, ${config.cpus})`);
   return (
+    checkCpu(config, cpu) ??
     checkRoot(root) ??
     checkKernelVpn(config, vpn) ??
     (kind === 'r' || kind === 'w' || kind === 'x' ? null : ptError('EINVAL', 'kind', `${String(kind)} is not r, w or x`)) ??
@@ -50,4 +66,9 @@ export function validateAccess(config: SystemConfig, cpu: number, root: RootId, 
 /** flush's preconditions (EINVAL), as unmap's range. Trusted: shared by model and impl, not checked by refinement. */
 export function validateFlush(config: SystemConfig, vpn: Vpn, pages: number): PtError | null {
   return checkKernelVpn(config, vpn) ?? checkKernelPages(vpn, pages);
+}
+
+/** flushLocal's preconditions (EINVAL): the cpu as for access, the range as for flush. Trusted: shared by model and impl, not checked by refinement. */
+export function validateFlushLocal(config: SystemConfig, cpu: number, vpn: Vpn, pages: number): PtError | null {
+  return checkCpu(config, cpu) ?? validateFlush(config, vpn, pages);
 }

@@ -6,6 +6,7 @@ export * from './protect.ts';
 export * from './directmap.ts';
 export * from './hugepage.ts';
 export * from './access.ts';
+export * from './frames.ts';
 export * from './outcome.ts';
 export * from './post/index.ts';
 export * from './linux.ts';

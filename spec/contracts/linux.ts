@@ -197,6 +197,25 @@
  * - each 4K entry in the range is cleared (ptep_get_and_clear); a non-present one with a
  *   WARN (event `vunmap-nonpresent`, its page): WARN_ON(!pte_none && !pte_present).
  * Events come in address order. No table is freed.
+ * With `flush: false` (vunmap_range_noflush): the same, without the flush; the range is
+ * owed one (reason 'unmap'). Nothing goes pending: no table is freed.
+ *
+ * ## Flushes (arch/x86/mm/tlb.c of gregkh/linux 399ec9ca; set_memory.c as above)
+ *
+ * Every range flush is flush_tlb_kernel_range, so more than 33 pages is a full flush
+ * (flush.ts). A split (__split_large_page) flushes every TLB (flush_tlb_all) before the
+ * walk goes on, in the primary walk and in an alias walk alike, so a protect that split
+ * anything leaves every TLB and paging-structure cache empty, every obligation discharged
+ * and every pending table released, whatever its own flush then does. A huge map over a
+ * kept table frees it through pmd_free_pte_page / pud_free_pmd_page, which flush one page
+ * there first (flush_tlb_kernel_range(addr, addr + PAGE_SIZE - 1): "INVLPG to clear all
+ * paging-structure caches"): that flush is a range flush of the leaf's first page, and the
+ * freed tables are released by it.
+ *
+ * ## allocFrames / freeFrames
+ *
+ * As strict (frames.ts) without the EPERM: __free_pages frees a frame still mapped
+ * elsewhere or still removed from the direct map (a finding: D4, D6).
  */
 import { kernelLayout, vpnToHex, type Pfn, type Vpn } from '../address.ts';
 import type { FrameRun, SystemConfig } from '../state.ts';

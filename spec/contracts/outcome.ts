@@ -20,7 +20,7 @@ export const POSSIBLE_OUTCOMES: Readonly<Partial<Record<Op, readonly ('ok' | Err
   OPS.filter((op) => OPERATIONS[op].capability === 'core').map((op) => [op, OPERATIONS[op].outcomes]),
 );
 
-export type MutatingOp = 'map' | 'unmap' | 'protect' | 'setDirectMapInvalid' | 'setDirectMapDefault' | 'split' | 'collapse';
+export type MutatingOp = 'map' | 'unmap' | 'protect' | 'setDirectMapInvalid' | 'setDirectMapDefault' | 'split' | 'collapse' | 'allocFrames' | 'freeFrames';
 
 /** The argument each mutating core operation's EPERM names (the operation table's `policyArg`). Trusted. */
 export const POLICY_ARG = Object.fromEntries(
@@ -63,6 +63,10 @@ export const STRICT_POLICY: readonly { readonly id: string; readonly name: strin
   { id: 'T5', name: 'no_frame_mapped_with_two_memory_types' },
   // Last so that no request refused before changes its reason.
   { id: 'D4', name: 'free_frames_mapped_only_by_their_direct_map_page' },
+  // The frame lifecycle (freeFrames, and setDirectMapInvalid of a free frame): a freed
+  // frame is back in the direct map and cached nowhere else.
+  { id: 'D6', name: 'frames_restored_to_the_direct_map_before_freed' },
+  { id: 'D7', name: 'free_frames_cached_only_at_their_direct_map_page' },
 ];
 
 const POLICY_NAME: ReadonlyMap<string, string> = new Map(STRICT_POLICY.map((p) => [p.id, p.name]));

@@ -18,6 +18,12 @@
  * removed (non-present entries alike), the rest keep their attributes exactly. TLB entries of every CPU whose leaf
  * intersects the range are removed and obligations inside it discharged (flush.ts);
  * emptied tables are freed after that flush, so the footprint is the new leaves' one.
+ *
+ * With `flush: false` (vunmap_range_noflush, what vfree's lazy free_unmap_vmap_area and
+ * remove_vm_area do before vm_reset_perms or the lazy purge: mm/vmalloc.c of gregkh/linux
+ * 04aa71da): the same entries change, but no TLB is touched; the range is owed a flush
+ * (reason 'unmap'), and the tables it empties stay pending free until a flush releases
+ * them (flush.ts, "Deferred table frees"), counting toward ENOMEM.
  */
 import type { Vpn } from '../address.ts';
 import type { PtError } from '../errors.ts';

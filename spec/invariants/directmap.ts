@@ -11,8 +11,9 @@
  */
 import type { Vpn } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
-import type { AbstractState, Leaf } from '../state.ts';
-import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapRegion, everyLeaf, hasFrameFacts, mappedBesideDirectMap, isExecutable, leafMeets } from './terms.ts';
+import type { AbstractState, FrameRun, Leaf, TlbEntry } from '../state.ts';
+import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapBase, directMapRegion, everyLeaf, framesText, hasFrameFacts, mappedBesideDirectMap, isExecutable, leafFrames, leafMeets, runText, sharedFrames } from './terms.ts';
+import { owedAt, tlbText } from './tlb.ts';
 
 /** Why a leaf breaks the linearity of the map [base, end) whose page base + i maps frame i, or undefined. */
 export function nonLinearLeaf(base: Vpn, end: Vpn, map: string): (leaf: Leaf) => string | undefined {
@@ -29,6 +30,26 @@ function againstDirectMap(state: AbstractState, test: (base: Vpn, end: Vpn) => (
   const dm = directMapRegion(state);
   return dm === undefined ? [] : everyLeaf(state, test(dm.vpn, dm.end));
 }
+
+/**
+ * Every TLB entry (of those `select` keeps) that caches a frame of a run `isRun` picks: one
+ * witness per entry and run, naming the frames it caches there.
+ */
+export function cachedFramesOf(state: AbstractState, select: (e: TlbEntry) => boolean, isRun: (run: FrameRun) => boolean, why: string): Witness[] {
+  const out: Witness[] = [];
+  for (const e of state.tlb) {
+    if (!select(e)) continue;
+    for (const run of state.frames) {
+      const shared = isRun(run) ? sharedFrames(leafFrames(e.leaf), run) : undefined;
+      if (shared === undefined) continue;
+      out.push({ root: e.root, vpn: e.leaf.vpn + (shared.pfn - e.leaf.pfn), pages: shared.count, frames: [shared], detail: `${tlbText(e)}, which reaches ${framesText(shared.pfn, shared.count)}: ${why}` });
+    }
+  }
+  return out;
+}
+
+/** Whether a TLB entry caches its frames at their own direct-map pages. */
+export const atDirectMapPage = (state: AbstractState, e: TlbEntry): boolean => e.leaf.vpn - e.leaf.pfn === directMapBase(state);
 
 export const DIRECT_MAP: readonly InvariantDefinition[] = [
   {
@@ -133,5 +154,75 @@ export const DIRECT_MAP: readonly InvariantDefinition[] = [
       'debug aids notice afterwards (debug_pagealloc unmaps free pages from the direct map, KASAN poisons them). Only the ' +
       'strict profile refuses such a map.',
     holds: (state) => mappedBesideDirectMap(state, 'free', 'a free frame mapped outside its direct-map page'),
+  },
+  {
+    id: 'D5',
+    name: 'no_tlb_entry_caches_a_frame_removed_from_the_direct_map',
+    family: 'D',
+    title: 'Frames removed from the direct map cached nowhere once flushed',
+    statement: 'No TLB entry whose pages meet no owed flush caches a frame with noDirectMap, on any CPU.',
+    rationale:
+      'Removing a frame from the direct map (secretmem, guest_memfd) is meant to take it out of reach of the kernel\'s own ' +
+      'loads, speculative ones included: a translation still cached on some CPU keeps it in reach. secretmem_fault removes ' +
+      'the page with set_direct_map_invalid_noflush and then flushes it (flush_tlb_kernel_range of the page); guest_memfd\'s ' +
+      'direct-map removal flushes the folio after set_direct_map_valid_noflush(false). Until that flush the removal is owed, ' +
+      'not done.',
+    references: [
+      'mm/secretmem.c (gregkh/linux bb1c1963) secretmem_fault',
+      'KVM: guest_memfd direct-map removal series (Roy, Kalyazin; lkml 2025) kvm_gmem_folio_zap_direct_map',
+      'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) set_direct_map_invalid_noflush',
+    ],
+    kernel: 'strict-only',
+    kernelNote:
+      'set_direct_map_invalid_noflush removes only the direct-map page: any other mapping of the frame (a vmalloc alias) ' +
+      'and its cached translations stay, which nothing in the kernel checks.',
+    holds: (state) => cachedFramesOf(state, (e) => !owedAt(state, e), (run) => run.noDirectMap, 'the frame is removed from the direct map'),
+  },
+  {
+    id: 'D6',
+    name: 'frames_restored_to_the_direct_map_before_freed',
+    family: 'D',
+    title: 'Frames restored to the direct map before they are freed',
+    statement: 'No free frame has noDirectMap.',
+    rationale:
+      'The page allocator hands a freed frame to the next caller, who reaches it through the direct map (page_address, ' +
+      'clear_page, the slab): a frame still missing there faults at the first touch, or, with the entry left non-present ' +
+      'but not cleared, reaches whatever the stale entry says. The users restore it first: secretmem_free_folio calls ' +
+      'set_direct_map_default_noflush, guest_memfd\'s free_folio calls set_direct_map_valid_noflush(true), ' +
+      'vm_reset_perms calls set_direct_map_default_noflush for every page of a VM_FLUSH_RESET_PERMS area before vfree ' +
+      'frees them.',
+    references: [
+      'mm/secretmem.c (gregkh/linux bb1c1963) secretmem_freepage',
+      'mm/vmalloc.c (gregkh/linux 04aa71da) vm_reset_perms, set_area_direct_map',
+      'KVM: guest_memfd direct-map removal series (lkml 2025) kvm_gmem_folio_restore_direct_map',
+    ],
+    kernel: 'strict-only',
+    kernelNote: '__free_pages does not look at the direct map; only the callers\' discipline restores it (and debug_pagealloc, which unmaps free pages on purpose).',
+    holds: (state) =>
+      state.frames
+        .filter((r) => r.use === 'free' && r.noDirectMap)
+        .map((r) => ({ frames: [{ pfn: r.pfn, count: r.count }], detail: `${runText(r)}: freed while removed from the direct map` })),
+  },
+  {
+    id: 'D7',
+    name: 'free_frames_cached_only_at_their_direct_map_page',
+    family: 'D',
+    title: 'Free frames cached only at their direct-map page',
+    statement: 'No TLB entry of any CPU caches a free frame at a page other than the frame\'s own direct-map page, owed flush or not.',
+    rationale:
+      'A translation cached after its frame was freed is a use after free waiting for the next owner: the CPU still reads ' +
+      'and writes the frame through the old address. vunmap must flush before the pages go back; vfree of a ' +
+      'VM_FLUSH_RESET_PERMS area flushes the area and the direct-map range (vm_reset_perms, _vm_unmap_aliases) before it ' +
+      'frees the pages. An owed flush does not excuse it: the frame is already someone else\'s.',
+    references: [
+      'mm/vmalloc.c (gregkh/linux 04aa71da) vfree, vm_reset_perms, _vm_unmap_aliases, free_vmap_area_noflush',
+      'arch/x86/mm/tlb.c (gregkh/linux 399ec9ca) flush_tlb_kernel_range',
+    ],
+    kernel: 'strict-only',
+    kernelNote:
+      'vfree of an ordinary area frees its pages at once and leaves the vmalloc range to the lazy purge (free_vmap_area_noflush): ' +
+      'until purge_vmap_area_lazy flushes, a CPU may still cache a translation to the freed pages. The kernel accepts that ' +
+      'window by design and closes it only for VM_FLUSH_RESET_PERMS areas.',
+    holds: (state) => cachedFramesOf(state, (e) => !atDirectMapPage(state, e), (run) => run.use === 'free', 'a free frame cached outside its direct-map page'),
   },
 ];

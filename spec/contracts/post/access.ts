@@ -1,14 +1,14 @@
 /**
- * The postconditions of translate, access, flush and flushAll (spec/contracts/access.ts),
+ * The postconditions of translate, access, flush, flushAll and flushLocal (spec/contracts/access.ts),
  * clause by clause.
  */
-import { PAGES, pfnToHex, vpnToHex, type Vpn } from '../../address.ts';
-import type { AbstractState, Leaf, Prot, TlbEntry } from '../../state.ts';
+import { PAGES, pagesPerEntry, pfnToHex, vpnToHex, type Level, type Vpn } from '../../address.ts';
+import type { AbstractState, Leaf, Prot, TlbEntry, WalkCacheEntry } from '../../state.ts';
 import type { AccessKind, AccessOutcome, Translation } from '../../system.ts';
 import type { CommandOf } from '../../operations.ts';
-import { validateAccess, validateFlush, validateTranslate } from '../access.ts';
+import { validateAccess, validateFlush, validateFlushLocal, validateTranslate } from '../access.ts';
 import { breach, leafText, type Clause, type PostViolation } from './clause.ts';
-import { nothingBut, rootEntries, rootLeaves } from './effect.ts';
+import { nothingBut, rangeFlush, rootEntries, rootLeaves } from './effect.ts';
 import { leafAt, sameLeaf, windowsOf } from './leaves.ts';
 import { RangeSet } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
@@ -26,20 +26,25 @@ const translateSay = contractClauses('translate', {
 const accessSay = contractClauses('access', {
   ...alone('access: no other part of the state changes'),
   hit: 'the TLB entry of (cpu, root) covering vpn is used if present (of several, the smallest) (fromTlb: true, even when stale)',
-  walk: "else the walk: not mapped → {fault: 'not-present'} and no fill",
-  tlb: "mapped → the leaf is inserted into that CPU's TLB (a fill made by the walk stays)",
+  walk: "else the walk, from the deepest paging-structure-cache entry of (cpu, root) whose span holds vpn: through an 'unlinked' or 'freed' one it finds nothing; not mapped → {fault: 'not-present'} and no fill",
+  tlb: "mapped → the leaf is inserted into that CPU's TLB and every table entry above it into its paging-structure caches as 'current' (a fill made by the walk stays)",
   permission: "then the permission check on the leaf's prot: a read needs kernel mode or a user page; a write needs that and write; a kernel-mode fetch needs execKernel on a supervisor page; a user-mode fetch needs execUser. Failing it: {fault: 'protection'}",
 });
 
 const flushSay = contractClauses('flush', {
   ...alone('flush: nothing else changes'),
-  tlb: 'on every CPU and root each TLB entry whose leaf intersects the range goes',
+  tlb: 'more than 33 pages → as flushAll; else on every CPU and root each TLB entry whose leaf intersects the range goes, and every paging-structure cache is emptied',
   obligations: 'the obligations lose their pages in the range (the pieces keep their reason)',
   tables: 'every pending table whose span intersects it is released (flush.ts)',
 });
 
 // The contract of flushAll is one sentence, about every part of the state.
-const flushAllSay = contractClauses('flushAll', alone('flushAll: never fails; every TLB and every obligation emptied, every pending table released (and nothing else changes)'));
+const flushAllSay = contractClauses('flushAll', alone('flushAll: never fails; every TLB, paging-structure cache and obligation emptied, every pending table released (and nothing else changes)'));
+
+const flushLocalSay = contractClauses('flushLocal', {
+  ...alone('flushLocal: every other CPU, the obligations and the pending tables are unchanged'),
+  tlb: "that CPU's TLB entries (every root) whose leaf intersects the range go and its paging-structure caches are emptied",
+});
 
 const pageAt = (c: { readonly vpn: Vpn }): { vpn: Vpn; pages: number } => ({ vpn: c.vpn, pages: 1 });
 const walked = (leaf: Leaf, vpn: Vpn): Translation => ({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
@@ -78,10 +83,19 @@ function cachedFor(tlb: readonly TlbEntry[], c: CommandOf<'access'>): TlbEntry |
   return covering.sort((a, b) => PAGES[a.leaf.size] - PAGES[b.leaf.size])[0];
 }
 
+/** The paging-structure-cache entry the walk of (cpu, root) for vpn starts from: the deepest (lowest level) whose span holds vpn. */
+function walkStart(cache: readonly WalkCacheEntry[], c: CommandOf<'access'>): WalkCacheEntry | undefined {
+  const covering = cache.filter((w) => w.cpu === c.cpu && w.root === c.root && w.vpn <= c.vpn && c.vpn < w.vpn + pagesPerEntry((w.level + 1) as Level));
+  return covering.sort((a, b) => a.level - b.level)[0];
+}
+
 /** What access must return: through the entry (cpu, root) has cached for vpn, else through the walk. */
 function accessed(before: AbstractState, c: CommandOf<'access'>): { hit?: TlbEntry; leaf?: Leaf; want: AccessOutcome } {
   const hit = cachedFor(before.tlb, c);
-  const leaf = hit?.leaf ?? leafAt(rootLeaves(before, c.root), c.vpn);
+  // Through a cached entry whose table is no longer in place the walk finds nothing.
+  const start = hit === undefined ? walkStart(before.walkCache ?? [], c) : undefined;
+  const dead = start !== undefined && start.table !== 'current';
+  const leaf = hit?.leaf ?? (dead ? undefined : leafAt(rootLeaves(before, c.root), c.vpn));
   if (leaf === undefined) return { want: { fault: 'not-present' } };
   const permitted = PERMITS[c.kind](leaf.prot, c.mode === 'user');
   const want: AccessOutcome = permitted ? { fault: false, translation: walked(leaf, c.vpn), fromTlb: hit !== undefined } : { fault: 'protection' };
@@ -130,7 +144,17 @@ export const FLUSH: Contract<'flush'> = {
   state: () => null,
   scope: () => [],
   // tlb, obligations, tables: the range flushed; leaves untouched.
-  effect: (before, c) => nothingBut(RangeSet.EMPTY, { flushed: new RangeSet([c]) }),
+  effect: (before, c) => nothingBut(RangeSet.EMPTY, { flushed: rangeFlush([c]) }),
+};
+
+export const FLUSH_LOCAL: Contract<'flushLocal'> = {
+  source: 'spec/contracts/access.ts',
+  say: flushLocalSay,
+  args: (config, c) => validateFlushLocal(config, c.cpu, c.vpn, c.pages),
+  state: () => null,
+  scope: () => [],
+  // tlb: the CPU's entries meeting the range and its paging-structure caches; nothing else.
+  effect: (_, c) => nothingBut(RangeSet.EMPTY, { flushedLocal: { cpu: c.cpu, range: { vpn: c.vpn, pages: c.pages } } }),
 };
 
 export const FLUSH_ALL: Contract<'flushAll'> = {

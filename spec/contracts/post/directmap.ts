@@ -4,7 +4,7 @@
  */
 import { PAGE_KERNEL, type AbstractState, type SystemConfig } from '../../state.ts';
 import { directMapVpn, validateSetDirectMap } from '../directmap.ts';
-import { nothingBut, rootEntries, rootLeaves, type Effect } from './effect.ts';
+import { nothingBut, rangeFlush, rootEntries, rootLeaves, type Effect } from './effect.ts';
 import { firstHole, firstMapped, leavesOnly } from './leaves.ts';
 import { RangeSet, rangeEnd, type Range } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
@@ -37,7 +37,7 @@ const pagesOf = (s: AbstractState, c: Frames): Range => ({ vpn: directMapVpn(s.c
 
 /** tlb, obligations: flushed now, or owed for the range. */
 function flushOrOwe(c: { readonly flush: boolean }, range: Range, reason: string): Partial<Effect> {
-  return c.flush ? { flushed: new RangeSet([range]) } : { flushed: RangeSet.EMPTY, owe: { range, reason } };
+  return c.flush ? { flushed: rangeFlush([range]) } : { flushed: RangeSet.EMPTY, owe: { range, reason } };
 }
 
 /** What both set_direct_map_* contracts share: their arguments and the pages they act on. */

@@ -10,7 +10,7 @@
  */
 import { PAGES, leafLevel, pagesPerEntry, pfnToHex, vpnToHex, type Level, type Pfn } from '../../address.ts';
 import { tableFootprint } from '../../footprint.ts';
-import { INIT_MM, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry } from '../../state.ts';
+import { INIT_MM, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type FrameUse, type Leaf, type TlbEntry, type WalkCacheEntry } from '../../state.ts';
 import { breach, leafText, type Clause, type PostMode, type PostViolation } from './clause.ts';
 import { checkOutside, checkWindows, firstEndingAfter, kinds, leafEnd, leavesOnly, meeting, sameLeaf, sameLists, unchangedAt, type Entries, type Expectation, type Mismatch } from './leaves.ts';
 import { RangeSet, rangeEnd, type Range } from './ranges.ts';
@@ -26,8 +26,16 @@ export interface Effect {
   readonly expect?: Expectation;
   /** The clause an entry found wrong breaks, from where and what (default: the `leaves` clause). */
   readonly clauseAt?: (m: Mismatch) => Clause;
-  /** Flushed on all CPUs: TLB entries meeting it dropped, obligations there discharged, pending tables there released. */
+  /**
+   * Flushed on all CPUs: TLB entries meeting it dropped, every paging-structure cache
+   * emptied, obligations there discharged, pending tables there released. Build it with
+   * `rangeFlush`, which applies the ceiling.
+   */
   readonly flushed: RangeSet | 'all';
+  /** flushLocal: one CPU's TLB entries meeting the range dropped and its paging-structure caches emptied; nothing else. */
+  readonly flushedLocal?: { readonly cpu: number; readonly range: Range };
+  /** allocFrames / freeFrames: the frames whose use becomes `value`. */
+  readonly frameUse?: { readonly pfn: Pfn; readonly count: number; readonly value: FrameUse };
   /** A `_noflush` operation's debt. */
   readonly owe?: { readonly range: Range; readonly reason: string };
   /** set_direct_map_*: the frames whose noDirectMap becomes `value`. */
@@ -41,6 +49,18 @@ export interface Effect {
    * any collapse (protect.ts), so they count toward ENOMEM though the after-state lacks them.
    */
   readonly collapsedTables?: number;
+}
+
+/** tlb_single_page_flush_ceiling (arch/x86/mm/tlb.c), restated: a range flush of more pages is a full one (flush.ts). */
+const FLUSH_CEILING = 33;
+
+/**
+ * What flushing `ranges` on all CPUs amounts to (flush.ts): the ranges merged where they
+ * overlap or touch, and a full flush if any merged range has more than 33 pages.
+ */
+export function rangeFlush(ranges: readonly Range[]): RangeSet | 'all' {
+  const set = new RangeSet(ranges);
+  return set.ranges.some((r) => r.pages > FLUSH_CEILING) ? 'all' : set;
 }
 
 export const rootLeaves = (s: AbstractState, id: number = INIT_MM): readonly Leaf[] => s.roots.find((r) => r.id === id)?.leaves ?? [];
@@ -76,6 +96,7 @@ export function checkEffect(before: AbstractState, after: AbstractState, e: Effe
     ...checkOutside(INIT_MM, b, a, e.windows, mode, say.frame),
     ...checkFrames(before, after, e, say.frames),
     ...checkTlb(before.tlb, after.tlb, e, say.tlb),
+    ...checkWalkCache(before, after, e, say.tlb),
     ...checkObligations(before.pendingFlush, after.pendingFlush, e, say.obligations),
     ...checkTables(before, after, e, mode, say.tables, ok),
   ];
@@ -102,12 +123,12 @@ const sameFacts = (a: Facts, b: Facts): boolean => a.use === b.use && a.sensitiv
 const runText = (r: Facts): string => `${r.use}${r.sensitive ? ' sensitive' : ''}${r.noDirectMap ? ' noDirectMap' : ''}${r.memtype === undefined ? '' : ` memtype ${r.memtype}`}`;
 
 /**
- * Frames, page by page: as before, except noDirectMap on the frames the effect names
- * (every other fact kept: no operation held to these relations changes a memtype); and
+ * Frames, page by page: as before, except noDirectMap and the use of the frames the
+ * effect names (every other fact kept: no operation held to these relations changes a memtype); and
  * in canonical form (state.ts, system.ts: sorted, covering memory, neighbours differ).
  */
 function checkFrames(before: AbstractState, after: AbstractState, e: Effect, clause: Clause): PostViolation[] {
-  if (e.noDirectMap === undefined && after.frames === before.frames) return [];
+  if (e.noDirectMap === undefined && e.frameUse === undefined && after.frames === before.frames) return [];
   const bad = (pfn: Pfn, what: string): PostViolation[] => [breach(clause, what, [{ frames: [{ pfn, count: 1 }], detail: what }])];
   const runs = after.frames;
   for (let k = 0; k < runs.length; k++) {
@@ -120,13 +141,16 @@ function checkFrames(before: AbstractState, after: AbstractState, e: Effect, cla
   const last = runs[runs.length - 1];
   if (last === undefined || last.pfn + last.count !== before.config.frames) return bad(0, `frame runs must end at ${before.config.frames} frames`);
   const nd = e.noDirectMap;
-  const edges = nd === undefined ? [] : [nd.pfn, nd.pfn + nd.count];
+  const fu = e.frameUse;
+  const edges = [...(nd === undefined ? [] : [nd.pfn, nd.pfn + nd.count]), ...(fu === undefined ? [] : [fu.pfn, fu.pfn + fu.count])];
+  const inside = (r: { pfn: Pfn; count: number } | undefined, f: Pfn): boolean => r !== undefined && f >= r.pfn && f < r.pfn + r.count;
   let i = 0;
   let j = 0;
   for (let f = 0; f < before.config.frames; ) {
     const was = before.frames[i]!;
     const is = runs[j]!;
-    const want = nd !== undefined && f >= nd.pfn && f < nd.pfn + nd.count ? { ...was, noDirectMap: nd.value } : was;
+    const withNd = inside(nd, f) ? { ...was, noDirectMap: nd!.value } : was;
+    const want = inside(fu, f) ? { ...withNd, use: fu!.value } : withNd;
     if (!sameFacts(is, want)) return bad(f, `frame ${pfnToHex(f)} should be ${runText(want)}, is ${runText(is)}`);
     const next = Math.min(was.pfn + was.count, is.pfn + is.count, ...edges.filter((x) => x > f));
     if (next === was.pfn + was.count) i++;
@@ -143,12 +167,15 @@ const entryText = (e: TlbEntry): string => `cpu ${e.cpu} root ${e.root}: ${leafT
 
 /**
  * The TLB after = the entries before that meet no flushed range (a flush drops, on every
- * CPU and root, each entry whose leaf meets the range), plus a walk's fill; in the
- * canonical order (cpu, root, leaf.vpn, size ascending).
+ * CPU and root, each entry whose leaf meets the range; a local flush, on its CPU), plus a
+ * walk's fill; in the canonical order (cpu, root, leaf.vpn, size ascending).
  */
 function checkTlb(before: readonly TlbEntry[], after: readonly TlbEntry[], e: Effect, clause: Clause): PostViolation[] {
   const flushed = e.flushed;
-  const kept = flushed === 'all' ? [] : before.filter((t) => !flushed.meets(t.leaf.vpn, leafEnd(t.leaf)));
+  const local = e.flushedLocal;
+  const dropped = (t: TlbEntry): boolean =>
+    flushed === 'all' || flushed.meets(t.leaf.vpn, leafEnd(t.leaf)) || (local !== undefined && t.cpu === local.cpu && t.leaf.vpn < rangeEnd(local.range) && local.range.vpn < leafEnd(t.leaf));
+  const kept = before.filter((t) => !dropped(t));
   if (e.fill !== undefined) {
     const fill = e.fill;
     const at = kept.findIndex((t) => tlbOrder(fill, t) < 0);
@@ -165,6 +192,55 @@ function checkTlb(before: readonly TlbEntry[], after: readonly TlbEntry[], e: Ef
     const what = `TLB entry #${k}: expected ${want === undefined ? 'none' : entryText(want)}, found ${got === undefined ? 'none' : entryText(got)}${stale}`;
     const at = (got ?? want)!;
     return [breach(clause, what, [{ root: at.root, vpn: at.leaf.vpn, pages: PAGES[at.leaf.size], detail: what }])];
+  }
+  return [];
+}
+
+// ---- paging-structure caches (flush.ts, access.ts) ----
+
+const walkOrder = (a: WalkCacheEntry, b: WalkCacheEntry): number => a.cpu - b.cpu || a.root - b.root || a.level - b.level || a.vpn - b.vpn;
+const walkText = (w: WalkCacheEntry): string => `cpu ${w.cpu} root ${w.root} level-${w.level} table at ${vpnToHex(w.vpn)} (${w.table})`;
+const sameWalkKey = (a: WalkCacheEntry, b: WalkCacheEntry): boolean => walkOrder(a, b) === 0;
+
+/**
+ * The paging-structure caches after, under the TLB's clause (they are what a flush
+ * empties with the TLB): a flush of anything on all CPUs empties every CPU's; a local
+ * flush its CPU's; a walk's fill caches the table entries above the leaf it found as
+ * 'current', replacing those of the same key; otherwise each entry stays, except that one
+ * whose table the step removed from its place becomes 'unlinked' (no flush ran, so the
+ * table is pending, not freed). No correct step makes an entry 'freed'.
+ */
+function checkWalkCache(before: AbstractState, after: AbstractState, e: Effect, clause: Clause): PostViolation[] {
+  const was = before.walkCache ?? [];
+  const is = after.walkCache ?? [];
+  const flushedAll = e.flushed === 'all' || e.flushed.ranges.length > 0;
+  const quiet = !flushedAll && e.flushedLocal === undefined && e.fill === undefined;
+  if (quiet && was.length === 0 && is.length === 0) return [];
+  const removed = flushedAll || e.fill !== undefined ? new Set<string>() : removedTables(before, after, e.windows);
+  // The very same list is right only if the step unlinked none of the tables it caches (a lazy unmap that
+  // forgot to mark them must not pass by handing back the list it had).
+  if (quiet && is === was && !was.some((w) => w.root === INIT_MM && w.table === 'current' && removed.has(`${w.level}:${w.vpn}`))) return [];
+  let want = flushedAll ? [] : was.filter((w) => e.flushedLocal === undefined || w.cpu !== e.flushedLocal.cpu);
+  want = want.map((w) => (w.table === 'current' && removed.has(`${w.level}:${w.vpn}`) && w.root === INIT_MM ? { ...w, table: 'unlinked' as const } : w));
+  if (e.fill !== undefined) {
+    const f = e.fill;
+    const filled: WalkCacheEntry[] = [];
+    for (let L = leafLevel(f.leaf.size); L < before.config.levels; L++) {
+      const span = pagesPerEntry((L + 1) as Level);
+      filled.push({ cpu: f.cpu, root: f.root, level: L as Level, vpn: Math.floor(f.leaf.vpn / span) * span, table: 'current' });
+    }
+    want = [...want.filter((w) => !filled.some((n) => sameWalkKey(n, w))), ...filled].sort(walkOrder);
+  }
+  for (let k = 1; k < is.length; k++) {
+    if (walkOrder(is[k - 1]!, is[k]!) >= 0) return [breach(clause, `paging-structure-cache entries #${k - 1} and #${k} are out of canonical order (or the same): ${walkText(is[k - 1]!)}; ${walkText(is[k]!)}`)];
+  }
+  for (let k = 0; k < Math.max(want.length, is.length); k++) {
+    const w = want[k];
+    const g = is[k];
+    if (w !== undefined && g !== undefined && sameWalkKey(w, g) && w.table === g.table) continue;
+    const what = `paging-structure-cache entry #${k}: expected ${w === undefined ? 'none' : walkText(w)}, found ${g === undefined ? 'none' : walkText(g)}`;
+    const at = (g ?? w)!;
+    return [breach(clause, what, [{ root: at.root, vpn: at.vpn, pages: pagesPerEntry((at.level + 1) as Level), detail: what }])];
   }
   return [];
 }
@@ -230,9 +306,20 @@ function hasTable(entries: Entries, L: Level, key: number): boolean {
  * both sides (the frame condition), so no other table changes.
  */
 function tableChange(levels: number, before: Entries, after: Entries, windows: RangeSet): { created: number; emptied: number } {
-  if (sameLists(before, after)) return { created: 0, emptied: 0 };
-  let created = 0;
-  let emptied = 0;
+  const { created, emptied } = changedTables(levels, before, after, windows);
+  return { created: created.length, emptied: emptied.length };
+}
+
+/** The tables the step removed from their place in init_mm, as `level:first page` keys (paging-structure caches name them so). */
+function removedTables(before: AbstractState, after: AbstractState, windows: RangeSet): Set<string> {
+  return new Set(changedTables(before.config.levels, rootEntries(before), rootEntries(after), windows).emptied);
+}
+
+/** tableChange's tables themselves, as `level:first page` keys. */
+function changedTables(levels: number, before: Entries, after: Entries, windows: RangeSet): { created: string[]; emptied: string[] } {
+  const created: string[] = [];
+  const emptied: string[] = [];
+  if (sameLists(before, after)) return { created, emptied };
   for (let L = 1 as Level; L < levels; L = (L + 1) as Level) {
     const span = pagesPerEntry((L + 1) as Level);
     const keys = new Set<number>();
@@ -251,8 +338,8 @@ function tableChange(levels: number, before: Entries, after: Entries, windows: R
     for (const k of keys) {
       const was = hasTable(before, L, k);
       const is = hasTable(after, L, k);
-      if (is && !was) created++;
-      if (was && !is) emptied++;
+      if (is && !was) created.push(`${L}:${k * span}`);
+      if (was && !is) emptied.push(`${L}:${k * span}`);
     }
   }
   return { created, emptied };

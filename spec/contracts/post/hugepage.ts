@@ -4,7 +4,7 @@
 import { PAGES, type Vpn } from '../../address.ts';
 import { protEquals, type Leaf } from '../../state.ts';
 import { validateCollapse, validateSplit } from '../hugepage.ts';
-import { nothingBut, rootLeaves } from './effect.ts';
+import { nothingBut, rangeFlush, rootLeaves } from './effect.ts';
 import { firstHole, leafAt, leavesOnly, meeting, sizeBelow } from './leaves.ts';
 import { RangeSet, rangeEnd, type Range } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
@@ -56,7 +56,7 @@ export const SPLIT: Contract<'split'> = {
         const vpn = p - (p % PAGES[size]);
         return { leaf: { vpn, pfn: leaf.pfn + (vpn - leaf.vpn), size, prot: leaf.prot }, until: leaf.vpn + PAGES[leaf.size] };
       },
-      flushed: range,
+      flushed: rangeFlush(range.ranges),
     });
   },
 };
@@ -99,6 +99,6 @@ export const COLLAPSE: Contract<'collapse'> = {
     const block = blockOf(c.vpn, c.size);
     const first = leafAt(rootLeaves(before), block.vpn)!;
     const range = new RangeSet([block]);
-    return nothingBut(range, { expect: () => ({ leaf: { vpn: block.vpn, pfn: first.pfn, size: c.size, prot: first.prot }, until: rangeEnd(block) }), flushed: range });
+    return nothingBut(range, { expect: () => ({ leaf: { vpn: block.vpn, pfn: first.pfn, size: c.size, prot: first.prot }, until: rangeEnd(block) }), flushed: rangeFlush([block]) });
   },
 };

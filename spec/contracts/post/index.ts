@@ -19,8 +19,9 @@ import type { Result } from '../../errors.ts';
 import type { AbstractState } from '../../state.ts';
 import type { CommandOf } from '../../operations.ts';
 import { clauses, type PostMode, type PostViolation } from './clause.ts';
-import { ACCESS, FLUSH, FLUSH_ALL, TRANSLATE } from './access.ts';
+import { ACCESS, FLUSH, FLUSH_ALL, FLUSH_LOCAL, TRANSLATE } from './access.ts';
 import { SET_DIRECT_MAP_DEFAULT, SET_DIRECT_MAP_INVALID } from './directmap.ts';
+import { ALLOC_FRAMES, FREE_FRAMES } from './frames.ts';
 import { unchanged } from './effect.ts';
 import { COLLAPSE, SPLIT } from './hugepage.ts';
 import { MAP } from './map.ts';
@@ -68,6 +69,9 @@ export const POSTCONDITIONS: { readonly [K in Op]: Postcondition<K> } = {
   access: core(ACCESS),
   flush: core(FLUSH),
   flushAll: core(FLUSH_ALL),
+  flushLocal: core(FLUSH_LOCAL),
+  allocFrames: core(ALLOC_FRAMES),
+  freeFrames: core(FREE_FRAMES),
 };
 
 /** The violations of `c`'s contract by the step before → after that returned `result`. */

@@ -6,7 +6,7 @@ import { protEquals, type Leaf, type SystemConfig } from '../../state.ts';
 import type { ProtChange } from '../../system.ts';
 import { directMapVpn } from '../directmap.ts';
 import { validateProtect } from '../protect.ts';
-import { rootEntries } from './effect.ts';
+import { rangeFlush, rootEntries } from './effect.ts';
 import {
   changedAt, entryAt, firstEndingAfter, firstHole, kinds, leafEnd, meeting, sameLeaf, sizeBelow, unchangedAt, windowsOf,
   type Entries, type EntryChange, type Expectation, type Mismatch,
@@ -193,7 +193,7 @@ export const PROTECT: Contract<'protect'> = {
       clauseAt: clauseFor(entries, c, windowsOf(entries, [c]), new RangeSet(blocks)),
       // tlb, obligations, tables: the range, every alias range and every collapsed block
       // flushed; the tables the collapses free count toward ENOMEM (judged before them).
-      flushed: new RangeSet(everything),
+      flushed: rangeFlush(everything),
       collapsedTables: tables,
     };
   },

@@ -1,0 +1,120 @@
+/**
+ * The fast checks of the L family (spec/invariants/tlb.ts defines them). The TLBs and the
+ * paging-structure caches are small next to the tables (a run fills at most one entry per
+ * access), and an entry goes stale by what happens anywhere (a flush that discharged an
+ * obligation, a table change under it), so these checks ignore the scope and look at every
+ * cached entry, each against the leaves under it found by binary search.
+ */
+import type { AbstractState, FlushObligation, Leaf, TlbEntry } from '../spec/state.ts';
+import { conflictingSizes, grantsMoreThanTables, notCurrent, tlbEnd, tlbWitness } from '../spec/invariants/tlb.ts';
+import { inScope, leafPages, sortedLeaves, Witnesses, type Check, type CheckTable } from './common.ts';
+
+/**
+ * A root's leaves sorted by vpn (stably: the definition's order), with the running maximum
+ * of their ends, so that the first leaf that may reach a page is found by binary search
+ * even where leaves overlap (S/T report those; the L checks must still agree with their
+ * definitions there). Built once per leaf list.
+ */
+interface LeafIndex {
+  readonly leaves: readonly Leaf[];
+  /** maxEnd[i]: the largest end among leaves[0..i]. */
+  readonly maxEnd: readonly number[];
+}
+const leafIndexCache = new WeakMap<readonly Leaf[], LeafIndex>();
+
+function leafIndex(list: readonly Leaf[]): LeafIndex {
+  let index = leafIndexCache.get(list);
+  if (index === undefined) {
+    const leaves = sortedLeaves(list);
+    const maxEnd: number[] = [];
+    let end = -Infinity;
+    for (const l of leaves) maxEnd.push((end = Math.max(end, l.vpn + leafPages(l))));
+    index = { leaves, maxEnd };
+    leafIndexCache.set(list, index);
+  }
+  return index;
+}
+
+/** The leaves of the entry's root that meet its cached leaf, in vpn order, by binary search. */
+export function leavesUnder(state: AbstractState, e: TlbEntry): Leaf[] {
+  const { leaves, maxEnd } = leafIndex(state.roots.find((r) => r.id === e.root)?.leaves ?? []);
+  const span = { vpn: e.leaf.vpn, pages: tlbEnd(e) - e.leaf.vpn };
+  // Every leaf before the first whose running end passes the entry's first page ends before it.
+  let lo = 0;
+  let hi = leaves.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (maxEnd[mid]! <= span.vpn) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: Leaf[] = [];
+  for (let i = lo; i < leaves.length && leaves[i]!.vpn < span.vpn + span.pages; i++) if (inScope(leaves[i]!.vpn, leafPages(leaves[i]!), span)) out.push(leaves[i]!);
+  return out;
+}
+
+/** Whether obligations are in S14's canonical form: sorted, disjoint, each at least one page. */
+const canonicalOwed = new WeakMap<readonly FlushObligation[], boolean>();
+function isCanonicalOwed(owed: readonly FlushObligation[]): boolean {
+  let ok = canonicalOwed.get(owed);
+  if (ok === undefined) {
+    ok = owed.every((o, i) => o.pages >= 1 && (i === 0 || o.vpn >= owed[i - 1]!.vpn + owed[i - 1]!.pages));
+    canonicalOwed.set(owed, ok);
+  }
+  return ok;
+}
+
+/** Whether an obligation meets the entry's pages: by binary search on canonical obligations, else (S14 reports them) one by one. */
+export function owedFor(owed: readonly FlushObligation[], e: TlbEntry): boolean {
+  if (!isCanonicalOwed(owed)) return owed.some((o) => o.pages > 0 && o.vpn < tlbEnd(e) && e.leaf.vpn < o.vpn + o.pages);
+  let lo = 0;
+  let hi = owed.length;
+  // The first obligation that ends after the entry's first page.
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (owed[mid]!.vpn + owed[mid]!.pages <= e.leaf.vpn) lo = mid + 1;
+    else hi = mid;
+  }
+  const o = owed[lo];
+  return o !== undefined && o.vpn < tlbEnd(e);
+}
+
+/** Every cached translation no flush is owed for, held to `why` against the leaves under it. */
+function unowedEntries(why: (e: TlbEntry, under: readonly Leaf[]) => string | undefined): Check {
+  return (state) => {
+    const w = new Witnesses();
+    for (const e of state.tlb) {
+      if (owedFor(state.pendingFlush, e)) continue;
+      const reason = why(e, leavesUnder(state, e));
+      if (reason !== undefined) w.add(tlbWitness(e, reason));
+    }
+    return w.done();
+  };
+}
+
+/** The canonical TLB order (cpu, root, vpn, size ascending), as the definition pairs entries. */
+const tlbOrder = (a: TlbEntry, b: TlbEntry): number => a.cpu - b.cpu || a.root - b.root || a.leaf.vpn - b.leaf.vpn || leafPages(a.leaf) - leafPages(b.leaf);
+
+/** Overlapping entries of one (cpu, root): in canonical order, each against those after it that start inside it. */
+const sizeConflicts: Check = (state) => {
+  const w = new Witnesses();
+  // Systems report the canonical order (flush.ts); sort a copy when a state does not.
+  const tlb = state.tlb.every((e, i) => i === 0 || tlbOrder(state.tlb[i - 1]!, e) <= 0) ? state.tlb : [...state.tlb].sort(tlbOrder);
+  for (let i = 0; i < tlb.length; i++) {
+    const a = tlb[i]!;
+    for (let j = i + 1; j < tlb.length; j++) {
+      const b = tlb[j]!;
+      if (b.cpu !== a.cpu || b.root !== a.root || b.leaf.vpn >= tlbEnd(a)) break;
+      const reason = conflictingSizes(a, b);
+      if (reason !== undefined) w.add(tlbWitness(a, reason));
+    }
+  }
+  return w.done();
+};
+
+export const TLB_CHECKS: CheckTable = {
+  tlb_grants_no_more_than_the_tables: unowedEntries(grantsMoreThanTables),
+  tlb_entries_are_current_translations_where_no_flush_is_owed: unowedEntries(notCurrent),
+  no_page_cached_twice_with_different_sizes_and_attributes: sizeConflicts,
+  // One pass over the paging-structure caches, which hold a few entries per access.
+  no_cached_table_entry_points_to_a_freed_table: 'definition',
+};

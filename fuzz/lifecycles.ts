@@ -1,0 +1,245 @@
+/**
+ * Frame lifecycles as the kernel's users run them: short blocks of consecutive commands
+ * the arbitrary inserts into a sequence (fuzz/arbitraries.ts), each the order of calls
+ * one kernel path makes, so the rules that only matter together (a frame removed from the
+ * direct map, its owed flush, its restoration before it is freed) are met in the order
+ * that makes them matter. A block that starts a lifecycle leaves it open; a later block
+ * ends it, with random commands in between. Shrinking deletes single commands of a block
+ * like any other: a half block is still a sequence, and a failure that needs only part of
+ * it shrinks to that part.
+ *
+ * The blocks, from gregkh/linux (mm/secretmem.c bb1c1963, mm/vmalloc.c 04aa71da) and the
+ * guest_memfd direct-map removal series (lkml 2025):
+ *   secretmem      secretmem_fault: the page is allocated, set_direct_map_invalid_noflush,
+ *                  then flush_tlb_kernel_range of its direct-map page;
+ *                  secretmem_free_folio: set_direct_map_default_noflush, then freed.
+ *   guest_memfd    kvm_gmem_folio_zap_direct_map: the same for a folio of n pages;
+ *                  kvm_gmem_folio_restore_direct_map, then the folio is freed.
+ *   vm_reset_perms vmalloc of a VM_FLUSH_RESET_PERMS area (execmem, BPF): allocated pages
+ *                  mapped in the vmalloc area (PAGE_KERNEL, or made ROX by set_memory_rox
+ *                  with its alias); vfree: remove_vm_area (vunmap_range_noflush), then
+ *                  vm_reset_perms: set_direct_map_invalid_noflush of every page,
+ *                  _vm_unmap_aliases flushing one range from the lowest direct-map page to
+ *                  the end of the area (more than 33 pages: a full flush by the ceiling),
+ *                  set_direct_map_default_noflush of every page, then the pages are freed.
+ *
+ * The built-in scenarios boot with every frame in use (no `free` run): a block that finds
+ * no frame the sequence has freed takes data frames that boot maps only through the
+ * direct map, and frees them first (the allocator had them), so its allocFrames succeeds.
+ */
+import { kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
+import type { Command } from '../spec/commands.ts';
+import type { Scenario } from '../spec/scenario.ts';
+import { PAGE_KERNEL, INIT_MM } from '../spec/state.ts';
+
+export const LIFECYCLE_KINDS = ['secretmem', 'guest_memfd', 'vm_reset_perms'] as const;
+export type LifecycleKind = (typeof LIFECYCLE_KINDS)[number];
+
+/**
+ * Each lifecycle: the kernel path it follows, and its weight among the blocks and the
+ * operations (the operation table's weights sum to about 90: a block in about thirty
+ * commands, each of its halves in about sixty).
+ */
+export const LIFECYCLES: { readonly [K in LifecycleKind]: { readonly kernel: string; readonly weight: number } } = {
+  secretmem: { kernel: 'mm/secretmem.c secretmem_fault, secretmem_free_folio', weight: 1 },
+  guest_memfd: { kernel: 'kvm_gmem_folio_zap_direct_map, kvm_gmem_folio_restore_direct_map', weight: 1 },
+  vm_reset_perms: { kernel: 'mm/vmalloc.c vmalloc (VM_FLUSH_RESET_PERMS), vfree → remove_vm_area, vm_reset_perms', weight: 1 },
+};
+
+/** A lifecycle a block started and no later block ended yet. */
+export interface OpenLifecycle {
+  readonly kind: LifecycleKind;
+  readonly pfn: Pfn;
+  readonly count: number;
+  /** vm_reset_perms: the vmalloc area's first page. */
+  readonly vpn?: Vpn;
+}
+
+/** What the arbitrary draws for one block: resolved by `LifecycleResolver.block`. */
+export interface BlockSketch {
+  readonly kind: LifecycleKind;
+  /** End an open lifecycle of this kind (the oldest), if there is one; else start one. */
+  readonly end: boolean;
+  /** Which frame candidate, and the folio / area size. */
+  readonly at: number;
+  readonly size: number;
+  /** vm_reset_perms: made ROX by set_memory_rox (with the direct-map alias made read-only). */
+  readonly rox: boolean;
+}
+
+/** guest_memfd folios: small ones, and a 2M folio. */
+const FOLIO_PAGES = [2, 4, 8, 16, 512] as const;
+/** vmalloc areas of a few pages (a BPF program, a module section) to a 2M one. */
+const AREA_PAGES = [1, 2, 3, 8, 16, 64, 512] as const;
+/** Frames a block takes are this far apart, so open lifecycles never share a frame. */
+const FRAME_STRIDE = 1024;
+/** vmalloc areas of blocks start this far apart (4M: room for a 2M area and a guard). */
+const AREA_STRIDE = 1024;
+/** The blocks' vmalloc areas start 1G into the vmalloc region, past what boot maps there. */
+const AREA_BASE_OFFSET = 262144;
+
+/** The span of one flush covering both ranges (vm_reset_perms: _vm_unmap_aliases' start to end). */
+export function coveringRange(a: { vpn: Vpn; pages: number }, b: { vpn: Vpn; pages: number }): { vpn: Vpn; pages: number } {
+  const lo = Math.min(a.vpn, b.vpn);
+  return { vpn: lo, pages: Math.max(a.vpn + a.pages, b.vpn + b.pages) - lo };
+}
+
+/**
+ * Frame runs a block can take whole: the scenario's free runs first, then data runs with
+ * the frames boot maps outside the direct map (vmalloc, cpu_entry_area) cut out, since
+ * freeing those is EPERM (D4), which is not the lifecycle's point.
+ */
+export function blockFrameRuns(scenario: Scenario): { pfn: Pfn; count: number }[] {
+  const pageOffset = kernelLayout(scenario.config.levels).pageOffset;
+  const mappedElsewhere = scenario.boot.flatMap((c) =>
+    c.op === 'map' && c.vpn - c.pfn !== pageOffset ? [{ pfn: c.pfn, end: c.pfn + c.pages }] : []);
+  const cut = (r: { pfn: Pfn; count: number }): { pfn: Pfn; count: number }[] => {
+    let pieces = [{ pfn: r.pfn, end: r.pfn + r.count }];
+    for (const m of mappedElsewhere) {
+      pieces = pieces.flatMap((p) => (m.end <= p.pfn || m.pfn >= p.end ? [p] : [
+        ...(m.pfn > p.pfn ? [{ pfn: p.pfn, end: m.pfn }] : []),
+        ...(m.end < p.end ? [{ pfn: m.end, end: p.end }] : []),
+      ]));
+    }
+    return pieces.map((p) => ({ pfn: p.pfn, count: p.end - p.pfn })).filter((p) => p.count >= FRAME_STRIDE * 4);
+  };
+  const free = scenario.frames.filter((r) => r.use === 'free').flatMap(cut);
+  return free.length > 0 ? free : scenario.frames.filter((r) => r.use === 'data' && !r.noDirectMap).flatMap(cut);
+}
+
+/**
+ * Turns block sketches into commands. It keeps the lifecycles open in the sequence and
+ * the frames its blocks took, so frames are not shared and an ending names what its start
+ * took. Deterministic: the same sketches give the same commands.
+ */
+export class LifecycleResolver {
+  private readonly open: OpenLifecycle[] = [];
+  private readonly runs: { pfn: Pfn; count: number }[];
+  private readonly pageOffset: Vpn;
+  private readonly vmallocStart: Vpn;
+  private readonly startsFree: boolean;
+  private blocks = 0;
+
+  constructor(scenario: Scenario) {
+    ({ pageOffset: this.pageOffset, vmallocStart: this.vmallocStart } = kernelLayout(scenario.config.levels));
+    this.runs = blockFrameRuns(scenario);
+    this.startsFree = scenario.frames.some((r) => r.use === 'free');
+  }
+
+  /** The lifecycles open now (for tests and for the arbitrary's bookkeeping). */
+  get opened(): readonly OpenLifecycle[] {
+    return this.open;
+  }
+
+  /** The commands of one block (empty when the scenario has no frame a block can take). */
+  block(s: BlockSketch): Command[] {
+    const k = this.open.findIndex((o) => o.kind === s.kind);
+    if (s.end && k >= 0) return this.end(this.open.splice(k, 1)[0]!);
+    return this.start(s);
+  }
+
+  private frames(s: BlockSketch, count: number): Pfn | undefined {
+    if (this.runs.length === 0) return undefined;
+    const r = this.runs[s.at % this.runs.length]!;
+    // 2M-aligned inside the run, one stride per block: a 2M folio can be a huge leaf elsewhere.
+    const first = Math.ceil(r.pfn / 512) * 512;
+    const slots = Math.max(1, Math.floor((r.pfn + r.count - first - count) / FRAME_STRIDE));
+    return first + ((this.blocks + Math.floor(s.at / this.runs.length)) % slots) * FRAME_STRIDE;
+  }
+
+  private start(s: BlockSketch): Command[] {
+    const count = s.kind === 'secretmem' ? 1 : s.kind === 'guest_memfd' ? FOLIO_PAGES[s.size % FOLIO_PAGES.length]! : AREA_PAGES[s.size % AREA_PAGES.length]!;
+    const pfn = this.frames(s, count);
+    if (pfn === undefined) return [];
+    this.blocks++;
+    // No free frame in the scenario: the allocator gets these back first.
+    const alloc: Command[] = [
+      ...(this.startsFree ? [] : [{ op: 'freeFrames', pfn, count } as const]),
+      { op: 'allocFrames', pfn, count },
+    ];
+    if (s.kind !== 'vm_reset_perms') {
+      this.open.push({ kind: s.kind, pfn, count });
+      return [
+        ...alloc,
+        { op: 'setDirectMapInvalid', pfn, count, flush: false },
+        { op: 'flush', vpn: this.pageOffset + pfn, pages: count },
+      ];
+    }
+    // The area congruent to its frames modulo 2M, so a 2M area of 2M-aligned frames is one leaf.
+    const vpn = this.vmallocStart + AREA_BASE_OFFSET + this.blocks * AREA_STRIDE + (pfn % 512);
+    this.open.push({ kind: s.kind, pfn, count, vpn });
+    return [
+      ...alloc,
+      { op: 'map', root: INIT_MM, vpn, pfn, pages: count, prot: PAGE_KERNEL },
+      // set_memory_rox: read-only and executable, the direct-map alias read-only (execmem).
+      ...(s.rox ? [{ op: 'protect', vpn, pages: count, change: { write: false, exec: true }, alias: true, collapse: true } as const] : []),
+    ];
+  }
+
+  private end(o: OpenLifecycle): Command[] {
+    const { pfn, count } = o;
+    const restore: Command[] = [
+      { op: 'setDirectMapDefault', pfn, count, flush: false },
+      { op: 'freeFrames', pfn, count },
+    ];
+    if (o.kind !== 'vm_reset_perms') return restore;
+    const area = { vpn: o.vpn!, pages: count };
+    const flush = coveringRange({ vpn: this.pageOffset + pfn, pages: count }, area);
+    return [
+      { op: 'unmap', root: INIT_MM, vpn: area.vpn, pages: count, flush: false },
+      { op: 'setDirectMapInvalid', pfn, count, flush: false },
+      { op: 'flush', vpn: flush.vpn, pages: flush.pages },
+      ...restore,
+    ];
+  }
+}
+
+/** One step as the recognizer sees it: the command and whether it succeeded. */
+export interface RanStep {
+  readonly command: Command;
+  readonly ok: boolean;
+}
+
+/** The coverage rule of each block half, by the steps it ends with (see `completedBlock`). */
+export const LIFECYCLE_RULES = [
+  'lifecycle-secretmem', 'lifecycle-secretmem-free', 'lifecycle-guest_memfd', 'lifecycle-guest_memfd-restore', 'lifecycle-vm_reset_perms',
+] as const;
+export type LifecycleRule = (typeof LIFECYCLE_RULES)[number];
+
+/** How many steps back `completedBlock` looks. */
+export const LIFECYCLE_WINDOW = 5;
+
+/**
+ * The block half that the last of `recent` (oldest first) completed, every step of it
+ * successful, or undefined. Recognized by its calls alone, so a block met in a stored
+ * trace, or written by hand, counts as well as a generated one.
+ */
+export function completedBlock(recent: readonly RanStep[], pageOffset: Vpn): LifecycleRule | undefined {
+  const at = (back: number): Command | undefined => {
+    const s = recent[recent.length - 1 - back];
+    return s !== undefined && s.ok ? s.command : undefined;
+  };
+  const last = at(0);
+  if (last === undefined) return undefined;
+  if (last.op === 'flush') {
+    // The fault half: allocFrames; setDirectMapInvalid noflush; flush of the direct-map pages.
+    const inv = at(1);
+    const alloc = at(2);
+    if (inv?.op !== 'setDirectMapInvalid' || inv.flush || alloc?.op !== 'allocFrames') return undefined;
+    if (alloc.pfn !== inv.pfn || alloc.count !== inv.count || last.vpn !== pageOffset + inv.pfn || last.pages !== inv.count) return undefined;
+    return inv.count === 1 ? 'lifecycle-secretmem' : 'lifecycle-guest_memfd';
+  }
+  if (last.op !== 'freeFrames') return undefined;
+  const def = at(1);
+  if (def?.op !== 'setDirectMapDefault' || def.flush || def.pfn !== last.pfn || def.count !== last.count) return undefined;
+  const flush = at(2);
+  const inv = at(3);
+  const unmap = at(4);
+  if (flush?.op === 'flush' && inv?.op === 'setDirectMapInvalid' && !inv.flush && inv.pfn === last.pfn && inv.count === last.count
+    && unmap?.op === 'unmap' && unmap.flush === false && unmap.pages === last.count) {
+    const dm = pageOffset + last.pfn;
+    const covers = (vpn: Vpn): boolean => flush.vpn <= vpn && vpn + last.count <= flush.vpn + flush.pages;
+    if (covers(dm) && covers(unmap.vpn)) return 'lifecycle-vm_reset_perms';
+  }
+  return last.count === 1 ? 'lifecycle-secretmem-free' : 'lifecycle-guest_memfd-restore';
+}
