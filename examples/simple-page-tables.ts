@@ -324,7 +324,10 @@ class SimplePageTables implements PageTableSystem {
     if (mappedPages(this.leaves, r) + mappedPages(this.nonPresent, r) > 0) return fail('EEXIST', 'vpn', `part of ${vpnToHex(vpn)} +${pages} has an entry`);
     // changed(prot, {}) keeps our own copy of exactly the six fields the caller gave.
     const added = placeLeaves(this.config, vpn, pfn, pages, changed(prot, {}), opts.maxPage ?? '1G');
-    return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: [], touched: [r] });
+    // Pages still owed a flush may be cached stale: flush what is owed there first (whole
+    // ranges), so that a huge leaf is never filled beside a stale small translation (L3).
+    const owed = this.obligations.filter((o) => o.vpn < vpn + pages && vpn < o.vpn + o.pages).map((o) => ({ vpn: o.vpn, pages: o.pages }));
+    return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush: owed, touched: [r] });
   }
 
   unmap(root: RootId, vpn: Vpn, pages: number, opts: FlushOptions = { flush: true }): Result<void> {

@@ -23,6 +23,24 @@
  *                  the end of the area (more than 33 pages: a full flush by the ceiling),
  *                  set_direct_map_default_noflush of every page, then the pages are freed.
  *
+ * Two probes are blocks of their own, one-shot: the orders of calls that make a stale
+ * translation and a stale paging-structure cache meet the rules they test, which random
+ * sequences almost never line up:
+ *   lazy_vfree_reuse  a 4K vmalloc page used by a CPU, lazily vunmapped
+ *                     (vunmap_range_noflush), then its 2M block mapped as one huge leaf
+ *                     before any purge, and read beside and at the old page: strict's map
+ *                     purges what is owed first (spec/contracts/map.ts); linux's vmap does
+ *                     not, so the CPU caches the page at two sizes (smallest wins, L3);
+ *   stale_walk        two 4K pages used by a CPU and lazily vunmapped, the page beside them
+ *                     mapped, then read: under strict the CPU's cached pmd entry still points
+ *                     to the unlinked PTE table (a walk that finds nothing), and the old page
+ *                     is still served by its stale TLB entry;
+ *   cpa_alias         a read-only vmalloc page whose frame a CPU writes through the direct
+ *                     map, then set_memory_ro of the vmalloc page, then that write again: the
+ *                     primary entry does not change, only cpa_process_alias's, so linux's
+ *                     change_page_attr_set_clr flushes nothing (CPA_FLUSHTLB is the primary
+ *                     walk's) and the write still goes through; strict flushes the alias.
+ *
  * The built-in scenarios boot with every frame in use (no `free` run): a block that finds
  * no frame the sequence has freed takes data frames that boot maps only through the
  * direct map, and frees them first (the allocator had them), so its allocFrames succeeds.
@@ -30,9 +48,9 @@
 import { kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import type { Scenario } from '../spec/scenario.ts';
-import { PAGE_KERNEL, INIT_MM } from '../spec/state.ts';
+import { PAGE_KERNEL, PAGE_KERNEL_RO, INIT_MM } from '../spec/state.ts';
 
-export const LIFECYCLE_KINDS = ['secretmem', 'guest_memfd', 'vm_reset_perms'] as const;
+export const LIFECYCLE_KINDS = ['secretmem', 'guest_memfd', 'vm_reset_perms', 'lazy_vfree_reuse', 'stale_walk', 'cpa_alias'] as const;
 export type LifecycleKind = (typeof LIFECYCLE_KINDS)[number];
 
 /**
@@ -44,7 +62,13 @@ export const LIFECYCLES: { readonly [K in LifecycleKind]: { readonly kernel: str
   secretmem: { kernel: 'mm/secretmem.c secretmem_fault, secretmem_free_folio', weight: 1 },
   guest_memfd: { kernel: 'kvm_gmem_folio_zap_direct_map, kvm_gmem_folio_restore_direct_map', weight: 1 },
   vm_reset_perms: { kernel: 'mm/vmalloc.c vmalloc (VM_FLUSH_RESET_PERMS), vfree → remove_vm_area, vm_reset_perms', weight: 1 },
+  lazy_vfree_reuse: { kernel: 'mm/vmalloc.c vunmap_range_noflush, then vmap_try_huge_pmd over the lazily freed block', weight: 1 },
+  stale_walk: { kernel: 'mm/vmalloc.c vunmap_range_noflush, then a vmap beside it (the paging-structure caches)', weight: 1 },
+  cpa_alias: { kernel: 'arch/x86/mm/pat/set_memory.c set_memory_ro, cpa_process_alias, change_page_attr_set_clr (CPA_FLUSHTLB)', weight: 1 },
 };
+
+/** The probes: blocks with no second half. */
+const PROBES: ReadonlySet<LifecycleKind> = new Set<LifecycleKind>(['lazy_vfree_reuse', 'stale_walk', 'cpa_alias']);
 
 /** A lifecycle a block started and no later block ended yet. */
 export interface OpenLifecycle {
@@ -118,10 +142,12 @@ export class LifecycleResolver {
   private readonly pageOffset: Vpn;
   private readonly vmallocStart: Vpn;
   private readonly startsFree: boolean;
+  private readonly cpus: number;
   private blocks = 0;
 
   constructor(scenario: Scenario) {
     ({ pageOffset: this.pageOffset, vmallocStart: this.vmallocStart } = kernelLayout(scenario.config.levels));
+    this.cpus = scenario.config.cpus;
     this.runs = blockFrameRuns(scenario);
     this.startsFree = scenario.frames.some((r) => r.use === 'free');
   }
@@ -148,6 +174,7 @@ export class LifecycleResolver {
   }
 
   private start(s: BlockSketch): Command[] {
+    if (PROBES.has(s.kind)) return this.probe(s);
     const count = s.kind === 'secretmem' ? 1 : s.kind === 'guest_memfd' ? FOLIO_PAGES[s.size % FOLIO_PAGES.length]! : AREA_PAGES[s.size % AREA_PAGES.length]!;
     const pfn = this.frames(s, count);
     if (pfn === undefined) return [];
@@ -173,6 +200,42 @@ export class LifecycleResolver {
       { op: 'map', root: INIT_MM, vpn, pfn, pages: count, prot: PAGE_KERNEL },
       // set_memory_rox: read-only and executable, the direct-map alias read-only (execmem).
       ...(s.rox ? [{ op: 'protect', vpn, pages: count, change: { write: false, exec: true }, alias: true, collapse: true } as const] : []),
+    ];
+  }
+
+  /** A probe's commands, in a fresh 2M block of the vmalloc area over a fresh 2M of frames. */
+  private probe(s: BlockSketch): Command[] {
+    const pfn = this.frames(s, 512);
+    if (pfn === undefined) return [];
+    this.blocks++;
+    const v = this.vmallocStart + AREA_BASE_OFFSET + this.blocks * AREA_STRIDE;
+    const cpu = s.at % this.cpus;
+    const read = (vpn: Vpn, kind: 'r' | 'w' = 'r'): Command => ({ op: 'access', cpu, root: INIT_MM, vpn, kind, mode: 'kernel' });
+    const map4k = (vpn: Vpn, pages: number): Command => ({ op: 'map', root: INIT_MM, vpn, pfn: pfn + (vpn - v), pages, prot: PAGE_KERNEL, maxPage: '4K' });
+    // A scenario with free frames: the probe's frames are allocated first (a free frame mapped is D4).
+    const alloc: Command[] = this.startsFree ? [{ op: 'allocFrames', pfn, count: 512 }] : [];
+    if (s.kind === 'cpa_alias') {
+      const alias = this.pageOffset + pfn;
+      return [
+        ...alloc,
+        { op: 'map', root: INIT_MM, vpn: v, pfn, pages: 1, prot: PAGE_KERNEL_RO, maxPage: '4K' },
+        read(alias, 'w'),
+        { op: 'protect', vpn: v, pages: 1, change: { write: false }, alias: true },
+        read(alias, 'w'),
+      ];
+    }
+    if (s.kind === 'lazy_vfree_reuse') {
+      return [
+        ...alloc, map4k(v + 7, 1), read(v + 7),
+        { op: 'unmap', root: INIT_MM, vpn: v + 7, pages: 1, flush: false },
+        { op: 'map', root: INIT_MM, vpn: v, pfn, pages: 512, prot: PAGE_KERNEL },
+        read(v + 9), read(v + 7),
+      ];
+    }
+    return [
+      ...alloc, map4k(v, 2), read(v),
+      { op: 'unmap', root: INIT_MM, vpn: v, pages: 2, flush: false },
+      map4k(v + 2, 1), read(v + 2), read(v),
     ];
   }
 

@@ -160,7 +160,10 @@ export class RadixSystem implements PageTableSystem {
     // before the table is freed; the mutant frees it without that purge. The one-page
     // ranges of distinct huge leaves never touch, so merging keeps them apart.
     const purged = this.mutant === 'table-freed-before-purge' ? [] : r.replacedAt.map((v) => ({ vpn: v, pages: 1 }));
-    return this.finish('map', { flushed: purged });
+    // Strict reuses an area only once what is owed there is flushed (map.ts: vmalloc purges
+    // a lazily freed area before it hands it out again).
+    const owed = this.profile === 'strict' ? this.tlbs.owedMeeting(vpn, pages) : [];
+    return this.finish('map', { flushed: [...purged, ...owed] });
   }
 
   unmap(root: RootId, vpn: Vpn, pages: number, opts?: FlushOptions): Result<void> {

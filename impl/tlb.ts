@@ -265,4 +265,10 @@ export class Tlbs {
   obligations(): FlushObligation[] {
     return this.owed.map((vpn, pages, reasons) => ({ vpn, pages, reason: reasons.join('+') }));
   }
+
+  /** The owed ranges (whole) that meet [vpn, vpn+pages): what a strict map flushes before it reuses the pages. */
+  owedMeeting(vpn: Vpn, pages: number): { vpn: Vpn; pages: number }[] {
+    if (this.owed.size === 0) return [];
+    return this.owed.map((v, n) => ({ vpn: v, pages: n })).filter((o) => o.vpn < vpn + pages && vpn < o.vpn + o.pages);
+  }
 }

@@ -154,7 +154,10 @@ export class Model implements PageTableSystem {
     // Linux reuses the kept tables the new leaves need and frees those a huge leaf
     // replaces, each after a one-page flush at that leaf (pmd_free_pte_page / pud_free_pmd_page).
     const leaving = this.profile === 'linux' ? keptLeavingByMap(this.config.levels, added, this.kept) : { drop: [], flushAt: [] };
-    const flush = leaving.flushAt.map((at) => ({ vpn: at, pages: 1 }));
+    // Strict purges first what is still owed where the leaves go (a lazily freed area is
+    // reused only flushed: map.ts), so no stale small translation outlives a huge fill.
+    const owed = this.profile === 'strict' ? this.pendingFlush.filter((o) => o.vpn < vpn + pages && vpn < o.vpn + o.pages) : [];
+    const flush = [...leaving.flushAt.map((at) => ({ vpn: at, pages: 1 })), ...owed.map((o) => ({ vpn: o.vpn, pages: o.pages }))];
     const kept = this.profile === 'linux' ? { kept: { add: [], drop: leaving.drop } } : {};
     return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush, touched: [{ vpn, pages }], ...kept });
   }

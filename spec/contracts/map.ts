@@ -17,8 +17,16 @@
  * Postcondition: the leaves of root 0 are the old leaves plus, from vpn upward, one new
  * leaf at a time of the largest size S ≤ maxPage the CPU supports with its page and frame
  * both S-aligned and at least S pages left (greedy, as phys_*_init and vmap_try_huge_*
- * choose per entry), each with `prot`; frames, TLBs and flush obligations are unchanged (a
- * new mapping needs no flush: x86 does not cache not-present entries).
+ * choose per entry), each with `prot`; frames are unchanged. A new mapping needs no flush
+ * of its own (x86 does not cache not-present entries), but pages still owed a flush may be
+ * cached stale (a lazy vunmap_range_noflush, set_direct_map_invalid_noflush), and a huge
+ * leaf filled beside a stale small translation of one of its pages would be the TLB
+ * application note's undefined behaviour (invariant L3): so every obligation that meets
+ * [vpn, vpn+pages) is flushed whole first, as vmalloc reuses a lazily freed area only once
+ * purge_vmap_area_lazy has flushed it (mm/vmalloc.c of gregkh/linux 04aa71da). That flush
+ * is an ordinary range flush (flush.ts: merged, the 33-page ceiling); TLBs and obligations
+ * are otherwise unchanged. The linux profile's vmap flushes nothing of the kind
+ * (linux.ts): the allocator above it, which ptspec does not model, keeps it safe.
  */
 import type { Pfn, Vpn } from '../address.ts';
 import type { PtError } from '../errors.ts';

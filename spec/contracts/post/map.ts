@@ -6,7 +6,7 @@ import type { SystemConfig } from '../../state.ts';
 import type { CommandOf } from '../../operations.ts';
 import { sizeSupported } from '../args.ts';
 import { validateMap } from '../map.ts';
-import { nothingBut, rootEntries } from './effect.ts';
+import { nothingBut, rangeFlush, rootEntries } from './effect.ts';
 import { firstMapped, sizeAbove, type Expected } from './leaves.ts';
 import { RangeSet } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
@@ -14,9 +14,9 @@ import { contractClauses, type Contract } from './relation.ts';
 const say = contractClauses('map', {
   eexist: 'EEXIST some page of [vpn, vpn+pages) is already mapped',
   leaves: 'the leaves of root 0 are the old leaves plus, from vpn upward, one new leaf at a time of the largest size S ≤ maxPage the CPU supports with its page and frame both S-aligned and at least S pages left, each with prot',
-  frames: 'frames, TLBs and flush obligations are unchanged',
-  tlb: 'frames, TLBs and flush obligations are unchanged (a new mapping needs no flush: x86 does not cache not-present entries)',
-  obligations: 'frames, TLBs and flush obligations are unchanged',
+  frames: 'frames are unchanged',
+  tlb: 'every obligation that meets [vpn, vpn+pages) is flushed whole first (flush.ts); TLBs are otherwise unchanged (a new mapping needs no flush: x86 does not cache not-present entries)',
+  obligations: 'every obligation that meets [vpn, vpn+pages) is flushed whole first; the others are unchanged',
   tables: 'ENOMEM the resulting radix footprint exceeds config.tablePool.count',
 });
 
@@ -53,6 +53,10 @@ export const MAP: Contract<'map'> = {
   state: (before, c) => (firstMapped(rootEntries(before), c) === undefined ? null : { error: { errno: 'EEXIST', arg: 'vpn' }, clause: say.eexist }),
   scope: (_, c) => [c],
   // leaves: the range, nothing there before, is tiled from vpn by leaves of the largest
-  // size that fits at each; frames, TLB, obligations as they were (no flush).
-  effect: (before, c) => nothingBut(new RangeSet([c]), { expect: (p) => leavesFrom(before.config, c, p) }),
+  // size that fits at each; tlb, obligations: the owed ranges it meets flushed whole.
+  effect: (before, c) =>
+    nothingBut(new RangeSet([c]), {
+      expect: (p) => leavesFrom(before.config, c, p),
+      flushed: rangeFlush(before.pendingFlush.filter((o) => o.vpn < c.vpn + c.pages && c.vpn < o.vpn + o.pages)),
+    }),
 };
