@@ -53,7 +53,7 @@ function kernelConfig(overrides: Partial<SystemConfig> = {}): SystemConfig {
   return {
     levels: 4,
     features: { pse: true, gbpages: true },
-    cpus: 2,
+    cpus: 4,
     maxPhysBits: 46,
     frames: 4 * GiB,
     tablePool: TABLE_POOL,

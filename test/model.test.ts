@@ -354,7 +354,7 @@ describe('TLB', () => {
     expect(m.access(0, 0, PO + 4, 'r', 'user')).toEqual({ ok: true, value: { fault: 'protection' } });
     expect(m.access(0, 0, L.vmallocStart, 'r', 'kernel')).toEqual({ ok: true, value: { fault: 'not-present' } });
     expect(m.abstract().tlb).toHaveLength(1);
-    refused(m, () => m.access(2, 0, PO, 'r', 'kernel'), 'EINVAL', 'cpu');
+    refused(m, () => m.access(4, 0, PO, 'r', 'kernel'), 'EINVAL', 'cpu');
   });
 
   it('operations that change translations flush them on every CPU; map and translate do not touch the TLB', () => {

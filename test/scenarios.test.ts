@@ -39,7 +39,7 @@ describe('built-in scenarios', () => {
     expect(listed.code).toBe(0);
     const all = JSON.parse(listed.stdout) as ScenarioSummary[];
     expect(all.map((s) => s.name)).toEqual(NAMES);
-    expect(all.find((s) => s.name === 'kernel-no-gbpages')).toMatchObject({ levels: 4, features: { pse: true, gbpages: false }, cpus: 2 });
+    expect(all.find((s) => s.name === 'kernel-no-gbpages')).toMatchObject({ levels: 4, features: { pse: true, gbpages: false }, cpus: 4 });
     expect(all.find((s) => s.name === 'kernel-no-pse')).toMatchObject({ features: { pse: false, gbpages: false }, memoryBytes: 128 * 2 ** 20 });
     const text = await ptspec('scenarios');
     for (const name of NAMES) expect(text.stdout).toContain(`${name}\n`);
