@@ -9,9 +9,10 @@
  *
  * The model's states are the reference's: the rule is what the contract says happened.
  */
-import { PAGES, kernelLayout, pagesPerEntry, type Level, type PagingLevels, type Pfn, type Vpn } from '../spec/address.ts';
+import { PAGES, kernelLayout, type PagingLevels, type Pfn, type Vpn } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../spec/contracts/linux.ts';
+import { coveringTlbEntries, walkStart } from '../spec/contracts/post/access.ts';
 import { RangeSet, type Range } from '../spec/contracts/post/ranges.ts';
 import { notCurrent } from '../spec/invariants/tlb.ts';
 import { OPERATIONS } from '../spec/operations.ts';
@@ -90,26 +91,10 @@ export function reachableRules(profile?: Profile): CoverageRule[] {
 }
 
 const tlbEnd = (e: TlbEntry): Vpn => e.leaf.vpn + PAGES[e.leaf.size];
-const covers = (e: TlbEntry, vpn: Vpn): boolean => e.leaf.vpn <= vpn && vpn < tlbEnd(e);
-const walkSpan = (w: WalkCacheEntry): number => pagesPerEntry((w.level + 1) as Level);
 const meets = (r: Range, lo: Vpn, hi: Vpn): boolean => r.vpn < hi && lo < r.vpn + r.pages;
 const owedSet = (s: AbstractState): RangeSet => new RangeSet(s.pendingFlush);
 const sameObligation = (a: FlushObligation, b: FlushObligation): boolean => a.vpn === b.vpn && a.pages === b.pages && a.reason === b.reason;
 
-/** The TLB entries of (cpu, root) covering vpn, smallest first. */
-function hits(state: AbstractState, cpu: number, root: number, vpn: Vpn): TlbEntry[] {
-  return state.tlb.filter((e) => e.cpu === cpu && e.root === root && covers(e, vpn)).sort((a, b) => (tlbEnd(a) - a.leaf.vpn) - (tlbEnd(b) - b.leaf.vpn));
-}
-
-/** The deepest paging-structure-cache entry of (cpu, root) whose span holds vpn: where a walk starts. */
-function deepestCached(state: AbstractState, cpu: number, root: number, vpn: Vpn): WalkCacheEntry | undefined {
-  let best: WalkCacheEntry | undefined;
-  for (const w of state.walkCache ?? []) {
-    if (w.cpu !== cpu || w.root !== root || vpn < w.vpn || vpn >= w.vpn + walkSpan(w)) continue;
-    if (best === undefined || w.level < best.level) best = w;
-  }
-  return best;
-}
 
 /** The access rules: hit or walk, and where the walk started. */
 function accessRules(s: RuleStep, out: string[]): void {
@@ -117,7 +102,8 @@ function accessRules(s: RuleStep, out: string[]): void {
   if (c.op !== 'access' || s.outcome.outcome !== 'ok') return;
   const a = s.outcome.value as AccessOutcome | undefined;
   if (a === undefined) return;
-  const cached = hits(s.before, c.cpu, c.root, c.vpn);
+  // The access's own rules (spec/contracts/post/access.ts): the entries it may hit, where its walk starts.
+  const cached = coveringTlbEntries(s.before.tlb, c);
   // A hit: the outcome says so when it is no fault; a protection fault on a hit does not, the state before does.
   const hit = a.fault === false ? a.fromTlb : cached.length > 0;
   if (hit) {
@@ -128,7 +114,7 @@ function accessRules(s: RuleStep, out: string[]): void {
     return;
   }
   if (a.fault === false) out.push('tlb-fill');
-  const start = deepestCached(s.before, c.cpu, c.root, c.vpn);
+  const start = walkStart(s.before.walkCache ?? [], c);
   if (start?.table === 'current') out.push('walk-through-cached-table');
   if (start !== undefined && start.table !== 'current' && a.fault === 'not-present') out.push('walk-through-unlinked-table');
   const had = new Set((s.before.walkCache ?? []).map(walkKey));

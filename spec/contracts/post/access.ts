@@ -77,21 +77,24 @@ const PERMITS: Readonly<Record<AccessKind, (p: Prot, user: boolean) => boolean>>
   x: (p, user) => (user ? p.execUser : p.execKernel && !p.user),
 };
 
-/** The entry (cpu, root) uses for vpn: of those covering it, the smallest (a stale 4K entry beats a later 2M fill). */
-function cachedFor(tlb: readonly TlbEntry[], c: CommandOf<'access'>): TlbEntry | undefined {
+/** Where an access looks: its CPU, root and page. */
+type Looked = Pick<CommandOf<'access'>, 'cpu' | 'root' | 'vpn'>;
+
+/** The TLB entries of (cpu, root) covering vpn, smallest first: the first is the one the access uses (a stale 4K entry beats a later 2M fill). */
+export function coveringTlbEntries(tlb: readonly TlbEntry[], c: Looked): TlbEntry[] {
   const covering = tlb.filter((e) => e.cpu === c.cpu && e.root === c.root && e.leaf.vpn <= c.vpn && c.vpn < e.leaf.vpn + PAGES[e.leaf.size]);
-  return covering.sort((a, b) => PAGES[a.leaf.size] - PAGES[b.leaf.size])[0];
+  return covering.sort((a, b) => PAGES[a.leaf.size] - PAGES[b.leaf.size]);
 }
 
 /** The paging-structure-cache entry the walk of (cpu, root) for vpn starts from: the deepest (lowest level) whose span holds vpn. */
-function walkStart(cache: readonly WalkCacheEntry[], c: CommandOf<'access'>): WalkCacheEntry | undefined {
+export function walkStart(cache: readonly WalkCacheEntry[], c: Looked): WalkCacheEntry | undefined {
   const covering = cache.filter((w) => w.cpu === c.cpu && w.root === c.root && w.vpn <= c.vpn && c.vpn < w.vpn + pagesPerEntry((w.level + 1) as Level));
   return covering.sort((a, b) => a.level - b.level)[0];
 }
 
 /** What access must return: through the entry (cpu, root) has cached for vpn, else through the walk. */
 function accessed(before: AbstractState, c: CommandOf<'access'>): { hit?: TlbEntry; leaf?: Leaf; want: AccessOutcome } {
-  const hit = cachedFor(before.tlb, c);
+  const hit = coveringTlbEntries(before.tlb, c)[0];
   // Through a cached entry whose table is no longer in place the walk finds nothing.
   const start = hit === undefined ? walkStart(before.walkCache ?? [], c) : undefined;
   const dead = start !== undefined && start.table !== 'current';
