@@ -10,7 +10,8 @@
 import { PAGES, type Pfn, type Vpn } from '../spec/address.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import { directMapBase, framesText, framesWitness, leafText, leafWitness } from '../spec/invariants/terms.ts';
-import type { AbstractRoot, AbstractState, FrameRun, FrameUse, Leaf } from '../spec/state.ts';
+import { heldMirrors, type Mirror } from '../spec/roots.ts';
+import type { AbstractRoot, AbstractState, FrameRun, FrameUse, Leaf, RootId } from '../spec/state.ts';
 
 /** Witnesses listed per invariant; the rest are counted in a final summary witness. */
 export const MAX_WITNESSES = 64;
@@ -57,6 +58,14 @@ function firstLeafFrom(leaves: readonly Leaf[], vpn: Vpn): number {
 }
 
 /**
+ * Index range [lo, hi) of sorted, disjoint leaves that may meet [from, to) (bounds may be
+ * infinite): only the leaf just before the first one starting at `from` can reach into it.
+ */
+function trustedRange(leaves: readonly Leaf[], from: number, to: number): [number, number] {
+  return [Math.max(0, firstLeafFrom(leaves, from) - 1), firstLeafFrom(leaves, to)];
+}
+
+/**
  * Index range [lo, hi) of a root's leaves that may intersect the scope (all of them
  * without one). With sorted, disjoint leaves (S4, T1) only the leaf just before the
  * scope's first page can reach into it; a full check judges states where that fails.
@@ -64,8 +73,7 @@ function firstLeafFrom(leaves: readonly Leaf[], vpn: Vpn): number {
  */
 export function scopeRange(leaves: readonly Leaf[], scope: CheckScope | undefined): [number, number] {
   if (scope === undefined) return [0, leaves.length];
-  const lo = Math.max(0, firstLeafFrom(leaves, scope.vpn) - 1);
-  return [lo, firstLeafFrom(leaves, scope.vpn + scope.pages)];
+  return trustedRange(leaves, scope.vpn, scope.vpn + scope.pages);
 }
 
 /** Each pair of neighbouring leaves (prev, leaf) of `leaves` at least one of which may meet the scope. */
@@ -80,6 +88,118 @@ export function sortedLeaves(leaves: readonly Leaf[]): readonly Leaf[] {
     if (leaves[i]!.vpn < leaves[i - 1]!.vpn) return [...leaves].sort((a, b) => a.vpn - b.vpn);
   }
   return leaves;
+}
+
+/**
+ * A leaf list sorted by vpn (stably: the definitions' order), with the running maximum of
+ * the leaves' ends, so that the first leaf that may reach a page is found by binary search
+ * even where leaves overlap (S/T report those; the other checks must still agree with
+ * their definitions there). Built once per leaf list.
+ */
+interface LeafIndex {
+  readonly leaves: readonly Leaf[];
+  /** maxEnd[i]: the largest end among leaves[0..i]. */
+  readonly maxEnd: readonly number[];
+}
+const leafIndexCache = new WeakMap<readonly Leaf[], LeafIndex>();
+
+function leafIndex(list: readonly Leaf[]): LeafIndex {
+  let index = leafIndexCache.get(list);
+  if (index === undefined) {
+    const leaves = sortedLeaves(list);
+    const maxEnd: number[] = [];
+    let end = -Infinity;
+    for (const l of leaves) maxEnd.push((end = Math.max(end, l.vpn + leafPages(l))));
+    index = { leaves, maxEnd };
+    leafIndexCache.set(list, index);
+  }
+  return index;
+}
+
+/** Does the leaf share a page with [from, to) (a leaf of no size: does it start strictly inside)? The definitions' `leafMeets`. */
+const meets = (l: Leaf, from: number, to: number): boolean => l.vpn < to && from < l.vpn + leafPages(l);
+
+/**
+ * The leaves of `list` that meet [from, to), in vpn order (stably). `trusted` (a scoped
+ * check, which trusts the sorted, disjoint leaves a full check establishes) finds them by
+ * binary search on the list itself, in O(log n) however long the list; otherwise through
+ * the list's index, which is exact on any list.
+ */
+export function leavesMeeting(list: readonly Leaf[], from: number, to: number, trusted: boolean): Leaf[] {
+  const out: Leaf[] = [];
+  if (trusted) {
+    const [lo, hi] = trustedRange(list, from, to);
+    for (let i = lo; i < hi; i++) if (meets(list[i]!, from, to)) out.push(list[i]!);
+    return out;
+  }
+  const { leaves, maxEnd } = leafIndex(list);
+  // Every leaf before the first whose running end passes `from` ends at or before it.
+  let lo = 0;
+  let hi = leaves.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (maxEnd[mid]! <= from) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < leaves.length && leaves[i]!.vpn < to; i++) if (meets(leaves[i]!, from, to)) out.push(leaves[i]!);
+  return out;
+}
+
+/** The first root of each id, as the definitions' `state.roots.find` picks it. */
+const rootsByIdCache = new WeakMap<AbstractState, ReadonlyMap<RootId, AbstractRoot>>();
+
+export function rootById(state: AbstractState, id: RootId): AbstractRoot | undefined {
+  let byId = rootsByIdCache.get(state);
+  if (byId === undefined) {
+    const map = new Map<RootId, AbstractRoot>();
+    for (const r of state.roots) if (!map.has(r.id)) map.set(r.id, r);
+    rootsByIdCache.set(state, map);
+    byId = map;
+  }
+  return byId.get(id);
+}
+
+/** Does a leaf meet mirror `m` as rootView clips it (a leaf of no size never does)? */
+function inMirror(l: Leaf, m: Mirror): boolean {
+  const n = leafPages(l);
+  return n > 0 && l.vpn < m.vpn + m.pages && m.vpn < l.vpn + n;
+}
+
+/**
+ * Where in a mirror's source the leaves lie that meet both [from, to) and the mirror: the
+ * two ranges' overlap, or when they are apart the gap between them (a leaf of at most
+ * 1G can span a gap shorter than that); undefined when no leaf can meet both.
+ */
+function sourceRange(from: number, to: number, m: Mirror): [number, number] | undefined {
+  const a = Math.max(from, m.vpn);
+  const b = Math.min(to, m.vpn + m.pages);
+  if (a < b) return [a, b];
+  return a - b < PAGES['1G'] ? [b - 1, a + 1] : undefined;
+}
+
+/**
+ * The leaves of root `id`'s view (spec/roots.ts rootView: its own leaves outside the
+ * slots it mirrors, and there the view of the source) that meet [from, to), in vpn
+ * order. Each mirror is looked up only where it meets the range, so the view of a process
+ * root near a page costs a few binary searches, never a copy of init_mm's leaves. With a
+ * `trusted` order as in `leavesMeeting`.
+ */
+export function viewLeaves(state: AbstractState, id: RootId, from: number, to: number, trusted: boolean, seen: ReadonlySet<RootId> = new Set()): Leaf[] {
+  const root = rootById(state, id);
+  // rootView's guard against a root that mirrors itself through others.
+  if (root === undefined || seen.has(id)) return [];
+  const own = leavesMeeting(root.leaves, from, to, trusted);
+  const mirrors = heldMirrors(state.config.levels, root);
+  if (mirrors.length === 0) return own;
+  // rootView drops an own leaf by where it starts.
+  const out = own.filter((l) => !mirrors.some((m) => l.vpn >= m.vpn && l.vpn < m.vpn + m.pages));
+  const path = new Set([...seen, id]);
+  for (const m of mirrors) {
+    const range = sourceRange(from, to, m);
+    if (range === undefined) continue;
+    for (const l of viewLeaves(state, m.from, range[0], range[1], trusted, path)) if (inMirror(l, m) && meets(l, from, to)) out.push(l);
+  }
+  return out.sort((a, b) => a.vpn - b.vpn);
 }
 
 /** Every leaf of every root that intersects the scope. */

@@ -8,6 +8,7 @@ import type { AbstractState } from '../spec/state.ts';
 import { Witnesses, type Check, type CheckTable } from './common.ts';
 import { DIRECT_MAP_CHECKS } from './directmap.ts';
 import { HUGE_PAGES_CHECKS } from './hugepages.ts';
+import { ISOLATION_CHECKS } from './isolation.ts';
 import { PERMISSIONS_CHECKS } from './permissions.ts';
 import { STRUCTURE_CHECKS } from './structure.ts';
 import { TLB_CHECKS } from './tlb.ts';
@@ -25,7 +26,7 @@ export interface Invariant extends InvariantDefinition {
   check(state: AbstractState, scope?: CheckScope): Witness[];
 }
 
-const CHECKS: CheckTable = { ...STRUCTURE_CHECKS, ...TRANSLATION_CHECKS, ...PERMISSIONS_CHECKS, ...HUGE_PAGES_CHECKS, ...TLB_CHECKS, ...DIRECT_MAP_CHECKS };
+const CHECKS: CheckTable = { ...STRUCTURE_CHECKS, ...TRANSLATION_CHECKS, ...PERMISSIONS_CHECKS, ...HUGE_PAGES_CHECKS, ...TLB_CHECKS, ...ISOLATION_CHECKS, ...DIRECT_MAP_CHECKS };
 
 /** The definition itself, capped like every check. */
 function cappedDefinition(def: InvariantDefinition): Check {
@@ -42,7 +43,7 @@ function pair(def: InvariantDefinition): Invariant {
   return { ...def, check: check === 'definition' ? cappedDefinition(def) : check };
 }
 
-/** Every invariant in id order, S, T, P, H, L, D. */
+/** Every invariant in id order, S, T, P, H, L, K, A, D. */
 export const CATALOGUE: readonly Invariant[] = DEFINITIONS.map(pair);
 
 for (const name of Object.keys(CHECKS)) {

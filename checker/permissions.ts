@@ -88,7 +88,11 @@ const crossAliasWx: Check = (state, scope) => {
 };
 
 export const PERMISSIONS_CHECKS: CheckTable = {
-  no_leaf_writable_and_executable: leafCheck(() => (leaf) => (isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${leafPages(leaf)} pages writable and executable` : undefined)),
+  // A process's own user mappings may be W+X (a JIT); every other leaf, EFI's low 1:1 ones too, may not.
+  no_leaf_writable_and_executable: leafCheck((state) => {
+    const kernelHalf = upperHalfStart(state.config.levels);
+    return (leaf, root) => ((leaf.vpn >= kernelHalf || root.pid === undefined) && isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${leafPages(leaf)} pages writable and executable` : undefined);
+  }),
   no_frame_writable_and_executable_through_two_aliases: crossAliasWx,
   no_kernel_text_frame_writable: frameUseCheck((leaf) => isWritable(leaf.prot), (r) => r.use === 'kernel-text', () => 'kernel text writable'),
   no_kernel_rodata_frame_writable: frameUseCheck((leaf) => isWritable(leaf.prot), (r) => r.use === 'kernel-rodata', () => 'kernel rodata writable'),

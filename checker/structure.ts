@@ -1,6 +1,7 @@
 /** The fast checks of the S family (spec/invariants/structure.ts defines them). */
 import { PAGE_SIZES, VPN_LIMIT, isCanonicalRange, isKernelHalf, lowerHalfEnd, upperHalfStart } from '../spec/address.ts';
 import { tableFootprint } from '../spec/footprint.ts';
+import { tableCountWitness, tablesNeeded } from '../spec/invariants/structure.ts';
 import { framesText, hasFrameFacts, leafText, runText } from '../spec/invariants/terms.ts';
 import type { FrameRun, Leaf } from '../spec/state.ts';
 import { Witnesses, alignmentCheck, forEachNeighbours, inScope, mappedBesideDirectMapCheck, leafCheck, leafPages, scopeRange, sortedLeaves, type Check, type CheckTable } from './common.ts';
@@ -156,14 +157,9 @@ export const STRUCTURE_CHECKS: CheckTable = {
   page_tables_come_from_the_table_pool: 'definition',
   tables_in_use_fit_the_pool: 'definition',
   no_leaked_and_no_empty_tables(state, scope) {
-    const root = state.roots[0];
-    if (scope !== undefined || !hasFrameFacts(state) || state.roots.length !== 1 || root === undefined) return [];
-    const np = root.nonPresent ?? [];
-    const entries = np.length === 0 ? root.leaves : [...root.leaves, ...np];
-    const needed = tableFootprint(state.config.levels, sortedLeaves(entries));
-    return state.tablesInUse === needed + state.pendingTableFrees
-      ? []
-      : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the entries need ${needed} tables and ${state.pendingTableFrees} await a flush` }];
+    // It needs the whole map: a full check only.
+    const acc = scope === undefined ? tablesNeeded(state, (levels, leaves) => tableFootprint(levels, sortedLeaves(leaves))) : undefined;
+    return acc === undefined || state.tablesInUse === acc.needed + state.pendingTableFrees ? [] : [tableCountWitness(state, acc)];
   },
   page_table_frames_mapped_only_by_their_direct_map_page: mappedBesideDirectMapCheck('pagetable', 'a page-table frame mapped outside its direct-map page'),
   init_mm_is_root_zero: 'definition',

@@ -3,53 +3,15 @@
  * paging-structure caches are small next to the tables (a run fills at most one entry per
  * access), and an entry goes stale by what happens anywhere (a flush that discharged an
  * obligation, a table change under it), so these checks ignore the scope and look at every
- * cached entry, each against the leaves under it found by binary search.
+ * cached entry, each against the leaves of its root's view under it, found by binary search.
  */
 import type { AbstractState, FlushObligation, Leaf, TlbEntry } from '../spec/state.ts';
 import { conflictingSizes, grantsMoreThanTables, notCurrent, tlbEnd, tlbWitness } from '../spec/invariants/tlb.ts';
-import { inScope, leafPages, sortedLeaves, Witnesses, type Check, type CheckTable } from './common.ts';
+import { leafPages, viewLeaves, Witnesses, type Check, type CheckTable } from './common.ts';
 
-/**
- * A root's leaves sorted by vpn (stably: the definition's order), with the running maximum
- * of their ends, so that the first leaf that may reach a page is found by binary search
- * even where leaves overlap (S/T report those; the L checks must still agree with their
- * definitions there). Built once per leaf list.
- */
-interface LeafIndex {
-  readonly leaves: readonly Leaf[];
-  /** maxEnd[i]: the largest end among leaves[0..i]. */
-  readonly maxEnd: readonly number[];
-}
-const leafIndexCache = new WeakMap<readonly Leaf[], LeafIndex>();
-
-function leafIndex(list: readonly Leaf[]): LeafIndex {
-  let index = leafIndexCache.get(list);
-  if (index === undefined) {
-    const leaves = sortedLeaves(list);
-    const maxEnd: number[] = [];
-    let end = -Infinity;
-    for (const l of leaves) maxEnd.push((end = Math.max(end, l.vpn + leafPages(l))));
-    index = { leaves, maxEnd };
-    leafIndexCache.set(list, index);
-  }
-  return index;
-}
-
-/** The leaves of the entry's root that meet its cached leaf, in vpn order, by binary search. */
+/** The leaves of the entry's root's view (spec/roots.ts rootView) that meet its cached leaf, in vpn order, by binary search. */
 export function leavesUnder(state: AbstractState, e: TlbEntry): Leaf[] {
-  const { leaves, maxEnd } = leafIndex(state.roots.find((r) => r.id === e.root)?.leaves ?? []);
-  const span = { vpn: e.leaf.vpn, pages: tlbEnd(e) - e.leaf.vpn };
-  // Every leaf before the first whose running end passes the entry's first page ends before it.
-  let lo = 0;
-  let hi = leaves.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (maxEnd[mid]! <= span.vpn) lo = mid + 1;
-    else hi = mid;
-  }
-  const out: Leaf[] = [];
-  for (let i = lo; i < leaves.length && leaves[i]!.vpn < span.vpn + span.pages; i++) if (inScope(leaves[i]!.vpn, leafPages(leaves[i]!), span)) out.push(leaves[i]!);
-  return out;
+  return viewLeaves(state, e.root, e.leaf.vpn, tlbEnd(e), false);
 }
 
 /** Whether obligations are in S14's canonical form: sorted, disjoint, each at least one page. */

@@ -23,6 +23,7 @@ import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
 import type { AccessKind, AccessMode, ProtChange } from '../spec/system.ts';
 import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../spec/contracts/linux.ts';
 import { LIFECYCLES, LIFECYCLE_KINDS, LifecycleResolver, blockFrameRuns, type BlockSketch, type LifecycleKind } from './lifecycles.ts';
+import { ProcessBelief, asiRange, ldtPages } from './processes.ts';
 
 export interface CommandsArbOptions {
   /** Longest sequence generated (sequences of every length up to this are produced). */
@@ -370,12 +371,15 @@ class Resolver {
 
   private readonly pageOffset: Vpn;
   private readonly kernelText: Vpn;
+  /** The processes the sequence believes alive (isolation operations only). */
+  private readonly processes = new ProcessBelief();
 
   constructor(
     private readonly scenario: Scenario,
     private readonly vpns: readonly Vpn[],
     private readonly pfns: readonly Pfn[],
     private readonly takeable: readonly { pfn: Pfn; count: number }[],
+    private readonly isolation: boolean,
   ) {
     ({ pageOffset: this.pageOffset, kernelText: this.kernelText } = kernelLayout(scenario.config.levels));
     this.lifecycles = new LifecycleResolver(scenario);
@@ -428,6 +432,7 @@ class Resolver {
   /** Bookkeeping after a command: the partner table, recent addresses, believed frame use. */
   private note(command: Command): void {
     this.last.set(command.op, command);
+    this.processes.note(command);
     // A map's frames are also reached through their direct-map alias: remember it (before
     // the mapping itself, which stays the most recent), so that later accesses, protects
     // and flushes meet the alias CPA changes too (cpa_process_alias, missed alias flushes).
@@ -435,8 +440,10 @@ class Resolver {
       this.noteMapping(command.vpn, command.pfn, command.pages);
       this.remember(this.pageOffset + command.pfn, command.pages);
     }
-    if ('vpn' in command) this.remember(command.vpn, 'pages' in command ? command.pages : 1);
-    else if ('pfn' in command) this.remember(this.pageOffset + command.pfn, command.count);
+    // Kernel addresses only: a user-half page (mapUser, unmapUser) means nothing to init_mm.
+    const fields = OPERATIONS[command.op].fields as Readonly<Record<string, FieldKind>>;
+    if ('vpn' in command && fields['vpn'] === 'vpn') this.remember(command.vpn, 'pages' in command ? command.pages : 1);
+    else if ('pfn' in command && !('vpn' in command)) this.remember(this.pageOffset + command.pfn, 'count' in command ? command.count : command.pages);
     const track = (into: { pfn: Pfn; count: number }[], from: { pfn: Pfn; count: number }[], r: { pfn: Pfn; count: number }): void => {
       const i = from.findIndex((x) => x.pfn === r.pfn);
       if (i >= 0) from.splice(i, 1);
@@ -530,16 +537,17 @@ class Resolver {
   /** The value of one field of the sketch's command, by its kind in the operation table. */
   private field(kind: FieldKind, s: Sketch, vpn: Vpn, pfn: Pfn, pages: number): unknown {
     switch (kind) {
-      case 'root': return s.root;
+      // With isolation, translate and access also walk the PTI, ASI and process roots.
+      case 'root': return this.isolation && (s.op === 'translate' || s.op === 'access') ? this.processes.root(s.pid * 6 + s.collapse) : s.root;
       case 'vpn': return vpn;
-      // User-half addresses: the pool's points shifted into the lower half.
-      case 'userVpn': return vpn % lowerHalfEnd(this.scenario.config.levels);
+      // User-half addresses: where a process lays out its mappings, or one it mapped recently.
+      case 'userVpn': return this.processes.userVpn(vpn % 97, s.collapse);
       case 'pfn': return pfn;
       case 'pages': return pages;
       // Counts stay small: secretmem and guest_memfd remove a few pages at a time, and each restored frame is a 4K leaf.
       case 'count': return Math.min(pages, MAX_4K_LEAVES);
       case 'cpu': return s.cpu;
-      case 'pid': return s.pid;
+      case 'pid': return this.processes.pid(s.pid);
       case 'prot': return s.prot;
       case 'change': return s.change;
       case 'maxPage': return s.maxPage;
@@ -565,6 +573,10 @@ class Resolver {
       c['pfn'] = r.pfn;
       c['count'] = r.count;
     }
+    if (s.op === 'asiMap' || s.op === 'asiUnmap') Object.assign(c, asiRange(this.scenario, vpn, pfn, pages, s.frameCount));
+    if (s.op === 'setLdt') c['pages'] = ldtPages(pages, s.frameCount);
+    // An access or translate through a process root looks at the user half half the time.
+    if ((s.op === 'access' || s.op === 'translate') && (c['root'] as number) >= 3 && s.flag) c['vpn'] = this.processes.userVpn(s.cpu, s.collapse);
     // A command that creates mappings and can only use 4K leaves is capped (see mapPages).
     if (typeof c['pfn'] === 'number' && typeof c['pages'] === 'number') {
       c['pages'] = this.mapPages(c['maxPage'] as PageSize | undefined, c['vpn'] as Vpn, c['pfn'], c['pages']);
@@ -603,7 +615,7 @@ export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Ar
       : short === 100 ? shortOnes
       : fc.oneof({ weight: short, arbitrary: shortOnes }, { weight: 100 - short, arbitrary: longOnes });
     return lengths.map((elements) => {
-      const r = new Resolver(scenario, vpns, pfns, takeable);
+      const r = new Resolver(scenario, vpns, pfns, takeable, opts.isolation === true);
       // A block is several commands: the sequence still ends at maxCommands.
       return elements.flatMap((e) => r.resolveElement(e)).slice(0, opts.maxCommands);
     });

@@ -66,9 +66,15 @@ export function adapterOf(url: string): Promise<UserAdapter> {
 export async function traceSetupFor(scenarioName: string, target: TargetSpec, fullCheckEvery: number, opts: { readonly bootOnce?: boolean } = {}): Promise<TraceSetup> {
   const make = scenarioNamed(scenarioName);
   if (make === undefined) throw new Error(`unknown scenario ${scenarioName}`);
+  // The built-in systems have the isolation capability; a module's isolation operations
+  // are not fuzzed yet, so its reference model is built without it too.
+  const isolation = target.kind !== 'module';
+  const scenario = make();
+  const booted = isolation ? { ...scenario, boot: [...scenario.boot, ...(scenario.isolationBoot ?? [])] } : scenario;
   const builtin = {
-    ...builtinTarget(make(), target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery,
+    ...builtinTarget(booted, target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery,
     ...(target.profile === 'linux' ? { profile: target.profile } : {}),
+    ...(isolation ? { isolation: true } : {}),
   };
   // The built-in table checker knows only the built-in impl's tables: a module's tables
   // are checked only by the module's own checkTables, when it exports one.

@@ -22,7 +22,7 @@ import { OPERATIONS, OPS } from '../spec/operations.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { INIT_MM, type AbstractState, type Leaf } from '../spec/state.ts';
-import type { AccessOutcome, KernelEvent, PageTableSystem, PageTableSystemFactory, Profile, Translation } from '../spec/system.ts';
+import type { AccessOutcome, KernelEvent, ProcessRoots, PageTableSystem, PageTableSystemFactory, Profile, Translation } from '../spec/system.ts';
 import { KERNEL_EVENT_SOURCE, kernelEventText } from '../spec/contracts/linux.ts';
 import { RangeSet } from '../spec/contracts/post/ranges.ts';
 import { compareStates, differingField, outcomeDifference, outcomesAgree, type StepOutcome } from './compare.ts';
@@ -136,6 +136,12 @@ export interface TraceOptions {
   readonly heartbeat?: Heartbeat;
   /** The semantics both systems follow (strict when absent); under linux invariants yield findings. */
   readonly profile?: Profile;
+  /**
+   * Build both systems with the isolation capability (SystemSetup.isolation): processes,
+   * KPTI, the LDT remap and ASI, and generate their operations. For the built-in impl; a
+   * module gets it when its systems have `isolation`.
+   */
+  readonly isolation?: boolean;
 }
 
 /**
@@ -153,7 +159,11 @@ const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['map', 'unmap', 'p
  */
 // access: under linux a walk through a vmalloc alias of a frame removed from the direct map
 // caches it (D5); freeFrames: __free_pages of a frame still mapped, cached or removed (D4, D6, D7).
-const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>(['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault', 'freeFrames', 'access']);
+// The isolation operations: every one of them writes some root (linux ptiClone skips the allowlist, asiMap the sensitive frames).
+const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>([
+  'map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault', 'freeFrames', 'access',
+  'ptiClone', 'asiMap', 'asiUnmap', 'createProcess', 'exitProcess', 'mapUser', 'unmapUser', 'setLdt',
+]);
 
 /**
  * The non-mutating operations that change what the CPUs cache or what is owed: TLB fills
@@ -263,7 +273,7 @@ export function runCommand(sys: PageTableSystem, c: Command): StepOutcome {
       const { errno, arg, invariant, message } = r.error;
       return { outcome: errno, arg, ...(invariant === undefined ? {} : { invariant }), message };
     }
-    if (c.op === 'translate' || c.op === 'access') return { outcome: 'ok', value: r.value as Translation | AccessOutcome };
+    if (c.op === 'translate' || c.op === 'access' || c.op === 'createProcess') return { outcome: 'ok', value: r.value as Translation | AccessOutcome | ProcessRoots };
     return { outcome: 'ok' };
   } catch (e) {
     return { outcome: 'exception', message: errorText(e) };
@@ -317,7 +327,7 @@ export function runTrace(opts: TraceOptions): TraceResult {
   const fullEvery = opts.fullCheckEvery ?? 50;
   const outcomes: StepOutcome[] = [];
   const profile = opts.profile ?? 'strict';
-  const setup = profile === 'strict' ? scenario : { ...scenario, profile };
+  const setup = { ...scenario, ...(profile === 'strict' ? {} : { profile }), ...(opts.isolation === true ? { isolation: true } : {}) };
   const findings: Finding[] = [];
   const found = new Set<string>();
   /** What this trace already broke, by invariant. */

@@ -7,13 +7,13 @@
  * counts) always. Nothing is
  * stringified; a difference comes back as the first differing item with a witness.
  */
-import { PAGES, pagesPerEntry, vpnSpan, type Level } from '../spec/address.ts';
+import { PAGES, pagesPerEntry, vpnSpan, vpnToHex, type Level } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import type { Errno } from '../spec/errors.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import { runText } from '../spec/invariants/terms.ts';
-import { protEquals, sameFrameFacts, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry, type WalkCacheEntry } from '../spec/state.ts';
-import type { AccessOutcome, Translation } from '../spec/system.ts';
+import { INIT_MM, protEquals, sameFrameFacts, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry, type WalkCacheEntry } from '../spec/state.ts';
+import type { AccessOutcome, ProcessRoots, Translation } from '../spec/system.ts';
 import { formatLeaf } from './format.ts';
 import { formatValue } from './report.ts';
 import { firstLeafEndingAfter } from './scope.ts';
@@ -22,7 +22,7 @@ import { firstLeafEndingAfter } from './scope.ts';
 export interface StepOutcome {
   readonly outcome: 'ok' | Errno | 'exception';
   /** translate / access result when ok. */
-  readonly value?: Translation | AccessOutcome;
+  readonly value?: Translation | AccessOutcome | ProcessRoots;
   /** The argument an error names (spec/errors.ts: part of the error's contract). */
   readonly arg?: string;
   /** EPERM: the strict-policy invariant the refused result would break. */
@@ -50,6 +50,11 @@ function translationEquals(a: Translation, b: Translation): boolean {
 
 function valueEquals(op: Command['op'], a: StepOutcome['value'], b: StepOutcome['value']): boolean {
   if (op === 'translate') return a !== undefined && b !== undefined && translationEquals(a as Translation, b as Translation);
+  if (op === 'createProcess') {
+    const p = a as ProcessRoots | undefined;
+    const q = b as ProcessRoots | undefined;
+    return p !== undefined && q !== undefined && p.pid === q.pid && p.kernelRoot === q.kernelRoot && p.userRoot === q.userRoot && p.asiRoot === q.asiRoot;
+  }
   if (op !== 'access') return true;
   const x = a as AccessOutcome | undefined;
   const y = b as AccessOutcome | undefined;
@@ -215,14 +220,24 @@ function compareObligations(model: readonly FlushObligation[], impl: readonly Fl
 }
 
 function compareRootSets(model: readonly AbstractRoot[], impl: readonly AbstractRoot[]): Mismatch | null {
-  const ids = (rs: readonly AbstractRoot[]): string => rs.map((r) => `${r.id}:${r.kind}`).join(',');
+  const ids = (rs: readonly AbstractRoot[]): string => rs.map((r) => `${r.id}:${r.kind}${r.pid === undefined ? '' : `/pid ${r.pid}`}`).join(',');
   if (ids(model) === ids(impl)) return null;
   return mismatch('roots', 'roots differ', { detail: `model roots [${ids(model)}]; impl roots [${ids(impl)}]` });
 }
 
+/** The first difference of the top-level slots two roots fail to mirror (spec/roots.ts). */
+function compareDiverged(m: AbstractRoot, x: AbstractRoot): Mismatch | null {
+  const text = (r: AbstractRoot): string => (r.diverged ?? []).map(vpnToHex).join(', ') || 'none';
+  if (text(m) === text(x)) return null;
+  return mismatch('roots', `diverged top-level slots differ in root ${m.id}`, { root: m.id, detail: `model: ${text(m)}; impl: ${text(x)}` });
+}
+
 /**
- * First difference between the model's state and abstract(impl). With `scopes`, leaves
- * are compared only over those ranges (of every root); with null, everywhere.
+ * First difference between the model's state and abstract(impl). With `scopes`, init_mm's
+ * leaves are compared only over those ranges; with null, everywhere. Every other root
+ * (the isolation capability's) is compared whole: the operations that change them name
+ * user-half ranges, LDT slots and processes rather than init_mm ranges, and they are
+ * small beside init_mm.
  */
 export function compareStates(model: AbstractState, impl: AbstractState, scopes: readonly CheckScope[] | null): Mismatch | null {
   const roots = compareRootSets(model.roots, impl.roots);
@@ -230,7 +245,9 @@ export function compareStates(model: AbstractState, impl: AbstractState, scopes:
   for (let r = 0; r < model.roots.length; r++) {
     const m = model.roots[r]!;
     const x = impl.roots[r]!;
-    for (const s of scopes ?? [null]) {
+    const diverged = compareDiverged(m, x);
+    if (diverged !== null) return diverged;
+    for (const s of m.id === INIT_MM ? (scopes ?? [null]) : [null]) {
       const d = compareLeaves(m.id, m.leaves, x.leaves, s);
       if (d !== null) return d;
       // Non-present entries (linux profile) are part of the state too.

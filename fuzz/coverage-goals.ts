@@ -11,6 +11,7 @@ import type { Op } from '../spec/commands.ts';
 import type { Errno } from '../spec/errors.ts';
 import type { Profile } from '../spec/system.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
+import { OPERATIONS } from '../spec/operations.ts';
 import { PageSizeC, strictObject } from '../io/trace.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { AXES, possibleAxes, type Axis, type Coverage } from './coverage.ts';
@@ -34,17 +35,19 @@ export const LEVEL_OF_SIZE: Readonly<Record<PageSize, string>> = { '4K': 'pte', 
 export const UNREACHABLE_OUTCOMES: { readonly [P in Profile]: Readonly<Partial<Record<Op, readonly Errno[]>>> } = {
   strict: { protect: ['EFAULT', 'EBUSY'] },
   linux: {
-    map: ['EPERM'], unmap: ['ENOMEM'], protect: ['EPERM', 'ENOENT'], setDirectMapInvalid: ['ENOENT', 'EPERM'],
+    map: ['EPERM'], unmap: ['ENOMEM', 'EPERM'], protect: ['EPERM', 'ENOENT'], setDirectMapInvalid: ['ENOENT', 'EPERM'],
     setDirectMapDefault: ['EEXIST', 'EPERM'], freeFrames: ['EPERM'],
+    ptiClone: ['EPERM'], asiMap: ['EPERM'], mapUser: ['EPERM'], setLdt: ['EPERM'],
   },
 };
 
 /**
- * Each core operation's outcomes that a campaign under `profile` can reach, in the table's
+ * Each operation's outcomes that a campaign under `profile` can reach, in the table's
  * order; with no profile known (a report that does not say), every outcome of the table.
+ * Without `isolation` (the target has no isolation capability) only the core operations.
  */
-export function possibleOutcomes(profile?: Profile): [string, readonly ('ok' | Errno)[]][] {
-  return Object.entries(POSSIBLE_OUTCOMES).map(([op, outs]) => {
+export function possibleOutcomes(profile?: Profile, isolation = true): [string, readonly ('ok' | Errno)[]][] {
+  return Object.entries(POSSIBLE_OUTCOMES).filter(([op]) => isolation || OPERATIONS[op as Op].capability === 'core').map(([op, outs]) => {
     const never = profile === undefined ? [] : UNREACHABLE_OUTCOMES[profile][op as Op] ?? [];
     return [op, outs.filter((o) => o === 'ok' || !never.includes(o))];
   });

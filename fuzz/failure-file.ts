@@ -9,7 +9,7 @@ import * as t from 'io-ts';
 import { ERRNOS } from '../spec/errors.ts';
 import { PROFILES, type Profile } from '../spec/system.ts';
 import {
-  AccessOutcomeC, CommandC, CommandsC, TranslationC, WitnessC, int, oneOf, parseJson, positiveInt, strictObject, tagged,
+  AccessOutcomeC, ProcessRootsC, CommandC, CommandsC, TranslationC, WitnessC, int, oneOf, parseJson, positiveInt, strictObject, tagged,
   type Decoded,
 } from '../io/trace.ts';
 import { FAILURE_KINDS, plainWitness, type StepOutcome, type TraceFailure } from './check.ts';
@@ -31,7 +31,7 @@ export const TargetC = tagged<Target>('a target', 'kind', {
 const StepOutcomeC = strictObject('an outcome', {
   outcome: oneOf(`an outcome (ok | ${ERRNOS.join(' | ')} | exception)`, ['ok', ...ERRNOS, 'exception'] as const),
 }, {
-  value: t.union([TranslationC, AccessOutcomeC], 'a translate or access result'),
+  value: t.union([TranslationC, AccessOutcomeC, ProcessRootsC], 'a translate, access or createProcess result'),
   arg: t.string,
   invariant: t.string,
   message: t.string,

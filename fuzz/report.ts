@@ -7,7 +7,7 @@
 import { pfnToHex, vpnToHex } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import type { Witness } from '../spec/invariant.ts';
-import type { AccessOutcome, Translation } from '../spec/system.ts';
+import type { AccessOutcome, ProcessRoots, Translation } from '../spec/system.ts';
 import type { StepOutcome, TraceFailure } from './check.ts';
 import { formatCommand, formatLeaf, formatLen } from './format.ts';
 
@@ -42,8 +42,9 @@ const CHECK_TITLE: Readonly<Record<TraceFailure['check'], string>> = {
   full: 'full check of the whole state',
 };
 
-export function formatValue(v: Translation | AccessOutcome | undefined): string {
+export function formatValue(v: Translation | AccessOutcome | ProcessRoots | undefined): string {
   if (v === undefined) return '';
+  if ('pid' in v) return ` pid ${v.pid} (roots ${v.kernelRoot}, ${v.userRoot}, ${v.asiRoot})`;
   if ('leaf' in v) return ` -> ${pfnToHex(v.pfn)} via ${formatLeaf(v.leaf)}`;
   if (v.fault !== false) return ` fault=${v.fault}`;
   return ` -> ${pfnToHex(v.translation.pfn)} via ${formatLeaf(v.translation.leaf)}${v.fromTlb ? ' (from TLB)' : ' (walk)'}`;

@@ -49,7 +49,18 @@ export function walkLeaves(radix: Radix, previous: readonly Leaf[] = []): Leaf[]
 export function walkEntries(radix: Radix, previous: readonly Leaf[] = []): { leaves: Leaf[]; nonPresent: Leaf[] } {
   const out: Leaf[] = [];
   const nonPresent: Leaf[] = [];
-  visit(radix, { out, nonPresent, previous, at: 0 }, 0, radix.levels, 0, true, true, false);
+  visit(radix, { out, nonPresent, previous, at: 0 }, 0, radix.levels, 0, true, true, false, null);
+  return { leaves: out, nonPresent };
+}
+
+/**
+ * The leaves and non-present entries under the top-level entries `take` accepts of the
+ * top-level table `slot` (a root's own slots: spec/state.ts AbstractRoot.leaves).
+ */
+export function walkRoot(radix: Radix, slot: number, take: (idx: number) => boolean): { leaves: Leaf[]; nonPresent: Leaf[] } {
+  const out: Leaf[] = [];
+  const nonPresent: Leaf[] = [];
+  visit(radix, { out, nonPresent, previous: [], at: 0 }, slot, radix.levels, 0, true, true, false, take);
   return { leaves: out, nonPresent };
 }
 
@@ -71,12 +82,13 @@ function leafOf(o: WalkOut, vpn: Vpn, pfn: number, size: Leaf['size'], p: Leaf['
   return old !== undefined && old.vpn === vpn && old.pfn === pfn && old.size === size && old.prot === p ? old : { vpn, pfn, size, prot: p };
 }
 
-function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn, rw: boolean, us: boolean, nx: boolean): void {
+function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn, rw: boolean, us: boolean, nx: boolean, take: ((idx: number) => boolean) | null): void {
   const pool = radix.pool;
   const w = pool.words;
   const span = SPAN[level as 1]!;
   const leafOnly = radix.mutant === 'leaf-only-permission';
   for (let i = 0; i < 512; i++) {
+    if (take !== null && !take(i)) continue;
     const off = slot * 1024 + i * 2;
     const lo = w[off]!;
     const hi = w[off + 1]!;
@@ -97,7 +109,7 @@ function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn,
     const child = pool.childSlot(lo, hi);
     // A table outside the pool (a corrupted entry) means nothing here; checkTables reports it.
     if (level === 1 || child < 0 || child >= pool.capacity) continue;
-    visit(radix, o, child, level - 1, vpn, rw && (lo & _PAGE_RW) !== 0, us && (lo & _PAGE_USER) !== 0, nx || (hi & HI_NX) !== 0);
+    visit(radix, o, child, level - 1, vpn, rw && (lo & _PAGE_RW) !== 0, us && (lo & _PAGE_USER) !== 0, nx || (hi & HI_NX) !== 0, null);
   }
 }
 

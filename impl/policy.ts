@@ -50,6 +50,8 @@ export class FrameFacts {
   /** Frames handed out as data (use 'data'): what freeFrames may free. */
   readonly data = members();
   readonly noDirectMap = members();
+  /** Frames no restricted (ASI) root may map: A1. */
+  readonly sensitive = members();
   readonly kernelHalfStart: Vpn;
   /** __PAGE_OFFSET of the paging mode's layout: where a table frame may be mapped. */
   readonly pageOffset: Vpn;
@@ -64,6 +66,7 @@ export class FrameFacts {
     for (const r of runs) {
       byUse[r.use]?.add(r.pfn, r.count, true);
       if (r.noDirectMap) this.noDirectMap.add(r.pfn, r.count, true);
+      if (r.sensitive) this.sensitive.add(r.pfn, r.count, true);
     }
   }
 }
@@ -84,7 +87,9 @@ const T5 = 11;
 const D4 = 12;
 const D6 = 13;
 const D7 = 14;
-const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5, D4, D6, D7 };
+// The isolation rules are decided over the roots, after the others (isolation-policy.ts).
+const ISOLATION_RULE = 15;
+const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5, D4, D6, D7, K2: ISOLATION_RULE, K3: ISOLATION_RULE, A1: ISOLATION_RULE, A2: ISOLATION_RULE };
 
 /** The rules in STRICT_POLICY order; an invariant the impl cannot decide is a load-time error. */
 const ORDER: readonly number[] = STRICT_POLICY.map(({ id }) => {
@@ -96,6 +101,8 @@ const P7_AT = ORDER.indexOf(P7);
 const D6_AT = ORDER.indexOf(D6);
 // P2 leaves W+X leaves to P1 (the frame counters cannot tell a leaf from its aliases), which is sound only if P1 is asked first.
 if (ORDER.indexOf(P1) > ORDER.indexOf(P2)) throw new Error('impl/policy.ts assumes P1 comes before P2 in STRICT_POLICY');
+// isolation-policy.ts asks its rules only when no per-leaf rule broke, which is sound only if they come last.
+if (ORDER.indexOf(ISOLATION_RULE) !== ORDER.length - 4) throw new Error('impl/policy.ts assumes K2, K3, A1 and A2 end STRICT_POLICY');
 
 /**
  * The first frame of the leaf (code, vpn → pfn, n pages) at which `rule` breaks in the
@@ -134,6 +141,9 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
       return vpn < MODULES && KERNEL_TEXT < vpn + n && vpn - pfn !== KERNEL_TEXT ? pfn : -1;
     case D3:
       return exec && vpn < facts.directMapEnd && facts.pageOffset < vpn + n ? pfn : -1;
+    case ISOLATION_RULE:
+      // Judged over the roots, not per frame (isolation-policy.ts).
+      return -1;
     case D6:
     case D7:
       // Writing a leaf neither frees a frame nor fills a TLB: only freeFrames (and D6's set_direct_map_invalid) can break these.

@@ -15,7 +15,7 @@
  * which frames are mapped, writable, executable. `written` lists the leaves written by
  * the running operation so the policy checks only those.
  */
-import { VPN_LIMIT, kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
+import { VPN_LIMIT, kernelLayout, upperHalfStart, type Pfn, type Vpn } from '../spec/address.ts';
 import type { SystemConfig } from '../spec/state.ts';
 import * as x86 from './arch/x86_64/entry.ts';
 import { FrameCounters } from './frames.ts';
@@ -76,6 +76,18 @@ export class Radix implements LeafObserver {
    */
   readonly walkPath = new Int32Array(6);
   walkedTo = 0;
+  /**
+   * The top-level table every walk and edit starts from (CR3): init_mm's pgd (slot 0)
+   * but while the isolation capability works on another root (isolation.ts).
+   */
+  root = 0;
+  /**
+   * __pti_set_user_pgtbl's NX poisoning: while set, a top-level entry written for a
+   * user-half table gets _PAGE_NX (the kernel copy of a KPTI pair).
+   */
+  poisonUserTop = false;
+  /** The first page of the kernel half: tables below it are user tables (_PAGE_TABLE, with US). */
+  private readonly kernelHalf: Vpn;
 
   constructor(
     readonly config: SystemConfig,
@@ -83,6 +95,7 @@ export class Radix implements LeafObserver {
   ) {
     this.levels = config.levels;
     this.pageOffset = kernelLayout(config.levels).pageOffset;
+    this.kernelHalf = upperHalfStart(config.levels);
     this.pool = new TablePool(config.tablePool.pfn, config.tablePool.count, this);
     this.counters = new FrameCounters(config.frames);
     // init_mm's pgd: slot 0, its entry 0 at the start of the 512-entry sign-extended top.
@@ -103,23 +116,42 @@ export class Radix implements LeafObserver {
     this.replacedAt.length = 0;
   }
 
+  /** _KERNPG_TABLE, or in the user half _PAGE_TABLE (US too, or no user access could pass the walk). */
   private tableEntryLo(child: number): number {
-    return (KERNPG_TABLE_LO | pfnLo(this.pool.slotPfn(child))) >>> 0;
+    const user = this.pool.base[child]! < this.kernelHalf ? _PAGE_USER : 0;
+    return (KERNPG_TABLE_LO | user | pfnLo(this.pool.slotPfn(child))) >>> 0;
   }
 
-  private tableEntryHi(child: number): number {
-    return pfnHi(this.pool.slotPfn(child));
+  /** The frame, and NX on a poisoned kernel copy's top-level user entry. */
+  private tableEntryHi(child: number, top: boolean): number {
+    const nx = top && this.poisonUserTop && this.pool.base[child]! < this.kernelHalf ? HI_NX : 0;
+    return (pfnHi(this.pool.slotPfn(child)) | nx) >>> 0;
+  }
+
+  /** The frame the leaf at (slot, idx) maps. */
+  leafPfnAt(slot: number, idx: number): Pfn {
+    const off = slot * 1024 + idx * 2;
+    return leafPfn(this.pool.words[off]!, this.pool.words[off + 1]!, this.pool.level[slot]!);
+  }
+
+  /** The own prot code of the leaf at (slot, idx). */
+  leafCodeAt(slot: number, idx: number): number {
+    const off = slot * 1024 + idx * 2;
+    return leafCode(this.pool.words[off]!, this.pool.words[off + 1]!, this.pool.level[slot]! > 1, true, true, false);
   }
 
   /** Vpn mapped by entry `idx` of table `slot`. */
   entryVpn(slot: number, idx: number): Vpn {
-    return this.pool.base[slot]! + idx * SPAN[this.pool.level[slot] as 1]!;
+    const level = this.pool.level[slot]!;
+    // A top-level table's lower entries are the user half, not above its sign-extended base.
+    if (idx < 256 && level === this.levels) return idx * SPAN[level as 1]!;
+    return this.pool.base[slot]! + idx * SPAN[level as 1]!;
   }
 
   /** The walk: true and the hit registers set when vpn is mapped. */
   lookup(vpn: Vpn): boolean {
     const w = this.pool.words;
-    let slot = 0;
+    let slot = this.root;
     let rw = true;
     let us = true;
     let nx = false;
@@ -152,9 +184,9 @@ export class Radix implements LeafObserver {
    * when an entry above it is not a table entry (what a paging-structure-cache entry is
    * compared with: the table it cached is 'current' only if it is still this one).
    */
-  tableAt(vpn: Vpn, level: number): number {
+  tableAt(vpn: Vpn, level: number, root: number = this.root): number {
     const w = this.pool.words;
-    let slot = 0;
+    let slot = root;
     for (let L = this.levels; L > level; L--) {
       const off = slot * 1024 + tableIndex(vpn, L) * 2;
       const lo = w[off]!;
@@ -173,7 +205,7 @@ export class Radix implements LeafObserver {
    */
   lookupEntry(vpn: Vpn): boolean {
     const w = this.pool.words;
-    let slot = 0;
+    let slot = this.root;
     for (let level = this.levels; level >= 1; level--) {
       const idx = tableIndex(vpn, level);
       const off = slot * 1024 + idx * 2;
@@ -206,7 +238,7 @@ export class Radix implements LeafObserver {
   /** The table at `level` on the walk to vpn, allocating the missing tables on the way. */
   private tableFor(vpn: Vpn, level: number): number {
     const pool = this.pool;
-    let slot = 0;
+    let slot = this.root;
     for (let L = this.levels; L > level; L--) {
       const idx = tableIndex(vpn, L);
       const off = slot * 1024 + idx * 2;
@@ -215,8 +247,8 @@ export class Radix implements LeafObserver {
         slot = pool.childSlot(lo, pool.words[off + 1]!);
         continue;
       }
-      const child = pool.alloc(L - 1, pool.base[slot]! + idx * SPAN[L as 1]!, slot, idx);
-      pool.set(slot, idx, this.tableEntryLo(child), this.tableEntryHi(child));
+      const child = pool.alloc(L - 1, this.entryVpn(slot, idx), slot, idx);
+      pool.set(slot, idx, this.tableEntryLo(child), this.tableEntryHi(child, L === this.levels));
       slot = child;
     }
     return slot;
@@ -254,7 +286,7 @@ export class Radix implements LeafObserver {
    * Clear table `s` and every table under it (journaled, so a failed map restores them)
    * and list them for `freeReplaced`; the caller overwrites the parent entry at once.
    */
-  private freeTableTree(s: number): void {
+  freeTableTree(s: number): void {
     const pool = this.pool;
     const level = pool.level[s]!;
     for (let i = 0; i < 512; i++) {
@@ -304,7 +336,7 @@ export class Radix implements LeafObserver {
       pool.set(child, i, (childLo | pfnLo(p)) >>> 0, (childHi | pfnHi(p)) >>> 0);
     }
     let tableLo = this.tableEntryLo(child);
-    let tableHi = this.tableEntryHi(child);
+    let tableHi = this.tableEntryHi(child, false);
     if (this.mutant === 'leaf-only-permission') {
       tableLo = (tableLo & ~(lo & _PAGE_RW ? 0 : _PAGE_RW)) >>> 0;
       tableHi = (tableHi | (hi & HI_NX)) >>> 0;
@@ -315,27 +347,30 @@ export class Radix implements LeafObserver {
 
   /** First and last index of table `slot` (at `level`) intersecting [lo, hi). */
   private firstIdx(slot: number, level: number, lo: Vpn): number {
+    // The user half of a top-level table (isolation's process roots).
+    if (lo < this.kernelHalf && level === this.levels) return tableIndex(lo, level);
     const base = this.pool.base[slot]!;
     return lo <= base ? 0 : Math.floor((lo - base) / SPAN[level as 1]!);
   }
 
   private lastIdx(slot: number, level: number, hi: Vpn): number {
+    if (hi - 1 < this.kernelHalf && level === this.levels) return tableIndex(hi - 1, level);
     return Math.min(511, Math.floor((hi - 1 - this.pool.base[slot]!) / SPAN[level as 1]!));
   }
 
   /** Whether some page of [lo, hi) has an entry: a leaf, or a non-present entry that keeps its frame (it occupies the slot). */
   anyMapped(lo: Vpn, hi: Vpn): boolean {
-    return this.mappedScan(lo, hi, true, true, 0, this.levels);
+    return this.mappedScan(lo, hi, true, true, this.root, this.levels);
   }
 
   /** Whether every page of [lo, hi) is mapped by a present leaf. */
   allMapped(lo: Vpn, hi: Vpn): boolean {
-    return this.mappedScan(lo, hi, false, false, 0, this.levels);
+    return this.mappedScan(lo, hi, false, false, this.root, this.levels);
   }
 
   /** Whether every page of [lo, hi) has an entry, a present leaf or a non-present one (protect's ENOENT). */
   allEntries(lo: Vpn, hi: Vpn): boolean {
-    return this.mappedScan(lo, hi, false, true, 0, this.levels);
+    return this.mappedScan(lo, hi, false, true, this.root, this.levels);
   }
 
   /**
@@ -364,25 +399,27 @@ export class Radix implements LeafObserver {
   }
 
   /**
-   * Calls `f(vpn, pfn, level)` for every entry intersecting [lo, hi), in vpn order: every
-   * leaf, and with `nonPresent` every non-present entry keeping a frame too.
+   * Calls `f(vpn, pfn, level, code)` (the entry's own prot code) for every entry
+   * intersecting [lo, hi), in vpn order: every leaf, and with `nonPresent` every
+   * non-present entry keeping a frame too.
    */
-  forEachEntry(lo: Vpn, hi: Vpn, f: (vpn: Vpn, pfn: Pfn, level: number) => void, nonPresent = false, slot = 0, level = this.levels): void {
+  forEachEntry(lo: Vpn, hi: Vpn, f: (vpn: Vpn, pfn: Pfn, level: number, code: number) => void, nonPresent = false, slot = this.root, level = this.levels): void {
     const w = this.pool.words;
     const last = this.lastIdx(slot, level, hi);
     for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
       const off = slot * 1024 + i * 2;
       const e = w[off]!;
+      const eh = w[off + 1]!;
       if (!(e & _PAGE_PRESENT)) {
-        if (nonPresent && (e | w[off + 1]!) !== 0) f(this.entryVpn(slot, i), leafPfn(e, w[off + 1]!, level), level);
-      } else if (isLeafAt(e, level)) f(this.entryVpn(slot, i), leafPfn(e, w[off + 1]!, level), level);
+        if (nonPresent && (e | eh) !== 0) f(this.entryVpn(slot, i), leafPfn(e, eh, level), level, leafCode(e, eh, level > 1, true, true, false));
+      } else if (isLeafAt(e, level)) f(this.entryVpn(slot, i), leafPfn(e, eh, level), level, leafCode(e, eh, level > 1, true, true, false));
       else this.forEachEntry(lo, hi, f, nonPresent, this.pool.childSlot(e, w[off + 1]!), level - 1);
     }
   }
 
   /** Remove every page of [lo, hi), non-present entries too, splitting entries that straddle an edge (unmap_*_range). */
   unmapRange(lo: Vpn, hi: Vpn): void {
-    this.editRange(lo, hi, null, 0, this.levels);
+    this.editRange(lo, hi, null, this.root, this.levels);
   }
 
   /**
@@ -395,7 +432,7 @@ export class Radix implements LeafObserver {
    * order. The tables emptied stay linked.
    */
   vunmapRange(lo: Vpn, hi: Vpn, warn: (kind: VunmapEvent, vpn: Vpn, pages: number, pfn: Pfn) => void): void {
-    this.vunmapIn(lo, hi, warn, 0, this.levels);
+    this.vunmapIn(lo, hi, warn, this.root, this.levels);
   }
 
   private vunmapIn(lo: Vpn, hi: Vpn, warn: (kind: VunmapEvent, vpn: Vpn, pages: number, pfn: Pfn) => void, slot: number, level: number): void {
@@ -445,7 +482,7 @@ export class Radix implements LeafObserver {
    * Pages without an entry are skipped (the caller checked what must be mapped).
    */
   protectRange(lo: Vpn, hi: Vpn, change: prot.CodeChange): void {
-    this.editRange(lo, hi, change, 0, this.levels);
+    this.editRange(lo, hi, change, this.root, this.levels);
   }
 
   /** The walk shared by unmap (`change` null: remove) and change_page_attr. */
@@ -492,7 +529,7 @@ export class Radix implements LeafObserver {
    */
   collapseRefusal(vpn: Vpn, level: number): string | null {
     const pool = this.pool;
-    let slot = 0;
+    let slot = this.root;
     for (let L = this.levels; L > level; L--) {
       const off = slot * 1024 + tableIndex(vpn, L) * 2;
       const e = pool.words[off]!;
@@ -581,7 +618,7 @@ export class Radix implements LeafObserver {
     const emptied = pool.emptied;
     while (emptied.length > 0) {
       const s = emptied.pop()!;
-      if (s === 0 || !pool.allocated[s] || pool.live[s] !== 0) continue;
+      if (pool.parentSlot[s]! < 0 || !pool.allocated[s] || pool.live[s] !== 0) continue;
       if (this.mutant === 'leak-empty-table') continue;
       if (pool.isLinked(s) && this.mutant !== 'free-while-linked') pool.set(pool.parentSlot[s]!, pool.parentIdx[s]!, 0, 0);
       if (defer && this.mutant !== 'free-before-flush') pool.deferFree(s);

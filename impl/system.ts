@@ -55,6 +55,7 @@ import type {
   ProtectOptions, SystemSetup, Translation,
 } from '../spec/system.ts';
 import { frameRuns, walkEntries } from './abstract.ts';
+import { Isolation, type IsolationHost } from './isolation.ts';
 import { ChangePageAttr, type CpaError } from './cpa.ts';
 import { KernelLog } from './klog.ts';
 import { Memtypes, type RamMemtype } from './memtype.ts';
@@ -84,6 +85,8 @@ interface Ending {
   readonly frames?: { readonly pfn: Pfn; readonly count: number; readonly noDirectMap: boolean };
   /** A `_noflush` operation's debt instead of the flush. */
   readonly owe?: Range & { readonly reason: string };
+  /** The ranges whose translation it may change, for the isolation rules (K3, A2); `flushed` when absent. */
+  readonly touched?: readonly Range[];
 }
 
 export class RadixSystem implements PageTableSystem {
@@ -119,6 +122,8 @@ export class RadixSystem implements PageTableSystem {
   /** What the kernel printed (linux profile). */
   private readonly log = new KernelLog();
   private readonly cpa: ChangePageAttr;
+  /** The isolation capability (isolation.ts), with SystemSetup.isolation. */
+  readonly isolation: Isolation | undefined;
 
   constructor(setup: SystemSetup, mutant?: MutantName) {
     this.config = setup.config;
@@ -140,6 +145,37 @@ export class RadixSystem implements PageTableSystem {
         if (this.mutant !== 'split-keeps-large-tlb') this.flushAll();
       },
     });
+    this.isolation = setup.isolation === true ? new Isolation(this.isolationHost(), this.bootFrames) : undefined;
+  }
+
+  /** What the isolation capability uses of this system. */
+  private isolationHost(): IsolationHost {
+    return {
+      radix: this.radix,
+      config: this.config,
+      profile: this.profile,
+      facts: this.facts,
+      tlbs: this.tlbs,
+      install: (vpn, pfn, pages, code) => this.install(vpn, pfn, pages, code, undefined),
+      finish: (op, flushed, touched) => this.finish(op, { flushed, touched }),
+      poolError: () => this.poolError(),
+      flushRanges: (ranges) => this.flushRanges(ranges),
+      framesChanged: () => {
+        this.frameRunsNow = null;
+      },
+      print: (e) => this.log.print(e),
+    };
+  }
+
+  /** The top-level slot of root `id`, or -1 when the state has no such root. */
+  private rootSlot(id: RootId): number {
+    if (this.isolation === undefined) return id === INIT_MM ? 0 : -1;
+    return this.isolation.slotOf(id);
+  }
+
+  /** The roots translate and access accept. */
+  private get rootIds(): ReadonlySet<RootId> | undefined {
+    return this.isolation?.rootIds;
   }
 
   /** The concrete tables (for checkTables, tests and dumps). */
@@ -163,7 +199,7 @@ export class RadixSystem implements PageTableSystem {
     // Strict reuses an area only once what is owed there is flushed (map.ts: vmalloc purges
     // a lazily freed area before it hands it out again).
     const owed = this.profile === 'strict' ? this.tlbs.owedMeeting(vpn, pages) : [];
-    return this.finish('map', { flushed: [...purged, ...owed] });
+    return this.finish('map', { flushed: [...purged, ...owed], touched: [{ vpn, pages }] });
   }
 
   unmap(root: RootId, vpn: Vpn, pages: number, opts?: FlushOptions): Result<void> {
@@ -177,7 +213,7 @@ export class RadixSystem implements PageTableSystem {
     r.unmapRange(vpn, vpn + pages);
     if (flush) return this.finish('unmap', { flushed: [{ vpn, pages }] });
     // vunmap_range_noflush: the range is owed a flush, and the tables it emptied wait for it.
-    return this.finish('unmap', { flushed: [], ...this.debt({ vpn, pages, reason: 'unmap' }) });
+    return this.finish('unmap', { flushed: [], touched: [{ vpn, pages }], ...this.debt({ vpn, pages, reason: 'unmap' }) });
   }
 
   /**
@@ -231,7 +267,7 @@ export class RadixSystem implements PageTableSystem {
     // cpa_flush of the request, every alias range changed and every collapsed block; the
     // alias-flush-missed mutant flushes the request (and the collapses) only.
     const flushed = this.mutant === 'protect-no-flush' ? [] : this.mutant === 'alias-flush-missed' ? [{ vpn, pages }, ...collapsed] : [{ vpn, pages }, ...aliases, ...collapsed];
-    return this.finish('protect', { flushed });
+    return this.finish('protect', { flushed, touched: [{ vpn, pages }, ...aliases] });
   }
 
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
@@ -291,15 +327,15 @@ export class RadixSystem implements PageTableSystem {
   }
 
   translate(root: RootId, vpn: Vpn): Result<Translation> {
-    const bad = validateTranslate(this.config, root, vpn);
+    const bad = validateTranslate(this.config, root, vpn, this.rootIds);
     if (bad) return err(bad);
-    if (!this.radix.lookup(vpn)) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not mapped`);
+    if (!this.lookupIn(root, vpn)) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not mapped`);
     const leaf = this.hitLeaf(vpn);
     return ok({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
   }
 
   access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome> {
-    const bad = validateAccess(this.config, cpu, root, vpn, kind, mode);
+    const bad = validateAccess(this.config, cpu, root, vpn, kind, mode, this.rootIds);
     if (bad) return err(bad);
     const cached = this.tlbs.lookup(cpu, root, vpn);
     let leaf: Leaf;
@@ -310,7 +346,7 @@ export class RadixSystem implements PageTableSystem {
       code = cached.code;
     } else {
       const r = this.radix;
-      if (!r.lookup(vpn)) return ok({ fault: 'not-present' });
+      if (!this.lookupIn(root, vpn)) return ok({ fault: 'not-present' });
       // The walk starts at the deepest paging-structure-cache entry covering vpn: through a
       // table no longer where the walk through memory finds it (unlinked, or freed and maybe
       // reused) it finds nothing, and caches nothing. Through one still in place it finds
@@ -325,6 +361,15 @@ export class RadixSystem implements PageTableSystem {
     }
     if (!permits(code, kind, mode)) return ok({ fault: 'protection' });
     return ok({ fault: false, translation: { leaf, pfn: leaf.pfn + (vpn - leaf.vpn) }, fromTlb: cached !== undefined });
+  }
+
+  /** The walk from root `root`'s top-level table (radix.lookup's hit registers and walk path). */
+  private lookupIn(root: RootId, vpn: Vpn): boolean {
+    const r = this.radix;
+    r.root = this.rootSlot(root);
+    const hit = r.lookup(vpn);
+    r.root = 0;
+    return hit;
   }
 
   flush(vpn: Vpn, pages: number): Result<void> {
@@ -368,6 +413,7 @@ export class RadixSystem implements PageTableSystem {
     if (!facts.data.covers(pfn, count)) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} is not a data frame`);
     // __free_pages checks none of it (linux.ts): only strict refuses.
     if (this.profile === 'strict') {
+      if (this.isolation?.holdsLdt(pfn, count) === true) return err(policyError('freeFrames', 'D4', `at ${pfnSpan(pfn, count)}: an LDT slot still maps a frame of it`));
       const broken = freeingBreaks(this.radix, facts, this.tlbs, pfn, count);
       if (broken !== null) return err(policyError('freeFrames', broken.id, broken.where));
     }
@@ -383,7 +429,10 @@ export class RadixSystem implements PageTableSystem {
     return {
       config: this.config,
       frames: this.frames(),
-      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.currentLeaves(), ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
+      roots: [
+        { id: INIT_MM, kind: 'kernel', leaves: this.currentLeaves(), ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) },
+        ...(this.isolation?.abstractRoots() ?? []),
+      ],
       tlb: this.tlbs.entries(),
       // Absent when empty, as nonPresent: the canonical form (state.ts) both systems report.
       ...(walkCache.length > 0 ? { walkCache } : {}),
@@ -416,7 +465,7 @@ export class RadixSystem implements PageTableSystem {
   private cachedTableState(t: CachedTable): CachedTableState {
     const pool = this.radix.pool;
     if (t.slot >= pool.capacity || pool.gen[t.slot] !== t.gen) return 'freed';
-    return this.radix.tableAt(t.vpn, t.level) === t.slot ? 'current' : 'unlinked';
+    return this.radix.tableAt(t.vpn, t.level, this.rootSlot(t.root)) === t.slot ? 'current' : 'unlinked';
   }
 
   /**
@@ -645,8 +694,8 @@ export class RadixSystem implements PageTableSystem {
     const noDirectMap = op === 'setDirectMapInvalid';
     const frames = { pfn, count: dm.pages, noDirectMap };
     if (flush) return this.finish(op, { flushed: [dm], frames });
-    if (noDirectMap) return this.finish(op, { flushed: [], frames, ...this.debt({ ...dm, reason: op }) });
-    return this.finish(op, { flushed: [], frames, owe: { ...dm, reason: op } });
+    if (noDirectMap) return this.finish(op, { flushed: [], touched: [dm], frames, ...this.debt({ ...dm, reason: op }) });
+    return this.finish(op, { flushed: [], touched: [dm], frames, owe: { ...dm, reason: op } });
   }
 
   /**
@@ -668,7 +717,9 @@ export class RadixSystem implements PageTableSystem {
     }
     // The kernel refuses nothing for a security reason (spec/contracts/linux.ts): no policy under linux.
     const broken = this.profile === 'linux' ? null : firstBroken(r, this.facts, frames?.noDirectMap === true ? frames : undefined);
-    const error = broken !== null ? policyError(op, broken.id, broken.where) : this.poolError();
+    // The isolation rules end STRICT_POLICY: asked only when no other rule broke.
+    const isolated = broken === null && this.profile === 'strict' && this.isolation !== undefined ? this.isolation.broken(op, end.touched ?? end.flushed) : null;
+    const error = broken !== null ? policyError(op, broken.id, broken.where) : isolated ?? this.poolError();
     if (error !== null) {
       pool.rollback();
       if (saved !== null) nd.restore(saved);

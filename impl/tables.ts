@@ -76,6 +76,15 @@ export class TablePool {
   readonly emptied: number[] = [];
   /** Unlinked tables waiting for a flush of their span before they are free, oldest first. */
   readonly pending: number[] = [];
+  /**
+   * Entries written in top-level tables (slot * 512 + idx), for the isolation capability's
+   * pgd sync, which copies them into the roots that mirror them once the operation commits.
+   */
+  readonly topWrites: number[] = [];
+  /** Told after every commit (the isolation capability's sync_global_pgds). */
+  afterCommit: (() => void) | null = null;
+  /** Slots the pool may hold beyond poolCount: top-level tables outside the pool's count (swapper_pg_dir's KPTI half, the ASI global pgd). */
+  private uncounted = 0;
   private journal = new Float64Array(4096);
   private journalLen = 0;
   private journaling = false;
@@ -180,6 +189,17 @@ export class TablePool {
     return slot;
   }
 
+  /**
+   * A top-level table that is no pool table (contracts/isolation.ts "Tables": roots 1 and 2
+   * are part of init_mm's): allocated at boot, before any other, never freed, not in inUse.
+   */
+  allocUncounted(level: number, base: Vpn): number {
+    const slot = this.alloc(level, base, -1, 0);
+    this.inUse--;
+    this.uncounted++;
+    return slot;
+  }
+
   /** Return an (empty) table to the pool. Its metadata stays until reuse, for rollback. */
   free(slot: number): void {
     this.record(J_FREE, slot, 0, 0, 0);
@@ -232,15 +252,18 @@ export class TablePool {
     if ((lo | hi) !== 0) {
       this.live[slot]!++;
       if (isLeafAt(lo, level)) this.observer.leafChanged(slot, idx, level, lo, hi, 1);
-    } else if (this.live[slot] === 0 && slot !== 0 && wasUsed) {
+    } else if (this.live[slot] === 0 && this.parentSlot[slot]! >= 0 && wasUsed) {
       this.emptied.push(slot);
     }
+    // A top-level table has no parent: its entries are what other roots mirror.
+    if (this.parentSlot[slot]! < 0 && this.afterCommit !== null) this.topWrites.push(slot * 512 + idx);
   }
 
   begin(): void {
     this.journalLen = 0;
     this.journaling = true;
     this.emptied.length = 0;
+    this.topWrites.length = 0;
   }
 
   /** Undo everything since `begin`, newest first. */
@@ -277,23 +300,28 @@ export class TablePool {
     }
     this.journalLen = 0;
     this.emptied.length = 0;
+    this.topWrites.length = 0;
   }
 
   /** Keep everything since `begin`, and move tables living beyond the pool into it. */
   commit(): void {
     this.journaling = false;
     this.journalLen = 0;
-    if (this.highWater <= this.poolCount) return;
-    for (let s = this.highWater - 1; s >= this.poolCount; s--) {
-      if (!this.allocated[s]) continue;
-      let t = this.freeList.pop()!;
-      while (t >= this.poolCount) t = this.freeList.pop()!;
-      this.move(s, t);
+    const limit = this.poolCount + this.uncounted;
+    if (this.highWater > limit) {
+      for (let s = this.highWater - 1; s >= limit; s--) {
+        if (!this.allocated[s]) continue;
+        let t = this.freeList.pop()!;
+        while (t >= limit) t = this.freeList.pop()!;
+        this.move(s, t);
+      }
+      const inPool = this.freeList.filter((s) => s < limit);
+      this.freeList.length = 0;
+      this.freeList.push(...inPool);
+      this.highWater = limit;
     }
-    const inPool = this.freeList.filter((s) => s < this.poolCount);
-    this.freeList.length = 0;
-    this.freeList.push(...inPool);
-    this.highWater = this.poolCount;
+    // After the moves, so that a copied entry names a table's final slot.
+    this.afterCommit?.();
   }
 
   /** Move a table to a free slot: copy, repoint its parent entry, re-parent its children. */

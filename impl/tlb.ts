@@ -221,6 +221,26 @@ export class Tlbs {
     this.owed.remove(vpn, pages);
   }
 
+  /**
+   * flush_tlb_mm_range on every CPU: the TLB entries of `roots` (one process's) meeting
+   * the range, and every paging-structure-cache entry of those roots; no obligation is paid.
+   * With `vpn` undefined (exit_mmap, the PCIDs dying with the mm) every entry of the roots.
+   */
+  flushRoots(roots: readonly RootId[], vpn?: Vpn, pages = 0): void {
+    for (const tlb of this.perCpu) {
+      for (const root of roots) {
+        const maps = tlb.get(root);
+        if (maps === undefined) continue;
+        if (vpn === undefined) tlb.delete(root);
+        else this.dropMeeting(new Map([[root, maps]]), vpn, vpn + pages);
+        this.sorted = null;
+      }
+    }
+    if (!this.walkCached) return;
+    for (const caches of this.walkCaches) for (const root of roots) caches.delete(root);
+    this.walkVersion++;
+  }
+
   /** Drop one CPU's TLB entries (every root) whose leaf meets [vpn, end). */
   private dropMeeting(tlb: Map<RootId, ByLevel>, vpn: Vpn, end: Vpn): void {
     for (const maps of tlb.values()) {

@@ -11,7 +11,7 @@ import type { Command, Op } from '../spec/commands.ts';
 import { OPS, OPTIONAL_KINDS, fieldsOf, type FieldKind, type FieldTypes } from '../spec/operations.ts';
 import type { Witness } from '../spec/invariant.ts';
 import { CACHE_MODES, type CacheMode, type Leaf, type Prot } from '../spec/state.ts';
-import type { AccessKind, AccessMode, AccessOutcome, CloneLevel, ProtChange, Translation } from '../spec/system.ts';
+import type { AccessKind, AccessMode, AccessOutcome, CloneLevel, ProcessRoots, ProtChange, Translation } from '../spec/system.ts';
 
 // ---- building blocks ----
 
@@ -187,6 +187,11 @@ export const AccessOutcomeC = t.union([
   strictObject('a permitted access', { fault: t.literal(false), translation: TranslationC, fromTlb: t.boolean }),
   strictObject('a faulting access', { fault: oneOf('a fault (not-present | protection)', ['not-present', 'protection']) }),
 ], 'an access outcome') satisfies t.Decoder<unknown, AccessOutcome>;
+
+/** createProcess's result. */
+export const ProcessRootsC = strictObject('the roots of a process', {
+  pid: t.number, kernelRoot: t.number, userRoot: t.number, asiRoot: t.number,
+}) satisfies t.Decoder<unknown, ProcessRoots>;
 
 // ---- decoding with readable errors ----
 

@@ -22,13 +22,16 @@ import {
   type SystemConfig, type TlbEntry, type WalkCacheEntry,
 } from '../spec/state.ts';
 import type {
-  AccessKind, AccessMode, AccessOutcome, FlushOptions, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange, ProtectOptions,
+  AccessKind, AccessMode, AccessOutcome, FlushOptions, IsolationOps, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange, ProtectOptions,
   SystemSetup, Translation,
 } from '../spec/system.ts';
+import { rootView } from '../spec/roots.ts';
 import { collapseRange } from './collapse.ts';
 import { Cpa, type Masks } from './cpa.ts';
 import { cpaWindow } from './cpa-window.ts';
 import { changeEntries, entriesMeeting, pagesWithEntry, type Entries } from './entries.ts';
+import { EMPTY_ISOLATION, isolationRoots, isolationTables, tablesOwner, type IsolationState } from './isolation.ts';
+import { IsolationModel, type IsolationHost, type IsolationNext } from './isolation-ops.ts';
 import { firstFrameNot, hasMemtype, normalizeFrames, setFrameUse, setMemtype, setNoDirectMap } from './frames.ts';
 import { collapseBlock, collapseRefusal, splitLeaf } from './hugepage.ts';
 import { always, findLeaf, insertLeaves, intersecting, makeLeaf, mappedPages, removeInside, replace, splitAtEdges } from './leaves.ts';
@@ -116,6 +119,9 @@ export class Model implements PageTableSystem {
    * strict. Mutated in place by a commit, copied by clone.
    */
   private kept = new Set<TableId>();
+  /** The isolation capability's roots and processes (model/isolation.ts); undefined without it. */
+  private iso: IsolationState | undefined;
+  readonly isolation?: IsolationOps;
 
   constructor(setup: SystemSetup) {
     this.config = setup.config;
@@ -123,11 +129,16 @@ export class Model implements PageTableSystem {
     this.frames = normalizeFrames(setup.frames);
     this.image = kernelImage(this.config, this.frames);
     this.footprint = tableFootprint(this.config.levels, this.leaves);
+    if (setup.isolation === true) {
+      this.iso = EMPTY_ISOLATION;
+      this.isolation = new IsolationModel(this.isolationHost());
+    }
   }
 
   /** An independent copy (the state is immutable arrays, so copying shares them). */
   clone(): Model {
-    const copy = new Model({ config: this.config, frames: this.frames, profile: this.profile });
+    const copy = new Model({ config: this.config, frames: this.frames, profile: this.profile, isolation: this.iso !== undefined });
+    copy.iso = this.iso;
     copy.leaves = this.leaves;
     copy.nonPresent = this.nonPresent;
     copy.events = [...this.events];
@@ -260,15 +271,15 @@ export class Model implements PageTableSystem {
   }
 
   translate(root: RootId, vpn: Vpn): Result<Translation> {
-    const bad = validateTranslate(this.config, root, vpn);
+    const bad = validateTranslate(this.config, root, vpn, this.rootIds());
     if (bad) return err(bad);
-    const leaf = findLeaf(this.leaves, vpn);
+    const leaf = this.walk(root, vpn);
     if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not mapped`);
     return ok(translation(leaf, vpn));
   }
 
   access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome> {
-    const bad = validateAccess(this.config, cpu, root, vpn, kind, mode);
+    const bad = validateAccess(this.config, cpu, root, vpn, kind, mode, this.rootIds());
     if (bad) return err(bad);
     const cached = tlbLookup(this.tlb, cpu, root, vpn);
     let leaf = cached?.leaf;
@@ -277,7 +288,7 @@ export class Model implements PageTableSystem {
       // its place (unlinked, empty) leads nowhere, whatever the tables hold now.
       const start = walkStart(this.walkCache, cpu, root, vpn);
       if (start !== undefined && start.table !== 'current') return ok({ fault: 'not-present' });
-      leaf = findLeaf(this.leaves, vpn);
+      leaf = this.walk(root, vpn);
       if (leaf === undefined) return ok({ fault: 'not-present' });
       this.tlb = [...this.tlb, { cpu, root, leaf }].sort(compareTlbEntries);
       this.walkCache = fillWalkCache(this.walkCache, this.config.levels, cpu, root, leaf);
@@ -343,11 +354,11 @@ export class Model implements PageTableSystem {
     return {
       config: this.config,
       frames: this.frames,
-      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
+      roots: this.withIsolationRoots({ id: INIT_MM, kind: 'kernel', leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }),
       tlb: this.tlb,
       ...(this.walkCache.length > 0 ? { walkCache: this.walkCache } : {}),
       pendingFlush: this.pendingFlush,
-      tablesInUse: this.footprint + this.kept.size + this.pendingTables.length,
+      tablesInUse: this.footprint + this.kept.size + this.pendingTables.length + this.isolationTables(),
       pendingTableFrees: this.pendingTables.length,
     };
   }
@@ -363,12 +374,70 @@ export class Model implements PageTableSystem {
     return { leaves: this.leaves, nonPresent: this.nonPresent };
   }
 
+  /** Root 0 followed by the isolation capability's roots, if it has them. */
+  private withIsolationRoots(root0: AbstractState['roots'][number], iso = this.iso): AbstractState['roots'] {
+    return iso === undefined ? [root0] : [root0, ...isolationRoots(this.config.levels, iso)];
+  }
+
+  /** The tables the isolation capability's roots hold beside init_mm's. */
+  private isolationTables(): number {
+    return this.iso === undefined ? 0 : isolationTables(this.config.levels, this.iso);
+  }
+
+  /** The roots translate and access take: undefined without isolation (init_mm alone). */
+  private rootIds(): ReadonlySet<RootId> | undefined {
+    return this.iso === undefined ? undefined : new Set(this.abstract().roots.map((r) => r.id));
+  }
+
+  /** The leaf a walk of `root` finds at vpn: init_mm's own, or what the root's view holds (spec/roots.ts). */
+  private walk(root: RootId, vpn: Vpn): Leaf | undefined {
+    return root === INIT_MM ? findLeaf(this.leaves, vpn) : findLeaf(rootView(this.abstract(), root), vpn);
+  }
+
+  /** Whether a root's walk at vpn goes through init_mm's tables (undefined without isolation: only init_mm's does). */
+  private walksInit(): ((root: RootId, vpn: Vpn) => boolean) | undefined {
+    if (this.iso === undefined) return undefined;
+    const roots = this.abstract().roots;
+    return (root, vpn) => tablesOwner(this.config.levels, roots, root, vpn) === INIT_MM;
+  }
+
+  /** What the isolation operations reach of this model (model/isolation-ops.ts). */
+  private isolationHost(): IsolationHost {
+    const stateWith = (n: IsolationNext): AbstractState => {
+      const leaves = n.init ?? this.leaves;
+      const root0 = { id: INIT_MM, kind: 'kernel' as const, leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) };
+      return { ...this.abstract(), frames: n.frames ?? this.frames, roots: this.withIsolationRoots(root0, n.iso) };
+    };
+    return {
+      config: this.config,
+      profile: this.profile,
+      iso: () => this.iso!,
+      initLeaves: () => this.leaves,
+      frames: () => this.frames,
+      stateWith,
+      initTables: () => this.footprint + this.kept.size + this.pendingTables.length,
+      apply: (n) => {
+        this.iso = n.iso;
+        if (n.init !== undefined) this.leaves = n.init;
+        if (n.frames !== undefined) this.frames = n.frames;
+        if (n.events !== undefined) this.events.push(...n.events);
+      },
+      flushKernel: (ranges) => this.flushRanges(ranges),
+      flushRoots: (roots, range) => {
+        const mine = (root: RootId): boolean => roots.includes(root);
+        const hit = (e: TlbEntry): boolean => range === undefined || (e.leaf.vpn < range.vpn + range.pages && range.vpn < e.leaf.vpn + PAGES[e.leaf.size]);
+        this.tlb = this.tlb.filter((e) => !(mine(e.root) && hit(e)));
+        this.walkCache = this.walkCache.filter((w) => !mine(w.root));
+      },
+    };
+  }
+
   /** Policy (strict only), then memory, then commit (spec/contracts/README.md: EPERM before ENOMEM). */
   private commit(op: MutatingOp, c: Candidate): Result<void> {
     const frames = c.frames ?? this.frames;
     const nonPresent = c.nonPresent ?? this.nonPresent;
     if (this.profile === 'strict') {
-      const candidate: AbstractState = { ...this.abstract(), frames, roots: [{ id: INIT_MM, kind: 'kernel', leaves: c.leaves }] };
+      const candidate: AbstractState = { ...this.abstract(), frames, roots: this.withIsolationRoots({ id: INIT_MM, kind: 'kernel', leaves: c.leaves }) };
       const broken = firstPolicyBreak(candidate, c.touched);
       if (broken !== null) return err(policyError(op, broken.id, broken.where));
     }
@@ -379,7 +448,7 @@ export class Model implements PageTableSystem {
     // Pending tables are not reusable: they count until a flush releases them, after success.
     // Kept tables (linux) count as the operation leaves them.
     const kept = this.kept.size + (c.kept?.add.length ?? 0) - (c.kept?.drop.length ?? 0);
-    const needed = peak + kept + this.pendingTables.length + deferred.length;
+    const needed = peak + kept + this.pendingTables.length + deferred.length + this.isolationTables();
     const pool = this.config.tablePool.count;
     if (needed > pool && c.noEnomem !== true) return fail('ENOMEM', 'tablePool', `the result needs ${needed} page tables, the pool has ${pool}`);
     this.leaves = c.leaves;
@@ -391,7 +460,7 @@ export class Model implements PageTableSystem {
     for (const id of c.kept?.drop ?? []) this.kept.delete(id);
     if (c.events) this.events.push(...c.events);
     // The emptied tables left their places with no flush: a CPU that cached them walks into nothing.
-    this.walkCache = unlinkTables(this.walkCache, deferred);
+    this.walkCache = unlinkTables(this.walkCache, deferred, this.walksInit());
     this.flushRanges(c.flush);
     if (c.owe) this.pendingFlush = addFlushObligation(this.pendingFlush, c.owe.vpn, c.owe.pages, c.owe.reason);
     return OK;
@@ -467,12 +536,13 @@ export class Model implements PageTableSystem {
     const window = cpaWindow(this.config, this.leaves, this.nonPresent, vpn, pages, checkAlias);
     const entries = window.entries;
     let tables = this.footprint;
+    const others = this.isolationTables();
     const cpa = new Cpa({
       config: this.config,
       image: this.image,
       entries,
       takeTable: () => {
-        if (tables + 1 + this.kept.size + this.pendingTables.length > this.config.tablePool.count) return false;
+        if (tables + 1 + this.kept.size + this.pendingTables.length + others > this.config.tablePool.count) return false;
         tables++;
         return true;
       },

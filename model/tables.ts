@@ -65,6 +65,14 @@ function tablesNeededBy(levels: PagingLevels, entries: readonly Leaf[]): Map<Tab
 }
 
 /**
+ * The tables below the pgd that `entries` need, by id: tableFootprint(entries) - 1 of
+ * them. A root's table set, so tables of several states can be united (a kept set).
+ */
+export function tableIds(levels: PagingLevels, entries: readonly Leaf[]): Set<TableId> {
+  return new Set(tablesNeededBy(levels, entries).keys());
+}
+
+/**
  * The tables a strict `_noflush` removal empties: of the tables the entries it met
  * (`met`, both kinds, as they were before) needed, those no entry of `after` needs. Only
  * those can empty (any other table keeps the entry that needed it), so the work is

@@ -49,13 +49,18 @@ export function fillWalkCache(cache: readonly WalkCacheEntry[], levels: PagingLe
  * The caches after init_mm's tables `removed` (level and first page) left their places
  * without a flush: every CPU's 'current' entry for one of them becomes 'unlinked' (the
  * table is empty and waits on the deferred-free list; it is not freed, so never 'freed').
+ * `walksInit` says whether a root's walk at a page goes through init_mm's tables (every
+ * process's kernel half does: spec/roots.ts); without isolation only init_mm's does.
  */
-export function unlinkTables(cache: readonly WalkCacheEntry[], removed: readonly { readonly level: Level; readonly vpn: Vpn }[]): readonly WalkCacheEntry[] {
+export function unlinkTables(
+  cache: readonly WalkCacheEntry[], removed: readonly { readonly level: Level; readonly vpn: Vpn }[],
+  walksInit: (root: RootId, vpn: Vpn) => boolean = (root) => root === INIT_MM,
+): readonly WalkCacheEntry[] {
   if (cache.length === 0 || removed.length === 0) return cache;
   const keys = new Set(removed.map((t) => `${t.level}:${t.vpn}`));
   let changed = false;
   const out = cache.map((w) => {
-    if (w.root !== INIT_MM || w.table !== 'current' || !keys.has(`${w.level}:${w.vpn}`)) return w;
+    if (w.table !== 'current' || !keys.has(`${w.level}:${w.vpn}`) || !walksInit(w.root, w.vpn)) return w;
     changed = true;
     return { ...w, table: 'unlinked' as const };
   });

@@ -25,6 +25,7 @@ export type Command =
   | { readonly op: 'exitProcess'; readonly pid: number }
   | { readonly op: 'mapUser'; readonly pid: number; readonly vpn: number; readonly pfn: number; readonly pages: number; readonly prot: Prot }
   | { readonly op: 'unmapUser'; readonly pid: number; readonly vpn: number; readonly pages: number }
+  | { readonly op: 'setLdt'; readonly pid: number; readonly pfn: number; readonly pages: number }
   | { readonly op: 'translate'; readonly root: RootId; readonly vpn: number }
   | { readonly op: 'access'; readonly cpu: number; readonly root: RootId; readonly vpn: number; readonly kind: AccessKind; readonly mode: AccessMode }
   | { readonly op: 'flush'; readonly vpn: number; readonly pages: number }

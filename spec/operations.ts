@@ -102,15 +102,9 @@ const nothing: Touched = { ranges: [], directMapAliases: false };
 /** A KPTI/ASI/process operation on the system's isolation capability (applyCommand checks it is there). */
 const iso = (sys: PageTableSystem): IsolationOps => sys.isolation!;
 
-/**
- * The isolation operations have no contract yet: a system without the capability
- * refuses them (EINVAL op), and one with it may also succeed.
- */
-const ISOLATION_OUTCOMES: readonly ('ok' | Errno)[] = ['ok', 'EINVAL'];
-
-/** An isolation operation: it changes process or kernel-copy roots and has no contract yet. */
-function isolationOp<K extends Op>(e: Pick<Operation<K>, 'kernel' | 'fields' | 'apply' | 'touches' | 'fuzz'>): Operation<K> {
-  return { ...e, capability: 'isolation', mutating: true, outcomes: ISOLATION_OUTCOMES };
+/** An isolation operation (spec/contracts/isolation.ts): it edits process, PTI or ASI roots. */
+function isolationOp<K extends Op>(e: Omit<Operation<K>, 'capability' | 'mutating'>): Operation<K> {
+  return { ...e, capability: 'isolation', mutating: true };
 }
 const noflush = (kernel: string) => (c: { readonly flush: boolean }): string => `${kernel}${c.flush ? '' : '_noflush'}`;
 
@@ -135,8 +129,9 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     label: (c) => (c.flush === false ? 'vunmap_range_noflush' : 'unmap'),
     fields: { root: 'root', vpn: 'vpn', pages: 'pages', flush: 'lazy' },
     capability: 'core', mutating: true, policyArg: 'vpn',
-    // A partial unmap of a 1G leaf needs tables for the split (ENOMEM); removal breaks no policy.
-    outcomes: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
+    // A partial unmap of a 1G leaf needs tables for the split (ENOMEM); removal breaks a
+    // policy only where an isolation root copies the page (K3, A2).
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
     apply: (sys, c) => (c.flush === false ? sys.unmap(c.root, c.vpn, c.pages, { flush: false }) : sys.unmap(c.root, c.vpn, c.pages)),
     touches: (c) => named(c.vpn, c.pages),
     fuzz: { weight: 9, revisit: { partner: 'map', keep: ['root', 'vpn', 'pages'] } },
@@ -202,13 +197,16 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
   ptiClone: isolationOp({
     kernel: 'pti_clone_pgtable',
     fields: { vpn: 'vpn', pages: 'pages', level: 'cloneLevel' },
+    outcomes: ['ok', 'EINVAL', 'EPERM', 'ENOMEM'], policyArg: 'vpn',
     apply: (sys, c) => iso(sys).ptiClone(c.vpn, c.pages, c.level),
-    touches: (c) => named(c.vpn, c.pages),
+    // Linux sets _PAGE_GLOBAL on the init_mm leaves it clones, whole.
+    touches: (c) => ({ ranges: [{ vpn: alignDown(c.vpn, PUD_PAGES), pages: alignDown(c.vpn + c.pages - 1, PUD_PAGES) + PUD_PAGES - alignDown(c.vpn, PUD_PAGES) }], directMapAliases: false }),
     fuzz: { weight: 3 },
   }),
   asiMap: isolationOp({
     kernel: 'asi_map',
     fields: { vpn: 'vpn', pages: 'pages' },
+    outcomes: ['ok', 'EINVAL', 'EPERM', 'ENOMEM'], policyArg: 'vpn',
     apply: (sys, c) => iso(sys).asiMap(c.vpn, c.pages),
     touches: (c) => named(c.vpn, c.pages),
     fuzz: { weight: 3 },
@@ -216,20 +214,23 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
   asiUnmap: isolationOp({
     kernel: 'asi_unmap',
     fields: { vpn: 'vpn', pages: 'pages' },
+    outcomes: ['ok', 'EINVAL'],
     apply: (sys, c) => iso(sys).asiUnmap(c.vpn, c.pages),
     touches: (c) => named(c.vpn, c.pages),
-    fuzz: { weight: 2 },
+    fuzz: { weight: 2, revisit: { partner: 'asiMap', keep: ['vpn', 'pages'] } },
   }),
   createProcess: isolationOp({
-    kernel: 'mm_alloc, pgd_alloc (with the KPTI user copy)',
+    kernel: 'mm_alloc, pgd_alloc (with the KPTI user copy and the ASI root)',
     fields: {},
+    outcomes: ['ok', 'ENOMEM'],
     apply: (sys) => iso(sys).createProcess(),
     touches: () => nothing,
     fuzz: { weight: 2 },
   }),
   exitProcess: isolationOp({
-    kernel: 'exit_mmap, pgd_free',
+    kernel: 'exit_mmap, pgd_free, destroy_context_ldt',
     fields: { pid: 'pid' },
+    outcomes: ['ok', 'EINVAL', 'ENOENT'],
     apply: (sys, c) => iso(sys).exitProcess(c.pid),
     touches: () => nothing,
     fuzz: { weight: 1 },
@@ -237,15 +238,25 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
   mapUser: isolationOp({
     kernel: 'mmap and the fault path (user half, mirrored into the KPTI copies)',
     fields: { pid: 'pid', vpn: 'userVpn', pfn: 'pfn', pages: 'pages', prot: 'prot' },
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EEXIST', 'EPERM', 'ENOMEM'], policyArg: 'prot',
     apply: (sys, c) => iso(sys).mapUser(c.pid, c.vpn, c.pfn, c.pages, c.prot),
-    touches: (c) => named(c.vpn, c.pages),
-    fuzz: { weight: 4 },
+    touches: () => nothing,
+    fuzz: { weight: 4, revisit: { partner: 'unmapUser', keep: ['pid', 'vpn'] } },
   }),
   unmapUser: isolationOp({
-    kernel: 'munmap (zap_page_range)',
+    kernel: 'munmap (zap_page_range, flush_tlb_mm_range, free_pgtables)',
     fields: { pid: 'pid', vpn: 'userVpn', pages: 'pages' },
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
     apply: (sys, c) => iso(sys).unmapUser(c.pid, c.vpn, c.pages),
-    touches: (c) => named(c.vpn, c.pages),
+    touches: () => nothing,
+    fuzz: { weight: 2, revisit: { partner: 'mapUser', keep: ['pid', 'vpn', 'pages'] } },
+  }),
+  setLdt: isolationOp({
+    kernel: 'modify_ldt (write_ldt: map_ldt_struct, install_ldt, unmap_ldt_struct, free_ldt_struct)',
+    fields: { pid: 'pid', pfn: 'pfn', pages: 'pages' },
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EBUSY', 'EPERM', 'ENOMEM'], policyArg: 'pfn',
+    apply: (sys, c) => iso(sys).setLdt(c.pid, c.pfn, c.pages),
+    touches: () => nothing,
     fuzz: { weight: 2 },
   }),
   translate: {

@@ -20,6 +20,11 @@ export interface Scenario extends SystemSetup {
   readonly name: string;
   readonly description: string;
   readonly boot: readonly Command[];
+  /**
+   * What boot does besides on a system with the isolation capability, after `boot`
+   * (pti_init and pti_finalize: the clones every user copy starts from).
+   */
+  readonly isolationBoot?: readonly Command[];
   /** Named VA regions, for address arbitraries, coverage and reports. */
   readonly regions: readonly Region[];
 }
@@ -148,8 +153,21 @@ export function kernelScenario(overrides: Partial<SystemConfig> = {}): Scenario 
     config,
     frames: kernelFrames(config),
     boot: kernelBoot(config),
+    isolationBoot: kernelIsolationBoot(config),
     regions: kernelRegions(config),
   };
+}
+
+/**
+ * pti_init's and pti_finalize's clones on x86-64 (arch/x86/mm/pti.c): the entry text at
+ * PMD level (PTI_LEVEL_KERNEL_IMAGE), here the first 2M leaf of the image's text, whose
+ * first page holds __entry_text_start. The cpu_entry_area and espfix are cloned as whole
+ * p4d entries by the kernel (pti_clone_p4d), which ptspec's clone levels do not have, and
+ * pti_clone_kernel_text runs only without PCID and with pti=auto: neither is cloned here.
+ */
+function kernelIsolationBoot(config: SystemConfig): Command[] {
+  const L = kernelLayout(config.levels);
+  return [{ op: 'ptiClone', vpn: L.kernelText + KERNEL_IMAGE.textPfn, pages: PAGES['2M'], level: 'pmd' }];
 }
 
 /** Built-in scenarios by name (`--scenario NAME`). */

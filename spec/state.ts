@@ -117,12 +117,13 @@ export function sameFrameFacts(a: Omit<FrameRun, 'pfn' | 'count'>, b: Omit<Frame
 }
 
 /**
- * Address spaces. The kernel half (upper canonical half) of every kernel-side root is
- * the same tables (init_mm's), shared on purpose; a KPTI user copy has its own kernel
- * half holding only the cloned, allowlisted ranges; an ASI restricted root maps only
- * nonsensitive kernel memory.
+ * Address spaces (spec/roots.ts). The kernel half of every process's pgd is init_mm's
+ * tables, shared on purpose; a KPTI user copy takes its kernel half from swapper_pg_dir's
+ * user half (`kernel-user`, root 1), which holds only the cloned, allowlisted ranges; an
+ * ASI restricted root (`asi`) takes its kernel half from asi_global_nonsensitive_pgd
+ * (`asi-global`, root 2), which maps only nonsensitive memory.
  */
-export type RootKind = 'kernel' | 'process-kernel' | 'process-user' | 'asi';
+export type RootKind = 'kernel' | 'process-kernel' | 'process-user' | 'asi' | 'kernel-user' | 'asi-global';
 
 export type RootId = number;
 /** init_mm's pgd: always root 0. Trusted: shared vocabulary of model and impl, not checked by refinement. */
@@ -133,8 +134,18 @@ export interface AbstractRoot {
   readonly kind: RootKind;
   /** Owning process, for process roots. */
   readonly pid?: number;
-  /** Leaves sorted by vpn, pairwise disjoint. */
+  /**
+   * Leaves sorted by vpn, pairwise disjoint: the root's own, outside the top-level slots
+   * it mirrors from another root (spec/roots.ts `mirrorsOf`; `rootView` is what it
+   * translates). Roots 0 (init_mm), 1 and 2 mirror nothing.
+   */
   readonly leaves: readonly Leaf[];
+  /**
+   * The first pages of the top-level slots this root should mirror but does not (its
+   * entry there is not the source's: a missing pgd sync, invariant K4); its own leaves in
+   * them are listed. Sorted; absent means none.
+   */
+  readonly diverged?: readonly Vpn[];
   /**
    * Non-present entries that keep a frame and attributes (set_memory_np in both
    * profiles, and the linux profile's set_direct_map_invalid_noflush): sorted by vpn,

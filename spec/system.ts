@@ -63,8 +63,8 @@ export interface ProcessRoots {
   readonly kernelRoot: RootId;
   /** The KPTI user copy (what user mode runs on). */
   readonly userRoot: RootId;
-  /** The ASI restricted root, when the system has ASI. */
-  readonly asiRoot?: RootId;
+  /** The ASI restricted root (spec/roots.ts processRootIds). */
+  readonly asiRoot: RootId;
 }
 
 export interface Translation {
@@ -156,11 +156,13 @@ export const PROFILES: readonly Profile[] = ['strict', 'linux'];
  *   zero-pte           __cpa_process_fault's WARN "CPA: called for zero pte";
  *   vunmap-huge        vunmap_pmd/pud_range's WARN_ON: a huge leaf cleared whole by a smaller range;
  *   vunmap-nonpresent  vunmap_pte_range's WARN_ON: it cleared a non-present PTE;
- *   bad-entry          pmd/pud_clear_bad's "bad pmd/pud" print: vunmap met a non-present large entry.
+ *   bad-entry          pmd/pud_clear_bad's "bad pmd/pud" print: vunmap met a non-present large entry;
+ *   asi-level          asi_map's WARN_ONCE "ASI mapping at level %d, unrestricted at %d": a block
+ *                      init_mm maps finer than the restricted physmap, skipped.
  * The range is the one the kernel prints (the step's pages and first frame).
  */
 export interface KernelEvent {
-  readonly kind: 'static-protection' | 'conflict' | 'pud-fixup' | 'wx' | 'zero-pte' | 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry';
+  readonly kind: 'static-protection' | 'conflict' | 'pud-fixup' | 'wx' | 'zero-pte' | 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry' | 'asi-level';
   /** static-protection only: 'Text NX', 'Text RO' or 'Rodata RO'. */
   readonly rule?: 'Text NX' | 'Text RO' | 'Rodata RO';
   readonly vpn: Vpn;
@@ -168,18 +170,27 @@ export interface KernelEvent {
   readonly pfn: Pfn;
 }
 
-/** KPTI (arch/x86/mm/pti.c), ASI and process address spaces. */
+/**
+ * KPTI (arch/x86/mm/pti.c), the LDT remap (arch/x86/kernel/ldt.c), ASI and process address
+ * spaces: the contracts are spec/contracts/isolation.ts, the roots spec/roots.ts.
+ */
 export interface IsolationOps {
-  /** pti_clone_pgtable: clone [vpn, vpn+pages) of the kernel into every user copy. */
+  /** pti_clone_pgtable: clone [vpn, vpn+pages) of init_mm into swapper_pg_dir's user half, the kernel half of every user copy. */
   ptiClone(vpn: Vpn, pages: number, level: CloneLevel): Result<void>;
-  /** asi_map / asi_unmap: make a kernel range nonsensitive (visible to restricted roots) or not. */
+  /** asi_map: copy a pageblock-aligned direct-map range into the ASI global root (nonsensitive). */
   asiMap(vpn: Vpn, pages: number): Result<void>;
+  /** asi_unmap: remove it again, with a kernel range flush. */
   asiUnmap(vpn: Vpn, pages: number): Result<void>;
+  /** mm_alloc + pgd_alloc: a process with its KPTI pair and its ASI root. */
   createProcess(): Result<ProcessRoots>;
+  /** exit_mmap + pgd_free + destroy_context_ldt. */
   exitProcess(pid: number): Result<void>;
-  /** mmap: user half, mirrored into both KPTI copies (NX-poisoned in the kernel copy). */
+  /** mmap and the fault path: user half of both KPTI copies (NX-poisoned in the kernel copy). */
   mapUser(pid: number, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot): Result<void>;
+  /** munmap: zap, flush_tlb_mm_range, free_pgtables. */
   unmapUser(pid: number, vpn: Vpn, pages: number): Result<void>;
+  /** modify_ldt's write_ldt: map a new LDT of `pages` frames in the free LDT slot, install it, unmap, flush and free the old one. */
+  setLdt(pid: number, pfn: Pfn, pages: number): Result<void>;
 }
 
 /** What a system boots from: the machine and its physical memory. */
@@ -194,6 +205,12 @@ export interface SystemSetup {
   readonly frames: readonly FrameRun[];
   /** The semantics to follow; strict when absent. */
   readonly profile?: Profile;
+  /**
+   * Build the isolation capability (spec/contracts/isolation.ts: roots 1 and 2 from boot,
+   * processes, KPTI, the LDT remap, ASI). A built-in system leaves `isolation` undefined
+   * without it, and has init_mm alone.
+   */
+  readonly isolation?: boolean;
 }
 
 /** A factory, as `--impl MODULE` exports it. */

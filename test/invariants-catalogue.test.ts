@@ -24,22 +24,22 @@ import { fcParams } from './seed.ts';
 import { DM, bootedState, editLeaves, leaf, recount, withoutRange } from './states.ts';
 
 describe('catalogue', () => {
-  it('has at least 42 invariants of the S, T, P, H, L and D families with unique, well-formed ids', () => {
-    expect(CATALOGUE.length).toBeGreaterThanOrEqual(42);
+  it('has at least 49 invariants of the S, T, P, H, L, K, A and D families with unique, well-formed ids', () => {
+    expect(CATALOGUE.length).toBeGreaterThanOrEqual(49);
     const ids = CATALOGUE.map((i) => i.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const inv of CATALOGUE) {
       expect(inv.id).toMatch(new RegExp(`^${inv.family}[1-9][0-9]*$`));
-      expect(['S', 'T', 'P', 'H', 'L', 'D']).toContain(inv.family);
+      expect(['S', 'T', 'P', 'H', 'L', 'K', 'A', 'D']).toContain(inv.family);
       expect(inv.statement.endsWith('.')).toBe(true);
       expect(inv.references.length).toBeGreaterThan(0);
     }
   });
 
-  it('lists the families in id order, S, T, P, H, L, D, and has the TLB family and the direct-map lifecycle ids', () => {
+  it('lists the families in id order, S, T, P, H, L, K, A, D, and has the TLB, KPTI and ASI families and the direct-map lifecycle ids', () => {
     const families = CATALOGUE.map((i) => i.family).filter((f, k, all) => k === 0 || all[k - 1] !== f);
-    expect(families).toEqual(['S', 'T', 'P', 'H', 'L', 'D']);
-    for (const id of ['L1', 'L2', 'L3', 'L4', 'D5', 'D6', 'D7']) expect(invariantById(id), id).toBeDefined();
+    expect(families).toEqual(['S', 'T', 'P', 'H', 'L', 'K', 'A', 'D']);
+    for (const id of ['L1', 'L2', 'L3', 'L4', 'K1', 'K2', 'K3', 'K4', 'K5', 'A1', 'A2', 'D5', 'D6', 'D7']) expect(invariantById(id), id).toBeDefined();
     expect(FAMILY_NAMES.L).toBe('TLB');
   });
 

@@ -17,9 +17,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkDisagreements, disagreementText, scopedCheckDisagreements } from '../checker/agreement.ts';
 import { CATALOGUE } from '../checker/index.ts';
-import { PAGES, X86_64_LAYOUT_4LEVEL as L, lowerHalfEnd, upperHalfStart, type Level, type PageSize, type Pfn } from '../spec/address.ts';
+import { PAGES, X86_64_LAYOUT_4LEVEL as L, kernelLayout, lowerHalfEnd, upperHalfStart, type Level, type PageSize, type PagingLevels, type Pfn } from '../spec/address.ts';
 import { tableFootprint } from '../spec/footprint.ts';
 import type { Witness } from '../spec/invariant.ts';
+import { tablesNeeded } from '../spec/invariants/structure.ts';
+import { ASI_GLOBAL_ROOT, LDT_PROT, PTI_USER_ROOT, ldtRemap, ldtSlotVpn, processRootIds, rootView, slotPages } from '../spec/roots.ts';
 import {
   CACHE_MODES, CACHED_TABLE_STATES, FRAME_USES, type AbstractRoot, type AbstractState, type CacheMode, type CachedTableState, type FlushObligation, type FrameRun,
   type Leaf, type Prot, type RootKind, type TlbEntry, type WalkCacheEntry,
@@ -136,6 +138,82 @@ function disjoint(leaves: readonly Leaf[]): Leaf[] {
   return kept;
 }
 
+/** How a copy of a leaf in another root relates to it: the same translation, other rights, another frame. */
+type CopyHow = 'same' | 'prot' | 'frame';
+const copyHowArb = fc.constantFrom<CopyHow>('same', 'same', 'prot', 'frame');
+const copyOf = (l: Leaf, how: CopyHow, prot: Prot): Leaf => (how === 'prot' ? { ...l, prot } : how === 'frame' ? { ...l, pfn: l.pfn + 1 } : l);
+
+/** Kernel-half places of the isolation roots: the PTI allowlist's ranges and, outside it, the image past rodata, vmalloc and the direct map. */
+type IsoRegion = 'cea' | 'espfix' | 'ldt' | 'image' | 'vmalloc' | 'dm';
+const SLOTS = ['dm', 'vmalloc', 'ldt'] as const;
+
+/** One process: its user mappings, how its user copy's user half differs, its LDT, diverged slots and stray own leaves. */
+const processArb = (runs: readonly FrameRun[], adversarial: boolean) =>
+  fc.record({
+    user: fc.array(fc.record({ slot: fc.nat({ max: 64 }), size: fc.constantFrom<PageSize>('4K', '4K', '2M'), pfn: fc.nat({ max: FRAMES }), prot: protArb, global: sometimes(1) }), { maxLength: 3 }),
+    userCopy: fc.constantFrom('same', 'same', 'same', 'drop', 'prot', 'frame', 'extra'),
+    // __pti_set_user_pgtbl's NX on the kernel copy, mostly done.
+    poison: sometimes(8),
+    ldt: fc.option(fc.record({ slot: fc.constantFrom<0 | 1>(0, 1), pages: fc.integer({ min: 1, max: 3 }), pfn: leafArb(runs, adversarial).map((l) => l.pfn), global: sometimes(1) })),
+    diverged: fc.oneof({ weight: 3, arbitrary: fc.constant<(typeof SLOTS)[number][]>([]) }, { weight: 1, arbitrary: fc.subarray([...SLOTS], { minLength: 1 }) }),
+    divergedIn: fc.constantFrom(0, 1, 2),
+    stray: fc.oneof({ weight: 3, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(leafArb(runs, adversarial), { maxLength: 1 }) }),
+    strayIn: fc.constantFrom(0, 1, 2),
+    missing: fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom(0, 1, 2) }),
+  });
+
+/** Roots 1 and 2 and a process or two: clones of init_mm's leaves, identical or not, and leaves in and out of the allowlist. */
+const isolationArb = (runs: readonly FrameRun[], adversarial: boolean) =>
+  fc.record({
+    clones: fc.array(fc.record({ at: fc.nat(), how: copyHowArb, global: fc.boolean(), prot: protArb }), { maxLength: 3 }),
+    shared: fc.array(fc.record({ region: fc.constantFrom<IsoRegion>('cea', 'espfix', 'ldt', 'image', 'vmalloc'), off: fc.nat({ max: 1023 }), size: fc.constantFrom<PageSize>('4K', '2M', '2M', '1G'), pfn: fc.nat({ max: FRAMES }), global: fc.boolean() }), { maxLength: 2 }),
+    restricted: fc.array(fc.record({ at: fc.nat(), how: copyHowArb, prot: protArb }), { maxLength: 3 }),
+    restrictedStray: fc.oneof({ weight: 3, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(leafArb(runs, adversarial), { maxLength: 1 }) }),
+    processes: fc.array(processArb(runs, adversarial), { minLength: 1, maxLength: 2 }),
+  });
+type Isolation = ReturnType<typeof isolationArb> extends fc.Arbitrary<infer T> ? T : never;
+
+/** The roots of a system with the isolation capability around `init` (root 0), as spec/roots.ts numbers them. */
+function isolationRoots(levels: PagingLevels, init: AbstractRoot, iso: Isolation, order: (ls: Leaf[]) => Leaf[]): AbstractRoot[] {
+  const K = kernelLayout(levels);
+  const base: Record<IsoRegion, number> = { cea: K.cpuEntryArea, espfix: K.espfix, ldt: ldtRemap(levels).vpn, image: IMAGE, vmalloc: K.vmallocStart, dm: K.pageOffset };
+  const slotOf = (vpn: number): number => Math.floor(vpn / slotPages(levels)) * slotPages(levels);
+  const pick = (at: number): Leaf | undefined => init.leaves[at % Math.max(1, init.leaves.length)];
+  const clones = iso.clones.flatMap(({ at, how, global, prot }) => {
+    const l = pick(at);
+    return l === undefined ? [] : [copyOf({ ...l, prot: { ...l.prot, global } }, how, prot)];
+  });
+  const shared = iso.shared.map(({ region, off, size, pfn, global }) => ({ vpn: base[region] + off * PAGES[size], pfn, size, prot: { ...LDT_PROT, global } }));
+  const restricted = iso.restricted.flatMap(({ at, how, prot }) => {
+    const l = pick(at);
+    return l === undefined ? [] : [copyOf(l, how, prot)];
+  });
+  const roots: AbstractRoot[] = [
+    init,
+    { id: PTI_USER_ROOT, kind: 'kernel-user', leaves: order([...clones, ...shared]) },
+    { id: ASI_GLOBAL_ROOT, kind: 'asi-global', leaves: order([...restricted, ...iso.restrictedStray]) },
+  ];
+  iso.processes.forEach((p, i) => {
+    const pid = i + 1;
+    const ids = processRootIds(pid);
+    const user = p.user.map(({ slot, size, pfn, prot, global }) => ({ vpn: (slot + 1) * PAGES[size], pfn, size, prot: { ...prot, user: true, global } }));
+    const kernelUser = user.map((l) => (p.poison ? { ...l, prot: { ...l.prot, execKernel: false, execUser: false } } : l));
+    const first = user[0];
+    const copy = first === undefined ? user : p.userCopy === 'drop' ? user.slice(1) : p.userCopy === 'prot' ? [{ ...first, prot: { ...first.prot, write: !first.prot.write } }, ...user.slice(1)]
+      : p.userCopy === 'frame' ? [{ ...first, pfn: first.pfn + 1 }, ...user.slice(1)] : p.userCopy === 'extra' ? [...user, { ...first, vpn: 70 * PAGES['2M'] }] : user;
+    const ldt = p.ldt === null ? [] : Array.from({ length: p.ldt.pages }, (_, k) => ({ vpn: ldtSlotVpn(levels, p.ldt!.slot) + k, pfn: p.ldt!.pfn + k, size: '4K' as PageSize, prot: { ...LDT_PROT, global: p.ldt!.global } }));
+    const own = [[...kernelUser, ...ldt], copy, []];
+    own[p.strayIn] = [...own[p.strayIn]!, ...p.stray];
+    const kinds = ['process-kernel', 'process-user', 'asi'] as const;
+    [ids.kernelRoot, ids.userRoot, ids.asiRoot].forEach((id, k) => {
+      if (p.missing === k) return;
+      const diverged = p.divergedIn === k ? [...new Set(p.diverged.map((s) => slotOf(base[s])))].sort((a, b) => a - b) : [];
+      roots.push({ id, kind: kinds[k]!, pid, leaves: order(own[k]!), ...(diverged.length > 0 ? { diverged } : {}) });
+    });
+  });
+  return roots;
+}
+
 type Shape = 'random' | 'adversarial' | 'disjoint';
 
 function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
@@ -160,7 +238,8 @@ function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
           }),
           { minLength: 1, maxLength: 3 },
         ),
-        rootShape: fc.constantFrom('ids in order', 'ids in order', 'ids in order', 'ids all 0', 'no id 0', 'root 0 not kernel'),
+        rootShape: fc.constantFrom('ids in order', 'ids in order', 'ids in order', 'ids all 0', 'no id 0', 'root 0 not kernel', 'isolation', 'isolation', 'isolation'),
+        isolation: isolationArb(runs, shape !== 'random'),
         pendingFlush: fc.array(
           fc.record({ vpn: fc.oneof(fc.nat({ max: 64 }).map((k) => DM + k * 4), fc.constant(16)), pages: fc.nat({ max: 16 }), reason: fc.constant('noflush') }),
           { maxLength: 3 },
@@ -173,17 +252,20 @@ function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
         const tablePool = g.poolElsewhere ? { pfn: 100, count: 50 } : { pfn: poolRun.pfn, count: poolRun.count };
         const withPool = runs.map((r) => (r === poolRun ? { ...r, use: 'pagetable' as const } : r));
         const frames = damage(withPool, g.frameDamage, g.damageAt);
-        const roots: AbstractRoot[] = g.roots.map((r, i) => {
+        const generic: AbstractRoot[] = g.roots.map((r, i) => {
           const leaves = shape === 'disjoint' ? disjoint(r.leaves) : r.unsorted ? r.leaves : [...r.leaves].sort((a, b) => a.vpn - b.vpn);
           const meetsLeaf = (e: Leaf): boolean => leaves.some((l) => l.vpn < e.vpn + PAGES[e.size] && e.vpn < l.vpn + PAGES[l.size]);
           const nonPresent = shape === 'disjoint' ? disjoint(r.nonPresent).filter((e) => !meetsLeaf(e)) : [...r.nonPresent].sort((a, b) => a.vpn - b.vpn);
           const id = g.rootShape === 'ids all 0' ? 0 : g.rootShape === 'no id 0' ? i + 1 : i;
           return { id, kind: i === 0 && g.rootShape !== 'root 0 not kernel' ? 'kernel' : r.kind, leaves, ...(nonPresent.length > 0 ? { nonPresent } : {}) };
         });
+        const order = (ls: Leaf[]): Leaf[] => (shape === 'disjoint' ? disjoint(ls) : [...ls].sort((a, b) => a.vpn - b.vpn));
+        const roots = g.rootShape === 'isolation' ? isolationRoots(g.levels, { ...generic[0]!, id: 0, kind: 'kernel' }, g.isolation, order) : generic;
         const config = { levels: g.levels, features: { pse: g.pse, gbpages: g.gbpages }, cpus: 2, maxPhysBits: g.maxPhysBits, frames: FRAMES, tablePool };
-        const needed = tableFootprint(g.levels, [...roots[0]!.leaves, ...(roots[0]!.nonPresent ?? [])].sort((a, b) => a.vpn - b.vpn));
-        const tablesInUse = frames.length === 0 ? 0 : needed + g.pendingTableFrees + g.tableSkew;
-        return { config, frames, roots, tlb: [], pendingFlush: g.pendingFlush, tablesInUse, pendingTableFrees: g.pendingTableFrees };
+        const base: AbstractState = { config, frames, roots, tlb: [], pendingFlush: g.pendingFlush, tablesInUse: 0, pendingTableFrees: g.pendingTableFrees };
+        // The count S11 asks for (none where it does not apply), give or take the skew.
+        const needed = tablesNeeded(base, (levels, ls) => tableFootprint(levels, [...ls].sort((a, b) => a.vpn - b.vpn)))?.needed ?? tableFootprint(g.levels, roots[0]!.leaves);
+        return { ...base, tablesInUse: frames.length === 0 ? 0 : needed + g.pendingTableFrees + g.tableSkew };
       }),
   );
 }
@@ -218,7 +300,8 @@ const pieceOf = (l: Leaf, size: PageSize, at: number): Leaf => {
  * table entries in all three states.
  */
 function cachesArb(state: AbstractState): fc.Arbitrary<AbstractState> {
-  const mapped = state.roots.flatMap((r) => r.leaves.map((leaf) => ({ root: r.id, leaf })));
+  // What each root translates, mirrored slots included: a process root caches init_mm's kernel half.
+  const mapped = state.roots.flatMap((r) => rootView(state, r.id).map((leaf) => ({ root: r.id, leaf })));
   const ids = [...new Set(state.roots.map((r) => r.id)), 7];
   const pick = mapped.length === 0 ? fc.constant(undefined) : fc.constantFrom(...mapped);
   const entries = fc

@@ -61,7 +61,11 @@ export const TRUSTED: Readonly<Record<string, readonly string[]>> = {
   ],
   'spec/state.ts': ['CACHE_MODES', 'CACHED_TABLE_STATES', 'X86_KERNEL_PAT', 'INIT_MM', 'PAGE_KERNEL', 'PAGE_KERNEL_EXEC', 'PAGE_KERNEL_RO', 'PAGE_KERNEL_ROX'],
   'spec/errors.ts': ['ok', 'OK', 'fail'],
-  'spec/contracts/args.ts': ['ptError', 'checkRoot', 'checkKernelVpn', 'checkKernelPages', 'checkPfnRange', 'checkFrameCount', 'checkProt'],
+  'spec/contracts/args.ts': ['ptError', 'checkRoot', 'checkRootIn', 'checkVpnFor', 'checkKernelVpn', 'checkKernelPages', 'checkPfnRange', 'checkFrameCount', 'checkProt'],
+  'spec/roots.ts': ['PTI_USER_ROOT', 'ASI_GLOBAL_ROOT', 'processRootIds', 'pidOfRoot', 'slotPages', 'LDT_SLOT_PAGES', 'ldtRemap', 'ldtSlotVpn', 'LDT_PROT', 'mirrorsOf', 'ptiAllowlist'],
+  'spec/contracts/isolation.ts': [
+    'checkPid', 'checkUserRange', 'validateExitProcess', 'validateMapUser', 'validateUnmapUser', 'validatePtiClone', 'PAGEBLOCK_PAGES', 'validateAsiRange', 'validateSetLdt',
+  ],
   'spec/contracts/map.ts': ['validateMap'],
   'spec/contracts/unmap.ts': ['validateUnmap'],
   'spec/contracts/protect.ts': ['validateProtect'],

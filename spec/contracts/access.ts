@@ -3,7 +3,10 @@
  * the page walk, the MMU with its TLBs, flush_tlb_kernel_range and flush_tlb_all.
  *
  * translate, first failure wins:
- *   EINVAL root / EINVAL vpn (kernel half) as for map;  ENOENT  vpn is not mapped.
+ *   EINVAL root  not a root the state has (init_mm alone without the isolation capability);
+ *   EINVAL vpn   not canonical, or in the user half for roots 0-2 (isolation.ts: a
+ *                process's roots walk both halves);  ENOENT  vpn is not mapped in the
+ *                root's view (spec/roots.ts rootView).
  *   Postcondition: `{leaf, pfn: leaf.pfn + (vpn - leaf.vpn)}`; nothing changes.
  *
  * access, first failure wins:
@@ -41,23 +44,29 @@ import type { Vpn } from '../address.ts';
 import type { PtError } from '../errors.ts';
 import type { RootId, SystemConfig } from '../state.ts';
 import type { AccessKind, AccessMode } from '../system.ts';
-import { checkKernelPages, checkKernelVpn, checkRoot, ptError } from './args.ts';
+import { checkKernelPages, checkKernelVpn, checkRootIn, checkVpnFor, ptError } from './args.ts';
+
+/** The roots of a system without the isolation capability. */
+const INIT_ONLY: ReadonlySet<RootId> = new Set([0]);
 
 /** translate's preconditions (EINVAL). Trusted: shared by model and impl, not checked by refinement. */
-export function validateTranslate(config: SystemConfig, root: RootId, vpn: Vpn): PtError | null {
-  return checkRoot(root) ?? checkKernelVpn(config, vpn);
+export function validateTranslate(config: SystemConfig, root: RootId, vpn: Vpn, roots: ReadonlySet<RootId> = INIT_ONLY): PtError | null {
+  return checkRootIn(root, roots) ?? checkVpnFor(config, root, vpn);
 }
+
 
 function checkCpu(config: SystemConfig, cpu: number): PtError | null {
   return Number.isInteger(cpu) && cpu >= 0 && cpu < config.cpus ? null : ptError('EINVAL', 'cpu', `cpu ${cpu} is not in [0, ${config.cpus})`);
 }
 
 /** access's preconditions (EINVAL), in the order of the header. Trusted: shared by model and impl, not checked by refinement. */
-export function validateAccess(config: SystemConfig, cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): PtError | null {
+export function validateAccess(
+  config: SystemConfig, cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode, roots: ReadonlySet<RootId> = INIT_ONLY,
+): PtError | null {
   return (
     checkCpu(config, cpu) ??
-    checkRoot(root) ??
-    checkKernelVpn(config, vpn) ??
+    checkRootIn(root, roots) ??
+    checkVpnFor(config, root, vpn) ??
     (kind === 'r' || kind === 'w' || kind === 'x' ? null : ptError('EINVAL', 'kind', `${String(kind)} is not r, w or x`)) ??
     (mode === 'kernel' || mode === 'user' ? null : ptError('EINVAL', 'mode', `${String(mode)} is not kernel or user`))
   );

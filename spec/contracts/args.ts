@@ -22,6 +22,25 @@ export function checkRoot(root: RootId): PtError | null {
   return root === INIT_MM ? null : ptError('EINVAL', 'root', `root ${root} does not exist (only init_mm, root ${INIT_MM}, without the isolation capability)`);
 }
 
+/**
+ * root for translate and access: one the state has (`roots`; init_mm alone without the
+ * isolation capability). Trusted: shared by model and impl, not checked by refinement.
+ */
+export function checkRootIn(root: RootId, roots: ReadonlySet<RootId>): PtError | null {
+  if (roots.size <= 1) return checkRoot(root);
+  return roots.has(root) ? null : ptError('EINVAL', 'root', `root ${root} does not exist`);
+}
+
+/**
+ * vpn for translate and access: a process's roots walk both halves (any canonical page),
+ * every other root the kernel half. Trusted: shared by model and impl, not checked by refinement.
+ */
+export function checkVpnFor(config: SystemConfig, root: RootId, vpn: Vpn): PtError | null {
+  if (root < 3) return checkKernelVpn(config, vpn);
+  if (!Number.isInteger(vpn)) return ptError('EINVAL', 'vpn', `${vpn} is not a page number (an integer: the address >> 12)`);
+  return isCanonical(vpn, config.levels) ? null : ptError('EINVAL', 'vpn', `${addressOf(vpn)} (page ${vpn}) is not a canonical address for ${config.levels}-level paging`);
+}
+
 /** The address of an integer page number, negative ones included (the fuzzer sends them). */
 function addressOf(vpn: number): string {
   return vpn < 0 ? `-${vpnToHex(-vpn)}` : vpnToHex(vpn);

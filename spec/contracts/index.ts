@@ -7,6 +7,7 @@ export * from './directmap.ts';
 export * from './hugepage.ts';
 export * from './access.ts';
 export * from './frames.ts';
+export * from './isolation.ts';
 export * from './outcome.ts';
 export * from './post/index.ts';
 export * from './linux.ts';

@@ -291,6 +291,7 @@ export const KERNEL_EVENT_SOURCE: Readonly<Record<KernelEvent['kind'], string>> 
   'vunmap-huge': 'vunmap_pmd_range / vunmap_pud_range (mm/vmalloc.c)',
   'vunmap-nonpresent': 'vunmap_pte_range (mm/vmalloc.c)',
   'bad-entry': 'pmd_clear_bad / pud_clear_bad (mm/pgtable-generic.c)',
+  'asi-level': 'asi_map (arch/x86/mm/asi.c, ASI series)',
 };
 
 /**
@@ -313,5 +314,6 @@ function eventMessage(e: KernelEvent): string {
     case 'vunmap-huge': return `WARNING: vunmap of part of a huge mapping clears it whole: ${range}`;
     case 'vunmap-nonpresent': return `WARNING: vunmap cleared a non-present pte: ${range}`;
     case 'bad-entry': return `bad pmd/pud (a non-present large entry), cleared: ${range}`;
+    case 'asi-level': return `WARNING: ASI mapping at level 2, unrestricted at 1 (block skipped): ${range}`;
   }
 }

@@ -13,14 +13,16 @@ import { OPERATIONS, OPS } from '../operations.ts';
 import type { Errno, PtError } from '../errors.ts';
 
 /**
- * The outcomes each core operation can have under these contracts (the operation table's
+ * The outcomes each operation can have under these contracts (the operation table's
  * `outcomes`), so a campaign can say which ones it never exercised.
  */
 export const POSSIBLE_OUTCOMES: Readonly<Partial<Record<Op, readonly ('ok' | Errno)[]>>> = Object.fromEntries(
-  OPS.filter((op) => OPERATIONS[op].capability === 'core').map((op) => [op, OPERATIONS[op].outcomes]),
+  OPS.map((op) => [op, OPERATIONS[op].outcomes]),
 );
 
-export type MutatingOp = 'map' | 'unmap' | 'protect' | 'setDirectMapInvalid' | 'setDirectMapDefault' | 'split' | 'collapse' | 'allocFrames' | 'freeFrames';
+export type MutatingOp =
+  | 'map' | 'unmap' | 'protect' | 'setDirectMapInvalid' | 'setDirectMapDefault' | 'split' | 'collapse' | 'allocFrames' | 'freeFrames'
+  | 'ptiClone' | 'asiMap' | 'mapUser' | 'setLdt';
 
 /** The argument each mutating core operation's EPERM names (the operation table's `policyArg`). Trusted. */
 export const POLICY_ARG = Object.fromEntries(
@@ -67,6 +69,13 @@ export const STRICT_POLICY: readonly { readonly id: string; readonly name: strin
   // frame is back in the direct map and cached nowhere else.
   { id: 'D6', name: 'frames_restored_to_the_direct_map_before_freed' },
   { id: 'D7', name: 'free_frames_cached_only_at_their_direct_map_page' },
+  // Isolation (spec/contracts/isolation.ts): after every older rule, so a request refused
+  // before keeps its reason; the allowlist before the identity of clones, sensitive frames
+  // before stale restricted copies.
+  { id: 'K2', name: 'user_copies_map_only_the_pti_allowlist' },
+  { id: 'K3', name: 'global_translations_are_the_same_in_every_root' },
+  { id: 'A1', name: 'restricted_roots_map_no_sensitive_frame' },
+  { id: 'A2', name: 'restricted_mappings_identical_in_the_unrestricted_root' },
 ];
 
 const POLICY_NAME: ReadonlyMap<string, string> = new Map(STRICT_POLICY.map((p) => [p.id, p.name]));

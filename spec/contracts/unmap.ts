@@ -9,7 +9,9 @@
  *   EINVAL pages  not an integer ≥ 1, or the range leaves the kernel half
  *   ENOENT        no page of [vpn, vpn+pages) has an entry, leaf or non-present (a
  *                 partly mapped range is fine)
- *   EPERM         the resulting state breaks a strict-policy invariant (removal cannot, today)
+ *   EPERM vpn     the resulting state breaks a strict-policy invariant: only with the
+ *                 isolation capability, removing a page that root 1 clones globally (K3)
+ *                 or that root 2 copies (A2); asiUnmap or a new ptiClone must come first
  *   ENOMEM        the resulting footprint exceeds the pool (splitting a 1G leaf at an
  *                 unaligned edge adds a PMD and a PTE table, so unmap can need memory)
  *

@@ -17,7 +17,7 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
     name: 'no_leaf_writable_and_executable',
     family: 'P',
     title: 'No W+X mapping',
-    statement: 'No leaf is both writable and executable (by the kernel or by user mode).',
+    statement: 'No leaf is both writable and executable (by the kernel or by user mode), but in the user half of a process\'s roots (a JIT\'s RWX mmap, which CONFIG_DEBUG_WX never looks at).',
     rationale:
       'A writable and executable page lets any memory-corruption bug become code execution. The kernel reports one in two ' +
       'places and refuses it in none. CPA\'s verify_rwx warns once per boot ("CPA detected W^X violation") when a change that ' +
@@ -36,7 +36,9 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
     kernelNote:
       'Reported, never refused: verify_rwx warns once and applies the W+X change, and the CONFIG_DEBUG_WX scan runs once ' +
       'after mark_rodata_ro, over init_mm and its PTI user copy only, and not at all without NX.',
-    holds: (state) => everyLeaf(state, (leaf) => (isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${pagesOf(leaf)} pages writable and executable` : undefined)),
+    holds: (state) =>
+      everyLeaf(state, (leaf, root) =>
+        (isKernelHalf(leaf.vpn, state.config.levels) || root.pid === undefined) && isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${pagesOf(leaf)} pages writable and executable` : undefined),
   },
   {
     id: 'P2',

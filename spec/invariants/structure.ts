@@ -7,7 +7,8 @@
  */
 import { PAGE_SIZES, isCanonicalRange, isKernelHalf, leafLevel, pagesPerEntry, type Level, type PagingLevels } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
-import { FRAME_USES, INIT_MM, sameFrameFacts, type FrameRun, type Leaf } from '../state.ts';
+import { ASI_GLOBAL_ROOT, PTI_USER_ROOT, pidOfRoot, processRootIds } from '../roots.ts';
+import { FRAME_USES, INIT_MM, sameFrameFacts, type AbstractRoot, type AbstractState, type FrameRun, type Leaf, type RootId, type RootKind } from '../state.ts';
 import {
   everyLeaf, framesText, mappedBesideDirectMap, hasFrameFacts, leafText, leafWitness, pagesOf, runText, sharedFrames, type FrameRange,
 } from './terms.ts';
@@ -47,6 +48,55 @@ function radixFootprint(levels: PagingLevels, leaves: readonly Leaf[]): number {
   }
   return tables;
 }
+
+/** The kind each root id has in a system with the isolation capability (spec/roots.ts), or undefined for an id no root has. */
+function kindOfId(id: RootId): RootKind | undefined {
+  if (id === INIT_MM) return 'kernel';
+  if (id === PTI_USER_ROOT) return 'kernel-user';
+  if (id === ASI_GLOBAL_ROOT) return 'asi-global';
+  const pid = pidOfRoot(id);
+  if (pid === undefined || !Number.isInteger(id)) return undefined;
+  const ids = processRootIds(pid);
+  return id === ids.kernelRoot ? 'process-kernel' : id === ids.userRoot ? 'process-user' : 'asi';
+}
+
+/** Whether a root is the one its id names: kind, and owning process for process roots. */
+const atItsId = (r: AbstractRoot): boolean => kindOfId(r.id) === r.kind && r.pid === pidOfRoot(r.id);
+
+/**
+ * The tables a state's entries need (S11), counted with `footprint`: for a single root its
+ * footprint (leaves and non-present entries); for init_mm with the isolation roots, the
+ * "Tables" formula of spec/contracts/isolation.ts: init_mm's footprint, plus for roots 1, 2
+ * and every process-kernel root the tables below the top level of its own leaves (its top
+ * level is init_mm's, or counted with its process), plus three top-level tables per
+ * process (a user copy shares its pgd's tables below the top level, an ASI root has none
+ * of its own). Undefined where S11 does not apply: no frame facts, or roots that are not
+ * each the one its id names, once (a dump with several roots).
+ */
+export function tablesNeeded(state: AbstractState, footprint: (levels: PagingLevels, leaves: readonly Leaf[]) => number): { readonly root: RootId; readonly needed: number } | undefined {
+  const levels = state.config.levels;
+  // A non-present entry holds its slot, so its tables stay.
+  const entries = (r: AbstractRoot): readonly Leaf[] => (r.nonPresent === undefined || r.nonPresent.length === 0 ? r.leaves : [...r.leaves, ...r.nonPresent]);
+  const [first] = state.roots;
+  if (!hasFrameFacts(state) || first === undefined) return undefined;
+  if (state.roots.length === 1) return { root: first.id, needed: footprint(levels, entries(first)) };
+  const ids = new Set(state.roots.map((r) => r.id));
+  const init = state.roots.find((r) => r.id === INIT_MM);
+  if (ids.size !== state.roots.length || init === undefined || !state.roots.every(atItsId)) return undefined;
+  let needed = footprint(levels, entries(init));
+  const pids = new Set<number>();
+  for (const r of state.roots) {
+    if (r.pid !== undefined) pids.add(r.pid);
+    if (r.kind === 'kernel-user' || r.kind === 'asi-global' || r.kind === 'process-kernel') needed += footprint(levels, r.leaves) - 1;
+  }
+  return { root: INIT_MM, needed: needed + 3 * pids.size };
+}
+
+/** S11's witness: the table count is not what the entries need. */
+export const tableCountWitness = (state: AbstractState, acc: { readonly root: RootId; readonly needed: number }): Witness => ({
+  root: acc.root,
+  detail: `tablesInUse is ${state.tablesInUse}, the entries need ${acc.needed} tables and ${state.pendingTableFrees} await a flush`,
+});
 
 export const STRUCTURE: readonly InvariantDefinition[] = [
   {
@@ -301,14 +351,17 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
     name: 'no_leaked_and_no_empty_tables',
     family: 'S',
     title: 'No leaked and no empty tables',
-    statement: 'In a state with frame facts and the single root init_mm, tablesInUse equals the radix footprint of its entries (leaves and non-present entries) plus pendingTableFrees.',
+    statement:
+      'In a state with frame facts and the single root init_mm, tablesInUse equals the radix footprint of its entries (leaves and non-present entries) plus pendingTableFrees; ' +
+      'with the isolation roots, the tables spec/contracts/isolation.ts counts for them ("Tables") plus pendingTableFrees.',
     rationale:
       'Every allocated table is reachable or waiting for a flush, and every reachable table maps something: an unmap ' +
       'that forgets to free an emptied table leaks the pool, and a table freed while reachable is a use-after-free. A ' +
       'library can promise it; the kernel keeps empty kernel tables on purpose and frees them only where a huge mapping ' +
       'must replace one (pmd_free_pte_page, pud_free_pmd_page) or a collapse makes one unreachable. It needs the whole ' +
-      'map, so it runs in full checks only; with several roots the sharing of kernel-half tables is for the KPTI and ASI ' +
-      'families to state.',
+      'map, so it runs in full checks only. With the isolation roots, shared tables count once: every kernel half is init_mm\'s ' +
+      'tables, a KPTI user copy shares its pgd\'s tables below the top level, an ASI root has none of its own (whether the ' +
+      'sharing itself holds is for the KPTI and ASI families to state).',
     references: [
       'mm/vmalloc.c (gregkh/linux 04aa71da) vunmap_pte_range, vunmap_pmd_range, vunmap_pud_range, vmap_try_huge_pmd, vmap_try_huge_pud',
       'arch/x86/mm/pgtable.c (gregkh/linux 35d40ad2) pmd_free_pte_page, pud_free_pmd_page',
@@ -323,13 +376,8 @@ export const STRUCTURE: readonly InvariantDefinition[] = [
       'pud_free_pmd_page), after a CPA collapse ' +
       '(cpa_collapse_large_pages), and by CPA\'s unmap_pte_range on populate_pgd\'s error path.',
     holds(state) {
-      const root = state.roots[0];
-      if (!hasFrameFacts(state) || state.roots.length !== 1 || root === undefined) return [];
-      // A non-present entry holds its slot, so its tables stay.
-      const needed = radixFootprint(state.config.levels, [...root.leaves, ...(root.nonPresent ?? [])]);
-      return state.tablesInUse === needed + state.pendingTableFrees
-        ? []
-        : [{ root: root.id, detail: `tablesInUse is ${state.tablesInUse}, the entries need ${needed} tables and ${state.pendingTableFrees} await a flush` }];
+      const acc = tablesNeeded(state, radixFootprint);
+      return acc === undefined || state.tablesInUse === acc.needed + state.pendingTableFrees ? [] : [tableCountWitness(state, acc)];
     },
   },
   {

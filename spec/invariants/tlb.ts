@@ -11,6 +11,7 @@
 import { levelName, pagesPerEntry, vpnToHex, type Level, type PagingLevels } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
 import { protEquals, protToString, type AbstractState, type Leaf, type Prot, type TlbEntry, type WalkCacheEntry } from '../state.ts';
+import { rootView } from '../roots.ts';
 import { leafMeets, leafText, pagesOf } from './terms.ts';
 
 export const tlbEnd = (e: TlbEntry): number => e.leaf.vpn + pagesOf(e.leaf);
@@ -21,9 +22,12 @@ export function owedAt(state: AbstractState, e: TlbEntry): boolean {
   return state.pendingFlush.some((o) => o.pages > 0 && o.vpn < tlbEnd(e) && e.leaf.vpn < o.vpn + o.pages);
 }
 
-/** The leaves of the entry's root that meet its cached leaf, in vpn order. */
+/**
+ * The leaves of the entry's root's view (spec/roots.ts rootView: what it translates, its
+ * mirrored slots included) that meet its cached leaf, in vpn order.
+ */
 function tableLeaves(state: AbstractState, e: TlbEntry): readonly Leaf[] {
-  const under = state.roots.find((r) => r.id === e.root)?.leaves.filter((l) => leafMeets(l, e.leaf.vpn, tlbEnd(e))) ?? [];
+  const under = rootView(state, e.root).filter((l) => leafMeets(l, e.leaf.vpn, tlbEnd(e)));
   // A root's leaves may be out of order (S4 reports it): sort (stably), as grantsMoreThanTables needs.
   return [...under].sort((a, b) => a.vpn - b.vpn);
 }

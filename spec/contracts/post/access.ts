@@ -8,10 +8,13 @@ import type { AccessKind, AccessOutcome, Translation } from '../../system.ts';
 import type { CommandOf } from '../../operations.ts';
 import { validateAccess, validateFlush, validateFlushLocal, validateTranslate } from '../access.ts';
 import { breach, leafText, type Clause, type PostViolation } from './clause.ts';
-import { nothingBut, rangeFlush, rootEntries, rootLeaves } from './effect.ts';
-import { leafAt, sameLeaf, windowsOf } from './leaves.ts';
+import { nothingBut, rangeFlush, rootEntries, viewLeafAt } from './effect.ts';
+import { sameLeaf, windowsOf } from './leaves.ts';
 import { RangeSet } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
+
+/** The ids of the state's roots: what translate and access may name. */
+const rootIdsOf = (s: AbstractState): ReadonlySet<number> => new Set(s.roots.map((r) => r.id));
 
 /** One sentence for every part of the state (an operation leaves them alone, or one sentence says it all). */
 const alone = (sentence: string): { leaves: string; frames: string; tlb: string; obligations: string; tables: string } =>
@@ -54,13 +57,13 @@ const sameTranslation = (a: Translation, b: Translation): boolean => a.pfn === b
 export const TRANSLATE: Contract<'translate'> = {
   source: 'spec/contracts/access.ts',
   say: translateSay,
-  args: (config, c) => validateTranslate(config, c.root, c.vpn),
-  state: (before, c) => (leafAt(rootLeaves(before, c.root), c.vpn) !== undefined ? null : { error: { errno: 'ENOENT', arg: 'vpn' }, clause: translateSay.enoent }),
+  args: (config, c, before) => validateTranslate(config, c.root, c.vpn, rootIdsOf(before)),
+  state: (before, c) => (viewLeafAt(before, c.root, c.vpn) !== undefined ? null : { error: { errno: 'ENOENT', arg: 'vpn' }, clause: translateSay.enoent }),
   scope: (_, c) => [pageAt(c)],
   effect: (before, c) => nothingBut(windowsOf(rootEntries(before), [pageAt(c)])),
   // value: the walk's leaf and the frame of vpn in it.
   value: (before, c, value) => {
-    const want = walked(leafAt(rootLeaves(before, c.root), c.vpn)!, c.vpn);
+    const want = walked(viewLeafAt(before, c.root, c.vpn)!, c.vpn);
     const got = value as Translation;
     return sameTranslation(want, got) ? [] : [breach(translateSay.value, `at ${vpnToHex(c.vpn)} expected ${translationText(want)}, found ${translationText(got)}`, [{ root: c.root, vpn: c.vpn, pages: 1, detail: 'translate' }])];
   },
@@ -98,7 +101,8 @@ function accessed(before: AbstractState, c: CommandOf<'access'>): { hit?: TlbEnt
   // Through a cached entry whose table is no longer in place the walk finds nothing.
   const start = hit === undefined ? walkStart(before.walkCache ?? [], c) : undefined;
   const dead = start !== undefined && start.table !== 'current';
-  const leaf = hit?.leaf ?? (dead ? undefined : leafAt(rootLeaves(before, c.root), c.vpn));
+  // The walk reads the root's view: a process root's kernel half is init_mm's (or root 1's, 2's) tables.
+  const leaf = hit?.leaf ?? (dead ? undefined : viewLeafAt(before, c.root, c.vpn));
   if (leaf === undefined) return { want: { fault: 'not-present' } };
   const permitted = PERMITS[c.kind](leaf.prot, c.mode === 'user');
   const want: AccessOutcome = permitted ? { fault: false, translation: walked(leaf, c.vpn), fromTlb: hit !== undefined } : { fault: 'protection' };
@@ -122,7 +126,7 @@ function sameOutcome(a: AccessOutcome, b: AccessOutcome): boolean {
 export const ACCESS: Contract<'access'> = {
   source: 'spec/contracts/access.ts',
   say: accessSay,
-  args: (config, c) => validateAccess(config, c.cpu, c.root, c.vpn, c.kind, c.mode),
+  args: (config, c, before) => validateAccess(config, c.cpu, c.root, c.vpn, c.kind, c.mode, rootIdsOf(before)),
   state: () => null,
   scope: (_, c) => [pageAt(c)],
   // tlb: a walk that found a leaf fills (cpu, root) with it; a hit or a miss fills nothing.

@@ -48,7 +48,7 @@ export const ALLOC_FRAMES: Contract<'allocFrames'> = {
   say: allocSay,
   state: (before, c) => (firstNot(before, c, 'free') === undefined ? null : { error: { errno: 'EBUSY', arg: 'pfn' }, clause: allocSay.ebusy }),
   // frames: the range's use becomes data; nothing else.
-  effect: (_, c) => nothingBut(RangeSet.EMPTY, { frameUse: { pfn: c.pfn, count: c.count, value: 'data' } }),
+  effect: (_, c) => nothingBut(RangeSet.EMPTY, { frameUse: [{ pfn: c.pfn, count: c.count, value: 'data' }] }),
 };
 
 export const FREE_FRAMES: Contract<'freeFrames'> = {
@@ -56,6 +56,6 @@ export const FREE_FRAMES: Contract<'freeFrames'> = {
   say: freeSay,
   state: (before, c) => (firstNot(before, c, 'data') === undefined ? null : { error: { errno: 'ENOENT', arg: 'pfn' }, clause: freeSay.enoent }),
   // frames: the range's use becomes free; nothing else.
-  effect: (_, c) => nothingBut(RangeSet.EMPTY, { frameUse: { pfn: c.pfn, count: c.count, value: 'free' } }),
+  effect: (_, c) => nothingBut(RangeSet.EMPTY, { frameUse: [{ pfn: c.pfn, count: c.count, value: 'free' }] }),
 };
 

@@ -10,24 +10,24 @@
  * vocabulary (outcome.ts, operations.ts), so that a bug in either (or in a user's
  * implementation) breaks a sentence here, whatever the other does.
  *
- * The isolation operations (ptiClone, asiMap, asiUnmap, createProcess, exitProcess,
- * mapUser, unmapUser) have no contract yet: their relation checks only that a refusal
- * changed nothing.
+ * The isolation operations (spec/contracts/isolation.ts) are held by the same driver:
+ * their effects name the roots they add, remove and edit (process.ts, clone.ts), and
+ * where the strict and linux profiles differ the effect is given for both (relation.ts).
  */
 import type { Command, Op } from '../../commands.ts';
 import type { Result } from '../../errors.ts';
 import type { AbstractState } from '../../state.ts';
 import type { CommandOf } from '../../operations.ts';
-import { clauses, type PostMode, type PostViolation } from './clause.ts';
+import type { PostMode, PostViolation } from './clause.ts';
 import { ACCESS, FLUSH, FLUSH_ALL, FLUSH_LOCAL, TRANSLATE } from './access.ts';
 import { SET_DIRECT_MAP_DEFAULT, SET_DIRECT_MAP_INVALID } from './directmap.ts';
 import { ALLOC_FRAMES, FREE_FRAMES } from './frames.ts';
-import { unchanged } from './effect.ts';
+import { ASI_MAP, ASI_UNMAP, PTI_CLONE } from './clone.ts';
 import { COLLAPSE, SPLIT } from './hugepage.ts';
 import { MAP } from './map.ts';
+import { CREATE_PROCESS, EXIT_PROCESS, MAP_USER, SET_LDT, UNMAP_USER } from './process.ts';
 import { PROTECT } from './protect.ts';
-import { RangeSet } from './ranges.ts';
-import { REFUSAL, relate, type Contract } from './relation.ts';
+import { relate, type Contract } from './relation.ts';
 import { UNMAP } from './unmap.ts';
 
 export type { Clause, PostMode, PostViolation } from './clause.ts';
@@ -38,40 +38,33 @@ export interface Postcondition<K extends Op> {
   check(before: AbstractState, c: CommandOf<K>, result: Result<unknown>, after: AbstractState, mode: PostMode): PostViolation[];
 }
 
-function core<K extends Op>(k: Contract<K>): Postcondition<K> {
+function contract<K extends Op>(k: Contract<K>): Postcondition<K> {
   return { contract: k.source, check: (before, c, result, after, mode) => relate(k, before, c, result, after, mode) };
 }
 
-function isolation<K extends Op>(op: K): Postcondition<K> {
-  const say = clauses(op, { refusal: REFUSAL });
-  return {
-    contract: `none yet: only "${REFUSAL}" (spec/contracts/README.md) is checked`,
-    check: (before, _c, result, after, mode) => (result.ok ? [] : unchanged(before, after, RangeSet.EMPTY, mode, say.refusal)),
-  };
-}
-
 export const POSTCONDITIONS: { readonly [K in Op]: Postcondition<K> } = {
-  map: core(MAP),
-  unmap: core(UNMAP),
-  protect: core(PROTECT),
-  setDirectMapInvalid: core(SET_DIRECT_MAP_INVALID),
-  setDirectMapDefault: core(SET_DIRECT_MAP_DEFAULT),
-  split: core(SPLIT),
-  collapse: core(COLLAPSE),
-  ptiClone: isolation('ptiClone'),
-  asiMap: isolation('asiMap'),
-  asiUnmap: isolation('asiUnmap'),
-  createProcess: isolation('createProcess'),
-  exitProcess: isolation('exitProcess'),
-  mapUser: isolation('mapUser'),
-  unmapUser: isolation('unmapUser'),
-  translate: core(TRANSLATE),
-  access: core(ACCESS),
-  flush: core(FLUSH),
-  flushAll: core(FLUSH_ALL),
-  flushLocal: core(FLUSH_LOCAL),
-  allocFrames: core(ALLOC_FRAMES),
-  freeFrames: core(FREE_FRAMES),
+  map: contract(MAP),
+  unmap: contract(UNMAP),
+  protect: contract(PROTECT),
+  setDirectMapInvalid: contract(SET_DIRECT_MAP_INVALID),
+  setDirectMapDefault: contract(SET_DIRECT_MAP_DEFAULT),
+  split: contract(SPLIT),
+  collapse: contract(COLLAPSE),
+  ptiClone: contract(PTI_CLONE),
+  asiMap: contract(ASI_MAP),
+  asiUnmap: contract(ASI_UNMAP),
+  createProcess: contract(CREATE_PROCESS),
+  exitProcess: contract(EXIT_PROCESS),
+  mapUser: contract(MAP_USER),
+  unmapUser: contract(UNMAP_USER),
+  setLdt: contract(SET_LDT),
+  translate: contract(TRANSLATE),
+  access: contract(ACCESS),
+  flush: contract(FLUSH),
+  flushAll: contract(FLUSH_ALL),
+  flushLocal: contract(FLUSH_LOCAL),
+  allocFrames: contract(ALLOC_FRAMES),
+  freeFrames: contract(FREE_FRAMES),
 };
 
 /** The violations of `c`'s contract by the step before → after that returned `result`. */

@@ -13,7 +13,7 @@
  * number of entries there, not pages. Everything here reads sorted leaf arrays by binary
  * search.
  */
-import { PAGES, VPN_LIMIT, vpnToHex, type PageSize, type Vpn } from '../../address.ts';
+import { PAGES, VPN_LIMIT, pfnToHex, vpnToHex, type PageSize, type Vpn } from '../../address.ts';
 import { protEquals, type Leaf, type Prot, type RootId } from '../../state.ts';
 import { breach, entryText, leafWitness, type Clause, type PostMode, type PostViolation } from './clause.ts';
 import { RangeSet, rangeEnd, type Range } from './ranges.ts';
@@ -392,4 +392,36 @@ function firstDifference(before: readonly Leaf[], b0: number, b1: number, after:
     return { at, what: `outside the changed ranges ${b === undefined ? 'nothing' : entryText(b, present)} became ${a === undefined ? 'nothing' : entryText(a, present)}` };
   }
   return null;
+}
+
+/**
+ * The page-wise reading (where a contract fixes what each page translates to but not the
+ * leaf sizes): in each window, every page of `after`'s leaves translates to the frame
+ * and prot of `expect`'s leaf there, or is unmapped where `expect` has no leaf (to it a
+ * non-present entry is a hole), and no leaf there is larger than `largest`. Both sides
+ * translate linearly within a leaf or run, so one comparison per stretch where neither
+ * changes leaf suffices.
+ */
+export function checkTranslation(root: RootId, after: Entries, windows: RangeSet, expect: Expectation, largest: PageSize, clause: Clause): PostViolation[] {
+  const leaves = after.leaves;
+  for (const w of windows.ranges) {
+    const end = rangeEnd(w);
+    for (let p = w.vpn; p < end; ) {
+      const e = expect(p);
+      const want = e.leaf !== undefined && presentOf(e) ? e.leaf : undefined;
+      const i = firstEndingAfter(leaves, p);
+      const next = leaves[i];
+      const got = next !== undefined && next.vpn <= p ? next : undefined;
+      const frame = (l: Leaf): number => l.pfn + (p - l.vpn);
+      let what: string | null = null;
+      if (got !== undefined && PAGES[got.size] > PAGES[largest]) what = `${entryText(got, true)} is larger than ${largest}`;
+      else if (want === undefined && got !== undefined) what = `at ${vpnToHex(p)} expected nothing mapped, found ${entryText(got, true)}`;
+      else if (want !== undefined && (got === undefined || frame(got) !== frame(want) || !protEquals(got.prot, want.prot))) {
+        what = `at ${vpnToHex(p)} expected frame ${pfnToHex(frame(want))} through ${entryText(want, true)}, found ${got === undefined ? 'nothing mapped' : entryText(got, true)}`;
+      }
+      if (what !== null) return [breach(clause, what, [leafWitness(root, p, 1, what)])];
+      p = Math.min(e.until, got !== undefined ? leafEnd(got) : next?.vpn ?? VPN_LIMIT, end);
+    }
+  }
+  return [];
 }

@@ -2,7 +2,7 @@
  * map's postcondition (spec/contracts/map.ts), clause by clause.
  */
 import { PAGES, type PageSize, type Pfn, type Vpn } from '../../address.ts';
-import type { SystemConfig } from '../../state.ts';
+import type { Prot, SystemConfig } from '../../state.ts';
 import type { CommandOf } from '../../operations.ts';
 import { sizeSupported } from '../args.ts';
 import { validateMap } from '../map.ts';
@@ -26,23 +26,26 @@ function fits(config: SystemConfig, s: PageSize, p: Vpn, f: Pfn, left: number, m
 }
 
 /**
- * map's leaves from page p of the range on: the largest size that fits at p (4K always
- * does), and leaves of that size after it up to where a larger one could start (its
- * alignment) or fewer than its pages are left.
+ * map's leaves from page p of the range on, each with `prot`: the largest size ≤ maxPage
+ * that fits at p (4K always does), and leaves of that size after it up to where a larger
+ * one could start (its alignment) or fewer than its pages are left. mapUser places its
+ * leaves the same way (no cap).
  */
-function leavesFrom(config: SystemConfig, c: CommandOf<'map'>, p: Vpn): Expected {
+export function placedFrom(config: SystemConfig, c: { readonly vpn: Vpn; readonly pfn: Pfn; readonly pages: number }, maxPage: PageSize, prot: Prot, p: Vpn): Expected {
   const f = c.pfn + (p - c.vpn);
   const left = c.vpn + c.pages - p;
-  const maxPage = c.maxPage ?? '1G';
   const size = fits(config, '1G', p, f, left, maxPage) ? '1G' : fits(config, '2M', p, f, left, maxPage) ? '2M' : '4K';
   const n = PAGES[size];
   const room = p + Math.floor(left / n) * n;
   const bigger = sizeAbove(size);
   const until = bigger === undefined ? room : Math.min(room, p - (p % PAGES[bigger]) + PAGES[bigger]);
-  // The effective prot: the kernel half's tables carry no user bit (_KERNPG_TABLE), so a
-  // user prot is not user there. Strict refuses one (P6); linux maps it, not user.
-  const prot = c.prot.user ? { ...c.prot, user: false, execUser: false } : c.prot;
   return { leaf: { vpn: p, pfn: f, size, prot }, until };
+}
+
+/** map's leaves: placed with the effective prot (the kernel half's tables carry no user bit, _KERNPG_TABLE: strict refuses a user prot, P6; linux maps it, not user). */
+function leavesFrom(config: SystemConfig, c: CommandOf<'map'>, p: Vpn): Expected {
+  const prot = c.prot.user ? { ...c.prot, user: false, execUser: false } : c.prot;
+  return placedFrom(config, c, c.maxPage ?? '1G', prot, p);
 }
 
 export const MAP: Contract<'map'> = {

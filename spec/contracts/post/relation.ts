@@ -28,6 +28,8 @@ export interface Refusal {
 
 /** The sentences every core contract has besides its own. */
 export interface CommonClauses extends AspectClauses {
+  /** The isolation operations: how the set of roots changes (absent: under `frame`). */
+  readonly roots?: Clause;
   /** The argument validators (EINVAL, first failure wins). */
   readonly einval: Clause;
   /** No precondition fails: only ok, EPERM or ENOMEM. */
@@ -41,14 +43,21 @@ export interface Contract<K extends Op> {
   /** The contract's module, where the sentences come from. */
   readonly source: string;
   readonly say: CommonClauses;
+  /** The isolation operations: on a system without the capability (no root 1), EINVAL naming op before anything else (spec/commands.ts). */
+  readonly capability?: Refusal;
   /** The argument validator of the contract (shared with model and impl: the EINVAL order is the contract). */
-  args(config: SystemConfig, c: CommandOf<K>): PtError | null;
+  /** The argument checks; `before` for those that depend on the state (the roots translate and access may name). */
+  args(config: SystemConfig, c: CommandOf<K>, before: AbstractState): PtError | null;
   /** The first state precondition that fails (arguments valid), or null. */
   state(before: AbstractState, c: CommandOf<K>): Refusal | null;
   /** The init_mm ranges the command names (arguments valid): where a refusal is checked in local mode. */
   scope(before: AbstractState, c: CommandOf<K>): readonly Range[];
-  /** What success does (every precondition holds). */
-  effect(before: AbstractState, c: CommandOf<K>): Effect;
+  /**
+   * What success does (every precondition holds), given the value it returned. Several
+   * effects: the contract allows each (the strict and the linux reading of one operation,
+   * where the relation is not told the profile); the step must do one of them wholly.
+   */
+  effect(before: AbstractState, c: CommandOf<K>, value: unknown): Effect | readonly Effect[];
   /** translate / access: violations of the value returned. */
   value?(before: AbstractState, c: CommandOf<K>, value: unknown): PostViolation[];
 }
@@ -76,8 +85,9 @@ export function contractClauses<A extends string>(op: Op, own: Readonly<Record<E
 
 /** The relation of one core operation. */
 export function relate<K extends Op>(k: Contract<K>, before: AbstractState, c: CommandOf<K>, result: Result<unknown>, after: AbstractState, mode: PostMode): PostViolation[] {
-  const bad = k.args(before.config, c);
-  const refusal: Refusal | null = bad !== null ? { error: bad, clause: k.say.einval } : k.state(before, c);
+  const incapable = k.capability !== undefined && !before.roots.some((r) => r.kind === 'kernel-user');
+  const bad = incapable ? k.capability!.error : k.args(before.config, c, before);
+  const refusal: Refusal | null = incapable ? k.capability! : bad !== null ? { error: bad, clause: k.say.einval } : k.state(before, c);
   const out = checkResult(c.op, k.say, refusal, result);
   if (!result.ok) {
     // With valid arguments the named ranges exist, and a local check looks there first.
@@ -85,7 +95,19 @@ export function relate<K extends Op>(k: Contract<K>, before: AbstractState, c: C
     return [...out, ...unchanged(before, after, windows, mode, k.say.refusal)];
   }
   if (refusal !== null) return out;
-  return [...out, ...(k.value?.(before, c, result.value) ?? []), ...checkEffect(before, after, k.effect(before, c), mode, k.say, true)];
+  return [...out, ...(k.value?.(before, c, result.value) ?? []), ...checkEffects(before, after, k.effect(before, c, result.value), mode, k.say)];
+}
+
+/** The step against one effect, or against the one of several it comes closest to (no violation if it does one wholly; ties: the first). */
+function checkEffects(before: AbstractState, after: AbstractState, effects: Effect | readonly Effect[], mode: PostMode, say: CommonClauses): PostViolation[] {
+  if (!Array.isArray(effects)) return checkEffect(before, after, effects as Effect, mode, say, true);
+  let best: PostViolation[] | null = null;
+  for (const e of effects as readonly Effect[]) {
+    const v = checkEffect(before, after, e, mode, say, true);
+    if (v.length === 0) return v;
+    if (best === null || v.length < best.length) best = v;
+  }
+  return best ?? [];
 }
 
 const outcomeText = (r: Result<unknown>): string => (r.ok ? 'ok' : `${r.error.errno} naming ${r.error.arg}${r.error.invariant === undefined ? '' : ` (${r.error.invariant})`}`);
@@ -106,4 +128,9 @@ function checkResult(op: Op, say: CommonClauses, refusal: Refusal | null, result
   const arg = OPERATIONS[op].policyArg;
   if (e.arg === arg && STRICT_POLICY.some((p) => p.id === e.invariant)) return [];
   return [breach(say.eperm, `expected EPERM naming ${arg ?? '?'} and a strict-policy invariant, found ${outcomeText(result)}`)];
+}
+
+/** An isolation operation's first refusal: the system lacks the capability (its state has no root 1). */
+export function needsIsolation(op: Op): Refusal {
+  return { error: { errno: 'EINVAL', arg: 'op' }, clause: clauses(op, { capability: 'EINVAL op: the system does not provide KPTI/ASI (PageTableSystem.isolation)' }).capability };
 }

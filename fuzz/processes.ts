@@ -1,0 +1,83 @@
+/**
+ * What the command generator believes about the isolation capability's processes
+ * (spec/contracts/isolation.ts): which pids are alive and which user addresses they
+ * mapped, so that later commands name live processes and revisit their mappings. A
+ * belief: a createProcess may have failed (ENOMEM), and then the pids it predicts name no
+ * process (ENOENT), which the contract covers too.
+ */
+import { PAGES, kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
+import type { Command } from '../spec/commands.ts';
+import { PAGEBLOCK_PAGES } from '../spec/contracts/isolation.ts';
+import { ASI_GLOBAL_ROOT, LDT_SLOT_PAGES, PTI_USER_ROOT, processRootIds } from '../spec/roots.ts';
+import { INIT_MM, type RootId } from '../spec/state.ts';
+import type { Scenario } from '../spec/scenario.ts';
+
+const M2 = PAGES['2M'];
+/**
+ * User addresses as a process lays them out: the executable at 4 MiB, the heap after it,
+ * mmap's area below 0x7f0000000000 and the stack near the top of the half, each at a 2M
+ * boundary so that THP-sized mappings are possible, and one page off it.
+ */
+const USER_BASES: readonly Vpn[] = [0x400, 0x400 + M2, 0x7effffe00, 0x7f0000000, 0x7ffffe000, 0x7fffffe00];
+const RECENT = 8;
+
+export class ProcessBelief {
+  private readonly live: number[] = [];
+  private nextPid = 1;
+  private readonly userRecent: Vpn[] = [];
+
+  /** After a command: what it did to the process set and the user addresses, if it succeeded. */
+  note(c: Command): void {
+    if (c.op === 'createProcess') this.live.push(this.nextPid++);
+    if (c.op === 'exitProcess') {
+      const i = this.live.indexOf(c.pid);
+      if (i >= 0) this.live.splice(i, 1);
+    }
+    if (c.op === 'mapUser' || c.op === 'unmapUser') {
+      this.userRecent.unshift(c.vpn);
+      if (this.userRecent.length > RECENT) this.userRecent.pop();
+    }
+  }
+
+  /** A pid: mostly a live one; one draw in four the next one, which does not exist yet (ENOENT). */
+  pid(pick: number): number {
+    if (this.live.length === 0 || pick % 4 === 3) return this.nextPid;
+    return this.live[pick % this.live.length]!;
+  }
+
+  /** A root for translate or access: init_mm mostly, else the PTI or ASI global root or a live process's. */
+  root(pick: number): RootId {
+    const roots: RootId[] = [INIT_MM, PTI_USER_ROOT, ASI_GLOBAL_ROOT];
+    for (const pid of this.live) {
+      const r = processRootIds(pid);
+      roots.push(r.kernelRoot, r.userRoot, r.asiRoot);
+    }
+    return pick < 8 ? INIT_MM : roots[pick % roots.length]!;
+  }
+
+  /** A user-half page: a recent one (revisiting a mapping) or a layout base, shifted by a few pages. */
+  userVpn(pick: number, delta: number): Vpn {
+    const from = pick % 2 === 0 && this.userRecent.length > 0 ? this.userRecent[pick % this.userRecent.length]! : USER_BASES[pick % USER_BASES.length]!;
+    return Math.max(0, from + (delta % 3 === 0 ? 0 : delta % 16));
+  }
+}
+
+/**
+ * A pageblock-aligned direct-map range near `vpn` for asiMap / asiUnmap: the pageblock of
+ * the direct-map page `vpn` is or of frame `pfn`, and 1 to 8 pageblocks (2M to 16M); one
+ * draw in sixteen stays as drawn, mostly EINVAL.
+ */
+export function asiRange(scenario: Scenario, vpn: Vpn, pfn: Pfn, pages: number, pick: number): { vpn: Vpn; pages: number } {
+  if (pick % 16 === 15) return { vpn, pages };
+  const base = kernelLayout(scenario.config.levels).pageOffset;
+  const inDm = vpn >= base && vpn < base + scenario.config.frames;
+  const frame = inDm ? vpn - base : pfn;
+  const at = base + Math.floor(frame / PAGEBLOCK_PAGES) * PAGEBLOCK_PAGES;
+  const blocks = 1 + (Math.ceil(pages / PAGEBLOCK_PAGES) - 1) % 8;
+  return { vpn: at, pages: Math.min(blocks * PAGEBLOCK_PAGES, base + scenario.config.frames - at) };
+}
+
+/** An LDT size: 1 to 16 pages (8192 descriptors of 8 bytes at most), one draw in sixteen one too many. */
+export function ldtPages(pages: number, pick: number): number {
+  return pick % 16 === 15 ? LDT_SLOT_PAGES + 1 : 1 + ((pages - 1) % LDT_SLOT_PAGES);
+}

@@ -1,0 +1,122 @@
+/**
+ * The strict policy's isolation rules (spec/contracts/outcome.ts: K2, K3, A1, A2, the last
+ * of STRICT_POLICY), decided on the tables where an operation wrote or changed leaves:
+ * the state before breaks none of them, so the state after can break one only there.
+ *
+ *   K2  a leaf written into root 1 lies outside the PTI allowlist, or is a 1G leaf;
+ *   K3  where root 1 or root 2 maps a page the operation touched, its leaf and the one a
+ *       kernel root (init_mm, or root 2 for root 1) has there translate differently and
+ *       one of them is global;
+ *   A1  a leaf written into root 2, or into init_mm from VMALLOC_START up (the slots root 2
+ *       and every ASI root share), maps a sensitive frame;
+ *   A2  a root-2 leaf meeting a touched range is not mapped by init_mm all over, to the
+ *       same frames with the same prot.
+ * Process roots need no check here: their own leaves are user pages and LDT pages, never
+ * global (mapUser refuses global prots, LDT_PROT is not global) and never in a restricted
+ * root's kernel half.
+ */
+import { pfnToHex, vpnToHex, type Vpn } from '../spec/address.ts';
+import type { PageRange } from '../spec/roots.ts';
+import type { RootId } from '../spec/state.ts';
+import * as prot from './prot.ts';
+import type { Radix } from './radix.ts';
+import type { Members } from './runs.ts';
+import * as tables from './tables.ts';
+
+const { P_GLOBAL } = prot;
+const { SPAN, isLeafAt } = tables;
+
+/** What the rules read: the roots' top-level slots and the fixed geometry. */
+export interface IsolationFacts {
+  readonly radix: Radix;
+  readonly ptiRoot: number;
+  readonly asiRoot: number;
+  readonly allowlist: readonly PageRange[];
+  readonly vmallocStart: Vpn;
+  readonly kernelHalf: Vpn;
+  readonly sensitive: Members;
+  /** The root id whose top-level table is `slot`, or undefined. */
+  rootOfTop(slot: number): RootId | undefined;
+}
+
+export interface IsolationBroken {
+  readonly id: 'K2' | 'K3' | 'A1' | 'A2';
+  readonly where: string;
+}
+
+/** The top-level table above table `slot`. */
+function topOf(f: IsolationFacts, slot: number): number {
+  const parent = f.radix.pool.parentSlot;
+  let s = slot;
+  while (parent[s]! >= 0) s = parent[s]!;
+  return s;
+}
+
+/**
+ * The first isolation rule (K2, K3, A1, A2) the running operation's result breaks, over
+ * the leaves it wrote (radix.written) and the ranges it changed (`touched`), or null.
+ */
+export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]): IsolationBroken | null {
+  const r = f.radix;
+  const pool = r.pool;
+  let k2: string | null = null;
+  let a1: string | null = null;
+  const checked: PageRange[] = [...touched];
+  for (let k = 0; k < r.written.length; k += 2) {
+    const slot = r.written[k]!;
+    const idx = r.written[k + 1]!;
+    const level = pool.level[slot]!;
+    const lo = pool.words[slot * 1024 + idx * 2]!;
+    if (!pool.allocated[slot] || !isLeafAt(lo, level)) continue;
+    const vpn = r.entryVpn(slot, idx);
+    const n = SPAN[level as 1]!;
+    if (vpn < f.kernelHalf) continue;
+    const top = topOf(f, slot);
+    if (top !== 0 && top !== f.ptiRoot && top !== f.asiRoot) continue;
+    checked.push({ vpn, pages: n });
+    if (k2 === null && top === f.ptiRoot && (level === 3 || !f.allowlist.some((a) => vpn >= a.vpn && vpn + n <= a.vpn + a.pages))) {
+      k2 = `at ${vpnToHex(vpn)} in root ${f.rootOfTop(top)}: outside the PTI allowlist`;
+    }
+    if (a1 === null && (top === f.asiRoot || (top === 0 && vpn >= f.vmallocStart))) {
+      const pfn = r.leafPfnAt(slot, idx);
+      const s = f.sensitive.first(pfn, n);
+      if (s >= 0) a1 = `at frame ${pfnToHex(s)} through ${vpnToHex(vpn + (s - pfn))}: a sensitive frame a restricted root sees`;
+    }
+  }
+  if (k2 !== null) return { id: 'K2', where: k2 };
+  let k3: string | null = null;
+  let a2: string | null = null;
+  for (const range of checked) {
+    const end = range.vpn + range.pages;
+    r.forEachEntry(range.vpn, end, (qv, qp, ql, qc) => {
+      if (k3 === null) k3 = differs(r, qv, qp, SPAN[ql as 1]!, qc, 0, true) ?? differs(r, qv, qp, SPAN[ql as 1]!, qc, f.asiRoot, true);
+    }, false, f.ptiRoot);
+    r.forEachEntry(range.vpn, end, (qv, qp, ql, qc) => {
+      const n = SPAN[ql as 1]!;
+      if (k3 === null) k3 = differs(r, qv, qp, n, qc, 0, true);
+      if (a2 === null) a2 = differs(r, qv, qp, n, qc, 0, false);
+    }, false, f.asiRoot);
+    if (k3 !== null) break;
+  }
+  if (k3 !== null) return { id: 'K3', where: k3 };
+  if (a1 !== null) return { id: 'A1', where: a1 };
+  return a2 === null ? null : { id: 'A2', where: a2 };
+}
+
+/**
+ * How root `src`'s leaves over the leaf [vpn, +n) → pfn with `code` break K3 (`global`:
+ * a different translation where one side is global) or A2 (not: any different
+ * translation, or a page src does not map); null when they do not.
+ */
+function differs(r: Radix, vpn: Vpn, pfn: number, n: number, code: number, src: number, global: boolean): string | null {
+  let covered = 0;
+  let bad: Vpn = -1;
+  r.forEachEntry(vpn, vpn + n, (v, p, level, c) => {
+    const span = SPAN[level as 1]!;
+    covered += Math.min(v + span, vpn + n) - Math.max(v, vpn);
+    const same = v - p === vpn - pfn && c === code;
+    if (!same && bad < 0 && (!global || ((c | code) & P_GLOBAL) !== 0)) bad = Math.max(v, vpn);
+  }, false, src);
+  if (bad >= 0) return `at ${vpnToHex(bad)}: ${global ? 'a global translation' : 'a restricted mapping'} differs from root ${src === 0 ? 0 : 2}'s`;
+  return !global && covered < n ? `at ${vpnToHex(vpn)}: the restricted mapping is not all mapped by init_mm` : null;
+}

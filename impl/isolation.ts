@@ -1,0 +1,505 @@
+/**
+ * The isolation capability on the real tables (spec/contracts/isolation.ts): roots 1 and
+ * 2 are top-level tables of their own from boot; a process has three (its pgd, the KPTI
+ * user copy, the ASI root). Mirroring is what the kernel does: top-level entries copied,
+ * so the tables below are shared and a walk from any root sees its views by itself.
+ *
+ * The copies are kept by `sync` after every commit (sync_global_pgds, set_pgd on the KPTI
+ * pair, asi_clone_range): the pool lists each top-level entry an operation wrote, and the
+ * roots that mirror that slot get it. Only a changed top-level entry costs a pass over the
+ * processes, as sync_global_pgds walks pgd_list.
+ *   init_mm, kernel half but the LDT slot  → every process pgd; from VMALLOC_START → root 2;
+ *   root 1 (strict only: linux never propagates a later PTI slot) → every user copy;
+ *   root 2 → every ASI root's kernel half;
+ *   a process pgd's user half → its user copy (NX cleared) and ASI root; its LDT slot → its user copy.
+ */
+import { kernelLayout, upperHalfStart, vpnSpan, type Pfn, type Vpn } from '../spec/address.ts';
+import { kernelImage, policyError, validateAsiRange, validateExitProcess, validateMapUser, validatePtiClone, validateSetLdt, validateUnmapUser } from '../spec/contracts/index.ts';
+import { OK, fail, ok, type PtError, type Result } from '../spec/errors.ts';
+import { LDT_PROT, LDT_SLOT_PAGES, ldtRemap, ldtSlotVpn, processRootIds, ptiAllowlist } from '../spec/roots.ts';
+import { INIT_MM, type AbstractRoot, type FrameRun, type Prot, type RootId, type SystemConfig } from '../spec/state.ts';
+import type { CloneLevel, IsolationOps, KernelEvent, Profile, ProcessRoots } from '../spec/system.ts';
+import * as x86 from './arch/x86_64/entry.ts';
+import { rootEntryVpn, walkRoot } from './abstract.ts';
+import { isolationBroken, type IsolationFacts } from './isolation-policy.ts';
+import type { FrameFacts } from './policy.ts';
+import { P_GLOBAL, protCode } from './prot.ts';
+import { tableIndex, type Radix } from './radix.ts';
+import { members } from './runs.ts';
+import { SPAN } from './tables.ts';
+import type { Tlbs } from './tlb.ts';
+
+const { HI_NX, _PAGE_PRESENT } = x86;
+const LDT_CODE = protCode(LDT_PROT);
+
+interface Range {
+  readonly vpn: Vpn;
+  readonly pages: number;
+}
+
+/** What the capability needs of the system it is part of (system.ts). */
+export interface IsolationHost {
+  readonly radix: Radix;
+  readonly config: SystemConfig;
+  readonly profile: Profile;
+  readonly facts: FrameFacts;
+  readonly tlbs: Tlbs;
+  /** map's leaf placement into the running operation's tables (the current root). */
+  install(vpn: Vpn, pfn: Pfn, pages: number, code: number): void;
+  /** The end of a mutating core-style operation: emptied tables, policy, pool, commit, flush. */
+  finish(op: 'ptiClone' | 'asiMap' | 'mapUser' | 'setLdt', flushed: readonly Range[], touched: readonly Range[]): Result<void>;
+  poolError(): PtError | null;
+  flushRanges(ranges: readonly Range[]): void;
+  framesChanged(): void;
+  print(e: KernelEvent): void;
+}
+
+interface Process {
+  readonly pid: number;
+  /** Top-level slots of the pgd, the user copy and the ASI root. */
+  readonly k: number;
+  readonly u: number;
+  readonly a: number;
+  ldt: { slot: 0 | 1; pfn: Pfn; pages: number } | null;
+}
+
+export class Isolation implements IsolationOps {
+  readonly ptiSlot: number;
+  readonly asiSlot: number;
+  private readonly processes = new Map<number, Process>();
+  /** Process by its pgd's slot, for the sync. */
+  private readonly byPgd = new Map<number, Process>();
+  private lastPid = 0;
+  /** The roots that exist, for translate's and access's EINVAL root. */
+  readonly rootIds = new Set<RootId>([0, 1, 2]);
+  private readonly levels: number;
+  private readonly ldtIdx: number;
+  private readonly vmallocIdx: number;
+  private readonly pgdBase: Vpn;
+  /** Frames holding some process's current LDT (setLdt's EBUSY). */
+  private readonly ldtFrames = members();
+  readonly policyFacts: IsolationFacts;
+
+  constructor(private readonly host: IsolationHost, bootFrames: readonly FrameRun[]) {
+    const { radix, config } = host;
+    const pool = radix.pool;
+    this.levels = config.levels;
+    this.pgdBase = pool.base[0]!;
+    this.ptiSlot = pool.allocUncounted(this.levels, this.pgdBase);
+    this.asiSlot = pool.allocUncounted(this.levels, this.pgdBase);
+    this.ldtIdx = tableIndex(ldtRemap(config.levels).vpn, this.levels);
+    const L = kernelLayout(config.levels);
+    this.vmallocIdx = tableIndex(L.vmallocStart, this.levels);
+    const image = kernelImage(config, bootFrames);
+    this.policyFacts = {
+      radix,
+      ptiRoot: this.ptiSlot,
+      asiRoot: this.asiSlot,
+      allowlist: ptiAllowlist(config, image === undefined ? undefined : { textStart: image.textStart, rodataEnd: image.rodataHpageEnd }),
+      vmallocStart: L.vmallocStart,
+      kernelHalf: upperHalfStart(config.levels),
+      sensitive: host.facts.sensitive,
+      rootOfTop: (slot) => this.rootOfTop(slot),
+    };
+    pool.afterCommit = () => this.sync();
+  }
+
+  private rootOfTop(slot: number): RootId | undefined {
+    if (slot === 0) return INIT_MM;
+    if (slot === this.ptiSlot) return 1;
+    if (slot === this.asiSlot) return 2;
+    for (const p of this.processes.values()) {
+      const ids = processRootIds(p.pid);
+      if (slot === p.k) return ids.kernelRoot;
+      if (slot === p.u) return ids.userRoot;
+      if (slot === p.a) return ids.asiRoot;
+    }
+    return undefined;
+  }
+
+  /** The top-level slot of an existing root, or -1. */
+  slotOf(root: RootId): number {
+    if (root === 0) return 0;
+    if (root === 1) return this.ptiSlot;
+    if (root === 2) return this.asiSlot;
+    const p = this.processes.get(Math.floor(root / 3));
+    if (p === undefined) return -1;
+    return [p.k, p.u, p.a][root % 3]!;
+  }
+
+  // ---- the pgd sync ----
+
+  private sync(): void {
+    const tw = this.host.radix.pool.topWrites;
+    // Copies push their own writes: a chain (init_mm → root 2 → ASI roots) runs to its end.
+    while (tw.length > 0) {
+      const k = tw.pop()!;
+      this.propagate(Math.floor(k / 512), k % 512);
+    }
+  }
+
+  private propagate(slot: number, idx: number): void {
+    const w = this.host.radix.pool.words;
+    const lo = w[slot * 1024 + idx * 2]!;
+    const hi = w[slot * 1024 + idx * 2 + 1]!;
+    const kernel = idx >= 256;
+    if (slot === 0) {
+      if (kernel && idx !== this.ldtIdx) for (const p of this.processes.values()) this.copy(p.k, idx, lo, hi);
+      if (kernel && idx >= this.vmallocIdx) this.copy(this.asiSlot, idx, lo, hi);
+    } else if (slot === this.ptiSlot) {
+      if (this.host.profile === 'strict' && kernel && idx !== this.ldtIdx) for (const p of this.processes.values()) this.copy(p.u, idx, lo, hi);
+    } else if (slot === this.asiSlot) {
+      if (kernel) for (const p of this.processes.values()) this.copy(p.a, idx, lo, hi);
+    } else {
+      const p = this.byPgd.get(slot);
+      if (p === undefined) return;
+      if (!kernel) {
+        // __pti_set_user_pgtbl: the user copy's entry without the kernel copy's NX.
+        this.copy(p.u, idx, lo, (hi & ~HI_NX) >>> 0);
+        this.copy(p.a, idx, lo, hi);
+      } else if (idx === this.ldtIdx) this.copy(p.u, idx, lo, hi);
+    }
+  }
+
+  private copy(slot: number, idx: number, lo: number, hi: number): void {
+    const pool = this.host.radix.pool;
+    const off = slot * 1024 + idx * 2;
+    if (pool.words[off] !== lo || pool.words[off + 1] !== hi) pool.set(slot, idx, lo, hi);
+  }
+
+  private copyFrom(from: number, to: number, idx: number): void {
+    const w = this.host.radix.pool.words;
+    this.copy(to, idx, w[from * 1024 + idx * 2]!, w[from * 1024 + idx * 2 + 1]!);
+  }
+
+  // ---- processes ----
+
+  createProcess(): Result<ProcessRoots> {
+    const pool = this.host.radix.pool;
+    if (pool.inUse + 3 > this.host.config.tablePool.count) {
+      return fail('ENOMEM', 'tablePool', `a process needs 3 top-level tables, ${this.host.config.tablePool.count - pool.inUse} are left`);
+    }
+    pool.begin();
+    const alloc = (): number => pool.alloc(this.levels, this.pgdBase, -1, 0);
+    const p: Process = { pid: ++this.lastPid, k: alloc(), u: alloc(), a: alloc(), ldt: null };
+    // pgd_ctor's clone_pgd_range, for each of the three (linux's user copy: root 1's entries now only).
+    for (let idx = 256; idx < 512; idx++) {
+      if (idx !== this.ldtIdx) {
+        this.copyFrom(0, p.k, idx);
+        this.copyFrom(this.ptiSlot, p.u, idx);
+      }
+      this.copyFrom(this.asiSlot, p.a, idx);
+    }
+    pool.commit();
+    this.processes.set(p.pid, p);
+    this.byPgd.set(p.k, p);
+    const ids = processRootIds(p.pid);
+    this.rootIds.add(ids.kernelRoot).add(ids.userRoot).add(ids.asiRoot);
+    return ok({ pid: p.pid, ...ids });
+  }
+
+  private rootsOf(p: Process): RootId[] {
+    const ids = processRootIds(p.pid);
+    return [ids.kernelRoot, ids.userRoot, ids.asiRoot];
+  }
+
+  exitProcess(pid: number): Result<void> {
+    const bad = validateExitProcess(pid);
+    if (bad) return { ok: false, error: bad };
+    const p = this.processes.get(pid);
+    if (p === undefined) return fail('ENOENT', 'pid', `no live process has pid ${pid}`);
+    const r = this.host.radix;
+    const pool = r.pool;
+    // Unregistered first: its own writes below are no source of any other root's.
+    this.processes.delete(pid);
+    this.byPgd.delete(p.k);
+    for (const id of this.rootsOf(p)) this.rootIds.delete(id);
+    r.begin();
+    const w = pool.words;
+    // exit_mmap's free_pgtables and free_ldt_pgtables: the tables under the user half and the LDT slot.
+    for (let idx = 0; idx < 512; idx++) {
+      if (idx >= 256 && idx !== this.ldtIdx) continue;
+      const lo = w[p.k * 1024 + idx * 2]!;
+      if (lo & _PAGE_PRESENT) r.freeTableTree(pool.childSlot(lo, w[p.k * 1024 + idx * 2 + 1]!));
+    }
+    r.freeReplaced();
+    // pgd_free: the three top-level tables, emptied so the pool hands out zeroed tables.
+    for (const s of [p.k, p.u, p.a]) {
+      for (let idx = 0; idx < 512; idx++) if ((w[s * 1024 + idx * 2]! | w[s * 1024 + idx * 2 + 1]!) !== 0) pool.set(s, idx, 0, 0);
+      pool.free(s);
+    }
+    pool.emptied.length = 0;
+    pool.commit();
+    this.host.tlbs.flushRoots(this.rootsOf(p));
+    if (p.ldt !== null) this.ldtFrames.remove(p.ldt.pfn, p.ldt.pages);
+    return OK;
+  }
+
+
+  /** Whether a frame of [pfn, pfn + count) holds some process's current LDT (a free of it breaks D4: the LDT slot maps it). */
+  holdsLdt(pfn: Pfn, count: number): boolean {
+    return this.ldtFrames.first(pfn, count) >= 0;
+  }
+
+  /** flush_tlb_mm_range of one process. */
+  private flushProcess(p: Process, vpn: Vpn, pages: number): void {
+    this.host.tlbs.flushRoots(this.rootsOf(p), vpn, pages);
+  }
+
+  mapUser(pid: number, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot): Result<void> {
+    const bad = validateMapUser(this.host.config, pid, vpn, pfn, pages, prot);
+    if (bad) return { ok: false, error: bad };
+    const p = this.processes.get(pid);
+    if (p === undefined) return fail('ENOENT', 'pid', `no live process has pid ${pid}`);
+    const r = this.host.radix;
+    r.root = p.k;
+    try {
+      if (r.anyMapped(vpn, vpn + pages)) return fail('EEXIST', 'vpn', `part of ${vpnSpan(vpn, pages)} is already mapped in the user half`);
+      r.begin();
+      // Both copies share the tables below the pgd: one install, the kernel copy's top entries NX.
+      r.poisonUserTop = true;
+      this.host.install(vpn, pfn, pages, protCode(prot));
+    } finally {
+      r.poisonUserTop = false;
+      r.root = 0;
+    }
+    return this.host.finish('mapUser', [], [{ vpn, pages }]);
+  }
+
+  unmapUser(pid: number, vpn: Vpn, pages: number): Result<void> {
+    const bad = validateUnmapUser(this.host.config, pid, vpn, pages);
+    if (bad) return { ok: false, error: bad };
+    const p = this.processes.get(pid);
+    if (p === undefined) return fail('ENOENT', 'pid', `no live process has pid ${pid}`);
+    const r = this.host.radix;
+    r.root = p.k;
+    try {
+      if (!r.anyMapped(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `nothing in ${vpnSpan(vpn, pages)} is mapped`);
+      r.begin();
+      r.unmapRange(vpn, vpn + pages);
+      // free_pgtables runs after the flush below, which covers every walk through these roots.
+      r.releaseEmptied(false);
+    } finally {
+      r.root = 0;
+    }
+    const error = this.host.poolError();
+    if (error !== null) {
+      r.pool.rollback();
+      return { ok: false, error };
+    }
+    r.pool.commit();
+    this.flushProcess(p, vpn, pages);
+    return OK;
+  }
+
+  // ---- KPTI clones ----
+
+  ptiClone(vpn: Vpn, pages: number, level: CloneLevel): Result<void> {
+    const bad = validatePtiClone(this.host.config, vpn, pages, level);
+    if (bad) return { ok: false, error: bad };
+    const r = this.host.radix;
+    const units = this.cloneUnits(vpn, vpn + pages, level);
+    r.begin();
+    const linux = this.host.profile === 'linux';
+    if (linux) {
+      // pmd_set_flags / pte_set_flags(_PAGE_GLOBAL) on init_mm's entry, whole.
+      for (const u of units) {
+        if ((u.code & P_GLOBAL) !== 0) continue;
+        u.code |= P_GLOBAL;
+        if (r.lookupEntry(u.vpn) && (r.leafCodeAt(r.hitSlot, r.hitIdx) & P_GLOBAL) === 0) {
+          r.writeLeaf(r.hitSlot, r.hitIdx, r.hitLevel, r.leafPfnAt(r.hitSlot, r.hitIdx), r.leafCodeAt(r.hitSlot, r.hitIdx) | P_GLOBAL, true);
+        }
+      }
+    }
+    r.root = this.ptiSlot;
+    try {
+      for (const u of units) {
+        const n = SPAN[u.level as 1]!;
+        // pti_user_pagetable_walk_*: what root 1 had there goes whole first.
+        r.vunmapRange(u.vpn, u.vpn + n, () => {});
+        r.installLeaves(u.vpn, u.level, u.pfn, 1, u.code);
+      }
+      r.freeReplaced();
+    } finally {
+      r.root = 0;
+    }
+    // At PMD level every unit is a whole 2M block, a 4K-mapped one too.
+    const unitPages = (u: { vpn: Vpn; level: number }): Range =>
+      level === 'pmd' ? { vpn: u.vpn - (u.vpn % SPAN[2]), pages: SPAN[2] } : { vpn: u.vpn, pages: SPAN[u.level as 1]! };
+    const ranges = units.map(unitPages).filter((x, i, all) => i === 0 || x.vpn !== all[i - 1]!.vpn);
+    return this.host.finish('ptiClone', linux ? [] : ranges, ranges);
+  }
+
+  /** The units pti_clone_pgtable copies from init_mm over [lo, hi) (the contract's "units cloned"). */
+  private cloneUnits(lo: Vpn, hi: Vpn, level: CloneLevel): { vpn: Vpn; pfn: Pfn; level: number; code: number }[] {
+    const r = this.host.radix;
+    const out: { vpn: Vpn; pfn: Pfn; level: number; code: number }[] = [];
+    const pmd = SPAN[2];
+    let lastBlock = -1;
+    // At PMD level a block is cloned when it meets the range and holds a present leaf
+    // anywhere, not only inside the range: look at the whole blocks.
+    if (level === 'pmd') {
+      lo -= lo % pmd;
+      hi += (pmd - (hi % pmd)) % pmd;
+    }
+    r.forEachEntry(lo, hi, (v, p, l, code) => {
+      if (l >= 2) {
+        // A 2M leaf, or each 2M piece of a 1G leaf meeting the range, at PMD level whatever was asked.
+        for (let b = Math.max(v, lo - (lo % pmd)); b < Math.min(v + SPAN[l as 1]!, hi); b += pmd) out.push({ vpn: b, pfn: p + (b - v), level: 2, code });
+      } else if (level === 'pte') out.push({ vpn: v, pfn: p, level: 1, code });
+      else {
+        const b = v - (v % pmd);
+        if (b === lastBlock) return;
+        lastBlock = b;
+        // The kernel copies the pmd entry: the whole block's PTEs, also those outside the range.
+        r.forEachEntry(b, b + pmd, (v4, p4, _l, c4) => out.push({ vpn: v4, pfn: p4, level: 1, code: c4 }));
+      }
+    });
+    return out;
+  }
+
+  // ---- ASI ----
+
+  asiMap(vpn: Vpn, pages: number): Result<void> {
+    const bad = validateAsiRange(this.host.config, vpn, pages);
+    if (bad) return { ok: false, error: bad };
+    const r = this.host.radix;
+    const pmd = SPAN[2];
+    const units: { vpn: Vpn; pfn: Pfn; level: number; code: number }[] = [];
+    let skipped = -1;
+    r.forEachEntry(vpn, vpn + pages, (v, p, l, code) => {
+      if (l >= 2) {
+        // The restricted physmap stops at PMD level: a 1G leaf as 2M leaves.
+        for (let b = Math.max(v, vpn); b < Math.min(v + SPAN[l as 1]!, vpn + pages); b += pmd) units.push({ vpn: b, pfn: p + (b - v), level: 2, code });
+        return;
+      }
+      if (this.host.profile === 'strict') return void units.push({ vpn: v, pfn: p, level: 1, code });
+      const b = v - (v % pmd);
+      if (b === skipped) return;
+      skipped = b;
+      // The frame the block's direct-map address names (page_to_virt's inverse), whatever the leaf maps.
+      this.host.print({ kind: 'asi-level', vpn: b, pages: pmd, pfn: b - kernelLayout(this.host.config.levels).pageOffset });
+    });
+    r.begin();
+    r.root = this.asiSlot;
+    try {
+      for (const u of units) {
+        r.vunmapRange(u.vpn, u.vpn + SPAN[u.level as 1]!, () => {});
+        r.installLeaves(u.vpn, u.level, u.pfn, 1, u.code);
+      }
+      r.freeReplaced();
+    } finally {
+      r.root = 0;
+    }
+    return this.host.finish('asiMap', [], [{ vpn, pages }]);
+  }
+
+  asiUnmap(vpn: Vpn, pages: number): Result<void> {
+    const bad = validateAsiRange(this.host.config, vpn, pages);
+    if (bad) return { ok: false, error: bad };
+    const r = this.host.radix;
+    r.begin();
+    r.root = this.asiSlot;
+    try {
+      if (this.host.profile === 'linux') {
+        r.vunmapRange(vpn, vpn + pages, () => {});
+        // vunmap keeps the tables it empties.
+        r.pool.emptied.length = 0;
+      } else {
+        r.unmapRange(vpn, vpn + pages);
+        r.releaseEmptied(false);
+      }
+    } finally {
+      r.root = 0;
+    }
+    r.pool.commit();
+    this.host.flushRanges([{ vpn, pages }]);
+    return OK;
+  }
+
+  // ---- the LDT remap ----
+
+  setLdt(pid: number, pfn: Pfn, pages: number): Result<void> {
+    const bad = validateSetLdt(this.host.config, pid, pfn, pages);
+    if (bad) return { ok: false, error: bad };
+    const p = this.processes.get(pid);
+    if (p === undefined) return fail('ENOENT', 'pid', `no live process has pid ${pid}`);
+    const facts = this.host.facts;
+    if (!facts.data.covers(pfn, pages)) return fail('ENOENT', 'pfn', `a frame of the LDT is not a data frame (the page allocator's)`);
+    if (this.ldtFrames.first(pfn, pages) >= 0) return fail('EBUSY', 'pfn', `a frame of the LDT holds a process's current LDT`);
+    const old = p.ldt;
+    const slot: 0 | 1 = old === null ? 0 : old.slot === 0 ? 1 : 0;
+    const at = ldtSlotVpn(this.host.config.levels, slot);
+    const r = this.host.radix;
+    r.begin();
+    r.root = p.k;
+    try {
+      // map_ldt_struct: 4K PTEs, never global; the two slots share one PTE table.
+      r.installLeaves(at, 1, pfn, pages, LDT_CODE);
+      if (old !== null) {
+        const from = ldtSlotVpn(this.host.config.levels, old.slot);
+        r.unmapRange(from, from + old.pages);
+      }
+      // The LDT slot's tables stay until exit (free_ldt_pgtables).
+      r.pool.emptied.length = 0;
+    } finally {
+      r.root = 0;
+    }
+    // Policy on the new LDT's mapping (P7, T5), then the pool; both roll back on failure.
+    const done = this.host.finish('setLdt', [], [{ vpn: at, pages }]);
+    if (!done.ok) return done;
+    p.ldt = { slot, pfn, pages };
+    this.ldtFrames.add(pfn, pages, true);
+    if (old !== null) {
+      this.flushProcess(p, ldtSlotVpn(this.host.config.levels, old.slot), LDT_SLOT_PAGES);
+      this.ldtFrames.remove(old.pfn, old.pages);
+    }
+    return OK;
+  }
+
+  // ---- the abstraction ----
+
+  /** The roots beside init_mm, by id, as spec/state.ts reads them. */
+  abstractRoots(): AbstractRoot[] {
+    const out: AbstractRoot[] = [];
+    const user = (idx: number): boolean => idx < 256;
+    const besideLdt = (idx: number): boolean => idx >= 256 && idx !== this.ldtIdx;
+    out.push(this.root(1, 'kernel-user', undefined, this.ptiSlot, () => true, []));
+    out.push(this.root(2, 'asi-global', undefined, this.asiSlot, (idx) => idx < this.vmallocIdx, [[0, (idx) => idx >= this.vmallocIdx]]));
+    for (const p of [...this.processes.values()].sort((a, b) => a.pid - b.pid)) {
+      const ids = processRootIds(p.pid);
+      out.push(this.root(ids.kernelRoot, 'process-kernel', p.pid, p.k, (idx) => user(idx) || idx === this.ldtIdx, [[0, besideLdt]]));
+      out.push(this.root(ids.userRoot, 'process-user', p.pid, p.u, user, [[this.ptiSlot, besideLdt], [p.k, (idx) => idx === this.ldtIdx]]));
+      out.push(this.root(ids.asiRoot, 'asi', p.pid, p.a, () => false, [[p.k, user], [this.asiSlot, (idx) => idx >= 256]]));
+    }
+    return out;
+  }
+
+  /**
+   * One root: its own slots walked, each mirrored slot compared with its source's entry
+   * (a user copy's user half is its pgd's without NX, so the ASI root's is compared as is).
+   */
+  private root(id: RootId, kind: AbstractRoot['kind'], pid: number | undefined, slot: number, own: (idx: number) => boolean, mirrors: readonly [number, (idx: number) => boolean][]): AbstractRoot {
+    const w = this.host.radix.pool.words;
+    const diverged = new Set<number>();
+    for (const [from, takes] of mirrors) {
+      for (let idx = 0; idx < 512; idx++) {
+        if (!takes(idx)) continue;
+        if (w[slot * 1024 + idx * 2] !== w[from * 1024 + idx * 2] || w[slot * 1024 + idx * 2 + 1] !== w[from * 1024 + idx * 2 + 1]) diverged.add(idx);
+      }
+    }
+    const walked = walkRoot(this.host.radix, slot, (idx) => own(idx) || diverged.has(idx));
+    const divergedVpns = [...diverged].sort((a, b) => a - b).map((idx) => rootEntryVpn(this.levels, idx));
+    return {
+      id, kind, ...(pid === undefined ? {} : { pid }), leaves: walked.leaves,
+      ...(divergedVpns.length > 0 ? { diverged: divergedVpns } : {}),
+      ...(walked.nonPresent.length > 0 ? { nonPresent: walked.nonPresent } : {}),
+    };
+  }
+
+  /** The strict refusal of the isolation rules for the running operation, or null. */
+  broken(op: Parameters<typeof policyError>[0], touched: readonly Range[]): PtError | null {
+    const b = isolationBroken(this.policyFacts, touched);
+    return b === null ? null : policyError(op, b.id, b.where);
+  }
+}
