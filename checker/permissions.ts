@@ -18,10 +18,10 @@ const START = 3;
  * sweep over the candidates' frame intervals: between consecutive event points the
  * counts of writable and executable mappings are constant.
  */
-function conflictIntervals(cands: readonly Mapping[]): FrameInterval[] {
+function conflictIntervals(cands: readonly Candidate[]): FrameInterval[] {
   const events = new Float64Array(cands.length * 2);
-  cands.forEach(({ leaf }, i) => {
-    const kind = isWritable(leaf.prot) ? (isExecutable(leaf.prot) ? WX : W) : X;
+  cands.forEach(({ leaf, executes }, i) => {
+    const kind = isWritable(leaf.prot) ? (executes ? WX : W) : X;
     events[2 * i] = leaf.pfn * 8 + START + kind;
     events[2 * i + 1] = (leaf.pfn + leafPages(leaf)) * 8 + kind;
   });
@@ -52,22 +52,30 @@ function conflictIntervals(cands: readonly Mapping[]): FrameInterval[] {
   return bad;
 }
 
+/** A mapping in the sweep, with whether it counts as executing (a process's user half does not). */
+interface Candidate extends Mapping {
+  readonly executes: boolean;
+}
+
 /**
- * Cross-alias W^X. Executable leaves are few (text, modules, BPF): the candidates are
+ * Cross-alias W^X. Executing leaves are few (text, modules, BPF): the candidates are
  * those and the writable leaves over their frames, in the order the leaves come. The
  * sweep decides whether any frame is in conflict; only then are the pairs named, each
  * writable candidate over a conflict with every other candidate executing its frames.
  */
 const crossAliasWx: Check = (state, scope) => {
+  const levels = state.config.levels;
+  const executes = (root: Mapping['root'], leaf: Mapping['leaf']): boolean => isExecutable(leaf.prot) && !(root.pid !== undefined && !isKernelHalf(leaf.vpn, levels));
   const execSpans: FrameInterval[] = [];
-  forEachAliasLeaf(state, scope, (_root, leaf) => {
-    if (isExecutable(leaf.prot)) execSpans.push({ lo: leaf.pfn, hi: leaf.pfn + leafPages(leaf) });
+  forEachAliasLeaf(state, scope, (root, leaf) => {
+    if (executes(root, leaf)) execSpans.push({ lo: leaf.pfn, hi: leaf.pfn + leafPages(leaf) });
   });
   if (execSpans.length === 0) return [];
   const spans = mergeIntervals(execSpans);
-  const cands: Mapping[] = [];
+  const cands: Candidate[] = [];
   forEachAliasLeaf(state, scope, (root, leaf) => {
-    if (isExecutable(leaf.prot) || (isWritable(leaf.prot) && leafIntersectsAny(spans, leaf))) cands.push({ root, leaf });
+    const x = executes(root, leaf);
+    if (x || (isWritable(leaf.prot) && leafIntersectsAny(spans, leaf))) cands.push({ root, leaf, executes: x });
   });
   const bad = conflictIntervals(cands);
   if (bad.length === 0) return [];
@@ -78,7 +86,7 @@ const crossAliasWx: Check = (state, scope) => {
     const wl = writer.leaf;
     if (!isWritable(wl.prot) || !leafIntersectsAny(bad, wl)) continue;
     for (const exec of cands) {
-      if (exec === writer || !isExecutable(exec.leaf.prot)) continue;
+      if (exec === writer || !exec.executes) continue;
       const lo = Math.max(wl.pfn, exec.leaf.pfn);
       const hi = Math.min(wl.pfn + leafPages(wl), exec.leaf.pfn + leafPages(exec.leaf));
       if (lo < hi) out.addFrames(writer.root, wl, lo, hi - lo, `${framesText(lo, hi - lo)} writable through ${at(writer, lo)} and executable through ${at(exec, lo)}`);

@@ -11,7 +11,7 @@ import type { CheckScope } from '../spec/invariant.ts';
 import { protToString, type AbstractState, type Leaf, type TlbEntry } from '../spec/state.ts';
 import type { PageTableSystem } from '../spec/system.ts';
 import { replayTrace, type TraceSetup } from './campaign-run.ts';
-import { abstractOf, initMmLeaves, runCommand, type StepOutcome, type TraceFailure } from './check.ts';
+import { abstractOf, initMmLeaves, runCommand, systemSetup, type StepOutcome, type TraceFailure } from './check.ts';
 import { touchedScopes } from './scope.ts';
 
 export interface ReplayStep {
@@ -113,8 +113,8 @@ function delta(before: AbstractState | string, after: AbstractState | string, sc
 /** Runs the trace through the checker, then once more step by step to show it. */
 export function replay(setup: TraceSetup, target: string, commands: readonly Command[], which: ReplaySteps = 'failing', want?: string): Replay {
   const { key, failure } = replayTrace(setup, target, commands, want);
-  // The profile rides on the setup the systems are made from, as runTrace makes them.
-  const made = setup.profile === 'linux' ? { ...setup.scenario, profile: setup.profile } : setup.scenario;
+  // Profile and isolation ride on the setup the systems are made from, as runTrace makes them.
+  const made = systemSetup(setup);
   const model = setup.makeModel(made);
   const impl = setup.makeImpl(made);
   const steps: ReplayStep[] = [];

@@ -22,7 +22,7 @@ import { OPERATIONS, OPS } from '../spec/operations.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { INIT_MM, type AbstractState, type Leaf } from '../spec/state.ts';
-import type { AccessOutcome, KernelEvent, ProcessRoots, PageTableSystem, PageTableSystemFactory, Profile, Translation } from '../spec/system.ts';
+import type { AccessOutcome, KernelEvent, ProcessRoots, PageTableSystem, PageTableSystemFactory, Profile, SystemSetup, Translation } from '../spec/system.ts';
 import { KERNEL_EVENT_SOURCE, kernelEventText } from '../spec/contracts/linux.ts';
 import { RangeSet } from '../spec/contracts/post/ranges.ts';
 import { compareStates, differingField, outcomeDifference, outcomesAgree, type StepOutcome } from './compare.ts';
@@ -321,13 +321,19 @@ function recordRules(cov: Coverage, step: RuleStep, history: RuleHistory): void 
  * model's outcome per command, and the coverage. Never throws for a system's fault:
  * exceptions inside model or impl become failures of kind 'exception'.
  */
+/** What both systems of a trace are made from: the scenario with the trace's profile and isolation capability. */
+export function systemSetup(opts: Pick<TraceOptions, 'scenario' | 'profile' | 'isolation'>): SystemSetup {
+  const profile = opts.profile ?? 'strict';
+  return { ...opts.scenario, ...(profile === 'strict' ? {} : { profile }), ...(opts.isolation === true ? { isolation: true } : {}) };
+}
+
 export function runTrace(opts: TraceOptions): TraceResult {
   const { scenario, commands, invariants, checkTables } = opts;
   const cov = opts.coverage ?? emptyCoverage();
   const fullEvery = opts.fullCheckEvery ?? 50;
   const outcomes: StepOutcome[] = [];
   const profile = opts.profile ?? 'strict';
-  const setup = { ...scenario, ...(profile === 'strict' ? {} : { profile }), ...(opts.isolation === true ? { isolation: true } : {}) };
+  const setup = systemSetup(opts);
   const findings: Finding[] = [];
   const found = new Set<string>();
   /** What this trace already broke, by invariant. */

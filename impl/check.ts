@@ -4,18 +4,26 @@
  *   reserved       no present entry has a reserved bit set (SDM §4.5.4: the walk faults)
  *   ps-level       PS only where the CPU allows a leaf: never in a pgd/p4d entry, a PUD
  *                  leaf only with GB pages, a PMD leaf only with PSE
- *   table-flags    table entries are _KERNPG_TABLE (present, RW, accessed, dirty; no NX,
- *                  no US): the kernel never restricts at table level, so the leaf decides
+ *   table-flags    kernel-half table entries are _KERNPG_TABLE (present, RW, accessed,
+ *                  dirty; no NX, no US): the kernel never restricts at table level, so the
+ *                  leaf decides; user-half ones are _PAGE_TABLE (US too, or no user access
+ *                  passes the walk), and a KPTI kernel copy's top-level ones (and its ASI
+ *                  root's) carry NX as well (__pti_set_user_pgtbl), the user copy's not
  *   table-frame    a table entry points into the table pool
  *   leaf-frame     a leaf, or a non-present entry keeping a frame, maps simulated memory only
  *   non-present    a non-present entry keeping a frame is a PTE, PMD or PUD entry (CPA
  *                  clears P only on leaves) and, at 2M/1G, has PS clear (as CPA writes it)
  *   kernel4k       _PAGE_KERNEL_4K (bit 11) only on 4K entries: set_memory_4k splits down
  *                  to 4K and collapse refuses kept-4K blocks, so no large entry has it
- *   one-parent     every table hangs from exactly one entry
+ *   one-parent     every table hangs from exactly one entry; with isolation a top-level
+ *                  entry that is the copy of its source root's (isolation.ts `mirrored`)
+ *                  shares the source's tables on purpose, so the walk leaves them to the
+ *                  source, and a diverged copy pointing at them is a second parent
  *   not-allocated  every reachable table is allocated (a freed table still linked is a
  *                  use-after-free of a page-table page)
- *   leaked         every allocated table is reachable from its parent entry, or pending
+ *   leaked         every allocated table is reachable from its parent entry, or pending,
+ *                  or is a top-level table: init_mm's, and with isolation roots 1 and 2
+ *                  and each process's three (the walk starts at each of them)
  *   pending        a table pending free (spec/contracts/flush.ts, deferred frees) is
  *                  allocated, unlinked, empty and listed once
  *   empty-table    no reachable table but the pgd is empty (emptied tables are freed);
@@ -23,7 +31,9 @@
  *                  (mm/vmalloc.c: the kernel's behaviour, not corruption)
  *   live-count     each table's live-entry count equals its non-zero entries (present, or
  *                  non-present keeping a frame: linux profile)
- *   pool-count     the pool's in-use count equals the allocated slots, all inside the pool
+ *   pool-count     the pool's in-use count equals the allocated slots but roots 1 and 2
+ *                  (they count in no table total: contracts/isolation.ts "Tables"), all
+ *                  inside the pool
  *   walk-cache     every paging-structure-cache entry names a pool slot, and one whose slot
  *                  was not freed since it was cached names an allocated table of its level
  *                  and first page that is in place or pending free (a table unlinked any
@@ -34,7 +44,7 @@
  * incremental check); the per-slot checks (leaked, empty-table, pool-count) are cheap
  * and always run over every slot.
  */
-import { pfnSpan, pfnToHex, vpnToHex } from '../spec/address.ts';
+import { pfnSpan, pfnToHex, upperHalfStart, vpnToHex } from '../spec/address.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { PageTableSystem } from '../spec/system.ts';
 import * as x86 from './arch/x86_64/entry.ts';
@@ -43,11 +53,13 @@ import { leafPfn } from './radix.ts';
 import { RadixSystem } from './system.ts';
 import * as tables from './tables.ts';
 import type { TablePool } from './tables.ts';
+import type { Isolation } from './isolation.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled), and
 // the fuzzer runs this after every command.
-const { _PAGE_KERNEL_4K, _PAGE_PRESENT, _PAGE_PSE, HI_PFN_MASK, LO_FLAGS_MASK, hasReservedBits, reservedMask } = x86;
+const { _PAGE_KERNEL_4K, _PAGE_PRESENT, _PAGE_PSE, HI_NX, HI_PFN_MASK, LO_FLAGS_MASK, hasReservedBits, reservedMask } = x86;
 const KERNPG_TABLE_LO = x86._KERNPG_TABLE.lo;
+const PAGE_TABLE_LO = x86._PAGE_TABLE.lo;
 const { SPAN, isLeafAt } = tables;
 
 export type TableCheck =
@@ -67,6 +79,12 @@ interface Walk {
   readonly hi: number;
   readonly seen: Uint8Array;
   readonly out: TableFinding[];
+  /** The isolation capability, whose top-level tables copy entries of one another. */
+  readonly iso: Isolation | undefined;
+  /** The first page of the kernel half: table entries below it are user tables. */
+  readonly kernelHalf: number;
+  /** Per slot, 1 for a top-level table whose user-half entries carry NX. */
+  readonly nxUser: Uint8Array;
 }
 
 const LEVEL_NAMES = ['', 'pte', 'pmd', 'pud', 'p4d', 'pgd'];
@@ -86,10 +104,17 @@ export function checkTables(system: PageTableSystem, scope?: CheckScope): TableF
     hi: scope === undefined ? Infinity : scope.vpn + scope.pages,
     seen: new Uint8Array(pool.capacity),
     reserved: Array.from({ length: 12 }, (_, i) => reservedMask(Math.max(1, i >> 1) as 1, (i & 1) === 1, system.config.maxPhysBits)),
+    iso: system.isolation,
+    kernelHalf: upperHalfStart(system.config.levels),
+    nxUser: new Uint8Array(pool.capacity),
   };
-  checkSlots(pool, system.config.levels, system.profile === 'linux', out);
+  const tops = [0, ...(system.isolation?.topTables() ?? []).map((t) => {
+    if (t.nxUser) w.nxUser[t.slot] = 1;
+    return t.slot;
+  })];
+  checkSlots(pool, system.config.levels, system.profile === 'linux', tops, out);
   checkWalkCaches(system, pool, out);
-  visitTable(w, 0, system.config.levels, 0);
+  for (const slot of tops) visitTable(w, slot, system.config.levels, 0);
   return out;
 }
 
@@ -103,7 +128,7 @@ function checkWalkCaches(sys: RadixSystem, pool: TablePool, out: TableFinding[])
     const at = `cpu ${t.cpu}'s cached level-${t.level} table entry of root ${t.root} at ${vpnToHex(t.vpn)}`;
     const bad = (detail: string): void => void out.push({ check: 'walk-cache', root: t.root, vpn: t.vpn, pages: span, detail: `${at} ${detail}` });
     if (t.vpn % span !== 0) bad(`is not aligned to the ${span} pages its table covers`);
-    if (t.slot < 0 || t.slot >= pool.capacity || t.slot >= pool.poolCount) {
+    if (t.slot < 0 || t.slot >= pool.capacity || t.slot >= pool.poolCount + pool.uncounted) {
       bad(`names slot ${t.slot}, outside the table pool`);
       continue;
     }
@@ -113,7 +138,7 @@ function checkWalkCaches(sys: RadixSystem, pool: TablePool, out: TableFinding[])
     const frame = tableFrame(pool, t.slot);
     if (!pool.allocated[t.slot]) out.push({ check: 'walk-cache', frames: frame, detail: `${at} names frame ${pfnToHex(pool.slotPfn(t.slot))}, free in the pool though never freed since it was cached` });
     else if (pool.level[t.slot] !== t.level || pool.base[t.slot] !== t.vpn) out.push({ check: 'walk-cache', frames: frame, detail: `${at} names the level-${pool.level[t.slot]} table of ${vpnToHex(pool.base[t.slot]!)} in frame ${pfnToHex(pool.slotPfn(t.slot))}` });
-    else if (sys.tableAt(t.vpn, t.level) !== t.slot && !pending.has(t.slot)) out.push({ check: 'walk-cache', frames: frame, detail: `${at} names the table in frame ${pfnToHex(pool.slotPfn(t.slot))}, which is neither in place, pending free nor freed` });
+    else if (sys.tableAt(t.vpn, t.level, t.root) !== t.slot && !pending.has(t.slot)) out.push({ check: 'walk-cache', frames: frame, detail: `${at} names the table in frame ${pfnToHex(pool.slotPfn(t.slot))}, which is neither in place, pending free nor freed` });
   }
 }
 
@@ -135,11 +160,13 @@ function entryName(name: string, i: number, pool: TablePool, slot: number): stri
   return `${name} entry ${i} of the table in frame ${pfnToHex(pool.slotPfn(slot))}`;
 }
 
-function checkSlots(pool: TablePool, levels: number, keepsEmpty: boolean, out: TableFinding[]): void {
+function checkSlots(pool: TablePool, levels: number, keepsEmpty: boolean, tops: readonly number[], out: TableFinding[]): void {
+  const top = new Uint8Array(pool.capacity);
+  for (const s of tops) top[s] = 1;
   const pending = new Uint8Array(pool.capacity);
   for (const s of pool.pending) {
     const name = `${levelName(pool.level[s]!, levels)} table in frame ${pfnToHex(pool.slotPfn(s))}`;
-    if (s === 0) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: "init_mm's pgd is listed as pending free" });
+    if (top[s]) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `the top-level ${name} of a live root is listed as pending free` });
     else if (pending[s]) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `${name} is listed twice as pending free` });
     else if (!pool.allocated[s]) out.push({ check: 'pending', frames: tableFrame(pool, s), detail: `${name} is pending free but already free in the pool` });
     pending[s] = 1;
@@ -148,7 +175,7 @@ function checkSlots(pool: TablePool, levels: number, keepsEmpty: boolean, out: T
   for (let s = 0; s < pool.highWater; s++) {
     if (!pool.allocated[s]) continue;
     allocated++;
-    if (s === 0) continue;
+    if (top[s]) continue;
     const name = `${levelName(pool.level[s]!, levels)} table in frame ${pfnToHex(pool.slotPfn(s))}`;
     const linked = pool.isLinked(s);
     if (pending[s]) {
@@ -162,8 +189,8 @@ function checkSlots(pool: TablePool, levels: number, keepsEmpty: boolean, out: T
     }
   }
   if (!pool.allocated[0] || pool.level[0] !== levels) out.push({ check: 'pool-count', frames: tableFrame(pool, 0), detail: `init_mm's pgd (slot 0) is not an allocated level-${levels} table` });
-  if (allocated !== pool.inUse) out.push({ check: 'pool-count', detail: `the pool counts ${pool.inUse} tables in use but ${allocated} slots are allocated` });
-  if (pool.highWater > pool.poolCount) out.push({ check: 'pool-count', detail: `tables live beyond the pool: ${pool.highWater} slots used, the pool has ${pool.poolCount}` });
+  if (allocated !== pool.inUse + pool.uncounted) out.push({ check: 'pool-count', detail: `the pool counts ${pool.inUse} tables in use and ${pool.uncounted} outside its count, but ${allocated} slots are allocated` });
+  if (pool.highWater > pool.poolCount + pool.uncounted) out.push({ check: 'pool-count', detail: `tables live beyond the pool: ${pool.highWater} slots used, the pool has ${pool.poolCount} and ${pool.uncounted} outside its count` });
 }
 
 /** leaf-frame: the frames an entry keeps (a leaf's, or a non-present entry's) lie in simulated memory. */
@@ -212,6 +239,8 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
     used++;
     const vpn = level === levels ? rootEntryVpn(levels, i) : base + i * span;
     if (vpn + span <= w.lo || vpn >= w.hi) continue;
+    // The source root's walk checks what a copied top-level entry leads to (init_mm's is no copy).
+    if (level === levels && slot !== 0 && w.iso !== undefined && w.iso.mirrored(slot, i)) continue;
     // A non-present entry means nothing to the MMU: only its slot, frame and software bits count.
     if (!(lo & _PAGE_PRESENT)) {
       checkNonPresent(w, slot, i, level, vpn, lo, hi);
@@ -229,11 +258,15 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
       if (level > 1 && (lo & _PAGE_KERNEL_4K) !== 0) out.push({ check: 'kernel4k', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} is a large leaf with _PAGE_KERNEL_4K (bit 11), which only 4K entries may carry` });
       continue;
     }
-    if ((lo & LO_FLAGS_MASK) !== KERNPG_TABLE_LO || (hi & ~HI_PFN_MASK) !== 0) {
-      out.push({ check: 'table-flags', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} has flags lo 0x${(lo & LO_FLAGS_MASK).toString(16)} hi 0x${((hi & ~HI_PFN_MASK) >>> 0).toString(16)}, not _KERNPG_TABLE (0x63): it restricts what its leaves grant` });
+    const user = vpn < w.kernelHalf;
+    const wantLo = user ? PAGE_TABLE_LO : KERNPG_TABLE_LO;
+    const wantHi = user && level === levels && w.nxUser[slot] ? HI_NX : 0;
+    if ((lo & LO_FLAGS_MASK) !== wantLo || ((hi & ~HI_PFN_MASK) >>> 0) !== wantHi) {
+      const want = `${user ? '_PAGE_TABLE' : '_KERNPG_TABLE'} (0x${wantLo.toString(16)}${wantHi ? ' with NX' : ''})`;
+      out.push({ check: 'table-flags', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} has flags lo 0x${(lo & LO_FLAGS_MASK).toString(16)} hi 0x${((hi & ~HI_PFN_MASK) >>> 0).toString(16)}, not ${want}: the table entries of its half do not restrict or widen what the leaves grant` });
     }
     const child = pool.childSlot(lo, hi);
-    if (child < 0 || child >= pool.poolCount || child >= pool.capacity) {
+    if (child < 0 || child >= pool.poolCount + pool.uncounted || child >= pool.capacity) {
       out.push({ check: 'table-frame', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} points to frame ${pool.slotPfn(child)}, outside the table pool` });
       continue;
     }

@@ -67,8 +67,8 @@ export class Isolation implements IsolationOps {
   readonly ptiSlot: number;
   readonly asiSlot: number;
   private readonly processes = new Map<number, Process>();
-  /** Process by its pgd's slot, for the sync. */
-  private readonly byPgd = new Map<number, Process>();
+  /** Process by the slot of any of its three top-level tables, for the sync and checkTables. */
+  private readonly bySlot = new Map<number, Process>();
   private lastPid = 0;
   /** The roots that exist, for translate's and access's EINVAL root. */
   readonly rootIds = new Set<RootId>([0, 1, 2]);
@@ -151,8 +151,9 @@ export class Isolation implements IsolationOps {
     } else if (slot === this.asiSlot) {
       if (kernel) for (const p of this.processes.values()) this.copy(p.a, idx, lo, hi);
     } else {
-      const p = this.byPgd.get(slot);
-      if (p === undefined) return;
+      const p = this.bySlot.get(slot);
+      // A user copy's or ASI root's own writes are copies, the source of nothing.
+      if (p === undefined || slot !== p.k) return;
       if (!kernel) {
         // __pti_set_user_pgtbl: the user copy's entry without the kernel copy's NX.
         this.copy(p.u, idx, lo, (hi & ~HI_NX) >>> 0);
@@ -170,6 +171,45 @@ export class Isolation implements IsolationOps {
   private copyFrom(from: number, to: number, idx: number): void {
     const w = this.host.radix.pool.words;
     this.copy(to, idx, w[from * 1024 + idx * 2]!, w[from * 1024 + idx * 2 + 1]!);
+  }
+
+  // ---- what checkTables walks ----
+
+  /**
+   * The top-level tables beside init_mm's (root 1, root 2, each process's three), with
+   * whether their user-half entries carry NX (the kernel copy of a KPTI pair, and the ASI
+   * root that copies its user half).
+   */
+  topTables(): { slot: number; nxUser: boolean }[] {
+    const out = [{ slot: this.ptiSlot, nxUser: false }, { slot: this.asiSlot, nxUser: false }];
+    for (const p of this.processes.values()) out.push({ slot: p.k, nxUser: true }, { slot: p.u, nxUser: false }, { slot: p.a, nxUser: true });
+    return out;
+  }
+
+  /** The top-level table whose entry `idx` table `slot` copies (the sync's sources, see the header), or -1 where the slot is its own. */
+  private sourceOf(slot: number, idx: number): number {
+    const kernel = idx >= 256;
+    if (slot === this.asiSlot) return idx >= this.vmallocIdx ? 0 : -1;
+    const p = this.bySlot.get(slot);
+    if (p === undefined) return -1;
+    if (slot === p.k) return kernel && idx !== this.ldtIdx ? 0 : -1;
+    if (slot === p.u) return !kernel || idx === this.ldtIdx ? p.k : this.ptiSlot;
+    return kernel ? this.asiSlot : p.k;
+  }
+
+  /**
+   * Whether entry `idx` of top-level table `slot` is the copy of its source's entry there
+   * (a user copy's user half without the NX of its pgd's): the tables below are the
+   * source's, shared on purpose and reached from the source. False for an own slot or a
+   * diverged copy, whose tables are this root's to account for.
+   */
+  mirrored(slot: number, idx: number): boolean {
+    const src = this.sourceOf(slot, idx);
+    if (src < 0) return false;
+    const w = this.host.radix.pool.words;
+    const p = this.bySlot.get(slot);
+    const nx = p !== undefined && slot === p.u && idx < 256 ? HI_NX : 0;
+    return w[slot * 1024 + idx * 2] === w[src * 1024 + idx * 2] && w[slot * 1024 + idx * 2 + 1] === (w[src * 1024 + idx * 2 + 1]! & ~nx) >>> 0;
   }
 
   // ---- processes ----
@@ -192,7 +232,7 @@ export class Isolation implements IsolationOps {
     }
     pool.commit();
     this.processes.set(p.pid, p);
-    this.byPgd.set(p.k, p);
+    for (const s of [p.k, p.u, p.a]) this.bySlot.set(s, p);
     const ids = processRootIds(p.pid);
     this.rootIds.add(ids.kernelRoot).add(ids.userRoot).add(ids.asiRoot);
     return ok({ pid: p.pid, ...ids });
@@ -212,7 +252,7 @@ export class Isolation implements IsolationOps {
     const pool = r.pool;
     // Unregistered first: its own writes below are no source of any other root's.
     this.processes.delete(pid);
-    this.byPgd.delete(p.k);
+    for (const s of [p.k, p.u, p.a]) this.bySlot.delete(s);
     for (const id of this.rootsOf(p)) this.rootIds.delete(id);
     r.begin();
     const w = pool.words;
@@ -313,10 +353,15 @@ export class Isolation implements IsolationOps {
     }
     r.root = this.ptiSlot;
     try {
+      let cleared = -1;
       for (const u of units) {
         const n = SPAN[u.level as 1]!;
-        // pti_user_pagetable_walk_*: what root 1 had there goes whole first.
-        r.vunmapRange(u.vpn, u.vpn + n, () => {});
+        // pti_user_pagetable_walk_*: what root 1 had there goes whole first; at PMD level the
+        // whole block, since the kernel copies the pmd entry (pages init_mm no longer maps too).
+        const block = u.vpn - (u.vpn % SPAN[2]);
+        if (level === 'pmd' && block !== cleared) r.vunmapRange(block, block + SPAN[2], () => {});
+        else if (level === 'pte') r.vunmapRange(u.vpn, u.vpn + n, () => {});
+        cleared = block;
         r.installLeaves(u.vpn, u.level, u.pfn, 1, u.code);
       }
       r.freeReplaced();
@@ -366,7 +411,7 @@ export class Isolation implements IsolationOps {
     const r = this.host.radix;
     const pmd = SPAN[2];
     const units: { vpn: Vpn; pfn: Pfn; level: number; code: number }[] = [];
-    let skipped = -1;
+    const skipped: Vpn[] = [];
     r.forEachEntry(vpn, vpn + pages, (v, p, l, code) => {
       if (l >= 2) {
         // The restricted physmap stops at PMD level: a 1G leaf as 2M leaves.
@@ -375,10 +420,7 @@ export class Isolation implements IsolationOps {
       }
       if (this.host.profile === 'strict') return void units.push({ vpn: v, pfn: p, level: 1, code });
       const b = v - (v % pmd);
-      if (b === skipped) return;
-      skipped = b;
-      // The frame the block's direct-map address names (page_to_virt's inverse), whatever the leaf maps.
-      this.host.print({ kind: 'asi-level', vpn: b, pages: pmd, pfn: b - kernelLayout(this.host.config.levels).pageOffset });
+      if (skipped[skipped.length - 1] !== b) skipped.push(b);
     });
     r.begin();
     r.root = this.asiSlot;
@@ -391,7 +433,12 @@ export class Isolation implements IsolationOps {
     } finally {
       r.root = 0;
     }
-    return this.host.finish('asiMap', [], [{ vpn, pages }]);
+    const done = this.host.finish('asiMap', [], [{ vpn, pages }]);
+    // Printed once the copy stands: a failed asiMap changes nothing and prints nothing (contracts/isolation.ts).
+    const pageOffset = kernelLayout(this.host.config.levels).pageOffset;
+    // The frame the block's direct-map address names (page_to_virt's inverse), whatever the leaf maps.
+    if (done.ok) for (const b of skipped) this.host.print({ kind: 'asi-level', vpn: b, pages: pmd, pfn: b - pageOffset });
+    return done;
   }
 
   asiUnmap(vpn: Vpn, pages: number): Result<void> {

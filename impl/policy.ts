@@ -113,11 +113,15 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
   const exec = (code & P_EXEC) !== 0;
   switch (rule) {
     case P1:
-      return write && exec ? pfn : -1;
-    case P2:
-      // This leaf is one side; the counters say whether another leaf is the other.
-      if (write === exec) return -1;
-      return radix.counters.first(write ? EXEC : WRITABLE, pfn, n);
+      // Core operations write the kernel half only: a user-half leaf is a process's (mapUser), which P1 exempts.
+      return write && exec && vpn >= facts.kernelHalfStart ? pfn : -1;
+    case P2: {
+      // This leaf is one side; the counters (which count no user-half leaf as executable,
+      // radix.ts) say whether another leaf is the other. A kernel-half W+X leaf is P1's.
+      const executes = exec && vpn >= facts.kernelHalfStart;
+      if (write) return executes ? -1 : radix.counters.first(EXEC, pfn, n);
+      return executes ? radix.counters.first(WRITABLE, pfn, n) : -1;
+    }
     case P3:
       return write ? facts.text.first(pfn, n) : -1;
     case P4:

@@ -29,7 +29,7 @@ import { TablePool, type LeafObserver } from './tables.ts';
 const { _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER, HI_NX, HI_PFN_MASK, LO_FLAGS_MASK } = x86;
 const { entryPfn, lo4kToLarge, loLargeTo4k, pfnHi, pfnLo } = x86;
 const KERNPG_TABLE_LO = x86._KERNPG_TABLE.lo;
-const { HI_FLAGS, LO_4K, LO_LARGE, P_KERNEL4K, P_PRESENT, leafCode } = prot;
+const { HI_FLAGS, LO_4K, LO_LARGE, P_EXEC, P_KERNEL4K, P_PRESENT, leafCode } = prot;
 const { SPAN, isLeafAt } = tables;
 
 /** Flags of a 2M/1G leaf's lo word: bits 0..11 and PAT at bit 12. */
@@ -104,8 +104,10 @@ export class Radix implements LeafObserver {
 
   leafChanged(slot: number, idx: number, level: number, lo: number, hi: number, delta: number): void {
     const pfn = leafPfn(lo, hi, level);
-    const outside = this.pool.base[slot]! + idx * SPAN[level as 1]! - pfn !== this.pageOffset;
-    this.counters.add(level, pfn, leafCode(lo, hi, level > 1, true, true, false), delta, outside);
+    const vpn = this.pool.base[slot]! + idx * SPAN[level as 1]!;
+    const code = leafCode(lo, hi, level > 1, true, true, false);
+    // A process's user half is no executing side of P2 (spec/invariants/permissions.ts): its leaves count as not executable.
+    this.counters.add(level, pfn, vpn < this.kernelHalf ? code & ~P_EXEC : code, delta, vpn - pfn !== this.pageOffset);
     if (delta > 0) this.written.push(slot, idx);
   }
 

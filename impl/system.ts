@@ -478,9 +478,10 @@ export class RadixSystem implements PageTableSystem {
     return r.pool.gen[slot] === (packed - slot) / SLOT_RANGE && r.walkedTo <= level && r.walkPath[level] === slot;
   }
 
-  /** The slot of the level-`level` table the walk through memory reaches for vpn, or -1 (impl/check.ts). */
-  tableAt(vpn: Vpn, level: number): number {
-    return this.radix.tableAt(vpn, level);
+  /** The slot of the level-`level` table the walk from root `root` reaches for vpn, or -1 (also for a root that is gone: impl/check.ts). */
+  tableAt(vpn: Vpn, level: number, root: RootId = INIT_MM): number {
+    const slot = this.rootSlot(root);
+    return slot < 0 ? -1 : this.radix.tableAt(vpn, level, slot);
   }
 
   /** Paging-structure-cache entries as the impl holds them (impl/check.ts compares them with the pool). */

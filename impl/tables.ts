@@ -84,7 +84,7 @@ export class TablePool {
   /** Told after every commit (the isolation capability's sync_global_pgds). */
   afterCommit: (() => void) | null = null;
   /** Slots the pool may hold beyond poolCount: top-level tables outside the pool's count (swapper_pg_dir's KPTI half, the ASI global pgd). */
-  private uncounted = 0;
+  uncounted = 0;
   private journal = new Float64Array(4096);
   private journalLen = 0;
   private journaling = false;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { PAGES, kernelLayout } from '../spec/address.ts';
 import { applyCommand } from '../spec/commands.ts';
 import { LDT_SLOT_PAGES, ldtSlotVpn, processRootIds } from '../spec/roots.ts';
-import { kernelScenario } from '../spec/scenario.ts';
+import { KERNEL_IMAGE, kernelScenario } from '../spec/scenario.ts';
 import type { Prot } from '../spec/state.ts';
 import type { Profile } from '../spec/system.ts';
 import { createImpl, type RadixSystem } from '../impl/index.ts';
@@ -68,8 +68,8 @@ describe('impl isolation', () => {
     const iso = sys.isolation!;
     iso.createProcess();
     const pfn = 2048 * MiB;
-    // Executable user pages of a frame the direct map maps writable: P2.
-    expect(iso.mapUser(1, 0x400, pfn, 4, USER_RX)).toMatchObject({ ok: false, error: { errno: 'EPERM', invariant: 'P2' } });
+    // Writable user pages of kernel text, which the image mapping executes: P2.
+    expect(iso.mapUser(1, 0x400, KERNEL_IMAGE.textPfn, 4, USER_RW)).toMatchObject({ ok: false, error: { errno: 'EPERM', invariant: 'P2' } });
     expect(iso.mapUser(1, 0x400, pfn, 4, USER_RW).ok).toBe(true);
     expect(iso.mapUser(1, 0x401, pfn, 1, USER_RW)).toMatchObject({ ok: false, error: { errno: 'EEXIST' } });
     expect(iso.mapUser(2, 0x400, pfn, 1, USER_RX)).toMatchObject({ ok: false, error: { errno: 'ENOENT', arg: 'pid' } });

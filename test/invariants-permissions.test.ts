@@ -12,6 +12,12 @@ const VMALLOC = L.vmallocStart;
 /** The 4K vmalloc area of the scenario: VMALLOC + 1 + i maps frame VPFN + i, PAGE_KERNEL. */
 const VPFN = 100 * 256;
 const setProt = (s: AbstractState, vpn: number, p: Partial<Prot>) => replaceLeafAt(s, vpn, (l) => ({ ...l, prot: { ...l.prot, ...p } }));
+/** A process's user root mapping frame `pfn` at user page 0x400 with `prot`. */
+const withUserLeaf = (pfn: number, prot: Prot): AbstractState => ({
+  ...booted,
+  roots: [...booted.roots, { id: 4, kind: 'process-user', pid: 1, leaves: [leaf(0x400, pfn, '4K', prot)] }],
+});
+const USER = { user: true, global: false, cache: 'WB' } as const;
 /** A second kernel-side root mapping frame `pfn` executable at a vmalloc address. */
 const withExecRoot = (pfn: number): AbstractState => ({
   ...booted,
@@ -34,6 +40,11 @@ const P: Record<string, NegativeCase[]> = {
       name: 'the same frame executable in another root',
       state: () => withExecRoot(VPFN + 5),
       want: { root: 0, vpn: DM + VPFN + 5, pages: 1, frames: [{ pfn: VPFN + 5, count: 1 }] },
+    },
+    {
+      name: 'a process maps kernel text writable in its user half (ret2dir the other way round)',
+      state: () => withUserLeaf(K.textPfn + 3, { ...USER, write: true, execKernel: false, execUser: false }),
+      want: { root: 4, vpn: 0x400, pages: 1, frames: [{ pfn: K.textPfn + 3, count: 1 }] },
     },
     {
       name: 'the direct-map alias of text made RW while text runs from the image',
@@ -94,6 +105,15 @@ describe('P: what is allowed', () => {
     const s = setProt(booted, VMALLOC + 1, { execKernel: true });
     expect(p2.check(withoutRange(s, DM + VPFN, 512))).toEqual([]);
     expect(invariantById('P1')!.check(s)).toHaveLength(1);
+  });
+
+  it('a process executing a frame the direct map writes is no cross-alias violation (the page cache), nor a user W+X leaf (a JIT)', () => {
+    for (const write of [false, true]) {
+      const s = withUserLeaf(VPFN + 7, { ...USER, write, execKernel: true, execUser: true });
+      expect(p2.holds(s)).toEqual([]);
+      expect(p2.check(s)).toEqual([]);
+      expect(invariantById('P1')!.check(s)).toEqual([]);
+    }
   });
 
   it('read-only aliases of executable frames are fine (the booted text and its RO direct map)', () => {

@@ -109,7 +109,8 @@
  *   level). No flush. Linux: a 2M block init_mm maps with 4K leaves is skipped
  *   (asi_map's WARN_ONCE "ASI mapping at level %d, unrestricted at %d"; KernelEvent
  *   `asi-level`, once per block, with the block's vpn, 512 pages and pfn = vpn -
- *   __PAGE_OFFSET); no EPERM.
+ *   __PAGE_OFFSET, printed only when the copy succeeds: a failed asiMap changes and prints
+ *   nothing); no EPERM.
  *   Post asiUnmap: root 2 loses every page of the range (vunmap_pgd_range on the ASI pgd;
  *   its leaves never straddle a pageblock); a kernel range flush of the range
  *   (flush_tlb_kernel_range); strict frees the tables it emptied in that flush, linux

@@ -8,7 +8,7 @@ import { isKernelHalf, vpnToHex } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
 import type { AbstractRoot, Leaf } from '../state.ts';
 import {
-  KERNEL_IMAGE_MAP, everyLeaf, everyMappedRun, framesText, framesWitness, isExecutable, isWritable, leafFrames, pageOfFrame, pagesOf, sharedFrames,
+  KERNEL_IMAGE_MAP, everyLeaf, everyMappedRun, framesText, framesWitness, isExecutable, isProcessUserLeaf, isWritable, leafFrames, pageOfFrame, pagesOf, sharedFrames,
 } from './terms.ts';
 
 export const PERMISSIONS: readonly InvariantDefinition[] = [
@@ -45,7 +45,9 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
     name: 'no_frame_writable_and_executable_through_two_aliases',
     family: 'P',
     title: 'No frame writable through one alias and executable through another',
-    statement: 'No frame is mapped writable by one leaf and executable by a different leaf, in any roots.',
+    statement:
+      'No frame is mapped writable by one leaf and executable by a different leaf, in any roots; the executing leaf counts ' +
+      'unless it is in the user half of a process\'s roots.',
     rationale:
       'Per-mapping W^X is worthless if a frame is writable through one mapping and executable through another: ' +
       'write the code through one, run it through the other. The kernel handles aliases case by case: ' +
@@ -53,7 +55,10 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
       'for image frames to the high-map alias, but never finds a vmalloc alias; mark_rodata_ro makes the direct-map alias ' +
       'of text and rodata read-only that way (protect_rodata catches every alias by pfn), and commit c40a56a7818c had to ' +
       'unmap freed kernel-image holes from the high alias because a stale alias of a reused frame escapes all such rules. ' +
-      'No kernel check states the rule for all aliases; the W+X scan looks at one mapping at a time.',
+      'No kernel check states the rule for all aliases; the W+X scan looks at one mapping at a time. A process executing a ' +
+      'frame the kernel can write is every executable file page (the page cache stays writable through the direct map), ' +
+      'so a process\'s user half is no executing side; it is a writing side, since a user-writable alias of a frame the ' +
+      'kernel executes hands the process the kernel\'s code (ret2dir).',
     references: [
       'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) cpa_process_alias',
       'arch/x86/mm/init_64.c (gregkh/linux 6bf94737) mark_rodata_ro',
@@ -67,6 +72,7 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
       // One witness per pair: the writable leaf's pages over the frames it shares with an
       // executable one. "Different" is another place in the roots, so the same kernel-half
       // leaf in two roots is two ways to its frames.
+      const executes = (root: AbstractRoot, leaf: Leaf) => isExecutable(leaf.prot) && !isProcessUserLeaf(leaf, root, state.config.levels);
       const at = (root: AbstractRoot, leaf: Leaf, pfn: number) => `root ${root.id} at ${vpnToHex(pageOfFrame(leaf, pfn))}`;
       const out: Witness[] = [];
       state.roots.forEach((wRoot, wr) => {
@@ -74,7 +80,7 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
           if (!isWritable(w.prot)) return;
           state.roots.forEach((xRoot, xr) => {
             xRoot.leaves.forEach((x, xi) => {
-              const shared = isExecutable(x.prot) && !(wr === xr && wi === xi) ? sharedFrames(leafFrames(w), leafFrames(x)) : undefined;
+              const shared = executes(xRoot, x) && !(wr === xr && wi === xi) ? sharedFrames(leafFrames(w), leafFrames(x)) : undefined;
               if (shared === undefined) return;
               const detail = `${framesText(shared.pfn, shared.count)} writable through ${at(wRoot, w, shared.pfn)} and executable through ${at(xRoot, x, shared.pfn)}`;
               out.push(framesWitness(wRoot, w, shared, detail));

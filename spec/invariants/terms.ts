@@ -8,7 +8,7 @@
  * parsed kernel dump. A dump carries leaves but no frame facts (`frames` is empty, no
  * table accounting), and what needs those facts holds vacuously on it.
  */
-import { PAGES, PAGE_SIZES, X86_64_LAYOUT_4LEVEL, kernelLayout, pfnToHex, vpnToHex, type Pfn, type Vpn } from '../address.ts';
+import { PAGES, PAGE_SIZES, X86_64_LAYOUT_4LEVEL, isKernelHalf, kernelLayout, pfnToHex, vpnToHex, type PagingLevels, type Pfn, type Vpn } from '../address.ts';
 import type { Witness } from '../invariant.ts';
 import { protToString, type AbstractRoot, type AbstractState, type FrameRun, type FrameUse, type Leaf, type Prot } from '../state.ts';
 
@@ -46,6 +46,12 @@ export function hasFrameFacts(state: AbstractState): boolean {
 
 export const isWritable = (p: Prot): boolean => p.write;
 export const isExecutable = (p: Prot): boolean => p.execKernel || p.execUser;
+
+/**
+ * A leaf in the user half of a process's roots: the process's own mapping (mapUser), which
+ * W^X leaves to the process (P1 exempts it; P2 does not count it as the executing side).
+ */
+export const isProcessUserLeaf = (leaf: Leaf, root: AbstractRoot, levels: PagingLevels): boolean => root.pid !== undefined && !isKernelHalf(leaf.vpn, levels);
 
 /** A half-open range of frames. */
 export interface FrameRange {

@@ -533,7 +533,7 @@ function checkTables(before: AbstractState, after: AbstractState, e: Effect, mod
   if (used < footprint - reused || used > footprint + stay) {
     out.push(`tablesInUse is ${after.tablesInUse}, but the footprint is ${footprint}${stay > 0 ? ` (up to ${footprint + stay} with the ${stay} emptied tables kept)` : ''} and ${pending} tables are pending`);
   }
-  const needed = footprint + (e.collapsedTables ?? 0) + pendingBefore + (e.emptiedStayPending === true ? change.emptied : 0);
+  const needed = footprint - reused + (e.collapsedTables ?? 0) + pendingBefore + (e.emptiedStayPending === true ? change.emptied : 0);
   if (ok && needed > before.config.tablePool.count) out.push(`it succeeded needing ${needed} tables, but the pool has ${before.config.tablePool.count} (ENOMEM)`);
   return out.map((what) => breach(clause, what, [{ detail: what }]));
 }
