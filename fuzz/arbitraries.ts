@@ -23,7 +23,7 @@ import { CACHE_MODES, type CacheMode, type Prot } from '../spec/state.ts';
 import type { AccessKind, AccessMode, ProtChange } from '../spec/system.ts';
 import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../spec/contracts/linux.ts';
 import { LIFECYCLES, LIFECYCLE_KINDS, LifecycleResolver, blockFrameRuns, type BlockSketch, type LifecycleKind } from './lifecycles.ts';
-import { ProcessBelief, asiRange, ldtPages } from './processes.ts';
+import { ProcessBelief, asiRange, ldtPages, ldtPfn, ptiRange, userProt } from './processes.ts';
 
 export interface CommandsArbOptions {
   /** Longest sequence generated (sequences of every length up to this are produced). */
@@ -404,7 +404,17 @@ class Resolver {
 
   /** An element's commands: one, or a lifecycle block's. */
   resolveElement(e: Element): Command[] {
-    if ('one' in e) return [this.resolve(e.one)];
+    if ('one' in e) {
+      // An operation on a process mostly meets one: where none is believed alive, three in
+      // four are preceded by the createProcess that makes it (the fourth is ENOENT).
+      const s = e.one;
+      if (this.isolation && s.op !== 'createProcess' && 'pid' in OPERATIONS[s.op].fields && !this.processes.anyAlive() && s.pid % 4 !== 3) {
+        const create: Command = { op: 'createProcess' };
+        this.note(create);
+        return [create, this.resolve(s)];
+      }
+      return [this.resolve(s)];
+    }
     const block = this.lifecycles.block(e.block);
     for (const c of block) this.note(c);
     return block;
@@ -518,7 +528,9 @@ class Resolver {
     const fresh = this.build(s, vpn, this.pfn(s.pfn, vpn), this.pages(flushing ? s.flushLen : s.len));
     // A revisit is the fresh command with the fields it keeps taken from its partner's last command.
     const kept = prev === undefined ? fresh : ({ ...fresh, ...pick(prev, revisit!.keep) } as Command);
-    const command = kept.op === 'map' && prev?.op === 'unmap' ? this.reuseArea(kept, prev) : kept;
+    // A mapUser taking its partner's address is capped again: the address it now has may allow 4K leaves only.
+    const capped = kept.op === 'mapUser' && prev !== undefined ? { ...kept, pages: this.mapPages(undefined, kept.vpn, kept.pfn, kept.pages) } : kept;
+    const command = capped.op === 'map' && prev?.op === 'unmap' ? this.reuseArea(capped, prev) : capped;
     this.note(command);
     return command;
   }
@@ -548,7 +560,7 @@ class Resolver {
       case 'count': return Math.min(pages, MAX_4K_LEAVES);
       case 'cpu': return s.cpu;
       case 'pid': return this.processes.pid(s.pid);
-      case 'prot': return s.prot;
+      case 'prot': return s.op === 'mapUser' ? userProt(s.prot, s.frameCount) : s.prot;
       case 'change': return s.change;
       case 'maxPage': return s.maxPage;
       case 'hugeSize': return s.size;
@@ -574,7 +586,8 @@ class Resolver {
       c['count'] = r.count;
     }
     if (s.op === 'asiMap' || s.op === 'asiUnmap') Object.assign(c, asiRange(this.scenario, vpn, pfn, pages, s.frameCount));
-    if (s.op === 'setLdt') c['pages'] = ldtPages(pages, s.frameCount);
+    if (s.op === 'ptiClone') Object.assign(c, ptiRange(this.scenario, vpn, pages, s.frameCount));
+    if (s.op === 'setLdt') Object.assign(c, { pfn: ldtPfn(this.scenario, pfn, s.frameCount >> 4, this.processes.lastLdt), pages: ldtPages(pages, s.frameCount) });
     // An access or translate through a process root looks at the user half half the time.
     if ((s.op === 'access' || s.op === 'translate') && (c['root'] as number) >= 3 && s.flag) c['vpn'] = this.processes.userVpn(s.cpu, s.collapse);
     // A command that creates mappings and can only use 4K leaves is capped (see mapPages).
@@ -623,7 +636,13 @@ export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Ar
   const ops = OPS.filter((op) => opts.isolation === true || OPERATIONS[op].capability === 'core');
   if (opts.swarm !== true) return sequencesOf(ops, LIFECYCLE_KINDS);
   const kept = fc.tuple(...ops.map((op) => (op === SWARM_ALWAYS ? fc.constant(true) : fc.boolean())), ...LIFECYCLE_KINDS.map(() => fc.boolean()));
-  return kept.chain((keep) => sequencesOf(ops.filter((_, i) => keep[i]), LIFECYCLE_KINDS.filter((_, i) => keep[ops.length + i])));
+  return kept.chain((keep) => {
+    const subset = ops.filter((_, i) => keep[i]);
+    // An operation on a process needs one to exist: the subset keeps createProcess with them.
+    const needsProcess = subset.some((op) => op !== 'createProcess' && 'pid' in OPERATIONS[op].fields);
+    const withProcesses = needsProcess && !subset.includes('createProcess') ? [...subset, 'createProcess' as Op] : subset;
+    return sequencesOf(withProcesses, LIFECYCLE_KINDS.filter((_, i) => keep[ops.length + i]));
+  });
 }
 
 /** The operation every swarm subset keeps (see CommandsArbOptions.swarm). */

@@ -8,8 +8,9 @@
 import { PAGES, kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import { PAGEBLOCK_PAGES } from '../spec/contracts/isolation.ts';
+import { kernelImage } from '../spec/contracts/linux.ts';
 import { ASI_GLOBAL_ROOT, LDT_SLOT_PAGES, PTI_USER_ROOT, processRootIds } from '../spec/roots.ts';
-import { INIT_MM, type RootId } from '../spec/state.ts';
+import { INIT_MM, type Prot, type RootId } from '../spec/state.ts';
 import type { Scenario } from '../spec/scenario.ts';
 
 const M2 = PAGES['2M'];
@@ -25,6 +26,8 @@ export class ProcessBelief {
   private readonly live: number[] = [];
   private nextPid = 1;
   private readonly userRecent: Vpn[] = [];
+  /** The first frame of the last LDT set, for EBUSY. */
+  lastLdt: Pfn | undefined;
 
   /** After a command: what it did to the process set and the user addresses, if it succeeded. */
   note(c: Command): void {
@@ -33,10 +36,16 @@ export class ProcessBelief {
       const i = this.live.indexOf(c.pid);
       if (i >= 0) this.live.splice(i, 1);
     }
+    if (c.op === 'setLdt') this.lastLdt = c.pfn;
     if (c.op === 'mapUser' || c.op === 'unmapUser') {
       this.userRecent.unshift(c.vpn);
       if (this.userRecent.length > RECENT) this.userRecent.pop();
     }
+  }
+
+  /** Whether the belief has a live process. */
+  anyAlive(): boolean {
+    return this.live.length > 0;
   }
 
   /** A pid: mostly a live one; one draw in four the next one, which does not exist yet (ENOENT). */
@@ -75,6 +84,43 @@ export function asiRange(scenario: Scenario, vpn: Vpn, pfn: Pfn, pages: number, 
   const at = base + Math.floor(frame / PAGEBLOCK_PAGES) * PAGEBLOCK_PAGES;
   const blocks = 1 + (Math.ceil(pages / PAGEBLOCK_PAGES) - 1) % 8;
   return { vpn: at, pages: Math.min(blocks * PAGEBLOCK_PAGES, base + scenario.config.frames - at) };
+}
+
+/**
+ * An LDT's first frame: the page allocator's (a `data` run of the scenario, with room for
+ * the largest LDT), mostly; one draw in eight the current LDT's of `busy` (EBUSY) when
+ * there is one, one in eight as drawn (ENOENT where it is no data frame).
+ */
+export function ldtPfn(scenario: Scenario, pfn: Pfn, pick: number, busy: Pfn | undefined): Pfn {
+  if (pick % 8 === 7) return pfn;
+  if (pick % 8 === 6 && busy !== undefined) return busy;
+  const runs = scenario.frames.filter((r) => r.use === 'data' && !r.noDirectMap && r.count > LDT_SLOT_PAGES);
+  if (runs.length === 0 || runs.some((r) => pfn >= r.pfn && pfn + LDT_SLOT_PAGES <= r.pfn + r.count)) return pfn;
+  const r = runs[pick % runs.length]!;
+  return r.pfn + (pfn % (r.count - LDT_SLOT_PAGES));
+}
+
+/**
+ * A user mapping's prot, mostly shaped as mapUser wants it (user-accessible, never
+ * global, executable by user mode exactly when it is by the kernel); one draw in eight as
+ * drawn, mostly EINVAL.
+ */
+export function userProt(p: Prot, pick: number): Prot {
+  return pick % 8 === 7 ? p : { ...p, user: true, global: false, execUser: p.execKernel };
+}
+
+/**
+ * A ptiClone range: half the draws inside the kernel image's [_text, end of rodata), the
+ * range pti_clone_entry_text and pti_clone_kernel_text clone (a page of it and the pages
+ * drawn, clipped to it); the rest as drawn, where the address pool holds the
+ * cpu_entry_area, espfix and every other region (mostly EPERM K2 under strict).
+ */
+export function ptiRange(scenario: Scenario, vpn: Vpn, pages: number, pick: number): { vpn: Vpn; pages: number } {
+  const image = kernelImage(scenario.config, scenario.frames);
+  if (pick % 2 === 1 || image === undefined || image.rodataHpageEnd <= image.textStart) return { vpn, pages };
+  const span = image.rodataHpageEnd - image.textStart;
+  const at = image.textStart + (vpn % span);
+  return { vpn: at, pages: Math.max(1, Math.min(pages, image.rodataHpageEnd - at)) };
 }
 
 /** An LDT size: 1 to 16 pages (8192 descriptors of 8 bytes at most), one draw in sixteen one too many. */

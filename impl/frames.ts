@@ -10,7 +10,8 @@
  * have a count" in O(1), so a range query costs O(blocks + edge frames). Each tier keeps
  * one counter per kind: mapped, writable, executable, mapped with each cache mode
  * (T5 asks whether a frame is mapped with another mode than a leaf just written), and
- * mapped outside the frame's own direct-map page (D4 when freeFrames hands it back).
+ * mapped outside the frame's own direct-map page (D4 when freeFrames hands it back), and
+ * mapped in the kernel half (P7 when a frame leaves the direct map).
  */
 import type { Pfn } from '../spec/address.ts';
 import { CACHE_MODES } from '../spec/state.ts';
@@ -26,7 +27,9 @@ export const EXEC = 2;
 export const CACHE = 3;
 /** Mapped by a leaf other than the frame's direct-map page (__PAGE_OFFSET + pfn). */
 export const OUTSIDE_DIRECT_MAP = CACHE + CACHE_MODES.length;
-const KINDS = OUTSIDE_DIRECT_MAP + 1;
+/** Mapped by a kernel-half leaf (P7 asks when a frame leaves the direct map; a process's user mapping of it is secretmem's point). */
+export const KERNEL_HALF = OUTSIDE_DIRECT_MAP + 1;
+const KINDS = KERNEL_HALF + 1;
 
 /** The index in CACHE_MODES of a leaf code's cache mode, by table: the counters are updated on every leaf write. */
 export const CACHE_OF_CODE = Uint8Array.from(PROTS, (p) => CACHE_MODES.indexOf(p.cache));
@@ -54,27 +57,28 @@ export class FrameCounters {
   /**
    * Account `delta` leaves at `level` (1 = 4K, 2 = 2M, 3 = 1G) mapping from `pfn` with the
    * leaf's own prot code (prot.ts): each counts as MAPPED, as WRITABLE / EXEC when its code
-   * says so, as the kind of its cache mode, and as OUTSIDE_DIRECT_MAP unless it is the
-   * frames' direct-map mapping (`outside` false).
+   * says so, as the kind of its cache mode, as OUTSIDE_DIRECT_MAP unless it is the
+   * frames' direct-map mapping (`outside` false), and as KERNEL_HALF when it lies there.
    */
-  add(level: number, pfn: Pfn, code: number, delta: number, outside: boolean): void {
+  add(level: number, pfn: Pfn, code: number, delta: number, outside: boolean, kernelHalf: boolean): void {
     const b2 = Math.floor(pfn / PER_2M);
     const b1 = Math.floor(pfn / PER_1G);
     const w = (code & P_WRITE) !== 0 ? delta : 0;
     const x = (code & P_EXEC) !== 0 ? delta : 0;
     const cache = CACHE + CACHE_OF_CODE[code]!;
     const o = outside ? delta : 0;
+    const k = kernelHalf ? delta : 0;
     if (level === 1) {
       let chunk = this.small[b2];
       if (chunk === undefined) this.small[b2] = chunk = new Int32Array(PER_2M * KINDS);
-      bump(chunk, (pfn % PER_2M) * KINDS, delta, w, x, cache, o);
-      bump(this.smallIn2m, b2 * KINDS, delta, w, x, cache, o);
-      bump(this.smallIn1g, b1 * KINDS, delta, w, x, cache, o);
+      bump(chunk, (pfn % PER_2M) * KINDS, delta, w, x, cache, o, k);
+      bump(this.smallIn2m, b2 * KINDS, delta, w, x, cache, o, k);
+      bump(this.smallIn1g, b1 * KINDS, delta, w, x, cache, o, k);
     } else if (level === 2) {
-      bump(this.mid, b2 * KINDS, delta, w, x, cache, o);
-      bump(this.midIn1g, b1 * KINDS, delta, w, x, cache, o);
+      bump(this.mid, b2 * KINDS, delta, w, x, cache, o, k);
+      bump(this.midIn1g, b1 * KINDS, delta, w, x, cache, o, k);
     } else {
-      bump(this.big, b1 * KINDS, delta, w, x, cache, o);
+      bump(this.big, b1 * KINDS, delta, w, x, cache, o, k);
     }
   }
 
@@ -107,10 +111,11 @@ export class FrameCounters {
   }
 }
 
-function bump(a: Int32Array, at: number, mapped: number, writable: number, exec: number, cache: number, outside: number): void {
+function bump(a: Int32Array, at: number, mapped: number, writable: number, exec: number, cache: number, outside: number, kernelHalf: number): void {
   a[at]! += mapped;
   a[at + 1]! += writable;
   a[at + 2]! += exec;
   a[at + cache]! += mapped;
   a[at + OUTSIDE_DIRECT_MAP]! += outside;
+  a[at + KERNEL_HALF]! += kernelHalf;
 }

@@ -35,6 +35,8 @@ export interface IsolationFacts {
   readonly vmallocStart: Vpn;
   readonly kernelHalf: Vpn;
   readonly sensitive: Members;
+  /** False in the sensitive-frame-in-restricted-root mutant, which never asks A1. */
+  readonly checksSensitive: boolean;
   /** The root id whose top-level table is `slot`, or undefined. */
   rootOfTop(slot: number): RootId | undefined;
 }
@@ -77,7 +79,7 @@ export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]
     if (k2 === null && top === f.ptiRoot && (level === 3 || !f.allowlist.some((a) => vpn >= a.vpn && vpn + n <= a.vpn + a.pages))) {
       k2 = `at ${vpnToHex(vpn)} in root ${f.rootOfTop(top)}: outside the PTI allowlist`;
     }
-    if (a1 === null && (top === f.asiRoot || (top === 0 && vpn >= f.vmallocStart))) {
+    if (a1 === null && f.checksSensitive && (top === f.asiRoot || (top === 0 && vpn >= f.vmallocStart))) {
       const pfn = r.leafPfnAt(slot, idx);
       const s = f.sensitive.first(pfn, n);
       if (s >= 0) a1 = `at frame ${pfnToHex(s)} through ${vpnToHex(vpn + (s - pfn))}: a sensitive frame a restricted root sees`;

@@ -22,6 +22,7 @@ import type { CloneLevel, IsolationOps, KernelEvent, Profile, ProcessRoots } fro
 import * as x86 from './arch/x86_64/entry.ts';
 import { rootEntryVpn, walkRoot } from './abstract.ts';
 import { isolationBroken, type IsolationFacts } from './isolation-policy.ts';
+import type { MutantName } from './mutants.ts';
 import type { FrameFacts } from './policy.ts';
 import { P_GLOBAL, protCode } from './prot.ts';
 import { tableIndex, type Radix } from './radix.ts';
@@ -29,7 +30,7 @@ import { members } from './runs.ts';
 import { SPAN } from './tables.ts';
 import type { Tlbs } from './tlb.ts';
 
-const { HI_NX, _PAGE_PRESENT } = x86;
+const { HI_NX, _PAGE_PRESENT, _PAGE_USER } = x86;
 const LDT_CODE = protCode(LDT_PROT);
 
 interface Range {
@@ -44,6 +45,8 @@ export interface IsolationHost {
   readonly profile: Profile;
   readonly facts: FrameFacts;
   readonly tlbs: Tlbs;
+  /** The injected bug, if any (mutants.ts): the isolation ones branch here. */
+  readonly mutant: MutantName | undefined;
   /** map's leaf placement into the running operation's tables (the current root). */
   install(vpn: Vpn, pfn: Pfn, pages: number, code: number): void;
   /** The end of a mutating core-style operation: emptied tables, policy, pool, commit, flush. */
@@ -99,6 +102,7 @@ export class Isolation implements IsolationOps {
       vmallocStart: L.vmallocStart,
       kernelHalf: upperHalfStart(config.levels),
       sensitive: host.facts.sensitive,
+      checksSensitive: host.mutant !== 'sensitive-frame-in-restricted-root',
       rootOfTop: (slot) => this.rootOfTop(slot),
     };
     pool.afterCommit = () => this.sync();
@@ -144,7 +148,8 @@ export class Isolation implements IsolationOps {
     const hi = w[slot * 1024 + idx * 2 + 1]!;
     const kernel = idx >= 256;
     if (slot === 0) {
-      if (kernel && idx !== this.ldtIdx) for (const p of this.processes.values()) this.copy(p.k, idx, lo, hi);
+      // The missing-pgd-sync mutant: no sync_global_pgds, so a live process never sees the entry.
+      if (kernel && idx !== this.ldtIdx && this.host.mutant !== 'missing-pgd-sync') for (const p of this.processes.values()) this.copy(p.k, idx, lo, hi);
       if (kernel && idx >= this.vmallocIdx) this.copy(this.asiSlot, idx, lo, hi);
     } else if (slot === this.ptiSlot) {
       if (this.host.profile === 'strict' && kernel && idx !== this.ldtIdx) for (const p of this.processes.values()) this.copy(p.u, idx, lo, hi);
@@ -223,12 +228,16 @@ export class Isolation implements IsolationOps {
     const alloc = (): number => pool.alloc(this.levels, this.pgdBase, -1, 0);
     const p: Process = { pid: ++this.lastPid, k: alloc(), u: alloc(), a: alloc(), ldt: null };
     // pgd_ctor's clone_pgd_range, for each of the three (linux's user copy: root 1's entries now only).
+    // The asi-clone-fixed-pgd-count mutant clones a fixed count of entries into the ASI root,
+    // the 4-level layout's from VMALLOC_START to the cpu_entry_area (ending before the
+    // espfix, EFI and image entries), whatever the tables hold.
+    const asiEnd = this.host.mutant === 'asi-clone-fixed-pgd-count' ? tableIndex(kernelLayout(this.host.config.levels).cpuEntryArea, this.host.config.levels) + 1 : 512;
     for (let idx = 256; idx < 512; idx++) {
       if (idx !== this.ldtIdx) {
         this.copyFrom(0, p.k, idx);
         this.copyFrom(this.ptiSlot, p.u, idx);
       }
-      this.copyFrom(this.asiSlot, p.a, idx);
+      if (idx < asiEnd) this.copyFrom(this.asiSlot, p.a, idx);
     }
     pool.commit();
     this.processes.set(p.pid, p);
@@ -359,12 +368,17 @@ export class Isolation implements IsolationOps {
         // pti_user_pagetable_walk_*: what root 1 had there goes whole first; at PMD level the
         // whole block, since the kernel copies the pmd entry (pages init_mm no longer maps too).
         const block = u.vpn - (u.vpn % SPAN[2]);
-        if (level === 'pmd' && block !== cleared) r.vunmapRange(block, block + SPAN[2], () => {});
+        // The freed-image-hole-in-user-copy mutant clears only the units: a page of the block
+        // that init_mm no longer maps (a freed image hole) stays in the user copy.
+        const whole = this.host.mutant !== 'freed-image-hole-in-user-copy';
+        if (level === 'pmd' && block !== cleared && whole) r.vunmapRange(block, block + SPAN[2], () => {});
+        else if (level === 'pmd' && !whole) r.vunmapRange(u.vpn, u.vpn + n, () => {});
         else if (level === 'pte') r.vunmapRange(u.vpn, u.vpn + n, () => {});
         cleared = block;
         r.installLeaves(u.vpn, u.level, u.pfn, 1, u.code);
       }
       r.freeReplaced();
+      if (this.host.mutant === 'kernel-half-user-bit') this.userBitOnTop(units);
     } finally {
       r.root = 0;
     }
@@ -373,6 +387,16 @@ export class Isolation implements IsolationOps {
       level === 'pmd' ? { vpn: u.vpn - (u.vpn % SPAN[2]), pages: SPAN[2] } : { vpn: u.vpn, pages: SPAN[u.level as 1]! };
     const ranges = units.map(unitPages).filter((x, i, all) => i === 0 || x.vpn !== all[i - 1]!.vpn);
     return this.host.finish('ptiClone', linux ? [] : ranges, ranges);
+  }
+
+  /** The kernel-half-user-bit mutant: root 1's top-level entries over the units get _PAGE_USER, a kernel half user mode may walk. */
+  private userBitOnTop(units: readonly { vpn: Vpn }[]): void {
+    const pool = this.host.radix.pool;
+    for (const u of units) {
+      const idx = tableIndex(u.vpn, this.levels);
+      const lo = pool.words[this.ptiSlot * 1024 + idx * 2]!;
+      if ((lo & _PAGE_PRESENT) !== 0 && (lo & _PAGE_USER) === 0) pool.set(this.ptiSlot, idx, lo | _PAGE_USER, pool.words[this.ptiSlot * 1024 + idx * 2 + 1]!);
+    }
   }
 
   /** The units pti_clone_pgtable copies from init_mm over [lo, hi) (the contract's "units cloned"). */
@@ -384,6 +408,9 @@ export class Isolation implements IsolationOps {
     // At PMD level a block is cloned when it meets the range and holds a present leaf
     // anywhere, not only inside the range: look at the whole blocks.
     if (level === 'pmd') {
+      // The pti-clone-unaligned-advance mutant steps `addr += PMD_SIZE` from an unaligned
+      // start, so its last step lands past the end when the end lies less far into its block.
+      if (this.host.mutant === 'pti-clone-unaligned-advance') hi = lo + Math.ceil((hi - lo) / pmd - 1) * pmd + 1;
       lo -= lo % pmd;
       hi += (pmd - (hi % pmd)) % pmd;
     }
@@ -482,8 +509,10 @@ export class Isolation implements IsolationOps {
     r.root = p.k;
     try {
       // map_ldt_struct: 4K PTEs, never global; the two slots share one PTE table.
-      r.installLeaves(at, 1, pfn, pages, LDT_CODE);
-      if (old !== null) {
+      // The ldt-pte-global mutant keeps _PAGE_GLOBAL in the LDT PTEs (no support-mask filtering).
+      r.installLeaves(at, 1, pfn, pages, this.host.mutant === 'ldt-pte-global' ? LDT_CODE | P_GLOBAL : LDT_CODE);
+      // The ldt-old-slot-not-unmapped mutant hands the old LDT back still mapped in its slot.
+      if (old !== null && this.host.mutant !== 'ldt-old-slot-not-unmapped') {
         const from = ldtSlotVpn(this.host.config.levels, old.slot);
         r.unmapRange(from, from + old.pages);
       }

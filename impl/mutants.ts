@@ -28,6 +28,14 @@ export const MUTANT_NAMES = [
   'walk-cache-survives-flush',
   'table-freed-before-purge',
   'gmem-freed-without-restore',
+  'pti-clone-unaligned-advance',
+  'freed-image-hole-in-user-copy',
+  'kernel-half-user-bit',
+  'ldt-old-slot-not-unmapped',
+  'ldt-pte-global',
+  'asi-clone-fixed-pgd-count',
+  'sensitive-frame-in-restricted-root',
+  'missing-pgd-sync',
 ] as const;
 
 export type MutantName = (typeof MUTANT_NAMES)[number];
@@ -168,6 +176,54 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'strict freeFrames does not refuse a frame still removed from the direct map (D6), as guest_memfd freeing a folio without restoring its direct-map entry first.',
     reference: 'KVM guest_memfd direct-map removal (lkml 2025): kvm_gmem_free_folio must call set_direct_map_valid_noflush(true) before the folio goes back (mm/secretmem.c secretmem_free_folio: set_direct_map_default_noflush)',
     caughtBy: 'result mismatch (ok instead of EPERM D6 on freeFrames), refinement (frame runs), D6',
+  },
+  {
+    name: 'pti-clone-unaligned-advance',
+    description: 'ptiClone at PMD level advances addr by PMD_SIZE from an unaligned start, so when the end lies less far into its 2M block than the start the last block is never cloned into the user copy.',
+    reference: 'arch/x86/mm/pti.c pti_clone_pgtable: 825d0b73cd75 (round_up over pud/pmd holes) and 41e71dbb0e0a "x86/mm: Fix pti_clone_pgtable() alignment assumption" (addr = round_up(addr + 1, PMD_SIZE) after a cloned pmd)',
+    caughtBy: 'refinement (root 1\'s leaves: the model clones the last block), postcondition ptiClone',
+  },
+  {
+    name: 'freed-image-hole-in-user-copy',
+    description: 'ptiClone at PMD level overwrites only the units it copies, so a page of the block that init_mm no longer maps (a freed kernel-image hole) stays mapped, global, in the user copy.',
+    reference: 'c40a56a7818c "x86/mm/init: Remove freed kernel image areas from alias mapping" (a stale alias of freed image memory escapes every rule); arch/x86/mm/pti.c pti_clone_kernel_text copies whole pmds',
+    caughtBy: 'refinement (root 1 keeps a leaf the model dropped), K3 global_translations_are_the_same_in_every_root',
+  },
+  {
+    name: 'kernel-half-user-bit',
+    description: 'ptiClone writes root 1\'s kernel-half top-level entries with _PAGE_USER, as the "Total Meltdown" PML4 entry did: the table level no longer keeps user mode out of the kernel half.',
+    reference: 'arch/x86/mm/pti.c pti_user_pagetable_walk_p4d (set_pgd with _KERNPG_TABLE, no _PAGE_USER, for kernel addresses); CVE-2018-1038 (a user-accessible top-level entry exposed every page table)',
+    caughtBy: 'checkTables table-flags (a kernel-half table entry that is not _KERNPG_TABLE)',
+  },
+  {
+    name: 'ldt-old-slot-not-unmapped',
+    description: 'setLdt installs the new LDT but never unmaps the old one from its slot, so the frames go back to their owner still mapped in the process\'s roots.',
+    reference: 'arch/x86/kernel/ldt.c unmap_ldt_struct, called by install_ldt\'s caller before free_ldt_struct (Kirill Shutemov,  "x86/ldt: Unmap PTEs for the slot before freeing LDT pages", linux-mm, October 2018)',
+    caughtBy: 'refinement (the process roots keep the old slot\'s PTEs), K5 ldt_pages_unmapped_and_flushed_before_freed once the frames are freed',
+  },
+  {
+    name: 'ldt-pte-global',
+    description: 'setLdt maps the LDT PTEs with _PAGE_GLOBAL, as a prot ORed with __supported_pte_mask instead of ANDed does: a per-process mapping every CPU keeps across address-space switches.',
+    reference: 'arch/x86/kernel/ldt.c map_ldt_struct: __PAGE_KERNEL_RO & ~_PAGE_GLOBAL, then filtered by __supported_pte_mask (e6f39e87b643 "x86/ldt: Fix support_pte_mask filtering in map_ldt_struct()": |= where &= was meant, an invalid PTE)',
+    caughtBy: 'refinement (prot of the LDT leaves), postcondition setLdt, K3 global_translations_are_the_same_in_every_root',
+  },
+  {
+    name: 'asi-clone-fixed-pgd-count',
+    description: 'createProcess clones a fixed count of top-level entries into the ASI root (VMALLOC_START up to the cpu_entry_area), so the ASI root misses the espfix, EFI and kernel-image entries the global ASI root has.',
+    reference: 'arch/x86/mm/asi.c asi_init / asi_clone_pgd of the ASI series (bjackman/linux 003868f6); arch/x86/mm/pgtable.c pgd_ctor clones KERNEL_PGD_PTRS entries, never a hard-coded count',
+    caughtBy: 'refinement (the process\'s asi root lacks the image mapping), K4 top_level_entries_identical_across_roots',
+  },
+  {
+    name: 'sensitive-frame-in-restricted-root',
+    description: 'strict asiMap (and maps from VMALLOC_START up, which every ASI root shares) never asks A1, so a sensitive frame becomes visible in the restricted address space.',
+    reference: 'arch/x86/mm/asi.c asi_map of the ASI series (bjackman/linux 003868f6): only __GFP_SENSITIVE-free memory may enter the restricted physmap',
+    caughtBy: 'result mismatch (ok instead of EPERM A1), A1 restricted_roots_map_no_sensitive_frame',
+  },
+  {
+    name: 'missing-pgd-sync',
+    description: 'a new top-level kernel entry of init_mm never reaches the live processes\' pgds (no sync_global_pgds), so a process sees vmalloc or hotplugged memory unmapped.',
+    reference: 'arch/x86/mm/init_64.c (gregkh/linux 6bf94737) sync_global_pgds; "x86/mm/64: define ARCH_PAGE_TABLE_SYNC_MASK and arch_sync_kernel_mappings()" (Harry Yoo, 2025: vmemmap populated after 8d400913c231 was reached before sync_global_pgds ran)',
+    caughtBy: 'refinement (a process root\'s view of the new slot), K4 top_level_entries_identical_across_roots',
   },
 ];
 

@@ -31,7 +31,7 @@ import * as tables from './tables.ts';
 const { P_EXEC, P_USER, P_WRITE, leafCode } = prot;
 const { leafPfn } = radixModule;
 const { SPAN, isLeafAt } = tables;
-const { CACHE, CACHE_OF_CODE, EXEC, MAPPED, OUTSIDE_DIRECT_MAP, WRITABLE } = frames;
+const { CACHE, CACHE_OF_CODE, EXEC, KERNEL_HALF, OUTSIDE_DIRECT_MAP, WRITABLE } = frames;
 /** __START_KERNEL_map and MODULES_VADDR: the high map's region, the same in both layouts. */
 const KERNEL_TEXT = X86_64_LAYOUT_4LEVEL.kernelText;
 const MODULES = X86_64_LAYOUT_4LEVEL.modules;
@@ -211,11 +211,11 @@ export function firstBroken(radix: Radix, facts: FrameFacts, removed?: { readonl
     }
   }
   if (removed !== undefined && P7_AT < best) {
-    // The counters hold every leaf, and every leaf of init_mm's core operations is in the kernel half.
-    const f = radix.counters.first(MAPPED, removed.pfn, removed.count);
+    // A process's user mapping of the frame stays (secretmem's very point): kernel-half leaves only.
+    const f = radix.counters.first(KERNEL_HALF, removed.pfn, removed.count);
     if (f >= 0) {
       best = P7_AT;
-      where = `at frame ${pfnToHex(f)}, still mapped in the kernel half of root ${INIT_MM} after its direct-map page ${vpnToHex(facts.pageOffset + f)} went`;
+      where = `at frame ${pfnToHex(f)}, still mapped in the kernel half after its direct-map page ${vpnToHex(facts.pageOffset + f)} went`;
     }
   }
   if (removed !== undefined && D6_AT < best) {

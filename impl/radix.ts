@@ -107,7 +107,8 @@ export class Radix implements LeafObserver {
     const vpn = this.pool.base[slot]! + idx * SPAN[level as 1]!;
     const code = leafCode(lo, hi, level > 1, true, true, false);
     // A process's user half is no executing side of P2 (spec/invariants/permissions.ts): its leaves count as not executable.
-    this.counters.add(level, pfn, vpn < this.kernelHalf ? code & ~P_EXEC : code, delta, vpn - pfn !== this.pageOffset);
+    const kernelHalf = vpn >= this.kernelHalf;
+    this.counters.add(level, pfn, kernelHalf ? code : code & ~P_EXEC, delta, vpn - pfn !== this.pageOffset, kernelHalf);
     if (delta > 0) this.written.push(slot, idx);
   }
 

@@ -156,6 +156,7 @@ export class RadixSystem implements PageTableSystem {
       profile: this.profile,
       facts: this.facts,
       tlbs: this.tlbs,
+      mutant: this.mutant,
       install: (vpn, pfn, pages, code) => this.install(vpn, pfn, pages, code, undefined),
       finish: (op, flushed, touched) => this.finish(op, { flushed, touched }),
       poolError: () => this.poolError(),

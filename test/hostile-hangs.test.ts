@@ -83,3 +83,29 @@ describe('a module that hangs on a trace the shrinker tries', () => {
     expect(r.ms).toBeLessThan(30_000);
   }, 45_000);
 });
+
+describe('a module whose operation never returns', () => {
+  it('is stopped at the hung step, filed as a timeout, and its stored failure replays bounded', async () => {
+    const out = tmp();
+    const r = await timed('fuzz', ...impl('never-returns'), '--seed', '1', '--bail', '1', '--runs', '20', '--out', out);
+    expect(r.code, r.stderr).toBe(1);
+    // Two workers start (the trial system with the boot check, then the runs), seconds each on a busy machine.
+    expect(r.ms).toBeLessThan(30_000);
+    expect(r.stdout).toContain('the impl did not return from map within 1s');
+    expect(r.stdout).toContain('replayed by the next campaign first');
+    const [f] = stored(out);
+    expect(f!.failure).toMatchObject({ kind: 'timeout', cause: 'impl', phase: 'run', command: { op: 'map' } });
+    expect(f!.failure.step).toBe(f!.commands.length - 1);
+
+    // The next campaign replays it first, in a worker under the watchdog.
+    const again = await timed('fuzz', ...impl('never-returns'), '--seed', '1', '--bail', '1', '--runs', '1', '--out', out);
+    expect(again.stdout).toContain('1 still fails');
+    // ptspec replay runs on the main thread: it says why it will not, and where it is done.
+    const file = join(out, readdirSync(out).find((n) => n.endsWith('.json'))!);
+    const replay = await ptspec('replay', file, '--trust-module');
+    expect(replay.code).toBe(2);
+    expect(replay.stderr).toContain('is a timeout');
+    const list = await ptspec('failures', '--out', out, '--replay');
+    expect(list.stdout).toContain('cannot replay: a timeout');
+  }, 60_000);
+});

@@ -4,7 +4,9 @@
  * failure is one of the harness's checks (not a crash), and the same shrunk sequence
  * passes on the unmutated impl, so it is the injected bug that fails. The strict-profile
  * mutants run in mutants-caught.test.ts (npm test); the linux-profile ones, whose
- * campaigns are slower, in mutants-caught-linux.test.ts (a slow suite of .ci/run).
+ * campaigns are slower, in mutants-caught-linux.test.ts, and the isolation ones, which
+ * need processes, clones and LDTs in a sequence before their bug shows, in
+ * mutants-caught-isolation.test.ts (slow suites of .ci/run).
  */
 import { expect } from 'vitest';
 import type { MutantName } from '../impl/index.ts';
@@ -48,6 +50,19 @@ const SCENARIO: Partial<Record<MutantName, () => Scenario>> = {
     const s = kernelScenario();
     return { ...s, boot: [...s.boot, { op: 'protect', vpn: X86_64_LAYOUT_4LEVEL.pageOffset + 512, pages: 512, change: { kernel4k: true }, alias: false }] };
   },
+  'freed-image-hole-in-user-copy': () => {
+    const s = kernelScenario();
+    const clone = s.isolationBoot![0]!;
+    if (clone.op !== 'ptiClone') throw new Error('the kernel scenario\'s isolation boot starts with the entry-text clone');
+    // The entry text's 2M block in 4K pages before pti_init clones it, then one page of it
+    // freed from init_mm (free_kernel_image_pages' set_memory_np_noalias): a later PMD-level
+    // clone of the block must drop it from the user copy too.
+    return {
+      ...s,
+      boot: [...s.boot, { op: 'split', root: INIT_MM, vpn: clone.vpn }],
+      isolationBoot: [...s.isolationBoot!, { op: 'unmap', root: INIT_MM, vpn: clone.vpn + 300, pages: 1 }],
+    };
+  },
   'free-before-flush': () => {
     const s = kernelScenario();
     return { ...s, boot: [...s.boot, { op: 'split', root: INIT_MM, vpn: X86_64_LAYOUT_4LEVEL.pageOffset }] };
@@ -65,12 +80,26 @@ export const PROFILE: Partial<Record<MutantName, Profile>> = {
   'vunmap-keeps-huge-tail': 'linux',
   // pmd_free_pte_page's flush exists only where a huge vmap meets a kept table: linux.
   'table-freed-before-purge': 'linux',
+  // A hole needs init_mm to stop mapping a page the user copy cloned, which strict refuses (K3).
+  'freed-image-hole-in-user-copy': 'linux',
 };
+
+/**
+ * The isolation mutants inject their bug into the isolation capability (processes, KPTI
+ * clones, the LDT remap, ASI), so they are fuzzed with it, from the scenario's isolation
+ * boot, as campaigns fuzz the built-in impl.
+ */
+export const ISOLATION: ReadonlySet<MutantName> = new Set<MutantName>([
+  'pti-clone-unaligned-advance', 'freed-image-hole-in-user-copy', 'kernel-half-user-bit', 'ldt-old-slot-not-unmapped',
+  'ldt-pte-global', 'asi-clone-fixed-pgd-count', 'sensitive-frame-in-restricted-root', 'missing-pgd-sync',
+]);
 
 /** Fuzz the impl with mutant `name` until it fails, and check the failure is the mutant's (vitest assertions). */
 export function catchMutant(name: MutantName): void {
-  const scenario = (SCENARIO[name] ?? kernelScenario)();
-  const profile = PROFILE[name] === undefined ? {} : { profile: PROFILE[name] };
+  const base = (SCENARIO[name] ?? kernelScenario)();
+  const isolated = ISOLATION.has(name);
+  const scenario = isolated ? { ...base, boot: [...base.boot, ...(base.isolationBoot ?? [])] } : base;
+  const profile = { ...(PROFILE[name] === undefined ? {} : { profile: PROFILE[name] }), ...(isolated ? { isolation: true } : {}) };
   const target = { ...builtinTarget(scenario, name), ...profile };
   const r = runFuzz({ ...target, maxCommands: 100, shortFraction: 0.8 }, fcParams({ numRuns: 300 }), 300);
   expect(r.failed, `mutant ${name} survived 300 sequences`).toBe(true);

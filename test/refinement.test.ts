@@ -1,5 +1,5 @@
 /**
- * The impl refines the model: 100 random command sequences of up to 200 commands from
+ * The impl refines the model: 50 random command sequences of up to 200 commands from
  * the built-in kernel scenario, each run on both, with outcomes, abstract states, the
  * invariant catalogue and the concrete tables checked after every command (incrementally)
  * and in full every 50 commands and at the end. Fixed seed (test/seed.ts); a failure
@@ -17,7 +17,8 @@ import { formatFailure } from '../fuzz/report.ts';
 import { fcParams } from './seed.ts';
 
 const scenario = kernelScenario();
-const RUNS = 100;
+const RUNS = 50;
+const ISOLATION_RUNS = 15;
 
 describe('refinement: impl against model', () => {
   it(`holds for ${RUNS} sequences of up to 200 commands`, () => {
@@ -44,5 +45,18 @@ describe('refinement: impl against model', () => {
     expect(Object.keys(cov.invariants).length).toBeGreaterThan(20);
     for (const size of ['4K', '2M', '1G'] as const) expect(cov.pageSizes[size], size).toBeGreaterThan(0);
     for (const a of ['tlb', 'walk', 'not-present', 'protection']) expect(cov.access[a] ?? 0, a).toBeGreaterThan(0);
+  });
+
+  it(`holds with the isolation capability for ${ISOLATION_RUNS} sequences, under both profiles`, () => {
+    // Processes, KPTI clones, LDTs and ASI mappings among the core operations, from the
+    // scenario's isolation boot (pti_init's clones), as campaigns fuzz the built-in impl.
+    const booted = { ...scenario, boot: [...scenario.boot, ...(scenario.isolationBoot ?? [])] };
+    for (const profile of ['strict', 'linux'] as const) {
+      const r = runFuzz({ ...builtinTarget(booted), isolation: true, profile, maxCommands: 100, shortFraction: 0.5, fullCheckEvery: 50 }, fcParams({ numRuns: ISOLATION_RUNS }));
+      if (r.failed) {
+        expect.fail(formatFailure(r.failure!, { seed: r.seed, ...(r.path === undefined ? {} : { path: r.path }), commands: r.commands!, scenario: scenario.name }));
+      }
+      for (const op of OPS.filter((o) => isIsolationOp(o) && o !== 'exitProcess')) expect(r.coverage.outcomes[op]?.['ok'] ?? 0, `${profile} ${op} ok`).toBeGreaterThan(0);
+    }
   });
 });

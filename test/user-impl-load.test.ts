@@ -31,7 +31,7 @@ const write = (name: string, text: string): string => {
   return path;
 };
 const fuzzOn = (module: string, ...more: string[]) =>
-  ptspec('fuzz', '--impl', module, '--runs', '2', '--jobs', '1', '--seed', '3', '--max-commands', '10', '--out', join(dir, 'failures'), ...more);
+  ptspec('fuzz', '--impl', module, '--runs', '1', '--jobs', '1', '--seed', '3', '--max-commands', '10', '--out', join(dir, 'failures'), ...more);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ptspec-adapter-'));
