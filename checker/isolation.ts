@@ -128,7 +128,9 @@ const globalsCheck: Check = (state, scope) => {
       const fromA = scope !== undefined || a.leaves.length <= b.leaves.length;
       const fromB = scope !== undefined || !fromA;
       if (fromA) for (const x of leavesMeeting(a.leaves, from, to, trusted)) for (const y of leavesMeeting(b.leaves, x.vpn, x.vpn + leafPages(x), trusted)) pair(x, y);
-      if (fromB) for (const y of leavesMeeting(b.leaves, from, to, trusted)) for (const x of leavesMeeting(a.leaves, y.vpn, y.vpn + leafPages(y), trusted)) pair(x, y);
+      // A pair whose a-side leaf meets the range too was found from a already: once each.
+      const seenFromA = (x: Leaf): boolean => fromA && x.vpn < to && from < x.vpn + leafPages(x);
+      if (fromB) for (const y of leavesMeeting(b.leaves, from, to, trusted)) for (const x of leavesMeeting(a.leaves, y.vpn, y.vpn + leafPages(y), trusted)) if (!seenFromA(x)) pair(x, y);
     }
   }
   return w.done();

@@ -4,7 +4,7 @@
  * `ptspec replay`) and in every worker, from plain data that crosses the thread boundary.
  */
 import { applyCommand } from '../spec/commands.ts';
-import { scenarioNamed } from '../spec/scenario.ts';
+import { scenarioNamed, type Scenario } from '../spec/scenario.ts';
 import type { PageTableSystemFactory, Profile } from '../spec/system.ts';
 import type { MutantName } from '../impl/mutants.ts';
 import { runTrace, type TraceFailure } from './check.ts';
@@ -59,6 +59,23 @@ export function adapterOf(url: string): Promise<UserAdapter> {
   return a;
 }
 
+const isolationOffered = new WeakMap<UserAdapter, boolean>();
+
+/**
+ * Whether the module's systems have the isolation capability: one system built for the
+ * scenario with `isolation: true` says so by its `isolation` field (asked once per
+ * adapter; a factory that hangs or throws here was already caught by the module's trial).
+ */
+function offersIsolation(adapter: UserAdapter, scenario: Scenario): boolean {
+  let offered = isolationOffered.get(adapter);
+  if (offered === undefined) {
+    const sys = adapter.factory({ config: scenario.config, frames: scenario.frames, isolation: true });
+    offered = typeof sys === 'object' && sys !== null && typeof (sys as { isolation?: unknown }).isolation === 'object' && (sys as { isolation?: unknown }).isolation !== null;
+    isolationOffered.set(adapter, offered);
+  }
+  return offered;
+}
+
 /**
  * The trace setup of a target. `bootOnce` (campaigns) checks the boot once and then
  * starts every trace from booted systems; a replay checks the boot as part of its trace.
@@ -66,10 +83,13 @@ export function adapterOf(url: string): Promise<UserAdapter> {
 export async function traceSetupFor(scenarioName: string, target: TargetSpec, fullCheckEvery: number, opts: { readonly bootOnce?: boolean } = {}): Promise<TraceSetup> {
   const make = scenarioNamed(scenarioName);
   if (make === undefined) throw new Error(`unknown scenario ${scenarioName}`);
-  // The built-in systems have the isolation capability; a module's isolation operations
-  // are not fuzzed yet, so its reference model is built without it too.
-  const isolation = target.kind !== 'module';
   const scenario = make();
+  // The built-in systems have the isolation capability; a module's has it when a system
+  // it builds for a setup asking for it (SystemSetup.isolation) exposes `isolation`.
+  // Without it the module is fuzzed on the core operations, its reference model built
+  // without the capability too.
+  const adapter = target.kind === 'module' ? await adapterOf(target.url) : null;
+  const isolation = adapter === null || offersIsolation(adapter, scenario);
   const booted = isolation ? { ...scenario, boot: [...scenario.boot, ...(scenario.isolationBoot ?? [])] } : scenario;
   const builtin = {
     ...builtinTarget(booted, target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery,
@@ -78,7 +98,6 @@ export async function traceSetupFor(scenarioName: string, target: TargetSpec, fu
   };
   // The built-in table checker knows only the built-in impl's tables: a module's tables
   // are checked only by the module's own checkTables, when it exports one.
-  const adapter = target.kind === 'module' ? await adapterOf(target.url) : null;
   // A module's systems run fenced (frozen inputs, Results enforced); the built-in ones are trusted and run bare.
   const setup: TraceSetup = adapter === null ? builtin : { ...builtin, makeImpl: guardedFactory(adapter.factory), checkTables: adapter.checkTables };
   return opts.bootOnce === true ? bootedOnce(setup) : setup;

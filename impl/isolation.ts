@@ -14,7 +14,7 @@
  *   a process pgd's user half → its user copy (NX cleared) and ASI root; its LDT slot → its user copy.
  */
 import { kernelLayout, upperHalfStart, vpnSpan, type Pfn, type Vpn } from '../spec/address.ts';
-import { kernelImage, policyError, validateAsiRange, validateExitProcess, validateMapUser, validatePtiClone, validateSetLdt, validateUnmapUser } from '../spec/contracts/index.ts';
+import { kernelImage, policyError, ptError, validateAsiRange, validateExitProcess, validateMapUser, validatePtiClone, validateSetLdt, validateUnmapUser } from '../spec/contracts/index.ts';
 import { OK, fail, ok, type PtError, type Result } from '../spec/errors.ts';
 import { LDT_PROT, LDT_SLOT_PAGES, ldtRemap, ldtSlotVpn, processRootIds, ptiAllowlist } from '../spec/roots.ts';
 import { INIT_MM, type AbstractRoot, type FrameRun, type Prot, type RootId, type SystemConfig } from '../spec/state.ts';
@@ -253,10 +253,8 @@ export class Isolation implements IsolationOps {
   }
 
   exitProcess(pid: number): Result<void> {
-    const bad = validateExitProcess(pid);
-    if (bad) return { ok: false, error: bad };
-    const p = this.processes.get(pid);
-    if (p === undefined) return fail('ENOENT', 'pid', `no live process has pid ${pid}`);
+    const p = this.live(pid, validateExitProcess(pid));
+    if (!('pid' in p)) return p;
     const r = this.host.radix;
     const pool = r.pool;
     // Unregistered first: its own writes below are no source of any other root's.
@@ -290,16 +288,20 @@ export class Isolation implements IsolationOps {
     return this.ldtFrames.first(pfn, count) >= 0;
   }
 
+  /** The live process `pid` after its arguments passed (`bad`, the validator's answer): else the EINVAL, or ENOENT pid. */
+  private live(pid: number, bad: PtError | null): Process | { ok: false; error: PtError } {
+    if (bad) return { ok: false, error: bad };
+    return this.processes.get(pid) ?? { ok: false, error: ptError('ENOENT', 'pid', `no live process has pid ${pid}`) };
+  }
+
   /** flush_tlb_mm_range of one process. */
   private flushProcess(p: Process, vpn: Vpn, pages: number): void {
     this.host.tlbs.flushRoots(this.rootsOf(p), vpn, pages);
   }
 
   mapUser(pid: number, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot): Result<void> {
-    const bad = validateMapUser(this.host.config, pid, vpn, pfn, pages, prot);
-    if (bad) return { ok: false, error: bad };
-    const p = this.processes.get(pid);
-    if (p === undefined) return fail('ENOENT', 'pid', `no live process has pid ${pid}`);
+    const p = this.live(pid, validateMapUser(this.host.config, pid, vpn, pfn, pages, prot));
+    if (!('pid' in p)) return p;
     const r = this.host.radix;
     r.root = p.k;
     try {
@@ -316,10 +318,8 @@ export class Isolation implements IsolationOps {
   }
 
   unmapUser(pid: number, vpn: Vpn, pages: number): Result<void> {
-    const bad = validateUnmapUser(this.host.config, pid, vpn, pages);
-    if (bad) return { ok: false, error: bad };
-    const p = this.processes.get(pid);
-    if (p === undefined) return fail('ENOENT', 'pid', `no live process has pid ${pid}`);
+    const p = this.live(pid, validateUnmapUser(this.host.config, pid, vpn, pages));
+    if (!('pid' in p)) return p;
     const r = this.host.radix;
     r.root = p.k;
     try {
@@ -494,10 +494,8 @@ export class Isolation implements IsolationOps {
   // ---- the LDT remap ----
 
   setLdt(pid: number, pfn: Pfn, pages: number): Result<void> {
-    const bad = validateSetLdt(this.host.config, pid, pfn, pages);
-    if (bad) return { ok: false, error: bad };
-    const p = this.processes.get(pid);
-    if (p === undefined) return fail('ENOENT', 'pid', `no live process has pid ${pid}`);
+    const p = this.live(pid, validateSetLdt(this.host.config, pid, pfn, pages));
+    if (!('pid' in p)) return p;
     const facts = this.host.facts;
     if (!facts.data.covers(pfn, pages)) return fail('ENOENT', 'pfn', `a frame of the LDT is not a data frame (the page allocator's)`);
     if (this.ldtFrames.first(pfn, pages) >= 0) return fail('EBUSY', 'pfn', `a frame of the LDT holds a process's current LDT`);

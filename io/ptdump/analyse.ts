@@ -21,7 +21,8 @@
 import { PAGES } from '../../spec/address.ts';
 import { CATALOGUE, checkAll, type Invariant } from '../../checker/index.ts';
 import type { RootKind } from '../../spec/state.ts';
-import { pairFindings, structureFindings, userBitFindings, userCopyFindings, type DumpFinding } from './findings.ts';
+import { comparablePair, pairFindings, structureFindings, userBitFindings, userCopyFindings, type DumpFinding } from './findings.ts';
+import { PAIR_INVARIANT_IDS, pairCatalogueFindings } from './pair.ts';
 import { dumpToAbstractState, levelLeafSize } from './leaves.ts';
 import { summarize, type DumpSummary } from './summary.ts';
 import { dumpRanges, type Dump, type KernelVerdict, type ParsedText } from './types.ts';
@@ -205,6 +206,15 @@ export function checkDumps(inputs: readonly CheckInput[], opts: CheckOptions = {
     partnerOf.set(u, k);
     partnerOf.set(k, u);
   }
+  // The catalogue's K invariants on each pair, each finding on the copy its witness is in.
+  const pairK = CATALOGUE.filter((inv) => PAIR_INVARIANT_IDS.includes(inv.id));
+  const kOf = new Map<Placed, DumpFinding[]>();
+  for (const [u, k] of pairs) {
+    if (!comparablePair(k.dump, u.dump)) continue;
+    const f = pairCatalogueFindings(k.dump, u.dump, pairK);
+    kOf.set(u, [...(kOf.get(u) ?? []), ...f.user]);
+    kOf.set(k, [...(kOf.get(k) ?? []), ...f.kernel]);
+  }
   const reports = new Map<Placed, DumpReport>();
   for (const p of placed) {
     const { dump, role } = p;
@@ -216,6 +226,7 @@ export function checkDumps(inputs: readonly CheckInput[], opts: CheckOptions = {
       ...userBitFindings(dump),
       ...(role === 'user' ? userCopyFindings(dump) : []),
       ...(kernel !== undefined ? pairFindings(kernel.dump, dump) : []),
+      ...(kOf.get(p) ?? []),
       ...(typeof cat === 'string' ? [] : cat),
     ];
     const partner = partnerOf.get(p);

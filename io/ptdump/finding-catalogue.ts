@@ -51,16 +51,10 @@ export const DUMP_FINDINGS = [
     references: [`${PTI} pti_clone_kernel_text`, 'c40a56a7818c'],
   },
   {
-    id: 'K-dump-glb', family: 'K', title: 'GLB only on mappings identical in both PTI copies',
-    statement: 'Every global (GLB) mapping of one copy of a process is mapped identically (level and flags) in the other copy.',
-    rationale: 'A global TLB entry survives the CR3 switch between the copies, so it must mean the same in both; otherwise the user copy reads through a kernel translation.',
-    references: [`${PTI} pti_kernel_image_global_ok, pti_set_kernel_image_nonglobal`],
-  },
-  {
-    id: 'K-dump-user-half', family: 'K', title: 'User half identical in both PTI copies',
-    statement: 'The user half of the kernel copy and of the user copy of one process print the same leaves with the same flags.',
-    rationale: 'Both copies share the user half (__pti_set_user_pgtbl writes every user-half pgd entry into both); only the kernel copy\'s pgd carries the NX poison, which ptdump does not print.',
-    references: [`${PTI} __pti_set_user_pgtbl`],
+    id: 'K-dump-glb', family: 'K', title: 'GLB only where both PTI copies map',
+    statement: 'No global (GLB) mapping of one copy of a process falls where the other copy prints nothing present (where both map, K3 global_translations_are_the_same_in_every_root judges).',
+    rationale: 'A global TLB entry survives the CR3 switch between the copies, so the user copy reads through a kernel translation it does not have. A PTI kernel masks _PAGE_GLOBAL off every kernel mapping but the ranges it clones (pti_clone_pgtable sets it on both); ptspec\'s PAGE_KERNEL is global everywhere, so its states cannot carry this rule and only a dump check states it.',
+    references: [`${PTI} pti_kernel_image_global_ok, pti_set_kernel_image_nonglobal, pti_clone_pgtable`],
   },
 ] as const satisfies readonly DumpFindingDefinition[];
 

@@ -59,11 +59,14 @@ export function dumpToAbstractState(views: readonly DumpView[]): AbstractState {
   const paging = views[0]?.dump.paging ?? '4-level';
   if (views.some((v) => v.dump.paging === '32-bit')) throw new RangeError('32-bit dumps have no x86-64 abstract state');
   const levels: PagingLevels = paging === '5-level' ? 5 : 4;
-  const roots: AbstractRoot[] = views.map((v, id) => ({
-    id,
-    kind: v.kind,
-    leaves: dumpLeaves(v.dump).map((l): Leaf => ({ vpn: l.vpn, pfn: (l.vpn % SYNTHETIC_FRAMES), size: l.size, prot: l.prot })),
-  }));
+  return dumpState(levels, views.map((v, id) => ({ id, kind: v.kind, leaves: dumpLeaves(v.dump).map(syntheticLeaf) })));
+}
+
+/** A dump leaf with its synthetic frame. */
+export const syntheticLeaf = (l: DumpLeaf): Leaf => ({ vpn: l.vpn, pfn: l.vpn % SYNTHETIC_FRAMES, size: l.size, prot: l.prot });
+
+/** The state around roots read from dumps: a synthetic machine, no frame facts, no TLBs. */
+export function dumpState(levels: PagingLevels, roots: readonly AbstractRoot[]): AbstractState {
   // No table pool is visible in a dump: size it to the footprint so no ENOMEM-style check fires.
   const tablesInUse = roots.reduce((n, r) => n + tableFootprint(levels, r.leaves), 0);
   return {
