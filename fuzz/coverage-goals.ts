@@ -11,7 +11,7 @@ import type { Op } from '../spec/commands.ts';
 import type { Errno } from '../spec/errors.ts';
 import type { Profile } from '../spec/system.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
-import { OPERATIONS } from '../spec/operations.ts';
+import { OPERATIONS, OPS } from '../spec/operations.ts';
 import { PageSizeC, strictObject } from '../io/trace.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { AXES, possibleAxes, type Axis, type Coverage } from './coverage.ts';
@@ -95,10 +95,18 @@ export function campaignAxes(scenarios: Scenarios): Axis[] {
   return AXES.filter((a) => possible.has(a));
 }
 
+/**
+ * Whether the campaign ran the isolation operations: a target without the capability (a
+ * module that does not offer it) never generates one, and its report leaves them out.
+ */
+export function isolationFuzzed(cov: Coverage): boolean {
+  return OPS.some((op) => OPERATIONS[op].capability !== 'core' && Object.values(cov.outcomes[op] ?? {}).some((k) => k > 0));
+}
+
 /** What the campaign never exercised of what it could have under its profile (with none given, under any profile). */
 export function coverageGaps(cov: Coverage, scenarios: Scenarios, invariantIds: readonly string[], profile?: Profile): Gaps {
   const outcomes: string[] = [];
-  for (const [op, possible] of possibleOutcomes(profile)) {
+  for (const [op, possible] of possibleOutcomes(profile, isolationFuzzed(cov))) {
     for (const o of possible) if ((cov.outcomes[op]?.[o] ?? 0) === 0) outcomes.push(`${op}→${o}`);
   }
   return {
@@ -116,7 +124,7 @@ export function coverageGaps(cov: Coverage, scenarios: Scenarios, invariantIds: 
 export function outcomePairs(cov: Coverage, profile?: Profile): { readonly seen: number; readonly possible: number } {
   let seen = 0;
   let possible = 0;
-  for (const [op, outs] of possibleOutcomes(profile)) {
+  for (const [op, outs] of possibleOutcomes(profile, isolationFuzzed(cov))) {
     possible += outs.length;
     for (const o of outs) if ((cov.outcomes[op]?.[o] ?? 0) > 0) seen++;
   }

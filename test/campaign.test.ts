@@ -2,12 +2,13 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Command } from '../spec/commands.ts';
+import type { Command, Op } from '../spec/commands.ts';
 import { globalRunIndex, runSeed, shrinkFailure } from '../fuzz/campaign-run.ts';
 import type { TraceFailure } from '../fuzz/check.ts';
 import { FailureDb, fileNameOf } from '../fuzz/failure-db.ts';
 import { coverageGaps } from '../fuzz/coverage-goals.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
+import { OPERATIONS } from '../spec/operations.ts';
 import { emptyCoverage } from '../fuzz/coverage.ts';
 import { loadUserImpl, missingParts, REQUIRED_METHODS } from '../fuzz/user-impl.ts';
 import { formatFailureFile, parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
@@ -150,9 +151,16 @@ describe('coverage gaps', () => {
   it('lists every possible outcome, access, size and region of an empty campaign', () => {
     const scenario = kernelScenario();
     const gaps = coverageGaps(emptyCoverage(), scenario, ['S1', 'P2']);
-    const possible = Object.values(POSSIBLE_OUTCOMES).reduce((n, outs) => n + outs.length, 0);
-    expect(gaps.outcomes).toHaveLength(possible);
+    // No isolation operation ran (a target without the capability): the core ones only.
+    const core = Object.entries(POSSIBLE_OUTCOMES).filter(([op]) => OPERATIONS[op as Op].capability === 'core');
+    expect(gaps.outcomes).toHaveLength(core.reduce((n, [, outs]) => n + outs.length, 0));
     expect(gaps.outcomes).toContain('map→ENOMEM');
+    expect(gaps.outcomes).not.toContain('setLdt→ok');
+    // One isolation command ran: every isolation outcome it could have is asked for too.
+    const iso = emptyCoverage();
+    iso.outcomes['createProcess'] = { ok: 1 };
+    const all = Object.values(POSSIBLE_OUTCOMES).reduce((n, outs) => n + outs.length, 0);
+    expect(coverageGaps(iso, scenario, []).outcomes).toHaveLength(all - 1);
     expect(gaps.pageSizes).toEqual(['4K', '2M', '1G']);
     expect(gaps.regions).toEqual(scenario.regions.map((r) => r.name));
     expect(gaps.invariants).toEqual(['S1', 'P2']);
