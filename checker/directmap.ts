@@ -3,6 +3,7 @@
  * per-leaf test of the definition's own predicate, run on the leaves of the scope only,
  * since a leaf breaks them by its own address, frame and permission.
  */
+import { upperHalfStart } from '../spec/address.ts';
 import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapRegion, framesText, hasFrameFacts } from '../spec/invariants/terms.ts';
 import { atDirectMapPage, executableInDirectMap, nonLinearLeaf } from '../spec/invariants/directmap.ts';
 import { tlbText } from '../spec/invariants/tlb.ts';
@@ -39,7 +40,7 @@ export const DIRECT_MAP_CHECKS: CheckTable = {
   free_frames_mapped_only_by_their_direct_map_page: mappedBesideDirectMapCheck('free', 'a free frame mapped outside its direct-map page'),
   // The TLB-against-frames checks ignore the scope, as the L checks do (checker/tlb.ts).
   no_tlb_entry_caches_a_frame_removed_from_the_direct_map: cachedFramesCheck(
-    (state, e) => !owedFor(state.pendingFlush, e), (run) => run.noDirectMap, 'the frame is removed from the direct map'),
+    (state, e) => e.leaf.vpn >= upperHalfStart(state.config.levels) && !owedFor(state.pendingFlush, e), (run) => run.noDirectMap, 'the frame is removed from the direct map'),
   // One pass over the frame runs.
   frames_restored_to_the_direct_map_before_freed: 'definition',
   free_frames_cached_only_at_their_direct_map_page: cachedFramesCheck(

@@ -22,7 +22,7 @@ import { createImpl } from '../impl/index.ts';
 import { printState } from '../io/ptdump/print.ts';
 import { createModel } from '../model/index.ts';
 import { applyCommand } from '../spec/commands.ts';
-import { SCENARIOS, scenarioNamed } from '../spec/scenario.ts';
+import { SCENARIOS, ptiBoot, scenarioNamed } from '../spec/scenario.ts';
 import { INIT_MM, type AbstractState, type RootId } from '../spec/state.ts';
 import type { PageTableSystemFactory } from '../spec/system.ts';
 import { loadUserImpl, UserImplError } from '../fuzz/user-impl.ts';
@@ -52,7 +52,7 @@ export function bootScenario(name: string, system: 'model' | 'impl' | PageTableS
   const factory = system === 'model' ? createModel : system === 'impl' ? createImpl : system;
   const isolated = processes !== undefined;
   const boot: readonly Cmd[] = isolated
-    ? [...scenario.boot, ...(scenario.isolationBoot ?? []), ...Array.from({ length: processes }, (): Cmd => ({ op: 'createProcess' }))]
+    ? [...ptiBoot(scenario), ...Array.from({ length: processes }, (): Cmd => ({ op: 'createProcess' }))]
     : scenario.boot;
   let step = 'the factory';
   try {

@@ -4,7 +4,7 @@
  * `ptspec replay`) and in every worker, from plain data that crosses the thread boundary.
  */
 import { applyCommand } from '../spec/commands.ts';
-import { scenarioNamed, type Scenario } from '../spec/scenario.ts';
+import { ptiBoot, scenarioNamed, type Scenario } from '../spec/scenario.ts';
 import type { PageTableSystemFactory, Profile } from '../spec/system.ts';
 import type { MutantName } from '../impl/mutants.ts';
 import { runTrace, type TraceFailure } from './check.ts';
@@ -90,7 +90,7 @@ export async function traceSetupFor(scenarioName: string, target: TargetSpec, fu
   // without the capability too.
   const adapter = target.kind === 'module' ? await adapterOf(target.url) : null;
   const isolation = adapter === null || offersIsolation(adapter, scenario);
-  const booted = isolation ? { ...scenario, boot: [...scenario.boot, ...(scenario.isolationBoot ?? [])] } : scenario;
+  const booted = isolation ? { ...scenario, boot: ptiBoot(scenario) } : scenario;
   const builtin = {
     ...builtinTarget(booted, target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery,
     ...(target.profile === 'linux' ? { profile: target.profile } : {}),

@@ -170,6 +170,18 @@ function kernelIsolationBoot(config: SystemConfig): Command[] {
   return [{ op: 'ptiClone', vpn: L.kernelText + KERNEL_IMAGE.textPfn, pages: PAGES['2M'], level: 'pmd' }];
 }
 
+/**
+ * The boot of a scenario on a system with the isolation capability: with PTI the kernel is
+ * "mostly non-Global" (arch/x86/mm/init.c probe_page_size_mask: __default_kernel_pte_mask
+ * loses _PAGE_GLOBAL, and PAGE_KERNEL and its kin are masked with it), so every boot
+ * mapping is made without G; then the scenario's isolation clones (pti_clone_pgtable sets
+ * G on what it clones, in both copies, under linux).
+ */
+export function ptiBoot(scenario: Scenario): Command[] {
+  const masked = scenario.boot.map((c): Command => (c.op === 'map' ? { ...c, prot: { ...c.prot, global: false } } : c));
+  return [...masked, ...(scenario.isolationBoot ?? [])];
+}
+
 /** Built-in scenarios by name (`--scenario NAME`). */
 export const SCENARIOS: Readonly<Record<string, () => Scenario>> = {
   kernel: () => kernelScenario(),

@@ -74,6 +74,23 @@ describe('ptspec check', () => {
 });
 
 describe('ptspec dump', () => {
+  it("prints a process's two KPTI copies as current_kernel and current_user, and check --user accepts the pair", async () => {
+    const [k, u] = await Promise.all([ptspec('dump', '--root', 'kernel', '--pid', '1'), ptspec('dump', '--root', 'user', '--pid', '1')]);
+    expect([k.code, u.code]).toEqual([0, 0]);
+    // PTI: the kernel is mostly non-global (strict clones the entry text as it is, without G).
+    expect(k.stdout).toContain('0xffffffff81000000-0xffffffff81a00000          10M     ro         PSE         x  pmd\n');
+    expect(u.stdout).toContain('0xffffffff81000000-0xffffffff81200000           2M     ro         PSE         x  pmd\n');
+    expect(u.stdout).not.toContain('Low Kernel Mapping ]---\n0xffff888000000000-0xffff888000200000');
+    const dir = mkdtempSync(join(tmpdir(), 'ptspec-pair-'));
+    writeFileSync(join(dir, 'k.txt'), k.stdout);
+    writeFileSync(join(dir, 'u.txt'), u.stdout);
+    const checked = await ptspec('check', join(dir, 'k.txt'), '--user', join(dir, 'u.txt'));
+    rmSync(dir, { recursive: true });
+    expect(checked.stdout).toContain('(PTI user copy)');
+    expect(checked.stdout).not.toContain('FAIL');
+    expect(checked.code, checked.stdout).toBe(0);
+  });
+
   it('prints the booted kernel scenario, and check accepts it: no W+X, no findings', async () => {
     const dump = await ptspec('dump', '--scenario', 'kernel');
     expect(dump.code).toBe(0);

@@ -11,7 +11,7 @@
 import { expect } from 'vitest';
 import type { MutantName } from '../impl/index.ts';
 import { X86_64_LAYOUT_4LEVEL } from '../spec/address.ts';
-import { kernelScenario, type Scenario } from '../spec/scenario.ts';
+import { kernelScenario, ptiBoot, type Scenario } from '../spec/scenario.ts';
 import { INIT_MM } from '../spec/state.ts';
 import type { Profile } from '../spec/system.ts';
 import { runTrace } from '../fuzz/check.ts';
@@ -98,7 +98,7 @@ export const ISOLATION: ReadonlySet<MutantName> = new Set<MutantName>([
 export function catchMutant(name: MutantName): void {
   const base = (SCENARIO[name] ?? kernelScenario)();
   const isolated = ISOLATION.has(name);
-  const scenario = isolated ? { ...base, boot: [...base.boot, ...(base.isolationBoot ?? [])] } : base;
+  const scenario = isolated ? { ...base, boot: ptiBoot(base) } : base;
   const profile = { ...(PROFILE[name] === undefined ? {} : { profile: PROFILE[name] }), ...(isolated ? { isolation: true } : {}) };
   const target = { ...builtinTarget(scenario, name), ...profile };
   const r = runFuzz({ ...target, maxCommands: 100, shortFraction: 0.8 }, fcParams({ numRuns: 300 }), 300);

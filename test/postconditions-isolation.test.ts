@@ -11,7 +11,7 @@ import { createImpl } from '../impl/index.ts';
 import { Model } from '../model/index.ts';
 import { applyCommand, type Command } from '../spec/commands.ts';
 import { postcondition, type PostMode } from '../spec/contracts/post/index.ts';
-import { kernelScenario } from '../spec/scenario.ts';
+import { kernelScenario, ptiBoot } from '../spec/scenario.ts';
 import type { AbstractState, Leaf } from '../spec/state.ts';
 import { LDT_PROT, ldtSlotVpn } from '../spec/roots.ts';
 import type { PageTableSystem, Profile, SystemSetup } from '../spec/system.ts';
@@ -38,7 +38,7 @@ describe('(a) model and impl satisfy the isolation relations', () => {
       fc.property(commandsArb(scenario, { maxCommands: 60, isolation: true }), fc.constantFrom<PostMode>('full', 'local'), (commands, mode) => {
         for (const [system, make] of Object.entries(systems)) {
           const sys = make({ config: scenario.config, frames: scenario.frames, profile, isolation: true });
-          const boot = [...scenario.boot, ...(scenario.isolationBoot ?? [])];
+          const boot = ptiBoot(scenario);
           for (const c of boot) expect(applyCommand(sys, c).ok).toBe(true);
           // translate and access on a root other than 0 wait on validateAccess/validateTranslate accepting it (spec/contracts/access.ts); linux core ops have prose contracts only (fuzz/check.ts).
           const skipped = ['translate', 'access', ...(profile === 'linux' ? ['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault'] : [])];
@@ -61,7 +61,7 @@ const USER_RW = { write: true, user: true, execKernel: false, execUser: false, g
 function step(c: Command, setup: readonly Command[] = [{ op: 'createProcess' }]): { before: AbstractState; r: ReturnType<typeof applyCommand>; after: AbstractState } {
   const sc = kernelScenario();
   const sys = new Model({ config: sc.config, frames: sc.frames, isolation: true });
-  for (const x of [...sc.boot, ...(sc.isolationBoot ?? []), ...setup]) expect(applyCommand(sys, x).ok).toBe(true);
+  for (const x of [...ptiBoot(sc), ...setup]) expect(applyCommand(sys, x).ok).toBe(true);
   const before = sys.abstract();
   const r = applyCommand(sys, c);
   return { before, r, after: sys.abstract() };

@@ -8,7 +8,7 @@
  * .ci/run: npm test stays fast enough to run before every commit.
  */
 import { describe, expect, it } from 'vitest';
-import { kernelScenario } from '../spec/scenario.ts';
+import { kernelScenario, ptiBoot } from '../spec/scenario.ts';
 import { isIsolationOp } from '../spec/commands.ts';
 import { OPS } from '../spec/operations.ts';
 import { builtinTarget } from '../fuzz/defaults.ts';
@@ -50,7 +50,7 @@ describe('refinement: impl against model', () => {
   it(`holds with the isolation capability for ${ISOLATION_RUNS} sequences, under both profiles`, () => {
     // Processes, KPTI clones, LDTs and ASI mappings among the core operations, from the
     // scenario's isolation boot (pti_init's clones), as campaigns fuzz the built-in impl.
-    const booted = { ...scenario, boot: [...scenario.boot, ...(scenario.isolationBoot ?? [])] };
+    const booted = { ...scenario, boot: ptiBoot(scenario) };
     for (const profile of ['strict', 'linux'] as const) {
       const r = runFuzz({ ...builtinTarget(booted), isolation: true, profile, maxCommands: 100, shortFraction: 0.5, fullCheckEvery: 50 }, fcParams({ numRuns: ISOLATION_RUNS }));
       if (r.failed) {

@@ -9,7 +9,7 @@
  * The regions come from the memory size, which a parsed dump does not have (its frames
  * are synthetic): on a dump these hold vacuously.
  */
-import type { Vpn } from '../address.ts';
+import { isKernelHalf, type Vpn } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
 import type { AbstractState, FrameRun, Leaf, TlbEntry } from '../state.ts';
 import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapBase, directMapRegion, everyLeaf, framesText, hasFrameFacts, mappedBesideDirectMap, isExecutable, leafFrames, leafMeets, runText, sharedFrames } from './terms.ts';
@@ -160,13 +160,14 @@ export const DIRECT_MAP: readonly InvariantDefinition[] = [
     name: 'no_tlb_entry_caches_a_frame_removed_from_the_direct_map',
     family: 'D',
     title: 'Frames removed from the direct map cached nowhere once flushed',
-    statement: 'No TLB entry whose pages meet no owed flush caches a frame with noDirectMap, on any CPU.',
+    statement: 'No kernel-half TLB entry whose pages meet no owed flush caches a frame with noDirectMap, on any CPU.',
     rationale:
       'Removing a frame from the direct map (secretmem, guest_memfd) is meant to take it out of reach of the kernel\'s own ' +
       'loads, speculative ones included: a translation still cached on some CPU keeps it in reach. secretmem_fault removes ' +
       'the page with set_direct_map_invalid_noflush and then flushes it (flush_tlb_kernel_range of the page); guest_memfd\'s ' +
       'direct-map removal flushes the folio after set_direct_map_valid_noflush(false). Until that flush the removal is owed, ' +
-      'not done.',
+      'not done. The user half is out of its scope: a process reading its own secretmem page through its own mapping is ' +
+      'what secretmem is for.',
     references: [
       'mm/secretmem.c (gregkh/linux bb1c1963) secretmem_fault',
       'KVM: guest_memfd direct-map removal series (Roy, Kalyazin; lkml 2025) kvm_gmem_folio_zap_direct_map',
@@ -176,7 +177,7 @@ export const DIRECT_MAP: readonly InvariantDefinition[] = [
     kernelNote:
       'set_direct_map_invalid_noflush removes only the direct-map page: any other mapping of the frame (a vmalloc alias) ' +
       'and its cached translations stay, which nothing in the kernel checks.',
-    holds: (state) => cachedFramesOf(state, (e) => !owedAt(state, e), (run) => run.noDirectMap, 'the frame is removed from the direct map'),
+    holds: (state) => cachedFramesOf(state, (e) => isKernelHalf(e.leaf.vpn, state.config.levels) && !owedAt(state, e), (run) => run.noDirectMap, 'the frame is removed from the direct map'),
   },
   {
     id: 'D6',
