@@ -166,6 +166,18 @@ export function rootView(state: AbstractState, id: RootId, seen: ReadonlySet<Roo
 }
 
 /**
+ * The root whose own tables a walk from root `id` goes through at `vpn`: `id` itself
+ * where it holds the slot, else the owner for the root it mirrors the slot from (a
+ * process pgd's vmalloc slots are init_mm's tables). Cycle-safe, like rootView. Trusted geometry.
+ */
+export function tableOwner(state: AbstractState, id: RootId, vpn: Vpn, seen: ReadonlySet<RootId> = new Set()): RootId {
+  const root = state.roots.find((r) => r.id === id);
+  if (root === undefined || seen.has(id)) return id;
+  const m = heldMirrors(state.config.levels, root).find((x) => vpn >= x.vpn && vpn < x.vpn + x.pages);
+  return m === undefined ? id : tableOwner(state, m.from, vpn, new Set([...seen, id]));
+}
+
+/**
  * The kernel ranges a KPTI user copy may map (K2): the cpu_entry_area and espfix slots
  * (pti_clone_user_shared, pti_setup_espfix64 clone their p4d entry, 512 GiB), the LDT remap, and the
  * kernel image from _text to the end of rodata (pti_clone_entry_text, and

@@ -90,6 +90,18 @@ describe('(c) isolation relations on tampered steps', () => {
     expect(clausesOf(before, c, r, { ...after, roots: after.roots.filter((x) => x.id !== 4).concat(before.roots.filter((x) => x.id === 4)).sort((a, b) => a.id - b.id) })).toEqual(['mapUser.leaves']);
   });
 
+  it("a lazy unmap unlinks the table a process pgd's cached walk reaches through init_mm's slot", () => {
+    // The pgd's vmalloc slot is init_mm's tables (spec/roots.ts tableOwner): its cached entry goes unlinked too.
+    const vmalloc = kernelScenario().regions.find((x) => x.name === 'vmalloc')!.vpn;
+    const c: Command = { op: 'unmap', root: 0, vpn: vmalloc + 1, pages: 64, flush: false };
+    const { before, r, after } = step(c, [{ op: 'createProcess' }, { op: 'access', cpu: 0, root: 3, vpn: vmalloc + 1, kind: 'r', mode: 'kernel' }]);
+    expect(r.ok).toBe(true);
+    expect(after.walkCache?.filter((w) => w.root === 3).map((w) => w.table)).toContain('unlinked');
+    expect(clausesOf(before, c, r, after)).toEqual([]);
+    const stillCurrent = { ...after, walkCache: after.walkCache?.map((w) => (w.root === 3 ? { ...w, table: 'current' as const } : w)) };
+    expect(clausesOf(before, c, r, stillCurrent)).toContain('unmap.tlb');
+  });
+
   it('a refusal changes nothing; ENOENT pid for a process that does not exist', () => {
     const c: Command = { op: 'exitProcess', pid: 7 };
     const { before, r, after } = step(c);

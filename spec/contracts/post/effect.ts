@@ -10,7 +10,7 @@
  */
 import { PAGES, leafLevel, pagesPerEntry, pfnToHex, vpnToHex, type Level, type PageSize, type PagingLevels, type Pfn, type Vpn } from '../../address.ts';
 import { tableFootprint } from '../../footprint.ts';
-import { heldMirrors } from '../../roots.ts';
+import { heldMirrors, tableOwner } from '../../roots.ts';
 import { INIT_MM, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type FrameUse, type Leaf, type RootId, type RootKind, type TlbEntry, type WalkCacheEntry } from '../../state.ts';
 import { breach, leafText, type Clause, type PostMode, type PostViolation } from './clause.ts';
 import { checkOutside, checkTranslation, checkWindows, firstEndingAfter, kinds, leafAt, leafEnd, leavesOnly, meeting, sameLeaf, sameLists, unchangedAt, type Entries, type Expectation, type Mismatch } from './leaves.ts';
@@ -323,9 +323,11 @@ function checkWalkCache(before: AbstractState, after: AbstractState, e: Effect, 
   const removed = flushedAll || e.fill !== undefined ? new Set<string>() : removedTables(before, after, e.windows);
   // The very same list is right only if the step unlinked none of the tables it caches (a lazy unmap that
   // forgot to mark them must not pass by handing back the list it had).
-  if (quiet && is === was && !was.some((w) => w.root === INIT_MM && w.table === 'current' && removed.has(`${w.level}:${w.vpn}`))) return [];
+  // The core operations unlink init_mm's tables, which every root mirroring the slot walks through too.
+  const inInitMm = (w: WalkCacheEntry): boolean => tableOwner(before, w.root, w.vpn) === INIT_MM;
+  if (quiet && is === was && !was.some((w) => inInitMm(w) && w.table === 'current' && removed.has(`${w.level}:${w.vpn}`))) return [];
   let want = flushedAll ? [] : was.filter((w) => (e.flushedLocal === undefined || w.cpu !== e.flushedLocal.cpu) && (mm === undefined || !mm.roots.includes(w.root)));
-  want = want.map((w) => (w.table === 'current' && removed.has(`${w.level}:${w.vpn}`) && w.root === INIT_MM ? { ...w, table: 'unlinked' as const } : w));
+  want = want.map((w) => (w.table === 'current' && removed.has(`${w.level}:${w.vpn}`) && inInitMm(w) ? { ...w, table: 'unlinked' as const } : w));
   if (e.fill !== undefined) {
     const f = e.fill;
     const filled: WalkCacheEntry[] = [];
