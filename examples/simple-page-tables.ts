@@ -15,25 +15,35 @@
  * Every array is built anew and never changed after it is built: the fuzzer keeps the
  * states `abstract()` returns to compare them with the next ones.
  *
+ * With `SystemSetup.isolation` it also has the isolation capability (`isolation`,
+ * examples/simple-isolation.ts): roots 1 and 2 from boot, processes with their KPTI pair
+ * and ASI root, pti_clone_pgtable, the LDT remap and the ASI restricted direct map, all
+ * written from spec/contracts/isolation.ts and spec/roots.ts. Then `abstract()` lists those
+ * roots and counts their tables, translate and access walk any of them through what it
+ * mirrors, a range flush drops the TLB entries of every root, and the strict policy of
+ * the core operations sees every root (K3 and A2 refuse a change under a page root 1 or 2
+ * copies). Without it the system is init_mm alone, as before.
+ *
  * It uses only the spec's trusted exports (spec/README.md: the argument validators,
  * address geometry, vocabulary, error constructors, `policyError`), `tableFootprint` for
  * ENOMEM and the public checker for EPERM. Outside this repository, import them from 'ptspec/spec' and 'ptspec/checker'.
+ *
+ * It follows the strict profile in its core operations: under `profile: 'linux'` only the
+ * isolation operations do what spec/contracts/isolation.ts says linux does (no EPERM, no
+ * flush after a clone, _PAGE_GLOBAL on clones, diverged user copies, asi_map's skipped 4K
+ * blocks and their warning, the ASI tables vunmap keeps).
  */
 import {
   fail, INIT_MM, sameFrameFacts, kernelLayout, leafLevel, OK, ok, PAGE_KERNEL, PAGES, pagesPerEntry, pfnToHex, policyError, STRICT_POLICY,
   tableFootprint, TLB_SINGLE_PAGE_FLUSH_CEILING, validateAccess, validateCollapse, validateFlush, validateFlushLocal, validateFrames,
   validateMap, validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, vpnToHex,
   type AbstractState, type AccessKind, type AccessMode, type AccessOutcome, type FlushObligation, type FlushOptions,
-  type FrameRun, type FrameUse, type Leaf, type Level, type MapOptions, type MutatingOp, type PageSize, type PageTableSystem,
-  type PageTableSystemFactory, type Pfn, type Prot, type ProtChange, type ProtectOptions, type PtError, type Result,
+  type FrameRun, type FrameUse, type IsolationOps, type KernelEvent, type Leaf, type Level, type MapOptions, type MutatingOp, type PageSize,
+  type PageTableSystem, type PageTableSystemFactory, type Pfn, type Prot, type ProtChange, type ProtectOptions, type PtError, type Result,
   type RootId, type SystemConfig, type SystemSetup, type TlbEntry, type Translation, type Vpn, type WalkCacheEntry,
 } from '../spec/index.ts';
 import { checkAll, invariantById, type Invariant } from '../checker/index.ts';
-
-interface Range {
-  readonly vpn: Vpn;
-  readonly pages: number;
-}
+import { SimpleIsolation, mergeRanges, type Core, type Range } from './simple-isolation.ts';
 
 /** A page table by its place in the tree: the level-`level` table covering the aligned span [vpn, vpn+pages). */
 interface Table extends Range {
@@ -211,17 +221,6 @@ function allowed(p: Prot, kind: AccessKind, mode: AccessMode): boolean {
   return mode === 'kernel' ? p.execKernel && !p.user : p.execUser;
 }
 
-/** Sorted ranges with the overlapping and touching ones joined. */
-function mergeRanges(ranges: readonly Range[]): Range[] {
-  const out: Range[] = [];
-  for (const r of [...ranges].sort((a, b) => a.vpn - b.vpn)) {
-    const last = out[out.length - 1];
-    if (last !== undefined && end(last) >= r.vpn) out[out.length - 1] = { vpn: last.vpn, pages: Math.max(end(last), end(r)) - last.vpn };
-    else out.push(r);
-  }
-  return out;
-}
-
 // ---- ranges of frames and of obligations ----
 
 /** [start, start+count) cut at the edges of [lo, hi): its non-empty pieces, each inside [lo, hi) or not. */
@@ -310,11 +309,52 @@ class SimplePageTables implements PageTableSystem {
   private pendingTables: readonly Table[] = [];
   /** tableFootprint of `leaves`, kept at commit: the fuzzer calls abstract() after every command. */
   private footprint: number;
+  /**
+   * KPTI, the LDT remap, ASI and processes (simple-isolation.ts), when the setup asks for
+   * them: the roots beside init_mm live there; init_mm and every cache stay here.
+   */
+  readonly isolation?: IsolationOps;
+  private readonly iso?: SimpleIsolation;
+  /** With the capability only: what the isolation operations printed (linux asiMap; the core prints nothing). */
+  readonly takeEvents?: () => readonly KernelEvent[];
 
   constructor(setup: SystemSetup) {
     this.config = setup.config;
     this.frames = canonicalFrames(setup.frames);
     this.footprint = tableFootprint(this.config.levels, this.leaves);
+    if (setup.isolation === true) {
+      const iso = new SimpleIsolation(this.core(setup));
+      this.iso = iso;
+      this.isolation = iso;
+      this.takeEvents = () => iso.takeEvents();
+    }
+  }
+
+  /**
+   * What the isolation part may read and do here: init_mm's leaves, the frames and the
+   * state, the leaf rules map and unmap follow, the policy check, and the two kinds of
+   * flush (a kernel range flush of every root, a process flush of some roots).
+   */
+  private core(setup: SystemSetup): Core {
+    return {
+      config: this.config,
+      profile: setup.profile ?? 'strict',
+      leaves: {
+        meeting,
+        place: (vpn, pfn, pages, prot) => placeLeaves(this.config, vpn, pfn, pages, changed(prot, {}), '1G'),
+        remove: (leaves, r) => editRange(leaves, r, () => true, () => null),
+      },
+      kernelLeaves: () => this.leaves,
+      setKernelLeaves: (leaves) => {
+        this.leaves = leaves;
+      },
+      frames: () => this.frames,
+      state: () => this.abstract(),
+      tables: () => this.footprint + this.pendingTables.length,
+      refusal: (op, candidate, scopes) => refusal(op, candidate, scopes),
+      flush: (ranges) => this.flushRanges(ranges),
+      forget: (roots, range) => this.forget(roots, range),
+    };
   }
 
   map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): Result<void> {
@@ -471,15 +511,15 @@ class SimplePageTables implements PageTableSystem {
   }
 
   translate(root: RootId, vpn: Vpn): Result<Translation> {
-    const bad = validateTranslate(this.config, root, vpn);
+    const bad = validateTranslate(this.config, root, vpn, this.iso?.rootIds());
     if (bad) return refuse(bad);
-    const leaf = leafAt(this.leaves, vpn);
+    const leaf = this.viewLeafAt(root, vpn);
     if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not mapped`);
     return ok({ leaf, pfn: leaf.pfn + (vpn - leaf.vpn) });
   }
 
   access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome> {
-    const bad = validateAccess(this.config, cpu, root, vpn, kind, mode);
+    const bad = validateAccess(this.config, cpu, root, vpn, kind, mode, this.iso?.rootIds());
     if (bad) return refuse(bad);
     // Of the entries covering vpn (a stale 4K one under a later 2M fill), the smallest is used.
     const cached = this.tlb
@@ -504,7 +544,12 @@ class SimplePageTables implements PageTableSystem {
       .filter((w) => w.cpu === cpu && w.root === root && w.vpn <= vpn && vpn < w.vpn + tableSpan(w.level))
       .sort((a, b) => a.level - b.level)[0];
     if (start !== undefined && start.table !== 'current') return undefined;
-    return leafAt(this.leaves, vpn);
+    return this.viewLeafAt(root, vpn);
+  }
+
+  /** What `root` maps at vpn: init_mm's own leaf, or (isolation) what the root's view holds there (spec/roots.ts mirrorsOf). */
+  private viewLeafAt(root: RootId, vpn: Vpn): Leaf | undefined {
+    return this.iso === undefined ? leafAt(this.leaves, vpn) : this.iso.leafAt(root, vpn);
   }
 
   /**
@@ -581,14 +626,15 @@ class SimplePageTables implements PageTableSystem {
   }
 
   abstract(): AbstractState {
+    const init = { id: INIT_MM, kind: 'kernel' as const, leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) };
     return {
       config: this.config,
       frames: this.frames,
-      roots: [{ id: INIT_MM, kind: 'kernel', leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }],
+      roots: [init, ...(this.iso?.abstractRoots() ?? [])],
       tlb: this.tlb,
       walkCache: this.walkCache,
       pendingFlush: this.obligations,
-      tablesInUse: this.footprint + this.pendingTables.length,
+      tablesInUse: this.footprint + this.pendingTables.length + (this.iso?.tables() ?? 0),
       pendingTableFrees: this.pendingTables.length,
     };
   }
@@ -596,15 +642,18 @@ class SimplePageTables implements PageTableSystem {
   /** The order every operation follows once its arguments and the state allow it: EPERM, then ENOMEM, then commit and flush. */
   private commit(op: MutatingOp, c: Candidate): Result<void> {
     const frames = c.frames ?? this.frames;
-    const candidate: AbstractState = { ...this.abstract(), frames, roots: [{ id: INIT_MM, kind: 'kernel', leaves: c.leaves }] };
-    const refused = refusal(op, candidate, c.touched);
+    // The other roots as they are: a change under a page root 1 or 2 copies is what K3 and A2 refuse.
+    const candidate: AbstractState = { ...this.abstract(), frames, roots: [{ id: INIT_MM, kind: 'kernel', leaves: c.leaves }, ...(this.iso?.abstractRoots() ?? [])] };
+    // Split and collapse keep every translation, so their contracts have no EPERM: a
+    // break already there (a linux clone outside the allowlist) is none of theirs.
+    const refused = op === 'split' || op === 'collapse' ? null : refusal(op, candidate, c.touched);
     if (refused) return refuse(refused);
     const nonPresent = c.nonPresent ?? this.nonPresent;
     // Non-present entries hold their table slots as leaves do.
     const entries = (leaves: readonly Leaf[]): Leaf[] => sortLeaves([...leaves, ...nonPresent]);
     const deferred = c.deferFrees === undefined ? [] : this.emptiedTables(entries(c.leaves), c.deferFrees);
     const footprint = tableFootprint(this.config.levels, entries(c.leaves));
-    const needed = tableFootprint(this.config.levels, entries(c.tablesBeforeCollapse ?? c.leaves)) + this.pendingTables.length + deferred.length;
+    const needed = tableFootprint(this.config.levels, entries(c.tablesBeforeCollapse ?? c.leaves)) + this.pendingTables.length + deferred.length + (this.iso?.tables() ?? 0);
     if (needed > this.config.tablePool.count) return fail('ENOMEM', 'tablePool', `needs ${needed} tables, the pool has ${this.config.tablePool.count}`);
     this.leaves = c.leaves;
     this.nonPresent = nonPresent;
@@ -627,7 +676,9 @@ class SimplePageTables implements PageTableSystem {
    * Tables emptied without a flush stay in every CPU's paging-structure caches that went
    * through them: those entries now point to an unlinked table (a walk through it finds
    * nothing), which is not freed until a flush empties the caches. Only init_mm's tables
-   * are ours to unlink.
+   * are ours to unlink, and only init_mm's entries are marked: the postcondition
+   * (spec/contracts/post/effect.ts, checkWalkCache) keeps a process or ASI root's cached
+   * entry for the same shared table 'current'.
    */
   private unlink(tables: readonly Table[]): void {
     const gone = new Set(tables.map(tableKey));
@@ -656,6 +707,16 @@ class SimplePageTables implements PageTableSystem {
     this.obligations = this.obligations.flatMap((o) =>
       cutAt(o.vpn, o.pages, r.vpn, end(r)).filter((p) => !p.inside).map((p) => ({ vpn: p.start, pages: p.count, reason: o.reason })));
     this.pendingTables = this.pendingTables.filter((t) => !meets(t, r));
+  }
+
+  /**
+   * flush_tlb_mm_range (isolation): on every CPU the TLB entries of these roots that meet
+   * `range` (all of theirs without one: exit, whose PCIDs die) and every paging-structure-cache
+   * entry of theirs. A process flush pays no kernel obligation and frees no pending table.
+   */
+  private forget(roots: ReadonlySet<RootId>, range?: Range): void {
+    this.tlb = this.tlb.filter((e) => !roots.has(e.root) || (range !== undefined && !meets(leafRange(e.leaf), range)));
+    this.walkCache = this.walkCache.filter((w) => !roots.has(w.root));
   }
 
   /** flush_tlb_all: every TLB and paging-structure cache emptied, every debt paid, every pending table freed. */

@@ -15,3 +15,8 @@ export * from './scenario.ts';
 export * from './footprint.ts';
 export * from './contracts/index.ts';
 export * from './invariants/index.ts';
+// The isolation capability's trusted geometry (spec/README.md, "Trusted exports"; not rootView or heldMirrors, the definitions).
+export {
+  PTI_USER_ROOT, ASI_GLOBAL_ROOT, processRootIds, pidOfRoot, slotPages, LDT_SLOT_PAGES, ldtRemap, ldtSlotVpn, LDT_PROT, mirrorsOf, ptiAllowlist,
+  type PageRange, type Mirror,
+} from './roots.ts';
