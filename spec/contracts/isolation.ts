@@ -56,8 +56,9 @@
  *   running past the user half;  EINVAL pfn  as for map;  EINVAL prot  as for map, and
  *   not user (user=false) or global (user PTEs are never _PAGE_GLOBAL);
  *   ENOENT pid;  EEXIST vpn  a page of the range is mapped in the user half;
- *   EPERM prot (strict)  the first STRICT_POLICY invariant the result breaks (S12, P3, P4
- *   and P2 bite here);  ENOMEM tablePool.
+ *   EPERM prot (strict)  the first STRICT_POLICY invariant the result breaks (S12, P3, P4,
+ *   P2 as a writing side of a frame the kernel executes, T5, D4 for a free frame, P7 for
+ *   none: the user half is not P7's; P1 exempts it);  ENOMEM tablePool.
  *   Post: the range is mapped as map would place it (largest leaves alignment allows, no
  *   cap) in the user copy with `prot`, and in the process-kernel root with the same
  *   leaves NX-poisoned (execKernel = execUser = false: __pti_set_user_pgtbl sets _PAGE_NX
