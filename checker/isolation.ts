@@ -11,7 +11,7 @@ import { upperHalfStart, type Vpn } from '../spec/address.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import {
   LDT_LEAF_FREED, LDT_TLB_FREED, PER_PROCESS_GLOBAL, divergedWitness, globalConflict, globalConflictText, inRange, isRestricted, kernelCopyReasons, listedInMirrorText,
-  perProcessGlobal, sensitiveWitness, stateAllowlist, unrestrictedDiffers, userCopyDiffers, userCopyKernelLeaf,
+  perProcessGlobal, processPids, sensitiveWitness, stateAllowlist, unrestrictedDiffers, userCopyDiffers, userCopyKernelLeaf,
 } from '../spec/invariants/isolation.ts';
 import { leafFrames, leafText, leafWitness, sharedFrames } from '../spec/invariants/terms.ts';
 import { tlbEnd, tlbWitness } from '../spec/invariants/tlb.ts';
@@ -51,21 +51,24 @@ function lastAt(sorted: readonly Leaf[], vpn: Vpn): Leaf | undefined {
   return l !== undefined && l.vpn === vpn ? l : undefined;
 }
 
+const ofKind = (r: AbstractRoot | undefined, k: AbstractRoot['kind']): AbstractRoot | undefined => (r?.kind === k ? r : undefined);
+
 /** K1: each user copy's user-half leaves in the scope against its kernel copy's, and back, by binary search on both. */
 const kptiPairs: Check = (state, scope) => {
   const w = new ScopedWitnesses(scope);
   const upper = upperHalfStart(state.config.levels);
   const [from, to] = bounds(scope);
   const trusted = scope !== undefined;
-  for (const user of state.roots) {
-    if (user.kind !== 'process-user') continue;
-    const kernelRoot = rootById(state, processRootIds(user.pid ?? 0).kernelRoot);
-    const u = sortedFor(user.leaves, scope);
+  for (const pid of processPids(state)) {
+    const ids = processRootIds(pid);
+    const user = ofKind(rootById(state, ids.userRoot), 'process-user');
+    const kernelRoot = ofKind(rootById(state, ids.kernelRoot), 'process-kernel');
+    const u = sortedFor(user?.leaves ?? [], scope);
     const k = sortedFor(kernelRoot?.leaves ?? [], scope);
-    for (const l of leavesMeeting(user.leaves, from, to, trusted)) {
+    for (const l of user === undefined ? [] : leavesMeeting(user.leaves, from, to, trusted)) {
       if (l.vpn >= upper) continue;
       const why = userCopyDiffers(l, lastAt(k, l.vpn));
-      if (why !== undefined) w.addLeaf(user, l, why);
+      if (why !== undefined) w.addLeaf(user!, l, why);
     }
     if (kernelRoot === undefined) continue;
     for (const l of leavesMeeting(kernelRoot.leaves, from, to, trusted)) {

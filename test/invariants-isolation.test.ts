@@ -94,6 +94,15 @@ const KC: Record<string, NegativeCase[]> = {
       want: { root: 4, vpn: U, pages: 1, frames: [{ pfn: UF + 1, count: 1 }], detail: about(/in the user copy is 4K leaf .* in the kernel copy/) },
     },
     {
+      // No operation builds it, but the statement is for every process: a lone pgd still has its user half judged.
+      name: 'a kernel copy with no user copy left, its user page executable',
+      state: () => {
+        const s = isolated({ kernel: [{ ...POISONED, prot: USER_RX }, LDT_LEAF] });
+        return { ...s, roots: s.roots.filter((r) => r.id !== 4) };
+      },
+      want: { ...whole(3, POISONED), detail: about(/not in the user copy/) },
+    },
+    {
       name: 'writable in the user copy only (a permission change made to one copy)',
       state: () => isolated({ user: [{ ...USER_LEAF, prot: { ...USER_RX, write: true } }] }),
       want: { ...whole(4, USER_LEAF), detail: about(/in the kernel copy/) },

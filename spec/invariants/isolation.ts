@@ -17,7 +17,6 @@ export const inRange = (leaf: Leaf, r: { vpn: Vpn; pages: number }): boolean => 
 /** prot without the execute rights: what NX poisoning keeps. */
 const sameButExec = (a: Prot, b: Prot): boolean => protEquals({ ...a, execKernel: false, execUser: false }, { ...b, execKernel: false, execUser: false });
 export const sameTranslation = (a: Leaf, b: Leaf): boolean => a.vpn - a.pfn === b.vpn - b.pfn && protEquals(a.prot, b.prot);
-const kind = (state: AbstractState, k: AbstractRoot['kind']): AbstractRoot[] => state.roots.filter((r) => r.kind === k);
 
 /** Pairs (a, b) of a leaf of each list that share a page: every pair, in any order the lists come (S4 and T1 report the disorder). */
 function overlaps(as: readonly Leaf[], bs: readonly Leaf[]): [Leaf, Leaf][] {
@@ -41,17 +40,23 @@ export function kernelCopyReasons(l: Leaf, inUserCopy: boolean): string[] {
   return out;
 }
 
+/** The pids of the processes the state has a root of (a KPTI pair, or what is left of one). */
+export const processPids = (state: AbstractState): number[] =>
+  [...new Set(state.roots.flatMap((r) => ((r.kind === 'process-kernel' || r.kind === 'process-user') && r.pid !== undefined ? [r.pid] : [])))];
+
 function k1(state: AbstractState): Witness[] {
   const out: Witness[] = [];
-  for (const user of kind(state, 'process-user')) {
-    const kernelRoot = state.roots.find((r) => r.id === processRootIds(user.pid ?? 0).kernelRoot);
+  for (const pid of processPids(state)) {
+    const ids = processRootIds(pid);
+    const user = state.roots.find((r) => r.id === ids.userRoot && r.kind === 'process-user');
+    const kernelRoot = state.roots.find((r) => r.id === ids.kernelRoot && r.kind === 'process-kernel');
     const u = userLeaves(state, user);
     const k = userLeaves(state, kernelRoot);
     const kAt = new Map(k.map((l) => [l.vpn, l]));
     const uAt = new Map(u.map((l) => [l.vpn, l]));
     for (const l of u) {
       const why = userCopyDiffers(l, kAt.get(l.vpn));
-      if (why !== undefined) out.push(leafWitness(user, l, why));
+      if (why !== undefined) out.push(leafWitness(user!, l, why));
     }
     if (kernelRoot === undefined) continue;
     for (const l of k) for (const why of kernelCopyReasons(l, uAt.has(l.vpn))) out.push(leafWitness(kernelRoot, l, why));
