@@ -1,6 +1,6 @@
 /** The fast checks of the P family (spec/invariants/permissions.ts defines them). */
 import { isKernelHalf, upperHalfStart, vpnToHex } from '../spec/address.ts';
-import { KERNEL_IMAGE_MAP, framesText, isExecutable, isWritable } from '../spec/invariants/terms.ts';
+import { KERNEL_IMAGE_MAP, framesText, isExecutable, isProcessUserLeaf, isWritable } from '../spec/invariants/terms.ts';
 import {
   Witnesses, forEachAliasLeaf, frameUseCheck, leafCheck, leafIntersectsAny, leafPages, mergeIntervals, type Check, type CheckTable, type FrameInterval,
   type Mapping,
@@ -65,7 +65,7 @@ interface Candidate extends Mapping {
  */
 const crossAliasWx: Check = (state, scope) => {
   const levels = state.config.levels;
-  const executes = (root: Mapping['root'], leaf: Mapping['leaf']): boolean => isExecutable(leaf.prot) && !(root.pid !== undefined && !isKernelHalf(leaf.vpn, levels));
+  const executes = (root: Mapping['root'], leaf: Mapping['leaf']): boolean => isExecutable(leaf.prot) && !isProcessUserLeaf(leaf, root, levels);
   const execSpans: FrameInterval[] = [];
   forEachAliasLeaf(state, scope, (root, leaf) => {
     if (executes(root, leaf)) execSpans.push({ lo: leaf.pfn, hi: leaf.pfn + leafPages(leaf) });
@@ -98,8 +98,8 @@ const crossAliasWx: Check = (state, scope) => {
 export const PERMISSIONS_CHECKS: CheckTable = {
   // A process's own user mappings may be W+X (a JIT); every other leaf, EFI's low 1:1 ones too, may not.
   no_leaf_writable_and_executable: leafCheck((state) => {
-    const kernelHalf = upperHalfStart(state.config.levels);
-    return (leaf, root) => ((leaf.vpn >= kernelHalf || root.pid === undefined) && isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${leafPages(leaf)} pages writable and executable` : undefined);
+    const levels = state.config.levels;
+    return (leaf, root) => (!isProcessUserLeaf(leaf, root, levels) && isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${leafPages(leaf)} pages writable and executable` : undefined);
   }),
   no_frame_writable_and_executable_through_two_aliases: crossAliasWx,
   no_kernel_text_frame_writable: frameUseCheck((leaf) => isWritable(leaf.prot), (r) => r.use === 'kernel-text', () => 'kernel text writable'),

@@ -408,7 +408,7 @@ class Resolver {
       // An operation on a process mostly meets one: where none is believed alive, three in
       // four are preceded by the createProcess that makes it (the fourth is ENOENT).
       const s = e.one;
-      if (this.isolation && s.op !== 'createProcess' && 'pid' in OPERATIONS[s.op].fields && !this.processes.anyAlive() && s.pid % 4 !== 3) {
+      if (this.isolation && actsOnProcess(s.op) && !this.processes.anyAlive() && s.pid % 4 !== 3) {
         const create: Command = { op: 'createProcess' };
         this.note(create);
         return [create, this.resolve(s)];
@@ -639,11 +639,14 @@ export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Ar
   return kept.chain((keep) => {
     const subset = ops.filter((_, i) => keep[i]);
     // An operation on a process needs one to exist: the subset keeps createProcess with them.
-    const needsProcess = subset.some((op) => op !== 'createProcess' && 'pid' in OPERATIONS[op].fields);
+    const needsProcess = subset.some(actsOnProcess);
     const withProcesses = needsProcess && !subset.includes('createProcess') ? [...subset, 'createProcess' as Op] : subset;
     return sequencesOf(withProcesses, LIFECYCLE_KINDS.filter((_, i) => keep[ops.length + i]));
   });
 }
+
+/** An operation on an existing process (it names a pid), which needs a createProcess before it. */
+const actsOnProcess = (op: Op): boolean => op !== 'createProcess' && 'pid' in OPERATIONS[op].fields;
 
 /** The operation every swarm subset keeps (see CommandsArbOptions.swarm). */
 const SWARM_ALWAYS: Op = 'map';

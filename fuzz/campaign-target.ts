@@ -69,8 +69,10 @@ const isolationOffered = new WeakMap<UserAdapter, boolean>();
 function offersIsolation(adapter: UserAdapter, scenario: Scenario): boolean {
   let offered = isolationOffered.get(adapter);
   if (offered === undefined) {
-    const sys = adapter.factory({ config: scenario.config, frames: scenario.frames, isolation: true });
-    offered = typeof sys === 'object' && sys !== null && typeof (sys as { isolation?: unknown }).isolation === 'object' && (sys as { isolation?: unknown }).isolation !== null;
+    // A module's factory may return anything: only an object with an `isolation` object offers it.
+    const sys: unknown = adapter.factory({ config: scenario.config, frames: scenario.frames, isolation: true });
+    const iso: unknown = typeof sys === 'object' && sys !== null ? (sys as { isolation?: unknown }).isolation : undefined;
+    offered = typeof iso === 'object' && iso !== null;
     isolationOffered.set(adapter, offered);
   }
   return offered;

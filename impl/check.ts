@@ -128,7 +128,7 @@ function checkWalkCaches(sys: RadixSystem, pool: TablePool, out: TableFinding[])
     const at = `cpu ${t.cpu}'s cached level-${t.level} table entry of root ${t.root} at ${vpnToHex(t.vpn)}`;
     const bad = (detail: string): void => void out.push({ check: 'walk-cache', root: t.root, vpn: t.vpn, pages: span, detail: `${at} ${detail}` });
     if (t.vpn % span !== 0) bad(`is not aligned to the ${span} pages its table covers`);
-    if (t.slot < 0 || t.slot >= pool.capacity || t.slot >= pool.poolCount + pool.uncounted) {
+    if (t.slot < 0 || t.slot >= pool.capacity || t.slot >= pool.slotLimit) {
       bad(`names slot ${t.slot}, outside the table pool`);
       continue;
     }
@@ -190,7 +190,7 @@ function checkSlots(pool: TablePool, levels: number, keepsEmpty: boolean, tops: 
   }
   if (!pool.allocated[0] || pool.level[0] !== levels) out.push({ check: 'pool-count', frames: tableFrame(pool, 0), detail: `init_mm's pgd (slot 0) is not an allocated level-${levels} table` });
   if (allocated !== pool.inUse + pool.uncounted) out.push({ check: 'pool-count', detail: `the pool counts ${pool.inUse} tables in use and ${pool.uncounted} outside its count, but ${allocated} slots are allocated` });
-  if (pool.highWater > pool.poolCount + pool.uncounted) out.push({ check: 'pool-count', detail: `tables live beyond the pool: ${pool.highWater} slots used, the pool has ${pool.poolCount} and ${pool.uncounted} outside its count` });
+  if (pool.highWater > pool.slotLimit) out.push({ check: 'pool-count', detail: `tables live beyond the pool: ${pool.highWater} slots used, the pool has ${pool.poolCount} and ${pool.uncounted} outside its count` });
 }
 
 /** leaf-frame: the frames an entry keeps (a leaf's, or a non-present entry's) lie in simulated memory. */
@@ -266,7 +266,7 @@ function visitTable(w: Walk, slot: number, level: number, base: number): void {
       out.push({ check: 'table-flags', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} has flags lo 0x${(lo & LO_FLAGS_MASK).toString(16)} hi 0x${((hi & ~HI_PFN_MASK) >>> 0).toString(16)}, not ${want}: the table entries of its half do not restrict or widen what the leaves grant` });
     }
     const child = pool.childSlot(lo, hi);
-    if (child < 0 || child >= pool.poolCount + pool.uncounted || child >= pool.capacity) {
+    if (child < 0 || child >= pool.slotLimit || child >= pool.capacity) {
       out.push({ check: 'table-frame', ...entryAt(pool, slot, vpn, span), detail: `${entryName(name, i, pool, slot)} points to frame ${pool.slotPfn(child)}, outside the table pool` });
       continue;
     }

@@ -362,18 +362,16 @@ export class Isolation implements IsolationOps {
     }
     r.root = this.ptiSlot;
     try {
+      // pti_user_pagetable_walk_*: what root 1 had there goes whole first; at PMD level the
+      // whole block, since the kernel copies the pmd entry (pages init_mm no longer maps too).
+      // The freed-image-hole-in-user-copy mutant clears only the units: a page of the block
+      // that init_mm no longer maps (a freed image hole) stays in the user copy.
+      const byUnit = level === 'pte' || this.host.mutant === 'freed-image-hole-in-user-copy';
       let cleared = -1;
       for (const u of units) {
-        const n = SPAN[u.level as 1]!;
-        // pti_user_pagetable_walk_*: what root 1 had there goes whole first; at PMD level the
-        // whole block, since the kernel copies the pmd entry (pages init_mm no longer maps too).
         const block = u.vpn - (u.vpn % SPAN[2]);
-        // The freed-image-hole-in-user-copy mutant clears only the units: a page of the block
-        // that init_mm no longer maps (a freed image hole) stays in the user copy.
-        const whole = this.host.mutant !== 'freed-image-hole-in-user-copy';
-        if (level === 'pmd' && block !== cleared && whole) r.vunmapRange(block, block + SPAN[2], () => {});
-        else if (level === 'pmd' && !whole) r.vunmapRange(u.vpn, u.vpn + n, () => {});
-        else if (level === 'pte') r.vunmapRange(u.vpn, u.vpn + n, () => {});
+        if (byUnit) r.vunmapRange(u.vpn, u.vpn + SPAN[u.level as 1]!, () => {});
+        else if (block !== cleared) r.vunmapRange(block, block + SPAN[2], () => {});
         cleared = block;
         r.installLeaves(u.vpn, u.level, u.pfn, 1, u.code);
       }

@@ -303,11 +303,16 @@ export class TablePool {
     this.topWrites.length = 0;
   }
 
+  /** One past the last slot a committed table may hold: the pool's slots and the uncounted top-level ones. */
+  get slotLimit(): number {
+    return this.poolCount + this.uncounted;
+  }
+
   /** Keep everything since `begin`, and move tables living beyond the pool into it. */
   commit(): void {
     this.journaling = false;
     this.journalLen = 0;
-    const limit = this.poolCount + this.uncounted;
+    const limit = this.slotLimit;
     if (this.highWater > limit) {
       for (let s = this.highWater - 1; s >= limit; s--) {
         if (!this.allocated[s]) continue;

@@ -53,7 +53,7 @@ export const DUMP_FINDINGS = [
   {
     id: 'K-dump-glb', family: 'K', title: 'GLB only where both PTI copies map',
     statement: 'No global (GLB) mapping of one copy of a process falls where the other copy prints nothing present (where both map, K3 global_translations_are_the_same_in_every_root judges).',
-    rationale: 'A global TLB entry survives the CR3 switch between the copies, so the user copy reads through a kernel translation it does not have. A PTI kernel masks _PAGE_GLOBAL off every kernel mapping but the ranges it clones (pti_clone_pgtable sets it on both); ptspec\'s PAGE_KERNEL is global everywhere, so its states cannot carry this rule and only a dump check states it.',
+    rationale: 'A global TLB entry survives the CR3 switch between the copies, so the user copy reads through a kernel translation it does not have. A PTI kernel masks _PAGE_GLOBAL off every kernel mapping but the ranges it clones (pti_clone_pgtable sets it on both). The catalogue\'s K3 compares only leaves both roots map (init_mm maps much a user copy never may), so this half of the rule only a dump check states.',
     references: [`${PTI} pti_kernel_image_global_ok, pti_set_kernel_image_nonglobal, pti_clone_pgtable`],
   },
 ] as const satisfies readonly DumpFindingDefinition[];

@@ -156,9 +156,9 @@ export const comparablePair = (kernel: Dump, user: Dump): boolean =>
 /**
  * K-dump-glb on the kernel copy and the user copy of one process (current_kernel,
  * current_user): a global mapping one copy prints where the other prints nothing present.
- * Where both map, the catalogue's K3 judges (analyse.ts, pair.ts); this is what the
- * abstract state cannot say, since ptspec's PAGE_KERNEL is global everywhere while a PTI
- * kernel masks _PAGE_GLOBAL off all but the ranges it clones.
+ * Where both map, the catalogue's K3 judges (analyse.ts, pair.ts); K3 compares only
+ * leaves both roots map, while a PTI kernel masks _PAGE_GLOBAL off all but the ranges it
+ * clones, so this half of the rule is the dump check's alone.
  */
 export function pairFindings(kernel: Dump, user: Dump): DumpFinding[] {
   if (!comparablePair(kernel, user)) return [];

@@ -11,32 +11,20 @@
  * at its pgd (__pti_set_user_pgtbl), which ptdump does not print (its pgd lines show the
  * leaf's flags): those leaves get the NX the walk applies.
  */
-import { isKernelHalf, PAGES, type PagingLevels, type Vpn } from '../../spec/address.ts';
+import { isKernelHalf, PAGES, type PagingLevels } from '../../spec/address.ts';
 import { inRange } from '../../spec/invariants/isolation.ts';
 import { ldtRemap, processRootIds } from '../../spec/roots.ts';
 import type { AbstractRoot, AbstractState, Leaf } from '../../spec/state.ts';
 import { checkAll, type Invariant } from '../../checker/index.ts';
+import { mergeIntervals, type FrameInterval } from '../../checker/common.ts';
 import type { DumpFinding } from './findings.ts';
 import { dumpLeaves, dumpState, syntheticLeaf } from './leaves.ts';
 import { dumpRanges, type Dump } from './types.ts';
 
-interface Span {
-  readonly start: Vpn;
-  readonly end: Vpn;
-}
+/** The pages a dump prints, present or not, merged (intervals of pages, as checker/common.ts merges frames). */
+const printed = (d: Dump): FrameInterval[] => mergeIntervals(dumpRanges(d).map((r) => ({ lo: r.start, hi: r.end })));
 
-/** The pages a dump prints, present or not, merged. */
-function printed(d: Dump): Span[] {
-  const out: { start: Vpn; end: Vpn }[] = [];
-  for (const r of [...dumpRanges(d)].sort((a, b) => a.start - b.start)) {
-    const last = out[out.length - 1];
-    if (last !== undefined && r.start <= last.end) last.end = Math.max(last.end, r.end);
-    else out.push({ start: r.start, end: r.end });
-  }
-  return out;
-}
-
-const within = (spans: readonly Span[], l: Leaf): boolean => spans.some((s) => l.vpn >= s.start && l.vpn + PAGES[l.size] <= s.end);
+const within = (spans: readonly FrameInterval[], l: Leaf): boolean => spans.some((s) => l.vpn >= s.lo && l.vpn + PAGES[l.size] <= s.hi);
 
 const sameLeaves = (a: readonly Leaf[], b: readonly Leaf[]): boolean =>
   a.length === b.length && a.every((l, i) => JSON.stringify(l) === JSON.stringify(b[i]));

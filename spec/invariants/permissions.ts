@@ -38,7 +38,7 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
       'after mark_rodata_ro, over init_mm and its PTI user copy only, and not at all without NX.',
     holds: (state) =>
       everyLeaf(state, (leaf, root) =>
-        (isKernelHalf(leaf.vpn, state.config.levels) || root.pid === undefined) && isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${pagesOf(leaf)} pages writable and executable` : undefined),
+        !isProcessUserLeaf(leaf, root, state.config.levels) && isWritable(leaf.prot) && isExecutable(leaf.prot) ? `W+X: ${pagesOf(leaf)} pages writable and executable` : undefined),
   },
   {
     id: 'P2',
