@@ -5,6 +5,7 @@
 import type { CheckScope, Family, InvariantDefinition, Witness } from '../spec/invariant.ts';
 import { DEFINITIONS } from '../spec/invariants/index.ts';
 import type { AbstractState } from '../spec/state.ts';
+import { CLIENTS_CHECKS } from './clients.ts';
 import { Witnesses, type Check, type CheckTable } from './common.ts';
 import { DIRECT_MAP_CHECKS } from './directmap.ts';
 import { HUGE_PAGES_CHECKS } from './hugepages.ts';
@@ -26,7 +27,7 @@ export interface Invariant extends InvariantDefinition {
   check(state: AbstractState, scope?: CheckScope): Witness[];
 }
 
-const CHECKS: CheckTable = { ...STRUCTURE_CHECKS, ...TRANSLATION_CHECKS, ...PERMISSIONS_CHECKS, ...HUGE_PAGES_CHECKS, ...TLB_CHECKS, ...ISOLATION_CHECKS, ...DIRECT_MAP_CHECKS };
+const CHECKS: CheckTable = { ...STRUCTURE_CHECKS, ...TRANSLATION_CHECKS, ...PERMISSIONS_CHECKS, ...HUGE_PAGES_CHECKS, ...TLB_CHECKS, ...ISOLATION_CHECKS, ...DIRECT_MAP_CHECKS, ...CLIENTS_CHECKS };
 
 /** The definition itself, capped like every check. */
 function cappedDefinition(def: InvariantDefinition): Check {
@@ -43,7 +44,7 @@ function pair(def: InvariantDefinition): Invariant {
   return { ...def, check: check === 'definition' ? cappedDefinition(def) : check };
 }
 
-/** Every invariant in id order, S, T, P, H, L, K, A, D. */
+/** Every invariant in id order, S, T, P, H, L, K, A, D, C. */
 export const CATALOGUE: readonly Invariant[] = DEFINITIONS.map(pair);
 
 for (const name of Object.keys(CHECKS)) {

@@ -1,5 +1,6 @@
 /** The fast checks of the P family (spec/invariants/permissions.ts defines them). */
 import { isKernelHalf, upperHalfStart, vpnToHex } from '../spec/address.ts';
+import { inMermapRegion } from '../spec/invariants/clients.ts';
 import { KERNEL_IMAGE_MAP, framesText, isExecutable, isProcessUserLeaf, isWritable } from '../spec/invariants/terms.ts';
 import {
   Witnesses, forEachAliasLeaf, frameUseCheck, leafCheck, leafIntersectsAny, leafPages, mergeIntervals, type Check, type CheckTable, type FrameInterval,
@@ -113,8 +114,9 @@ export const PERMISSIONS_CHECKS: CheckTable = {
     const kernelHalf = upperHalfStart(state.config.levels);
     return (leaf) => (leaf.vpn >= kernelHalf && leaf.prot.user ? 'kernel-half page accessible to user mode' : undefined);
   }),
+  // The mermap's leaves are its purpose (the definition's exemption).
   no_kernel_half_mapping_of_frames_removed_from_direct_map: frameUseCheck(
-    (leaf, _root, state) => isKernelHalf(leaf.vpn, state.config.levels),
+    (leaf, _root, state) => isKernelHalf(leaf.vpn, state.config.levels) && !inMermapRegion(state, leaf),
     (r) => r.noDirectMap,
     (r) => `${r.use} frame removed from the direct map is mapped in the kernel half`,
   ),

@@ -5,6 +5,7 @@
  * obligation, a table change under it), so these checks ignore the scope and look at every
  * cached entry, each against the leaves of its root's view under it, found by binary search.
  */
+import type { ClientState, MermapAlloc } from '../spec/clients.ts';
 import type { AbstractState, FlushObligation, Leaf, TlbEntry } from '../spec/state.ts';
 import { conflictingSizes, grantsMoreThanTables, notCurrent, tlbEnd, tlbWitness } from '../spec/invariants/tlb.ts';
 import { leafPages, viewLeaves, Witnesses, type Check, type CheckTable } from './common.ts';
@@ -25,19 +26,46 @@ function isCanonicalOwed(owed: readonly FlushObligation[]): boolean {
   return ok;
 }
 
-/** Whether an obligation meets the entry's pages: by binary search on canonical obligations, else (S14 reports them) one by one. */
-export function owedFor(owed: readonly FlushObligation[], e: TlbEntry): boolean {
-  if (!isCanonicalOwed(owed)) return owed.some((o) => o.pages > 0 && o.vpn < tlbEnd(e) && e.leaf.vpn < o.vpn + o.pages);
+/** Whether an obligation meets [vpn, end): by binary search on canonical obligations, else (S14 reports them) one by one. */
+export function owedIn(owed: readonly FlushObligation[], vpn: number, end: number): boolean {
+  if (!isCanonicalOwed(owed)) return owed.some((o) => o.pages > 0 && o.vpn < end && vpn < o.vpn + o.pages);
   let lo = 0;
   let hi = owed.length;
-  // The first obligation that ends after the entry's first page.
+  // The first obligation that ends after the range's first page.
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (owed[mid]!.vpn + owed[mid]!.pages <= e.leaf.vpn) lo = mid + 1;
+    if (owed[mid]!.vpn + owed[mid]!.pages <= vpn) lo = mid + 1;
     else hi = mid;
   }
   const o = owed[lo];
-  return o !== undefined && o.vpn < tlbEnd(e);
+  return o !== undefined && o.vpn < end;
+}
+
+/** Whether an obligation meets the entry's pages. */
+export const owedFor = (owed: readonly FlushObligation[], e: TlbEntry): boolean => owedIn(owed, e.leaf.vpn, tlbEnd(e));
+
+/** Each CPU's stale mermap allocations, by cpu (a CPU listed twice has both lists), built once per bookkeeping. */
+const staleByCpu = new WeakMap<ClientState, ReadonlyMap<number, readonly MermapAlloc[]>>();
+function staleOf(c: ClientState, cpu: number): readonly MermapAlloc[] {
+  let byCpu = staleByCpu.get(c);
+  if (byCpu === undefined) {
+    const map = new Map<number, MermapAlloc[]>();
+    for (const m of c.mermap) map.set(m.cpu, [...(map.get(m.cpu) ?? []), ...m.stale]);
+    staleByCpu.set(c, map);
+    byCpu = map;
+  }
+  return byCpu.get(cpu) ?? [];
+}
+
+/**
+ * Whether a flush is owed for the entry (spec/invariants/tlb.ts owedAt): an obligation, or
+ * a stale mermap allocation of its CPU, which holds at most a slice's worth of them.
+ */
+export function isOwed(state: AbstractState, e: TlbEntry): boolean {
+  if (owedFor(state.pendingFlush, e)) return true;
+  if (state.clients === undefined) return false;
+  const end = tlbEnd(e);
+  return staleOf(state.clients, e.cpu).some((a) => a.pages > 0 && a.vpn < end && e.leaf.vpn < a.vpn + a.pages);
 }
 
 /** Every cached translation no flush is owed for, held to `why` against the leaves under it. */
@@ -45,7 +73,7 @@ function unowedEntries(why: (e: TlbEntry, under: readonly Leaf[]) => string | un
   return (state) => {
     const w = new Witnesses();
     for (const e of state.tlb) {
-      if (owedFor(state.pendingFlush, e)) continue;
+      if (isOwed(state, e)) continue;
       const reason = why(e, leavesUnder(state, e));
       if (reason !== undefined) w.add(tlbWitness(e, reason));
     }

@@ -9,7 +9,7 @@ import { int, nullable, oneOf, strictObject } from '../io/trace.ts';
 import { CoverageC } from '../fuzz/coverage.ts';
 import type { CampaignResult, Progress } from '../fuzz/campaign.ts';
 import type { TargetSpec } from '../fuzz/campaign-target.ts';
-import { ACCESS_RESULTS, GapsC, LEVEL_OF_SIZE, campaignAxes, coverageGaps, isolationFuzzed, outcomePairs, possibleOutcomes, regionNames, supportedSizes, type Gaps, type Scenarios } from '../fuzz/coverage-goals.ts';
+import { ACCESS_RESULTS, GapsC, LEVEL_OF_SIZE, campaignAxes, capabilitiesFuzzed, coverageGaps, outcomePairs, possibleOutcomes, regionNames, supportedSizes, type Gaps, type Scenarios } from '../fuzz/coverage-goals.ts';
 import { reachableRules } from '../fuzz/coverage-rules.ts';
 import type { Axis } from '../fuzz/coverage.ts';
 import { LONG_COMMANDS, LONG_ROUND_EVERY, MATRIX } from '../fuzz/matrix.ts';
@@ -179,7 +179,7 @@ export function coverageLines(s: Pick<Summary, 'coverage' | 'neverExercised' | '
   const profile = s.profile;
   const lines = [`How often each operation ended each way (ok, or the error it returned${profile === undefined ? '' : `, of those the ${profile} profile allows`}):`];
   const rows: string[][] = [];
-  for (const [op, possible] of possibleOutcomes(profile, isolationFuzzed(cov))) {
+  for (const [op, possible] of possibleOutcomes(profile, capabilitiesFuzzed(cov))) {
     rows.push([`  ${op}`, ...possible.map((o) => `${o} ${n(cov.outcomes[op]?.[o] ?? 0)}`)]);
   }
   lines.push(...table(rows));

@@ -24,12 +24,15 @@ import type { AccessKind, AccessMode, ProtChange } from '../spec/system.ts';
 import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../spec/contracts/linux.ts';
 import { LIFECYCLES, LIFECYCLE_KINDS, LifecycleResolver, blockFrameRuns, type BlockSketch, type LifecycleKind } from './lifecycles.ts';
 import { ProcessBelief, asiRange, ldtPages, ldtPfn, ptiRange, userProt } from './processes.ts';
+import { ClientBelief } from './clients.ts';
 
 export interface CommandsArbOptions {
   /** Longest sequence generated (sequences of every length up to this are produced). */
   readonly maxCommands: number;
   /** Also generate KPTI/ASI/process commands (for systems with the isolation capability). */
   readonly isolation?: boolean;
+  /** Also generate the client commands (for systems with the clients capability: spec/contracts/clients.ts). */
+  readonly clients?: boolean;
   /**
    * Fraction of sequences (0..1, default 0) kept short: at most maxCommands/8 commands.
    * The rest spread over every length up to maxCommands. A CI budget buys many more
@@ -373,6 +376,10 @@ class Resolver {
   private readonly kernelText: Vpn;
   /** The processes the sequence believes alive (isolation operations only). */
   private readonly processes = new ProcessBelief();
+  /** The clients' areas, slots and pool as the sequence believes them, and their rule for every command (fuzz/clients.ts). */
+  private readonly clientBelief: ClientBelief;
+  /** Whether the sequence has client commands. */
+  private readonly clients: boolean;
 
   constructor(
     private readonly scenario: Scenario,
@@ -380,8 +387,13 @@ class Resolver {
     private readonly pfns: readonly Pfn[],
     private readonly takeable: readonly { pfn: Pfn; count: number }[],
     private readonly isolation: boolean,
+    clients: boolean,
   ) {
     ({ pageOffset: this.pageOffset, kernelText: this.kernelText } = kernelLayout(scenario.config.levels));
+    // The clients' rule holds for every sequence (the built-in systems have the capability,
+    // so their states carry its bookkeeping): only the client commands need `clients`.
+    this.clientBelief = new ClientBelief(scenario);
+    this.clients = clients;
     this.lifecycles = new LifecycleResolver(scenario);
     for (const r of scenario.frames) if (r.use === 'free' && this.freed.length < RECENT) this.freed.push({ pfn: r.pfn, count: r.count });
     for (const c of scenario.boot) if (c.op === 'map') this.noteMapping(c.vpn, c.pfn, c.pages);
@@ -413,11 +425,22 @@ class Resolver {
         this.note(create);
         return [create, this.resolve(s)];
       }
+      if (this.clients && OPERATIONS[s.op].capability === 'clients') return this.resolveClient(s);
       return [this.resolve(s)];
     }
-    const block = this.lifecycles.block(e.block);
+    const block = this.lifecycles.block(e.block).map((c) => this.clientBelief.discipline(c));
     for (const c of block) this.note(c);
     return block;
+  }
+
+  /** A client command (fuzz/clients.ts), with what the belief puts before and after it. */
+  private resolveClient(s: Sketch): Command[] {
+    const vpn = this.vpn(s.addr);
+    const draw = { vpn, pfn: this.pfn(s.pfn, vpn), pages: this.pages(s.len), cpu: s.cpu, prot: s.prot, flag: s.flag, pick: s.frameCount * 7 + s.collapse + s.pid };
+    const belief = this.clientBelief;
+    const commands = belief.resolve(s.op, draw).map((c) => belief.discipline(c));
+    for (const c of commands) this.note(c);
+    return commands;
   }
 
   /** The frames of an allocFrames / freeFrames. */
@@ -443,6 +466,7 @@ class Resolver {
   private note(command: Command): void {
     this.last.set(command.op, command);
     this.processes.note(command);
+    this.clientBelief.note(command);
     // A map's frames are also reached through their direct-map alias: remember it (before
     // the mapping itself, which stays the most recent), so that later accesses, protects
     // and flushes meet the alias CPA changes too (cpa_process_alias, missed alias flushes).
@@ -453,7 +477,7 @@ class Resolver {
     // Kernel addresses only: a user-half page (mapUser, unmapUser) means nothing to init_mm.
     const fields = OPERATIONS[command.op].fields as Readonly<Record<string, FieldKind>>;
     if ('vpn' in command && fields['vpn'] === 'vpn') this.remember(command.vpn, 'pages' in command ? command.pages : 1);
-    else if ('pfn' in command && !('vpn' in command)) this.remember(this.pageOffset + command.pfn, 'count' in command ? command.count : command.pages);
+    else if ('pfn' in command && !('vpn' in command)) this.remember(this.pageOffset + command.pfn, 'count' in command ? command.count : 'pages' in command ? command.pages : 1);
     const track = (into: { pfn: Pfn; count: number }[], from: { pfn: Pfn; count: number }[], r: { pfn: Pfn; count: number }): void => {
       const i = from.findIndex((x) => x.pfn === r.pfn);
       if (i >= 0) from.splice(i, 1);
@@ -530,7 +554,8 @@ class Resolver {
     const kept = prev === undefined ? fresh : ({ ...fresh, ...pick(prev, revisit!.keep) } as Command);
     // A mapUser taking its partner's address is capped again: the address it now has may allow 4K leaves only.
     const capped = kept.op === 'mapUser' && prev !== undefined ? { ...kept, pages: this.mapPages(undefined, kept.vpn, kept.pfn, kept.pages) } : kept;
-    const command = capped.op === 'map' && prev?.op === 'unmap' ? this.reuseArea(capped, prev) : capped;
+    const reused = capped.op === 'map' && prev?.op === 'unmap' ? this.reuseArea(capped, prev) : capped;
+    const command = this.clientBelief.discipline(reused);
     this.note(command);
     return command;
   }
@@ -571,6 +596,9 @@ class Resolver {
       case 'lazy': return s.lazy ? false : undefined;
       case 'alias': return s.flag ? true : undefined;
       case 'collapse': return s.collapse === 0 || (s.collapse < 4 && s.change.write === false && s.change.exec === true) ? true : undefined;
+      // The client operations resolve their own fields (fuzz/clients.ts); a command built here gets the sketch's flags.
+      case 'huge': return s.flag;
+      case 'resetPerms': return s.lazy;
     }
   }
 
@@ -628,12 +656,16 @@ export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Ar
       : short === 100 ? shortOnes
       : fc.oneof({ weight: short, arbitrary: shortOnes }, { weight: 100 - short, arbitrary: longOnes });
     return lengths.map((elements) => {
-      const r = new Resolver(scenario, vpns, pfns, takeable, opts.isolation === true);
+      const r = new Resolver(scenario, vpns, pfns, takeable, opts.isolation === true, opts.clients === true);
       // A block is several commands: the sequence still ends at maxCommands.
       return elements.flatMap((e) => r.resolveElement(e)).slice(0, opts.maxCommands);
     });
   };
-  const ops = OPS.filter((op) => opts.isolation === true || OPERATIONS[op].capability === 'core');
+  const offered = (op: Op): boolean => {
+    const cap = OPERATIONS[op].capability;
+    return cap === 'core' || (cap === 'isolation' && opts.isolation === true) || (cap === 'clients' && opts.clients === true);
+  };
+  const ops = OPS.filter(offered);
   if (opts.swarm !== true) return sequencesOf(ops, LIFECYCLE_KINDS);
   const kept = fc.tuple(...ops.map((op) => (op === SWARM_ALWAYS ? fc.constant(true) : fc.boolean())), ...LIFECYCLE_KINDS.map(() => fc.boolean()));
   return kept.chain((keep) => {

@@ -78,6 +78,19 @@ function offersIsolation(adapter: UserAdapter, scenario: Scenario): boolean {
   return offered;
 }
 
+/** Whether the module's systems have the clients capability: a system built for the scenario has a `clients` object. */
+function offersClients(adapter: UserAdapter, scenario: Scenario): boolean {
+  let offered = clientsOffered.get(adapter);
+  if (offered === undefined) {
+    const sys: unknown = adapter.factory({ config: scenario.config, frames: scenario.frames });
+    const cl: unknown = typeof sys === 'object' && sys !== null ? (sys as { clients?: unknown }).clients : undefined;
+    offered = typeof cl === 'object' && cl !== null;
+    clientsOffered.set(adapter, offered);
+  }
+  return offered;
+}
+const clientsOffered = new WeakMap<UserAdapter, boolean>();
+
 /**
  * The trace setup of a target. `bootOnce` (campaigns) checks the boot once and then
  * starts every trace from booted systems; a replay checks the boot as part of its trace.
@@ -92,11 +105,13 @@ export async function traceSetupFor(scenarioName: string, target: TargetSpec, fu
   // without the capability too.
   const adapter = target.kind === 'module' ? await adapterOf(target.url) : null;
   const isolation = adapter === null || offersIsolation(adapter, scenario);
+  const clients = adapter === null || offersClients(adapter, scenario);
   const booted = isolation ? { ...scenario, boot: ptiBoot(scenario) } : scenario;
   const builtin = {
     ...builtinTarget(booted, target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery,
     ...(target.profile === 'linux' ? { profile: target.profile } : {}),
     ...(isolation ? { isolation: true } : {}),
+    ...(clients ? { clients: true } : {}),
   };
   // The built-in table checker knows only the built-in impl's tables: a module's tables
   // are checked only by the module's own checkTables, when it exports one.

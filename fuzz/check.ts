@@ -22,10 +22,10 @@ import { OPERATIONS, OPS } from '../spec/operations.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { INIT_MM, type AbstractState, type Leaf } from '../spec/state.ts';
-import type { AccessOutcome, KernelEvent, ProcessRoots, PageTableSystem, PageTableSystemFactory, Profile, SystemSetup, Translation } from '../spec/system.ts';
+import type { AccessOutcome, KernelEvent, PageTableSystem, PageTableSystemFactory, Profile, SystemSetup } from '../spec/system.ts';
 import { KERNEL_EVENT_SOURCE, kernelEventText } from '../spec/contracts/linux.ts';
 import { RangeSet } from '../spec/contracts/post/ranges.ts';
-import { compareStates, differingField, outcomeDifference, outcomesAgree, type StepOutcome } from './compare.ts';
+import { VALUED_OPS, compareStates, differingField, outcomeDifference, outcomesAgree, type StepOutcome, type StepValue } from './compare.ts';
 import { INITIAL_TABLES, bump, emptyCoverage, machineAxes, regionOf, type Coverage } from './coverage.ts';
 import { emptyRuleHistory, stepRules, type RuleHistory, type RuleStep } from './coverage-rules.ts';
 import { leafAt, touchedScopes } from './scope.ts';
@@ -142,6 +142,11 @@ export interface TraceOptions {
    * module gets it when its systems have `isolation`.
    */
   readonly isolation?: boolean;
+  /**
+   * Generate the client operations (spec/contracts/clients.ts): the built-in systems
+   * always have the capability, a module when its systems have `clients`.
+   */
+  readonly clients?: boolean;
 }
 
 /**
@@ -149,7 +154,9 @@ export interface TraceOptions {
  * their strict postcondition does not apply, and refinement alone holds the two systems
  * to each other there.
  */
-const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault']);
+// Of the clients: vmalloc as map; vfree, whose vm_reset_perms ignores the CPA's errors;
+// applyToPageRange, which keeps what it did before a failure, in address order.
+const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault', 'vmalloc', 'vfree', 'applyToPageRange']);
 
 /**
  * Operations that can make an invariant break: they add mappings or change attributes or
@@ -163,6 +170,8 @@ const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['map', 'unmap', 'p
 const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>([
   'map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault', 'freeFrames', 'access',
   'ptiClone', 'asiMap', 'asiUnmap', 'createProcess', 'exitProcess', 'mapUser', 'unmapUser', 'setLdt',
+  // The clients (spec/contracts/clients.ts): each maps, unmaps or frees; allocFrames may map a pool pageblock back.
+  'allocFrames', 'vmalloc', 'vfree', 'kmapLocal', 'kunmapLocal', 'mermapGet', 'mermapPut', 'allocUnmapped', 'applyToPageRange',
 ]);
 
 /**
@@ -170,7 +179,7 @@ const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>([
  * and paging-structure-cache fills (access), flushes that drop entries, discharge
  * obligations and release pending tables. Each is followed by CACHE_INVARIANTS.
  */
-const CHANGES_CACHES: ReadonlySet<Command['op']> = new Set<Command['op']>(['access', 'flush', 'flushLocal', 'flushAll']);
+const CHANGES_CACHES: ReadonlySet<Command['op']> = new Set<Command['op']>(['access', 'flush', 'flushLocal', 'flushAll', 'vmUnmapAliases']);
 
 /**
  * The invariants of cached translations against the tables and the frames (L1–L4, D5,
@@ -273,7 +282,7 @@ export function runCommand(sys: PageTableSystem, c: Command): StepOutcome {
       const { errno, arg, invariant, message } = r.error;
       return { outcome: errno, arg, ...(invariant === undefined ? {} : { invariant }), message };
     }
-    if (c.op === 'translate' || c.op === 'access' || c.op === 'createProcess') return { outcome: 'ok', value: r.value as Translation | AccessOutcome | ProcessRoots };
+    if (VALUED_OPS.has(c.op)) return { outcome: 'ok', value: r.value as StepValue };
     return { outcome: 'ok' };
   } catch (e) {
     return { outcome: 'exception', message: errorText(e) };

@@ -7,22 +7,29 @@
  * counts) always. Nothing is
  * stringified; a difference comes back as the first differing item with a witness.
  */
-import { PAGES, pagesPerEntry, vpnSpan, vpnToHex, type Level } from '../spec/address.ts';
+import type { ClientState } from '../spec/clients.ts';
+import { PAGES, pagesPerEntry, vpnSpan, vpnToHex, type Level, type Vpn } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import type { Errno } from '../spec/errors.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
 import { runText } from '../spec/invariants/terms.ts';
 import { INIT_MM, protEquals, sameFrameFacts, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type TlbEntry, type WalkCacheEntry } from '../spec/state.ts';
-import type { AccessOutcome, ProcessRoots, Translation } from '../spec/system.ts';
+import type { AccessOutcome, ProcessRoots, Translation, WalkVisit } from '../spec/system.ts';
 import { formatLeaf } from './format.ts';
 import { formatValue } from './report.ts';
 import { firstLeafEndingAfter } from './scope.ts';
 
 /** What one system did with one command. */
+/** What an operation returns that the contract says (the others return nothing). */
+export type StepValue = Translation | AccessOutcome | ProcessRoots | Vpn | readonly WalkVisit[];
+
+/** The operations whose returned value is part of their outcome. */
+export const VALUED_OPS: ReadonlySet<Command['op']> = new Set<Command['op']>(['translate', 'access', 'createProcess', 'kmapLocal', 'mermapGet', 'walkPageRange']);
+
 export interface StepOutcome {
   readonly outcome: 'ok' | Errno | 'exception';
-  /** translate / access result when ok. */
-  readonly value?: Translation | AccessOutcome | ProcessRoots;
+  /** The result when ok: translate's, access's, createProcess's, the address kmapLocal / mermapGet returned, walkPageRange's visits. */
+  readonly value?: StepValue;
   /** The argument an error names (spec/errors.ts: part of the error's contract). */
   readonly arg?: string;
   /** EPERM: the strict-policy invariant the refused result would break. */
@@ -32,7 +39,7 @@ export interface StepOutcome {
 }
 
 /** The part of the abstract state a comparison found different (what a refinement failure is filed under). */
-export type StatePart = 'roots' | 'leaves' | 'tables' | 'frames' | 'tlb' | 'walkCache' | 'obligations';
+export type StatePart = 'roots' | 'leaves' | 'tables' | 'frames' | 'tlb' | 'walkCache' | 'obligations' | 'clients';
 
 export interface Mismatch {
   readonly part: StatePart;
@@ -55,6 +62,8 @@ function valueEquals(op: Command['op'], a: StepOutcome['value'], b: StepOutcome[
     const q = b as ProcessRoots | undefined;
     return p !== undefined && q !== undefined && p.pid === q.pid && p.kernelRoot === q.kernelRoot && p.userRoot === q.userRoot && p.asiRoot === q.asiRoot;
   }
+  if (op === 'kmapLocal' || op === 'mermapGet') return a !== undefined && a === b;
+  if (op === 'walkPageRange') return a !== undefined && b !== undefined && canonical(a) === canonical(b);
   if (op !== 'access') return true;
   const x = a as AccessOutcome | undefined;
   const y = b as AccessOutcome | undefined;
@@ -261,5 +270,43 @@ export function compareStates(model: AbstractState, impl: AbstractState, scopes:
     });
   }
   return compareFrames(model.frames, impl.frames) ?? compareTlb(model.tlb, impl.tlb) ?? compareWalkCache(model.walkCache, impl.walkCache)
-    ?? compareObligations(model.pendingFlush, impl.pendingFlush);
+    ?? compareObligations(model.pendingFlush, impl.pendingFlush) ?? compareClients(model.clients, impl.clients);
 }
+
+/**
+ * The clients' bookkeeping (spec/clients.ts), list by list in canonical order: the first
+ * entry that differs. Compared whole: it is small (areas, slots, allocations, pageblocks),
+ * and a system without the capability has none on either side.
+ */
+function compareClients(model: ClientState | undefined, impl: ClientState | undefined): Mismatch | null {
+  if (model === undefined && impl === undefined) return null;
+  if (model === undefined || impl === undefined) {
+    return mismatch('clients', 'the clients capability differs', { detail: `the model ${model === undefined ? 'has no' : 'has'} client bookkeeping, the impl ${impl === undefined ? 'has none' : 'has it'}` });
+  }
+  for (const list of CLIENT_LISTS) {
+    const m: readonly unknown[] = model[list];
+    const x: readonly unknown[] = impl[list];
+    for (let k = 0; k < Math.max(m.length, x.length); k++) {
+      const a = m[k] === undefined ? 'nothing' : canonical(m[k]);
+      const b = x[k] === undefined ? 'nothing' : canonical(x[k]);
+      if (a === b) continue;
+      const at = (m[k] ?? x[k]) as { vpn?: number; pfn?: number };
+      const where = typeof at === 'number' ? { frames: [{ pfn: at, count: 1 }] } : at.vpn !== undefined ? { vpn: at.vpn } : {};
+      return mismatch('clients', `the clients' ${list} differ`, { ...where, detail: `${list} #${k}: model ${a}; impl ${b}` });
+    }
+  }
+  return null;
+}
+
+/** A value as text with object keys sorted, so that two systems building the same record in another key order agree. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().map((k) => `${k}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The lists of the clients' bookkeeping, in the order they are compared. */
+const CLIENT_LISTS = ['vmalloc', 'lazy', 'kmap', 'mermap', 'unmapped'] as const satisfies readonly (keyof ClientState)[];

@@ -11,7 +11,7 @@ import type { Op } from '../spec/commands.ts';
 import type { Errno } from '../spec/errors.ts';
 import type { Profile } from '../spec/system.ts';
 import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
-import { OPERATIONS, OPS } from '../spec/operations.ts';
+import { OPERATIONS, OPS, type Capability } from '../spec/operations.ts';
 import { PageSizeC, strictObject } from '../io/trace.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { AXES, possibleAxes, type Axis, type Coverage } from './coverage.ts';
@@ -30,24 +30,31 @@ export const LEVEL_OF_SIZE: Readonly<Record<PageSize, string>> = { '4K': 'pte', 
  *   linux   no operation refuses with EPERM ("nothing in CPA refuses a request for a
  *           security reason"; __free_pages checks nothing), protect has no ENOENT (a
  *           hole is skipped or EFAULT), set_direct_map_* have no ENOENT / EEXIST (both
- *           idempotent), and vunmap_range neither splits nor needs a table (no ENOMEM).
+ *           idempotent), and vunmap_range neither splits nor needs a table (no ENOMEM);
+ *           of the clients (spec/contracts/clients.ts), vfree ignores the direct-map steps'
+ *           errors (no ENOMEM), and x86-64's kmap_local is page_address (kmapLocal only
+ *           EINVAL, kunmapLocal no ENOENT).
  */
 export const UNREACHABLE_OUTCOMES: { readonly [P in Profile]: Readonly<Partial<Record<Op, readonly Errno[]>>> } = {
   strict: { protect: ['EFAULT', 'EBUSY'] },
   linux: {
     map: ['EPERM'], unmap: ['ENOMEM', 'EPERM'], protect: ['EPERM', 'ENOENT'], setDirectMapInvalid: ['ENOENT', 'EPERM'],
-    setDirectMapDefault: ['EEXIST', 'EPERM'], freeFrames: ['EPERM'],
+    setDirectMapDefault: ['EEXIST', 'EPERM'], freeFrames: ['EPERM'], allocFrames: ['EPERM', 'ENOMEM'],
     ptiClone: ['EPERM'], asiMap: ['EPERM'], mapUser: ['EPERM'], setLdt: ['EPERM'],
+    vmalloc: ['EPERM'], vfree: ['EPERM', 'ENOMEM'], kmapLocal: ['EEXIST', 'EBUSY', 'EPERM', 'ENOMEM'], kunmapLocal: ['ENOENT'],
+    mermapGet: ['EPERM'], allocUnmapped: ['EPERM'], applyToPageRange: ['EPERM'],
   },
 };
 
 /**
  * Each operation's outcomes that a campaign under `profile` can reach, in the table's
  * order; with no profile known (a report that does not say), every outcome of the table.
- * Without `isolation` (the target has no isolation capability) only the core operations.
+ * Only the operations of the capabilities given (the target's: a module may offer neither
+ * isolation nor the clients); every capability when none is given.
  */
-export function possibleOutcomes(profile?: Profile, isolation = true): [string, readonly ('ok' | Errno)[]][] {
-  return Object.entries(POSSIBLE_OUTCOMES).filter(([op]) => isolation || OPERATIONS[op as Op].capability === 'core').map(([op, outs]) => {
+export function possibleOutcomes(profile?: Profile, capabilities?: ReadonlySet<Capability>): [string, readonly ('ok' | Errno)[]][] {
+  const offered = (op: Op): boolean => capabilities === undefined || capabilities.has(OPERATIONS[op].capability);
+  return Object.entries(POSSIBLE_OUTCOMES).filter(([op]) => offered(op as Op)).map(([op, outs]) => {
     const never = profile === undefined ? [] : UNREACHABLE_OUTCOMES[profile][op as Op] ?? [];
     return [op, outs.filter((o) => o === 'ok' || !never.includes(o))];
   });
@@ -96,17 +103,19 @@ export function campaignAxes(scenarios: Scenarios): Axis[] {
 }
 
 /**
- * Whether the campaign ran the isolation operations: a target without the capability (a
- * module that does not offer it) never generates one, and its report leaves them out.
+ * The capabilities whose operations the campaign ran (the core ones always): a target
+ * without a capability (a module that does not offer it) never generates its operations,
+ * and its report leaves them out.
  */
-export function isolationFuzzed(cov: Coverage): boolean {
-  return OPS.some((op) => OPERATIONS[op].capability !== 'core' && Object.values(cov.outcomes[op] ?? {}).some((k) => k > 0));
+export function capabilitiesFuzzed(cov: Coverage): ReadonlySet<Capability> {
+  const ran = OPS.filter((op) => Object.values(cov.outcomes[op] ?? {}).some((k) => k > 0)).map((op) => OPERATIONS[op].capability);
+  return new Set<Capability>(['core', ...ran]);
 }
 
 /** What the campaign never exercised of what it could have under its profile (with none given, under any profile). */
 export function coverageGaps(cov: Coverage, scenarios: Scenarios, invariantIds: readonly string[], profile?: Profile): Gaps {
   const outcomes: string[] = [];
-  for (const [op, possible] of possibleOutcomes(profile, isolationFuzzed(cov))) {
+  for (const [op, possible] of possibleOutcomes(profile, capabilitiesFuzzed(cov))) {
     for (const o of possible) if ((cov.outcomes[op]?.[o] ?? 0) === 0) outcomes.push(`${op}→${o}`);
   }
   return {
@@ -124,7 +133,7 @@ export function coverageGaps(cov: Coverage, scenarios: Scenarios, invariantIds: 
 export function outcomePairs(cov: Coverage, profile?: Profile): { readonly seen: number; readonly possible: number } {
   let seen = 0;
   let possible = 0;
-  for (const [op, outs] of possibleOutcomes(profile, isolationFuzzed(cov))) {
+  for (const [op, outs] of possibleOutcomes(profile, capabilitiesFuzzed(cov))) {
     possible += outs.length;
     for (const o of outs) if ((cov.outcomes[op]?.[o] ?? 0) > 0) seen++;
   }

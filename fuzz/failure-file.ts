@@ -9,7 +9,7 @@ import * as t from 'io-ts';
 import { ERRNOS } from '../spec/errors.ts';
 import { PROFILES, type Profile } from '../spec/system.ts';
 import {
-  AccessOutcomeC, ProcessRootsC, CommandC, CommandsC, TranslationC, WitnessC, int, oneOf, parseJson, positiveInt, strictObject, tagged,
+  AccessOutcomeC, ProcessRootsC, WalkVisitC, CommandC, CommandsC, TranslationC, WitnessC, int, oneOf, parseJson, positiveInt, strictObject, tagged,
   type Decoded,
 } from '../io/trace.ts';
 import { FAILURE_KINDS, plainWitness, type StepOutcome, type TraceFailure } from './check.ts';
@@ -31,7 +31,7 @@ export const TargetC = tagged<Target>('a target', 'kind', {
 const StepOutcomeC = strictObject('an outcome', {
   outcome: oneOf(`an outcome (ok | ${ERRNOS.join(' | ')} | exception)`, ['ok', ...ERRNOS, 'exception'] as const),
 }, {
-  value: t.union([TranslationC, AccessOutcomeC, ProcessRootsC], 'a translate, access or createProcess result'),
+  value: t.union([TranslationC, AccessOutcomeC, ProcessRootsC, t.number, t.readonlyArray(WalkVisitC)], 'a translate, access, createProcess, kmapLocal, mermapGet or walkPageRange result'),
   arg: t.string,
   invariant: t.string,
   message: t.string,

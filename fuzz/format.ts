@@ -61,6 +61,8 @@ function formatField(kind: FieldKind, value: unknown): string | null {
     case 'flush': case 'lazy': return null;
     case 'alias': return value === true ? 'alias' : null;
     case 'collapse': return value === true ? 'collapse' : null;
+    case 'huge': return value === true ? 'huge' : null;
+    case 'resetPerms': return value === true ? 'VM_FLUSH_RESET_PERMS' : null;
   }
 }
 

@@ -53,7 +53,7 @@ function fenced<T extends object>(obj: T, raw: ReadonlySet<PropertyKey>): T {
   return new Proxy(obj, {
     get(target, prop, receiver) {
       const v: unknown = Reflect.get(target, prop, receiver);
-      if (prop === 'isolation' && typeof v === 'object' && v !== null) return fenced(v, raw);
+      if ((prop === 'isolation' || prop === 'clients') && typeof v === 'object' && v !== null) return fenced(v, raw);
       if (typeof v !== 'function') return v;
       return (...args: unknown[]): unknown => {
         let r: unknown;

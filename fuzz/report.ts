@@ -7,8 +7,9 @@
 import { pfnToHex, vpnToHex } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import type { Witness } from '../spec/invariant.ts';
-import type { AccessOutcome, ProcessRoots, Translation } from '../spec/system.ts';
+import type { WalkVisit } from '../spec/system.ts';
 import type { StepOutcome, TraceFailure } from './check.ts';
+import type { StepValue } from './compare.ts';
 import { formatCommand, formatLeaf, formatLen } from './format.ts';
 
 export interface ReportContext {
@@ -42,12 +43,20 @@ const CHECK_TITLE: Readonly<Record<TraceFailure['check'], string>> = {
   full: 'full check of the whole state',
 };
 
-export function formatValue(v: Translation | AccessOutcome | ProcessRoots | undefined): string {
+export function formatValue(v: StepValue | undefined): string {
   if (v === undefined) return '';
+  if (typeof v === 'number') return ` at ${vpnToHex(v)}`;
+  if (Array.isArray(v)) return ` ${v.length} visits${v.length === 0 ? '' : `: ${v.slice(0, 4).map(visitText).join(', ')}${v.length > 4 ? ', …' : ''}`}`;
+  if (!('pid' in v) && !('leaf' in v) && !('fault' in v)) return '';
   if ('pid' in v) return ` pid ${v.pid} (roots ${v.kernelRoot}, ${v.userRoot}, ${v.asiRoot})`;
   if ('leaf' in v) return ` -> ${pfnToHex(v.pfn)} via ${formatLeaf(v.leaf)}`;
   if (v.fault !== false) return ` fault=${v.fault}`;
   return ` -> ${pfnToHex(v.translation.pfn)} via ${formatLeaf(v.translation.leaf)}${v.fromTlb ? ' (from TLB)' : ' (walk)'}`;
+}
+
+/** `leaf@2 0xffff… 512 -> 0x1000`: a walk visit, its kind, level, first page, pages and frame. */
+function visitText(w: WalkVisit): string {
+  return `${w.kind}@${w.level} ${vpnToHex(w.vpn)}+${w.pages}${w.pfn === undefined ? '' : ` -> ${pfnToHex(w.pfn)}`}`;
 }
 
 export function formatOutcome(o: StepOutcome): string {

@@ -79,7 +79,7 @@ function merged(ranges: CheckScope[]): CheckScope[] {
  */
 export function touchedScopes(c: Command, before: readonly Leaf[], levels: PagingLevels): CheckScope[] {
   const { pageOffset, kernelText } = kernelLayout(levels);
-  const touched = (OPERATIONS[c.op].touches as (c: Command, pageOffset: Vpn) => Touched)(c, pageOffset);
+  const touched = (OPERATIONS[c.op].touches as (c: Command, pageOffset: Vpn, levels: PagingLevels) => Touched)(c, pageOffset, levels);
   const out: CheckScope[] = [];
   const add = (vpn: number, pages: number): void => {
     const r = clamped(vpn, pages);

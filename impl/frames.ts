@@ -11,7 +11,7 @@
  * one counter per kind: mapped, writable, executable, mapped with each cache mode
  * (T5 asks whether a frame is mapped with another mode than a leaf just written), and
  * mapped outside the frame's own direct-map page (D4 when freeFrames hands it back), and
- * mapped in the kernel half (P7 when a frame leaves the direct map).
+ * mapped in the kernel half but the mermap (P7 when a frame leaves the direct map).
  */
 import type { Pfn } from '../spec/address.ts';
 import { CACHE_MODES } from '../spec/state.ts';
@@ -27,7 +27,11 @@ export const EXEC = 2;
 export const CACHE = 3;
 /** Mapped by a leaf other than the frame's direct-map page (__PAGE_OFFSET + pfn). */
 export const OUTSIDE_DIRECT_MAP = CACHE + CACHE_MODES.length;
-/** Mapped by a kernel-half leaf (P7 asks when a frame leaves the direct map; a process's user mapping of it is secretmem's point). */
+/**
+ * Mapped by a kernel-half leaf outside the mermap region (P7 asks when a frame leaves the
+ * direct map; a process's user mapping of it is secretmem's point, and mapping pages the
+ * direct map lacks is the mermap's).
+ */
 export const KERNEL_HALF = OUTSIDE_DIRECT_MAP + 1;
 const KINDS = KERNEL_HALF + 1;
 
@@ -58,7 +62,8 @@ export class FrameCounters {
    * Account `delta` leaves at `level` (1 = 4K, 2 = 2M, 3 = 1G) mapping from `pfn` with the
    * leaf's own prot code (prot.ts): each counts as MAPPED, as WRITABLE / EXEC when its code
    * says so, as the kind of its cache mode, as OUTSIDE_DIRECT_MAP unless it is the
-   * frames' direct-map mapping (`outside` false), and as KERNEL_HALF when it lies there.
+   * frames' direct-map mapping (`outside` false), and as KERNEL_HALF when it lies there
+   * (outside the mermap: the caller decides).
    */
   add(level: number, pfn: Pfn, code: number, delta: number, outside: boolean, kernelHalf: boolean): void {
     const b2 = Math.floor(pfn / PER_2M);

@@ -13,22 +13,20 @@
  *   root 2 → every ASI root's kernel half;
  *   a process pgd's user half → its user copy (NX cleared) and ASI root; its LDT slot → its user copy.
  */
+import type { SystemParts } from './capability.ts';
 import { kernelLayout, upperHalfStart, vpnSpan, type Pfn, type Vpn } from '../spec/address.ts';
 import { kernelImage, policyError, ptError, validateAsiRange, validateExitProcess, validateMapUser, validatePtiClone, validateSetLdt, validateUnmapUser } from '../spec/contracts/index.ts';
 import { OK, fail, ok, type PtError, type Result } from '../spec/errors.ts';
 import { LDT_PROT, LDT_SLOT_PAGES, ldtRemap, ldtSlotVpn, processRootIds, ptiAllowlist } from '../spec/roots.ts';
-import { INIT_MM, type AbstractRoot, type FrameRun, type Prot, type RootId, type SystemConfig } from '../spec/state.ts';
-import type { CloneLevel, IsolationOps, KernelEvent, Profile, ProcessRoots } from '../spec/system.ts';
+import { INIT_MM, type AbstractRoot, type FrameRun, type Prot, type RootId } from '../spec/state.ts';
+import type { CloneLevel, IsolationOps, KernelEvent, ProcessRoots } from '../spec/system.ts';
 import * as x86 from './arch/x86_64/entry.ts';
 import { rootEntryVpn, walkRoot } from './abstract.ts';
 import { isolationBroken, type IsolationFacts } from './isolation-policy.ts';
-import type { MutantName } from './mutants.ts';
-import type { FrameFacts } from './policy.ts';
 import { P_GLOBAL, protCode } from './prot.ts';
-import { tableIndex, type Radix } from './radix.ts';
+import { tableIndex } from './radix.ts';
 import { members } from './runs.ts';
 import { SPAN } from './tables.ts';
-import type { Tlbs } from './tlb.ts';
 
 const { HI_NX, _PAGE_PRESENT, _PAGE_USER } = x86;
 const LDT_CODE = protCode(LDT_PROT);
@@ -39,14 +37,7 @@ interface Range {
 }
 
 /** What the capability needs of the system it is part of (system.ts). */
-export interface IsolationHost {
-  readonly radix: Radix;
-  readonly config: SystemConfig;
-  readonly profile: Profile;
-  readonly facts: FrameFacts;
-  readonly tlbs: Tlbs;
-  /** The injected bug, if any (mutants.ts): the isolation ones branch here. */
-  readonly mutant: MutantName | undefined;
+export interface IsolationHost extends SystemParts {
   /** map's leaf placement into the running operation's tables (the current root). */
   install(vpn: Vpn, pfn: Pfn, pages: number, code: number): void;
   /** The end of a mutating core-style operation: emptied tables, policy, pool, commit, flush. */

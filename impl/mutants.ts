@@ -36,6 +36,12 @@ export const MUTANT_NAMES = [
   'asi-clone-fixed-pgd-count',
   'sensitive-frame-in-restricted-root',
   'missing-pgd-sync',
+  'walker-follows-pending-table',
+  'apply-writes-through-huge-leaf',
+  'kunmap-out-of-order',
+  'mermap-free-without-flush',
+  'unmapped-pool-no-flush',
+  'vfree-frees-before-flush',
 ] as const;
 
 export type MutantName = (typeof MUTANT_NAMES)[number];
@@ -224,6 +230,42 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'a new top-level kernel entry of init_mm never reaches the live processes\' pgds (no sync_global_pgds), so a process sees vmalloc or hotplugged memory unmapped.',
     reference: 'arch/x86/mm/init_64.c (gregkh/linux 6bf94737) sync_global_pgds; "x86/mm/64: define ARCH_PAGE_TABLE_SYNC_MASK and arch_sync_kernel_mappings()" (Harry Yoo, 2025: vmemmap populated after 8d400913c231 was reached before sync_global_pgds ran)',
     caughtBy: 'refinement (a process root\'s view of the new slot), K4 top_level_entries_identical_across_roots',
+  },
+  {
+    name: 'walker-follows-pending-table',
+    description: 'strict walkPageRange descends into a page table that an unmap emptied and left pending free, as if its parent entry still pointed to it, reporting none PTEs where the unlinked table\'s range is a hole.',
+    reference: 'mm/pagewalk.c walk_kernel_page_table_range: "Kernel intermediate page tables are usually not freed ... E.g. memory hot-remove" (a walker reaching a table being freed; the ptdump walkers hold the init_mm lock "to account for concurrent kernel page table freeing")',
+    caughtBy: 'result mismatch (walkPageRange\'s visits: table and none against hole), refinement',
+  },
+  {
+    name: 'apply-writes-through-huge-leaf',
+    description: 'applyToPageRange takes a 2M leaf\'s entry for a PTE table pointer and writes the PTEs into the frame it maps (only into one the pool holds as a table: data frames are not simulated) instead of failing with EINVAL.',
+    reference: 'mm/memory.c (gregkh/linux bb1d93ee) apply_to_pmd_range: "if (WARN_ON_ONCE(pmd_leaf(*pmd))) return -EINVAL" (mm/vmalloc.c: apply_to_page_range does not support huge mappings)',
+    caughtBy: 'result mismatch (ok instead of EINVAL), checkTables (a table written with PTEs) when the leaf maps a table frame',
+  },
+  {
+    name: 'kunmap-out-of-order',
+    description: 'strict kunmapLocal of a slot below the top of its CPU\'s stack clears that slot anyway and pops the stack, instead of refusing: the stack then holds a slot that maps nothing, and the top slot stays mapped outside it.',
+    reference: 'mm/highmem.c kunmap_local_indexed: WARN_ON_ONCE(addr != __fix_to_virt(FIX_KMAP_BEGIN + idx)), then the top slot is cleared and popped (kmap_local unmaps in stack order)',
+    caughtBy: 'result mismatch (ok instead of EINVAL), refinement (clients.kmap, the slots\' leaves), C3 kmap_local_slots_form_a_stack_of_their_cpu',
+  },
+  {
+    name: 'mermap-free-without-flush',
+    description: 'strict freeFrames ignores the stale mermap allocations (put without a flush), so it frees a frame that its CPU may still translate through the mermap.',
+    reference: 'mm/mermap.c of the __GFP_UNMAPPED series (linux-mm/linux-mm b7f5c72f): "The caller must do a full TLB flush of the region before freeing the pages that were mapped there" (mermap_put does not flush)',
+    caughtBy: 'result mismatch (ok instead of EPERM C1), C1 no_frame_freed_while_a_tlb_may_still_translate_to_it',
+  },
+  {
+    name: 'unmapped-pool-no-flush',
+    description: 'allocUnmapped takes a pageblock out of the direct map without the flush that follows (the removal owed instead), so the handed-out page\'s direct-map translation may still be cached.',
+    reference: 'mm/page_alloc.c of the __GFP_UNMAPPED series (bjackman/linux a3c87cc7) __rmqueue_direct_map: set_direct_map_valid_noflush(false), then flush_tlb_kernel_range over the block before it is handed out',
+    caughtBy: 'refinement (pendingFlush, TLB entries at the direct-map pages), C6 handed_out_unmapped_pages_are_unreachable_through_the_direct_map',
+  },
+  {
+    name: 'vfree-frees-before-flush',
+    description: 'strict vfree frees the area\'s pages before its range is flushed: the flush is left to the lazy purge, which comes after, as linux\'s vfree does.',
+    reference: 'mm/vmalloc.c (gregkh/linux 04aa71da) vfree: __free_page of every page after free_unmap_vmap_area (vunmap_range_noflush, free_vmap_area_noflush) and before __purge_vmap_area_lazy flushes; include/asm-generic/tlb.h: "we must never free a page before we have ensured there are no live translations left to it"',
+    caughtBy: 'refinement (pendingFlush, TLB entries), C1 (a lazily freed area still owed a flush with its frames free), D7',
   },
 ];
 

@@ -11,19 +11,28 @@
  * any written leaf: the rule order is the outer one. One pass gets it: each leaf is
  * tested only against the rules before the best found so far.
  *
- * The frame lifecycle (D4, D6, D7) is judged where frames change hands: freeFrames asks
- * whether a frame going back to the allocator is still mapped outside its direct-map page
- * (a counter), still off the direct map (a run set) or still cached by a TLB at another
- * page (the cached leaves, a handful); set_direct_map_invalid of a free frame breaks D6.
+ * The frame lifecycle (D4, D6, D7, C1) is judged where frames change hands: freeFrames
+ * asks whether a frame going back to the allocator is still mapped outside its direct-map
+ * page (a counter), still off the direct map (a run set) or still cached by a TLB at
+ * another page (the cached leaves, a handful), or may still be translated by a TLB the
+ * clients left stale (a stale mermap allocation, a lazily freed vmalloc area still owed a
+ * flush: clients.ts); set_direct_map_invalid of a free frame breaks D6.
+ *
+ * The clients' exemptions (spec/contracts/clients.ts): a leaf wholly inside the mermap
+ * region breaks no P7 (mapping pages the direct map lacks is what it is for), and a free
+ * frame of an unmapped pageblock breaks no D6 (the __GFP_UNMAPPED pool keeps it off the
+ * direct map). C7 is judged per written leaf: one at the direct-map page of a frame of an
+ * unmapped pageblock puts it back in the direct map.
  */
 import { X86_64_LAYOUT_4LEVEL, kernelLayout, pfnToHex, upperHalfStart, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
+import { mermapRegion } from '../spec/clients.ts';
 import { STRICT_POLICY } from '../spec/contracts/outcome.ts';
 import { CACHE_MODES, INIT_MM, type FrameRun, type SystemConfig } from '../spec/state.ts';
 import * as frames from './frames.ts';
 import * as prot from './prot.ts';
 import * as radixModule from './radix.ts';
 import type { Radix } from './radix.ts';
-import { members, type Members } from './runs.ts';
+import { firstOutside, members, type Members } from './runs.ts';
 import type { Tlbs } from './tlb.ts';
 import * as tables from './tables.ts';
 
@@ -52,16 +61,24 @@ export class FrameFacts {
   readonly noDirectMap = members();
   /** Frames no restricted (ASI) root may map: A1. */
   readonly sensitive = members();
+  /** The frames of the pageblocks flagged FREETYPE_UNMAPPED (whole pageblocks): the pool clients-pool.ts keeps. */
+  readonly unmapped = members();
   readonly kernelHalfStart: Vpn;
   /** __PAGE_OFFSET of the paging mode's layout: where a table frame may be mapped. */
   readonly pageOffset: Vpn;
   /** The end of the direct map: __PAGE_OFFSET + the frames of memory. */
   readonly directMapEnd: Vpn;
+  /** The mermap region [mermapLo, mermapHi), every CPU's slices. */
+  readonly mermapLo: Vpn;
+  readonly mermapHi: Vpn;
 
   constructor(config: SystemConfig, runs: readonly FrameRun[]) {
     this.kernelHalfStart = upperHalfStart(config.levels);
     this.pageOffset = kernelLayout(config.levels).pageOffset;
     this.directMapEnd = this.pageOffset + config.frames;
+    const mermap = mermapRegion(config.levels, config.cpus);
+    this.mermapLo = mermap.vpn;
+    this.mermapHi = mermap.vpn + mermap.pages;
     const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables, free: this.free, data: this.data };
     for (const r of runs) {
       byUse[r.use]?.add(r.pfn, r.count, true);
@@ -89,7 +106,12 @@ const D6 = 13;
 const D7 = 14;
 // The isolation rules are decided over the roots, after the others (isolation-policy.ts).
 const ISOLATION_RULE = 15;
-const RULE_OF_ID: Readonly<Record<string, number>> = { P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5, D4, D6, D7, K2: ISOLATION_RULE, K3: ISOLATION_RULE, A1: ISOLATION_RULE, A2: ISOLATION_RULE };
+// The clients' rules, after the isolation ones: C1 where frames are freed or a flush is owed, C7 per written leaf.
+const C1 = 16;
+const C7 = 17;
+const RULE_OF_ID: Readonly<Record<string, number>> = {
+  P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5, D4, D6, D7, K2: ISOLATION_RULE, K3: ISOLATION_RULE, A1: ISOLATION_RULE, A2: ISOLATION_RULE, C1, C7,
+};
 
 /** The rules in STRICT_POLICY order; an invariant the impl cannot decide is a load-time error. */
 const ORDER: readonly number[] = STRICT_POLICY.map(({ id }) => {
@@ -101,8 +123,29 @@ const P7_AT = ORDER.indexOf(P7);
 const D6_AT = ORDER.indexOf(D6);
 // P2 leaves W+X leaves to P1 (the frame counters cannot tell a leaf from its aliases), which is sound only if P1 is asked first.
 if (ORDER.indexOf(P1) > ORDER.indexOf(P2)) throw new Error('impl/policy.ts assumes P1 comes before P2 in STRICT_POLICY');
-// isolation-policy.ts asks its rules only when no per-leaf rule broke, which is sound only if they come last.
-if (ORDER.indexOf(ISOLATION_RULE) !== ORDER.length - 4) throw new Error('impl/policy.ts assumes K2, K3, A1 and A2 end STRICT_POLICY');
+// isolation-policy.ts asks its rules only when no earlier rule broke, which is sound only if
+// they come after every per-leaf rule but the clients' (system.ts asks them before C1 and C7).
+const FIRST_ISOLATION = ORDER.indexOf(ISOLATION_RULE);
+const LATE: ReadonlySet<number> = new Set([C1, C7]);
+if (
+  ORDER.lastIndexOf(ISOLATION_RULE) !== FIRST_ISOLATION + 3 ||
+  ORDER.some((rule, i) => (i > FIRST_ISOLATION + 3) !== LATE.has(rule))
+) throw new Error('impl/policy.ts assumes K2, K3, A1 and A2 follow every other rule of STRICT_POLICY but C1 and C7, which end it');
+
+/** The position of strict-policy invariant `id` in STRICT_POLICY (the first broken is named). */
+const rankOf = (id: string): number => STRICT_POLICY.findIndex((p) => p.id === id);
+
+/** Whether `id` comes after the isolation rules in STRICT_POLICY (system.ts asks those first). */
+export function isLateRule(id: string): boolean {
+  return LATE.has(RULE_OF_ID[id]!);
+}
+
+/** Of two findings, the one STRICT_POLICY names first. */
+export function earliest(a: Broken | null, b: Broken | null): Broken | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return rankOf(b.id) < rankOf(a.id) ? b : a;
+}
 
 /**
  * The first frame of the leaf (code, vpn → pfn, n pages) at which `rule` breaks in the
@@ -137,7 +180,8 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
     case P6:
       return vpn >= facts.kernelHalfStart && (code & P_USER) !== 0 ? pfn : -1;
     case P7:
-      return vpn >= facts.kernelHalfStart ? facts.noDirectMap.first(pfn, n) : -1;
+      // The mermap's leaves are exempt: mapping pages the direct map lacks is its purpose.
+      return vpn >= facts.kernelHalfStart && !(vpn >= facts.mermapLo && vpn + n <= facts.mermapHi) ? facts.noDirectMap.first(pfn, n) : -1;
     case D1:
       // __va: inside the direct map, page __PAGE_OFFSET + pfn maps pfn and nothing else.
       return vpn < facts.directMapEnd && facts.pageOffset < vpn + n && vpn - pfn !== facts.pageOffset ? pfn : -1;
@@ -150,11 +194,24 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
       return -1;
     case D6:
     case D7:
-      // Writing a leaf neither frees a frame nor fills a TLB: only freeFrames (and D6's set_direct_map_invalid) can break these.
+    case C1:
+      // Writing a leaf neither frees a frame nor fills a TLB: only freeFrames (and D6's set_direct_map_invalid, C1's owed flush) can break these.
       return -1;
+    case C7:
+      return directMapPageOfUnmapped(facts, vpn, n);
     default: // T5: the counters hold this leaf under its own mode, so any other mode on its frames is another leaf.
       return otherMemoryType(radix, CACHE_OF_CODE[code]!, pfn, n);
   }
+}
+
+/**
+ * The first frame of an unmapped pageblock whose direct-map page the leaf [vpn, vpn + n)
+ * covers, whatever frame it maps there, or -1.
+ */
+function directMapPageOfUnmapped(facts: FrameFacts, vpn: Vpn, n: number): number {
+  const lo = Math.max(vpn, facts.pageOffset);
+  const hi = Math.min(vpn + n, facts.directMapEnd);
+  return lo < hi ? facts.unmapped.first(lo - facts.pageOffset, hi - lo) : -1;
 }
 
 /** The first frame of `set` among the leaf's frames [pfn, pfn + n), unless the leaf is the frames' own direct-map page; or -1. */
@@ -183,10 +240,10 @@ const at = (pfn: Pfn, vpn: Vpn): string => `at frame ${pfnToHex(pfn)} through ${
 
 /**
  * The first strict-policy invariant the running operation's result breaks, or null:
- * over the leaves it wrote and, when it removed frames [removed.pfn, +count) from the
- * direct map, over every kernel-half mapping left of them (P7).
+ * over the leaves it wrote and, for the frames it removed from the direct map (`removed`),
+ * over every kernel-half mapping left of them (P7) and whether one is free (D6).
  */
-export function firstBroken(radix: Radix, facts: FrameFacts, removed?: { readonly pfn: Pfn; readonly count: number }): Broken | null {
+export function firstBroken(radix: Radix, facts: FrameFacts, removed: readonly { readonly pfn: Pfn; readonly count: number }[] = []): Broken | null {
   const pool = radix.pool;
   const written = radix.written;
   let best = ORDER.length;
@@ -203,66 +260,90 @@ export function firstBroken(radix: Radix, facts: FrameFacts, removed?: { readonl
     const vpn = radix.entryVpn(slot, idx);
     const pfn = leafPfn(lo, hi, level);
     for (let r = 0; r < best; r++) {
-      const f = breakAt(ORDER[r]!, radix, facts, code, vpn, pfn, SPAN[level as 1]!);
+      const rule = ORDER[r]!;
+      const f = breakAt(rule, radix, facts, code, vpn, pfn, SPAN[level as 1]!);
       if (f < 0) continue;
       best = r;
-      where = at(f, vpn + (f - pfn));
+      // C7's frame is the one whose direct-map page the leaf covers, not one it maps.
+      where = rule === C7 ? `at ${vpnToHex(facts.pageOffset + f)}, the direct-map page of frame ${pfnToHex(f)} of an unmapped pageblock` : at(f, vpn + (f - pfn));
       break;
     }
   }
-  if (removed !== undefined && P7_AT < best) {
-    // A process's user mapping of the frame stays (secretmem's very point): kernel-half leaves only.
-    const f = radix.counters.first(KERNEL_HALF, removed.pfn, removed.count);
-    if (f >= 0) {
-      best = P7_AT;
-      where = `at frame ${pfnToHex(f)}, still mapped in the kernel half after its direct-map page ${vpnToHex(facts.pageOffset + f)} went`;
+  for (const gone of removed) {
+    if (P7_AT < best) {
+      // A process's user mapping of the frame stays (secretmem's very point), and so does the mermap's: KERNEL_HALF counts neither.
+      const f = radix.counters.first(KERNEL_HALF, gone.pfn, gone.count);
+      if (f >= 0) {
+        best = P7_AT;
+        where = `at frame ${pfnToHex(f)}, still mapped in the kernel half after its direct-map page ${vpnToHex(facts.pageOffset + f)} went`;
+      }
     }
-  }
-  if (removed !== undefined && D6_AT < best) {
-    // A free frame taken off the direct map is one the allocator hands out unreachable.
-    const f = facts.free.first(removed.pfn, removed.count);
-    if (f >= 0) {
-      best = D6_AT;
-      where = `at frame ${pfnToHex(f)}, a free frame removed from the direct map`;
+    if (D6_AT < best) {
+      // A free frame taken off the direct map is one the allocator hands out unreachable, but the pool's (it hands them out as such).
+      const f = firstOutside(facts.free, facts.unmapped, gone.pfn, gone.count);
+      if (f >= 0) {
+        best = D6_AT;
+        where = `at frame ${pfnToHex(f)}, a free frame removed from the direct map`;
+      }
     }
   }
   return best < ORDER.length ? { id: STRICT_POLICY[best]!.id, where } : null;
 }
 
+/** How a free is judged beside freeFrames' own rule (vfree's, clients-vmalloc.ts). */
+export interface FreeingOptions {
+  /** vm_reset_perms puts the frames back in the direct map before the free: no D6. */
+  readonly restored?: boolean;
+  /** Pages flushed before the free (the vfree'd area): a TLB entry meeting them is no D7. */
+  readonly flushedFirst?: { readonly vpn: Vpn; readonly pages: number };
+  /** C1: the first frame of a range a stale client translation may still reach (clients.ts), or -1; absent, no C1. */
+  readonly stillTranslated?: (pfn: Pfn, count: number) => number;
+}
+
 /**
  * The first strict-policy invariant that freeing frames [pfn, pfn + count) would break,
  * in STRICT_POLICY order, or null: D4, a leaf maps one outside its direct-map page (the
- * OUTSIDE_DIRECT_MAP counter); D6, one is still off the direct map; D7, some CPU's TLB
- * caches one at another page than its direct-map page, owed flush or not.
+ * OUTSIDE_DIRECT_MAP counter); D6, one is still off the direct map, but in the pool; D7,
+ * some CPU's TLB caches one at another page than its direct-map page, owed flush or not;
+ * C1, a TLB the clients left stale may still translate to one.
  */
-export function freeingBreaks(radix: Radix, facts: FrameFacts, tlbs: Tlbs, pfn: Pfn, count: number): Broken | null {
+export function freeingBreaks(radix: Radix, facts: FrameFacts, tlbs: Tlbs, pfn: Pfn, count: number, opts: FreeingOptions = {}): Broken | null {
   for (const rule of ORDER) {
     let f = -1;
     let why = '';
     if (rule === D4) {
       f = radix.counters.first(OUTSIDE_DIRECT_MAP, pfn, count);
       why = 'still mapped outside its direct-map page';
-    } else if (rule === D6 && radix.mutant !== 'gmem-freed-without-restore') {
-      f = facts.noDirectMap.first(pfn, count);
+    } else if (rule === D6 && radix.mutant !== 'gmem-freed-without-restore' && opts.restored !== true) {
+      // A frame of an unmapped pageblock goes back to the pool, which keeps it off the direct map.
+      f = firstOutside(facts.noDirectMap, facts.unmapped, pfn, count);
       why = 'still removed from the direct map';
     } else if (rule === D7) {
-      f = cachedOutsideDirectMap(tlbs, facts.pageOffset, pfn, count);
+      f = cachedOutsideDirectMap(tlbs, facts.pageOffset, pfn, count, opts.flushedFirst);
       why = 'still cached by a TLB outside its direct-map page';
+    } else if (rule === C1 && opts.stillTranslated !== undefined) {
+      f = opts.stillTranslated(pfn, count);
+      why = 'a TLB may still translate to it (a stale mermap allocation, or a lazily freed vmalloc area still owed a flush)';
     }
     if (f >= 0) return { id: STRICT_POLICY[ORDER.indexOf(rule)]!.id, where: `at frame ${pfnToHex(f)}, ${why}` };
   }
   return null;
 }
 
-/** The first frame of [pfn, pfn + count) a TLB entry of any CPU caches at a page other than its direct-map page, or -1. */
-function cachedOutsideDirectMap(tlbs: Tlbs, pageOffset: Vpn, pfn: Pfn, count: number): number {
+/**
+ * The first frame of [pfn, pfn + count) a TLB entry of any CPU caches at a page other than
+ * its direct-map page (and outside `flushed`, pages flushed before the free), or -1.
+ */
+function cachedOutsideDirectMap(tlbs: Tlbs, pageOffset: Vpn, pfn: Pfn, count: number, flushed?: { readonly vpn: Vpn; readonly pages: number }): number {
   let first = -1;
   const end = pfn + count;
   tlbs.forEachCached((c) => {
     const leaf = c.entry.leaf;
     if (leaf.vpn - leaf.pfn === pageOffset) return;
+    const span = SPAN[c.level as 1]!;
+    if (flushed !== undefined && leaf.vpn < flushed.vpn + flushed.pages && flushed.vpn < leaf.vpn + span) return;
     const from = Math.max(leaf.pfn, pfn);
-    if (from < Math.min(leaf.pfn + SPAN[c.level as 1]!, end) && (first < 0 || from < first)) first = from;
+    if (from < Math.min(leaf.pfn + span, end) && (first < 0 || from < first)) first = from;
   });
   return first;
 }

@@ -16,6 +16,7 @@
  * the running operation so the policy checks only those.
  */
 import { VPN_LIMIT, kernelLayout, upperHalfStart, type Pfn, type Vpn } from '../spec/address.ts';
+import { mermapRegion } from '../spec/clients.ts';
 import type { SystemConfig } from '../spec/state.ts';
 import * as x86 from './arch/x86_64/entry.ts';
 import { FrameCounters } from './frames.ts';
@@ -46,6 +47,9 @@ export type VunmapEvent = 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry';
 export function tableIndex(vpn: Vpn, level: number): number {
   return Math.floor(vpn / SPAN[level as 1]!) % 512;
 }
+
+/** Why applyTableFor stopped: a large entry in the way (its WARN), or no table left to allocate. */
+export type ApplyStop = 'huge' | 'nomem';
 
 export class Radix implements LeafObserver {
   readonly pool: TablePool;
@@ -88,6 +92,11 @@ export class Radix implements LeafObserver {
   poisonUserTop = false;
   /** The first page of the kernel half: tables below it are user tables (_PAGE_TABLE, with US). */
   private readonly kernelHalf: Vpn;
+  /** The mermap region [lo, hi): its leaves map frames off the direct map by design (P7 exempts them). */
+  private readonly mermapLo: Vpn;
+  private readonly mermapHi: Vpn;
+  /** Set when applyTableFor returns -1: why the descent stopped (the large entry is in the hit registers). */
+  applyStop: ApplyStop | null = null;
 
   constructor(
     readonly config: SystemConfig,
@@ -96,6 +105,9 @@ export class Radix implements LeafObserver {
     this.levels = config.levels;
     this.pageOffset = kernelLayout(config.levels).pageOffset;
     this.kernelHalf = upperHalfStart(config.levels);
+    const mermap = mermapRegion(config.levels, config.cpus);
+    this.mermapLo = mermap.vpn;
+    this.mermapHi = mermap.vpn + mermap.pages;
     this.pool = new TablePool(config.tablePool.pfn, config.tablePool.count, this);
     this.counters = new FrameCounters(config.frames);
     // init_mm's pgd: slot 0, its entry 0 at the start of the 512-entry sign-extended top.
@@ -108,7 +120,9 @@ export class Radix implements LeafObserver {
     const code = leafCode(lo, hi, level > 1, true, true, false);
     // A process's user half is no executing side of P2 (spec/invariants/permissions.ts): its leaves count as not executable.
     const kernelHalf = vpn >= this.kernelHalf;
-    this.counters.add(level, pfn, kernelHalf ? code : code & ~P_EXEC, delta, vpn - pfn !== this.pageOffset, kernelHalf);
+    // P7's kernel-half mappings leave out the mermap's (a leaf wholly inside its region).
+    const inMermap = vpn >= this.mermapLo && vpn + SPAN[level as 1]! <= this.mermapHi;
+    this.counters.add(level, pfn, kernelHalf ? code : code & ~P_EXEC, delta, vpn - pfn !== this.pageOffset, kernelHalf && !inMermap);
     if (delta > 0) this.written.push(slot, idx);
   }
 
@@ -253,6 +267,45 @@ export class Radix implements LeafObserver {
       const child = pool.alloc(L - 1, this.entryVpn(slot, idx), slot, idx);
       pool.set(slot, idx, this.tableEntryLo(child), this.tableEntryHi(child, L === this.levels));
       slot = child;
+    }
+    return slot;
+  }
+
+  /**
+   * apply_to_page_range's descent with create (apply_to_p4d/pud/pmd_range) to the PTE table
+   * of vpn: a none entry gets a new table while `mayAlloc()` allows one (else -1 with
+   * applyStop 'nomem'); a 2M/1G leaf or a non-present large entry stops it (p?d_leaf's
+   * WARN_ON_ONCE: -1 with applyStop 'huge', the entry in the hit registers).
+   */
+  applyTableFor(vpn: Vpn, mayAlloc: () => boolean): number {
+    const pool = this.pool;
+    this.applyStop = null;
+    let slot = this.root;
+    for (let L = this.levels; L > 1; L--) {
+      const idx = tableIndex(vpn, L);
+      const off = slot * 1024 + idx * 2;
+      const lo = pool.words[off]!;
+      const hi = pool.words[off + 1]!;
+      if ((lo | hi) === 0) {
+        if (!mayAlloc()) {
+          this.applyStop = 'nomem';
+          return -1;
+        }
+        const child = pool.alloc(L - 1, this.entryVpn(slot, idx), slot, idx);
+        pool.set(slot, idx, this.tableEntryLo(child), this.tableEntryHi(child, L === this.levels));
+        slot = child;
+        continue;
+      }
+      if (!(lo & _PAGE_PRESENT) || isLeafAt(lo, L)) {
+        // The mutant reads a 2M leaf as pmd_page_vaddr does a table entry: the frame it maps as a PTE table.
+        if (L === 2 && (lo & _PAGE_PRESENT) !== 0 && this.mutant === 'apply-writes-through-huge-leaf') return pool.childSlot(lo, hi);
+        this.hitSlot = slot;
+        this.hitIdx = idx;
+        this.hitLevel = L;
+        this.applyStop = 'huge';
+        return -1;
+      }
+      slot = pool.childSlot(lo, hi);
     }
     return slot;
   }

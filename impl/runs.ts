@@ -48,6 +48,13 @@ export class RunSet<L> {
     return s !== undefined && s <= p && this.ends[i]! >= p + count;
   }
 
+  /** The end of the run holding `p`, or `p` itself when it is no member. */
+  endOf(p: number): number {
+    const i = this.firstEndingAfter(p);
+    const s = this.starts[i];
+    return s !== undefined && s <= p ? this.ends[i]! : p;
+  }
+
   /** Make [p, p+count) a member, labelled `label` joined with the labels of the runs it meets. */
   add(p: number, count: number, label: L): void {
     let lo = p;
@@ -114,6 +121,22 @@ export class RunSet<L> {
     this.ends = [...from.ends];
     this.labels = [...from.labels];
   }
+}
+
+/**
+ * The first member of `a` in [p, p+count) that `b` does not hold, or -1: one binary search
+ * per run of `b` skipped (D6 asks it of the frames off the direct map, less the pool's).
+ */
+export function firstOutside<L, M>(a: RunSet<L>, b: RunSet<M>, p: number, count: number): number {
+  const end = p + count;
+  for (let at = p; at < end; ) {
+    const f = a.first(at, end - at);
+    if (f < 0) return -1;
+    const skip = b.endOf(f);
+    if (skip === f) return f;
+    at = skip;
+  }
+  return -1;
 }
 
 /** A plain set of frames or pages: every label is `true`. */

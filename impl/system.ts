@@ -25,7 +25,14 @@
  * only its CPU's. A table is freed only with (or after) the flush that purges them.
  *
  * allocFrames / freeFrames move frames between the allocator ('free') and 'data'; strict
- * refuses a free that would break D4, D6 or D7 (policy.ts freeingBreaks).
+ * refuses a free that would break D4, D6, D7 or C1 (policy.ts freeingBreaks). With the
+ * __GFP_UNMAPPED pool (clients-pool.ts) a frame of an unmapped pageblock goes back to the
+ * pool when freed, and allocating one takes its whole pageblock back into the direct map.
+ *
+ * The clients capability (clients.ts: vmalloc, kmap_local, the mermap, the pool,
+ * apply_to_page_range, the pagewalk) is always there; its operations run through the same
+ * stages (`finish`). Every flush also drops the stale mermap allocations it meets on the
+ * CPUs it reaches (`flushKernelRange`, `flushAll`, `flushLocal`).
  *
  * In both profiles a non-present entry (set_memory_np: P clear, frame and attributes
  * kept) occupies its slot: map over it is EEXIST, unmap removes it, protect changes it
@@ -40,6 +47,7 @@
  * (the emptied tables stay linked; map reuses them, and frees the ones a huge leaf
  * replaces, as vmap_try_huge_pmd / _pud do).
  */
+import type { SystemParts } from './capability.ts';
 import { VPN_LIMIT, kernelLayout, leafLevel, pfnSpan, vpnSpan, vpnToHex, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import {
   TLB_SINGLE_PAGE_FLUSH_CEILING, kernelImage, policyError, ptError, validateAccess, validateCollapse, validateFlush, validateFlushLocal,
@@ -55,12 +63,13 @@ import type {
   ProtectOptions, SystemSetup, Translation,
 } from '../spec/system.ts';
 import { frameRuns, walkEntries } from './abstract.ts';
+import { Clients, type ClientsHost, type PolicyOp } from './clients.ts';
 import { Isolation, type IsolationHost } from './isolation.ts';
 import { ChangePageAttr, type CpaError } from './cpa.ts';
 import { KernelLog } from './klog.ts';
 import { Memtypes, type RamMemtype } from './memtype.ts';
 import type { MutantName } from './mutants.ts';
-import { FrameFacts, firstBroken, freeingBreaks } from './policy.ts';
+import { FrameFacts, earliest, firstBroken, freeingBreaks, isLateRule } from './policy.ts';
 import { CodeChange, PROTS, P_PRESENT, P_WRITE, permits, protCode } from './prot.ts';
 import { Radix, leafPfn } from './radix.ts';
 import { RunSet } from './runs.ts';
@@ -72,21 +81,33 @@ const err = (e: PtError): Result<never> => ({ ok: false, error: e });
 /** The first frame above the ISA range (ISA_END_ADDRESS, 1 MiB): pat_pagerange_is_ram counts RAM from there. */
 const ISA_END_PFN = 0x100;
 
-interface Range {
+export interface Range {
   readonly vpn: Vpn;
   readonly pages: number;
 }
 
+/** A flush owed instead of made: the range and the reason it is owed for. */
+export type Owed = Range & { readonly reason: string };
+
+/** Frames whose noDirectMap an operation sets (true) or clears. */
+export interface FrameChange {
+  readonly pfn: Pfn;
+  readonly count: number;
+  readonly noDirectMap: boolean;
+}
+
 /** How a mutating operation ends, besides its table writes. */
-interface Ending {
+export interface Ending {
   /** Ranges flushed on every CPU once it has succeeded. */
   readonly flushed: readonly Range[];
-  /** set_direct_map_*: the frames whose noDirectMap it sets. */
-  readonly frames?: { readonly pfn: Pfn; readonly count: number; readonly noDirectMap: boolean };
-  /** A `_noflush` operation's debt instead of the flush. */
-  readonly owe?: Range & { readonly reason: string };
+  /** set_direct_map_* and the pool's pageblocks: the frames whose noDirectMap it sets or clears. */
+  readonly frames?: readonly FrameChange[];
+  /** A `_noflush` operation's debts instead of the flush. */
+  readonly owe?: readonly Owed[];
   /** The ranges whose translation it may change, for the isolation rules (K3, A2); `flushed` when absent. */
   readonly touched?: readonly Range[];
+  /** Puts back what the caller staged beside the tables (the clients' bookkeeping) when the operation fails. */
+  readonly undo?: () => void;
 }
 
 export class RadixSystem implements PageTableSystem {
@@ -124,6 +145,8 @@ export class RadixSystem implements PageTableSystem {
   private readonly cpa: ChangePageAttr;
   /** The isolation capability (isolation.ts), with SystemSetup.isolation. */
   readonly isolation: Isolation | undefined;
+  /** The kernel's page-table users (clients.ts): always there. */
+  readonly clients: Clients;
 
   constructor(setup: SystemSetup, mutant?: MutantName) {
     this.config = setup.config;
@@ -146,17 +169,37 @@ export class RadixSystem implements PageTableSystem {
       },
     });
     this.isolation = setup.isolation === true ? new Isolation(this.isolationHost(), this.bootFrames) : undefined;
+    this.clients = new Clients(this.clientsHost());
+  }
+
+  /** What the clients capability uses of this system. */
+  /** What every capability reads of this system (capability.ts). */
+  private parts(): SystemParts {
+    return { radix: this.radix, config: this.config, profile: this.profile, facts: this.facts, tlbs: this.tlbs, mutant: this.mutant };
+  }
+
+  private clientsHost(): ClientsHost {
+    return {
+      ...this.parts(),
+      log: this.log,
+      install: (vpn, pfn, pages, code, maxPage) => this.install(vpn, pfn, pages, code, maxPage),
+      finish: (op, end) => this.finish(op, end),
+      poolError: () => this.poolError(),
+      flushRanges: (ranges) => this.flushRanges(ranges),
+      flushLocal: (cpu, vpn, pages) => this.flushLocalNow(cpu, vpn, pages),
+      debt: (o) => this.debt(o),
+      setDirectMapLinux: (pfn, count, present) => this.setPagesPresent(pfn, count, present, false),
+      framesChanged: () => {
+        this.frameRunsNow = null;
+      },
+      holdsLdt: (pfn, count) => this.isolation?.holdsLdt(pfn, count) === true,
+    };
   }
 
   /** What the isolation capability uses of this system. */
   private isolationHost(): IsolationHost {
     return {
-      radix: this.radix,
-      config: this.config,
-      profile: this.profile,
-      facts: this.facts,
-      tlbs: this.tlbs,
-      mutant: this.mutant,
+      ...this.parts(),
       install: (vpn, pfn, pages, code) => this.install(vpn, pfn, pages, code, undefined),
       finish: (op, flushed, touched) => this.finish(op, { flushed, touched }),
       poolError: () => this.poolError(),
@@ -214,7 +257,7 @@ export class RadixSystem implements PageTableSystem {
     r.unmapRange(vpn, vpn + pages);
     if (flush) return this.finish('unmap', { flushed: [{ vpn, pages }] });
     // vunmap_range_noflush: the range is owed a flush, and the tables it emptied wait for it.
-    return this.finish('unmap', { flushed: [], touched: [{ vpn, pages }], ...this.debt({ vpn, pages, reason: 'unmap' }) });
+    return this.finish('unmap', { flushed: [], touched: [{ vpn, pages }], owe: this.debt({ vpn, pages, reason: 'unmap' }) });
   }
 
   /**
@@ -233,16 +276,13 @@ export class RadixSystem implements PageTableSystem {
     r.pool.emptied.length = 0;
     r.pool.commit();
     if (flush) this.flushRanges([{ vpn, pages }]);
-    else {
-      const owe = this.debt({ vpn, pages, reason: 'unmap' }).owe;
-      if (owe !== undefined) this.tlbs.owe(owe.vpn, owe.pages, owe.reason);
-    }
+    else for (const o of this.debt({ vpn, pages, reason: 'unmap' })) this.tlbs.owe(o.vpn, o.pages, o.reason);
     return OK;
   }
 
   /** A `_noflush` operation's debt, which the noflush-no-obligation mutant never records. */
-  private debt(owe: Range & { readonly reason: string }): { owe?: Range & { readonly reason: string } } {
-    return this.mutant === 'noflush-no-obligation' ? {} : { owe };
+  private debt(owe: Owed): Owed[] {
+    return this.mutant === 'noflush-no-obligation' ? [] : [owe];
   }
 
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
@@ -383,24 +423,35 @@ export class RadixSystem implements PageTableSystem {
   flushAll(): Result<void> {
     this.tlbs.flushAll();
     if (this.mutant !== 'walk-cache-survives-flush') this.tlbs.emptyWalkCaches();
-    // Every address: every pending table's span meets it.
+    // Every address: every pending table's span meets it, and every stale mermap allocation.
     this.radix.pool.releasePending(0, VPN_LIMIT);
+    this.clients.flushed(0, VPN_LIMIT, this.config.cpus);
     return OK;
   }
 
   flushLocal(cpu: number, vpn: Vpn, pages: number): Result<void> {
     const bad = validateFlushLocal(this.config, cpu, vpn, pages);
     if (bad) return err(bad);
-    // One CPU only: the others may still cache the range, so nothing is discharged or released.
-    this.tlbs.flushLocal(cpu, vpn, pages, this.mutant !== 'walk-cache-survives-flush');
+    this.flushLocalNow(cpu, vpn, pages);
     return OK;
+  }
+
+  /**
+   * flush_tlb_one_kernel of each page on one CPU: the others may still cache the range, so
+   * nothing is discharged or released; that CPU's stale mermap allocations there are flushed.
+   */
+  private flushLocalNow(cpu: number, vpn: Vpn, pages: number): void {
+    this.tlbs.flushLocal(cpu, vpn, pages, this.mutant !== 'walk-cache-survives-flush');
+    this.clients.flushedLocal(cpu, vpn, pages);
   }
 
   allocFrames(pfn: Pfn, count: number): Result<void> {
     const bad = validateFrames(this.config, pfn, count);
     if (bad) return err(bad);
+    // EBUSY, and the unmapped pageblocks the frames are in taken back into the direct map (clients-pool.ts).
+    const taken = this.clients.pool.allocate(pfn, count, 'allocFrames');
+    if (!taken.ok) return taken;
     const facts = this.facts;
-    if (!facts.free.covers(pfn, count)) return fail('EBUSY', 'pfn', `a frame of ${pfnSpan(pfn, count)} is not free`);
     facts.free.remove(pfn, count);
     facts.data.add(pfn, count, true);
     this.frameRunsNow = null;
@@ -415,9 +466,12 @@ export class RadixSystem implements PageTableSystem {
     // __free_pages checks none of it (linux.ts): only strict refuses.
     if (this.profile === 'strict') {
       if (this.isolation?.holdsLdt(pfn, count) === true) return err(policyError('freeFrames', 'D4', `at ${pfnSpan(pfn, count)}: an LDT slot still maps a frame of it`));
-      const broken = freeingBreaks(this.radix, facts, this.tlbs, pfn, count);
+      // The mermap-free-without-flush mutant forgets the stale mermap allocations (the lazy areas it still sees).
+      const stale = this.mutant !== 'mermap-free-without-flush';
+      const broken = freeingBreaks(this.radix, facts, this.tlbs, pfn, count, { stillTranslated: (p, n) => this.clients.stillTranslated(p, n, stale) });
       if (broken !== null) return err(policyError('freeFrames', broken.id, broken.where));
     }
+    // A frame of an unmapped pageblock goes back to the pool as it is, off the direct map.
     facts.data.remove(pfn, count);
     facts.free.add(pfn, count, true);
     this.frameRunsNow = null;
@@ -440,6 +494,7 @@ export class RadixSystem implements PageTableSystem {
       pendingFlush: this.tlbs.obligations(),
       tablesInUse: pool.inUse,
       pendingTableFrees: pool.pending.length,
+      clients: this.clients.state(),
     };
   }
 
@@ -694,10 +749,10 @@ export class RadixSystem implements PageTableSystem {
   /** set_direct_map_* on frames [pfn, +dm.pages), direct-map range dm: flushed now, or (the `_noflush` variants) owed. */
   private finishDirectMap(op: 'setDirectMapInvalid' | 'setDirectMapDefault', pfn: Pfn, dm: Range, flush: boolean): Result<void> {
     const noDirectMap = op === 'setDirectMapInvalid';
-    const frames = { pfn, count: dm.pages, noDirectMap };
+    const frames = [{ pfn, count: dm.pages, noDirectMap }];
     if (flush) return this.finish(op, { flushed: [dm], frames });
-    if (noDirectMap) return this.finish(op, { flushed: [], touched: [dm], frames, ...this.debt({ ...dm, reason: op }) });
-    return this.finish(op, { flushed: [], touched: [dm], frames, owe: { ...dm, reason: op } });
+    if (noDirectMap) return this.finish(op, { flushed: [], touched: [dm], frames, owe: this.debt({ ...dm, reason: op }) });
+    return this.finish(op, { flushed: [], touched: [dm], frames, owe: [{ ...dm, reason: op }] });
   }
 
   /**
@@ -705,33 +760,48 @@ export class RadixSystem implements PageTableSystem {
    * nothing is flushed), then policy (EPERM), then the pool (ENOMEM); roll back on
    * failure; else commit, flush, record a debt.
    */
-  private finish(op: MutatingOp, end: Ending): Result<void> {
+  private finish(op: PolicyOp, end: Ending): Result<void> {
     const r = this.radix;
     const pool = r.pool;
     const nd = this.facts.noDirectMap;
     // Without a flush another CPU may still walk an emptied table (flush.ts, "Deferred table frees").
     r.releaseEmptied(end.flushed.length === 0);
-    const frames = end.frames;
-    const saved = frames === undefined ? null : nd.save();
-    if (frames !== undefined) {
-      if (frames.noDirectMap) nd.add(frames.pfn, frames.count, true);
-      else nd.remove(frames.pfn, frames.count);
+    const frames = end.frames ?? [];
+    const saved = frames.length === 0 ? null : nd.save();
+    for (const f of frames) {
+      if (f.noDirectMap) nd.add(f.pfn, f.count, true);
+      else nd.remove(f.pfn, f.count);
     }
     // The kernel refuses nothing for a security reason (spec/contracts/linux.ts): no policy under linux.
-    const broken = this.profile === 'linux' ? null : firstBroken(r, this.facts, frames?.noDirectMap === true ? frames : undefined);
-    // The isolation rules end STRICT_POLICY: asked only when no other rule broke.
-    const isolated = broken === null && this.profile === 'strict' && this.isolation !== undefined ? this.isolation.broken(op, end.touched ?? end.flushed) : null;
-    const error = broken !== null ? policyError(op, broken.id, broken.where) : isolated ?? this.poolError();
+    const error = (this.profile === 'linux' ? null : this.refusal(op, end, frames.filter((f) => f.noDirectMap))) ?? this.poolError();
     if (error !== null) {
       pool.rollback();
       if (saved !== null) nd.restore(saved);
+      end.undo?.();
       return err(error);
     }
     pool.commit();
-    if (frames !== undefined) this.frameRunsNow = null;
+    if (frames.length > 0) this.frameRunsNow = null;
     this.flushRanges(end.flushed);
-    if (end.owe !== undefined) this.tlbs.owe(end.owe.vpn, end.owe.pages, end.owe.reason);
+    for (const o of end.owe ?? []) this.tlbs.owe(o.vpn, o.pages, o.reason);
     return OK;
+  }
+
+  /**
+   * The strict policy's EPERM for the running operation, or null: the rules per written
+   * leaf and removed frame (policy.ts), then the isolation rules, which come after all of
+   * those but the clients' (C1, C7); C1 also where the operation leaves a flush owed over a
+   * lazily freed vmalloc area whose frames are free.
+   */
+  private refusal(op: PolicyOp, end: Ending, removed: readonly FrameChange[]): PtError | null {
+    let broken = firstBroken(this.radix, this.facts, removed);
+    if (this.isolation !== undefined && (broken === null || isLateRule(broken.id))) {
+      const isolated = this.isolation.broken(op as MutatingOp, end.touched ?? end.flushed);
+      if (isolated !== null) return isolated;
+    }
+    if (end.owe !== undefined && end.owe.length > 0) broken = earliest(broken, this.clients.owedOverFreed(end.owe));
+    // The clients' operations name their EPERM argument as the operation table says (POLICY_ARG).
+    return broken === null ? null : policyError(op as MutatingOp, broken.id, broken.where);
   }
 
   /** ENOMEM when the tables in use, pending ones included, outgrow the pool: decided before the operation's own flush. */
@@ -773,5 +843,6 @@ export class RadixSystem implements PageTableSystem {
     this.tlbs.flushRange(vpn, pages, cpus);
     if (this.mutant !== 'walk-cache-survives-flush') this.tlbs.emptyWalkCaches(cpus);
     this.radix.pool.releasePending(vpn, vpn + pages);
+    this.clients.flushed(vpn, pages, cpus);
   }
 }

@@ -163,6 +163,22 @@ export class Tlbs {
     }
   }
 
+  /**
+   * __flush_tlb_all on `cpu` alone (the mermap's arch_mermap_flush_tlb): every TLB entry of
+   * it, any root, and its paging-structure caches; the other CPUs and the obligations stay.
+   */
+  flushCpu(cpu: number, emptyWalkCache: boolean): void {
+    const tlb = this.perCpu[cpu]!;
+    if (tlb.size > 0) {
+      tlb.clear();
+      this.sorted = null;
+    }
+    if (emptyWalkCache && this.walkCached) {
+      this.walkCaches[cpu]!.clear();
+      this.walkVersion++;
+    }
+  }
+
   /** `f` of every paging-structure-cache entry, in the canonical order (cpu, root, level, vpn). */
   forEachCachedTable(f: (t: CachedTable) => void): void {
     if (!this.walkCached) return;

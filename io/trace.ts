@@ -11,7 +11,7 @@ import type { Command, Op } from '../spec/commands.ts';
 import { OPS, OPTIONAL_KINDS, fieldsOf, type FieldKind, type FieldTypes } from '../spec/operations.ts';
 import type { Witness } from '../spec/invariant.ts';
 import { CACHE_MODES, type CacheMode, type Leaf, type Prot } from '../spec/state.ts';
-import type { AccessKind, AccessMode, AccessOutcome, CloneLevel, ProcessRoots, ProtChange, Translation } from '../spec/system.ts';
+import type { AccessKind, AccessMode, AccessOutcome, CloneLevel, ProcessRoots, ProtChange, Translation, WalkVisit } from '../spec/system.ts';
 
 // ---- building blocks ----
 
@@ -158,6 +158,7 @@ const FIELD_CODECS: { readonly [K in FieldKind]: t.Decoder<unknown, FieldTypes[K
   root: num, vpn: vpnC, userVpn: vpnC, pfn: pfnC, pages: num, count: num, cpu: num, pid: num,
   prot: ProtC, change: ProtChangeC, maxPage: PageSizeC, hugeSize: HugeSizeC, cloneLevel: CloneLevelC,
   accessKind: AccessKindC, accessMode: AccessModeC, flush: t.boolean, alias: t.boolean, collapse: t.boolean, lazy: t.boolean,
+  huge: t.boolean, resetPerms: t.boolean,
 };
 
 /** One strict codec per operation, built from its fields in the operation table. */
@@ -192,6 +193,13 @@ export const AccessOutcomeC = t.union([
 export const ProcessRootsC = strictObject('the roots of a process', {
   pid: t.number, kernelRoot: t.number, userRoot: t.number, asiRoot: t.number,
 }) satisfies t.Decoder<unknown, ProcessRoots>;
+
+/** One callback of walkPageRange (spec/system.ts WalkVisit). */
+export const WalkVisitC = strictObject('a walk visit', {
+  kind: oneOf('a visit kind (table | leaf | nonpresent | hole | none)', ['table', 'leaf', 'nonpresent', 'hole', 'none']),
+  level: t.union([t.literal(1), t.literal(2), t.literal(3), t.literal(4), t.literal(5)], 'a table level (1..5)'),
+  vpn: vpnC, pages: t.number,
+}, { pfn: pfnC }) satisfies t.Decoder<unknown, WalkVisit>;
 
 // ---- decoding with readable errors ----
 

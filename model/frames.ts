@@ -19,14 +19,14 @@ export function normalizeFrames(runs: readonly FrameRun[]): FrameRun[] {
 }
 
 /** The runs with `set` applied to the part of each run inside [pfn, pfn+count), in canonical form. */
-function setOnRange(runs: readonly FrameRun[], pfn: Pfn, count: number, set: (r: FrameRun) => FrameRun): FrameRun[] {
+export function setFacts(runs: readonly FrameRun[], pfn: Pfn, count: number, set: (r: FrameRun) => FrameRun): FrameRun[] {
   const piece = (r: FrameRun, at: Pfn, n: number): FrameRun => ({ ...r, pfn: at, count: n });
   return normalizeFrames(carveRange(runs, (r) => [r.pfn, r.count], pfn, count, piece, (r, at, n) => set(piece(r, at, n))));
 }
 
 /** The runs with noDirectMap = value on [pfn, pfn+count), in canonical form. */
 export function setNoDirectMap(runs: readonly FrameRun[], pfn: Pfn, count: number, value: boolean): FrameRun[] {
-  return setOnRange(runs, pfn, count, (r) => ({ ...r, noDirectMap: value }));
+  return setFacts(runs, pfn, count, (r) => ({ ...r, noDirectMap: value }));
 }
 
 /**
@@ -35,7 +35,7 @@ export function setNoDirectMap(runs: readonly FrameRun[], pfn: Pfn, count: numbe
  * deep-equal to one never reserved and merges with it.
  */
 export function setMemtype(runs: readonly FrameRun[], pfn: Pfn, count: number, value: FrameRun['memtype']): FrameRun[] {
-  return setOnRange(runs, pfn, count, (r) => {
+  return setFacts(runs, pfn, count, (r) => {
     const { memtype: _old, ...rest } = r;
     return value === undefined ? rest : { ...rest, memtype: value };
   });
@@ -48,7 +48,7 @@ export function hasMemtype(runs: readonly FrameRun[], pfn: Pfn, count: number): 
 
 /** The runs with use `value` on [pfn, pfn+count) (alloc_pages, __free_pages), every other fact kept, in canonical form. */
 export function setFrameUse(runs: readonly FrameRun[], pfn: Pfn, count: number, value: FrameUse): FrameRun[] {
-  return setOnRange(runs, pfn, count, (r) => ({ ...r, use: value }));
+  return setFacts(runs, pfn, count, (r) => ({ ...r, use: value }));
 }
 
 /** The first frame of [pfn, pfn+count) whose use is not `use`, or undefined. */
@@ -59,4 +59,18 @@ export function firstFrameNot(runs: readonly FrameRun[], pfn: Pfn, count: number
     if (r.use !== use) return Math.max(r.pfn, pfn);
   }
   return undefined;
+}
+
+/** The runs of frames of `use` inside [pfn, pfn+count), clipped to it, in order. */
+export function runsOfUse(runs: readonly FrameRun[], pfn: Pfn, count: number, use: FrameUse): { pfn: Pfn; count: number }[] {
+  const out: { pfn: Pfn; count: number }[] = [];
+  for (const r of runs) {
+    const from = Math.max(r.pfn, pfn);
+    const to = Math.min(r.pfn + r.count, pfn + count);
+    if (from >= to || r.use !== use) continue;
+    const last = out[out.length - 1];
+    if (last !== undefined && last.pfn + last.count === from) last.count += to - from;
+    else out.push({ pfn: from, count: to - from });
+  }
+  return out;
 }

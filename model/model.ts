@@ -8,8 +8,12 @@
  * paging-structure caches, obligations, table lifetime, frame lifecycle) is the model's
  * own, in the modules beside this one. Under linux, unmap is vunmap_range
  * (model/vunmap.ts) and emptied tables are kept, not freed (model/tables.ts, `kept` below).
+ * The clients capability (model/clients.ts) is always there: its bookkeeping is part of
+ * the state, every flush drops the stale mermap allocations it meets, and allocFrames
+ * takes a pageblock of the unmapped pool back first.
  */
 import { PAGES, pfnSpan, pfnToHex, vpnSpan, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
+import { emptyClients, type ClientState } from '../spec/clients.ts';
 import {
   directMapVpn, policyError, validateAccess, validateCollapse, validateFlush, validateFlushLocal, validateFrames, validateMap,
   validateProtect, validateSetDirectMap, validateSplit, validateTranslate, validateUnmap, type MutatingOp,
@@ -26,6 +30,9 @@ import type {
   SystemSetup, Translation,
 } from '../spec/system.ts';
 import { rootView } from '../spec/roots.ts';
+import { ClientsModel } from './clients.ts';
+import type { ClientDraft, ClientPolicyOp, ClientsHost } from './clients-host.ts';
+import { dropStale, holdersOf } from './clients-state.ts';
 import { collapseRange } from './collapse.ts';
 import { Cpa, type Masks } from './cpa.ts';
 import { cpaWindow } from './cpa-window.ts';
@@ -34,7 +41,7 @@ import { EMPTY_ISOLATION, isolationRoots, isolationTables, tablesOwner, type Iso
 import { IsolationModel, type IsolationHost, type IsolationNext } from './isolation-ops.ts';
 import { firstFrameNot, hasMemtype, normalizeFrames, setFrameUse, setMemtype, setNoDirectMap } from './frames.ts';
 import { collapseBlock, collapseRefusal, splitLeaf } from './hugepage.ts';
-import { always, findLeaf, insertLeaves, intersecting, makeLeaf, mappedPages, removeInside, replace, splitAtEdges } from './leaves.ts';
+import { always, findLeaf, insertLeaves, intersecting, leafEnd, makeLeaf, mappedPages, mergeLeaves, removeInside, replace, splitAtEdges, takeInside } from './leaves.ts';
 import { memtypePlan, trackedFrames } from './memtype.ts';
 import { placeLeaves } from './placement.ts';
 import { firstPolicyBreak } from './policy.ts';
@@ -119,9 +126,17 @@ export class Model implements PageTableSystem {
    * strict. Mutated in place by a commit, copied by clone.
    */
   private kept = new Set<TableId>();
+  /**
+   * While a client operation runs steps its contract judges as a whole, not one by one
+   * (vfree: ClientDraft.unjudged): the strict policy asks nothing of them.
+   */
+  private unjudged = false;
   /** The isolation capability's roots and processes (model/isolation.ts); undefined without it. */
   private iso: IsolationState | undefined;
   readonly isolation?: IsolationOps;
+  /** The clients' bookkeeping (spec/clients.ts), in canonical order. */
+  private clientState: ClientState;
+  readonly clients: ClientsModel;
 
   constructor(setup: SystemSetup) {
     this.config = setup.config;
@@ -133,6 +148,8 @@ export class Model implements PageTableSystem {
       this.iso = EMPTY_ISOLATION;
       this.isolation = new IsolationModel(this.isolationHost());
     }
+    this.clientState = emptyClients(this.config.levels, this.config.cpus);
+    this.clients = new ClientsModel(this.clientsHost());
   }
 
   /** An independent copy (the state is immutable arrays, so copying shares them). */
@@ -149,18 +166,32 @@ export class Model implements PageTableSystem {
     copy.pendingTables = this.pendingTables;
     copy.footprint = this.footprint;
     copy.kept = new Set(this.kept);
+    copy.clientState = this.clientState;
     return copy;
+  }
+
+  /** Every part of the state taken from `m`, a copy an operation's steps ran on (model/clients-host.ts). */
+  private adopt(m: Model): void {
+    this.iso = m.iso;
+    this.leaves = m.leaves;
+    this.nonPresent = m.nonPresent;
+    this.events = m.events;
+    this.printedOnce = m.printedOnce;
+    this.frames = m.frames;
+    this.tlb = m.tlb;
+    this.walkCache = m.walkCache;
+    this.pendingFlush = m.pendingFlush;
+    this.pendingTables = m.pendingTables;
+    this.footprint = m.footprint;
+    this.kept = m.kept;
+    this.clientState = m.clientState;
   }
 
   map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): Result<void> {
     const bad = validateMap(this.config, root, vpn, pfn, pages, prot, opts);
     if (bad) return err(bad);
     if (pagesWithEntry(this.entries(), vpn, pages) > 0) return fail('EEXIST', 'vpn', `part of ${vpnSpan(vpn, pages)} is already mapped`);
-    // A fresh copy of the caller's prot, built one way (applyProtChange with no change), keeps prots monomorphic too.
-    // Under linux nothing refuses a user prot here, and the kernel's tables above the leaf
-    // (_KERNPG_TABLE) have no _PAGE_USER: the effective prot has no user access. Strict
-    // keeps the bit so that P6 refuses it.
-    const own = this.profile === 'linux' && prot.user ? { ...applyProtChange(prot, {}), user: false, execUser: false } : applyProtChange(prot, {});
+    const own = this.leafProt(prot);
     const added = placeLeaves(this.config, vpn, pfn, pages, opts.maxPage).map((p) => makeLeaf(p.vpn, p.pfn, p.size, own));
     // Linux reuses the kept tables the new leaves need and frees those a huge leaf
     // replaces, each after a one-page flush at that leaf (pmd_free_pte_page / pud_free_pmd_page).
@@ -309,6 +340,7 @@ export class Model implements PageTableSystem {
     this.walkCache = [];
     this.pendingFlush = [];
     this.pendingTables = [];
+    this.clientState = dropStale(this.clientState);
     return OK;
   }
 
@@ -319,6 +351,7 @@ export class Model implements PageTableSystem {
     // paid nor any pending table released, since the other CPUs may still cache them.
     this.tlb = flushTlbLocal(this.tlb, cpu, vpn, pages);
     this.walkCache = dropCpu(this.walkCache, cpu);
+    this.clientState = dropStale(this.clientState, cpu, { vpn, pages });
     return OK;
   }
 
@@ -327,6 +360,9 @@ export class Model implements PageTableSystem {
     if (bad) return err(bad);
     const busy = firstFrameNot(this.frames, pfn, count, 'free');
     if (busy !== undefined) return fail('EBUSY', 'pfn', `frame ${pfnToHex(busy)} of ${pfnSpan(pfn, count)} is not free`);
+    // A frame of the unmapped pool: its pageblock goes back to the direct map first (model/clients-pool.ts).
+    const pooled = this.clients.allocFramesFromPool(pfn, count);
+    if (pooled !== undefined) return pooled;
     // Handing frames out can break no policy rule: every frame rule restricts free frames.
     this.frames = setFrameUse(this.frames, pfn, count, 'data');
     return OK;
@@ -338,10 +374,12 @@ export class Model implements PageTableSystem {
     const notData = firstFrameNot(this.frames, pfn, count, 'data');
     if (notData !== undefined) return fail('ENOENT', 'pfn', `frame ${pfnToHex(notData)} of ${pfnSpan(pfn, count)} is not a data frame`);
     const frames = setFrameUse(this.frames, pfn, count, 'free');
-    if (this.profile === 'strict') {
+    if (this.profile === 'strict' && !this.unjudged) {
       // Only the frames' use changes: their direct-map pages bring every mapping of them
-      // into the scoped checks (D4); D6 looks at the frames and D7 at every TLB entry.
-      const broken = firstPolicyBreak({ ...this.abstract(), frames }, [{ vpn: directMapVpn(this.config.levels, pfn), pages: count }]);
+      // into the scoped checks (D4); D6 looks at the frames and D7 at every TLB entry; the
+      // stale mermap allocations and lazy areas holding them are where C1 looks.
+      const scopes = [{ vpn: directMapVpn(this.config.levels, pfn), pages: count }, ...holdersOf(this.clientState, pfn, count)];
+      const broken = firstPolicyBreak({ ...this.abstract(), frames }, scopes);
       if (broken !== null) return err(policyError('freeFrames', broken.id, broken.where));
     }
     // Linux: __free_pages looks at none of it.
@@ -360,6 +398,7 @@ export class Model implements PageTableSystem {
       pendingFlush: this.pendingFlush,
       tablesInUse: this.footprint + this.kept.size + this.pendingTables.length + this.isolationTables(),
       pendingTableFrees: this.pendingTables.length,
+      clients: this.clientState,
     };
   }
 
@@ -432,14 +471,107 @@ export class Model implements PageTableSystem {
     };
   }
 
-  /** Policy (strict only), then memory, then commit (spec/contracts/README.md: EPERM before ENOMEM). */
-  private commit(op: MutatingOp, c: Candidate): Result<void> {
+  /** What the client operations reach of this model (model/clients-host.ts): itself, or a copy to commit. */
+  private clientsHost(): ClientsHost {
+    return {
+      config: this.config,
+      profile: this.profile,
+      current: () => this.clientDraft(this),
+      draft: () => {
+        const copy = this.clone();
+        return { ...this.clientDraft(copy), commit: () => this.adopt(copy) };
+      },
+    };
+  }
+
+  /** The client operations' view of model `m` (this one or a copy of it). */
+  private clientDraft(m: Model): ClientDraft {
+    return {
+      sys: m,
+      state: () => m.abstract(),
+      clients: () => m.clientState,
+      setClients: (next) => {
+        m.clientState = next;
+      },
+      entries: () => m.entries(),
+      setFrames: (next) => {
+        m.frames = next;
+      },
+      install: (op, added, linux) => m.install(op, added, linux),
+      clear: (vpn, pages) => m.clear(vpn, pages),
+      unjudged: (steps) => {
+        m.unjudged = true;
+        try {
+          return steps();
+        } finally {
+          m.unjudged = false;
+        }
+      },
+      flushCpu: (cpu) => {
+        m.tlb = m.tlb.filter((e) => e.cpu !== cpu);
+        m.walkCache = dropCpu(m.walkCache, cpu);
+        m.clientState = dropStale(m.clientState, cpu);
+      },
+      print: (e) => {
+        m.events.push(e);
+      },
+      kept: () => m.kept,
+      freeTables: () => m.config.tablePool.count - m.abstract().tablesInUse,
+      leafProt: (prot) => m.leafProt(prot),
+    };
+  }
+
+  /**
+   * The prot of a kernel leaf made with `prot`: a fresh copy, built one way
+   * (applyProtChange with no change), which keeps prots monomorphic too. Under linux
+   * nothing refuses a user prot, and the kernel's tables above the leaf (_KERNPG_TABLE)
+   * have no _PAGE_USER: the effective prot has no user access. Strict keeps the bit so
+   * that P6 refuses it.
+   */
+  private leafProt(prot: Prot): Prot {
+    return this.profile === 'linux' && prot.user ? { ...applyProtChange(prot, {}), user: false, execUser: false } : applyProtChange(prot, {});
+  }
+
+  /**
+   * Client leaves (sorted, on pages without an entry) put into init_mm with no flush and
+   * no obligation; linux reuses the kept tables they need and keeps `keptAdd`.
+   */
+  private install(op: ClientPolicyOp, added: readonly Leaf[], linux?: { readonly keptAdd: readonly TableId[]; readonly events: readonly KernelEvent[] }): Result<void> {
+    const first = added[0];
+    const touched = first === undefined ? [] : [{ vpn: first.vpn, pages: leafEnd(added[added.length - 1]!) - first.vpn }];
+    const kept = this.profile === 'linux' ? { kept: { add: linux?.keptAdd ?? [], drop: keptLeavingByMap(this.config.levels, added, this.kept).drop } } : {};
+    // apply_to_pmd/pud_range's WARN_ON_ONCE prints once per boot.
+    const events = linux?.events.filter((e) => e.kind !== 'apply-huge' || !this.printedOnce.has(e.kind));
+    if (events?.some((e) => e.kind === 'apply-huge')) this.printedOnce = new Set([...this.printedOnce, 'apply-huge']);
+    return this.commit(op, { leaves: mergeLeaves(this.leaves, added), flush: [], touched, ...kept, ...(events === undefined ? {} : { events }) });
+  }
+
+  /** mermap_put's and kunmap_local's clear (model/clients-host.ts ClientDraft.clear): the entries wholly inside the range go, nothing flushed or owed. */
+  private clear(vpn: Vpn, pages: number): void {
+    const range = { vpn, pages };
+    const removed = takeInside(this.leaves, vpn, pages).concat(takeInside(this.nonPresent, vpn, pages));
+    if (removed.length === 0) return;
+    const leaves = removeInside(this.leaves, vpn, pages);
+    const nonPresent = removeInside(this.nonPresent, vpn, pages);
+    const tables = this.profile === 'linux'
+      ? { kept: { add: newlyKept(this.config.levels, removed, [leaves, nonPresent]), drop: [] }, noEnomem: true as const }
+      : { deferFrees: range };
+    // Removing entries needs no table, and the contract refuses none of it: it cannot fail.
+    this.commit(null, { leaves, nonPresent, flush: [], touched: [range], ...tables });
+  }
+
+  /**
+   * Policy (strict only), then memory, then commit (spec/contracts/README.md: EPERM before
+   * ENOMEM). `op` null: a step the contract cannot refuse (the clients' clear), not judged.
+   */
+  private commit(op: MutatingOp | ClientPolicyOp | null, c: Candidate): Result<void> {
     const frames = c.frames ?? this.frames;
     const nonPresent = c.nonPresent ?? this.nonPresent;
-    if (this.profile === 'strict') {
+    if (this.profile === 'strict' && op !== null && !this.unjudged) {
       const candidate: AbstractState = { ...this.abstract(), frames, roots: this.withIsolationRoots({ id: INIT_MM, kind: 'kernel', leaves: c.leaves }) };
       const broken = firstPolicyBreak(candidate, c.touched);
-      if (broken !== null) return err(policyError(op, broken.id, broken.where));
+      // MutatingOp names the core and isolation operations; POLICY_ARG holds every operation with a policyArg, the clients' too.
+      if (broken !== null) return err(policyError(op as MutatingOp, broken.id, broken.where));
     }
     // Non-present entries hold their table slots.
     const footprint = tableFootprint(this.config.levels, withEntries(c.leaves, nonPresent));
@@ -594,6 +726,7 @@ export class Model implements PageTableSystem {
     this.walkCache = [];
     this.pendingFlush = dischargeFlushRange(this.pendingFlush, r.vpn, r.pages);
     if (this.pendingTables.length > 0) this.pendingTables = releasePending(this.pendingTables, r.vpn, r.pages);
+    this.clientState = dropStale(this.clientState, undefined, r);
   }
 }
 

@@ -4,13 +4,25 @@
  * candidate state. The committed state is clean (every earlier result was refused if it
  * broke one), so a violation in the candidate involves a mapping the operation changed,
  * or a frame whose direct-map page it changed: the scoped checks look at exactly those,
- * with every alias of their frames (the catalogue's alias closure).
+ * with every alias of their frames (the catalogue's alias closure). The clients' rules
+ * (family C) judge a client's item (an area, an allocation) where the scope meets it: an
+ * operation that frees frames names the items holding them too (model/clients-state.ts
+ * holdersOf), since they lie far from the frames' direct-map pages.
+ *
+ * The exemptions the clients bring (spec/contracts/clients.ts) the model applies itself,
+ * on the state it hands each check: P7 does not judge leaves inside the mermap region
+ * (mapping pages absent from the direct map is the mermap's purpose), D6 not the free
+ * frames of an unmapped pageblock (the pool keeps them out of the direct map).
  */
 import { pfnToHex, vpnToHex } from '../spec/address.ts';
+import { mermapRegion } from '../spec/clients.ts';
+import { PAGEBLOCK_PAGES } from '../spec/contracts/isolation.ts';
 import { STRICT_POLICY } from '../spec/contracts/outcome.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
-import { invariantById } from '../checker/index.ts';
+import { invariantById, type Invariant } from '../checker/index.ts';
 import type { AbstractState } from '../spec/state.ts';
+import { setFacts } from './frames.ts';
+import { intersecting, replace } from './leaves.ts';
 
 export interface PolicyBreak {
   readonly id: string;
@@ -33,11 +45,49 @@ const CHECKS = STRICT_POLICY.map(({ id }) => {
   return inv;
 });
 
-/** The first strict-policy invariant the state breaks within the scopes (everywhere without), or null. */
-export function firstPolicyBreak(state: AbstractState, scopes: readonly CheckScope[] | undefined): PolicyBreak | null {
+/** The state without any root's leaves inside the mermap region (P7's exemption); the same state when it has none. */
+function withoutMermapLeaves(state: AbstractState): AbstractState {
+  const region = mermapRegion(state.config.levels, state.config.cpus);
+  let changed = false;
+  const roots = state.roots.map((root) => {
+    const [lo, hi] = intersecting(root.leaves, region.vpn, region.pages);
+    const inside = root.leaves.slice(lo, hi).filter((l) => l.vpn >= region.vpn && l.vpn < region.vpn + region.pages);
+    if (inside.length === 0) return root;
+    changed = true;
+    return { ...root, leaves: replace(root.leaves, lo, hi, root.leaves.slice(lo, hi).filter((l) => !inside.includes(l))) };
+  });
+  return changed ? { ...state, roots } : state;
+}
+
+/** The state with the pool's free frames counted back in the direct map (D6's exemption). */
+function withPoolFramesMapped(state: AbstractState): AbstractState {
+  const blocks = state.clients?.unmapped ?? [];
+  if (blocks.length === 0) return state;
+  let frames = state.frames;
+  for (const b of blocks) frames = setFacts(frames, b, PAGEBLOCK_PAGES, (r) => (r.use === 'free' ? { ...r, noDirectMap: false } : r));
+  return { ...state, frames };
+}
+
+/** What one check judges: the state with that invariant's client exemption applied. */
+function judged(inv: Invariant, state: AbstractState): AbstractState {
+  if (state.clients === undefined) return state;
+  if (inv.id === 'P7') return withoutMermapLeaves(state);
+  if (inv.id === 'D6') return withPoolFramesMapped(state);
+  return state;
+}
+
+/**
+ * The first strict-policy invariant the state breaks within the scopes (everywhere
+ * without; nothing with none), or null. `only`: judge just these (vfree's refusal, made
+ * before it changes anything), still in STRICT_POLICY order.
+ */
+export function firstPolicyBreak(state: AbstractState, scopes: readonly CheckScope[] | undefined, only?: ReadonlySet<string>): PolicyBreak | null {
   for (const inv of CHECKS) {
+    if (only !== undefined && !only.has(inv.id)) continue;
+    if (scopes !== undefined && scopes.length === 0) continue;
+    const s = judged(inv, state);
     for (const scope of scopes ?? [undefined]) {
-      const w = inv.check(state, scope)[0];
+      const w = inv.check(s, scope)[0];
       if (w !== undefined) return { id: inv.id, where: whereText(w) };
     }
   }

@@ -64,6 +64,18 @@ function tablesNeededBy(levels: PagingLevels, entries: readonly Leaf[]): Map<Tab
   return out;
 }
 
+/** The id of the level-L table holding vpn. */
+export const tableAt = (level: Level, vpn: Vpn): TableId => tableId(level, keyAt(level, vpn));
+
+/**
+ * Whether the level-L table holding vpn is linked in its place (what a page walk meets):
+ * some entry of the lists needs it (the footprint's notion), or, under linux, it is kept.
+ * A table pending free is unlinked: no entry needs it, so it is neither.
+ */
+export function tableLinked(lists: readonly (readonly Leaf[])[], kept: ReadonlySet<TableId>, level: Level, vpn: Vpn): boolean {
+  return kept.has(tableAt(level, vpn)) || needed(lists, level, keyAt(level, vpn));
+}
+
 /**
  * The tables below the pgd that `entries` need, by id: tableFootprint(entries) - 1 of
  * them. A root's table set, so tables of several states can be united (a kept set).

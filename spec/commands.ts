@@ -26,6 +26,16 @@ export type Command =
   | { readonly op: 'mapUser'; readonly pid: number; readonly vpn: number; readonly pfn: number; readonly pages: number; readonly prot: Prot }
   | { readonly op: 'unmapUser'; readonly pid: number; readonly vpn: number; readonly pages: number }
   | { readonly op: 'setLdt'; readonly pid: number; readonly pfn: number; readonly pages: number }
+  | { readonly op: 'vmalloc'; readonly vpn: number; readonly pfn: number; readonly pages: number; readonly huge: boolean; readonly resetPerms: boolean }
+  | { readonly op: 'vfree'; readonly vpn: number }
+  | { readonly op: 'vmUnmapAliases' }
+  | { readonly op: 'kmapLocal'; readonly cpu: number; readonly pfn: number }
+  | { readonly op: 'kunmapLocal'; readonly cpu: number; readonly vpn: number }
+  | { readonly op: 'mermapGet'; readonly cpu: number; readonly pfn: number; readonly pages: number }
+  | { readonly op: 'mermapPut'; readonly cpu: number; readonly vpn: number }
+  | { readonly op: 'allocUnmapped'; readonly pfn: number; readonly count: number }
+  | { readonly op: 'applyToPageRange'; readonly vpn: number; readonly pages: number; readonly pfn: number; readonly prot: Prot }
+  | { readonly op: 'walkPageRange'; readonly vpn: number; readonly pages: number }
   | { readonly op: 'translate'; readonly root: RootId; readonly vpn: number }
   | { readonly op: 'access'; readonly cpu: number; readonly root: RootId; readonly vpn: number; readonly kind: AccessKind; readonly mode: AccessMode }
   | { readonly op: 'flush'; readonly vpn: number; readonly pages: number }
@@ -41,10 +51,18 @@ export function isIsolationOp(op: Op): boolean {
   return OPERATIONS[op].capability === 'isolation';
 }
 
+/** Operations that need the `clients` capability (spec/contracts/clients.ts). */
+export function isClientOp(op: Op): boolean {
+  return OPERATIONS[op].capability === 'clients';
+}
+
 /** Run one command on a system, as its entry in the operation table says. */
 export function applyCommand(sys: PageTableSystem, c: Command): Result<unknown> {
   if (isIsolationOp(c.op) && sys.isolation === undefined) {
     return fail('EINVAL', 'op', `${c.op} needs KPTI/ASI support, which this system does not provide`);
+  }
+  if (isClientOp(c.op) && sys.clients === undefined) {
+    return fail('EINVAL', 'op', `${c.op} needs the clients capability (vmalloc, kmap_local, the mermap, the unmapped pool), which this system does not provide`);
   }
   return (OPERATIONS[c.op].apply as (sys: PageTableSystem, c: Command) => Result<unknown>)(sys, c);
 }

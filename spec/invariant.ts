@@ -14,13 +14,14 @@ import type { AbstractState, RootId } from './state.ts';
 /**
  * Families (docs/invariants.md lists each with its invariants): S structure, T translation,
  * P permissions, H huge pages, L TLB, K KPTI, A ASI, D direct map (the linear maps: the
- * direct map and the kernel image's high map).
+ * direct map and the kernel image's high map), C clients (the kernel's page-table users:
+ * vmalloc, kmap_local, the mermap, the __GFP_UNMAPPED pool).
  */
-export type Family = 'S' | 'T' | 'P' | 'H' | 'L' | 'K' | 'A' | 'D';
+export type Family = 'S' | 'T' | 'P' | 'H' | 'L' | 'K' | 'A' | 'D' | 'C';
 
 export const FAMILY_NAMES: Readonly<Record<Family, string>> = {
   S: 'structure', T: 'translation', P: 'permissions', H: 'huge pages',
-  L: 'TLB', K: 'KPTI', A: 'ASI', D: 'direct map',
+  L: 'TLB', K: 'KPTI', A: 'ASI', D: 'direct map', C: 'clients',
 };
 
 /**

@@ -11,11 +11,12 @@
  *
  * Trusted: shared vocabulary, it decides nothing about what an operation does.
  */
-import type { PageSize, Vpn } from './address.ts';
+import type { PageSize, PagingLevels, Vpn } from './address.ts';
+import { KM_MAX_IDX, MERMAP_CPU_PAGES, kmapSlotVpn, mermapSlice } from './clients.ts';
 import type { Command, Op } from './commands.ts';
 import type { Errno, Result } from './errors.ts';
 import type { Prot } from './state.ts';
-import type { AccessKind, AccessMode, CloneLevel, IsolationOps, PageTableSystem, ProtChange } from './system.ts';
+import type { AccessKind, AccessMode, ClientOps, CloneLevel, IsolationOps, PageTableSystem, ProtChange } from './system.ts';
 
 /** The value each field kind holds. A kind, not a type, because two numbers can mean different things. */
 export interface FieldTypes {
@@ -47,6 +48,10 @@ export interface FieldTypes {
   alias: boolean;
   /** Optional: present (true) asks for CPA_COLLAPSE (set_memory_rox). */
   collapse: boolean;
+  /** vmalloc's VM_ALLOW_HUGE_VMAP. */
+  huge: boolean;
+  /** vmalloc's VM_FLUSH_RESET_PERMS. */
+  resetPerms: boolean;
 }
 export type FieldKind = keyof FieldTypes;
 
@@ -67,8 +72,11 @@ export interface Operation<K extends Op> {
   /** The name a command prints under; defaults to the op (the `_noflush` variants print the kernel's names). */
   readonly label?: (c: CommandOf<K>) => string;
   readonly fields: Fields<K>;
-  /** 'isolation' operations need the system's `isolation` capability (KPTI, ASI, processes). */
-  readonly capability: 'core' | 'isolation';
+  /**
+   * 'isolation' operations need the system's `isolation` capability (KPTI, ASI,
+   * processes), 'clients' ones its `clients` capability (spec/contracts/clients.ts).
+   */
+  readonly capability: Capability;
   /** Whether it can change leaves or frames, not only TLBs and obligations. */
   readonly mutating: boolean;
   /** Every outcome its contract allows (spec/contracts), for campaign coverage. */
@@ -81,7 +89,7 @@ export interface Operation<K extends Op> {
    * there, at the leaves straddling their edges (splits), and, with `directMapAliases`,
    * at the direct-map pages of the frames the ranges map (cpa_process_alias).
    */
-  readonly touches: (c: CommandOf<K>, pageOffset: Vpn) => Touched;
+  readonly touches: (c: CommandOf<K>, pageOffset: Vpn, levels: PagingLevels) => Touched;
   /**
    * Fuzzing: the relative weight among the operations, and the partner whose last
    * command a repeat revisits, keeping those fields (a collapse of the block a split just
@@ -90,6 +98,8 @@ export interface Operation<K extends Op> {
    */
   readonly fuzz: { readonly weight: number; readonly revisit?: { readonly partner: Op; readonly keep: readonly string[] } };
 }
+
+export type Capability = 'core' | 'isolation' | 'clients';
 
 export interface Touched {
   readonly ranges: readonly { readonly vpn: Vpn; readonly pages: number }[];
@@ -106,9 +116,24 @@ const iso = (sys: PageTableSystem): IsolationOps => sys.isolation!;
 function isolationOp<K extends Op>(e: Omit<Operation<K>, 'capability' | 'mutating'>): Operation<K> {
   return { ...e, capability: 'isolation', mutating: true };
 }
+/** A client operation on the system's clients capability (applyCommand checks it is there). */
+const cl = (sys: PageTableSystem): ClientOps => sys.clients!;
+
+/** A client of the library (spec/contracts/clients.ts): vmalloc, kmap_local, the mermap, the unmapped pool, apply_to_page_range, the walker. */
+function clientOp<K extends Op>(e: Omit<Operation<K>, 'capability'>): Operation<K> {
+  return { ...e, capability: 'clients' };
+}
 const noflush = (kernel: string) => (c: { readonly flush: boolean }): string => `${kernel}${c.flush ? '' : '_noflush'}`;
 
 const PUD_PAGES = 262144;
+const PMD_PAGES = 512;
+/** The direct-map pages of the pageblocks (2M of frames each) that [pfn, pfn+count) meets. */
+const pageblocksAt = (pageOffset: Vpn, pfn: number, count: number): Touched => {
+  const lo = alignDown(pfn, PMD_PAGES);
+  return named(pageOffset + lo, alignDown(pfn + Math.max(1, count) - 1, PMD_PAGES) + PMD_PAGES - lo);
+};
+/** One CPU's kmap_local slots (they grow down from kmapSlotVpn(cpu, 0)). */
+const kmapCpuRange = (cpu: number): { vpn: Vpn; pages: number } => ({ vpn: kmapSlotVpn(cpu, KM_MAX_IDX - 1), pages: KM_MAX_IDX });
 const alignDown = (v: number, n: number): number => Math.floor(v / n) * n;
 
 /** Every operation. Object key order is the canonical order of operations. */
@@ -259,6 +284,101 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     touches: () => nothing,
     fuzz: { weight: 2 },
   }),
+  vmalloc: clientOp({
+    kernel: '__vmalloc_node_range (alloc_pages, vmap_pages_range; VM_ALLOW_HUGE_VMAP, VM_FLUSH_RESET_PERMS)',
+    fields: { vpn: 'vpn', pfn: 'pfn', pages: 'pages', huge: 'huge', resetPerms: 'resetPerms' },
+    mutating: true, policyArg: 'prot',
+    outcomes: ['ok', 'EINVAL', 'EEXIST', 'EBUSY', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => cl(sys).vmalloc(c.vpn, c.pfn, c.pages, { huge: c.huge, resetPerms: c.resetPerms }),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 4 },
+  }),
+  vfree: clientOp({
+    kernel: 'vfree (vunmap_range_noflush, free_vmap_area_noflush, vm_reset_perms, __free_page, the lazy purge)',
+    fields: { vpn: 'vpn' },
+    mutating: true, policyArg: 'vpn',
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => cl(sys).vfree(c.vpn),
+    // The area's pages (the command names its start only: the largest area the fuzzer makes
+    // is 2M) and their frames' direct-map pages (a reset rewrites them); the purge flushes
+    // ranges that change no leaf. The frame facts are global (freeFrames).
+    touches: (c) => ({ ranges: [{ vpn: c.vpn, pages: 2 * PMD_PAGES }], directMapAliases: true }),
+    fuzz: { weight: 3, revisit: { partner: 'vmalloc', keep: ['vpn'] } },
+  }),
+  vmUnmapAliases: clientOp({
+    kernel: 'vm_unmap_aliases (__purge_vmap_area_lazy)',
+    fields: {},
+    mutating: false,
+    outcomes: ['ok'],
+    apply: (sys) => cl(sys).vmUnmapAliases(),
+    touches: () => nothing,
+    fuzz: { weight: 1 },
+  }),
+  kmapLocal: clientOp({
+    kernel: 'kmap_local_page (__kmap_local_pfn_prot; page_address on x86-64)',
+    fields: { cpu: 'cpu', pfn: 'pfn' },
+    mutating: true, policyArg: 'pfn',
+    outcomes: ['ok', 'EINVAL', 'EEXIST', 'EBUSY', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => cl(sys).kmapLocal(c.cpu, c.pfn),
+    touches: (c) => named(kmapCpuRange(c.cpu).vpn, kmapCpuRange(c.cpu).pages),
+    fuzz: { weight: 3 },
+  }),
+  kunmapLocal: clientOp({
+    kernel: 'kunmap_local (kunmap_local_indexed, flush_tlb_one_kernel)',
+    fields: { cpu: 'cpu', vpn: 'vpn' },
+    mutating: true,
+    outcomes: ['ok', 'EINVAL', 'ENOENT'],
+    apply: (sys, c) => cl(sys).kunmapLocal(c.cpu, c.vpn),
+    touches: (c) => named(c.vpn, 1),
+    fuzz: { weight: 3, revisit: { partner: 'kmapLocal', keep: ['cpu'] } },
+  }),
+  mermapGet: clientOp({
+    kernel: 'mermap_get (arch_mermap_flush_tlb when a slice is reused)',
+    fields: { cpu: 'cpu', pfn: 'pfn', pages: 'pages' },
+    mutating: true, policyArg: 'pfn',
+    outcomes: ['ok', 'EINVAL', 'EEXIST', 'EBUSY', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => cl(sys).mermapGet(c.cpu, c.pfn, c.pages),
+    // The CPU's slice (the allocation lands anywhere in it); its local flush changes caches only.
+    touches: (c, _, levels) => named(mermapSlice(levels, c.cpu), MERMAP_CPU_PAGES),
+    fuzz: { weight: 3 },
+  }),
+  mermapPut: clientOp({
+    kernel: 'mermap_put',
+    fields: { cpu: 'cpu', vpn: 'vpn' },
+    mutating: true,
+    outcomes: ['ok', 'EINVAL', 'ENOENT'],
+    apply: (sys, c) => cl(sys).mermapPut(c.cpu, c.vpn),
+    touches: (c) => named(c.vpn, MERMAP_CPU_PAGES),
+    fuzz: { weight: 3, revisit: { partner: 'mermapGet', keep: ['cpu'] } },
+  }),
+  allocUnmapped: clientOp({
+    kernel: 'alloc_pages(__GFP_UNMAPPED) (__rmqueue_direct_map)',
+    fields: { pfn: 'pfn', count: 'count' },
+    mutating: true, policyArg: 'pfn',
+    outcomes: ['ok', 'EINVAL', 'EBUSY', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => cl(sys).allocUnmapped(c.pfn, c.count),
+    // The pageblocks it may take, at their direct-map pages.
+    touches: (c, pageOffset) => pageblocksAt(pageOffset, c.pfn, c.count),
+    fuzz: { weight: 3 },
+  }),
+  applyToPageRange: clientOp({
+    kernel: 'apply_to_page_range (a populate callback, as kasan_populate_vmalloc_pte)',
+    fields: { vpn: 'vpn', pages: 'pages', pfn: 'pfn', prot: 'prot' },
+    mutating: true, policyArg: 'prot',
+    outcomes: ['ok', 'EINVAL', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => cl(sys).applyToPageRange(c.vpn, c.pages, c.pfn, c.prot),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 3 },
+  }),
+  walkPageRange: clientOp({
+    kernel: 'walk_kernel_page_table_range (mm/pagewalk.c)',
+    fields: { vpn: 'vpn', pages: 'pages' },
+    mutating: false,
+    outcomes: ['ok', 'EINVAL'],
+    apply: (sys, c) => cl(sys).walkPageRange(c.vpn, c.pages),
+    touches: (c) => named(c.vpn, c.pages),
+    fuzz: { weight: 3 },
+  }),
   translate: {
     kernel: 'the page walk (lookup_address)',
     fields: { root: 'root', vpn: 'vpn' },
@@ -308,9 +428,12 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     kernel: 'alloc_pages',
     fields: { pfn: 'pfn', count: 'count' },
     capability: 'core', mutating: true, policyArg: 'pfn',
-    outcomes: ['ok', 'EINVAL', 'EBUSY'],
+    // Taking an unmapped pageblock back into the direct map (the clients' pool) can need a
+    // table for the restored leaves (strict), or break a policy there.
+    outcomes: ['ok', 'EINVAL', 'EBUSY', 'EPERM', 'ENOMEM'],
     apply: (sys, c) => sys.allocFrames(c.pfn, c.count),
-    touches: () => nothing,
+    // With the clients capability it may take an unmapped pageblock back into the direct map.
+    touches: (c, pageOffset) => pageblocksAt(pageOffset, c.pfn, c.count),
     fuzz: { weight: 3 },
   },
   freeFrames: {

@@ -5,6 +5,7 @@
  * every invariant in the catalogue is a predicate over it, so the same check applies to
  * the model, the impl and a parsed kernel dump.
  */
+import type { ClientState } from './clients.ts';
 import type { Level, PageSize, PagingLevels, Pfn, Vpn } from './address.ts';
 
 /** Memory types. x86 encodes them with PWT/PCD/PAT through the PAT MSR; arm64 with MAIR. */
@@ -234,4 +235,6 @@ export interface AbstractState {
   readonly tablesInUse: number;
   /** Tables unlinked but not yet reusable: they wait for a TLB flush. */
   readonly pendingTableFrees: number;
+  /** The clients' bookkeeping (spec/clients.ts), with the clients capability; absent without it. */
+  readonly clients?: ClientState;
 }

@@ -7,7 +7,7 @@
  * The contracts (preconditions with their errno, postconditions on the abstract state)
  * live in spec/contracts/ beside the operation they pin down.
  */
-import type { PageSize, Pfn, Vpn } from './address.ts';
+import type { Level, PageSize, Pfn, Vpn } from './address.ts';
 import type { Result } from './errors.ts';
 import type { AbstractState, CacheMode, FrameRun, Leaf, Prot, RootId, SystemConfig } from './state.ts';
 
@@ -108,6 +108,13 @@ export interface PageTableSystem {
    * operations for it.
    */
   readonly isolation?: IsolationOps;
+  /**
+   * The kernel's page-table users (spec/contracts/clients.ts): vmalloc with its lazy
+   * purge, kmap_local, the mermap, the __GFP_UNMAPPED pool, apply_to_page_range and the
+   * pagewalk. A capability like `isolation`: a system without it gets none of these
+   * operations from the fuzzer.
+   */
+  readonly clients?: ClientOps;
   /** The page walk, without the TLB. ENOENT when not mapped. */
   translate(root: RootId, vpn: Vpn): Result<Translation>;
   /** One memory access by the MMU on `cpu`: uses and fills that CPU's TLB. */
@@ -158,11 +165,16 @@ export const PROFILES: readonly Profile[] = ['strict', 'linux'];
  *   vunmap-nonpresent  vunmap_pte_range's WARN_ON: it cleared a non-present PTE;
  *   bad-entry          pmd/pud_clear_bad's "bad pmd/pud" print: vunmap met a non-present large entry;
  *   asi-level          asi_map's WARN_ONCE "ASI mapping at level %d, unrestricted at %d": a block
- *                      init_mm maps finer than the restricted physmap, skipped.
+ *                      init_mm maps finer than the restricted physmap, skipped;
+ *   apply-huge         apply_to_pmd/pud_range's WARN_ON_ONCE(p?d_leaf): apply_to_page_range met a
+ *                      huge leaf (its range) and failed with EINVAL;
+ *   vfree-nonexistent  vfree's WARN "Trying to vfree() nonexistent vm area": no area starts there.
  * The range is the one the kernel prints (the step's pages and first frame).
  */
 export interface KernelEvent {
-  readonly kind: 'static-protection' | 'conflict' | 'pud-fixup' | 'wx' | 'zero-pte' | 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry' | 'asi-level';
+  readonly kind:
+    | 'static-protection' | 'conflict' | 'pud-fixup' | 'wx' | 'zero-pte' | 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry' | 'asi-level'
+    | 'apply-huge' | 'vfree-nonexistent';
   /** static-protection only: 'Text NX', 'Text RO' or 'Rodata RO'. */
   readonly rule?: 'Text NX' | 'Text RO' | 'Rodata RO';
   readonly vpn: Vpn;
@@ -191,6 +203,62 @@ export interface IsolationOps {
   unmapUser(pid: number, vpn: Vpn, pages: number): Result<void>;
   /** modify_ldt's write_ldt: map a new LDT of `pages` frames in the free LDT slot, install it, unmap, flush and free the old one. */
   setLdt(pid: number, pfn: Pfn, pages: number): Result<void>;
+}
+
+/** vmalloc's flags that change what its page tables go through (mm/vmalloc.c). */
+export interface VmallocOptions {
+  /** VM_ALLOW_HUGE_VMAP: 2M leaves (the area, its VA and its frames 2M-aligned). */
+  readonly huge: boolean;
+  /** VM_FLUSH_RESET_PERMS: vfree resets the direct map of the pages and flushes before freeing them. */
+  readonly resetPerms: boolean;
+}
+
+/**
+ * One callback of the page walk (mm/pagewalk.c walk_kernel_page_table_range), in walk order:
+ *   table     p?d_entry of a non-leaf entry the walk descends through (level = the entry's table's level + 1);
+ *   leaf      p?d_entry of a huge leaf, or pte_entry of a present PTE (level 1);
+ *   nonpresent  the same for a non-present entry that keeps a frame (set_memory_np);
+ *   hole      pte_hole of a none entry above PTE level, its part inside the walk's range;
+ *   none      pte_entry of none PTEs: a run of consecutive ones in one PTE table.
+ * `level` is the level of the table holding the entry (1 a PTE, 2 a pmd entry, 3 a pud entry, 4 the
+ * pgd with 4-level paging or the p4d with 5-level, 5 the pgd). Entries are clipped to the walk's
+ * range: `vpn` and `pages` are the part inside it. Holes are one visit per none entry; none
+ * PTEs of one PTE table that follow each other are one `none` visit.
+ */
+export interface WalkVisit {
+  readonly kind: 'table' | 'leaf' | 'nonpresent' | 'hole' | 'none';
+  readonly level: Level;
+  readonly vpn: Vpn;
+  readonly pages: number;
+  /** leaf and nonpresent: the frame of the entry's first page inside the range. */
+  readonly pfn?: Pfn;
+}
+
+/**
+ * The kernel's page-table users as clients of the library (spec/contracts/clients.ts,
+ * the bookkeeping spec/clients.ts). All of them edit init_mm.
+ */
+export interface ClientOps {
+  /** vmalloc (__vmalloc_node_range): allocate frames [pfn, +pages) and map them at [vpn, +pages) in the vmalloc area. */
+  vmalloc(vpn: Vpn, pfn: Pfn, pages: number, opts: VmallocOptions): Result<void>;
+  /** vfree of the area at vpn: unmap without a flush, lazily free the VA, free the pages (when, per profile). */
+  vfree(vpn: Vpn): Result<void>;
+  /** vm_unmap_aliases: purge every lazily freed area now, with one flush. */
+  vmUnmapAliases(): Result<void>;
+  /** kmap_local_page on `cpu`: the address the page is reachable at until kunmapLocal. */
+  kmapLocal(cpu: number, pfn: Pfn): Result<Vpn>;
+  /** kunmap_local on `cpu`. */
+  kunmapLocal(cpu: number, vpn: Vpn): Result<void>;
+  /** mermap_get on `cpu`: a CPU-local ephemeral mapping of [pfn, +pages); may fail. */
+  mermapGet(cpu: number, pfn: Pfn, pages: number): Result<Vpn>;
+  /** mermap_put: clear it, without a flush. */
+  mermapPut(cpu: number, vpn: Vpn): Result<void>;
+  /** alloc_pages(__GFP_UNMAPPED): hand out [pfn, +count) from the unmapped pool, taking free pageblocks out of the direct map as needed. */
+  allocUnmapped(pfn: Pfn, count: number): Result<void>;
+  /** apply_to_page_range with a populate callback: allocate the tables down to PTE level, set every none PTE of the range to its frame. */
+  applyToPageRange(vpn: Vpn, pages: number, pfn: Pfn, prot: Prot): Result<void>;
+  /** walk_kernel_page_table_range over init_mm: the callbacks it makes, in order. */
+  walkPageRange(vpn: Vpn, pages: number): Result<readonly WalkVisit[]>;
 }
 
 /** What a system boots from: the machine and its physical memory. */

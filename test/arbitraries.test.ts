@@ -7,7 +7,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PAGES, kernelLayout } from '../spec/address.ts';
-import { isIsolationOp, type Command } from '../spec/commands.ts';
+import { kmapRegion, kmapSlotOf, mermapCpuOf, mermapRegion } from '../spec/clients.ts';
+import { isClientOp, isIsolationOp, type Command } from '../spec/commands.ts';
 import { OPS } from '../spec/operations.ts';
 import { kernelScenario } from '../spec/scenario.ts';
 import type { FrameUse } from '../spec/state.ts';
@@ -23,12 +24,34 @@ const all: Command[] = sequences.flat();
 const frameUse = (pfn: number): FrameUse | undefined => scenario.frames.find((r) => pfn >= r.pfn && pfn < r.pfn + r.count)?.use;
 
 describe('commandsArb', () => {
-  it('generates every core operation and no isolation operation unless asked', () => {
+  it('generates every core operation and no isolation or client operation unless asked', () => {
     const ops = new Set(all.map((c) => c.op));
-    for (const op of OPS.filter((o) => !isIsolationOp(o))) expect(ops, op).toContain(op);
-    expect([...ops].filter(isIsolationOp)).toEqual([]);
+    for (const op of OPS.filter((o) => !isIsolationOp(o) && !isClientOp(o))) expect(ops, op).toContain(op);
+    expect([...ops].filter((o) => isIsolationOp(o) || isClientOp(o))).toEqual([]);
     const iso = fc.sample(commandsArb(scenario, { maxCommands: 200, isolation: true }), { seed: SEED, numRuns: 30 }).flat();
     expect(iso.some((c) => isIsolationOp(c.op))).toBe(true);
+    const cl = new Set(fc.sample(commandsArb(scenario, { maxCommands: 200, clients: true }), { seed: SEED, numRuns: 30 }).flat().map((c) => c.op));
+    for (const op of OPS.filter(isClientOp)) expect(cl, op).toContain(op);
+  });
+
+  it('keeps the clients\' rule: no core command maps in a CPU-local region, an access there runs on its CPU', () => {
+    const levels = scenario.config.levels;
+    const local = [kmapRegion(scenario.config.cpus), mermapRegion(levels, scenario.config.cpus)];
+    const cmds = fc.sample(commandsArb(scenario, { maxCommands: 200, clients: true }), { seed: SEED, numRuns: 30 }).flat();
+    const mapping = new Set(['map', 'unmap', 'protect', 'split', 'collapse', 'applyToPageRange']);
+    for (const c of cmds) {
+      if (!mapping.has(c.op) || !('vpn' in c)) continue;
+      const pages = 'pages' in c && typeof c.pages === 'number' ? Math.max(1, c.pages) : 1;
+      for (const l of local) expect(c.vpn < l.vpn + l.pages && l.vpn < c.vpn + pages, JSON.stringify(c)).toBe(false);
+    }
+    const accesses = cmds.filter((c) => c.op === 'access' && c.root === 0);
+    const owned = accesses.filter((c) => c.op === 'access' && (kmapSlotOf(scenario.config.cpus, c.vpn) ?? mermapCpuOf(levels, scenario.config.cpus, c.vpn)) !== undefined);
+    expect(owned.length).toBeGreaterThan(0);
+    for (const c of owned) {
+      if (c.op !== 'access') continue;
+      const owner = kmapSlotOf(scenario.config.cpus, c.vpn)?.cpu ?? mermapCpuOf(levels, scenario.config.cpus, c.vpn);
+      expect(c.cpu, JSON.stringify(c)).toBe(owner);
+    }
   });
 
   it('produces long sequences, up to maxCommands', () => {

@@ -151,16 +151,20 @@ describe('coverage gaps', () => {
   it('lists every possible outcome, access, size and region of an empty campaign', () => {
     const scenario = kernelScenario();
     const gaps = coverageGaps(emptyCoverage(), scenario, ['S1', 'P2']);
-    // No isolation operation ran (a target without the capability): the core ones only.
+    // No isolation or client operation ran (a target without either capability): the core ones only.
     const core = Object.entries(POSSIBLE_OUTCOMES).filter(([op]) => OPERATIONS[op as Op].capability === 'core');
     expect(gaps.outcomes).toHaveLength(core.reduce((n, [, outs]) => n + outs.length, 0));
     expect(gaps.outcomes).toContain('map→ENOMEM');
     expect(gaps.outcomes).not.toContain('setLdt→ok');
-    // One isolation command ran: every isolation outcome it could have is asked for too.
+    // One isolation command ran: every isolation outcome it could have is asked for too, and
+    // no client one; one client command more, and every outcome of the table is.
     const iso = emptyCoverage();
     iso.outcomes['createProcess'] = { ok: 1 };
+    const count = (cap: string): number => Object.entries(POSSIBLE_OUTCOMES).filter(([op]) => OPERATIONS[op as Op].capability === cap).reduce((n, [, outs]) => n + outs.length, 0);
+    expect(coverageGaps(iso, scenario, []).outcomes).toHaveLength(count('core') + count('isolation') - 1);
+    iso.outcomes['walkPageRange'] = { ok: 1 };
     const all = Object.values(POSSIBLE_OUTCOMES).reduce((n, outs) => n + outs.length, 0);
-    expect(coverageGaps(iso, scenario, []).outcomes).toHaveLength(all - 1);
+    expect(coverageGaps(iso, scenario, []).outcomes).toHaveLength(all - 2);
     expect(gaps.pageSizes).toEqual(['4K', '2M', '1G']);
     expect(gaps.regions).toEqual(scenario.regions.map((r) => r.name));
     expect(gaps.invariants).toEqual(['S1', 'P2']);

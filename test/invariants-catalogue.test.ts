@@ -24,23 +24,24 @@ import { fcParams } from './seed.ts';
 import { DM, bootedState, editLeaves, leaf, recount, withoutRange } from './states.ts';
 
 describe('catalogue', () => {
-  it('has at least 49 invariants of the S, T, P, H, L, K, A and D families with unique, well-formed ids', () => {
-    expect(CATALOGUE.length).toBeGreaterThanOrEqual(49);
+  it('has at least 56 invariants of the S, T, P, H, L, K, A, D and C families with unique, well-formed ids', () => {
+    expect(CATALOGUE.length).toBeGreaterThanOrEqual(56);
     const ids = CATALOGUE.map((i) => i.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const inv of CATALOGUE) {
       expect(inv.id).toMatch(new RegExp(`^${inv.family}[1-9][0-9]*$`));
-      expect(['S', 'T', 'P', 'H', 'L', 'K', 'A', 'D']).toContain(inv.family);
+      expect(['S', 'T', 'P', 'H', 'L', 'K', 'A', 'D', 'C']).toContain(inv.family);
       expect(inv.statement.endsWith('.')).toBe(true);
       expect(inv.references.length).toBeGreaterThan(0);
     }
   });
 
-  it('lists the families in id order, S, T, P, H, L, K, A, D, and has the TLB, KPTI and ASI families and the direct-map lifecycle ids', () => {
+  it('lists the families in id order, S, T, P, H, L, K, A, D, C, and has the TLB, KPTI, ASI and clients families and the direct-map lifecycle ids', () => {
     const families = CATALOGUE.map((i) => i.family).filter((f, k, all) => k === 0 || all[k - 1] !== f);
-    expect(families).toEqual(['S', 'T', 'P', 'H', 'L', 'K', 'A', 'D']);
-    for (const id of ['L1', 'L2', 'L3', 'L4', 'K1', 'K2', 'K3', 'K4', 'K5', 'A1', 'A2', 'D5', 'D6', 'D7']) expect(invariantById(id), id).toBeDefined();
+    expect(families).toEqual(['S', 'T', 'P', 'H', 'L', 'K', 'A', 'D', 'C']);
+    for (const id of ['L1', 'L2', 'L3', 'L4', 'K1', 'K2', 'K3', 'K4', 'K5', 'A1', 'A2', 'D5', 'D6', 'D7', 'C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7']) expect(invariantById(id), id).toBeDefined();
     expect(FAMILY_NAMES.L).toBe('TLB');
+    expect(FAMILY_NAMES.C).toBe('clients');
   });
 
   it('names every invariant with a unique snake_case statement and says what the kernel does about it', () => {
@@ -82,6 +83,7 @@ describe('catalogue', () => {
     expect(out.indexOf(`S  ${FAMILY_NAMES.S}`)).toBeLessThan(out.indexOf(`P  ${FAMILY_NAMES.P}`));
     expect(out.indexOf(`H  ${FAMILY_NAMES.H}`)).toBeLessThan(out.indexOf(`L  ${FAMILY_NAMES.L}`));
     expect(out.indexOf(`L  ${FAMILY_NAMES.L}`)).toBeLessThan(out.indexOf(`D  ${FAMILY_NAMES.D}`));
+    expect(out.indexOf(`D  ${FAMILY_NAMES.D}`)).toBeLessThan(out.indexOf(`C  ${FAMILY_NAMES.C}`));
   });
 
   it('`ptspec invariants P2 <name of S12>` prints those in full; an unknown one is bad usage (exit 2)', async () => {

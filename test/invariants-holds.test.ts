@@ -4,7 +4,8 @@
  * the edges of frame runs, aliases of text, rodata and table frames, partly overlapping W
  * and X aliases, noDirectMap frames, damaged frame runs, dump-like states without frame
  * facts, several roots; TLB entries current, stale, of the wrong size or overlapping at two sizes, flush obligations over
- * some of them, paging-structure caches current, unlinked and freed), both find nothing or both find something, and their witnesses
+ * some of them, paging-structure caches current, unlinked and freed; the clients' bookkeeping consistent with the leaves
+ * and frames or not, and what a TLB may still hold of it), both find nothing or both find something, and their witnesses
  * cover the same (root, page) pairs and the same frames. Scoped checks, on states whose
  * leaves are sorted and disjoint as a scoped check trusts, report only what the
  * definition reports and everything it reports inside the scope.
@@ -22,8 +23,10 @@ import { tableFootprint } from '../spec/footprint.ts';
 import type { Witness } from '../spec/invariant.ts';
 import { tablesNeeded } from '../spec/invariants/structure.ts';
 import { ASI_GLOBAL_ROOT, LDT_PROT, PTI_USER_ROOT, ldtRemap, ldtSlotVpn, processRootIds, rootView, slotPages } from '../spec/roots.ts';
+import { MERMAP_USABLE_PAGES, kmapSlotVpn, mermapSlice, vmallocRegion, type ClientState, type KmapSlot, type LazyArea, type MermapAlloc, type MermapCpu, type VmallocArea } from '../spec/clients.ts';
+import { PAGEBLOCK_PAGES } from '../spec/contracts/isolation.ts';
 import {
-  CACHE_MODES, CACHED_TABLE_STATES, FRAME_USES, type AbstractRoot, type AbstractState, type CacheMode, type CachedTableState, type FlushObligation, type FrameRun,
+  CACHE_MODES, CACHED_TABLE_STATES, FRAME_USES, PAGE_KERNEL, type AbstractRoot, type AbstractState, type CacheMode, type CachedTableState, type FlushObligation, type FrameRun,
   type Leaf, type Prot, type RootKind, type TlbEntry, type WalkCacheEntry,
 } from '../spec/state.ts';
 import { fcParams } from './seed.ts';
@@ -214,6 +217,154 @@ function isolationRoots(levels: PagingLevels, init: AbstractRoot, iso: Isolation
   return roots;
 }
 
+/**
+ * The clients' bookkeeping (spec/clients.ts), drawn as choices that `withClients` lays out
+ * over a state: vmalloc areas live (mapped whole, in part, to another frame, or by
+ * non-present entries) and lazily freed (owed a flush or not), kmap_local stacks (in order,
+ * out of order, unmapped, with a stray page), mermap allocations in use and stale (by the
+ * bump pointer, overlapping, past it, global, unmapped, left mapped), unmapped pageblocks
+ * (with the pool's frame facts or as drawn, the direct map removed or kept). Absent in a
+ * third of the states: no capability.
+ */
+const clientsArb = fc.option(
+  fc.record({
+    areas: fc.array(
+      fc.record({
+        at: fc.nat({ max: 12 }),
+        pages: fc.integer({ min: 1, max: 24 }),
+        huge: sometimes(2),
+        pfn: fc.nat({ max: FRAMES - 1 }),
+        lazy: sometimes(3),
+        owed: sometimes(5),
+        mapped: fc.constantFrom('all', 'all', 'all', 'part', 'frame', 'nonPresent'),
+      }),
+      { maxLength: 3 },
+    ),
+    slots: fc.array(fc.record({ cpu: fc.constantFrom(0, 1), pfn: fc.nat({ max: FRAMES - 1 }), fault: fc.constantFrom('none', 'none', 'none', 'none', 'idx', 'unmapped', 'stray') }), { maxLength: 3 }),
+    allocs: fc.array(
+      fc.record({
+        cpu: fc.constantFrom(0, 1),
+        pages: fc.integer({ min: 1, max: 5 }),
+        pfn: fc.nat({ max: FRAMES - 1 }),
+        // A frame of the first unmapped pageblock: the mermap maps pages absent from the direct map.
+        inPool: sometimes(3),
+        stale: sometimes(4),
+        fault: fc.constantFrom('none', 'none', 'none', 'none', 'none', 'none', 'global', 'unmapped', 'overlap', 'pastNext', 'leftMapped'),
+      }),
+      { maxLength: 4 },
+    ),
+    blocks: fc.array(fc.record({ block: fc.nat({ max: 15 }), facts: fc.constantFrom('pool', 'pool', 'pool', 'as drawn'), data: fc.nat({ max: PAGEBLOCK_PAGES }), keepDm: sometimes(2) }), { maxLength: 2 }),
+  }),
+  { nil: undefined, freq: 3 },
+);
+type ClientDraw = NonNullable<ReturnType<typeof clientsArb.generate>['value']>;
+
+/** Frame runs with [pfn, pfn + count) given other facts, runs split at the edges (not merged back). */
+function withFacts(runs: readonly FrameRun[], pfn: Pfn, count: number, facts: Pick<FrameRun, 'use' | 'noDirectMap'>): FrameRun[] {
+  const end = pfn + count;
+  return runs.flatMap((r) => {
+    const rEnd = r.pfn + r.count;
+    if (count <= 0 || rEnd <= pfn || r.pfn >= end) return [r];
+    const from = Math.max(r.pfn, pfn);
+    const to = Math.min(rEnd, end);
+    const { memtype: _, ...plain } = r;
+    return [
+      ...(r.pfn < from ? [{ ...r, count: from - r.pfn }] : []),
+      { ...plain, ...facts, sensitive: false, pfn: from, count: to - from },
+      ...(rEnd > to ? [{ ...r, pfn: to, count: rEnd - to }] : []),
+    ];
+  });
+}
+
+/** 4K leaves mapping [vpn, vpn + pages) to [pfn, pfn + pages). */
+const leaves4k = (vpn: number, pfn: number, pages: number, prot: Prot = PAGE_KERNEL): Leaf[] =>
+  Array.from({ length: pages }, (_, i) => ({ vpn: vpn + i, pfn: pfn + i, size: '4K', prot }));
+
+/** The client bookkeeping a draw describes, with the leaves, entries, obligations and frame facts it puts in the state. */
+function withClients(state: AbstractState, d: ClientDraw, order: (ls: Leaf[]) => Leaf[]): AbstractState {
+  const { levels } = state.config;
+  const dm = kernelLayout(levels).pageOffset;
+  const add: Leaf[] = [];
+  const nonPresent: Leaf[] = [];
+  const owed: FlushObligation[] = [];
+  let frames = [...state.frames];
+
+  // Pageblocks first: allocations may take their frames.
+  const blocks = d.blocks.filter((b, i) => d.blocks.findIndex((x) => x.block === b.block) === i).sort((a, b) => a.block - b.block);
+  const unmapped = blocks.map((b) => b.block * PAGEBLOCK_PAGES);
+  const dropDm: [number, number][] = [];
+  for (const b of blocks) {
+    const pfn = b.block * PAGEBLOCK_PAGES;
+    if (b.facts === 'pool') frames = withFacts(withFacts(frames, pfn, b.data, { use: 'data', noDirectMap: true }), pfn + b.data, PAGEBLOCK_PAGES - b.data, { use: 'free', noDirectMap: true });
+    if (!b.keepDm) dropDm.push([dm + pfn, dm + pfn + PAGEBLOCK_PAGES]);
+  }
+
+  const V = vmallocRegion(levels).vpn;
+  const vmalloc: VmallocArea[] = [];
+  const lazy: LazyArea[] = [];
+  for (const a of d.areas) {
+    const pages = a.huge ? PAGES['2M'] : a.pages;
+    const vpn = a.huge ? V + PAGES['2M'] * (64 + a.at) : V + 4096 + 32 * a.at;
+    const pfn = a.huge ? a.pfn - (a.pfn % PAGES['2M']) : a.pfn;
+    if (a.lazy) {
+      lazy.push({ vpn, pages, pfn });
+      if (a.owed) owed.push({ vpn, pages, reason: 'vfree' });
+      continue;
+    }
+    vmalloc.push({ vpn, pages, pfn, huge: a.huge, resetPerms: false });
+    const mapping = a.huge ? [{ vpn, pfn, size: '2M' as PageSize, prot: PAGE_KERNEL }] : leaves4k(vpn, pfn, pages);
+    if (a.mapped === 'nonPresent') nonPresent.push(...mapping);
+    else if (a.mapped === 'part') add.push(...mapping.slice(0, -1));
+    else if (a.mapped === 'frame') add.push(...mapping.map((l, i) => (i === 0 ? { ...l, pfn: l.pfn + 1 } : l)));
+    else add.push(...mapping);
+  }
+
+  const kmap: KmapSlot[] = [];
+  for (const cpu of [0, 1]) {
+    d.slots.filter((s) => s.cpu === cpu).forEach((s, k) => {
+      const idx = s.fault === 'idx' ? k + 1 : k;
+      const vpn = kmapSlotVpn(cpu, idx);
+      kmap.push({ cpu, idx, vpn, pfn: s.pfn });
+      if (s.fault !== 'unmapped') add.push({ vpn, pfn: s.pfn, size: '4K', prot: PAGE_KERNEL });
+      if (s.fault === 'stray') add.push({ vpn: kmapSlotVpn(cpu, k + 8), pfn: s.pfn, size: '4K', prot: PAGE_KERNEL });
+    });
+  }
+
+  const nonGlobal: Prot = { ...PAGE_KERNEL, global: false };
+  const mermap: MermapCpu[] = [0, 1].map((cpu) => {
+    const slice = mermapSlice(levels, cpu);
+    let next = slice;
+    const allocs: MermapAlloc[] = [];
+    const stale: MermapAlloc[] = [];
+    for (const x of d.allocs.filter((y) => y.cpu === cpu)) {
+      const at = x.fault === 'overlap' ? slice : next;
+      if (at + x.pages > slice + MERMAP_USABLE_PAGES) continue;
+      const pfn = x.inPool && unmapped.length > 0 ? unmapped[0]! + (x.pfn % (PAGEBLOCK_PAGES - x.pages)) : x.pfn;
+      const a: MermapAlloc = { cpu, vpn: at, pages: x.pages, pfn };
+      next = Math.max(next, at + x.pages);
+      (x.stale ? stale : allocs).push(a);
+      const mapped = x.stale ? x.fault === 'leftMapped' : x.fault !== 'unmapped';
+      if (mapped) add.push(...leaves4k(at, pfn, x.pages, x.fault === 'global' ? PAGE_KERNEL : nonGlobal));
+      if (x.fault === 'pastNext' && !x.stale) next = at;
+    }
+    const byVpn = (p: MermapAlloc, q: MermapAlloc): number => p.vpn - q.vpn;
+    return { cpu, next, allocs: allocs.sort(byVpn), stale: stale.sort(byVpn) };
+  });
+
+  const clients: ClientState = { vmalloc: vmalloc.sort((a, b) => a.vpn - b.vpn), lazy: lazy.sort((a, b) => a.vpn - b.vpn), kmap, mermap, unmapped };
+  const [root0, ...rest] = state.roots;
+  const kept = root0!.leaves.filter((l) => !dropDm.some(([lo, hi]) => l.vpn < hi && lo < l.vpn + (PAGES[l.size] ?? 0)));
+  const meets = (l: Leaf, list: readonly Leaf[]): boolean => list.some((e) => e.vpn < l.vpn + PAGES[l.size] && l.vpn < e.vpn + (PAGES[e.size] ?? 0));
+  // Leaves and non-present entries stay disjoint, as a scoped check trusts: a drawn entry that meets one is left out.
+  const np = order([...(root0!.nonPresent ?? []), ...nonPresent.filter((e) => !meets(e, kept))]);
+  // An unsorted root (S4's case) stays unsorted: the client leaves go after its own.
+  const sorted = kept.every((l, i) => i === 0 || kept[i - 1]!.vpn <= l.vpn);
+  const drawn = add.filter((l) => !meets(l, np));
+  const leaves = sorted ? order([...kept, ...drawn]) : [...kept, ...drawn];
+  const root: AbstractRoot = { ...root0!, leaves, ...(np.length > 0 ? { nonPresent: np } : {}) };
+  return { ...state, frames, roots: [root, ...rest], pendingFlush: [...state.pendingFlush, ...owed], clients };
+}
+
 type Shape = 'random' | 'adversarial' | 'disjoint';
 
 function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
@@ -246,6 +397,7 @@ function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
         ),
         tableSkew: fc.constantFrom(0, 0, 0, 1, -1, 40),
         pendingTableFrees: fc.constantFrom(0, 0, 1, -1),
+        clients: clientsArb,
       })
       .map((g): AbstractState => {
         const poolRun = runs[g.poolAt % runs.length]!;
@@ -262,10 +414,11 @@ function stateArb(shape: Shape): fc.Arbitrary<AbstractState> {
         const order = (ls: Leaf[]): Leaf[] => (shape === 'disjoint' ? disjoint(ls) : [...ls].sort((a, b) => a.vpn - b.vpn));
         const roots = g.rootShape === 'isolation' ? isolationRoots(g.levels, { ...generic[0]!, id: 0, kind: 'kernel' }, g.isolation, order) : generic;
         const config = { levels: g.levels, features: { pse: g.pse, gbpages: g.gbpages }, cpus: 2, maxPhysBits: g.maxPhysBits, frames: FRAMES, tablePool };
-        const base: AbstractState = { config, frames, roots, tlb: [], pendingFlush: g.pendingFlush, tablesInUse: 0, pendingTableFrees: g.pendingTableFrees };
+        const plain: AbstractState = { config, frames, roots, tlb: [], pendingFlush: g.pendingFlush, tablesInUse: 0, pendingTableFrees: g.pendingTableFrees };
+        const base = g.clients === undefined ? plain : withClients(plain, g.clients, order);
         // The count S11 asks for (none where it does not apply), give or take the skew.
-        const needed = tablesNeeded(base, (levels, ls) => tableFootprint(levels, [...ls].sort((a, b) => a.vpn - b.vpn)))?.needed ?? tableFootprint(g.levels, roots[0]!.leaves);
-        return { ...base, tablesInUse: frames.length === 0 ? 0 : needed + g.pendingTableFrees + g.tableSkew };
+        const needed = tablesNeeded(base, (levels, ls) => tableFootprint(levels, [...ls].sort((a, b) => a.vpn - b.vpn)))?.needed ?? tableFootprint(g.levels, base.roots[0]!.leaves);
+        return { ...base, tablesInUse: base.frames.length === 0 ? 0 : needed + g.pendingTableFrees + g.tableSkew };
       }),
   );
 }
@@ -301,9 +454,19 @@ const pieceOf = (l: Leaf, size: PageSize, at: number): Leaf => {
  */
 function cachesArb(state: AbstractState): fc.Arbitrary<AbstractState> {
   // What each root translates, mirrored slots included: a process root caches init_mm's kernel half.
-  const mapped = state.roots.flatMap((r) => rootView(state, r.id).map((leaf) => ({ root: r.id, leaf })));
+  // And what a TLB may still hold where the tables no longer map: a stale mermap allocation's
+  // first page, an unmapped pageblock's first direct-map page.
+  const ghosts = state.clients === undefined ? [] : [
+    ...state.clients.mermap.flatMap((m) => m.stale.map((a): Leaf => ({ vpn: a.vpn, pfn: a.pfn, size: '4K', prot: { ...PAGE_KERNEL, global: false } }))),
+    ...state.clients.unmapped.map((b): Leaf => ({ vpn: kernelLayout(state.config.levels).pageOffset + b, pfn: b, size: '4K', prot: PAGE_KERNEL })),
+  ];
+  const current = state.roots.flatMap((r) => rootView(state, r.id).map((leaf) => ({ root: r.id, leaf })));
+  const mapped = [...current, ...ghosts.map((leaf) => ({ root: 0, leaf }))];
   const ids = [...new Set(state.roots.map((r) => r.id)), 7];
-  const pick = mapped.length === 0 ? fc.constant(undefined) : fc.constantFrom(...mapped);
+  // The ghosts are a few among many leaves: picked on their own one time in five.
+  const pick = mapped.length === 0 ? fc.constant(undefined)
+    : ghosts.length === 0 || current.length === 0 ? fc.constantFrom(...mapped)
+    : fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...current) }, { weight: 1, arbitrary: fc.constantFrom(...mapped.slice(current.length)) });
   const entries = fc
     .record({
       from: pick,

@@ -66,6 +66,14 @@ export const TRUSTED: Readonly<Record<string, readonly string[]>> = {
   'spec/contracts/isolation.ts': [
     'checkPid', 'checkUserRange', 'validateExitProcess', 'validateMapUser', 'validateUnmapUser', 'validatePtiClone', 'PAGEBLOCK_PAGES', 'validateAsiRange', 'validateSetLdt',
   ],
+  'spec/clients.ts': [
+    'vmallocRegion', 'lazyMaxPages', 'KM_MAX_IDX', 'FIXADDR_TOP', 'FIX_KMAP_BEGIN', 'kmapSlotVpn', 'kmapRegion', 'kmapSlotOf', 'mermapBase',
+    'MERMAP_CPU_PAGES', 'MERMAP_USABLE_PAGES', 'MERMAP_ALLOCS', 'mermapSlice', 'mermapRegion', 'mermapCpuOf', 'emptyClients', 'pageblockOf',
+  ],
+  'spec/contracts/clients.ts': [
+    'WALK_MAX_PAGES', 'checkCpu', 'validateVmalloc', 'validateVfree', 'validateKmapLocal', 'validateCpuPage', 'validateMermapGet', 'validateAllocUnmapped',
+    'validateApply', 'validateWalk',
+  ],
   'spec/contracts/map.ts': ['validateMap'],
   'spec/contracts/unmap.ts': ['validateUnmap'],
   'spec/contracts/protect.ts': ['validateProtect'],

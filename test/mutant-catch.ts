@@ -6,7 +6,8 @@
  * mutants run in mutants-caught.test.ts (npm test); the linux-profile ones, whose
  * campaigns are slower, in mutants-caught-linux.test.ts, and the isolation ones, which
  * need processes, clones and LDTs in a sequence before their bug shows, in
- * mutants-caught-isolation.test.ts (slow suites of .ci/run).
+ * mutants-caught-isolation.test.ts, and the client ones in mutants-caught-clients.test.ts
+ * (slow suites of .ci/run).
  */
 import { expect } from 'vitest';
 import type { MutantName } from '../impl/index.ts';
@@ -94,12 +95,24 @@ export const ISOLATION: ReadonlySet<MutantName> = new Set<MutantName>([
   'ldt-pte-global', 'asi-clone-fixed-pgd-count', 'sensitive-frame-in-restricted-root', 'missing-pgd-sync',
 ]);
 
+/**
+ * The client mutants inject their bug into the clients capability (vmalloc, kmap_local,
+ * the mermap, the unmapped pool, apply_to_page_range, the pagewalk), so they are fuzzed
+ * with the client operations generated, as campaigns fuzz the built-in impl.
+ */
+export const CLIENTS: ReadonlySet<MutantName> = new Set<MutantName>([
+  'walker-follows-pending-table', 'apply-writes-through-huge-leaf', 'kunmap-out-of-order', 'mermap-free-without-flush',
+  'unmapped-pool-no-flush', 'vfree-frees-before-flush',
+]);
+
 /** Fuzz the impl with mutant `name` until it fails, and check the failure is the mutant's (vitest assertions). */
 export function catchMutant(name: MutantName): void {
   const base = (SCENARIO[name] ?? kernelScenario)();
   const isolated = ISOLATION.has(name);
   const scenario = isolated ? { ...base, boot: ptiBoot(base) } : base;
-  const profile = { ...(PROFILE[name] === undefined ? {} : { profile: PROFILE[name] }), ...(isolated ? { isolation: true } : {}) };
+  const profile = {
+    ...(PROFILE[name] === undefined ? {} : { profile: PROFILE[name] }), ...(isolated ? { isolation: true } : {}), ...(CLIENTS.has(name) ? { clients: true } : {}),
+  };
   const target = { ...builtinTarget(scenario, name), ...profile };
   const r = runFuzz({ ...target, maxCommands: 100, shortFraction: 0.8 }, fcParams({ numRuns: 300 }), 300);
   expect(r.failed, `mutant ${name} survived 300 sequences`).toBe(true);

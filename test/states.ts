@@ -3,6 +3,7 @@
  * way the scenario's boot sequence maps it (greedy leaf sizes, spec/contracts/map.ts), and small
  * edits that break exactly one thing. No vitest here, so scripts and benches can use it.
  */
+import { emptyClients } from '../spec/clients.ts';
 import { createModel } from '../model/index.ts';
 import { PAGES, PAGE_SIZES, X86_64_LAYOUT_4LEVEL as L, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import { applyCommand } from '../spec/commands.ts';
@@ -52,7 +53,8 @@ export function bootedState(scenario: Scenario = kernelScenario()): AbstractStat
     if (c.op !== 'map') throw new Error(`bootedState handles map commands only, not ${c.op}`);
     leaves.push(...greedyLeaves(scenario.config, c.vpn, c.pfn, c.pages, c.prot, c.maxPage));
   }
-  return stateOf(scenario.config, scenario.frames, leaves);
+  // The built-in systems have the clients capability: their booted state holds its (empty) bookkeeping.
+  return { ...stateOf(scenario.config, scenario.frames, leaves), clients: emptyClients(scenario.config.levels, scenario.config.cpus) };
 }
 
 /** Edit the leaves of root 0 (kept sorted unless `keepOrder`), leaving table accounting as it was. */

@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isIsolationOp } from '../spec/commands.ts';
+import { isClientOp, isIsolationOp } from '../spec/commands.ts';
 import { OPS } from '../spec/operations.ts';
 import { kernelScenario } from '../spec/scenario.ts';
 import { commandsArb } from '../fuzz/arbitraries.ts';
@@ -16,7 +16,7 @@ import { SEED } from './seed.ts';
 import { ptspec } from './cli.ts';
 
 const scenario = kernelScenario();
-const CORE = OPS.filter((o) => !isIsolationOp(o));
+const CORE = OPS.filter((o) => !isIsolationOp(o) && !isClientOp(o));
 const swarm = (seed: number, numRuns: number) => fc.sample(commandsArb(scenario, { maxCommands: 200, swarm: true }), { seed, numRuns });
 
 describe('swarm testing', () => {

@@ -25,6 +25,14 @@
  *   Postcondition: the frames' use becomes `free`, every other fact kept; nothing else
  *   changes. Linux: __free_pages checks none of this, so no EPERM (the kernel permits it;
  *   D4, D6 and D7 findings follow).
+ *
+ * With the clients capability the page allocator also keeps the __GFP_UNMAPPED pool
+ * (spec/contracts/clients.ts, "The pool and the core frame operations"): allocFrames of a
+ * frame in an unmapped pageblock takes the whole pageblock back into the direct map when
+ * all its frames are free (EPERM and ENOMEM as set_direct_map_default there), else EBUSY
+ * pfn; freeFrames of frames in one returns them to the pool, still out of the direct map
+ * (D6 exempts them); strict freeFrames also refuses a frame a stale mermap allocation may
+ * still reach through some CPU's TLB (EPERM pfn, C1).
  */
 import type { Pfn } from '../address.ts';
 import type { PtError } from '../errors.ts';

@@ -11,3 +11,4 @@ export * from './isolation.ts';
 export * from './outcome.ts';
 export * from './post/index.ts';
 export * from './linux.ts';
+export * from './clients.ts';

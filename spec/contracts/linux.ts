@@ -292,6 +292,8 @@ export const KERNEL_EVENT_SOURCE: Readonly<Record<KernelEvent['kind'], string>> 
   'vunmap-nonpresent': 'vunmap_pte_range (mm/vmalloc.c)',
   'bad-entry': 'pmd_clear_bad / pud_clear_bad (mm/pgtable-generic.c)',
   'asi-level': 'asi_map (arch/x86/mm/asi.c, ASI series)',
+  'apply-huge': 'apply_to_pmd_range / apply_to_pud_range (mm/memory.c)',
+  'vfree-nonexistent': 'vfree (mm/vmalloc.c)',
 };
 
 /**
@@ -315,5 +317,7 @@ function eventMessage(e: KernelEvent): string {
     case 'vunmap-nonpresent': return `WARNING: vunmap cleared a non-present pte: ${range}`;
     case 'bad-entry': return `bad pmd/pud (a non-present large entry), cleared: ${range}`;
     case 'asi-level': return `WARNING: ASI mapping at level 2, unrestricted at 1 (block skipped): ${range}`;
+    case 'apply-huge': return `WARNING: apply_to_page_range met a huge leaf (-EINVAL): ${range}`;
+    case 'vfree-nonexistent': return `WARNING: Trying to vfree() nonexistent vm area: ${vpnToHex(e.vpn)}`;
   }
 }

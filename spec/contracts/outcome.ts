@@ -22,7 +22,8 @@ export const POSSIBLE_OUTCOMES: Readonly<Partial<Record<Op, readonly ('ok' | Err
 
 export type MutatingOp =
   | 'map' | 'unmap' | 'protect' | 'setDirectMapInvalid' | 'setDirectMapDefault' | 'split' | 'collapse' | 'allocFrames' | 'freeFrames'
-  | 'ptiClone' | 'asiMap' | 'mapUser' | 'setLdt';
+  | 'ptiClone' | 'asiMap' | 'mapUser' | 'setLdt'
+  | 'vmalloc' | 'vfree' | 'kmapLocal' | 'mermapGet' | 'allocUnmapped' | 'applyToPageRange';
 
 /** The argument each mutating core operation's EPERM names (the operation table's `policyArg`). Trusted. */
 export const POLICY_ARG = Object.fromEntries(
@@ -76,6 +77,15 @@ export const STRICT_POLICY: readonly { readonly id: string; readonly name: strin
   { id: 'K3', name: 'global_translations_are_the_same_in_every_root' },
   { id: 'A1', name: 'restricted_roots_map_no_sensitive_frame' },
   { id: 'A2', name: 'restricted_mappings_identical_in_the_unrestricted_root' },
+  // The clients (spec/contracts/clients.ts), after every older rule so that a request
+  // refused before keeps its reason. Only these two can be broken by a request that the
+  // strict profile must refuse rather than avoid: C1 by freeing a frame of a stale mermap
+  // allocation (freeFrames, vfree), C7 by putting a page of an unmapped pageblock back in
+  // the direct map (setDirectMapDefault, protect with present, map); the other C rules
+  // hold by construction of the client operations. C1 first: a use after free is the
+  // worse break, and a free never breaks C7 (a freed pool frame stays out of the map).
+  { id: 'C1', name: 'no_frame_freed_while_a_tlb_may_still_translate_to_it' },
+  { id: 'C7', name: 'unmapped_pageblocks_are_absent_from_the_direct_map' },
 ];
 
 const POLICY_NAME: ReadonlyMap<string, string> = new Map(STRICT_POLICY.map((p) => [p.id, p.name]));

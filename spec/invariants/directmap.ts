@@ -13,6 +13,7 @@ import { isKernelHalf, type Vpn } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
 import type { AbstractState, FrameRun, Leaf, TlbEntry } from '../state.ts';
 import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapBase, directMapRegion, everyLeaf, framesText, hasFrameFacts, mappedBesideDirectMap, isExecutable, leafFrames, leafMeets, runText, sharedFrames } from './terms.ts';
+import { inMermapRegion, uncovered, unmappedPageblockSpans } from './clients.ts';
 import { owedAt, tlbText } from './tlb.ts';
 
 /** Why a leaf breaks the linearity of the map [base, end) whose page base + i maps frame i, or undefined. */
@@ -160,49 +161,66 @@ export const DIRECT_MAP: readonly InvariantDefinition[] = [
     name: 'no_tlb_entry_caches_a_frame_removed_from_the_direct_map',
     family: 'D',
     title: 'Frames removed from the direct map cached nowhere once flushed',
-    statement: 'No kernel-half TLB entry whose pages meet no owed flush caches a frame with noDirectMap, on any CPU.',
+    statement:
+      'No kernel-half TLB entry whose pages meet no owed flush caches a frame with noDirectMap, on any CPU, but an entry ' +
+      'inside the mermap region of a system with the clients capability.',
     rationale:
       'Removing a frame from the direct map (secretmem, guest_memfd) is meant to take it out of reach of the kernel\'s own ' +
       'loads, speculative ones included: a translation still cached on some CPU keeps it in reach. secretmem_fault removes ' +
       'the page with set_direct_map_invalid_noflush and then flushes it (flush_tlb_kernel_range of the page); guest_memfd\'s ' +
       'direct-map removal flushes the folio after set_direct_map_valid_noflush(false). Until that flush the removal is owed, ' +
       'not done. The user half is out of its scope: a process reading its own secretmem page through its own mapping is ' +
-      'what secretmem is for.',
+      'what secretmem is for; so is the mermap region, whose whole purpose is to map pages absent from the direct map for ' +
+      'the CPU that asked (mermap_get), and whose stale entries C1 and C4 govern.',
     references: [
       'mm/secretmem.c (gregkh/linux bb1c1963) secretmem_fault',
       'KVM: guest_memfd direct-map removal series (Roy, Kalyazin; lkml 2025) kvm_gmem_folio_zap_direct_map',
       'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) set_direct_map_invalid_noflush',
+      'mm/mermap.c (linux-mm/linux-mm b7f5c72f) mermap_get',
     ],
     kernel: 'strict-only',
     kernelNote:
       'set_direct_map_invalid_noflush removes only the direct-map page: any other mapping of the frame (a vmalloc alias) ' +
-      'and its cached translations stay, which nothing in the kernel checks.',
-    holds: (state) => cachedFramesOf(state, (e) => isKernelHalf(e.leaf.vpn, state.config.levels) && !owedAt(state, e), (run) => run.noDirectMap, 'the frame is removed from the direct map'),
+      'and its cached translations stay, which nothing in the kernel checks; the mermap\'s translations of such frames are ' +
+      'its purpose, not a leak.',
+    holds: (state) =>
+      cachedFramesOf(
+        state,
+        (e) => isKernelHalf(e.leaf.vpn, state.config.levels) && !owedAt(state, e) && !inMermapRegion(state, e.leaf),
+        (run) => run.noDirectMap,
+        'the frame is removed from the direct map',
+      ),
   },
   {
     id: 'D6',
     name: 'frames_restored_to_the_direct_map_before_freed',
     family: 'D',
     title: 'Frames restored to the direct map before they are freed',
-    statement: 'No free frame has noDirectMap.',
+    statement: 'No free frame has noDirectMap, but a frame of an unmapped pageblock (the __GFP_UNMAPPED pool keeps those out of the direct map).',
     rationale:
       'The page allocator hands a freed frame to the next caller, who reaches it through the direct map (page_address, ' +
       'clear_page, the slab): a frame still missing there faults at the first touch, or, with the entry left non-present ' +
       'but not cleared, reaches whatever the stale entry says. The users restore it first: secretmem_free_folio calls ' +
       'set_direct_map_default_noflush, guest_memfd\'s free_folio calls set_direct_map_valid_noflush(true), ' +
       'vm_reset_perms calls set_direct_map_default_noflush for every page of a VM_FLUSH_RESET_PERMS area before vfree ' +
-      'frees them.',
+      'frees them. The exception is the __GFP_UNMAPPED pool: a page freed in an unmapped pageblock goes back to the ' +
+      'unmapped free list still out of the direct map, which is what that list promises its next caller.',
     references: [
       'mm/secretmem.c (gregkh/linux bb1c1963) secretmem_freepage',
       'mm/vmalloc.c (gregkh/linux 04aa71da) vm_reset_perms, set_area_direct_map',
       'KVM: guest_memfd direct-map removal series (lkml 2025) kvm_gmem_folio_restore_direct_map',
+      'mm/page_alloc.c (bjackman/linux a3c87cc7) split_large_buddy, get_pfnblock_freetype (the unmapped free list)',
     ],
     kernel: 'strict-only',
-    kernelNote: '__free_pages does not look at the direct map; only the callers\' discipline restores it (and debug_pagealloc, which unmaps free pages on purpose).',
-    holds: (state) =>
-      state.frames
+    kernelNote:
+      '__free_pages does not look at the direct map; only the callers\' discipline restores it (and debug_pagealloc, which ' +
+      'unmaps free pages on purpose); a frame of an unmapped pageblock goes back unmapped by design.',
+    holds(state) {
+      const pool = unmappedPageblockSpans(state);
+      return state.frames
         .filter((r) => r.use === 'free' && r.noDirectMap)
-        .map((r) => ({ frames: [{ pfn: r.pfn, count: r.count }], detail: `${runText(r)}: freed while removed from the direct map` })),
+        .flatMap((r) => uncovered(r.pfn, r.pfn + r.count, pool).map(([lo, hi]) => ({ frames: [{ pfn: lo, count: hi - lo }], detail: `${runText(r)}: freed while removed from the direct map` })));
+    },
   },
   {
     id: 'D7',

@@ -1,9 +1,10 @@
 /**
  * The invariant catalogue as the specification defines it: every invariant of the S, T,
- * P, H, L, K, A and D families in id order, each with its definition `holds`. The fast checks that
+ * P, H, L, K, A, D and C families in id order, each with its definition `holds`. The fast checks that
  * the fuzzer, `ptspec check` and the model run are in checker/, one per definition here.
  */
 import { FAMILY_NAMES, type Family, type InvariantDefinition } from '../invariant.ts';
+import { CLIENTS } from './clients.ts';
 import { DIRECT_MAP } from './directmap.ts';
 import { HUGE_PAGES } from './hugepages.ts';
 import { ISOLATION } from './isolation.ts';
@@ -12,7 +13,7 @@ import { STRUCTURE } from './structure.ts';
 import { TLB } from './tlb.ts';
 import { TRANSLATION } from './translation.ts';
 
-export const DEFINITIONS: readonly InvariantDefinition[] = [...STRUCTURE, ...TRANSLATION, ...PERMISSIONS, ...HUGE_PAGES, ...TLB, ...ISOLATION, ...DIRECT_MAP];
+export const DEFINITIONS: readonly InvariantDefinition[] = [...STRUCTURE, ...TRANSLATION, ...PERMISSIONS, ...HUGE_PAGES, ...TLB, ...ISOLATION, ...DIRECT_MAP, ...CLIENTS];
 
 /** An invariant as data, without its definition's code: what `ptspec invariants --json` and the docs print. */
 export type InvariantInfo = Omit<InvariantDefinition, 'holds'>;

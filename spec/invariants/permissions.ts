@@ -10,6 +10,7 @@ import type { AbstractRoot, Leaf } from '../state.ts';
 import {
   KERNEL_IMAGE_MAP, everyLeaf, everyMappedRun, framesText, framesWitness, isExecutable, isProcessUserLeaf, isWritable, leafFrames, pageOfFrame, pagesOf, sharedFrames,
 } from './terms.ts';
+import { inMermapRegion } from './clients.ts';
 
 export const PERMISSIONS: readonly InvariantDefinition[] = [
   {
@@ -177,12 +178,17 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
     name: 'no_kernel_half_mapping_of_frames_removed_from_direct_map',
     family: 'P',
     title: 'Frames removed from the direct map stay unmapped in the kernel half',
-    statement: 'No kernel-half leaf maps a frame marked noDirectMap.',
+    statement: 'No kernel-half leaf maps a frame marked noDirectMap, but a leaf inside the mermap region of a system with the clients capability.',
     rationale:
       'secretmem and guest_memfd remove pages from the direct map (set_direct_map_invalid_noflush) so the kernel itself ' +
       'cannot read them by accident or speculation; any other kernel-half mapping of such a frame (vmap, a stale huge ' +
-      'direct-map leaf) defeats the removal.',
-    references: ['mm/secretmem.c secretmem_fault', 'virt/kvm/guest_memfd.c', 'arch/x86/mm/pat/set_memory.c set_direct_map_invalid_noflush'],
+      'direct-map leaf) defeats the removal. The mermap is the one sanctioned exception: it maps such pages briefly, ' +
+      'non-global and for one CPU, so that the kernel can touch them without putting them back in the direct map ' +
+      '(the v2 __GFP_UNMAPPED series zeroes its pages through it); C4 and C5 say what it must keep to.',
+    references: [
+      'mm/secretmem.c secretmem_fault', 'virt/kvm/guest_memfd.c', 'arch/x86/mm/pat/set_memory.c set_direct_map_invalid_noflush',
+      'mm/mermap.c (linux-mm/linux-mm b7f5c72f) mermap_get',
+    ],
     kernel: 'strict-only',
     kernelNote:
       'set_direct_map_invalid_noflush removes the direct-map page itself; none of the cited sources refuses another ' +
@@ -191,7 +197,7 @@ export const PERMISSIONS: readonly InvariantDefinition[] = [
       everyMappedRun(
         state,
         (run) => run.noDirectMap,
-        (leaf) => isKernelHalf(leaf.vpn, state.config.levels),
+        (leaf) => isKernelHalf(leaf.vpn, state.config.levels) && !inMermapRegion(state, leaf),
         (run) => `${run.use} frame removed from the direct map is mapped in the kernel half`,
       ),
   },

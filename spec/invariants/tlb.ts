@@ -16,10 +16,20 @@ import { leafMeets, leafText, pagesOf } from './terms.ts';
 
 export const tlbEnd = (e: TlbEntry): number => e.leaf.vpn + pagesOf(e.leaf);
 
-/** Whether a flush is owed somewhere in the cached leaf's pages. */
+/**
+ * Whether the entry's CPU still has a stale mermap allocation (spec/clients.ts MermapCpu:
+ * put without a flush on that CPU since) that meets the cached leaf's pages: mermap_put
+ * clears the PTEs and leaves the flush to the next arch_mermap_flush_tlb, so until then
+ * the translation is owed a flush on that CPU, as an obligation is on every CPU.
+ */
+export function staleMermapAt(state: AbstractState, e: TlbEntry): boolean {
+  return (state.clients?.mermap ?? []).some((m) => m.cpu === e.cpu && m.stale.some((a) => a.pages > 0 && a.vpn < tlbEnd(e) && e.leaf.vpn < a.vpn + a.pages));
+}
+
+/** Whether a flush is owed somewhere in the cached leaf's pages: an obligation, or a stale mermap allocation of the entry's CPU. */
 export function owedAt(state: AbstractState, e: TlbEntry): boolean {
   // An empty (or negative) range owes nothing, wherever it starts.
-  return state.pendingFlush.some((o) => o.pages > 0 && o.vpn < tlbEnd(e) && e.leaf.vpn < o.vpn + o.pages);
+  return state.pendingFlush.some((o) => o.pages > 0 && o.vpn < tlbEnd(e) && e.leaf.vpn < o.vpn + o.pages) || staleMermapAt(state, e);
 }
 
 /**
@@ -93,7 +103,8 @@ export const TLB: readonly InvariantDefinition[] = [
     family: 'L',
     title: 'No cached translation grants more than the tables',
     statement:
-      'Every TLB entry whose pages meet no owed flush translates each of its pages to a frame and with permissions the ' +
+      'Every TLB entry whose pages meet no owed flush (no obligation, and no stale mermap allocation of its CPU) translates ' +
+      'each of its pages to a frame and with permissions the ' +
       'tables of its root give too: the page is mapped there, to the same frame, and the entry grants no write, user ' +
       'access or execute (kernel or user) that the tables do not.',
     rationale:
@@ -101,10 +112,12 @@ export const TLB: readonly InvariantDefinition[] = [
       'cached keeps the page writable on that CPU, vfree that leaves one cached lets the CPU reach a frame that was given ' +
       'to someone else. Every page-table change that removes a right must be followed by a flush on every CPU before the ' +
       'right is relied on (cpa_flush, flush_tlb_kernel_range), and the only stale entries a correct system holds are those ' +
-      'it still owes a flush for (the _noflush interfaces, whose callers flush later).',
+      'it still owes a flush for (the _noflush interfaces, whose callers flush later, and the mermap, whose mermap_put ' +
+      'leaves its CPU\'s entries to the next arch_mermap_flush_tlb of that CPU).',
     references: [
       'arch/x86/mm/pat/set_memory.c (gregkh/linux 53c2f13c) change_page_attr_set_clr, cpa_flush, cpa_process_alias',
       'arch/x86/mm/tlb.c (gregkh/linux 399ec9ca) flush_tlb_kernel_range',
+      'mm/mermap.c (linux-mm/linux-mm b7f5c72f) mermap_put, arch_mermap_flush_tlb',
       'Intel SDM vol. 3 §4.10.4 (invalidation of TLBs and paging-structure caches)',
     ],
     kernel: 'strict-only',
@@ -120,7 +133,8 @@ export const TLB: readonly InvariantDefinition[] = [
     family: 'L',
     title: 'Cached translations are current where no flush is owed',
     statement:
-      'Every TLB entry whose pages meet no owed flush is a leaf of its root\'s tables exactly: the same first page, size, ' +
+      'Every TLB entry whose pages meet no owed flush (no obligation, and no stale mermap allocation of its CPU) is a leaf ' +
+      'of its root\'s tables exactly: the same first page, size, ' +
       'frame and attributes. In particular, after flushAll every cached translation is a current one.',
     rationale:
       'L1 is the security half; this is coherence. A cached translation of the wrong size (a 2M entry kept after a split, ' +

@@ -2,13 +2,15 @@
  * What a successful operation does to the whole state, as data (`Effect`), and the check
  * of an after-state against it: the entries of init_mm (leaves and non-present entries,
  * leaves.ts) where it acts and the frame condition elsewhere, the frame runs, the TLBs, the flush obligations and the page-table
- * counts. A refused operation is the effect that changes nothing (`unchanged`).
+ * counts, and the clients' bookkeeping (spec/clients.ts) where the system has it. A
+ * refused operation is the effect that changes nothing (`unchanged`).
  *
  * The TLB and obligation rules are flush.ts's, the table rules its "Deferred table frees"
  * and state.ts's `tablesInUse`, each restated here set-wise rather than by calling the
  * helpers model and impl use.
  */
 import { PAGES, leafLevel, pagesPerEntry, pfnToHex, vpnToHex, type Level, type PageSize, type PagingLevels, type Pfn, type Vpn } from '../../address.ts';
+import type { ClientState, MermapAlloc } from '../../clients.ts';
 import { tableFootprint } from '../../footprint.ts';
 import { heldMirrors, tableOwner } from '../../roots.ts';
 import { INIT_MM, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type FrameUse, type Leaf, type RootId, type RootKind, type TlbEntry, type WalkCacheEntry } from '../../state.ts';
@@ -19,8 +21,11 @@ import { RangeSet, rangeEnd, type Range } from './ranges.ts';
 /** The parts of the state an effect speaks of; each relation names a clause for each. */
 export type Aspect = 'leaves' | 'frame' | 'frames' | 'tlb' | 'obligations' | 'tables';
 export type AspectClauses = Readonly<Record<Aspect, Clause>>;
-/** The isolation operations also name the sentence that says how the set of roots changes. */
-type EffectClauses = AspectClauses & { readonly roots?: Clause };
+/**
+ * The isolation operations also name the sentence that says how the set of roots changes;
+ * the client operations those of their bookkeeping and of the mermap's stale lists.
+ */
+type EffectClauses = AspectClauses & { readonly roots?: Clause; readonly clients?: Clause; readonly stale?: Clause };
 
 /** A root an operation creates: it must have no own leaves, non-present entries or diverged slots. */
 export interface NewRoot {
@@ -39,6 +44,19 @@ export interface RootEdit {
   readonly expect: Expectation;
   readonly pagewise?: PageSize;
   readonly clause: Clause;
+}
+
+/** A flush the operation owes for `range`, with its reason. */
+export interface Debt {
+  readonly range: Range;
+  readonly reason: string;
+}
+
+/** A frame range whose noDirectMap becomes `value`. */
+export interface DirectMapFlag {
+  readonly pfn: Pfn;
+  readonly count: number;
+  readonly value: boolean;
 }
 
 /** One frame range whose use becomes `value`. */
@@ -65,10 +83,10 @@ export interface Effect {
   readonly flushedLocal?: { readonly cpu: number; readonly range: Range };
   /** allocFrames / freeFrames, exitProcess and setLdt (LDT frames freed): the frames whose use changes. */
   readonly frameUse?: readonly FrameChange[];
-  /** A `_noflush` operation's debt. */
-  readonly owe?: { readonly range: Range; readonly reason: string };
-  /** set_direct_map_*: the frames whose noDirectMap becomes `value`. */
-  readonly noDirectMap?: { readonly pfn: Pfn; readonly count: number; readonly value: boolean };
+  /** A `_noflush` operation's debt (several: added in order, after the flushes). */
+  readonly owe?: Debt | readonly Debt[];
+  /** set_direct_map_* (and the clients that call them): the frames whose noDirectMap becomes `value`. */
+  readonly noDirectMap?: DirectMapFlag | readonly DirectMapFlag[];
   /** access: the entry a walk inserts into the TLB. */
   readonly fill?: TlbEntry;
   /** setDirectMapInvalid without flush: the tables it empties stay pending (directmap.ts, "Table lifetime"). */
@@ -78,6 +96,12 @@ export interface Effect {
    * any collapse (protect.ts), so they count toward ENOMEM though the after-state lacks them.
    */
   readonly collapsedTables?: number;
+  /**
+   * vfree with resetPerms: its full flush (the purge) releases the tables pending before
+   * it ahead of the step that maps (set_direct_map_default), so the pool bound on its
+   * result does not count them.
+   */
+  readonly releasedBeforeMapping?: boolean;
   /** createProcess: the roots it adds. */
   readonly added?: readonly NewRoot[];
   /** exitProcess: the roots it removes. */
@@ -94,6 +118,12 @@ export interface Effect {
   readonly processFlush?: { readonly roots: readonly RootId[]; readonly range?: Range };
   /** The linux profile may keep the tables the change empties (vunmap, a pmd overwritten) rather than free them. */
   readonly emptiedMayStay?: boolean;
+  /**
+   * The client operations: the clients' bookkeeping after (spec/clients.ts), before the
+   * effect's flushes meet the mermap's stale allocations; absent: as before. Either way
+   * every stale allocation a flush of the effect covers is dropped (checkClients).
+   */
+  readonly clients?: ClientState;
 }
 
 /** tlb_single_page_flush_ceiling (arch/x86/mm/tlb.c), restated: a range flush of more pages is a full one (flush.ts). */
@@ -158,12 +188,13 @@ export function checkEffect(before: AbstractState, after: AbstractState, e: Effe
     ...checkWalkCache(before, after, e, say.tlb),
     ...checkObligations(before.pendingFlush, after.pendingFlush, e, say.obligations),
     ...checkTables(before, after, e, mode, say.tables, ok),
+    ...checkClients(before, after, e, say),
   ];
 }
 
-/** "A failed operation changes nothing" (spec/errors.ts): every root, frames, TLB, obligations, counts. */
+/** "A failed operation changes nothing" (spec/errors.ts): every root, frames, TLB, obligations, counts, the clients' bookkeeping. */
 export function unchanged(before: AbstractState, after: AbstractState, windows: RangeSet, mode: PostMode, clause: Clause): PostViolation[] {
-  const say = { leaves: clause, frame: clause, frames: clause, tlb: clause, obligations: clause, tables: clause };
+  const say = { leaves: clause, frame: clause, frames: clause, tlb: clause, obligations: clause, tables: clause, clients: clause, stale: clause };
   return checkEffect(before, after, nothingBut(windows), mode, say, false);
 }
 
@@ -214,6 +245,11 @@ function checkOtherRoots(before: AbstractState, after: AbstractState, e: Effect,
 
 // ---- frames ----
 
+/** An effect's field that may name one thing or several, as a list. */
+function listOf<T>(x: T | readonly T[] | undefined): readonly T[] {
+  return x === undefined ? [] : Array.isArray(x) ? (x as readonly T[]) : [x as T];
+}
+
 /** A run's facts: its use and every flag, the memtype too (state.ts sameFrameFacts, restated). */
 type Facts = Omit<FrameRun, 'pfn' | 'count'>;
 const sameFacts = (a: Facts, b: Facts): boolean => a.use === b.use && a.sensitive === b.sensitive && a.noDirectMap === b.noDirectMap && a.memtype === b.memtype;
@@ -225,7 +261,8 @@ const runText = (r: Facts): string => `${r.use}${r.sensitive ? ' sensitive' : ''
  * in canonical form (state.ts, system.ts: sorted, covering memory, neighbours differ).
  */
 function checkFrames(before: AbstractState, after: AbstractState, e: Effect, clause: Clause): PostViolation[] {
-  if (e.noDirectMap === undefined && (e.frameUse ?? []).length === 0 && after.frames === before.frames) return [];
+  const flags = listOf(e.noDirectMap);
+  if (flags.length === 0 && (e.frameUse ?? []).length === 0 && after.frames === before.frames) return [];
   const bad = (pfn: Pfn, what: string): PostViolation[] => [breach(clause, what, [{ frames: [{ pfn, count: 1 }], detail: what }])];
   const runs = after.frames;
   for (let k = 0; k < runs.length; k++) {
@@ -237,16 +274,16 @@ function checkFrames(before: AbstractState, after: AbstractState, e: Effect, cla
   }
   const last = runs[runs.length - 1];
   if (last === undefined || last.pfn + last.count !== before.config.frames) return bad(0, `frame runs must end at ${before.config.frames} frames`);
-  const nd = e.noDirectMap;
   const uses = e.frameUse ?? [];
-  const edges = [...(nd === undefined ? [] : [nd.pfn, nd.pfn + nd.count]), ...uses.flatMap((u) => [u.pfn, u.pfn + u.count])];
+  const edges = [...flags, ...uses].flatMap((u) => [u.pfn, u.pfn + u.count]);
   const inside = (r: { pfn: Pfn; count: number } | undefined, f: Pfn): boolean => r !== undefined && f >= r.pfn && f < r.pfn + r.count;
   let i = 0;
   let j = 0;
   for (let f = 0; f < before.config.frames; ) {
     const was = before.frames[i]!;
     const is = runs[j]!;
-    const withNd = inside(nd, f) ? { ...was, noDirectMap: nd!.value } : was;
+    const nd = flags.find((x) => inside(x, f));
+    const withNd = nd !== undefined ? { ...was, noDirectMap: nd.value } : was;
     const fu = uses.find((u) => inside(u, f));
     const want = fu !== undefined ? { ...withNd, use: fu.value } : withNd;
     if (!sameFacts(is, want)) return bad(f, `frame ${pfnToHex(f)} should be ${runText(want)}, is ${runText(is)}`);
@@ -311,7 +348,8 @@ const sameWalkKey = (a: WalkCacheEntry, b: WalkCacheEntry): boolean => walkOrder
  * flush its CPU's; a walk's fill caches the table entries above the leaf it found as
  * 'current', replacing those of the same key; otherwise each entry stays, except that one
  * whose table the step removed from its place becomes 'unlinked' (no flush ran, so the
- * table is pending, not freed). No correct step makes an entry 'freed'.
+ * table is pending, not freed) unless the effect keeps emptied tables (linux: they stay
+ * linked). No correct step makes an entry 'freed'.
  */
 function checkWalkCache(before: AbstractState, after: AbstractState, e: Effect, clause: Clause): PostViolation[] {
   const was = before.walkCache ?? [];
@@ -320,7 +358,8 @@ function checkWalkCache(before: AbstractState, after: AbstractState, e: Effect, 
   const mm = e.processFlush;
   const quiet = !flushedAll && e.flushedLocal === undefined && e.fill === undefined && mm === undefined;
   if (quiet && was.length === 0 && is.length === 0) return [];
-  const removed = flushedAll || e.fill !== undefined ? new Set<string>() : removedTables(before, after, e.windows);
+  // A table linux keeps (emptiedMayStay) stays linked, so the entries caching it stay current.
+  const removed = flushedAll || e.fill !== undefined || e.emptiedMayStay === true ? new Set<string>() : removedTables(before, after, e.windows);
   // The very same list is right only if the step unlinked none of the tables it caches (a lazy unmap that
   // forgot to mark them must not pass by handing back the list it had).
   // The core operations unlink init_mm's tables, which every root mirroring the slot walks through too.
@@ -360,20 +399,21 @@ const joinedReasons = (reasons: readonly string[]): string => [...new Set(reason
 
 /**
  * The obligations after: each obligation before without the flushed pages (the pieces
- * keep their reason), then the debt added: it and every obligation it overlaps or touches
- * become one range owing all their reasons. Sorted, disjoint, never touching.
+ * keep their reason), then each debt added in turn: it and every obligation it overlaps
+ * or touches become one range owing all their reasons. Sorted, disjoint, never touching.
  */
 function owedAfter(before: readonly FlushObligation[], e: Effect): FlushObligation[] {
   const flushed = e.flushed;
-  const left = flushed === 'all' ? [] : before.flatMap((o) => flushed.outside(o.vpn, rangeEnd(o)).map((r) => ({ ...r, reason: o.reason })));
-  if (e.owe === undefined) return left;
-  const debt = e.owe.range;
-  const joins = (o: FlushObligation): boolean => o.vpn <= rangeEnd(debt) && rangeEnd(o) >= debt.vpn;
-  const joined = left.filter(joins);
-  const lo = Math.min(debt.vpn, ...joined.map((o) => o.vpn));
-  const hi = Math.max(rangeEnd(debt), ...joined.map(rangeEnd));
-  const merged = { vpn: lo, pages: hi - lo, reason: joinedReasons([e.owe.reason, ...joined.map((o) => o.reason)]) };
-  return [...left.filter((o) => !joins(o)), merged].sort((x, y) => x.vpn - y.vpn);
+  let left = flushed === 'all' ? [] : before.flatMap((o) => flushed.outside(o.vpn, rangeEnd(o)).map((r) => ({ ...r, reason: o.reason })));
+  for (const { range: debt, reason } of listOf(e.owe)) {
+    const joins = (o: FlushObligation): boolean => o.vpn <= rangeEnd(debt) && rangeEnd(o) >= debt.vpn;
+    const joined = left.filter(joins);
+    const lo = Math.min(debt.vpn, ...joined.map((o) => o.vpn));
+    const hi = Math.max(rangeEnd(debt), ...joined.map(rangeEnd));
+    const merged = { vpn: lo, pages: hi - lo, reason: joinedReasons([reason, ...joined.map((o) => o.reason)]) };
+    left = [...left.filter((o) => !joins(o)), merged].sort((x, y) => x.vpn - y.vpn);
+  }
+  return left;
 }
 
 function checkObligations(before: readonly FlushObligation[], after: readonly FlushObligation[], e: Effect, clause: Clause): PostViolation[] {
@@ -495,6 +535,20 @@ function tablesChanged(before: AbstractState, after: AbstractState, e: Effect): 
 }
 
 /**
+ * How many tables may be pending with no flush owed for them. While a flush is owed
+ * somewhere (an obligation, or a stale mermap allocation: its CPU's TLB owes it one,
+ * spec/invariants/tlb.ts owedAt) any number: the state does not say which span holds
+ * which pending table. Otherwise none, but those the CPU-local clients leave pending
+ * without an obligation (spec/contracts/clients.ts: kunmapLocal's emptied tables, and
+ * mermapPut's once a local flush dropped its stale allocation): the tables above the
+ * kmap_local slots and above the mermap, at most levels - 1 each.
+ */
+function unowedPending(s: AbstractState): number {
+  if (s.pendingFlush.length > 0 || (s.clients?.mermap.some((m) => m.stale.length > 0) ?? false)) return Infinity;
+  return s.clients === undefined ? 0 : 2 * (s.config.levels - 1);
+}
+
+/**
  * tablesInUse = the tables the roots' entries need (allTables) + pendingTableFrees.
  * Pending tables:
  * an operation that flushes releases some (those whose span meets its ranges; the state
@@ -522,7 +576,7 @@ function checkTables(before: AbstractState, after: AbstractState, e: Effect, mod
     if (pending !== pendingBefore + change.emptied) out.push(`${pendingBefore} tables were pending and ${change.emptied} emptied without a flush, so ${pendingBefore + change.emptied} should be pending, found ${pending}`);
   } else if (e.flushed.ranges.length > 0) {
     if (pending > pendingBefore) out.push(`a flush releases pending tables, yet ${pendingBefore} were pending and ${pending} are`);
-    else if (pending > 0 && after.pendingFlush.length === 0) out.push(`${pending} tables are still pending though no flush is owed anywhere (a pending table's span holds an owed page until a flush releases it)`);
+    else if (pending > unowedPending(after)) out.push(`${pending} tables are still pending though no flush is owed anywhere (a pending table's span holds an owed page until a flush releases it)`);
   } else if (pending !== pendingBefore) {
     out.push(`nothing was flushed or emptied, yet pending tables went from ${pendingBefore} to ${pending}`);
   }
@@ -535,7 +589,104 @@ function checkTables(before: AbstractState, after: AbstractState, e: Effect, mod
   if (used < footprint - reused || used > footprint + stay) {
     out.push(`tablesInUse is ${after.tablesInUse}, but the footprint is ${footprint}${stay > 0 ? ` (up to ${footprint + stay} with the ${stay} emptied tables kept)` : ''} and ${pending} tables are pending`);
   }
-  const needed = footprint - reused + (e.collapsedTables ?? 0) + pendingBefore + (e.emptiedStayPending === true ? change.emptied : 0);
+  const held = e.releasedBeforeMapping === true ? 0 : pendingBefore;
+  const needed = footprint - reused + (e.collapsedTables ?? 0) + held + (e.emptiedStayPending === true ? change.emptied : 0);
   if (ok && needed > before.config.tablePool.count) out.push(`it succeeded needing ${needed} tables, but the pool has ${before.config.tablePool.count} (ENOMEM)`);
   return out.map((what) => breach(clause, what, [{ detail: what }]));
+}
+
+// ---- the clients' bookkeeping (spec/clients.ts, spec/contracts/clients.ts) ----
+
+/**
+ * Whether a flush of the effect covers the stale allocation whole: a range flush on all
+ * CPUs, a full one, or a local flush on its CPU (one that covers it in part leaves it
+ * stale: its other pages may still be cached).
+ */
+function flushMeets(e: Effect, a: MermapAlloc): boolean {
+  const local = e.flushedLocal;
+  return (
+    e.flushed === 'all' ||
+    e.flushed.outside(a.vpn, a.vpn + a.pages).length === 0 ||
+    (local !== undefined && local.cpu === a.cpu && local.range.vpn <= a.vpn && a.vpn + a.pages <= rangeEnd(local.range))
+  );
+}
+
+/**
+ * The bookkeeping the effect leaves: its own (or the one before), less every stale mermap
+ * allocation a flush of the effect covers (spec/contracts/clients.ts: the flush on its CPU
+ * is what its TLB owed). A process flush meets none: the mermap lives in init_mm.
+ */
+function clientsAfter(before: ClientState, e: Effect): ClientState {
+  const own = e.clients ?? before;
+  if (!own.mermap.some((m) => m.stale.some((a) => flushMeets(e, a)))) return own;
+  return { ...own, mermap: own.mermap.map((m) => (m.stale.some((a) => flushMeets(e, a)) ? { ...m, stale: m.stale.filter((a) => !flushMeets(e, a)) } : m)) };
+}
+
+/** One kind of record of the bookkeeping: how two are the same, and how one reads. */
+interface RecordKind<T> {
+  readonly same: (a: T, b: T) => boolean;
+  readonly text: (a: T) => string;
+}
+const span = (vpn: Vpn, pages: number): string => `[${vpnToHex(vpn)}, +${pages})`;
+const AREA: RecordKind<NonNullable<ClientState['vmalloc'][number]>> = {
+  same: (a, b) => a.vpn === b.vpn && a.pages === b.pages && a.pfn === b.pfn && a.huge === b.huge && a.resetPerms === b.resetPerms,
+  text: (a) => `area ${span(a.vpn, a.pages)} -> ${pfnToHex(a.pfn)}${a.huge ? ' huge' : ''}${a.resetPerms ? ' resetPerms' : ''}`,
+};
+const LAZY: RecordKind<NonNullable<ClientState['lazy'][number]>> = {
+  same: (a, b) => a.vpn === b.vpn && a.pages === b.pages && a.pfn === b.pfn,
+  text: (a) => `lazy area ${span(a.vpn, a.pages)} -> ${pfnToHex(a.pfn)}`,
+};
+const SLOT: RecordKind<NonNullable<ClientState['kmap'][number]>> = {
+  same: (a, b) => a.cpu === b.cpu && a.idx === b.idx && a.vpn === b.vpn && a.pfn === b.pfn,
+  text: (a) => `cpu ${a.cpu} kmap slot ${a.idx} at ${vpnToHex(a.vpn)} -> ${pfnToHex(a.pfn)}`,
+};
+const ALLOC: RecordKind<MermapAlloc> = {
+  same: (a, b) => a.cpu === b.cpu && a.vpn === b.vpn && a.pages === b.pages && a.pfn === b.pfn,
+  text: (a) => `cpu ${a.cpu} mermap allocation ${span(a.vpn, a.pages)} -> ${pfnToHex(a.pfn)}`,
+};
+const PAGEBLOCK: RecordKind<Pfn> = { same: (a, b) => a === b, text: (a) => `unmapped pageblock ${pfnToHex(a)}` };
+
+/** The first difference of two lists of records, as a sentence, or null. */
+function listDifference<T>(name: string, kind: RecordKind<T>, want: readonly T[], is: readonly T[]): string | null {
+  for (let k = 0; k < Math.max(want.length, is.length); k++) {
+    const w = want[k];
+    const g = is[k];
+    if (w !== undefined && g !== undefined && kind.same(w, g)) continue;
+    return `${name} #${k}: expected ${w === undefined ? 'none' : kind.text(w)}, found ${g === undefined ? 'none' : kind.text(g)}`;
+  }
+  return null;
+}
+
+/**
+ * The clients' bookkeeping after against the effect's (clientsAfter), record by record
+ * (both canonical: the lists sorted as spec/clients.ts says). A stale list found wrong
+ * breaks the `stale` sentence (absent: the `tlb` one, whose flush drops them), anything
+ * else the `clients` one (absent: the frame condition). A system without the capability
+ * has none before and after.
+ */
+function checkClients(before: AbstractState, after: AbstractState, e: Effect, say: EffectClauses): PostViolation[] {
+  const was = before.clients;
+  const is = after.clients;
+  if (was === undefined && is === undefined) return [];
+  const clients = say.clients ?? say.frame;
+  if (was === undefined || is === undefined) return [breach(clients, `the clients' bookkeeping ${was === undefined ? 'appeared' : 'vanished'}`)];
+  const want = clientsAfter(was, e);
+  if (want === is) return [];
+  const bad = (clause: Clause, what: string | null): PostViolation[] => (what === null ? [] : [breach(clause, what, [{ detail: what }])]);
+  const own =
+    listDifference('vmalloc area', AREA, want.vmalloc, is.vmalloc) ??
+    listDifference('lazily freed area', LAZY, want.lazy, is.lazy) ??
+    listDifference('kmap_local slot', SLOT, want.kmap, is.kmap) ??
+    listDifference('unmapped pageblock', PAGEBLOCK, want.unmapped, is.unmapped);
+  if (own !== null) return bad(clients, own);
+  if (want.mermap.length !== is.mermap.length) return bad(clients, `the mermap should have ${want.mermap.length} CPUs, has ${is.mermap.length}`);
+  for (const [k, w] of want.mermap.entries()) {
+    const g = is.mermap[k]!;
+    if (w.cpu !== g.cpu || w.next !== g.next) return bad(clients, `mermap #${k}: expected cpu ${w.cpu} next ${vpnToHex(w.next)}, found cpu ${g.cpu} next ${vpnToHex(g.next)}`);
+    const v = bad(clients, listDifference(`cpu ${w.cpu}'s mermap allocation`, ALLOC, w.allocs, g.allocs));
+    if (v.length > 0) return v;
+    const s = bad(say.stale ?? say.tlb, listDifference(`cpu ${w.cpu}'s stale mermap allocation`, ALLOC, w.stale, g.stale));
+    if (s.length > 0) return s;
+  }
+  return [];
 }

@@ -4,17 +4,20 @@
 import type { Pfn } from '../../address.ts';
 import type { AbstractState, FrameUse, SystemConfig } from '../../state.ts';
 import { validateFrames } from '../frames.ts';
-import { nothingBut } from './effect.ts';
+import { nothingBut, rootEntries, type Effect } from './effect.ts';
+import { unchangedAt, windowsOf } from './leaves.ts';
+import { allocRefused, takeBack } from './pool.ts';
 import { RangeSet } from './ranges.ts';
 import { contractClauses, type Contract } from './relation.ts';
 
 const allocSay = contractClauses('allocFrames', {
-  ebusy: 'EBUSY some frame of the range is not free',
-  leaves: 'allocFrames: nothing else changes',
-  frames: "the frames' use becomes data, every other fact kept",
-  tlb: 'allocFrames: nothing else changes',
-  obligations: 'allocFrames: nothing else changes',
-  tables: 'allocFrames: nothing else changes',
+  ebusy: 'EBUSY some frame of the range is not free, or lies in an unmapped pageblock some frame of which is not free',
+  leaves: "allocFrames: nothing else changes, but an unmapped pageblock met goes back to the direct map whole (set_direct_map_default_noflush)",
+  frames: "the frames' use becomes data, every other fact kept (a pageblock taken back loses noDirectMap)",
+  tlb: 'allocFrames: nothing else changes (linux: a CPA split taking a pageblock back flushes every TLB)',
+  obligations: "allocFrames: nothing else changes, but a pageblock taken back owes its direct-map range",
+  tables: 'allocFrames: nothing else changes, but the tables a pageblock taken back needs',
+  clients: 'a pageblock taken back is no longer flagged unmapped',
 });
 
 const freeSay = contractClauses('freeFrames', {
@@ -46,9 +49,29 @@ const onFrames = {
 export const ALLOC_FRAMES: Contract<'allocFrames'> = {
   ...onFrames,
   say: allocSay,
-  state: (before, c) => (firstNot(before, c, 'free') === undefined ? null : { error: { errno: 'EBUSY', arg: 'pfn' }, clause: allocSay.ebusy }),
-  // frames: the range's use becomes data; nothing else.
-  effect: (_, c) => nothingBut(RangeSet.EMPTY, { frameUse: [{ pfn: c.pfn, count: c.count, value: 'data' }] }),
+  state: (before, c) => {
+    const refused = before.clients === undefined ? firstNot(before, c, 'free') !== undefined : allocRefused(before, c);
+    return refused ? { error: { errno: 'EBUSY', arg: 'pfn' }, clause: allocSay.ebusy } : null;
+  },
+  // frames: the range's use becomes data; with the clients' pool, every unmapped pageblock
+  // it meets back in the direct map (spec/contracts/clients.ts), in either profile's reading.
+  effect: (before, c) => {
+    const frameUse = [{ pfn: c.pfn, count: c.count, value: 'data' as const }];
+    if (before.clients === undefined) return nothingBut(RangeSet.EMPTY, { frameUse });
+    const entries = rootEntries(before);
+    return [false, true].map((linux): Effect => {
+      const back = takeBack(before, c, linux);
+      return {
+        ...nothingBut(windowsOf(entries, back.ranges.ranges), { frameUse }),
+        expect: back.expect(unchangedAt(entries)),
+        flushed: back.splits ? 'all' : RangeSet.EMPTY,
+        noDirectMap: back.noDirectMap,
+        owe: back.owe,
+        clients: { ...before.clients!, unmapped: back.unmapped },
+        ...(linux ? { emptiedMayStay: true } : {}),
+      };
+    });
+  },
 };
 
 export const FREE_FRAMES: Contract<'freeFrames'> = {

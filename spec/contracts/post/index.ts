@@ -13,6 +13,8 @@
  * The isolation operations (spec/contracts/isolation.ts) are held by the same driver:
  * their effects name the roots they add, remove and edit (process.ts, clone.ts), and
  * where the strict and linux profiles differ the effect is given for both (relation.ts).
+ * So are the clients' (spec/contracts/clients.ts: clients.ts, vmalloc.ts, cpu-local.ts,
+ * pool.ts, walk.ts), whose effects also name the bookkeeping (AbstractState.clients).
  */
 import type { Command, Op } from '../../commands.ts';
 import type { Result } from '../../errors.ts';
@@ -29,6 +31,11 @@ import { CREATE_PROCESS, EXIT_PROCESS, MAP_USER, SET_LDT, UNMAP_USER } from './p
 import { PROTECT } from './protect.ts';
 import { relate, type Contract } from './relation.ts';
 import { UNMAP } from './unmap.ts';
+import { APPLY_TO_PAGE_RANGE } from './clients.ts';
+import { KMAP_LOCAL, KUNMAP_LOCAL, MERMAP_GET, MERMAP_PUT } from './cpu-local.ts';
+import { ALLOC_UNMAPPED } from './pool.ts';
+import { VFREE, VMALLOC, VM_UNMAP_ALIASES } from './vmalloc.ts';
+import { WALK_PAGE_RANGE } from './walk.ts';
 
 export type { Clause, PostMode, PostViolation } from './clause.ts';
 
@@ -58,6 +65,16 @@ export const POSTCONDITIONS: { readonly [K in Op]: Postcondition<K> } = {
   mapUser: contract(MAP_USER),
   unmapUser: contract(UNMAP_USER),
   setLdt: contract(SET_LDT),
+  vmalloc: contract(VMALLOC),
+  vfree: contract(VFREE),
+  vmUnmapAliases: contract(VM_UNMAP_ALIASES),
+  kmapLocal: contract(KMAP_LOCAL),
+  kunmapLocal: contract(KUNMAP_LOCAL),
+  mermapGet: contract(MERMAP_GET),
+  mermapPut: contract(MERMAP_PUT),
+  allocUnmapped: contract(ALLOC_UNMAPPED),
+  applyToPageRange: contract(APPLY_TO_PAGE_RANGE),
+  walkPageRange: contract(WALK_PAGE_RANGE),
   translate: contract(TRANSLATE),
   access: contract(ACCESS),
   flush: contract(FLUSH),

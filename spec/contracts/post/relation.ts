@@ -6,6 +6,8 @@
  *      argument validators, then the state's EEXIST / ENOENT (and split's and collapse's
  *      EINVAL); when none fails, only ok or a policy EPERM / ENOMEM may come back
  *      (those two the relation cannot decide on its own), naming what outcome.ts says;
+ *      where strict and linux refuse differently (kmapLocal, kunmapLocal), against the
+ *      reading the result matches;
  *   2. a refused operation changed nothing at all (spec/errors.ts);
  *   3. a successful one did exactly its effect (effect.ts), and translate/access
  *      returned what the contract says.
@@ -26,10 +28,29 @@ export interface Refusal {
   readonly clause: Clause;
 }
 
+/**
+ * A capability an operation needs (spec/commands.ts): the refusal, EINVAL naming op, of a
+ * system whose state shows it lacks it.
+ */
+export interface Capability extends Refusal {
+  readonly has: (s: AbstractState) => boolean;
+}
+
+/**
+ * The first state precondition that fails: one refusal (or null), or, where the profiles
+ * refuse differently and the state does not tell which one the system follows, each
+ * reading's; the result must match one of them, the first when it matches none.
+ */
+export type StateRefusal = Refusal | null | readonly (Refusal | null)[];
+
 /** The sentences every core contract has besides its own. */
 export interface CommonClauses extends AspectClauses {
   /** The isolation operations: how the set of roots changes (absent: under `frame`). */
   readonly roots?: Clause;
+  /** The client operations: how the clients' bookkeeping changes (absent: under `frame`). */
+  readonly clients?: Clause;
+  /** The client operations: how the mermap's stale lists change (absent: under `tlb`, a flush's sentence). */
+  readonly stale?: Clause;
   /** The argument validators (EINVAL, first failure wins). */
   readonly einval: Clause;
   /** No precondition fails: only ok, EPERM or ENOMEM. */
@@ -43,13 +64,13 @@ export interface Contract<K extends Op> {
   /** The contract's module, where the sentences come from. */
   readonly source: string;
   readonly say: CommonClauses;
-  /** The isolation operations: on a system without the capability (no root 1), EINVAL naming op before anything else (spec/commands.ts). */
-  readonly capability?: Refusal;
+  /** The isolation and client operations: on a system without the capability, EINVAL naming op before anything else (spec/commands.ts). */
+  readonly capability?: Capability;
   /** The argument validator of the contract (shared with model and impl: the EINVAL order is the contract). */
   /** The argument checks; `before` for those that depend on the state (the roots translate and access may name). */
   args(config: SystemConfig, c: CommandOf<K>, before: AbstractState): PtError | null;
-  /** The first state precondition that fails (arguments valid), or null. */
-  state(before: AbstractState, c: CommandOf<K>): Refusal | null;
+  /** The first state precondition that fails (arguments valid), or null; per reading where the profiles differ. */
+  state(before: AbstractState, c: CommandOf<K>): StateRefusal;
   /** The init_mm ranges the command names (arguments valid): where a refusal is checked in local mode. */
   scope(before: AbstractState, c: CommandOf<K>): readonly Range[];
   /**
@@ -85,9 +106,9 @@ export function contractClauses<A extends string>(op: Op, own: Readonly<Record<E
 
 /** The relation of one core operation. */
 export function relate<K extends Op>(k: Contract<K>, before: AbstractState, c: CommandOf<K>, result: Result<unknown>, after: AbstractState, mode: PostMode): PostViolation[] {
-  const incapable = k.capability !== undefined && !before.roots.some((r) => r.kind === 'kernel-user');
+  const incapable = k.capability !== undefined && !k.capability.has(before);
   const bad = incapable ? k.capability!.error : k.args(before.config, c, before);
-  const refusal: Refusal | null = incapable ? k.capability! : bad !== null ? { error: bad, clause: k.say.einval } : k.state(before, c);
+  const refusal: Refusal | null = incapable ? k.capability! : bad !== null ? { error: bad, clause: k.say.einval } : readingOf(k.state(before, c), result);
   const out = checkResult(c.op, k.say, refusal, result);
   if (!result.ok) {
     // With valid arguments the named ranges exist, and a local check looks there first.
@@ -108,6 +129,16 @@ function checkEffects(before: AbstractState, after: AbstractState, effects: Effe
     if (best === null || v.length < best.length) best = v;
   }
   return best ?? [];
+}
+
+/** The reading the result matches: a refusal with its errno and argument, or none when the result is ok (or a policy EPERM / ENOMEM, judged later). */
+function readingOf(readings: StateRefusal, result: Result<unknown>): Refusal | null {
+  if (!Array.isArray(readings)) return readings as Refusal | null;
+  const all = readings as readonly (Refusal | null)[];
+  const matches = (r: Refusal | null): boolean =>
+    r === null ? result.ok || result.error.errno === 'EPERM' || result.error.errno === 'ENOMEM' : !result.ok && result.error.errno === r.error.errno && result.error.arg === r.error.arg;
+  const k = all.findIndex(matches);
+  return all[k < 0 ? 0 : k] ?? null;
 }
 
 const outcomeText = (r: Result<unknown>): string => (r.ok ? 'ok' : `${r.error.errno} naming ${r.error.arg}${r.error.invariant === undefined ? '' : ` (${r.error.invariant})`}`);
@@ -131,6 +162,13 @@ function checkResult(op: Op, say: CommonClauses, refusal: Refusal | null, result
 }
 
 /** An isolation operation's first refusal: the system lacks the capability (its state has no root 1). */
-export function needsIsolation(op: Op): Refusal {
-  return { error: { errno: 'EINVAL', arg: 'op' }, clause: clauses(op, { capability: 'EINVAL op: the system does not provide KPTI/ASI (PageTableSystem.isolation)' }).capability };
+export function needsIsolation(op: Op): Capability {
+  const clause = clauses(op, { capability: 'EINVAL op: the system does not provide KPTI/ASI (PageTableSystem.isolation)' }).capability;
+  return { error: { errno: 'EINVAL', arg: 'op' }, clause, has: (s) => s.roots.some((r) => r.kind === 'kernel-user') };
+}
+
+/** A client operation's first refusal: the system lacks the capability (its state has no `clients`). */
+export function needsClients(op: Op): Capability {
+  const clause = clauses(op, { capability: 'EINVAL op: the system does not provide the clients capability (PageTableSystem.clients)' }).capability;
+  return { error: { errno: 'EINVAL', arg: 'op' }, clause, has: (s) => s.clients !== undefined };
 }

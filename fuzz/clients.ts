@@ -1,0 +1,252 @@
+/**
+ * What the command generator believes about the clients capability
+ * (spec/contracts/clients.ts): the vmalloc areas it allocated, each CPU's kmap_local
+ * stack and mermap allocations, the frames it took for the unmapped pool. With it a
+ * client command mostly names what exists (vfree of a live area, kunmap_local of the top
+ * slot, mermap_put of an allocation the CPU holds), and sometimes what does not (ENOENT,
+ * the out-of-order EINVAL). A belief: a command may have failed.
+ *
+ * It also keeps the clients' rule for the other commands (`discipline`): a CPU-local
+ * mapping is touched only by its own CPU and only through its client, so an access to a
+ * kmap_local slot or a mermap slice runs on the CPU that owns it, and a core command that
+ * would map, unmap or change pages there (or unmap a live vmalloc area, which only its
+ * vfree does) is moved out of the way. Breaking that rule is the client's bug (C2, C3, C4,
+ * C5), not the library's.
+ */
+import { PAGES, kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
+import {
+  KM_MAX_IDX, MERMAP_ALLOCS, MERMAP_USABLE_PAGES, kmapRegion, kmapSlotOf, kmapSlotVpn, mermapCpuOf, mermapRegion, mermapSlice,
+} from '../spec/clients.ts';
+import type { Command, Op } from '../spec/commands.ts';
+import { PAGEBLOCK_PAGES } from '../spec/contracts/isolation.ts';
+import type { Scenario } from '../spec/scenario.ts';
+import { INIT_MM, type Prot } from '../spec/state.ts';
+import { blockFrameRuns } from './lifecycles.ts';
+
+const M2 = PAGES['2M'];
+const G1 = PAGES['1G'];
+/** The clients' vmalloc areas start 2G into the vmalloc region (past boot's and the lifecycle blocks'), 4M apart. */
+const AREA_BASE = 2 * G1;
+const APPLY_BASE = 3 * G1;
+const AREA_STRIDE = 1024;
+/** Small areas (a BPF program, a module section) and one huge one. */
+const AREA_PAGES = [1, 2, 3, 8, 16, 64] as const;
+/** The frames the clients take: 2M apart, from the end of the runs (the lifecycle blocks take from the start). */
+const FRAME_STRIDE = 512;
+
+/** What one client command is drawn from (the sketch's values, resolved as for any command). */
+export interface ClientDraw {
+  readonly vpn: Vpn;
+  readonly pfn: Pfn;
+  readonly pages: number;
+  readonly cpu: number;
+  readonly prot: Prot;
+  readonly flag: boolean;
+  /** A free choice among the variants (0..). */
+  readonly pick: number;
+}
+
+/** The range a command's vpn and pages (or one page) name. */
+function rangeOf(c: Command): { vpn: Vpn; pages: number } | undefined {
+  if (!('vpn' in c)) return undefined;
+  return { vpn: c.vpn, pages: 'pages' in c && typeof c.pages === 'number' ? Math.max(1, c.pages) : 1 };
+}
+
+const meets = (a: { vpn: Vpn; pages: number }, b: { vpn: Vpn; pages: number }): boolean => a.vpn < b.vpn + b.pages && b.vpn < a.vpn + a.pages;
+
+/** Core operations that change what init_mm maps at the pages they name. */
+const MAPPING_OPS: ReadonlySet<Op> = new Set<Op>(['map', 'unmap', 'protect', 'split', 'collapse', 'ptiClone', 'asiMap', 'asiUnmap', 'applyToPageRange']);
+
+export class ClientBelief {
+  private readonly vmallocStart: Vpn;
+  private readonly cpus: number;
+  private readonly runs: readonly { pfn: Pfn; count: number }[];
+  private readonly startsFree: boolean;
+  private readonly local: readonly { vpn: Vpn; pages: number }[];
+  private readonly areas: { vpn: Vpn; pages: number }[] = [];
+  private readonly kmap: Vpn[][];
+  private readonly mermap: { vpn: Vpn; pages: number }[][];
+  private readonly mermapNext: Vpn[];
+  /** Frames handed out from the unmapped pool (they are what the mermap is for). */
+  private readonly unmapped: Pfn[] = [];
+  private frameSlot = 0;
+  private areaSlot = 0;
+  private applySlot = 0;
+
+  constructor(private readonly scenario: Scenario) {
+    const levels = scenario.config.levels;
+    this.vmallocStart = kernelLayout(levels).vmallocStart;
+    this.cpus = scenario.config.cpus;
+    this.runs = blockFrameRuns(scenario);
+    this.startsFree = scenario.frames.some((r) => r.use === 'free');
+    this.local = [kmapRegion(this.cpus), mermapRegion(levels, this.cpus)];
+    this.kmap = Array.from({ length: this.cpus }, () => []);
+    this.mermap = Array.from({ length: this.cpus }, () => []);
+    this.mermapNext = Array.from({ length: this.cpus }, (_, cpu) => mermapSlice(levels, cpu));
+  }
+
+  /** 2M-aligned frames for `count` pages that boot maps only through the direct map, a fresh slot each time. */
+  private frames(pick: number): Pfn | undefined {
+    if (this.runs.length === 0) return undefined;
+    const r = this.runs[pick % this.runs.length]!;
+    const last = Math.floor((r.pfn + r.count) / M2) * M2 - M2;
+    const slots = Math.max(1, Math.floor((last - r.pfn) / FRAME_STRIDE / 2));
+    return last - (this.frameSlot++ % slots) * FRAME_STRIDE;
+  }
+
+  /** The allocator gets frames back first when the scenario boots with none free (as the lifecycle blocks do). */
+  private freed(pfn: Pfn, count: number): Command[] {
+    return this.startsFree ? [] : [{ op: 'freeFrames', pfn, count }];
+  }
+
+  /** The commands of one client operation: the command, with what makes it meaningful before or after it. */
+  resolve(op: Op, d: ClientDraw): Command[] {
+    const odd = d.pick % 10 === 9;
+    switch (op) {
+      case 'vmalloc': {
+        const huge = d.flag && d.pick % 3 === 0;
+        const pages = huge ? M2 : AREA_PAGES[d.pick % AREA_PAGES.length]!;
+        const pfn = this.frames(d.pick);
+        if (odd || pfn === undefined) return [{ op, vpn: d.vpn, pfn: d.pfn, pages: d.pages, huge, resetPerms: d.flag }];
+        const vpn = this.vmallocStart + AREA_BASE + (this.areaSlot++ % 4096) * AREA_STRIDE;
+        const cmd: Command = { op, vpn, pfn, pages, huge, resetPerms: d.pick % 4 === 1 };
+        const use: Command[] = d.pick % 2 === 0 ? [{ op: 'access', cpu: d.cpu, root: INIT_MM, vpn, kind: 'w', mode: 'kernel' }] : [];
+        return [...this.freed(pfn, pages), cmd, ...use];
+      }
+      case 'vfree': {
+        // With no live area, mostly the vmalloc that makes one first (as a process operation gets its createProcess).
+        if (this.areas.length === 0 && d.pick % 4 !== 3) return this.after('vmalloc', d, (c) => ({ op, vpn: (c as { vpn: Vpn }).vpn }));
+        const a = this.areas.length === 0 || odd ? undefined : this.areas[d.pick % this.areas.length]!;
+        return [{ op, vpn: a?.vpn ?? (d.pick % 2 === 0 ? this.vmallocStart + AREA_BASE : d.vpn) }];
+      }
+      case 'vmUnmapAliases': return [{ op }];
+      case 'kmapLocal': {
+        const pfn = this.unmapped.length > 0 && d.pick % 5 === 0 ? this.unmapped[0]! : d.pfn;
+        const stack = this.kmap[d.cpu % this.cpus]!;
+        const use: Command[] = stack.length < KM_MAX_IDX && d.pick % 2 === 0
+          ? [{ op: 'access', cpu: d.cpu, root: INIT_MM, vpn: kmapSlotVpn(d.cpu % this.cpus, stack.length), kind: 'r', mode: 'kernel' }] : [];
+        return [{ op, cpu: d.cpu, pfn }, ...use];
+      }
+      case 'kunmapLocal': {
+        const cpu = d.cpu % this.cpus;
+        const stack = this.kmap[cpu]!;
+        if (stack.length === 0 && d.pick % 4 !== 3) return this.after('kmapLocal', d, () => ({ op, cpu, vpn: kmapSlotVpn(cpu, 0) }));
+        // The top mostly; the one below it (out of order) or a free slot now and then.
+        const vpn = stack.length === 0 || d.pick % 8 === 7 ? kmapSlotVpn(cpu, d.pick % KM_MAX_IDX)
+          : d.pick % 8 === 6 && stack.length > 1 ? stack[stack.length - 2]! : stack[stack.length - 1]!;
+        return [{ op, cpu, vpn: odd ? d.vpn : vpn }];
+      }
+      case 'mermapGet': {
+        const cpu = d.cpu % this.cpus;
+        const pages = 1 + (d.pick % 4 === 3 ? d.pages % (MERMAP_USABLE_PAGES + 1) : d.pick % 3);
+        const pfn = this.unmapped.length > 0 && d.pick % 3 !== 2 ? this.unmapped[d.pick % this.unmapped.length]! : d.pfn;
+        const at = this.mermapNext[cpu]!;
+        const use: Command[] = d.pick % 2 === 0 ? [{ op: 'access', cpu, root: INIT_MM, vpn: at, kind: 'w', mode: 'kernel' }] : [];
+        return [{ op, cpu, pfn, pages: odd ? d.pages : pages }, ...use];
+      }
+      case 'mermapPut': {
+        const cpu = d.cpu % this.cpus;
+        const held = this.mermap[cpu]!;
+        if (held.length === 0 && d.pick % 4 !== 3) {
+          const at = this.mermapNext[cpu]!;
+          return this.after('mermapGet', { ...d, cpu }, () => ({ op, cpu, vpn: at }));
+        }
+        const vpn = held.length === 0 || odd ? mermapSlice(this.scenario.config.levels, cpu) : held[d.pick % held.length]!.vpn;
+        return [{ op, cpu, vpn }];
+      }
+      case 'allocUnmapped': {
+        const count = 1 + (d.pick % 4);
+        if (odd) return [{ op, pfn: d.pfn, count }];
+        // A pageblock already taken (the frames freed back to it), or a fresh one.
+        if (this.unmapped.length > 0 && d.pick % 3 === 0) return [{ op, pfn: this.unmapped[0]!, count: 1 }];
+        const block = this.frames(d.pick);
+        if (block === undefined) return [{ op, pfn: d.pfn, count }];
+        return [...this.freed(block, PAGEBLOCK_PAGES), { op, pfn: block + (d.pfn % (PAGEBLOCK_PAGES - count)), count }];
+      }
+      case 'applyToPageRange': {
+        // A fresh stretch of the vmalloc area (kasan's shadow, alloc_vm_area), the boot's huge area (EINVAL), or as drawn.
+        const pages = 1 + (d.pages > 0 ? (d.pages - 1) % 64 : 0);
+        const vpn = d.pick % 4 === 0 ? this.vmallocStart + M2 * 2 + (d.pick % M2)
+          : d.pick % 4 === 1 ? d.vpn
+          : this.vmallocStart + APPLY_BASE + (this.applySlot++ % 4096) * AREA_STRIDE + (d.pick % 3);
+        return [{ op, vpn, pages, pfn: d.pfn, prot: d.prot }];
+      }
+      case 'walkPageRange': {
+        const a = this.areas.length > 0 && d.pick % 3 === 0 ? this.areas[d.pick % this.areas.length]! : undefined;
+        const pages = d.pick % 7 === 6 ? G1 : Math.max(1, Math.min(d.pages, 4096));
+        return [{ op, vpn: a?.vpn ?? d.vpn, pages: a?.pages ?? pages }];
+      }
+      default: return [];
+    }
+  }
+
+  /**
+   * The commands of `first` (what makes something to undo), then `then` of its main
+   * command: the one of that operation. The belief notes only what the resolver notes, so
+   * the second command reads the first's fields, not the belief.
+   */
+  private after(first: Op, d: ClientDraw, then: (c: Command) => Command): Command[] {
+    const made = this.resolve(first, d);
+    const main = made.find((c) => c.op === first);
+    return main === undefined ? made : [...made, then(main)];
+  }
+
+  /** After a command: what it did to the believed areas, stacks, allocations and pool. */
+  note(c: Command): void {
+    switch (c.op) {
+      // Every area it made is remembered (a forgotten one could be unmapped under its owner: C2).
+      case 'vmalloc': this.areas.unshift({ vpn: c.vpn, pages: c.pages }); break;
+      case 'vfree': { const i = this.areas.findIndex((a) => a.vpn === c.vpn); if (i >= 0) this.areas.splice(i, 1); break; }
+      case 'kmapLocal': { const s = this.kmap[c.cpu % this.cpus]; if (s !== undefined && s.length < KM_MAX_IDX) s.push(kmapSlotVpn(c.cpu, s.length)); break; }
+      case 'kunmapLocal': {
+        const slot = kmapSlotOf(this.cpus, c.vpn);
+        const s = slot === undefined ? undefined : this.kmap[slot.cpu];
+        if (s !== undefined && s[s.length - 1] === c.vpn) s.pop();
+        break;
+      }
+      case 'mermapGet': {
+        const cpu = c.cpu % this.cpus;
+        const held = this.mermap[cpu];
+        if (held === undefined || held.length >= MERMAP_ALLOCS || c.pages < 1 || c.pages > MERMAP_USABLE_PAGES) break;
+        const slice = mermapSlice(this.scenario.config.levels, cpu);
+        let at = this.mermapNext[cpu]!;
+        if (at + c.pages > slice + MERMAP_USABLE_PAGES) at = held.reduce((end, a) => Math.max(end, a.vpn + a.pages), slice);
+        if (at + c.pages > slice + MERMAP_USABLE_PAGES) break;
+        held.push({ vpn: at, pages: c.pages });
+        this.mermapNext[cpu] = at + c.pages;
+        break;
+      }
+      case 'mermapPut': {
+        const cpu = mermapCpuOf(this.scenario.config.levels, this.cpus, c.vpn);
+        const held = cpu === undefined ? undefined : this.mermap[cpu];
+        const i = held?.findIndex((a) => a.vpn === c.vpn) ?? -1;
+        if (i >= 0) held!.splice(i, 1);
+        break;
+      }
+      case 'allocUnmapped':
+        for (let p = c.pfn; p < c.pfn + Math.min(c.count, 8); p++) if (!this.unmapped.includes(p)) this.unmapped.unshift(p);
+        this.unmapped.splice(16);
+        break;
+      default: break;
+    }
+  }
+
+  /**
+   * The clients' rule for every other command: an access to a CPU-local page runs on the
+   * CPU that owns it; a command that would change mappings there moves just past the
+   * CPU-local regions.
+   */
+  discipline(c: Command): Command {
+    const r = rangeOf(c);
+    if (r === undefined) return c;
+    if (c.op === 'access') {
+      const owner = kmapSlotOf(this.cpus, c.vpn)?.cpu ?? mermapCpuOf(this.scenario.config.levels, this.cpus, c.vpn);
+      return owner === undefined || c.root !== INIT_MM ? c : { ...c, cpu: owner };
+    }
+    if (!MAPPING_OPS.has(c.op)) return c;
+    // A live vmalloc area is unmapped by its vfree only (C2); set_memory_* on it is what its users do.
+    const area = c.op === 'unmap' ? this.areas.find((a) => meets(r, a)) : undefined;
+    const hit = area ?? this.local.find((l) => meets(r, l));
+    return hit === undefined ? c : ({ ...c, vpn: hit.vpn + hit.pages + (r.vpn % 3) } as Command);
+  }
+}
