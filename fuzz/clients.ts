@@ -63,6 +63,8 @@ export class ClientBelief {
   private readonly runs: readonly { pfn: Pfn; count: number }[];
   private readonly startsFree: boolean;
   private readonly local: readonly { vpn: Vpn; pages: number }[];
+  /** Where the clients' vmalloc areas go. */
+  private readonly areaZone: { vpn: Vpn; pages: number };
   private readonly areas: { vpn: Vpn; pages: number }[] = [];
   private readonly kmap: Vpn[][];
   private readonly mermap: { vpn: Vpn; pages: number }[][];
@@ -76,6 +78,7 @@ export class ClientBelief {
   constructor(private readonly scenario: Scenario) {
     const levels = scenario.config.levels;
     this.vmallocStart = kernelLayout(levels).vmallocStart;
+    this.areaZone = { vpn: this.vmallocStart + AREA_BASE, pages: 4096 * AREA_STRIDE };
     this.cpus = scenario.config.cpus;
     this.runs = blockFrameRuns(scenario);
     this.startsFree = scenario.frames.some((r) => r.use === 'free');
@@ -92,6 +95,12 @@ export class ClientBelief {
     const last = Math.floor((r.pfn + r.count) / M2) * M2 - M2;
     const slots = Math.max(1, Math.floor((last - r.pfn) / FRAME_STRIDE / 2));
     return last - (this.frameSlot++ % slots) * FRAME_STRIDE;
+  }
+
+  /** A data frame that boot maps only through the direct map (no slot taken: kmap_local does not own it). */
+  private dataFrame(pick: number): Pfn {
+    const r = this.runs[pick % Math.max(1, this.runs.length)];
+    return r === undefined ? pick : r.pfn + (pick % r.count);
   }
 
   /** The allocator gets frames back first when the scenario boots with none free (as the lifecycle blocks do). */
@@ -121,19 +130,22 @@ export class ClientBelief {
       }
       case 'vmUnmapAliases': return [{ op }];
       case 'kmapLocal': {
-        const pfn = this.unmapped.length > 0 && d.pick % 5 === 0 ? this.unmapped[0]! : d.pfn;
+        // A page the kernel would kmap (a data page only the direct map maps) mostly; an unmapped pool page (EPERM P7) or as drawn now and then.
+        const pfn = this.unmapped.length > 0 && d.pick % 5 === 0 ? this.unmapped[0]! : d.pick % 5 === 1 ? d.pfn : this.dataFrame(d.pick);
         const stack = this.kmap[d.cpu % this.cpus]!;
         const use: Command[] = stack.length < KM_MAX_IDX && d.pick % 2 === 0
           ? [{ op: 'access', cpu: d.cpu, root: INIT_MM, vpn: kmapSlotVpn(d.cpu % this.cpus, stack.length), kind: 'r', mode: 'kernel' }] : [];
         return [{ op, cpu: d.cpu, pfn }, ...use];
       }
       case 'kunmapLocal': {
-        const cpu = d.cpu % this.cpus;
+        // The CPU with the deepest stack mostly, where an out-of-order unmap is possible.
+        const deepest = this.kmap.reduce((best, st, i) => (st.length > this.kmap[best]!.length ? i : best), 0);
+        const cpu = d.pick % 3 === 0 ? d.cpu % this.cpus : deepest;
         const stack = this.kmap[cpu]!;
         if (stack.length === 0 && d.pick % 4 !== 3) return this.after('kmapLocal', d, () => ({ op, cpu, vpn: kmapSlotVpn(cpu, 0) }));
         // The top mostly; the one below it (out of order) or a free slot now and then.
         const vpn = stack.length === 0 || d.pick % 8 === 7 ? kmapSlotVpn(cpu, d.pick % KM_MAX_IDX)
-          : d.pick % 8 === 6 && stack.length > 1 ? stack[stack.length - 2]! : stack[stack.length - 1]!;
+          : d.pick % 4 === 2 && stack.length > 1 ? stack[stack.length - 2]! : stack[stack.length - 1]!;
         return [{ op, cpu, vpn: odd ? d.vpn : vpn }];
       }
       case 'mermapGet': {
@@ -244,8 +256,9 @@ export class ClientBelief {
       return owner === undefined || c.root !== INIT_MM ? c : { ...c, cpu: owner };
     }
     if (!MAPPING_OPS.has(c.op)) return c;
-    // A live vmalloc area is unmapped by its vfree only (C2); set_memory_* on it is what its users do.
-    const area = c.op === 'unmap' ? this.areas.find((a) => meets(r, a)) : undefined;
+    // A live vmalloc area is unmapped by its vfree only (C2), and a vfree may have failed:
+    // no unmap in the clients' part of the vmalloc area. set_memory_* there is what its users do.
+    const area = c.op !== 'unmap' ? undefined : meets(r, this.areaZone) ? this.areaZone : this.areas.find((a) => meets(r, a));
     const hit = area ?? this.local.find((l) => meets(r, l));
     return hit === undefined ? c : ({ ...c, vpn: hit.vpn + hit.pages + (r.vpn % 3) } as Command);
   }

@@ -6,8 +6,8 @@
  * mutants run in mutants-caught.test.ts (npm test); the linux-profile ones, whose
  * campaigns are slower, in mutants-caught-linux.test.ts, and the isolation ones, which
  * need processes, clones and LDTs in a sequence before their bug shows, in
- * mutants-caught-isolation.test.ts, and the client ones in mutants-caught-clients.test.ts
- * (slow suites of .ci/run).
+ * mutants-caught-isolation.test.ts (slow suites of .ci/run), and the client ones in
+ * mutants-caught-clients.test.ts (npm test).
  */
 import { expect } from 'vitest';
 import type { MutantName } from '../impl/index.ts';

@@ -4,8 +4,8 @@
  * leaf, a kmap_local slot unmapped out of order, a mermap page freed without a flush, a
  * pool that hands out a page whose direct-map translation may still be cached, and a vfree
  * that frees before it flushes (a vunmap that leaves a huge leaf's tail mapped is
- * vunmap-keeps-huge-tail, in mutants-caught-linux.test.ts). A slow suite
- * (vitest.config.ts), since a client must first hold something before its bug can show.
+ * vunmap-keeps-huge-tail, in mutants-caught-linux.test.ts). The fuzzer's belief of what
+ * the clients hold (fuzz/clients.ts) makes each show within a few hundred short sequences.
  */
 import { describe, expect, it } from 'vitest';
 import { catchMutant, CLIENTS } from './mutant-catch.ts';
