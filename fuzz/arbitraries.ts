@@ -25,6 +25,7 @@ import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../spec/contracts/linux.ts';
 import { LIFECYCLES, LIFECYCLE_KINDS, LifecycleResolver, blockFrameRuns, type BlockSketch, type LifecycleKind } from './lifecycles.ts';
 import { ProcessBelief, asiRange, ldtPages, ldtPfn, ptiRange, userProt } from './processes.ts';
 import { ClientBelief } from './clients.ts';
+import { processRootIds } from '../spec/roots.ts';
 
 export interface CommandsArbOptions {
   /** Longest sequence generated (sequences of every length up to this are produced). */
@@ -425,8 +426,12 @@ class Resolver {
         this.note(create);
         return [create, this.resolve(s)];
       }
-      if (this.clients && OPERATIONS[s.op].capability === 'clients') return this.resolveClient(s);
-      return [this.resolve(s)];
+      // A client operation on a process (zapPageRange) takes its fields as the process operations do.
+      if (this.clients && OPERATIONS[s.op].capability === 'clients' && OPERATIONS[s.op].alsoIsolation !== true) return this.resolveClient(s);
+      const c = this.resolve(s);
+      // A zap mostly meets pages the process used: its user copy caches them, and the gather must flush before it frees.
+      if (c.op === 'zapPageRange' && s.flag) return [{ op: 'access', cpu: s.cpu, root: processRootIds(c.pid).userRoot, vpn: c.vpn, kind: 'r', mode: 'user' }, c];
+      return [c];
     }
     const block = this.lifecycles.block(e.block).map((c) => this.clientBelief.discipline(c));
     for (const c of block) this.note(c);
@@ -663,7 +668,8 @@ export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Ar
   };
   const offered = (op: Op): boolean => {
     const cap = OPERATIONS[op].capability;
-    return cap === 'core' || (cap === 'isolation' && opts.isolation === true) || (cap === 'clients' && opts.clients === true);
+    const clients = cap === 'clients' && opts.clients === true && (OPERATIONS[op].alsoIsolation !== true || opts.isolation === true);
+    return cap === 'core' || (cap === 'isolation' && opts.isolation === true) || clients;
   };
   const ops = OPS.filter(offered);
   if (opts.swarm !== true) return sequencesOf(ops, LIFECYCLE_KINDS);

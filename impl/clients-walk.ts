@@ -42,8 +42,9 @@ export class PageWalk {
       const large = this.firstLarge(vpn, end, r.root, config.levels);
       if (large >= 0) return fail('EINVAL', 'vpn', `${vpnToHex(vpn)} (+${pages} pages) meets a large entry at ${vpnToHex(large)}: apply_to_page_range does not support huge mappings`);
       r.begin();
-      // One table past the pool is enough to know the result does not fit (finish's ENOMEM): populating only adds tables.
-      this.populate(vpn, end, pfn, code, () => pool.inUse <= config.tablePool.count);
+      // The whole range is written, past the pool if it must be, as map does: the policy
+      // judges every leaf (EPERM before ENOMEM), then finish's ENOMEM, and a refusal rolls it all back.
+      this.populate(vpn, end, pfn, code, () => true);
       return this.host.finish('applyToPageRange', { flushed: [], touched: [{ vpn, pages }] });
     }
     // Linux: not atomic, the tables allocated and the PTEs set before an error stay.

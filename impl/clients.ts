@@ -11,6 +11,7 @@
  *   clients-pool.ts     the __GFP_UNMAPPED pool and the pool rules of allocFrames
  *   clients-walk.ts     apply_to_page_range, walk_kernel_page_table_range
  *   clients-state.ts    the vmalloc areas as sorted disjoint ranges
+ *   clients-gather.ts   zap_page_range_single's mmu_gather on a process's user half
  *
  * This module holds them together: the host interface (what RadixSystem lends them, as
  * isolation.ts's IsolationHost does), C1's question of which frames a TLB the clients left
@@ -25,6 +26,7 @@ import type { PtError, Result } from '../spec/errors.ts';
 import type { Prot } from '../spec/state.ts';
 import type { ClientOps, VmallocOptions, WalkVisit } from '../spec/system.ts';
 import { CpuLocal } from './clients-cpu.ts';
+import { zapPageRange, type UserHalf } from './clients-gather.ts';
 import { UnmappedPool } from './clients-pool.ts';
 import { AreaList } from './clients-state.ts';
 import { Vmalloc } from './clients-vmalloc.ts';
@@ -57,6 +59,8 @@ export interface ClientsHost extends SystemParts {
   framesChanged(): void;
   /** Whether a frame of the range holds some process's current LDT (isolation). */
   holdsLdt(pfn: Pfn, count: number): boolean;
+  /** The isolation capability's unmapUser and user-half leaves (zapPageRange), absent without processes. */
+  readonly userHalf: UserHalf | undefined;
 }
 
 export class Clients implements ClientOps {
@@ -115,6 +119,10 @@ export class Clients implements ClientOps {
 
   walkPageRange(vpn: Vpn, pages: number): Result<readonly WalkVisit[]> {
     return this.walker.walkPageRange(vpn, pages);
+  }
+
+  zapPageRange(pid: number, vpn: Vpn, pages: number): Result<void> {
+    return zapPageRange({ ...this.host, stillTranslated: (pfn, count) => this.stillTranslated(pfn, count, true) }, pid, vpn, pages);
   }
 
   // ---- the flushes the system makes ----

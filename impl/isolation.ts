@@ -308,7 +308,11 @@ export class Isolation implements IsolationOps {
     return this.host.finish('mapUser', [], [{ vpn, pages }]);
   }
 
-  unmapUser(pid: number, vpn: Vpn, pages: number): Result<void> {
+  /**
+   * unmapUser; `flush` false leaves out the process flush (zapPageRange under the
+   * gather-frees-without-flush mutant: an mmu_gather that never invalidates).
+   */
+  unmapUser(pid: number, vpn: Vpn, pages: number, flush = true): Result<void> {
     const p = this.live(pid, validateUnmapUser(this.host.config, pid, vpn, pages));
     if (!('pid' in p)) return p;
     const r = this.host.radix;
@@ -328,8 +332,29 @@ export class Isolation implements IsolationOps {
       return { ok: false, error };
     }
     r.pool.commit();
-    this.flushProcess(p, vpn, pages);
+    if (flush) this.flushProcess(p, vpn, pages);
     return OK;
+  }
+
+  /**
+   * Each present leaf of process `pid`'s user half meeting [vpn, vpn + pages), as the
+   * frames it maps inside the range (zapPageRange gathers them before the unmap); nothing
+   * for a pid with no live process. Costs the entries the range meets.
+   */
+  userFrames(pid: number, vpn: Vpn, pages: number, each: (pfn: Pfn, count: number) => void): void {
+    const p = this.processes.get(pid);
+    if (p === undefined) return;
+    const r = this.host.radix;
+    const end = vpn + pages;
+    r.root = p.k;
+    try {
+      r.forEachEntry(vpn, end, (v, pfn, level) => {
+        const from = Math.max(v, vpn);
+        each(pfn + (from - v), Math.min(v + SPAN[level as 1]!, end) - from);
+      });
+    } finally {
+      r.root = 0;
+    }
   }
 
   // ---- KPTI clones ----

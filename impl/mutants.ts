@@ -42,6 +42,7 @@ export const MUTANT_NAMES = [
   'mermap-free-without-flush',
   'unmapped-pool-no-flush',
   'vfree-frees-before-flush',
+  'gather-frees-without-flush',
 ] as const;
 
 export type MutantName = (typeof MUTANT_NAMES)[number];
@@ -266,6 +267,12 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'strict vfree frees the area\'s pages before its range is flushed: the flush is left to the lazy purge, which comes after, as linux\'s vfree does.',
     reference: 'mm/vmalloc.c (gregkh/linux 04aa71da) vfree: __free_page of every page after free_unmap_vmap_area (vunmap_range_noflush, free_vmap_area_noflush) and before __purge_vmap_area_lazy flushes; include/asm-generic/tlb.h: "we must never free a page before we have ensured there are no live translations left to it"',
     caughtBy: 'refinement (pendingFlush, TLB entries), C1 (a lazily freed area still owed a flush with its frames free), D7',
+  },
+  {
+    name: 'gather-frees-without-flush',
+    description: 'zapPageRange unhooks the range from the process and frees the pages it gathered but leaves out the TLB invalidate (the process flush), so a CPU may still translate a user page to a freed frame.',
+    reference: 'include/asm-generic/tlb.h (torvalds/linux 0758cd83): "1) unhook page 2) TLB invalidate page 3) free page"; mm/mmu_gather.c (torvalds/linux 06d07429) tlb_flush_mmu: tlb_flush_mmu_tlbonly before tlb_flush_mmu_free',
+    caughtBy: 'D7 free_frames_cached_only_at_their_direct_map_page (a process TLB entry of a freed frame), refinement (the process roots\' TLB entries), postcondition zapPageRange (the process flush)',
   },
 ];
 

@@ -193,6 +193,7 @@ export class RadixSystem implements PageTableSystem {
         this.frameRunsNow = null;
       },
       holdsLdt: (pfn, count) => this.isolation?.holdsLdt(pfn, count) === true,
+      userHalf: this.isolation,
     };
   }
 

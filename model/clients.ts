@@ -7,7 +7,7 @@
  * steps, in their order), so a failed operation changes nothing; linux's
  * apply_to_page_range is the one that keeps what it did. vmalloc and
  * vfree are model/clients-vmalloc.ts, the unmapped pool model/clients-pool.ts, the
- * pagewalk model/clients-walk.ts.
+ * pagewalk model/clients-walk.ts, zapPageRange's mmu_gather model/clients-gather.ts.
  */
 import { PAGES, vpnSpan, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
 import { KM_MAX_IDX, MERMAP_ALLOCS, kmapSlotVpn } from '../spec/clients.ts';
@@ -16,6 +16,7 @@ import { fail, OK, ok, type Result } from '../spec/errors.ts';
 import { PAGE_KERNEL, type Prot } from '../spec/state.ts';
 import type { ClientOps, VmallocOptions, WalkVisit } from '../spec/system.ts';
 import { firstHugeEntry, linuxApply, populateLeaves } from './clients-apply.ts';
+import { zapPageRange } from './clients-gather.ts';
 import { err, type ClientsHost } from './clients-host.ts';
 import { allocFromPool, allocUnmapped, meetsPool } from './clients-pool.ts';
 import { insertByVpn, kmapSlotsOf, mermapOf, mermapPlace, popSlot, pushSlot, withMermap } from './clients-state.ts';
@@ -144,6 +145,10 @@ export class ClientsModel implements ClientOps {
     if (!r.ok) return r;
     if (plan.enomem) return fail('ENOMEM', 'tablePool', `the pool ran out of page tables in ${vpnSpan(vpn, pages)} (the PTEs set before stay)`);
     return huge !== undefined ? refused() : OK;
+  }
+
+  zapPageRange(pid: number, vpn: Vpn, pages: number): Result<void> {
+    return zapPageRange(this.host, pid, vpn, pages);
   }
 
   walkPageRange(vpn: Vpn, pages: number): Result<readonly WalkVisit[]> {

@@ -36,6 +36,7 @@ export type Command =
   | { readonly op: 'allocUnmapped'; readonly pfn: number; readonly count: number }
   | { readonly op: 'applyToPageRange'; readonly vpn: number; readonly pages: number; readonly pfn: number; readonly prot: Prot }
   | { readonly op: 'walkPageRange'; readonly vpn: number; readonly pages: number }
+  | { readonly op: 'zapPageRange'; readonly pid: number; readonly vpn: number; readonly pages: number }
   | { readonly op: 'translate'; readonly root: RootId; readonly vpn: number }
   | { readonly op: 'access'; readonly cpu: number; readonly root: RootId; readonly vpn: number; readonly kind: AccessKind; readonly mode: AccessMode }
   | { readonly op: 'flush'; readonly vpn: number; readonly pages: number }
@@ -63,6 +64,9 @@ export function applyCommand(sys: PageTableSystem, c: Command): Result<unknown> 
   }
   if (isClientOp(c.op) && sys.clients === undefined) {
     return fail('EINVAL', 'op', `${c.op} needs the clients capability (vmalloc, kmap_local, the mermap, the unmapped pool), which this system does not provide`);
+  }
+  if (OPERATIONS[c.op].alsoIsolation === true && sys.isolation === undefined) {
+    return fail('EINVAL', 'op', `${c.op} works on a process, which needs the isolation capability, which this system does not provide`);
   }
   return (OPERATIONS[c.op].apply as (sys: PageTableSystem, c: Command) => Result<unknown>)(sys, c);
 }

@@ -77,6 +77,8 @@ export interface Operation<K extends Op> {
    * processes), 'clients' ones its `clients` capability (spec/contracts/clients.ts).
    */
   readonly capability: Capability;
+  /** A client operation on processes: it needs the isolation capability as well (generated only with both). */
+  readonly alsoIsolation?: true;
   /** Whether it can change leaves or frames, not only TLBs and obligations. */
   readonly mutating: boolean;
   /** Every outcome its contract allows (spec/contracts), for campaign coverage. */
@@ -378,6 +380,16 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     apply: (sys, c) => cl(sys).walkPageRange(c.vpn, c.pages),
     touches: (c) => named(c.vpn, c.pages),
     fuzz: { weight: 3 },
+  }),
+  zapPageRange: clientOp({
+    kernel: 'zap_page_range_single (tlb_gather_mmu, unmap_single_vma, tlb_finish_mmu)',
+    fields: { pid: 'pid', vpn: 'userVpn', pages: 'pages' },
+    mutating: true, alsoIsolation: true,
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
+    apply: (sys, c) => cl(sys).zapPageRange(c.pid, c.vpn, c.pages),
+    // The user half is no kernel range; the frames it frees are global facts (freeFrames).
+    touches: () => nothing,
+    fuzz: { weight: 2, revisit: { partner: 'mapUser', keep: ['pid', 'vpn', 'pages'] } },
   }),
   translate: {
     kernel: 'the page walk (lookup_address)',

@@ -259,6 +259,12 @@ export interface ClientOps {
   applyToPageRange(vpn: Vpn, pages: number, pfn: Pfn, prot: Prot): Result<void>;
   /** walk_kernel_page_table_range over init_mm: the callbacks it makes, in order. */
   walkPageRange(vpn: Vpn, pages: number): Result<readonly WalkVisit[]>;
+  /**
+   * zap_page_range_single through an mmu_gather: unmap [vpn, +pages) of process pid's user
+   * half, gather the pages and tables, one flush, then free them. Needs the isolation
+   * capability too (processes).
+   */
+  zapPageRange(pid: number, vpn: Vpn, pages: number): Result<void>;
 }
 
 /** What a system boots from: the machine and its physical memory. */

@@ -440,3 +440,145 @@ describe('impl clients: the pagewalk', () => {
     }
   });
 });
+
+describe('impl clients: zapPageRange', () => {
+  const USER_RW: Prot = { write: true, user: true, execKernel: false, execUser: false, global: false, cache: 'WB' };
+  /** User pages of process 1; the zapped range is [U, U + 16). */
+  const U = 0x400;
+  /** Data frames only the direct map maps (DATA is boot()'s too, without isolation). */
+  const D = DATA;
+  /** A frame the boot's 4K vmalloc area at VMALLOC_START + 1 maps. */
+  const VMAP = 100 * MiB;
+  /** A frame of use 'user' (the scenario's user memory), no page-allocator page. */
+  const USER = 2048 * MiB;
+
+  /** The kernel scenario with isolation and PTI, as test/impl-isolation.test.ts boots it, and process 1. */
+  function bootProcess(profile: Profile = 'strict', config: Partial<SystemConfig> = {}): RadixSystem {
+    const sc = kernelScenario(config);
+    const sys = createImpl({ config: sc.config, frames: sc.frames, profile, isolation: true });
+    for (const c of [...sc.boot, ...(sc.isolationBoot ?? [])]) expect(applyCommand(sys, c).ok).toBe(true);
+    expect(sys.isolation!.createProcess()).toMatchObject({ ok: true, value: { pid: 1 } });
+    return sys;
+  }
+
+  const mapUser = (sys: RadixSystem, pid: number, vpn: Vpn, pfn: number, pages = 1) => expect(sys.isolation!.mapUser(pid, vpn, pfn, pages, USER_RW).ok).toBe(true);
+  const use = (sys: RadixSystem, pfn: number) => frameRun(sys, pfn).use;
+
+  it('removes the real entries from both KPTI copies and the ASI root, flushes the process, frees the emptied tables', () => {
+    const sys = bootProcess();
+    const before = sys.abstract().tablesInUse;
+    mapUser(sys, 1, U, D, 4);
+    expect(sys.abstract().tablesInUse).toBe(before + 3);
+    // Cached through the user copy on CPU 1 and the kernel copy on CPU 2.
+    expect(sys.access(1, 4, U + 1, 'r', 'user')).toMatchObject({ ok: true, value: { fault: false } });
+    expect(sys.access(2, 3, U + 2, 'r', 'kernel')).toMatchObject({ ok: true, value: { fault: false } });
+    expect(sys.clients.zapPageRange(1, U, 4)).toEqual({ ok: true, value: undefined });
+    for (const root of [3, 4, 5]) for (let i = 0; i < 4; i++) expect(sys.translate(root, U + i)).toMatchObject({ ok: false, error: { errno: 'ENOENT' } });
+    const s = sys.abstract();
+    for (const id of [3, 4, 5]) expect(s.roots.find((r) => r.id === id)!.leaves).toEqual([]);
+    expect(s.tlb.filter((e) => e.root >= 3)).toEqual([]);
+    expect(s.walkCache?.filter((e) => e.root >= 3) ?? []).toEqual([]);
+    // free_pgtables after the flush: the PUD, PMD and PTE tables of the user half are gone.
+    expect(s.tablesInUse).toBe(before);
+    expect(s.pendingTableFrees).toBe(0);
+    tablesSound(sys);
+  });
+
+  it('frees the gathered data frames mapped nowhere else, once each, and keeps the rest', () => {
+    const sys = bootProcess();
+    expect(sys.isolation!.createProcess().ok).toBe(true);
+    expect(sys.setDirectMapInvalid(D + 18, 1, { flush: true }).ok).toBe(true);
+    mapUser(sys, 1, U, D, 4);
+    // The same frame twice in the range: gathered once.
+    mapUser(sys, 1, U + 4, D);
+    mapUser(sys, 1, U + 5, VMAP);
+    // D + 16 is mapped by process 1 outside the range too, D + 17 by process 2.
+    mapUser(sys, 1, U + 6, D + 16);
+    mapUser(sys, 1, 0x900, D + 16);
+    mapUser(sys, 1, U + 7, D + 17);
+    mapUser(sys, 2, U, D + 17);
+    mapUser(sys, 1, U + 8, D + 18);
+    mapUser(sys, 1, U + 9, USER);
+    expect(sys.clients.zapPageRange(1, U, 16).ok).toBe(true);
+    for (let i = 0; i < 4; i++) expect(use(sys, D + i)).toBe('free');
+    // Never gathered, or still held by another mapping.
+    expect(use(sys, D + 4)).toBe('data');
+    expect(use(sys, VMAP)).toBe('data');
+    expect(frameAt(sys, VM + 1)).toBe(VMAP);
+    expect(use(sys, D + 16)).toBe('data');
+    expect(sys.translate(4, 0x900)).toMatchObject({ ok: true, value: { pfn: D + 16 } });
+    expect(use(sys, D + 17)).toBe('data');
+    expect(sys.translate(7, U)).toMatchObject({ ok: true, value: { pfn: D + 17 } });
+    // Off the direct map (a secretmem page), and no page-allocator page.
+    expect(frameRun(sys, D + 18)).toMatchObject({ use: 'data', noDirectMap: true });
+    expect(use(sys, USER)).toBe('user');
+    // A free frame the allocator hands out again.
+    expect(sys.allocFrames(D, 4).ok).toBe(true);
+    tablesSound(sys);
+  });
+
+  it('splits a huge user leaf the range covers in part and frees only the frames inside', () => {
+    for (const profile of ['strict', 'linux'] as const) {
+      const sys = bootProcess(profile);
+      const vpn = 0x40000;
+      const pfn = 160 * MiB;
+      mapUser(sys, 1, vpn, pfn, PAGES['2M']);
+      expect(sys.translate(4, vpn)).toMatchObject({ ok: true, value: { leaf: { size: '2M' } } });
+      expect(sys.clients.zapPageRange(1, vpn + 8, 4).ok).toBe(true);
+      for (let i = 8; i < 12; i++) {
+        expect(sys.translate(4, vpn + i).ok, profile).toBe(false);
+        expect(use(sys, pfn + i), profile).toBe('free');
+      }
+      for (const i of [7, 12]) {
+        expect(sys.translate(4, vpn + i), profile).toMatchObject({ ok: true, value: { pfn: pfn + i, leaf: { size: '4K' } } });
+        expect(use(sys, pfn + i), profile).toBe('data');
+      }
+      tablesSound(sys);
+    }
+  });
+
+  it('refuses in the contract order: EINVAL op without isolation first, then as unmapUser', () => {
+    const plain = boot();
+    refused(plain, () => plain.clients.zapPageRange(0, -1, 0), { errno: 'EINVAL', arg: 'op' });
+    refused(plain, () => plain.clients.zapPageRange(1, U, 1), { errno: 'EINVAL', arg: 'op' });
+    const sys = bootProcess();
+    mapUser(sys, 1, U, D, 4);
+    const z = sys.clients;
+    refused(sys, () => z.zapPageRange(0, U, 1), { errno: 'EINVAL', arg: 'pid' });
+    refused(sys, () => z.zapPageRange(1, PO, 1), { errno: 'EINVAL', arg: 'vpn' });
+    refused(sys, () => z.zapPageRange(1, U, 0), { errno: 'EINVAL', arg: 'pages' });
+    refused(sys, () => z.zapPageRange(9, U, 1), { errno: 'ENOENT', arg: 'pid' });
+    refused(sys, () => z.zapPageRange(1, U + 4, 8), { errno: 'ENOENT', arg: 'vpn' });
+    expect(use(sys, D)).toBe('data');
+  });
+
+  it('is ENOMEM when the split needs a table the pool lacks, and changes nothing, frames included', () => {
+    const vpn = 0x40000;
+    const pfn = 160 * MiB;
+    // The pool sized to what the boot, the process and one 2M user leaf take.
+    const probe = bootProcess();
+    mapUser(probe, 1, vpn, pfn, PAGES['2M']);
+    const sys = bootProcess('strict', { tablePool: { pfn: 64 * MiB, count: probe.abstract().tablesInUse } });
+    mapUser(sys, 1, vpn, pfn, PAGES['2M']);
+    refused(sys, () => sys.clients.zapPageRange(1, vpn + 8, 4), { errno: 'ENOMEM', arg: 'tablePool' });
+    expect(use(sys, pfn + 8)).toBe('data');
+    expect(sys.translate(4, vpn + 8)).toMatchObject({ ok: true, value: { leaf: { size: '2M' } } });
+    // The whole leaf needs no split.
+    expect(sys.clients.zapPageRange(1, vpn, PAGES['2M']).ok).toBe(true);
+    expect(use(sys, pfn + 8)).toBe('free');
+  });
+
+  it('gather-frees-without-flush frees the frame while the user copy still caches it (D7)', () => {
+    const sc = kernelScenario();
+    const sys = createImpl({ config: sc.config, frames: sc.frames, isolation: true }, { mutant: 'gather-frees-without-flush' });
+    for (const c of [...sc.boot, ...(sc.isolationBoot ?? [])]) expect(applyCommand(sys, c).ok).toBe(true);
+    expect(sys.isolation!.createProcess().ok).toBe(true);
+    mapUser(sys, 1, U, D);
+    expect(sys.access(1, 4, U, 'r', 'user').ok).toBe(true);
+    expect(sys.clients.zapPageRange(1, U, 1).ok).toBe(true);
+    expect(use(sys, D)).toBe('free');
+    expect(sys.abstract().tlb).toContainEqual(expect.objectContaining({ cpu: 1, root: 4, leaf: expect.objectContaining({ vpn: U, pfn: D }) }));
+    // The stale translation still reaches the freed frame.
+    expect(sys.access(1, 4, U, 'r', 'user')).toMatchObject({ ok: true, value: { fault: false, fromTlb: true, translation: { pfn: D } } });
+  });
+});

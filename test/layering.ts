@@ -72,7 +72,7 @@ export const TRUSTED: Readonly<Record<string, readonly string[]>> = {
   ],
   'spec/contracts/clients.ts': [
     'WALK_MAX_PAGES', 'checkCpu', 'validateVmalloc', 'validateVfree', 'validateKmapLocal', 'validateCpuPage', 'validateMermapGet', 'validateAllocUnmapped',
-    'validateApply', 'validateWalk',
+    'validateApply', 'validateWalk', 'validateZap',
   ],
   'spec/contracts/map.ts': ['validateMap'],
   'spec/contracts/unmap.ts': ['validateUnmap'],

@@ -1,7 +1,7 @@
 /**
  * The model's clients capability (spec/contracts/clients.ts): vmalloc, vfree and the lazy
  * purge, kmap_local, the mermap and its stale allocations, the __GFP_UNMAPPED pool with
- * allocFrames/freeFrames, apply_to_page_range and the pagewalk; for each its effect, every
+ * allocFrames/freeFrames, apply_to_page_range, the pagewalk and zapPageRange's mmu_gather; for each its effect, every
  * errno of its contract, and both profiles where they differ; every client step held to
  * its postcondition (spec/contracts/post). Fixed addresses and frames: no randomness.
  */
@@ -11,9 +11,10 @@ import { KM_MAX_IDX, MERMAP_USABLE_PAGES, emptyClients, kmapSlotVpn, lazyMaxPage
 import { applyCommand, isClientOp, type Command } from '../spec/commands.ts';
 import { postcondition } from '../spec/contracts/post/index.ts';
 import { outcome, type Errno, type Result } from '../spec/errors.ts';
-import { scenarioNamed } from '../spec/scenario.ts';
-import { PAGE_KERNEL, PAGE_KERNEL_EXEC, type AbstractState, type FrameRun, type Leaf } from '../spec/state.ts';
+import { ptiBoot, scenarioNamed } from '../spec/scenario.ts';
+import { PAGE_KERNEL, PAGE_KERNEL_EXEC, type AbstractState, type FrameRun, type Leaf, type Prot } from '../spec/state.ts';
 import type { Profile, WalkVisit } from '../spec/system.ts';
+import { invariantById } from '../checker/index.ts';
 import { Model } from '../model/index.ts';
 
 const G = PAGES['1G'];
@@ -677,5 +678,121 @@ describe('walkPageRange', () => {
     const m = boot('strict', 'kernel-5level');
     const vm = vmallocRegion(5).vpn;
     expect(visits(m, vm + 1, 1).map((v) => [v.kind, v.level])).toEqual([['table', 5], ['table', 4], ['table', 3], ['table', 2], ['leaf', 1]]);
+  });
+});
+
+describe('zapPageRange', () => {
+  /** User pages (2M-aligned) and data frames for them at 1.75 GiB (2M-aligned), far from the frames above. */
+  const U = 4 * M;
+  const Z = 0x70000;
+  /** A data frame the boot's 4K vmalloc area maps, and a frame of user memory (use 'user', no page-allocator page). */
+  const VMF = 100 * 256;
+  const USER = 0x80000;
+  const RW: Prot = { write: true, user: true, execKernel: false, execUser: false, global: false, cache: 'WB' };
+  /** Process 1's kernel and user copies, process 2's user copy. */
+  const [K1, U1, U2] = [3, 4, 7];
+
+  /** The kernel scenario booted as with PTI (ptiBoot), with `procs` processes. */
+  function isoBoot(profile: Profile, scenario = 'kernel', procs = 1): Model {
+    const s = scenarioNamed(scenario)!();
+    const m = new Model({ config: s.config, frames: s.frames, profile, isolation: true });
+    for (const cmd of ptiBoot(s)) expect(outcome(applyCommand(m, cmd)), JSON.stringify(cmd)).toBe('ok');
+    for (let i = 0; i < procs; i++) expect(outcome(m.isolation!.createProcess())).toBe('ok');
+    m.takeEvents();
+    return m;
+  }
+  const mapUser = (pid: number, vpn: Vpn, pfn: Pfn, pages: number): Command => ({ op: 'mapUser', pid, vpn, pfn, pages, prot: RW });
+  const zap = (pid: number, vpn: Vpn, pages: number): Command => ({ op: 'zapPageRange', pid, vpn, pages });
+  const does = (m: Model, ...cs: Command[]): void => cs.forEach((c) => void ok(m, c));
+  const userLeaves = (s: AbstractState, id: number): [Vpn, Pfn, string][] =>
+    s.roots.find((r) => r.id === id)!.leaves.map((l): [Vpn, Pfn, string] => [l.vpn, l.pfn, l.size]);
+  const rangeTlbRoots = (m: Model): number[] => m.abstract().tlb.filter((e) => e.leaf.vpn < U + 16).map((e) => e.root);
+  const use = (s: AbstractState, pfn: Pfn): [string, boolean] => [frameAt(s, pfn).use, frameAt(s, pfn).noDirectMap];
+
+  it('unmaps both copies with one process flush, then frees exactly the frames whose last mapping went (both profiles)', () => {
+    for (const profile of ['strict', 'linux'] as const) {
+      const m = isoBoot(profile, 'kernel', 2);
+      // Out of the direct map first (secretmem's order): a user mapping keeps it, the zap must not free it.
+      does(m, { op: 'setDirectMapInvalid', pfn: Z + 0x100, count: 1, flush: true });
+      does(
+        m,
+        mapUser(1, U, Z, 8),
+        // Z + 4 twice in the range: gathered twice, freed once.
+        mapUser(1, U + 8, Z + 4, 1),
+        mapUser(1, U + 9, VMF, 1),
+        mapUser(1, U + 10, USER, 1),
+        mapUser(1, U + 11, Z + 0x100, 1),
+        // Still mapped after the zap: by process 1 outside the range, by process 2.
+        mapUser(1, U + M, Z + 3, 1),
+        mapUser(2, U, Z + 2, 1),
+      );
+      for (const root of [K1, U1, U2]) m.access(1, root, U, 'r', 'user');
+      expect(rangeTlbRoots(m)).toEqual([K1, U1, U2]);
+      does(m, zap(1, U, 16));
+      const s = m.abstract();
+      expect(userLeaves(s, U1)).toEqual([[U + M, Z + 3, '4K']]);
+      expect(userLeaves(s, K1)).toEqual([[U + M, Z + 3, '4K']]);
+      expect(userLeaves(s, U2)).toEqual([[U, Z + 2, '4K']]);
+      // The process flush: process 1's copies lose the range, process 2 keeps its entry.
+      expect(rangeTlbRoots(m)).toEqual([U2]);
+      for (const pfn of [Z, Z + 1, Z + 4, Z + 5, Z + 6, Z + 7]) expect(use(s, pfn), `frame ${pfn}`).toEqual(['free', false]);
+      for (const pfn of [Z + 2, Z + 3, VMF]) expect(use(s, pfn), `frame ${pfn}`).toEqual(['data', false]);
+      expect(use(s, USER)).toEqual(['user', false]);
+      expect(use(s, Z + 0x100)).toEqual(['data', true]);
+      // The free is the last step: nothing else of the model moved (init_mm, the clients' bookkeeping).
+      const setup = isoBootAfter(profile);
+      expect([s.roots[0], s.clients]).toEqual([setup.roots[0], setup.clients]);
+      if (profile === 'strict') for (const id of ['D4', 'D6', 'D7', 'C1']) expect(invariantById(id)!.check(s).map((w) => w.detail), id).toEqual([]);
+      expect(m.takeEvents()).toEqual([]);
+    }
+  });
+
+  /** What init_mm holds after the first test's setup: the boot's, with the one direct-map page invalidated. */
+  function isoBootAfter(profile: Profile): AbstractState {
+    const m = isoBoot(profile, 'kernel', 2);
+    does(m, { op: 'setDirectMapInvalid', pfn: Z + 0x100, count: 1, flush: true });
+    return m.abstract();
+  }
+
+  it('a huge user leaf straddling an end is split; only the frames inside the range are freed', () => {
+    for (const profile of ['strict', 'linux'] as const) {
+      const m = isoBoot(profile);
+      does(m, mapUser(1, U, Z, M));
+      expect(userLeaves(m.abstract(), U1)).toEqual([[U, Z, '2M']]);
+      does(m, zap(1, U + 1, 2));
+      const s = m.abstract();
+      const left = userLeaves(s, U1);
+      expect(left).toHaveLength(M - 2);
+      expect(left.filter(([vpn]) => vpn === U + 1 || vpn === U + 2)).toEqual([]);
+      expect(left.every(([vpn, pfn, size]) => pfn === Z + (vpn - U) && size === '4K')).toBe(true);
+      expect([Z, Z + 1, Z + 2, Z + 3].map((pfn) => use(s, pfn)[0])).toEqual(['data', 'free', 'free', 'data']);
+    }
+  });
+
+  it('EINVAL op without the isolation capability, before anything else; the others as unmapUser; a failure changes nothing', () => {
+    for (const profile of ['strict', 'linux'] as const) {
+      const plain = boot(profile);
+      refused(plain, zap(1, U, 1), 'EINVAL', 'op');
+      // The model's own check, not only applyCommand's, and before the arguments'.
+      expect(plain.clients.zapPageRange(0, -1, 0)).toMatchObject({ ok: false, error: { errno: 'EINVAL', arg: 'op' } });
+      const m = isoBoot(profile);
+      does(m, mapUser(1, U, Z, 4));
+      refused(m, zap(0, U, 1), 'EINVAL', 'pid');
+      refused(m, zap(1, PO, 1), 'EINVAL', 'vpn');
+      refused(m, zap(1, U, 0), 'EINVAL', 'pages');
+      refused(m, zap(2, U, 1), 'ENOENT', 'pid');
+      refused(m, zap(1, U + 4, 4), 'ENOENT', 'vpn');
+      expect(use(m.abstract(), Z)).toEqual(['data', false]);
+    }
+  });
+
+  it('ENOMEM when splitting a huge leaf needs a table the pool lacks: the leaf and its frames stay', () => {
+    const m = isoBoot('strict', 'kernel-small-pool');
+    does(m, mapUser(1, U, Z, M));
+    fillPool(m);
+    refused(m, zap(1, U + 1, 1), 'ENOMEM', 'tablePool');
+    // A whole leaf needs no split.
+    does(m, zap(1, U, M));
+    expect(frameAt(m.abstract(), Z)).toMatchObject({ pfn: Z, count: M, use: 'free' });
   });
 });

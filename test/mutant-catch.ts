@@ -102,13 +102,16 @@ export const ISOLATION: ReadonlySet<MutantName> = new Set<MutantName>([
  */
 export const CLIENTS: ReadonlySet<MutantName> = new Set<MutantName>([
   'walker-follows-pending-table', 'apply-writes-through-huge-leaf', 'kunmap-out-of-order', 'mermap-free-without-flush',
-  'unmapped-pool-no-flush', 'vfree-frees-before-flush',
+  'unmapped-pool-no-flush', 'vfree-frees-before-flush', 'gather-frees-without-flush',
 ]);
+
+/** The client mutants on a process's teardown (zapPageRange): fuzzed with the isolation capability too. */
+const CLIENTS_ON_PROCESSES: ReadonlySet<MutantName> = new Set<MutantName>(['gather-frees-without-flush']);
 
 /** Fuzz the impl with mutant `name` until it fails, and check the failure is the mutant's (vitest assertions). */
 export function catchMutant(name: MutantName): void {
   const base = (SCENARIO[name] ?? kernelScenario)();
-  const isolated = ISOLATION.has(name);
+  const isolated = ISOLATION.has(name) || CLIENTS_ON_PROCESSES.has(name);
   const scenario = isolated ? { ...base, boot: ptiBoot(base) } : base;
   const profile = {
     ...(PROFILE[name] === undefined ? {} : { profile: PROFILE[name] }), ...(isolated ? { isolation: true } : {}), ...(CLIENTS.has(name) ? { clients: true } : {}),

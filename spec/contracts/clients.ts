@@ -10,7 +10,9 @@
  * mermap_put, arch_mermap_flush_tlb) and mm/page_alloc.c (bjackman/linux a3c87cc7:
  * __rmqueue_direct_map); mm/memory.c (gregkh/linux bb1d93ee: __apply_to_page_range,
  * apply_to_pmd_range); mm/pagewalk.c (gregkh/linux 3c0391b9 and the newest stored copy:
- * walk_kernel_page_table_range, walk_pgd_range .. walk_pte_range).
+ * walk_kernel_page_table_range, walk_pgd_range .. walk_pte_range); mm/mmu_gather.c
+ * (torvalds/linux 06d07429: tlb_gather_mmu, tlb_flush_mmu, tlb_finish_mmu) and
+ * include/asm-generic/tlb.h (torvalds/linux 0758cd83: the order unhook, invalidate, free).
  *
  * Every client edits init_mm. A CPU-local mapping (a kmap_local slot, a mermap slice) is
  * only ever touched by its own CPU: that is the clients' rule, not the hardware's, and
@@ -155,6 +157,26 @@
  *   with prot (kasan_populate_vmalloc_pte's rule: a PTE already set is left alone); the
  *   tables down to PTE level exist for the whole range. No flush, no obligation.
  *
+ * ## zapPageRange(pid, vpn, pages) (zap_page_range_single through an mmu_gather, both profiles)
+ *   EINVAL op  the system has no isolation capability (no processes), before anything else.
+ *   EINVAL pid / vpn / pages as unmapUser (spec/contracts/isolation.ts); ENOENT pid; ENOENT
+ *   vpn  nothing in the range is mapped in the user half; ENOMEM tablePool  splitting a huge
+ *   leaf the range covers in part needs a table.
+ *   Post: first what unmapUser does (both KPTI copies lose every page of the range, a huge
+ *   leaf straddling an end split first; one process flush of the range; the tables it
+ *   emptied freed after that flush); then the gathered pages are freed (tlb_finish_mmu:
+ *   tlb_flush_mmu_tlbonly, then tlb_flush_mmu_free: "1) unhook page 2) TLB invalidate page
+ *   3) free page"): every frame a removed leaf mapped inside the range whose use is data,
+ *   not noDirectMap, and that no leaf of any root maps after the unmap but at its own
+ *   direct-map page (the last reference: folio_put) becomes free; any other frame keeps
+ *   its use (another mapping still holds it, or it is no page-allocator page). Strict
+ *   frees none that freeFrames would refuse after the process flush: a frame some TLB may
+ *   still translate to outside its direct-map page (D7: cached there; C1: a stale mermap
+ *   allocation's, or a lazily freed vmalloc area's still owed) keeps its use; linux frees
+ *   it (the kernel's folio_put knows nothing of another CPU's TLB). ptspec's
+ *   ranges stay far below MAX_GATHER_BATCH_COUNT (about 10,000 pages per flush), so one
+ *   flush covers them all.
+ *
  * ## walkPageRange(vpn, pages) → visits (walk_kernel_page_table_range on init_mm)
  *   EINVAL vpn / pages as unmap; EINVAL pages  more than 2^18 (a gigabyte: a walk's
  *   visits grow with what it meets).
@@ -176,6 +198,7 @@ import type { Prot, SystemConfig } from '../state.ts';
 import type { VmallocOptions } from '../system.ts';
 import { checkKernelPages, checkKernelVpn, checkPfnRange, ptError } from './args.ts';
 import { validateFrames } from './frames.ts';
+import { validateUnmapUser } from './isolation.ts';
 import { validateMap } from './map.ts';
 
 /** The largest walk: a gigabyte of pages. Trusted: shared by model and impl, not checked by refinement. */
@@ -240,6 +263,9 @@ export const validateAllocUnmapped = validateFrames;
 export function validateApply(config: SystemConfig, vpn: Vpn, pages: number, pfn: Pfn, prot: Prot): PtError | null {
   return validateMap(config, 0, vpn, pfn, pages, prot);
 }
+
+/** zapPageRange's preconditions (EINVAL), as unmapUser's. Trusted: shared by model and impl, not checked by refinement. */
+export const validateZap = validateUnmapUser;
 
 /** walkPageRange's preconditions (EINVAL). Trusted: shared by model and impl, not checked by refinement. */
 export function validateWalk(config: SystemConfig, vpn: Vpn, pages: number): PtError | null {

@@ -14,7 +14,7 @@
  * their effects name the roots they add, remove and edit (process.ts, clone.ts), and
  * where the strict and linux profiles differ the effect is given for both (relation.ts).
  * So are the clients' (spec/contracts/clients.ts: clients.ts, vmalloc.ts, cpu-local.ts,
- * pool.ts, walk.ts), whose effects also name the bookkeeping (AbstractState.clients).
+ * pool.ts, walk.ts, gather.ts), whose effects also name the bookkeeping (AbstractState.clients).
  */
 import type { Command, Op } from '../../commands.ts';
 import type { Result } from '../../errors.ts';
@@ -36,6 +36,7 @@ import { KMAP_LOCAL, KUNMAP_LOCAL, MERMAP_GET, MERMAP_PUT } from './cpu-local.ts
 import { ALLOC_UNMAPPED } from './pool.ts';
 import { VFREE, VMALLOC, VM_UNMAP_ALIASES } from './vmalloc.ts';
 import { WALK_PAGE_RANGE } from './walk.ts';
+import { ZAP_PAGE_RANGE } from './gather.ts';
 
 export type { Clause, PostMode, PostViolation } from './clause.ts';
 
@@ -75,6 +76,7 @@ export const POSTCONDITIONS: { readonly [K in Op]: Postcondition<K> } = {
   allocUnmapped: contract(ALLOC_UNMAPPED),
   applyToPageRange: contract(APPLY_TO_PAGE_RANGE),
   walkPageRange: contract(WALK_PAGE_RANGE),
+  zapPageRange: contract(ZAP_PAGE_RANGE),
   translate: contract(TRANSLATE),
   access: contract(ACCESS),
   flush: contract(FLUSH),

@@ -12,7 +12,7 @@ import { LDT_PROT, LDT_SLOT_PAGES, ldtRemap, ldtSlotVpn, processRootIds } from '
 import type { AbstractState, Leaf, RootId } from '../../state.ts';
 import type { ProcessRoots } from '../../system.ts';
 import { validateExitProcess, validateMapUser, validateSetLdt, validateUnmapUser } from '../isolation.ts';
-import { breach } from './clause.ts';
+import { breach, type Clause } from './clause.ts';
 import { entriesOf, nothingBut, type Effect, type RootEdit } from './effect.ts';
 import { firstMapped, meeting, removedAt, windowsOf, type Expectation } from './leaves.ts';
 import { placedFrom } from './map.ts';
@@ -50,7 +50,8 @@ const mapUserSay = contractClauses('mapUser', {
   tables: "the process-kernel root's footprint grows by the tables the range needs; ENOMEM tablePool",
 });
 
-const unmapUserSay = contractClauses('unmapUser', {
+/** unmapUser's sentences; zapPageRange (gather.ts) does all of it first and judges that half by them, under its own name. */
+export const unmapUserSay = contractClauses('unmapUser', {
   enoent: 'ENOENT pid: no live process has it; ENOENT vpn: nothing in the range is mapped',
   leaves: 'both copies lose every page of the range (a huge leaf straddling an end is split first, its pieces outside kept exactly)',
   frames: 'unmapUser: frames are unchanged',
@@ -154,10 +155,31 @@ export const MAP_USER: Contract<'mapUser'> = {
   },
 };
 
-/** Both copies' own entries with the range removed (removedAt: the split rule at its ends). */
-function removalEdit(before: AbstractState, id: RootId, range: Range): RootEdit {
+/** Both copies' own entries with the range removed (removedAt: the split rule at its ends), judged under `clause`. */
+function removalEdit(before: AbstractState, id: RootId, range: Range, clause: Clause): RootEdit {
   const e = ownEntries(before, id);
-  return { windows: windowsOf(e, [range]), expect: removedAt(e, new RangeSet([range])), clause: unmapUserSay.leaves };
+  return { windows: windowsOf(e, [range]), expect: removedAt(e, new RangeSet([range])), clause };
+}
+
+/** A command on a range of a process's user half (unmapUser, zapPageRange). */
+type UserRangeCommand = { readonly pid: number; readonly vpn: Vpn; readonly pages: number };
+
+/** unmapUser's state refusals (ENOENT pid, then ENOENT vpn: the pgd's user half has nothing in the range), under `enoent`. */
+export function unmapUserRefusal(before: AbstractState, c: UserRangeCommand, enoent: Clause = unmapUserSay.enoent): Refusal | null {
+  return (
+    noProcess(before, c.pid, enoent) ??
+    (firstMapped(ownEntries(before, processRootIds(c.pid).kernelRoot), userRange(c)) !== undefined ? null : { error: { errno: 'ENOENT', arg: 'vpn' }, clause: enoent })
+  );
+}
+
+/**
+ * unmapUser's effect, the copies' entries judged under `leaves`: both copies lose the
+ * range; tlb: a process flush of it; tables: the emptied ones freed (pending unchanged).
+ */
+export function unmapUserEffect(before: AbstractState, c: UserRangeCommand, leaves: Clause = unmapUserSay.leaves): Effect {
+  const ids = processRootIds(c.pid);
+  const edits = new Map<RootId, RootEdit>([ids.userRoot, ids.kernelRoot].map((id) => [id, removalEdit(before, id, userRange(c), leaves)]));
+  return nothingBut(RangeSet.EMPTY, { edits, processFlush: { roots: rootsOf(c.pid), range: userRange(c) } });
 }
 
 export const UNMAP_USER: Contract<'unmapUser'> = {
@@ -165,16 +187,9 @@ export const UNMAP_USER: Contract<'unmapUser'> = {
   capability: needsIsolation('unmapUser'),
   say: unmapUserSay,
   args: (config, c) => validateUnmapUser(config, c.pid, c.vpn, c.pages),
-  state: (before, c) =>
-    noProcess(before, c.pid, unmapUserSay.enoent) ??
-    (firstMapped(ownEntries(before, processRootIds(c.pid).kernelRoot), userRange(c)) !== undefined ? null : { error: { errno: 'ENOENT', arg: 'vpn' }, clause: unmapUserSay.enoent }),
+  state: (before, c) => unmapUserRefusal(before, c),
   scope: () => [],
-  // leaves: both copies lose the range; tlb: a process flush of it; tables: the emptied ones freed (pending unchanged).
-  effect: (before, c) => {
-    const ids = processRootIds(c.pid);
-    const edits = new Map<RootId, RootEdit>([ids.userRoot, ids.kernelRoot].map((id) => [id, removalEdit(before, id, userRange(c))]));
-    return nothingBut(RangeSet.EMPTY, { edits, processFlush: { roots: rootsOf(c.pid), range: userRange(c) } });
-  },
+  effect: (before, c) => unmapUserEffect(before, c),
 };
 
 /** Whether a frame of [pfn, pfn+pages) is one the current LDT of some process maps. */
