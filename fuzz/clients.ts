@@ -249,11 +249,23 @@ export class ClientBelief {
    * CPU-local regions.
    */
   discipline(c: Command): Command {
+    // A command moved past one region may land in another: moved until it meets none.
+    let at = c;
+    for (let k = 0; k < 4; k++) {
+      const next = this.disciplineOnce(at);
+      if (next === at) return at;
+      at = next;
+    }
+    return at;
+  }
+
+  private disciplineOnce(c: Command): Command {
     const r = rangeOf(c);
     if (r === undefined) return c;
     if (c.op === 'access') {
+      // Any root: a CPU-local page is touched by its CPU only, whatever it walks (C4).
       const owner = kmapSlotOf(this.cpus, c.vpn)?.cpu ?? mermapCpuOf(this.scenario.config.levels, this.cpus, c.vpn);
-      return owner === undefined || c.root !== INIT_MM ? c : { ...c, cpu: owner };
+      return owner === undefined || owner === c.cpu ? c : { ...c, cpu: owner };
     }
     if (!MAPPING_OPS.has(c.op)) return c;
     // A live vmalloc area is unmapped by its vfree only (C2), and a vfree may have failed:
