@@ -127,7 +127,7 @@ export class Clients implements ClientOps {
 
   // ---- the flushes the system makes ----
 
-  /** A flush of [vpn, vpn + pages) on CPUs 0 .. cpus - 1 (flush_tlb_kernel_range, flush_tlb_all): the stale mermap allocations it meets there are flushed. */
+  /** A flush of [vpn, vpn + pages) on CPUs 0 .. cpus - 1 (flush_tlb_kernel_range, flush_tlb_all): the stale mermap allocations it covers whole there are flushed. */
   flushed(vpn: Vpn, pages: number, cpus: number): void {
     this.cpuLocal.flushed(vpn, pages, cpus);
   }

@@ -31,7 +31,7 @@
  *
  * The clients capability (clients.ts: vmalloc, kmap_local, the mermap, the pool,
  * apply_to_page_range, the pagewalk) is always there; its operations run through the same
- * stages (`finish`). Every flush also drops the stale mermap allocations it meets on the
+ * stages (`finish`). Every flush also drops the stale mermap allocations it covers whole on the
  * CPUs it reaches (`flushKernelRange`, `flushAll`, `flushLocal`).
  *
  * In both profiles a non-present entry (set_memory_np: P clear, frame and attributes

@@ -9,7 +9,7 @@
  * own, in the modules beside this one. Under linux, unmap is vunmap_range
  * (model/vunmap.ts) and emptied tables are kept, not freed (model/tables.ts, `kept` below).
  * The clients capability (model/clients.ts) is always there: its bookkeeping is part of
- * the state, every flush drops the stale mermap allocations it meets, and allocFrames
+ * the state, every flush drops the stale mermap allocations it covers whole, and allocFrames
  * takes a pageblock of the unmapped pool back first.
  */
 import { PAGES, pfnSpan, pfnToHex, vpnSpan, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
