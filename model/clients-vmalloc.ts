@@ -144,7 +144,23 @@ function resetPerms(host: ClientsHost, d: ClientDraft, area: VmallocArea): Resul
     d.sys.setDirectMapDefault(area.pfn, area.pages, { flush: false });
     return r;
   }
-  return steps('vfree', () => invalidate(host, d, area.pfn, area.pages), () => purge(d, [dm]), () => d.sys.setDirectMapDefault(area.pfn, area.pages, { flush: false }));
+  // The pool bound is judged as for every operation, before its own flush: the tables the
+  // purge releases still count when set_direct_map_default needs one.
+  let released = 0;
+  return steps(
+    'vfree',
+    () => invalidate(host, d, area.pfn, area.pages),
+    () => {
+      released = d.state().pendingTableFrees;
+      return purge(d, [dm]);
+    },
+    () => d.sys.setDirectMapDefault(area.pfn, area.pages, { flush: false }),
+    () => {
+      const { tablesInUse, config } = d.state();
+      return tablesInUse + released <= config.tablePool.count ? OK
+        : fail('ENOMEM', 'tablePool', `vm_reset_perms needs ${tablesInUse + released} page tables before its purge releases ${released}; the pool has ${config.tablePool.count}`);
+    },
+  );
 }
 
 /** The direct-map pages of a frame range in runs by what holds them: a present leaf, a non-present entry, or nothing. */

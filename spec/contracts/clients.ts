@@ -56,7 +56,9 @@
  *                 steps are not judged one by one: vm_reset_perms's removal of the direct
  *                 map is restored by the same vfree
  *   ENOMEM tablePool  (strict) a leaf straddles the area's edge (a collapse made it), or
- *                 resetPerms must split the direct map, and the pool has no table
+ *                 resetPerms must split the direct map, and the pool has no table; judged
+ *                 as every operation's, before its own flush: the tables its purge will
+ *                 release still count
  *   Post, in this order:
  *   1. vunmap_range_noflush of the area: every entry in it goes (as unmap with
  *      {flush: false}: owed, strict's emptied tables pending, linux's kept); the area

@@ -96,12 +96,6 @@ export interface Effect {
    * any collapse (protect.ts), so they count toward ENOMEM though the after-state lacks them.
    */
   readonly collapsedTables?: number;
-  /**
-   * vfree with resetPerms: its full flush (the purge) releases the tables pending before
-   * it ahead of the step that maps (set_direct_map_default), so the pool bound on its
-   * result does not count them.
-   */
-  readonly releasedBeforeMapping?: boolean;
   /** createProcess: the roots it adds. */
   readonly added?: readonly NewRoot[];
   /** exitProcess: the roots it removes. */
@@ -589,8 +583,7 @@ function checkTables(before: AbstractState, after: AbstractState, e: Effect, mod
   if (used < footprint - reused || used > footprint + stay) {
     out.push(`tablesInUse is ${after.tablesInUse}, but the footprint is ${footprint}${stay > 0 ? ` (up to ${footprint + stay} with the ${stay} emptied tables kept)` : ''} and ${pending} tables are pending`);
   }
-  const held = e.releasedBeforeMapping === true ? 0 : pendingBefore;
-  const needed = footprint - reused + (e.collapsedTables ?? 0) + held + (e.emptiedStayPending === true ? change.emptied : 0);
+  const needed = footprint - reused + (e.collapsedTables ?? 0) + pendingBefore + (e.emptiedStayPending === true ? change.emptied : 0);
   if (ok && needed > before.config.tablePool.count) out.push(`it succeeded needing ${needed} tables, but the pool has ${before.config.tablePool.count} (ENOMEM)`);
   return out.map((what) => breach(clause, what, [{ detail: what }]));
 }

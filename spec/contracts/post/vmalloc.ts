@@ -161,7 +161,6 @@ export const VFREE: Contract<'vfree'> = {
         noDirectMap: { ...frames, value: false },
         frameUse: [freed],
         clients: { ...cs, vmalloc: live, lazy: [] },
-        releasedBeforeMapping: true,
       };
       const strict = nothingBut(common.windows, { ...common, expect: dmDefault(before, removedAt(entries, new RangeSet([range, dm])), dms, false) });
       const linux = nothingBut(common.windows, { ...common, expect: dmDefault(before, changedAt(cleared.expect, dms, LINUX_INVALID), dms, true), emptiedMayStay: true });
