@@ -163,7 +163,8 @@ export class ClientBelief {
           const at = this.mermapNext[cpu]!;
           return this.after('mermapGet', { ...d, cpu }, () => ({ op, cpu, vpn: at }));
         }
-        const vpn = held.length === 0 || odd ? mermapSlice(this.scenario.config.levels, cpu) : held[d.pick % held.length]!.vpn;
+        // One it holds mostly; its slice's start (ENOENT) or an address as drawn (EINVAL outside the kernel half) now and then.
+        const vpn = odd ? d.vpn : held.length === 0 ? mermapSlice(this.scenario.config.levels, cpu) : held[d.pick % held.length]!.vpn;
         return [{ op, cpu, vpn }];
       }
       case 'allocUnmapped': {
