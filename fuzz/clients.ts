@@ -273,6 +273,11 @@ export class ClientBelief {
     // no unmap in the clients' part of the vmalloc area. set_memory_* there is what its users do.
     const area = c.op !== 'unmap' ? undefined : meets(r, this.areaZone) ? this.areaZone : this.areas.find((a) => meets(r, a));
     const hit = area ?? this.local.find((l) => meets(r, l));
-    return hit === undefined ? c : ({ ...c, vpn: hit.vpn + hit.pages + (r.vpn % 3) } as Command);
+    if (hit === undefined) return c;
+    // Moved past it by whole gigabytes: the pages keep their offset in every 2M and 1G block,
+    // so the leaves it can make stay those it was drawn for (a 4K-only map was capped as one,
+    // and a huge one stays huge).
+    const shift = Math.ceil((hit.vpn + hit.pages - r.vpn) / G1) * G1;
+    return { ...c, vpn: r.vpn + shift } as Command;
   }
 }
