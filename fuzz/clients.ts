@@ -133,6 +133,8 @@ export class ClientBelief {
         // A page the kernel would kmap (a data page only the direct map maps) mostly; an unmapped pool page (EPERM P7) or as drawn now and then.
         const pfn = this.unmapped.length > 0 && d.pick % 5 === 0 ? this.unmapped[0]! : d.pick % 5 === 1 ? d.pfn : this.dataFrame(d.pick);
         const stack = this.kmap[d.cpu % this.cpus]!;
+        // Now and then nesting as deep as the slots go, and one more (the kernel's BUG_ON, strict's EBUSY).
+        if (d.pick % 13 === 12) return Array.from({ length: KM_MAX_IDX - stack.length + 1 }, (): Command => ({ op, cpu: d.cpu, pfn }));
         const use: Command[] = stack.length < KM_MAX_IDX && d.pick % 2 === 0
           ? [{ op: 'access', cpu: d.cpu, root: INIT_MM, vpn: kmapSlotVpn(d.cpu % this.cpus, stack.length), kind: 'r', mode: 'kernel' }] : [];
         return [{ op, cpu: d.cpu, pfn }, ...use];
