@@ -19,21 +19,10 @@ import {
 import { directMapBase, framesText, leafText } from '../spec/invariants/terms.ts';
 import { tlbText } from '../spec/invariants/tlb.ts';
 import { INIT_MM, type AbstractState, type FrameRun, type Leaf } from '../spec/state.ts';
-import { Witnesses, forEachRun, inScope, leafPages, leavesMeeting, mergeIntervals, rootById, type Check, type CheckTable, type FrameInterval } from './common.ts';
+import { Witnesses, firstEndingAfter, forEachRun, inScope, isSortedDisjoint, leafPages, leavesMeeting, mergeIntervals, rootById, type Check, type CheckTable, type FrameInterval } from './common.ts';
 import { owedIn } from './tlb.ts';
 
 // ---- searches over the frame runs and the pageblocks ----
-
-/** Whether the runs are sorted, disjoint and each at least one frame (S7's canonical form), once per list. */
-const canonicalRuns = new WeakMap<readonly FrameRun[], boolean>();
-function isCanonicalRuns(runs: readonly FrameRun[]): boolean {
-  let ok = canonicalRuns.get(runs);
-  if (ok === undefined) {
-    ok = runs.every((r, i) => r.count >= 1 && (i === 0 || r.pfn >= runs[i - 1]!.pfn + runs[i - 1]!.count));
-    canonicalRuns.set(runs, ok);
-  }
-  return ok;
-}
 
 /**
  * The runs of the state meeting [pfn, pfn + count), each with the part met: by binary
@@ -41,19 +30,12 @@ function isCanonicalRuns(runs: readonly FrameRun[]): boolean {
  */
 export function forRunsMeeting(state: AbstractState, pfn: Pfn, count: number, fn: (run: FrameRun, from: Pfn, n: number) => void): void {
   const runs = state.frames;
-  if (!isCanonicalRuns(runs)) {
+  if (!isSortedDisjoint(runs, (r) => r.pfn, (r) => r.count)) {
     forEachRun(runs, pfn, count, fn);
     return;
   }
   const end = pfn + count;
-  let lo = 0;
-  let hi = runs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (runs[mid]!.pfn + runs[mid]!.count <= pfn) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < runs.length && runs[i]!.pfn < end; i++) {
+  for (let i = firstEndingAfter(runs, (r) => r.pfn + r.count, pfn); i < runs.length && runs[i]!.pfn < end; i++) {
     const r = runs[i]!;
     const from = Math.max(r.pfn, pfn);
     const to = Math.min(r.pfn + r.count, end);
@@ -76,15 +58,8 @@ function unmappedSorted(c: ClientState): readonly Pfn[] {
 export function pageblocksMeeting(state: AbstractState, from: Pfn, to: Pfn): Span[] {
   if (state.clients === undefined) return [];
   const blocks = unmappedSorted(state.clients);
-  let lo = 0;
-  let hi = blocks.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (blocks[mid]! + PAGEBLOCK_PAGES <= from) lo = mid + 1;
-    else hi = mid;
-  }
   const out: Span[] = [];
-  for (let i = lo; i < blocks.length && blocks[i]! < to; i++) out.push([blocks[i]!, blocks[i]! + PAGEBLOCK_PAGES]);
+  for (let i = firstEndingAfter(blocks, (b) => b + PAGEBLOCK_PAGES, from); i < blocks.length && blocks[i]! < to; i++) out.push([blocks[i]!, blocks[i]! + PAGEBLOCK_PAGES]);
   return out;
 }
 
@@ -174,14 +149,7 @@ function atDirectMapPages(w: Witnesses, state: AbstractState, frames: readonly F
     const lo = e.leaf.vpn - base;
     const hi = lo + leafPages(e.leaf);
     // The first interval ending after the entry's first frame, then those starting before its end.
-    let a = 0;
-    let b = frames.length;
-    while (a < b) {
-      const mid = (a + b) >>> 1;
-      if (frames[mid]!.hi <= lo) a = mid + 1;
-      else b = mid;
-    }
-    for (let i = a; i < frames.length && frames[i]!.lo < hi; i++) {
+    for (let i = firstEndingAfter(frames, (f) => f.hi, lo); i < frames.length && frames[i]!.lo < hi; i++) {
       const piece = clip(e.leaf, base + frames[i]!.lo, base + frames[i]!.hi);
       if (piece !== undefined) w.add(directMapWitness(state, e.root, piece[0], piece[1], `${tlbText(e)}: ${why}`));
     }

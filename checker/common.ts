@@ -45,6 +45,37 @@ export function inScope(vpn: Vpn, pages: number, scope: CheckScope | undefined):
   return scope === undefined || (vpn < scope.vpn + scope.pages && scope.vpn < vpn + pages);
 }
 
+/**
+ * The first index of a sorted, disjoint list whose element ends after `at` (`end` gives an
+ * element's end): where a search for what meets [at, ...) starts.
+ */
+export function firstEndingAfter<T>(list: readonly T[], end: (t: T) => number, at: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (end(list[mid]!) <= at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const sortedDisjointCache = new WeakMap<readonly unknown[], boolean>();
+
+/**
+ * Whether a list of ranges is sorted, disjoint and each at least one long (the canonical
+ * form S7 asks of frame runs and S14 of obligations), decided once per list: a binary
+ * search over it is right only then.
+ */
+export function isSortedDisjoint<T>(list: readonly T[], start: (t: T) => number, length: (t: T) => number): boolean {
+  let ok = sortedDisjointCache.get(list);
+  if (ok === undefined) {
+    ok = list.every((r, i) => length(r) >= 1 && (i === 0 || start(r) >= start(list[i - 1]!) + length(list[i - 1]!)));
+    sortedDisjointCache.set(list, ok);
+  }
+  return ok;
+}
+
 /** First index whose leaf starts at or after `vpn` (leaves sorted by vpn). */
 function firstLeafFrom(leaves: readonly Leaf[], vpn: Vpn): number {
   let lo = 0;

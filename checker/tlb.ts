@@ -8,36 +8,20 @@
 import type { ClientState, MermapAlloc } from '../spec/clients.ts';
 import type { AbstractState, FlushObligation, Leaf, TlbEntry } from '../spec/state.ts';
 import { conflictingSizes, grantsMoreThanTables, notCurrent, tlbEnd, tlbWitness } from '../spec/invariants/tlb.ts';
-import { leafPages, viewLeaves, Witnesses, type Check, type CheckTable } from './common.ts';
+import { firstEndingAfter, isSortedDisjoint, leafPages, viewLeaves, Witnesses, type Check, type CheckTable } from './common.ts';
 
 /** The leaves of the entry's root's view (spec/roots.ts rootView) that meet its cached leaf, in vpn order, by binary search. */
 export function leavesUnder(state: AbstractState, e: TlbEntry): Leaf[] {
   return viewLeaves(state, e.root, e.leaf.vpn, tlbEnd(e), false);
 }
 
-/** Whether obligations are in S14's canonical form: sorted, disjoint, each at least one page. */
-const canonicalOwed = new WeakMap<readonly FlushObligation[], boolean>();
-function isCanonicalOwed(owed: readonly FlushObligation[]): boolean {
-  let ok = canonicalOwed.get(owed);
-  if (ok === undefined) {
-    ok = owed.every((o, i) => o.pages >= 1 && (i === 0 || o.vpn >= owed[i - 1]!.vpn + owed[i - 1]!.pages));
-    canonicalOwed.set(owed, ok);
-  }
-  return ok;
-}
 
 /** Whether an obligation meets [vpn, end): by binary search on canonical obligations, else (S14 reports them) one by one. */
 export function owedIn(owed: readonly FlushObligation[], vpn: number, end: number): boolean {
-  if (!isCanonicalOwed(owed)) return owed.some((o) => o.pages > 0 && o.vpn < end && vpn < o.vpn + o.pages);
-  let lo = 0;
-  let hi = owed.length;
+  // S14's canonical form (S14 reports any other) allows the binary search.
+  if (!isSortedDisjoint(owed, (o) => o.vpn, (o) => o.pages)) return owed.some((o) => o.pages > 0 && o.vpn < end && vpn < o.vpn + o.pages);
   // The first obligation that ends after the range's first page.
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (owed[mid]!.vpn + owed[mid]!.pages <= vpn) lo = mid + 1;
-    else hi = mid;
-  }
-  const o = owed[lo];
+  const o = owed[firstEndingAfter(owed, (x) => x.vpn + x.pages, vpn)];
   return o !== undefined && o.vpn < end;
 }
 
