@@ -10,7 +10,7 @@ import { atDirectMapPage, executableInDirectMap, nonLinearLeaf } from '../spec/i
 import { inMermapRegion, uncovered } from '../spec/invariants/clients.ts';
 import { tlbText } from '../spec/invariants/tlb.ts';
 import type { AbstractState, FrameRun, TlbEntry } from '../spec/state.ts';
-import { forEachRun, leafCheck, leafPages, mappedBesideDirectMapCheck, Witnesses, type Check, type CheckTable } from './common.ts';
+import { forEachRun, frameUseCheck, leafCheck, leafPages, mappedBesideDirectMapCheck, Witnesses, type Check, type CheckTable } from './common.ts';
 import { pageblocksMeeting } from './clients.ts';
 import { isOwed } from './tlb.ts';
 
@@ -67,4 +67,13 @@ export const DIRECT_MAP_CHECKS: CheckTable = {
   frames_restored_to_the_direct_map_before_freed: freedOutOfTheDirectMap,
   free_frames_cached_only_at_their_direct_map_page: cachedFramesCheck(
     (state, e) => !atDirectMapPage(state, e), (run) => run.use === 'free', 'a free frame cached outside its direct-map page'),
+  // Few absent runs (the e820 holes, the hotplug space): frameUseCheck skips the leaves that miss them all.
+  direct_map_maps_no_absent_frame: frameUseCheck(
+    (leaf, _root, state) => {
+      const dm = directMapRegion(state);
+      return dm !== undefined && leaf.vpn < dm.end && dm.vpn < leaf.vpn + leafPages(leaf);
+    },
+    (r) => r.use === 'absent',
+    () => 'the direct map maps a frame with no memory',
+  ),
 };

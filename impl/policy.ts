@@ -58,6 +58,8 @@ export class FrameFacts {
   readonly free = members();
   /** Frames handed out as data (use 'data'): what freeFrames may free. */
   readonly data = members();
+  /** Frames with no memory (use 'absent': e820 holes, hotplug space not added): D8. */
+  readonly absent = members();
   readonly noDirectMap = members();
   /** Frames no restricted (ASI) root may map: A1. */
   readonly sensitive = members();
@@ -79,7 +81,7 @@ export class FrameFacts {
     const mermap = mermapRegion(config.levels, config.cpus);
     this.mermapLo = mermap.vpn;
     this.mermapHi = mermap.vpn + mermap.pages;
-    const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables, free: this.free, data: this.data };
+    const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables, free: this.free, data: this.data, absent: this.absent };
     for (const r of runs) {
       byUse[r.use]?.add(r.pfn, r.count, true);
       if (r.noDirectMap) this.noDirectMap.add(r.pfn, r.count, true);
@@ -109,8 +111,9 @@ const ISOLATION_RULE = 15;
 // The clients' rules, after the isolation ones: C1 where frames are freed or a flush is owed, C7 per written leaf.
 const C1 = 16;
 const C7 = 17;
+const D8 = 18;
 const RULE_OF_ID: Readonly<Record<string, number>> = {
-  P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, T5, D4, D6, D7, K2: ISOLATION_RULE, K3: ISOLATION_RULE, A1: ISOLATION_RULE, A2: ISOLATION_RULE, C1, C7,
+  P1, P2, P3, P4, P5, S12, P6, P7, D1, D2, D3, D8, T5, D4, D6, D7, K2: ISOLATION_RULE, K3: ISOLATION_RULE, A1: ISOLATION_RULE, A2: ISOLATION_RULE, C1, C7,
 };
 
 /** The rules in STRICT_POLICY order; an invariant the impl cannot decide is a load-time error. */
@@ -189,6 +192,9 @@ function breakAt(rule: number, radix: Radix, facts: FrameFacts, code: number, vp
       return vpn < MODULES && KERNEL_TEXT < vpn + n && vpn - pfn !== KERNEL_TEXT ? pfn : -1;
     case D3:
       return exec && vpn < facts.directMapEnd && facts.pageOffset < vpn + n ? pfn : -1;
+    case D8:
+      // A direct-map leaf over a hole or unplugged memory: whatever frame it maps, one with no memory.
+      return vpn < facts.directMapEnd && facts.pageOffset < vpn + n ? facts.absent.first(pfn, n) : -1;
     case ISOLATION_RULE:
       // Judged over the roots, not per frame (isolation-policy.ts).
       return -1;

@@ -87,9 +87,14 @@ export interface Leaf {
   readonly prot: Prot;
 }
 
-/** What a physical frame is used for. */
-export type FrameUse = 'free' | 'pagetable' | 'kernel-text' | 'kernel-rodata' | 'kernel-data' | 'data' | 'user';
-export const FRAME_USES: readonly FrameUse[] = ['free', 'pagetable', 'kernel-text', 'kernel-rodata', 'kernel-data', 'data', 'user'];
+/**
+ * What a physical frame is used for. `absent`: no memory at this frame, an address-space
+ * hole of the e820 map (the PCI hole below 4 GiB) or hot-pluggable space not added yet
+ * (add_memory makes it free, remove_memory absent again); the allocator never hands it
+ * out and the direct map never maps it (D8).
+ */
+export type FrameUse = 'free' | 'pagetable' | 'kernel-text' | 'kernel-rodata' | 'kernel-data' | 'data' | 'user' | 'absent';
+export const FRAME_USES: readonly FrameUse[] = ['free', 'pagetable', 'kernel-text', 'kernel-rodata', 'kernel-data', 'data', 'user', 'absent'];
 
 /** A run of frames with one use and one set of flags. */
 export interface FrameRun {

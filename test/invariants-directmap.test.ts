@@ -103,6 +103,18 @@ const D: Record<string, NegativeCase[]> = {
       want: { root: 0, vpn: L.vmallocStart + 20 * 512 + 500, pages: 12, frames: [{ pfn: 60 * 512 + 500, count: 12 }] },
     },
   ],
+  D8: [
+    {
+      name: 'hot-removed memory still in the direct map (remove_memory before kernel_physical_mapping_remove)',
+      state: () => withFrameFlags(booted, LONE, 3, { use: 'absent' }),
+      want: { root: 0, vpn: DM + LONE, pages: 3, frames: [{ pfn: LONE, count: 3 }], detail: about(/the direct map maps a frame with no memory/) },
+    },
+    {
+      name: 'a 1G direct-map leaf over part of a PCI hole',
+      state: () => withFrameFlags(booted, 3 * 262144 + 7, 1000, { use: 'absent' }),
+      want: { root: 0, vpn: DM + 3 * 262144 + 7, pages: 1000, frames: [{ pfn: 3 * 262144 + 7, count: 1000 }] },
+    },
+  ],
 };
 
 describe('D: each invariant catches its bad state with the right witness', () => {
@@ -133,6 +145,13 @@ describe('D: what is allowed', () => {
     const bad = setProt(remapPage(booted, DM + LONE, LONE + 1), DM + LONE + 600, { write: false, execKernel: true });
     expect(checkAll(bad, undefined, only).map((v) => v.id)).toEqual(['D1', 'D3']);
     expect(checkAll(dumpLike(bad), undefined, only)).toEqual([]);
+  });
+
+  it('absent frames may be mapped outside the direct map (ioremap of a PCI BAR in the hole), and a hole the direct map skips is no D8', () => {
+    const holed = withFrameFlags(withoutRange(booted, DM + LONE, 512), LONE, 512, { use: 'absent' });
+    const s = withLeaves(holed, leaf(L.vmallocStart + 5000, LONE + 1, '4K', { ...PAGE_KERNEL_RO, cache: 'UC' }));
+    expect(invariantById('D8')!.check(s)).toEqual([]);
+    expect(invariantById('D8')!.holds(s)).toEqual([]);
   });
 
   it('free frames may stay in the direct map: the page allocator keeps them there (debug_pagealloc aside)', () => {

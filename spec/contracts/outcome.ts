@@ -63,6 +63,9 @@ export const STRICT_POLICY: readonly { readonly id: string; readonly name: strin
   { id: 'D1', name: 'direct_map_maps_each_page_to_its_own_frame' },
   { id: 'D2', name: 'high_map_maps_each_page_to_its_own_frame' },
   { id: 'D3', name: 'no_executable_leaf_in_direct_map' },
+  // A direct-map page over no memory (an e820 hole, hotplug space not added): after the
+  // linear rules, since a leaf the direct map should not have at all is also what D1 names.
+  { id: 'D8', name: 'direct_map_maps_no_absent_frame' },
   { id: 'T5', name: 'no_frame_mapped_with_two_memory_types' },
   // Last so that no request refused before changes its reason.
   { id: 'D4', name: 'free_frames_mapped_only_by_their_direct_map_page' },

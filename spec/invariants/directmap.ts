@@ -12,7 +12,7 @@
 import { isKernelHalf, type Vpn } from '../address.ts';
 import type { InvariantDefinition, Witness } from '../invariant.ts';
 import type { AbstractState, FrameRun, Leaf, TlbEntry } from '../state.ts';
-import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapBase, directMapRegion, everyLeaf, framesText, hasFrameFacts, mappedBesideDirectMap, isExecutable, leafFrames, leafMeets, runText, sharedFrames } from './terms.ts';
+import { KERNEL_IMAGE_MAP, KERNEL_IMAGE_MAP_END, directMapBase, directMapRegion, everyLeaf, everyMappedRun, framesText, hasFrameFacts, mappedBesideDirectMap, isExecutable, leafFrames, leafMeets, runText, sharedFrames } from './terms.ts';
 import { inMermapRegion, uncovered, unmappedPageblockSpans } from './clients.ts';
 import { owedAt, tlbText } from './tlb.ts';
 
@@ -243,5 +243,34 @@ export const DIRECT_MAP: readonly InvariantDefinition[] = [
       'until purge_vmap_area_lazy flushes, a CPU may still cache a translation to the freed pages. The kernel accepts that ' +
       'window by design and closes it only for VM_FLUSH_RESET_PERMS areas.',
     holds: (state) => cachedFramesOf(state, (e) => !atDirectMapPage(state, e), (run) => run.use === 'free', 'a free frame cached outside its direct-map page'),
+  },
+  {
+    id: 'D8',
+    name: 'direct_map_maps_no_absent_frame',
+    family: 'D',
+    title: 'Direct map only over memory',
+    statement: 'No leaf that meets [__PAGE_OFFSET, __PAGE_OFFSET + frames) maps a frame with use absent (an e820 hole, or hot-pluggable space not added).',
+    rationale:
+      'The direct map is where the kernel reaches memory by arithmetic: a direct-map page over a hole makes __va of a ' +
+      'physical address without memory a valid kernel pointer, so a stray access reads the PCI window (MMIO, with WB ' +
+      'caching the device never allowed) or machine-checks, and a speculative prefetch through it can touch device ' +
+      'registers. Hot-removed memory must leave the direct map before it leaves the machine, or the next access to it ' +
+      'faults the machine, not the page.',
+    references: [
+      'arch/x86/mm/init_64.c (gregkh/linux 6bf94737) phys_pte_init, phys_pmd_init, phys_pud_init (entries over no E820 RAM cleared at boot), kernel_physical_mapping_remove',
+      'arch/x86/mm/init.c (gregkh/linux 213b3407) init_mem_mapping, init_range_memory_mapping (only memblock memory ranges)',
+      'mm/memory_hotplug.c arch_remove_memory, try_remove_memory',
+    ],
+    kernel: 'guarantees',
+    kernelNote:
+      'init_range_memory_mapping maps only the memblock memory ranges (E820 RAM), and at boot phys_*_init clear every ' +
+      'entry whose span meets no E820 RAM; the first megabyte is mapped whole (ISA_END_ADDRESS), its BIOS and VGA ' +
+      'ranges being reserved memory, not holes. Memory removal unmaps the direct map (kernel_physical_mapping_remove) ' +
+      'before the memory block is released.',
+    holds(state) {
+      const dm = directMapRegion(state);
+      if (dm === undefined) return [];
+      return everyMappedRun(state, (run) => run.use === 'absent', (leaf) => leafMeets(leaf, dm.vpn, dm.end), () => 'the direct map maps a frame with no memory');
+    },
   },
 ];
