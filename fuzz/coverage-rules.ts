@@ -21,6 +21,7 @@ import type { AccessOutcome, Profile } from '../spec/system.ts';
 import { leavesUnder } from '../checker/tlb.ts';
 import type { StepOutcome } from './compare.ts';
 import { LIFECYCLE_RULES, LIFECYCLE_WINDOW, completedBlock, type RanStep } from './lifecycles.ts';
+import { WORKLOAD_RULES, workloadRule } from './workload.ts';
 
 /** One step as the detectors read it. */
 export interface RuleStep {
@@ -81,6 +82,7 @@ export const COVERAGE_RULES: readonly CoverageRule[] = [
   { id: 'lifecycle-guest_memfd', says: "guest_memfd's direct-map removal of a folio: allocFrames, invalid noflush, flush" },
   { id: 'lifecycle-guest_memfd-restore', says: "guest_memfd's restore of a folio: default noflush, freeFrames" },
   { id: 'lifecycle-vm_reset_perms', says: 'vfree of a VM_FLUSH_RESET_PERMS area: noflush unmap, invalid, one flush over both, default, free' },
+  ...WORKLOAD_RULES,
 ];
 
 export const RULE_IDS: readonly string[] = COVERAGE_RULES.map((r) => r.id);
@@ -217,6 +219,8 @@ export function stepRules(s: RuleStep, history: RuleHistory): string[] {
   if (history.recent.length > LIFECYCLE_WINDOW) history.recent.shift();
   const block = completedBlock(history.recent, kernelLayout(s.before.config.levels).pageOffset);
   if (block !== undefined) out.push(block);
+  const work = workloadRule(c, ok, s.before.config.levels);
+  if (work !== undefined) out.push(work);
   const seen = new Set(out);
   return RULE_IDS.filter((id) => seen.has(id));
 }

@@ -49,8 +49,10 @@ import { kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { PAGE_KERNEL, PAGE_KERNEL_RO, INIT_MM } from '../spec/state.ts';
+import { WORKLOAD_KINDS, endWork, isWorkloadKind, startWork, type Area, type OpenWork, type WorkloadContext } from './workload.ts';
 
-export const LIFECYCLE_KINDS = ['secretmem', 'guest_memfd', 'vm_reset_perms', 'lazy_vfree_reuse', 'stale_walk', 'cpa_alias'] as const;
+/** The frame lifecycles and probes of this module, then the running kernel's workload (fuzz/workload.ts). */
+export const LIFECYCLE_KINDS = ['secretmem', 'guest_memfd', 'vm_reset_perms', 'lazy_vfree_reuse', 'stale_walk', 'cpa_alias', ...WORKLOAD_KINDS] as const;
 export type LifecycleKind = (typeof LIFECYCLE_KINDS)[number];
 
 /**
@@ -65,6 +67,10 @@ export const LIFECYCLES: { readonly [K in LifecycleKind]: { readonly kernel: str
   lazy_vfree_reuse: { kernel: 'mm/vmalloc.c vunmap_range_noflush, then vmap_try_huge_pmd over the lazily freed block', weight: 1 },
   stale_walk: { kernel: 'mm/vmalloc.c vunmap_range_noflush, then a vmap beside it (the paging-structure caches)', weight: 1 },
   cpa_alias: { kernel: 'arch/x86/mm/pat/set_memory.c set_memory_ro, cpa_process_alias, change_page_attr_set_clr (CPA_FLUSHTLB)', weight: 1 },
+  module_load: { kernel: 'kernel/module/main.c load_module, kernel/module/strict_rwx.c module_enable_text_rox / _rodata_ro / _data_nx, free_module', weight: 1 },
+  bpf_jit: { kernel: 'kernel/bpf/core.c alloc_new_pack (set_memory_rox), bpf_prog_pack_free', weight: 1 },
+  ldt_process: { kernel: 'fork, arch/x86/kernel/ldt.c write_ldt (map_ldt_struct), exit (free_ldt_pgtables, free_ldt_struct)', weight: 1 },
+  vmalloc_churn: { kernel: 'mm/vmalloc.c vmalloc, vfree, vm_unmap_aliases', weight: 1 },
 };
 
 /** The probes: blocks with no second half. */
@@ -77,6 +83,8 @@ export interface OpenLifecycle {
   readonly count: number;
   /** vm_reset_perms: the vmalloc area's first page. */
   readonly vpn?: Vpn;
+  /** A workload block's own record (fuzz/workload.ts). */
+  readonly work?: OpenWork;
 }
 
 /** What the arbitrary draws for one block: resolved by `LifecycleResolver.block`. */
@@ -136,6 +144,15 @@ export function blockFrameRuns(scenario: Scenario): { pfn: Pfn; count: number }[
  * the frames its blocks took, so frames are not shared and an ending names what its start
  * took. Deterministic: the same sketches give the same commands.
  */
+/** What the sequence offers the workload blocks: the capabilities, and the pid its next createProcess gets. */
+export interface WorkloadOffer {
+  readonly isolation: boolean;
+  readonly clients: boolean;
+  readonly nextPid: () => number;
+}
+
+const NO_WORKLOAD_CAPABILITIES: WorkloadOffer = { isolation: false, clients: false, nextPid: () => 1 };
+
 export class LifecycleResolver {
   private readonly open: OpenLifecycle[] = [];
   private readonly runs: { pfn: Pfn; count: number }[];
@@ -143,13 +160,30 @@ export class LifecycleResolver {
   private readonly vmallocStart: Vpn;
   private readonly startsFree: boolean;
   private readonly cpus: number;
+  private readonly work: WorkloadContext;
   private blocks = 0;
+  /**
+   * The workload's frames: a bump pointer over the upper half of the largest takeable run,
+   * 2M steps, so a block's areas never share a frame with another open block (the
+   * lifecycles above take theirs from the runs' starts, the clients' from their ends).
+   */
+  private readonly workZone: { readonly pfn: Pfn; readonly end: Pfn } | undefined;
+  private workNext = 0;
 
-  constructor(scenario: Scenario) {
+  constructor(scenario: Scenario, offer: WorkloadOffer = NO_WORKLOAD_CAPABILITIES) {
     ({ pageOffset: this.pageOffset, vmallocStart: this.vmallocStart } = kernelLayout(scenario.config.levels));
     this.cpus = scenario.config.cpus;
     this.runs = blockFrameRuns(scenario);
     this.startsFree = scenario.frames.some((r) => r.use === 'free');
+    const largest = this.runs.reduce<{ pfn: Pfn; count: number } | undefined>((a, r) => (a === undefined || r.count > a.count ? r : a), undefined);
+    this.workZone = largest === undefined ? undefined : { pfn: Math.ceil((largest.pfn + largest.count / 2) / 512) * 512, end: largest.pfn + largest.count };
+    this.workNext = this.workZone?.pfn ?? 0;
+    this.work = {
+      scenario, ...offer,
+      take: (count) => this.takeWorkFrames(count),
+      allocate: (pfn, count) => this.allocate(pfn, count),
+      resetPermsFree: (area) => this.resetPermsFree(area),
+    };
   }
 
   /** The lifecycles open now (for tests and for the arbitrary's bookkeeping). */
@@ -164,26 +198,45 @@ export class LifecycleResolver {
     return this.start(s);
   }
 
-  private frames(s: BlockSketch, count: number): Pfn | undefined {
+  /** Frames for a block of `count` (2M-aligned: a 2M folio or pack can be a huge leaf), by the sketch's `at`. */
+  private frames(at: number, count: number): Pfn | undefined {
     if (this.runs.length === 0) return undefined;
-    const r = this.runs[s.at % this.runs.length]!;
+    const r = this.runs[at % this.runs.length]!;
     // 2M-aligned inside the run, one stride per block: a 2M folio can be a huge leaf elsewhere.
     const first = Math.ceil(r.pfn / 512) * 512;
     const slots = Math.max(1, Math.floor((r.pfn + r.count - first - count) / FRAME_STRIDE));
-    return first + ((this.blocks + Math.floor(s.at / this.runs.length)) % slots) * FRAME_STRIDE;
+    return first + ((this.blocks + Math.floor(at / this.runs.length)) % slots) * FRAME_STRIDE;
+  }
+
+  /** The next 2M-aligned frames of the workload's zone for `count` frames; the zone wraps around when used up. */
+  private takeWorkFrames(count: number): Pfn | undefined {
+    const zone = this.workZone;
+    if (zone === undefined || zone.pfn + count > zone.end) return undefined;
+    if (this.workNext + count > zone.end) this.workNext = zone.pfn;
+    const pfn = this.workNext;
+    this.workNext += Math.ceil(count / 512) * 512;
+    return pfn;
+  }
+
+  /** The commands that hand frames to a block: with no free frame in the scenario, the allocator gets them back first. */
+  private allocate(pfn: Pfn, count: number): Command[] {
+    return [...(this.startsFree ? [] : [{ op: 'freeFrames', pfn, count } as const]), { op: 'allocFrames', pfn, count }];
   }
 
   private start(s: BlockSketch): Command[] {
     if (PROBES.has(s.kind)) return this.probe(s);
+    if (isWorkloadKind(s.kind)) {
+      this.blocks++;
+      const started = startWork(s.kind, this.work, this.blocks, s.size, s.at % this.cpus);
+      if (started === undefined) return [];
+      this.open.push({ kind: s.kind, pfn: started.open.areas[0]!.pfn, count: 0, work: started.open });
+      return started.commands;
+    }
     const count = s.kind === 'secretmem' ? 1 : s.kind === 'guest_memfd' ? FOLIO_PAGES[s.size % FOLIO_PAGES.length]! : AREA_PAGES[s.size % AREA_PAGES.length]!;
-    const pfn = this.frames(s, count);
+    const pfn = this.frames(s.at, count);
     if (pfn === undefined) return [];
     this.blocks++;
-    // No free frame in the scenario: the allocator gets these back first.
-    const alloc: Command[] = [
-      ...(this.startsFree ? [] : [{ op: 'freeFrames', pfn, count } as const]),
-      { op: 'allocFrames', pfn, count },
-    ];
+    const alloc = this.allocate(pfn, count);
     if (s.kind !== 'vm_reset_perms') {
       this.open.push({ kind: s.kind, pfn, count });
       return [
@@ -205,7 +258,7 @@ export class LifecycleResolver {
 
   /** A probe's commands, in a fresh 2M block of the vmalloc area over a fresh 2M of frames. */
   private probe(s: BlockSketch): Command[] {
-    const pfn = this.frames(s, 512);
+    const pfn = this.frames(s.at, 512);
     if (pfn === undefined) return [];
     this.blocks++;
     const v = this.vmallocStart + AREA_BASE_OFFSET + this.blocks * AREA_STRIDE;
@@ -240,19 +293,27 @@ export class LifecycleResolver {
   }
 
   private end(o: OpenLifecycle): Command[] {
-    const { pfn, count } = o;
-    const restore: Command[] = [
+    if (isWorkloadKind(o.kind)) return endWork(o.kind, this.work, o.work!);
+    if (o.kind === 'vm_reset_perms') return this.resetPermsFree({ vpn: o.vpn!, pfn: o.pfn, pages: o.count });
+    return this.restore(o.pfn, o.count);
+  }
+
+  /** set_direct_map_default_noflush, then the frames freed. */
+  private restore(pfn: Pfn, count: number): Command[] {
+    return [
       { op: 'setDirectMapDefault', pfn, count, flush: false },
       { op: 'freeFrames', pfn, count },
     ];
-    if (o.kind !== 'vm_reset_perms') return restore;
-    const area = { vpn: o.vpn!, pages: count };
-    const flush = coveringRange({ vpn: this.pageOffset + pfn, pages: count }, area);
+  }
+
+  /** vfree of a VM_FLUSH_RESET_PERMS area: vunmap without a flush, then vm_reset_perms and the free. */
+  private resetPermsFree(a: Area): Command[] {
+    const flush = coveringRange({ vpn: this.pageOffset + a.pfn, pages: a.pages }, a);
     return [
-      { op: 'unmap', root: INIT_MM, vpn: area.vpn, pages: count, flush: false },
-      { op: 'setDirectMapInvalid', pfn, count, flush: false },
+      { op: 'unmap', root: INIT_MM, vpn: a.vpn, pages: a.pages, flush: false },
+      { op: 'setDirectMapInvalid', pfn: a.pfn, count: a.pages, flush: false },
       { op: 'flush', vpn: flush.vpn, pages: flush.pages },
-      ...restore,
+      ...this.restore(a.pfn, a.pages),
     ];
   }
 }

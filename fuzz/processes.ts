@@ -24,14 +24,14 @@ const RECENT = 8;
 
 export class ProcessBelief {
   private readonly live: number[] = [];
-  private nextPid = 1;
+  private next = 1;
   private readonly userRecent: Vpn[] = [];
   /** The first frame of the last LDT set, for EBUSY. */
   lastLdt: Pfn | undefined;
 
   /** After a command: what it did to the process set and the user addresses, if it succeeded. */
   note(c: Command): void {
-    if (c.op === 'createProcess') this.live.push(this.nextPid++);
+    if (c.op === 'createProcess') this.live.push(this.next++);
     if (c.op === 'exitProcess') {
       const i = this.live.indexOf(c.pid);
       if (i >= 0) this.live.splice(i, 1);
@@ -43,6 +43,11 @@ export class ProcessBelief {
     }
   }
 
+  /** The pid the next createProcess is believed to get. */
+  get nextPid(): number {
+    return this.next;
+  }
+
   /** Whether the belief has a live process. */
   anyAlive(): boolean {
     return this.live.length > 0;
@@ -50,7 +55,7 @@ export class ProcessBelief {
 
   /** A pid: mostly a live one; one draw in four the next one, which does not exist yet (ENOENT). */
   pid(pick: number): number {
-    if (this.live.length === 0 || pick % 4 === 3) return this.nextPid;
+    if (this.live.length === 0 || pick % 4 === 3) return this.next;
     return this.live[pick % this.live.length]!;
   }
 
