@@ -15,6 +15,7 @@ import { PAGES, kernelLayout, type PageSize, type Pfn, type Vpn } from './addres
 import type { Command } from './commands.ts';
 import { PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, type FrameRun, type FrameUse, type SystemConfig } from './state.ts';
 import type { SystemSetup } from './system.ts';
+import { x86Scenario } from './x86-64.ts';
 
 export interface Scenario extends SystemSetup {
   readonly name: string;
@@ -218,6 +219,11 @@ export const SCENARIOS: Readonly<Record<string, () => Scenario>> = {
     name: 'kernel-high-tables',
     description: 'the kernel scenario with its table pool above 4 GiB (pfn 0x100000 and up): table entries hold PFNs in their high word',
   }),
+  // The real machine (spec/x86-64.ts): 16 GiB of a PC's memory booted as Linux boots it.
+  'x86-64': () => x86Scenario(),
+  'x86-64-5level': () => ({ ...x86Scenario({ levels: 5 }), name: 'x86-64-5level' }),
+  // At scale: 64 GiB and 10,000 boot-time vmalloc areas.
+  'x86-64-64g': () => ({ ...x86Scenario({ ramGiB: 64, vmallocAreas: 10_000 }), name: 'x86-64-64g' }),
 };
 
 /**
