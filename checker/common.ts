@@ -320,22 +320,60 @@ function touchedFrames(state: AbstractState, scope: CheckScope): FrameInterval[]
 const isDirectMapLeaf = (leaf: Leaf, base: Vpn): boolean => leaf.vpn - leaf.pfn === base;
 
 /**
- * Leaves that are not the linear direct map (image, vmalloc, fixmap, ...): usually a
- * small minority, found by one pass per state. A direct-map leaf of a frame is found
- * by address instead, so a scoped alias lookup never scans the whole map.
+ * A root's leaves that are not direct-map pages (vpn - pfn is not the direct-map base)
+ * and map a frame of the sorted, disjoint intervals, in vpn order, each once; undefined
+ * when the lookup no longer describes the root (its system changed since), and the
+ * checks then scan. A system that indexes its leaves by frame attaches one to a root it
+ * hands out (the model does, model/frame-index.ts), so the alias closure of a scope costs
+ * the aliases of its frames instead of a pass over every leaf.
  */
-const otherLeavesCache = new WeakMap<AbstractState, readonly Mapping[]>();
+export type OtherLeavesLookup = (touched: readonly FrameInterval[]) => readonly Leaf[] | undefined;
 
-function otherLeaves(state: AbstractState): readonly Mapping[] {
-  let list = otherLeavesCache.get(state);
+const otherLeavesLookups = new WeakMap<AbstractRoot, OtherLeavesLookup>();
+
+/** `root`, with `lookup` as the answer to which of its leaves outside the direct map meet some frames. */
+export function withOtherLeavesLookup<R extends AbstractRoot>(root: R, lookup: OtherLeavesLookup): R {
+  otherLeavesLookups.set(root, lookup);
+  return root;
+}
+
+/**
+ * `derived`, a root made from `root` by taking its leaves `removed` out and putting
+ * `added` in, with root's lookup (when it has one) carried over to it.
+ */
+export function withLookupOf<R extends AbstractRoot>(root: AbstractRoot, derived: R, removed: ReadonlySet<Leaf>, added: readonly Leaf[], base: Vpn): R {
+  const lookup = otherLeavesLookups.get(root);
+  if (lookup === undefined) return derived;
+  const others = added.filter((leaf) => !isDirectMapLeaf(leaf, base));
+  return withOtherLeavesLookup(derived, (touched) => {
+    const found = lookup(touched)?.filter((leaf) => !removed.has(leaf));
+    return found?.concat(others.filter((leaf) => leafIntersectsAny(touched, leaf))).sort((a, b) => a.vpn - b.vpn);
+  });
+}
+
+/**
+ * Leaves that are not the linear direct map (image, vmalloc, fixmap, ...): usually a
+ * small minority, found by one pass per state and root. A direct-map leaf of a frame is
+ * found by address instead, so a scoped alias lookup never scans the whole map.
+ */
+const otherLeavesCache = new WeakMap<AbstractState, Map<AbstractRoot, readonly Leaf[]>>();
+
+function otherLeavesOf(state: AbstractState, root: AbstractRoot): readonly Leaf[] {
+  let byRoot = otherLeavesCache.get(state);
+  if (byRoot === undefined) otherLeavesCache.set(state, (byRoot = new Map()));
+  let list = byRoot.get(root);
   if (list === undefined) {
-    const out: Mapping[] = [];
     const base = directMapBase(state);
-    for (const root of state.roots) for (const leaf of root.leaves) if (!isDirectMapLeaf(leaf, base)) out.push({ root, leaf });
-    otherLeavesCache.set(state, out);
-    list = out;
+    list = root.leaves.filter((leaf) => !isDirectMapLeaf(leaf, base));
+    byRoot.set(root, list);
   }
   return list;
+}
+
+/** The leaves of `root` outside the direct map that map a frame of `touched`, in vpn order: by the root's lookup, else by a pass. */
+function otherLeavesMeeting(state: AbstractState, root: AbstractRoot, touched: readonly FrameInterval[]): readonly Leaf[] {
+  const found = otherLeavesLookups.get(root)?.(touched);
+  return found ?? otherLeavesOf(state, root).filter((leaf) => leafIntersectsAny(touched, leaf));
 }
 
 function aliasClosure(state: AbstractState, scope: CheckScope): Mapping[] {
@@ -357,9 +395,7 @@ function aliasClosure(state: AbstractState, scope: CheckScope): Mapping[] {
       }
     }
   }
-  for (const m of otherLeaves(state)) {
-    if (leafIntersectsAny(touched, m.leaf)) out.push(m);
-  }
+  for (const root of state.roots) for (const leaf of otherLeavesMeeting(state, root, touched)) out.push({ root, leaf });
   return out;
 }
 

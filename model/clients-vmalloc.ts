@@ -9,13 +9,15 @@ import { vpnSpan, type Pfn, type Vpn } from '../spec/address.ts';
 import { lazyMaxPages, type VmallocArea } from '../spec/clients.ts';
 import { directMapVpn, policyError, validateVfree, validateVmalloc, type MutatingOp } from '../spec/contracts/index.ts';
 import { fail, OK, type Result } from '../spec/errors.ts';
+import { directMapBase } from '../spec/invariants/terms.ts';
 import { INIT_MM, PAGE_KERNEL, type AbstractState, type Leaf } from '../spec/state.ts';
 import type { VmallocOptions } from '../spec/system.ts';
+import { withLookupOf } from '../checker/common.ts';
 import { err, steps, type ClientDraft, type ClientsHost } from './clients-host.ts';
 import { areaMeeting, holdersOf, insertByVpn, lazyPages, liveAreaAt, purgeRange, retire, type Range } from './clients-state.ts';
 import { pagesWithEntry, type Entries } from './entries.ts';
 import { runsOfUse, setFrameUse, setNoDirectMap } from './frames.ts';
-import { always, intersecting, leafEnd, removeInside, splitAtEdges } from './leaves.ts';
+import { always, intersecting, leafEnd, removeInside, replace, splitAtEdges } from './leaves.ts';
 import { firstPolicyBreak } from './policy.ts';
 import { flushTlbRange } from './tlb.ts';
 
@@ -46,12 +48,22 @@ const FREE_RULES: ReadonlySet<string> = new Set(['D4', 'D6', 'D7', 'C1']);
  */
 function freedView(s: AbstractState, area: VmallocArea): AbstractState {
   const [root0, ...rest] = s.roots;
-  const cut = (list: readonly Leaf[]): Leaf[] => removeInside(splitAtEdges(list, area.vpn, area.pages, always), area.vpn, area.pages);
-  const nonPresent = cut(root0!.nonPresent ?? []);
+  // The entries meeting the area, cut there, put back in one copy of the list.
+  const cut = (list: readonly Leaf[]): { list: Leaf[]; removed: Set<Leaf>; added: Leaf[] } => {
+    const [lo, hi] = intersecting(list, area.vpn, area.pages);
+    const met = list.slice(lo, hi);
+    const left = removeInside(splitAtEdges(met, area.vpn, area.pages, always), area.vpn, area.pages);
+    const before = new Set(met);
+    const after = new Set(left);
+    return { list: replace(list, lo, hi, left), removed: new Set(met.filter((l) => !after.has(l))), added: left.filter((l) => !before.has(l)) };
+  };
+  const leaves = cut(root0!.leaves);
+  const nonPresent = cut(root0!.nonPresent ?? []).list;
   const freed = setFrameUse(s.frames, area.pfn, area.pages, 'free');
+  const view = { ...root0!, leaves: leaves.list, ...(nonPresent.length > 0 ? { nonPresent } : {}) };
   return {
     ...s,
-    roots: [{ ...root0!, leaves: cut(root0!.leaves), ...(nonPresent.length > 0 ? { nonPresent } : {}) }, ...rest],
+    roots: [withLookupOf(root0!, view, leaves.removed, leaves.added, directMapBase(s)), ...rest],
     frames: area.resetPerms ? setNoDirectMap(freed, area.pfn, area.pages, false) : freed,
     tlb: flushTlbRange(s.tlb, area.vpn, area.pages),
   };

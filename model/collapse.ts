@@ -25,6 +25,17 @@ function collapseAt(leaves: readonly Leaf[], vpn: Vpn, size: '2M' | '1G'): Leaf[
 }
 
 /**
+ * The pages collapseRange(features, leaves, vpn, pages) reads: the 2M blocks meeting the
+ * range, and with GB pages the 1G blocks around them (none without PSE).
+ */
+export function collapseSpan(features: CpuFeatures, vpn: Vpn, pages: number): { readonly vpn: Vpn; readonly pages: number } {
+  if (!features.pse) return { vpn, pages };
+  const block = PAGES[features.gbpages ? '1G' : '2M'];
+  const from = vpn - (vpn % block);
+  return { vpn: from, pages: Math.ceil((vpn + pages) / block) * block - from };
+}
+
+/**
  * A protect's collapse (CPA_COLLAPSE, set_memory_rox; both profiles state the same rule):
  * cpa_collapse_large_pages over the 2M blocks from the one containing vpn while they
  * start below vpn+pages, in order. collapse_large_pages needs B's 2M entry to be a PTE

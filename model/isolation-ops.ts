@@ -13,13 +13,13 @@ import {
 } from '../spec/contracts/isolation.ts';
 import { fail, OK, ok, type PtError, type Result } from '../spec/errors.ts';
 import { LDT_SLOT_PAGES, ldtSlotVpn, processRootIds } from '../spec/roots.ts';
-import type { AbstractState, FrameRun, Leaf, Prot, RootId, SystemConfig } from '../spec/state.ts';
+import type { FrameRun, Leaf, Prot, RootId, SystemConfig } from '../spec/state.ts';
 import type { CloneLevel, IsolationOps, KernelEvent, ProcessRoots, Profile } from '../spec/system.ts';
 import { firstFrameNot } from './frames.ts';
 import { asiCopies, cloneUnits, isolationTables, keptRoot2Tables, replaceUnits, slotsOf, type IsolationState, type Process } from './isolation.ts';
 import { always, insertLeaves, makeLeaf, mappedPages, removeInside, splitAtEdges } from './leaves.ts';
 import { placeLeaves } from './placement.ts';
-import { firstPolicyBreak } from './policy.ts';
+import type { PolicyBreak } from './policy.ts';
 import { applyProtChange } from './protect.ts';
 import { mergeFlushRanges } from './tlb.ts';
 
@@ -31,6 +31,7 @@ interface Range {
 /** What an isolation operation would leave: the capability's state, and init_mm's leaves and the frames where it changes them. */
 export interface IsolationNext {
   readonly iso: IsolationState;
+  /** init_mm leaves that replace the ones at their vpns, each over the same pages (linux's _PAGE_GLOBAL on what pti_clone_pgtable clones). */
   readonly init?: readonly Leaf[];
   readonly frames?: readonly FrameRun[];
   readonly events?: readonly KernelEvent[];
@@ -43,8 +44,8 @@ export interface IsolationHost {
   iso(): IsolationState;
   initLeaves(): readonly Leaf[];
   frames(): readonly FrameRun[];
-  /** The abstract state with the parts of `next` in place: the candidate the policy judges. */
-  stateWith(next: IsolationNext): AbstractState;
+  /** The first strict-policy break (model/policy.ts firstPolicyBreak) of the state with the parts of `next` in place, within the scopes. */
+  policyBreak(next: IsolationNext, scopes: readonly Range[]): PolicyBreak | null;
   /** The tables init_mm holds now (footprint, kept and pending). */
   initTables(): number;
   apply(next: IsolationNext): void;
@@ -78,9 +79,7 @@ export class IsolationModel implements IsolationOps {
     }
     // Linux sets _PAGE_GLOBAL on the kernel's leaf and on its copy, and flushes nothing.
     const global = (l: Leaf): Leaf => makeLeaf(l.vpn, l.pfn, l.size, { ...l.prot, global: true });
-    const sources = new Set(copy.sources.map((l) => l.vpn));
-    const init = this.host.initLeaves().map((l) => (sources.has(l.vpn) ? global(l) : l));
-    return this.commit('ptiClone', { iso: { ...iso, root1: replaceUnits(iso.root1, copy.units, copy.leaves.map(global)) }, init }, units);
+    return this.commit('ptiClone', { iso: { ...iso, root1: replaceUnits(iso.root1, copy.units, copy.leaves.map(global)) }, init: copy.sources.map(global) }, units);
   }
 
   asiMap(vpn: Vpn, pages: number): Result<void> {
@@ -190,7 +189,7 @@ export class IsolationModel implements IsolationOps {
   private commit(op: MutatingOp | null, next: IsolationNext, scopes: readonly Range[], after: () => void = () => {}): Result<void> {
     const { config, profile } = this.host;
     if (profile === 'strict' && op !== null && scopes.length > 0) {
-      const broken = firstPolicyBreak(this.host.stateWith(next), scopes);
+      const broken = this.host.policyBreak(next, scopes);
       if (broken !== null) return { ok: false, error: policyError(op, broken.id, broken.where) };
     }
     const needed = this.host.initTables() + isolationTables(config.levels, next.iso);

@@ -1,6 +1,7 @@
 /**
- * The model's map of one root: a sorted array of disjoint leaves, never mutated (every
- * operation builds a new array, so a refused operation simply drops its candidate).
+ * The model's map of one root: a sorted array of disjoint leaves. These functions never
+ * mutate their input (each builds a new array); init_mm's operations run them on the
+ * window of entries they touch, which model/entry-store.ts splices back.
  */
 import { PAGES, type PageSize, type Pfn, type Vpn } from '../spec/address.ts';
 import { splitLeaf } from './hugepage.ts';
@@ -28,12 +29,22 @@ function firstEndingAfter(leaves: readonly Leaf[], vpn: Vpn): number {
   return lo;
 }
 
-/** [lo, hi): the indices of the leaves intersecting [vpn, vpn+pages). */
+/** Index of the first leaf starting at or after vpn (binary search). */
+function firstStartingFrom(leaves: readonly Leaf[], vpn: Vpn): number {
+  let lo = 0;
+  let hi = leaves.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (leaves[mid]!.vpn < vpn) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** [lo, hi): the indices of the leaves intersecting [vpn, vpn+pages), by two binary searches (a range may hold many). */
 export function intersecting(leaves: readonly Leaf[], vpn: Vpn, pages: number): [number, number] {
   const lo = firstEndingAfter(leaves, vpn);
-  let hi = lo;
-  while (hi < leaves.length && leaves[hi]!.vpn < vpn + pages) hi++;
-  return [lo, hi];
+  return [lo, Math.max(lo, firstStartingFrom(leaves, vpn + pages))];
 }
 
 export function findLeaf(leaves: readonly Leaf[], vpn: Vpn): Leaf | undefined {

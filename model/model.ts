@@ -1,10 +1,11 @@
 /**
  * The reference model: the operations of spec/system.ts on the abstract state itself,
  * written the obvious way. Each operation runs the trusted argument validator of
- * spec/contracts, then the state checks, builds the candidate state functionally, refuses
- * it with EPERM if it breaks a strict-policy invariant (model/policy.ts) or ENOMEM if it
- * needs more tables than the pool holds, and only then commits, so a failed operation
- * changes nothing. Every other decision (leaf sizes, the split rule, aliases, TLBs,
+ * spec/contracts, then the state checks, builds the candidate state functionally (on the
+ * window of init_mm's entries it can change, model/entry-store.ts, so that it costs what
+ * it touches), refuses it with EPERM if it breaks a strict-policy invariant
+ * (model/policy.ts) or ENOMEM if it needs more tables than the pool holds, and only then
+ * commits, so a failed operation changes nothing (the store takes its edit back). Every other decision (leaf sizes, the split rule, aliases, TLBs,
  * paging-structure caches, obligations, table lifetime, frame lifecycle) is the model's
  * own, in the modules beside this one. Under linux, unmap is vunmap_range
  * (model/vunmap.ts) and emptied tables are kept, not freed (model/tables.ts, `kept` below).
@@ -20,9 +21,8 @@ import {
 } from '../spec/contracts/index.ts';
 import { kernelImage, TLB_SINGLE_PAGE_FLUSH_CEILING, type KernelImage } from '../spec/contracts/linux.ts';
 import { fail, OK, ok, type Errno, type PtError, type Result } from '../spec/errors.ts';
-import { tableFootprint } from '../spec/footprint.ts';
 import {
-  INIT_MM, PAGE_KERNEL, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type Prot, type RootId,
+  INIT_MM, PAGE_KERNEL, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type Leaf, type Prot, type RootId,
   type SystemConfig, type TlbEntry, type WalkCacheEntry,
 } from '../spec/state.ts';
 import type {
@@ -30,18 +30,20 @@ import type {
   SystemSetup, Translation,
 } from '../spec/system.ts';
 import { rootView } from '../spec/roots.ts';
+import { withOtherLeavesLookup, type OtherLeavesLookup } from '../checker/common.ts';
 import { ClientsModel } from './clients.ts';
 import type { ClientDraft, ClientPolicyOp, ClientsHost } from './clients-host.ts';
 import { dropStale, holdersOf } from './clients-state.ts';
-import { collapseRange } from './collapse.ts';
+import { collapseRange, collapseSpan } from './collapse.ts';
 import { Cpa, type Masks } from './cpa.ts';
 import { cpaWindow } from './cpa-window.ts';
 import { changeEntries, entriesMeeting, pagesWithEntry, type Entries } from './entries.ts';
+import { EntryStore, type Applied, type Range, type Window, type WindowEdit } from './entry-store.ts';
 import { EMPTY_ISOLATION, isolationRoots, isolationTables, tablesOwner, type IsolationState } from './isolation.ts';
-import { IsolationModel, type IsolationHost, type IsolationNext } from './isolation-ops.ts';
+import { IsolationModel, type IsolationHost } from './isolation-ops.ts';
 import { firstFrameNot, hasMemtype, normalizeFrames, setFrameUse, setMemtype, setNoDirectMap } from './frames.ts';
 import { collapseBlock, collapseRefusal, splitLeaf } from './hugepage.ts';
-import { always, findLeaf, insertLeaves, intersecting, leafEnd, makeLeaf, mappedPages, mergeLeaves, removeInside, replace, splitAtEdges, takeInside } from './leaves.ts';
+import { always, findLeaf, insertLeaves, leafEnd, makeLeaf, mappedPages, mergeLeaves, removeInside, splitAtEdges, takeInside } from './leaves.ts';
 import { memtypePlan, trackedFrames } from './memtype.ts';
 import { placeLeaves } from './placement.ts';
 import { firstPolicyBreak } from './policy.ts';
@@ -53,21 +55,16 @@ import {
 import { vunmap } from './vunmap.ts';
 import { dropCpu, fillWalkCache, unlinkTables, walkStart } from './walkcache.ts';
 
-interface Range {
-  readonly vpn: Vpn;
-  readonly pages: number;
-}
-
 /** What an operation would produce, before policy and memory decide. */
 interface Candidate {
-  readonly leaves: readonly Leaf[];
-  /** The non-present entries after it; absent: unchanged. */
-  readonly nonPresent?: readonly Leaf[];
+  /** The entries of init_mm the operation can change, cut out (model/entry-store.ts), and what they become. */
+  readonly window: Window;
+  readonly next: WindowEdit;
   /**
-   * The leaves ENOMEM is judged on when they are not the result's: a strict protect's
-   * state before its collapse (which only frees tables).
+   * The window's entries ENOMEM is judged on when they are not the result's: a strict
+   * protect's before its collapse (which only frees tables).
    */
-  readonly peak?: readonly Leaf[];
+  readonly peak?: WindowEdit;
   readonly frames?: readonly FrameRun[];
   /**
    * Ranges flushed on all CPUs before the operation returns: merged where they overlap
@@ -89,10 +86,12 @@ interface Candidate {
    */
   readonly deferFrees?: Range;
   /**
-   * Linux: the tables that become kept (empty but allocated: a vunmap) and those that stop
-   * being kept (reused or freed by a map). Each `add` is not kept now, each `drop` is.
+   * Linux: the tables that become kept (empty but allocated) and those that stop being
+   * kept (reused or freed by a map). Each `add` is not kept now, each `drop` is; the
+   * tables of the `removed` entries (a vunmap's, a clear's) that no entry needs once the
+   * result is in become kept too.
    */
-  readonly kept?: { readonly add: readonly TableId[]; readonly drop: readonly TableId[] };
+  readonly kept?: { readonly add: readonly TableId[]; readonly drop: readonly TableId[]; readonly removed?: readonly Leaf[] };
   /** Linux vunmap: no ENOMEM (it allocates nothing, and frees nothing either). */
   readonly noEnomem?: true;
   /** What the kernel prints when the operation commits. */
@@ -104,9 +103,13 @@ const err = (e: PtError): Result<never> => ({ ok: false, error: e });
 export class Model implements PageTableSystem {
   readonly config: SystemConfig;
   readonly profile: Profile;
-  private leaves: readonly Leaf[] = [];
-  /** Non-present entries that keep a frame (set_memory_np; under linux also set_direct_map_invalid): disjoint from the leaves. */
-  private nonPresent: readonly Leaf[] = [];
+  /**
+   * init_mm's entries: the leaves and the non-present entries that keep a frame
+   * (set_memory_np; under linux also set_direct_map_invalid), disjoint from the leaves,
+   * with their table counts (the radix footprint, without the pending tables) and the
+   * frame index of the leaves outside the direct map (model/entry-store.ts).
+   */
+  private store: EntryStore;
   /** What the kernel printed since takeEvents, and the once-per-boot warnings already printed. */
   private events: KernelEvent[] = [];
   private printedOnce: ReadonlySet<KernelEvent['kind']> = new Set();
@@ -118,8 +121,6 @@ export class Model implements PageTableSystem {
   private pendingFlush: readonly FlushObligation[] = [];
   /** Tables unlinked by a `_noflush` removal, not reusable until a flush meets them. */
   private pendingTables: readonly PendingTable[] = [];
-  /** The radix footprint of `leaves` (without the pending tables). */
-  private footprint: number;
   /**
    * Linux: the tables that exist though no entry needs them (a vunmap emptied them and
    * the kernel keeps them), disjoint from the footprint's tables; always empty under
@@ -133,6 +134,8 @@ export class Model implements PageTableSystem {
   private unjudged = false;
   /** The isolation capability's roots and processes (model/isolation.ts); undefined without it. */
   private iso: IsolationState | undefined;
+  /** The roots and tables of `iso`, computed once per isolation state (it is immutable). */
+  private isoDerived: { readonly iso: IsolationState; readonly roots: AbstractRoot[]; readonly tables: number } | undefined;
   readonly isolation?: IsolationOps;
   /** The clients' bookkeeping (spec/clients.ts), in canonical order. */
   private clientState: ClientState;
@@ -143,7 +146,7 @@ export class Model implements PageTableSystem {
     this.profile = setup.profile ?? 'strict';
     this.frames = normalizeFrames(setup.frames);
     this.image = kernelImage(this.config, this.frames);
-    this.footprint = tableFootprint(this.config.levels, this.leaves);
+    this.store = new EntryStore(this.config.levels);
     if (setup.isolation === true) {
       this.iso = EMPTY_ISOLATION;
       this.isolation = new IsolationModel(this.isolationHost());
@@ -152,19 +155,17 @@ export class Model implements PageTableSystem {
     this.clients = new ClientsModel(this.clientsHost());
   }
 
-  /** An independent copy (the state is immutable arrays, so copying shares them). */
+  /** An independent copy (the state is immutable arrays, so copying shares them; the entry store copies on write). */
   clone(): Model {
     const copy = new Model({ config: this.config, frames: this.frames, profile: this.profile, isolation: this.iso !== undefined });
     copy.iso = this.iso;
-    copy.leaves = this.leaves;
-    copy.nonPresent = this.nonPresent;
+    copy.store = this.store.clone();
     copy.events = [...this.events];
     copy.printedOnce = this.printedOnce;
     copy.tlb = this.tlb;
     copy.walkCache = this.walkCache;
     copy.pendingFlush = this.pendingFlush;
     copy.pendingTables = this.pendingTables;
-    copy.footprint = this.footprint;
     copy.kept = new Set(this.kept);
     copy.clientState = this.clientState;
     return copy;
@@ -173,8 +174,7 @@ export class Model implements PageTableSystem {
   /** Every part of the state taken from `m`, a copy an operation's steps ran on (model/clients-host.ts). */
   private adopt(m: Model): void {
     this.iso = m.iso;
-    this.leaves = m.leaves;
-    this.nonPresent = m.nonPresent;
+    this.store = m.store;
     this.events = m.events;
     this.printedOnce = m.printedOnce;
     this.frames = m.frames;
@@ -182,7 +182,6 @@ export class Model implements PageTableSystem {
     this.walkCache = m.walkCache;
     this.pendingFlush = m.pendingFlush;
     this.pendingTables = m.pendingTables;
-    this.footprint = m.footprint;
     this.kept = m.kept;
     this.clientState = m.clientState;
   }
@@ -201,7 +200,8 @@ export class Model implements PageTableSystem {
     const owed = this.profile === 'strict' ? this.pendingFlush.filter((o) => o.vpn < vpn + pages && vpn < o.vpn + o.pages) : [];
     const flush = [...leaving.flushAt.map((at) => ({ vpn: at, pages: 1 })), ...owed.map((o) => ({ vpn: o.vpn, pages: o.pages }))];
     const kept = this.profile === 'linux' ? { kept: { add: [], drop: leaving.drop } } : {};
-    return this.commit('map', { leaves: insertLeaves(this.leaves, added), flush, touched: [{ vpn, pages }], ...kept });
+    const w = this.store.window([{ vpn, pages }]);
+    return this.commit('map', { window: w, next: { leaves: insertLeaves(w.entries.leaves, added) }, flush, touched: [{ vpn, pages }], ...kept });
   }
 
   unmap(root: RootId, vpn: Vpn, pages: number, opts: FlushOptions = { flush: true }): Result<void> {
@@ -211,17 +211,18 @@ export class Model implements PageTableSystem {
     const range = { vpn, pages };
     // vunmap_range flushes the range; vunmap_range_noflush leaves it owed instead.
     const flushed = opts.flush ? { flush: [range] } : { flush: [], owe: { ...range, reason: 'unmap' } };
+    const w = this.store.window([range]);
     if (this.profile === 'linux') {
       // vunmap_range: every entry meeting the range goes whole; its emptied tables are
       // kept, still linked, so nothing goes pending and no cached table entry is unlinked.
-      const v = vunmap(this.leaves, this.nonPresent, vpn, pages);
-      const add = newlyKept(this.config.levels, v.removed, [v.leaves, v.nonPresent]);
-      return this.commit('unmap', { leaves: v.leaves, nonPresent: v.nonPresent, ...flushed, touched: [range], kept: { add, drop: [] }, noEnomem: true, events: v.events });
+      const v = vunmap(w.entries.leaves, w.entries.nonPresent, vpn, pages);
+      const next = { leaves: v.leaves, nonPresent: v.nonPresent };
+      return this.commit('unmap', { window: w, next, ...flushed, touched: [range], kept: { add: [], drop: [], removed: v.removed }, noEnomem: true, events: v.events });
     }
-    const leaves = removeInside(splitAtEdges(this.leaves, vpn, pages, always), vpn, pages);
-    const nonPresent = removeInside(splitAtEdges(this.nonPresent, vpn, pages, always), vpn, pages);
+    const cut = (list: readonly Leaf[]): Leaf[] => removeInside(splitAtEdges(list, vpn, pages, always), vpn, pages);
+    const next = { leaves: cut(w.entries.leaves), nonPresent: cut(w.entries.nonPresent) };
     // Without the flush, the tables it empties wait for one.
-    return this.commit('unmap', { leaves, nonPresent, ...flushed, touched: [range], ...(opts.flush ? {} : { deferFrees: range }) });
+    return this.commit('unmap', { window: w, next, ...flushed, touched: [range], ...(opts.flush ? {} : { deferFrees: range }) });
   }
 
   protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
@@ -230,21 +231,22 @@ export class Model implements PageTableSystem {
     if (this.profile === 'linux') return this.setMemory(vpn, pages, change, opts);
     const before = this.entries();
     if (pagesWithEntry(before, vpn, pages) < pages) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} has no entry`);
-    let next = changeEntries(before, vpn, pages, change);
+    // Every entry carries a frame, present or not, so both kinds have aliases.
+    const aliases = opts.alias === true ? aliasRanges(this.config, entriesMeeting(before, vpn, pages), vpn, pages) : [];
+    const own = opts.collapse === true ? collapseSpan(this.config.features, vpn, pages) : { vpn, pages };
+    const w = this.store.window([own, ...aliases]);
+    let next = changeEntries(w.entries, vpn, pages, change);
     const flush: Range[] = [{ vpn, pages }];
-    if (opts.alias === true) {
-      // Every entry carries a frame, present or not, so both kinds have aliases.
-      const alias = aliasChange(change);
-      for (const r of aliasRanges(this.config, entriesMeeting(before, vpn, pages), vpn, pages)) {
-        next = changeEntries(next, r.vpn, r.pages, alias);
-        flush.push(r);
-      }
+    const alias = aliasChange(change);
+    for (const r of aliases) {
+      next = changeEntries(next, r.vpn, r.pages, alias);
+      flush.push(r);
     }
-    if (opts.collapse !== true) return this.commit('protect', { ...next, flush, touched: flush });
+    if (opts.collapse !== true) return this.commit('protect', { window: w, next, flush, touched: flush });
     // Strict collapses whether or not the change wrote anything (spec/contracts/protect.ts).
     const collapsed = collapseRange(this.config.features, next.leaves, vpn, pages);
     const all = flush.concat(collapsed.blocks);
-    return this.commit('protect', { leaves: collapsed.leaves, nonPresent: next.nonPresent, peak: next.leaves, flush: all, touched: all });
+    return this.commit('protect', { window: w, next: { leaves: collapsed.leaves, nonPresent: next.nonPresent }, peak: next, flush: all, touched: all });
   }
 
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
@@ -255,12 +257,13 @@ export class Model implements PageTableSystem {
     // Only a present leaf is a direct-map page to invalidate: a non-present entry
     // (set_memory_np) maps nothing, so it is ENOENT like a hole. Every page then has a
     // leaf, so no non-present entry lies in the range.
-    if (mappedPages(this.leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} has no present direct-map page`);
-    const leaves = removeInside(splitAtEdges(this.leaves, dm.vpn, count, always), dm.vpn, count);
+    if (mappedPages(this.entries().leaves, dm.vpn, count) < count) return fail('ENOENT', 'pfn', `a frame of ${pfnSpan(pfn, count)} has no present direct-map page`);
+    const w = this.store.window([dm]);
+    const leaves = removeInside(splitAtEdges(w.entries.leaves, dm.vpn, count, always), dm.vpn, count);
     const frames = setNoDirectMap(this.frames, pfn, count, true);
     // Marking the frames noDirectMap can make their other mappings illegal: the scope of
     // their direct-map pages brings every alias of them into the check.
-    const next = { leaves, frames, touched: [dm], ...(opts.flush ? {} : { deferFrees: dm }) };
+    const next = { window: w, next: { leaves }, frames, touched: [dm], ...(opts.flush ? {} : { deferFrees: dm }) };
     return this.commit('setDirectMapInvalid', flushOrOwe(next, dm, opts, 'setDirectMapInvalid'));
   }
 
@@ -274,31 +277,32 @@ export class Model implements PageTableSystem {
     const added = Array.from({ length: count }, (_, i) => makeLeaf(dm.vpn + i, pfn + i, '4K', PAGE_KERNEL));
     const frames = setNoDirectMap(this.frames, pfn, count, false);
     // Clearing noDirectMap cannot make a mapping illegal: only the new pages need a look.
-    return this.commit('setDirectMapDefault', flushOrOwe({ leaves: insertLeaves(this.leaves, added), frames, touched: [dm] }, dm, opts, 'setDirectMapDefault'));
+    const w = this.store.window([dm]);
+    return this.commit('setDirectMapDefault', flushOrOwe({ window: w, next: { leaves: insertLeaves(w.entries.leaves, added) }, frames, touched: [dm] }, dm, opts, 'setDirectMapDefault'));
   }
 
   split(root: RootId, vpn: Vpn): Result<void> {
     const bad = validateSplit(this.config, root, vpn);
     if (bad) return err(bad);
-    const leaf = findLeaf(this.leaves, vpn);
+    const leaf = findLeaf(this.entries().leaves, vpn);
     if (leaf === undefined) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not mapped`);
     if (leaf.size === '4K') return fail('EINVAL', 'vpn', `${vpnToHex(vpn)} is mapped by a 4K leaf, which cannot split`);
-    const [lo, hi] = intersecting(this.leaves, leaf.vpn, PAGES[leaf.size]);
     const range = { vpn: leaf.vpn, pages: PAGES[leaf.size] };
-    return this.commit('split', { leaves: replace(this.leaves, lo, hi, splitLeaf(leaf)), flush: [range], touched: [range] });
+    // The window's leaves are the leaf itself: no other entry meets its pages.
+    return this.commit('split', { window: this.store.window([range]), next: { leaves: splitLeaf(leaf) }, flush: [range], touched: [range] });
   }
 
   collapse(root: RootId, vpn: Vpn, size: '2M' | '1G'): Result<void> {
     const bad = validateCollapse(this.config, root, vpn, size);
     if (bad) return err(bad);
     const block = collapseBlock(vpn, size);
-    if (mappedPages(this.leaves, block.vpn, block.pages) < block.pages) return fail('ENOENT', 'vpn', `part of the ${size} block at ${vpnToHex(block.vpn)} is not mapped`);
-    const [lo, hi] = intersecting(this.leaves, block.vpn, block.pages);
-    const inside = this.leaves.slice(lo, hi);
+    if (mappedPages(this.entries().leaves, block.vpn, block.pages) < block.pages) return fail('ENOENT', 'vpn', `part of the ${size} block at ${vpnToHex(block.vpn)} is not mapped`);
+    const w = this.store.window([block]);
+    const inside = w.entries.leaves;
     const refusal = collapseRefusal(inside, size);
     if (refusal !== null) return fail('EINVAL', 'vpn', `cannot collapse the ${size} block at ${vpnToHex(block.vpn)}: ${refusal}`);
     const one = makeLeaf(block.vpn, inside[0]!.pfn, size, inside[0]!.prot);
-    return this.commit('collapse', { leaves: replace(this.leaves, lo, hi, [one]), flush: [block], touched: [block] });
+    return this.commit('collapse', { window: w, next: { leaves: [one] }, flush: [block], touched: [block] });
   }
 
   translate(root: RootId, vpn: Vpn): Result<Translation> {
@@ -379,7 +383,7 @@ export class Model implements PageTableSystem {
       // into the scoped checks (D4); D6 looks at the frames and D7 at every TLB entry; the
       // stale mermap allocations and lazy areas holding them are where C1 looks.
       const scopes = [{ vpn: directMapVpn(this.config.levels, pfn), pages: count }, ...holdersOf(this.clientState, pfn, count)];
-      const broken = firstPolicyBreak({ ...this.abstract(), frames }, scopes);
+      const broken = firstPolicyBreak({ ...this.liveState(), frames }, scopes);
       if (broken !== null) return err(policyError('freeFrames', broken.id, broken.where));
     }
     // Linux: __free_pages looks at none of it.
@@ -388,18 +392,43 @@ export class Model implements PageTableSystem {
   }
 
   abstract(): AbstractState {
-    // The arrays are never mutated after they are built, so they can be handed out.
+    // The arrays are never mutated after they are handed out (the store copies its lists on the next edit).
+    return this.stateOf(this.store.snapshot());
+  }
+
+  /** The state as it stands, over the store's own lists: for a check or a lookup right now, never to keep. */
+  private liveState(): AbstractState {
+    return this.stateOf(this.store.entries);
+  }
+
+  private stateOf(e: Entries): AbstractState {
     return {
       config: this.config,
       frames: this.frames,
-      roots: this.withIsolationRoots({ id: INIT_MM, kind: 'kernel', leaves: this.leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) }),
+      roots: this.withIsolationRoots(this.initRoot(e.leaves, e.nonPresent)),
       tlb: this.tlb,
       ...(this.walkCache.length > 0 ? { walkCache: this.walkCache } : {}),
       pendingFlush: this.pendingFlush,
-      tablesInUse: this.footprint + this.kept.size + this.pendingTables.length + this.isolationTables(),
+      tablesInUse: this.tablesInUse(),
       pendingTableFrees: this.pendingTables.length,
       clients: this.clientState,
     };
+  }
+
+  /**
+   * Root 0 with these entries, and the store's frame index as the checks' lookup of its
+   * leaves outside the direct map (checker/common.ts), valid while the store is unchanged.
+   */
+  private initRoot(leaves: readonly Leaf[], nonPresent: readonly Leaf[] = []): AbstractRoot {
+    const store = this.store;
+    const version = store.version;
+    const lookup: OtherLeavesLookup = (touched) => (store.version === version ? store.aliases.meeting(touched) : undefined);
+    return withOtherLeavesLookup({ id: INIT_MM, kind: 'kernel', leaves, ...(nonPresent.length > 0 ? { nonPresent } : {}) }, lookup);
+  }
+
+  /** tablesInUse: the footprint, linux's kept tables, the pending ones and the isolation capability's. */
+  private tablesInUse(): number {
+    return this.store.tables.footprint + this.kept.size + this.pendingTables.length + this.isolationTables();
   }
 
   takeEvents(): readonly KernelEvent[] {
@@ -408,56 +437,66 @@ export class Model implements PageTableSystem {
     return out;
   }
 
-  /** Both kinds of entry of root 0, as they stand. */
+  /** Both kinds of entry of root 0, as they stand (to read now, never to keep). */
   private entries(): Entries {
-    return { leaves: this.leaves, nonPresent: this.nonPresent };
+    return this.store.entries;
+  }
+
+  /** The isolation state's roots and tables, computed once for each (immutable) isolation state. */
+  private isolationOf(iso: IsolationState): { readonly roots: AbstractRoot[]; readonly tables: number } {
+    if (this.isoDerived?.iso !== iso) this.isoDerived = { iso, roots: isolationRoots(this.config.levels, iso), tables: isolationTables(this.config.levels, iso) };
+    return this.isoDerived;
   }
 
   /** Root 0 followed by the isolation capability's roots, if it has them. */
-  private withIsolationRoots(root0: AbstractState['roots'][number], iso = this.iso): AbstractState['roots'] {
-    return iso === undefined ? [root0] : [root0, ...isolationRoots(this.config.levels, iso)];
+  private withIsolationRoots(root0: AbstractRoot, iso = this.iso): AbstractState['roots'] {
+    return iso === undefined ? [root0] : [root0, ...this.isolationOf(iso).roots];
   }
 
   /** The tables the isolation capability's roots hold beside init_mm's. */
   private isolationTables(): number {
-    return this.iso === undefined ? 0 : isolationTables(this.config.levels, this.iso);
+    return this.iso === undefined ? 0 : this.isolationOf(this.iso).tables;
   }
 
   /** The roots translate and access take: undefined without isolation (init_mm alone). */
   private rootIds(): ReadonlySet<RootId> | undefined {
-    return this.iso === undefined ? undefined : new Set(this.abstract().roots.map((r) => r.id));
+    return this.iso === undefined ? undefined : new Set([INIT_MM, ...this.isolationOf(this.iso).roots.map((r) => r.id)]);
   }
 
   /** The leaf a walk of `root` finds at vpn: init_mm's own, or what the root's view holds (spec/roots.ts). */
   private walk(root: RootId, vpn: Vpn): Leaf | undefined {
-    return root === INIT_MM ? findLeaf(this.leaves, vpn) : findLeaf(rootView(this.abstract(), root), vpn);
+    return root === INIT_MM ? findLeaf(this.entries().leaves, vpn) : findLeaf(rootView(this.liveState(), root), vpn);
   }
 
   /** Whether a root's walk at vpn goes through init_mm's tables (undefined without isolation: only init_mm's does). */
   private walksInit(): ((root: RootId, vpn: Vpn) => boolean) | undefined {
     if (this.iso === undefined) return undefined;
-    const roots = this.abstract().roots;
+    const roots = this.liveState().roots;
     return (root, vpn) => tablesOwner(this.config.levels, roots, root, vpn) === INIT_MM;
   }
 
   /** What the isolation operations reach of this model (model/isolation-ops.ts). */
   private isolationHost(): IsolationHost {
-    const stateWith = (n: IsolationNext): AbstractState => {
-      const leaves = n.init ?? this.leaves;
-      const root0 = { id: INIT_MM, kind: 'kernel' as const, leaves, ...(this.nonPresent.length > 0 ? { nonPresent: this.nonPresent } : {}) };
-      return { ...this.abstract(), frames: n.frames ?? this.frames, roots: this.withIsolationRoots(root0, n.iso) };
-    };
     return {
       config: this.config,
       profile: this.profile,
       iso: () => this.iso!,
-      initLeaves: () => this.leaves,
+      initLeaves: () => this.entries().leaves,
       frames: () => this.frames,
-      stateWith,
-      initTables: () => this.footprint + this.kept.size + this.pendingTables.length,
+      policyBreak: (n, scopes) => {
+        // Judged with init_mm's changed leaves in place, then taken back.
+        const applied = n.init === undefined ? undefined : this.replaceInit(n.init);
+        try {
+          const live = this.liveState();
+          return firstPolicyBreak({ ...live, frames: n.frames ?? this.frames, roots: this.withIsolationRoots(live.roots[0]!, n.iso) }, scopes);
+        } finally {
+          if (applied !== undefined) this.store.undo(applied);
+        }
+      },
+      initTables: () => this.store.tables.footprint + this.kept.size + this.pendingTables.length,
       apply: (n) => {
         this.iso = n.iso;
-        if (n.init !== undefined) this.leaves = n.init;
+        if (n.init !== undefined) this.replaceInit(n.init);
         if (n.frames !== undefined) this.frames = n.frames;
         if (n.events !== undefined) this.events.push(...n.events);
       },
@@ -469,6 +508,13 @@ export class Model implements PageTableSystem {
         this.walkCache = this.walkCache.filter((w) => !mine(w.root));
       },
     };
+  }
+
+  /** init_mm's leaves at the vpns of `leaves` replaced by them (each over the same pages). */
+  private replaceInit(leaves: readonly Leaf[]): Applied {
+    const w = this.store.window(leaves.map((l) => ({ vpn: l.vpn, pages: PAGES[l.size] })));
+    const byVpn = new Map(leaves.map((l) => [l.vpn, l]));
+    return this.store.apply(w, { leaves: w.entries.leaves.map((l) => byVpn.get(l.vpn) ?? l) });
   }
 
   /** What the client operations reach of this model (model/clients-host.ts): itself, or a copy to commit. */
@@ -516,7 +562,7 @@ export class Model implements PageTableSystem {
         m.events.push(e);
       },
       kept: () => m.kept,
-      freeTables: () => m.config.tablePool.count - m.abstract().tablesInUse,
+      freeTables: () => m.config.tablePool.count - m.tablesInUse(),
       leafProt: (prot) => m.leafProt(prot),
     };
   }
@@ -543,21 +589,21 @@ export class Model implements PageTableSystem {
     // apply_to_pmd/pud_range's WARN_ON_ONCE prints once per boot.
     const events = linux?.events.filter((e) => e.kind !== 'apply-huge' || !this.printedOnce.has(e.kind));
     if (events?.some((e) => e.kind === 'apply-huge')) this.printedOnce = new Set([...this.printedOnce, 'apply-huge']);
-    return this.commit(op, { leaves: mergeLeaves(this.leaves, added), flush: [], touched, ...kept, ...(events === undefined ? {} : { events }) });
+    const w = this.store.window(touched);
+    return this.commit(op, { window: w, next: { leaves: mergeLeaves(w.entries.leaves, added) }, flush: [], touched, ...kept, ...(events === undefined ? {} : { events }) });
   }
 
   /** mermap_put's and kunmap_local's clear (model/clients-host.ts ClientDraft.clear): the entries wholly inside the range go, nothing flushed or owed. */
   private clear(vpn: Vpn, pages: number): void {
     const range = { vpn, pages };
-    const removed = takeInside(this.leaves, vpn, pages).concat(takeInside(this.nonPresent, vpn, pages));
+    const w = this.store.window([range]);
+    const { leaves, nonPresent } = w.entries;
+    const removed = takeInside(leaves, vpn, pages).concat(takeInside(nonPresent, vpn, pages));
     if (removed.length === 0) return;
-    const leaves = removeInside(this.leaves, vpn, pages);
-    const nonPresent = removeInside(this.nonPresent, vpn, pages);
-    const tables = this.profile === 'linux'
-      ? { kept: { add: newlyKept(this.config.levels, removed, [leaves, nonPresent]), drop: [] }, noEnomem: true as const }
-      : { deferFrees: range };
+    const next = { leaves: removeInside(leaves, vpn, pages), nonPresent: removeInside(nonPresent, vpn, pages) };
+    const tables = this.profile === 'linux' ? { kept: { add: [], drop: [], removed }, noEnomem: true as const } : { deferFrees: range };
     // Removing entries needs no table, and the contract refuses none of it: it cannot fail.
-    this.commit(null, { leaves, nonPresent, flush: [], touched: [range], ...tables });
+    this.commit(null, { window: w, next, flush: [], touched: [range], ...tables });
   }
 
   /**
@@ -566,29 +612,39 @@ export class Model implements PageTableSystem {
    */
   private commit(op: MutatingOp | ClientPolicyOp | null, c: Candidate): Result<void> {
     const frames = c.frames ?? this.frames;
-    const nonPresent = c.nonPresent ?? this.nonPresent;
-    if (this.profile === 'strict' && op !== null && !this.unjudged) {
-      const candidate: AbstractState = { ...this.abstract(), frames, roots: this.withIsolationRoots({ id: INIT_MM, kind: 'kernel', leaves: c.leaves }) };
+    const judged = this.profile === 'strict' && op !== null && !this.unjudged;
+    // The candidate's other parts are the state before (its table count too).
+    const before = judged ? this.liveState() : undefined;
+    // Non-present entries hold their table slots: the counts cover both kinds.
+    const peak = c.peak === undefined ? undefined : this.store.footprintAfter(c.window, c.peak);
+    // The result is judged in place, and taken back if it is refused.
+    const applied = this.store.apply(c.window, c.next);
+    if (before !== undefined) {
+      // Root 0 with its leaves only: no strict-policy rule looks at non-present entries.
+      const candidate: AbstractState = { ...before, frames, roots: this.withIsolationRoots(this.initRoot(this.entries().leaves)) };
       const broken = firstPolicyBreak(candidate, c.touched);
-      // MutatingOp names the core and isolation operations; POLICY_ARG holds every operation with a policyArg, the clients' too.
-      if (broken !== null) return err(policyError(op as MutatingOp, broken.id, broken.where));
+      if (broken !== null) {
+        this.store.undo(applied);
+        // MutatingOp names the core and isolation operations; POLICY_ARG holds every operation with a policyArg, the clients' too.
+        return err(policyError(op as MutatingOp, broken.id, broken.where));
+      }
     }
-    // Non-present entries hold their table slots.
-    const footprint = tableFootprint(this.config.levels, withEntries(c.leaves, nonPresent));
-    const peak = c.peak === undefined ? footprint : tableFootprint(this.config.levels, withEntries(c.peak, nonPresent));
-    const deferred = c.deferFrees === undefined ? [] : this.emptiedBy(c.deferFrees, [c.leaves, nonPresent]);
+    const neededAfter = (id: TableId): boolean => this.store.needs(id);
+    // The tables the removal emptied: those the entries it met (in the window) needed that no entry needs now.
+    const deferred = c.deferFrees === undefined ? [] : emptiedTables(this.config.levels, entriesMeeting(c.window.entries, c.deferFrees.vpn, c.deferFrees.pages), neededAfter);
+    const keptAdd = [...(c.kept?.add ?? []), ...(c.kept?.removed === undefined ? [] : newlyKept(this.config.levels, c.kept.removed, neededAfter))];
     // Pending tables are not reusable: they count until a flush releases them, after success.
     // Kept tables (linux) count as the operation leaves them.
-    const kept = this.kept.size + (c.kept?.add.length ?? 0) - (c.kept?.drop.length ?? 0);
-    const needed = peak + kept + this.pendingTables.length + deferred.length + this.isolationTables();
+    const kept = this.kept.size + keptAdd.length - (c.kept?.drop.length ?? 0);
+    const needed = (peak ?? this.store.tables.footprint) + kept + this.pendingTables.length + deferred.length + this.isolationTables();
     const pool = this.config.tablePool.count;
-    if (needed > pool && c.noEnomem !== true) return fail('ENOMEM', 'tablePool', `the result needs ${needed} page tables, the pool has ${pool}`);
-    this.leaves = c.leaves;
-    this.nonPresent = nonPresent;
+    if (needed > pool && c.noEnomem !== true) {
+      this.store.undo(applied);
+      return fail('ENOMEM', 'tablePool', `the result needs ${needed} page tables, the pool has ${pool}`);
+    }
     this.frames = frames;
-    this.footprint = footprint;
     this.pendingTables = this.pendingTables.concat(deferred);
-    for (const id of c.kept?.add ?? []) this.kept.add(id);
+    for (const id of keptAdd) this.kept.add(id);
     for (const id of c.kept?.drop ?? []) this.kept.delete(id);
     if (c.events) this.events.push(...c.events);
     // The emptied tables left their places with no flush: a CPU that cached them walks into nothing.
@@ -644,10 +700,10 @@ export class Model implements PageTableSystem {
 
   /** cpa_collapse_large_pages: if any block collapsed, flush_tlb_all, and the freed tables go back to the pool. */
   private collapseAfterCpa(vpn: Vpn, pages: number): void {
-    const c = collapseRange(this.config.features, this.leaves, vpn, pages);
+    const w = this.store.window([collapseSpan(this.config.features, vpn, pages)]);
+    const c = collapseRange(this.config.features, w.entries.leaves, vpn, pages);
     if (c.blocks.length === 0) return;
-    this.leaves = c.leaves;
-    this.footprint = tableFootprint(this.config.levels, withEntries(this.leaves, this.nonPresent));
+    this.store.apply(w, { leaves: c.leaves });
     this.flushAll();
   }
 
@@ -665,9 +721,10 @@ export class Model implements PageTableSystem {
 
   /** The CPA walk on this model's entries; the entries, tables and events it leaves are kept (not atomic). */
   private runCpa(vpn: Vpn, pages: number, masks: Masks, checkAlias: boolean): ReturnType<Cpa['run']> {
-    const window = cpaWindow(this.config, this.leaves, this.nonPresent, vpn, pages, checkAlias);
+    const window = cpaWindow(this.config, this.store, vpn, pages, checkAlias);
     const entries = window.entries;
-    let tables = this.footprint;
+    // The walk's own count, for ENOMEM as it goes: each split takes one table (the store counts them again when the walk's entries go back).
+    let tables = this.store.tables.footprint;
     const others = this.isolationTables();
     const cpa = new Cpa({
       config: this.config,
@@ -686,18 +743,8 @@ export class Model implements PageTableSystem {
       },
     });
     const r = cpa.run(vpn, pages, masks, checkAlias);
-    ({ leaves: this.leaves, nonPresent: this.nonPresent } = window.commit());
-    this.footprint = tables;
+    window.commit();
     return r;
-  }
-
-  /** The tables a removal in `range` empties: those the entries it met needed that `after` leaves unneeded. */
-  private emptiedBy(range: Range, after: readonly (readonly Leaf[])[]): PendingTable[] {
-    const met = [this.leaves, this.nonPresent].flatMap((list) => {
-      const [lo, hi] = intersecting(list, range.vpn, range.pages);
-      return list.slice(lo, hi);
-    });
-    return emptiedTables(this.config.levels, met, after);
   }
 
   /**
@@ -728,16 +775,6 @@ export class Model implements PageTableSystem {
     if (this.pendingTables.length > 0) this.pendingTables = releasePending(this.pendingTables, r.vpn, r.pages);
     this.clientState = dropStale(this.clientState, undefined, r);
   }
-}
-
-/** Two sorted, disjoint entry lists as one, in vpn order. */
-function mergeByVpn<T extends Leaf>(a: readonly T[], b: readonly T[]): T[] {
-  return [...a, ...b].sort((x, y) => x.vpn - y.vpn);
-}
-
-/** The leaves and the non-present entries as one list for the footprint (no copy when there are none). */
-function withEntries(leaves: readonly Leaf[], nonPresent: readonly Leaf[]): readonly Leaf[] {
-  return nonPresent.length === 0 ? leaves : mergeByVpn(leaves, nonPresent);
 }
 
 /** A ProtChange as CPA's masks: kernel4k (set_memory_4k) comes with force_split. */

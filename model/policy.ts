@@ -16,9 +16,11 @@
  */
 import { pfnToHex, vpnToHex } from '../spec/address.ts';
 import { mermapRegion } from '../spec/clients.ts';
+import { directMapBase } from '../spec/invariants/terms.ts';
 import { PAGEBLOCK_PAGES } from '../spec/contracts/isolation.ts';
 import { STRICT_POLICY } from '../spec/contracts/outcome.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
+import { withLookupOf } from '../checker/common.ts';
 import { invariantById, type Invariant } from '../checker/index.ts';
 import type { AbstractState } from '../spec/state.ts';
 import { setFacts } from './frames.ts';
@@ -45,16 +47,21 @@ const CHECKS = STRICT_POLICY.map(({ id }) => {
   return inv;
 });
 
-/** The state without any root's leaves inside the mermap region (P7's exemption); the same state when it has none. */
+/**
+ * The state without any root's leaves inside the mermap region (P7's exemption); the same
+ * state when it has none. A root's lookup of its leaves outside the direct map
+ * (checker/common.ts) carries over, without the leaves taken out.
+ */
 function withoutMermapLeaves(state: AbstractState): AbstractState {
   const region = mermapRegion(state.config.levels, state.config.cpus);
   let changed = false;
   const roots = state.roots.map((root) => {
     const [lo, hi] = intersecting(root.leaves, region.vpn, region.pages);
-    const inside = root.leaves.slice(lo, hi).filter((l) => l.vpn >= region.vpn && l.vpn < region.vpn + region.pages);
-    if (inside.length === 0) return root;
+    const inside = new Set(root.leaves.slice(lo, hi).filter((l) => l.vpn >= region.vpn && l.vpn < region.vpn + region.pages));
+    if (inside.size === 0) return root;
     changed = true;
-    return { ...root, leaves: replace(root.leaves, lo, hi, root.leaves.slice(lo, hi).filter((l) => !inside.includes(l))) };
+    const without = { ...root, leaves: replace(root.leaves, lo, hi, root.leaves.slice(lo, hi).filter((l) => !inside.has(l))) };
+    return withLookupOf(root, without, inside, [], directMapBase(state));
   });
   return changed ? { ...state, roots } : state;
 }

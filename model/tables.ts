@@ -7,6 +7,7 @@
  * (spec/contracts/flush.ts, "Deferred table frees").
  */
 import { leafLevel, pagesPerEntry, type Level, type PagingLevels, type Vpn } from '../spec/address.ts';
+import { forEachTableOf } from '../spec/footprint.ts';
 import type { Leaf } from '../spec/state.ts';
 import { intersecting } from './leaves.ts';
 
@@ -54,14 +55,68 @@ function needed(lists: readonly (readonly Leaf[])[], level: Level, key: number):
 /** Every table `entries` need (the entry's own level up to the one below the pgd), each once, in no particular order. */
 function tablesNeededBy(levels: PagingLevels, entries: readonly Leaf[]): Map<TableId, { level: Level; key: number }> {
   const out = new Map<TableId, { level: Level; key: number }>();
-  for (const e of entries) {
-    for (let L = leafLevel(e.size); L < levels; L++) {
-      const level = L as Level;
-      const key = keyAt(level, e.vpn);
-      out.set(tableId(level, key), { level, key });
-    }
-  }
+  for (const e of entries) forEachTableOf(levels, e, (level, key) => out.set(tableId(level, key), { level, key }));
   return out;
+}
+
+/**
+ * How many entries need each table (tableFootprint's (level, key) pairs, by id): the
+ * footprint of an entry set that changes a few entries at a time, kept up to date entry
+ * by entry instead of recounted over every leaf.
+ */
+export class TableCounts {
+  constructor(
+    private readonly levels: PagingLevels,
+    private readonly counts = new Map<TableId, number>(),
+  ) {}
+
+  add(e: Leaf): void {
+    forEachTableOf(this.levels, e, (level, key) => {
+      const id = tableId(level, key);
+      this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+    });
+  }
+
+  remove(e: Leaf): void {
+    forEachTableOf(this.levels, e, (level, key) => {
+      const id = tableId(level, key);
+      const n = this.counts.get(id) ?? 0;
+      if (n <= 1) this.counts.delete(id);
+      else this.counts.set(id, n - 1);
+    });
+  }
+
+  /** tableFootprint of the entries counted: the pgd and every table some entry needs. */
+  get footprint(): number {
+    return 1 + this.counts.size;
+  }
+
+  /** Whether some counted entry needs the table. */
+  needs(id: TableId): boolean {
+    return this.counts.has(id);
+  }
+
+  /** The footprint once `removed` (counted now) are gone and `added` are in, the counts left as they are. */
+  footprintAfter(removed: readonly Leaf[], added: readonly Leaf[]): number {
+    const delta = new Map<TableId, number>();
+    const step = (e: Leaf, by: number): void => forEachTableOf(this.levels, e, (level, key) => {
+      const id = tableId(level, key);
+      delta.set(id, (delta.get(id) ?? 0) + by);
+    });
+    for (const e of removed) step(e, -1);
+    for (const e of added) step(e, 1);
+    let footprint = this.footprint;
+    for (const [id, d] of delta) {
+      const before = this.counts.get(id) ?? 0;
+      if (before === 0 && d > 0) footprint++;
+      if (before > 0 && before + d === 0) footprint--;
+    }
+    return footprint;
+  }
+
+  clone(): TableCounts {
+    return new TableCounts(this.levels, new Map(this.counts));
+  }
 }
 
 /** The id of the level-L table holding vpn. */
@@ -86,28 +141,27 @@ export function tableIds(levels: PagingLevels, entries: readonly Leaf[]): Set<Ta
 
 /**
  * The tables a strict `_noflush` removal empties: of the tables the entries it met
- * (`met`, both kinds, as they were before) needed, those no entry of `after` needs. Only
- * those can empty (any other table keeps the entry that needed it), so the work is
- * proportional to what the removal touched. They go pending, their span the entry's.
+ * (`met`, both kinds, as they were before) needed, those no entry needs after it
+ * (`neededAfter`). Only those can empty (any other table keeps the entry that needed it),
+ * so the work is proportional to what the removal touched. They go pending, their span
+ * the entry's.
  */
-export function emptiedTables(levels: PagingLevels, met: readonly Leaf[], after: readonly (readonly Leaf[])[]): PendingTable[] {
+export function emptiedTables(levels: PagingLevels, met: readonly Leaf[], neededAfter: (id: TableId) => boolean): PendingTable[] {
   const out: PendingTable[] = [];
-  for (const t of tablesNeededBy(levels, met).values()) {
+  for (const [id, t] of tablesNeededBy(levels, met)) {
     const span = pagesPerEntry((t.level + 1) as Level);
-    if (!needed(after, t.level, t.key)) out.push({ level: t.level, vpn: t.key * span, pages: span });
+    if (!neededAfter(id)) out.push({ level: t.level, vpn: t.key * span, pages: span });
   }
   return out;
 }
 
 /**
- * After a linux unmap removed `removed` (both kinds of entry), leaving `after`: the tables
- * the removed entries needed that no entry needs now. They stay allocated (kept). Only
- * the removed entries' tables are looked at: no other table's need changed.
+ * After a linux unmap removed `removed` (both kinds of entry): the tables the removed
+ * entries needed that no entry needs now (`neededAfter`). They stay allocated (kept).
+ * Only the removed entries' tables are looked at: no other table's need changed.
  */
-export function newlyKept(levels: PagingLevels, removed: readonly Leaf[], after: readonly (readonly Leaf[])[]): TableId[] {
-  const out: TableId[] = [];
-  for (const [id, t] of tablesNeededBy(levels, removed)) if (!needed(after, t.level, t.key)) out.push(id);
-  return out;
+export function newlyKept(levels: PagingLevels, removed: readonly Leaf[], neededAfter: (id: TableId) => boolean): TableId[] {
+  return [...tablesNeededBy(levels, removed).keys()].filter((id) => !neededAfter(id));
 }
 
 /**

@@ -57,9 +57,12 @@ export function leafLevel(size: PageSize): Level {
   return size === '4K' ? 1 : size === '2M' ? 2 : 3;
 }
 
+/** 2^(9·(level-1)) for levels 1 to 5, computed once: the footprint and the table walks ask per leaf. */
+const PAGES_PER_ENTRY: readonly number[] = [1, 2, 3, 4, 5].map((level) => 2 ** (9 * (level - 1)));
+
 /** 4 KiB pages covered by one entry of a table at `level`. */
 export function pagesPerEntry(level: Level): number {
-  return 2 ** (9 * (level - 1));
+  return PAGES_PER_ENTRY[level - 1]!;
 }
 
 /** Index of `vpn` in a table at `level` (bits 12+9(level-1) .. +8 of the VA). */
@@ -72,9 +75,13 @@ export function vaBits(levels: PagingLevels): number {
   return levels === 4 ? 48 : 57;
 }
 
-/** Page numbers below this are the lower (user) canonical half. */
+/** lowerHalfEnd of each paging mode, computed once: every address check asks for it. */
+const LOWER_HALF_END_4LEVEL = 2 ** (vaBits(4) - 1 - PAGE_SHIFT);
+const LOWER_HALF_END_5LEVEL = 2 ** (vaBits(5) - 1 - PAGE_SHIFT);
+
+/** Page numbers below this are the lower (user) canonical half: 2^(vaBits - 1 - PAGE_SHIFT). */
 export function lowerHalfEnd(levels: PagingLevels): Vpn {
-  return 2 ** (vaBits(levels) - 1 - PAGE_SHIFT);
+  return levels === 4 ? LOWER_HALF_END_4LEVEL : LOWER_HALF_END_5LEVEL;
 }
 
 /** First page number of the upper (kernel) canonical half. */

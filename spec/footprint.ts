@@ -38,3 +38,14 @@ export function tableFootprint(levels: PagingLevels, leaves: readonly Leaf[]): n
   }
   return tables;
 }
+
+/**
+ * The tables below the pgd that one leaf makes tableFootprint count: for every level L
+ * from the leaf's own up to levels-1, the level-L table with key floor(vpn /
+ * pagesPerEntry(L+1)). tableFootprint(levels, leaves) is 1 + the number of distinct
+ * (L, key) pairs over all the leaves, so a count of how many leaves need each pair keeps
+ * the footprint up to date leaf by leaf.
+ */
+export function forEachTableOf(levels: PagingLevels, leaf: Leaf, fn: (level: Level, key: number) => void): void {
+  for (let L = leafLevel(leaf.size); L < levels; L++) fn(L as Level, Math.floor(leaf.vpn / pagesPerEntry((L + 1) as Level)));
+}
