@@ -11,9 +11,10 @@
  *       and every ASI root share), maps a sensitive frame;
  *   A2  a root-2 leaf meeting a touched range is not mapped by init_mm all over, to the
  *       same frames with the same prot.
- * Process roots need no check here: their own leaves are user pages and LDT pages, never
- * global (mapUser refuses global prots, LDT_PROT is not global) and never in a restricted
- * root's kernel half.
+ * Process roots' own leaves are user pages and LDT pages, never global (mapUser refuses
+ * global prots, LDT_PROT is not global) and never in a restricted root's kernel half; but
+ * the LDT slot is each process's own, so a global leaf init_mm writes there is K3 against
+ * every process root that maps its LDT under it.
  */
 import { pfnToHex, vpnToHex, type Vpn } from '../spec/address.ts';
 import type { PageRange } from '../spec/roots.ts';
@@ -23,7 +24,7 @@ import type { Radix } from './radix.ts';
 import type { Members } from './runs.ts';
 import * as tables from './tables.ts';
 
-const { P_GLOBAL } = prot;
+const { P_GLOBAL, leafCode } = prot;
 const { SPAN, isLeafAt } = tables;
 
 /** What the rules read: the roots' top-level slots and the fixed geometry. */
@@ -39,6 +40,10 @@ export interface IsolationFacts {
   readonly checksSensitive: boolean;
   /** The root id whose top-level table is `slot`, or undefined. */
   rootOfTop(slot: number): RootId | undefined;
+  /** The LDT remap's top-level slot: [vpn, vpn + pages), which no process root mirrors. */
+  readonly ldtSlot: PageRange;
+  /** The top-level tables of the process roots whose LDT slot is their own (kernel and user copies). */
+  ldtRoots(): readonly number[];
 }
 
 export interface IsolationBroken {
@@ -64,6 +69,9 @@ export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]
   let k2: string | null = null;
   let a1: string | null = null;
   const checked: PageRange[] = [...touched];
+  /** Leaves written into the LDT slot, by init_mm (global ones) or a process's LDT: [vpn, pfn, pages, code, top]. */
+  const inLdtSlot: [Vpn, number, number, number, number][] = [];
+  const ldtRoots = f.ldtRoots();
   for (let k = 0; k < r.written.length; k += 2) {
     const slot = r.written[k]!;
     const idx = r.written[k + 1]!;
@@ -74,6 +82,9 @@ export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]
     const n = SPAN[level as 1]!;
     if (vpn < f.kernelHalf) continue;
     const top = topOf(f, slot);
+    const code = leafCode(lo, pool.words[slot * 1024 + idx * 2 + 1]!, level > 1, true, true, false);
+    const inLdt = vpn < f.ldtSlot.vpn + f.ldtSlot.pages && f.ldtSlot.vpn < vpn + n;
+    if (inLdt && ((top === 0 && (code & P_GLOBAL) !== 0) || ldtRoots.includes(top))) inLdtSlot.push([vpn, r.leafPfnAt(slot, idx), n, code, top]);
     if (top !== 0 && top !== f.ptiRoot && top !== f.asiRoot) continue;
     checked.push({ vpn, pages: n });
     if (k2 === null && top === f.ptiRoot && (level === 3 || !f.allowlist.some((a) => vpn >= a.vpn && vpn + n <= a.vpn + a.pages))) {
@@ -100,6 +111,10 @@ export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]
     }, false, f.asiRoot);
     if (k3 !== null) break;
   }
+  // The LDT slot: init_mm's global leaf against every process's LDT there, a process's LDT against init_mm's.
+  for (const [vpn, pfn, n, code, top] of inLdtSlot) {
+    for (const src of top === 0 ? ldtRoots : [0]) k3 ??= differs(r, vpn, pfn, n, code, src, true);
+  }
   if (k3 !== null) return { id: 'K3', where: k3 };
   if (a1 !== null) return { id: 'A1', where: a1 };
   return a2 === null ? null : { id: 'A2', where: a2 };
@@ -119,6 +134,6 @@ function differs(r: Radix, vpn: Vpn, pfn: number, n: number, code: number, src: 
     const same = v - p === vpn - pfn && c === code;
     if (!same && bad < 0 && (!global || ((c | code) & P_GLOBAL) !== 0)) bad = Math.max(v, vpn);
   }, false, src);
-  if (bad >= 0) return `at ${vpnToHex(bad)}: ${global ? 'a global translation' : 'a restricted mapping'} differs from root ${src === 0 ? 0 : 2}'s`;
+  if (bad >= 0) return `at ${vpnToHex(bad)}: ${global ? 'a global translation' : 'a restricted mapping'} differs from ${src === 0 ? 'root 0' : `the root of table ${src}`}'s`;
   return !global && covered < n ? `at ${vpnToHex(vpn)}: the restricted mapping is not all mapped by init_mm` : null;
 }

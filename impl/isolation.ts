@@ -95,6 +95,8 @@ export class Isolation implements IsolationOps {
       sensitive: host.facts.sensitive,
       checksSensitive: host.mutant !== 'sensitive-frame-in-restricted-root',
       rootOfTop: (slot) => this.rootOfTop(slot),
+      ldtSlot: { vpn: rootEntryVpn(this.levels, this.ldtIdx), pages: SPAN[this.levels as 4]! },
+      ldtRoots: () => [...this.processes.values()].flatMap((p) => [p.k, p.u]),
     };
     pool.afterCommit = () => this.sync();
   }

@@ -151,6 +151,20 @@ describe('impl isolation', () => {
     expect(sys.protect(L.cpuEntryArea + 1, 1, { global: false })).toMatchObject({ ok: false, error: { errno: 'EPERM', invariant: 'K3' } });
   });
 
+  it('K3: strict refuses a global init_mm page over a process\'s LDT (the LDT slot is each process\'s own); a non-global one is no K3', () => {
+    const sys = boot();
+    sys.isolation!.createProcess();
+    expect(sys.isolation!.setLdt(1, 16 * MiB - 32, 1).ok).toBe(true);
+    const global: Prot = { write: false, user: false, execKernel: false, execUser: false, global: true, cache: 'WB' };
+    expect(sys.map(0, ldtSlotVpn(4, 0), 40 * MiB, 1, global, { maxPage: '4K' })).toMatchObject({ ok: false, error: { errno: 'EPERM', invariant: 'K3' } });
+    expect(sys.map(0, ldtSlotVpn(4, 0), 40 * MiB, 1, { ...global, global: false }, { maxPage: '4K' }).ok).toBe(true);
+    // And the other way round: a process's new LDT under a global init_mm page.
+    expect(sys.map(0, ldtSlotVpn(4, 1), 40 * MiB + 1, 1, global, { maxPage: '4K' }).ok).toBe(true);
+    sys.isolation!.createProcess();
+    expect(sys.isolation!.setLdt(2, 16 * MiB - 16, 1)).toMatchObject({ ok: true });
+    expect(sys.isolation!.setLdt(2, 16 * MiB - 15, 1)).toMatchObject({ ok: false, error: { errno: 'EPERM', invariant: 'K3' } });
+  });
+
   it('asiMap: strict refuses sensitive frames, maps nonsensitive ones; A2 guards them; asiUnmap flushes', () => {
     const sys = boot();
     const iso = sys.isolation!;
