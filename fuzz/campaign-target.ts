@@ -95,7 +95,9 @@ const clientsOffered = new WeakMap<UserAdapter, boolean>();
  * The trace setup of a target. `bootOnce` (campaigns) checks the boot once and then
  * starts every trace from booted systems; a replay checks the boot as part of its trace.
  */
-export async function traceSetupFor(scenarioName: string, target: TargetSpec, fullCheckEvery: number, opts: { readonly bootOnce?: boolean } = {}): Promise<TraceSetup> {
+export async function traceSetupFor(
+  scenarioName: string, target: TargetSpec, fullCheckEvery: number, opts: { readonly bootOnce?: boolean; readonly bootChecked?: boolean } = {},
+): Promise<TraceSetup> {
   const make = scenarioNamed(scenarioName);
   if (make === undefined) throw new Error(`unknown scenario ${scenarioName}`);
   const scenario = make();
@@ -117,7 +119,7 @@ export async function traceSetupFor(scenarioName: string, target: TargetSpec, fu
   // are checked only by the module's own checkTables, when it exports one.
   // A module's systems run fenced (frozen inputs, Results enforced); the built-in ones are trusted and run bare.
   const setup: TraceSetup = adapter === null ? builtin : { ...builtin, makeImpl: guardedFactory(adapter.factory), checkTables: adapter.checkTables };
-  return opts.bootOnce === true ? bootedOnce(setup) : setup;
+  return opts.bootOnce === true ? bootedOnce(setup, opts.bootChecked === true) : setup;
 }
 
 /** The first boot step that fails its checks (outcome, postcondition, refinement; the booted state in full), or null. */
@@ -130,10 +132,12 @@ export function bootFailure(setup: TraceSetup): TraceFailure | null {
  * only once: when they pass, traces start from systems the factories have already booted
  * (a third of the cost of a short trace, which is what shrinking runs by the thousand).
  * When the boot itself fails, traces keep checking it and report it (a campaign checks
- * the boot before it starts any run, and starts none when it fails).
+ * the boot before it starts any run, and starts none when it fails). `checked`: the
+ * campaign has checked it already and it passed, so a worker does not check it again (a
+ * 64 GiB machine's boot is ten thousand checked steps).
  */
-function bootedOnce(setup: TraceSetup): TraceSetup {
-  if (bootFailure(setup) !== null) return setup;
+function bootedOnce(setup: TraceSetup, checked: boolean): TraceSetup {
+  if (!checked && bootFailure(setup) !== null) return setup;
   const { boot } = setup.scenario;
   const booted = (make: PageTableSystemFactory): PageTableSystemFactory => (s) => {
     const sys = make(s);

@@ -167,7 +167,8 @@ export async function afterTrial(config: CampaignConfig, init: WorkerInit, tasks
 
 /** Replays the stored traces before the workers start, each on its own scenario. */
 async function replayStored(config: CampaignConfig, stored: readonly StoredTrace[]): Promise<StoredOutcome[]> {
-  const results = await runTargetTasks(workerInit(config, []), stored.map((s) => ({ type: 'replay', scenario: s.scenario, commands: s.commands, fullCheckEvery: s.fullCheckEvery, key: s.key })));
+  // After the boot check passed: the replays start from booted systems without checking the boot again.
+  const results = await runTargetTasks({ ...workerInit(config, []), bootsChecked: true }, stored.map((s) => ({ type: 'replay', scenario: s.scenario, commands: s.commands, fullCheckEvery: s.fullCheckEvery, key: s.key })));
   return stored.map((s, i) => {
     const r = results[i] as Replayed;
     const moved = r.key !== null && r.key !== s.key && r.failure !== null;
@@ -306,7 +307,7 @@ export async function runCampaign(config: CampaignConfig, stored: readonly Store
       const spawn = (again?: { readonly runIndex: number; readonly hung: readonly HungTrace[] }): void => {
         // Its own, idle: a stopped worker's may still say it is in the run that hung.
         const heartbeat = timeoutMs > 0 ? newHeartbeat() : undefined;
-        const w = startWorker({ ...init, known: [...tallies.values()].map((t) => [t.key, t.firstRun] as const), ...(heartbeat === undefined ? {} : { heartbeat }) });
+        const w = startWorker({ ...init, bootsChecked: true, known: [...tallies.values()].map((t) => [t.key, t.firstRun] as const), ...(heartbeat === undefined ? {} : { heartbeat }) });
         workers.add(w);
         let current = again;
         unwatch = heartbeat === undefined ? () => {} : watch(heartbeat, timeoutMs, (stall) => {

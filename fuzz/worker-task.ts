@@ -47,16 +47,18 @@ export interface TaskEnv {
   readonly fullCheckEvery: number;
   readonly commandTimeoutMs: number;
   readonly heartbeat?: Heartbeat;
+  /** The campaign checked every scenario's boot step by step and it passed: setups boot without checking it again. */
+  readonly bootsChecked?: boolean;
 }
 
 /** A booted trace setup per scenario, built once (a module is imported once per setup). */
 export type SetupCache = (scenario: string) => Promise<TraceSetup>;
 
-export function setupCache(env: Pick<TaskEnv, 'target' | 'fullCheckEvery'>): SetupCache {
+export function setupCache(env: Pick<TaskEnv, 'target' | 'fullCheckEvery' | 'bootsChecked'>): SetupCache {
   const made = new Map<string, Promise<TraceSetup>>();
   return (scenario) => {
     let s = made.get(scenario);
-    if (s === undefined) made.set(scenario, (s = traceSetupFor(scenario, env.target, env.fullCheckEvery, { bootOnce: true })));
+    if (s === undefined) made.set(scenario, (s = traceSetupFor(scenario, env.target, env.fullCheckEvery, { bootOnce: true, bootChecked: env.bootsChecked === true })));
     return s;
   };
 }

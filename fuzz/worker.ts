@@ -30,6 +30,8 @@ export interface WorkerInit {
   readonly commandTimeoutMs: number;
   /** Shared with the main thread's watchdog (--command-timeout); absent when no timeout is set. */
   readonly heartbeat?: Heartbeat;
+  /** Every scenario's boot was checked (and passed) before this worker started. */
+  readonly bootsChecked?: boolean;
 }
 
 export type ToWorker =
