@@ -22,7 +22,7 @@ import { createImpl } from '../impl/index.ts';
 import { printState } from '../io/ptdump/print.ts';
 import { createModel } from '../model/index.ts';
 import { applyCommand } from '../spec/commands.ts';
-import { SCENARIOS, ptiBoot, scenarioNamed } from '../spec/scenario.ts';
+import { DEFAULT_SCENARIO, SCENARIOS, ptiBoot, scenarioNamed } from '../spec/scenario.ts';
 import { INIT_MM, type AbstractState, type RootId } from '../spec/state.ts';
 import type { PageTableSystemFactory } from '../spec/system.ts';
 import { loadUserImpl, UserImplError } from '../fuzz/user-impl.ts';
@@ -102,7 +102,7 @@ export function register(program: Command, cli: Cli): void {
   program
     .command('dump')
     .description("boot a scenario and print its page tables as the kernel's ptdump does")
-    .addOption(new Option('--scenario <name>', `built-in scenario: ${Object.keys(SCENARIOS).join(', ')} (\`ptspec scenarios\` describes them)`).default('kernel'))
+    .addOption(new Option('--scenario <name>', `built-in scenario: ${Object.keys(SCENARIOS).join(', ')} (\`ptspec scenarios\` describes them)`).default(DEFAULT_SCENARIO))
     .addOption(new Option('--system <which>', 'system to boot').choices(['model', 'impl']).default('model'))
     .addOption(new Option('--impl <module>', 'boot your own implementation instead (a module as for `ptspec fuzz --impl`)').conflicts('system'))
     .addOption(new Option('--root <which>', 'print one root as it translates, with the isolation capability: kernel, user (the PTI user copy) or asi').choices(['kernel', 'user', 'asi']))

@@ -6,7 +6,7 @@
 import { availableParallelism, totalmem } from 'node:os';
 import { randomInt } from 'node:crypto';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { SCENARIOS } from '../spec/scenario.ts';
+import { DEFAULT_SCENARIO, SCENARIOS } from '../spec/scenario.ts';
 import { MUTANT_NAMES, type MutantName } from '../impl/mutants.ts';
 import { DEFAULT_SHRINK_BUDGET, parseShrinkPath } from '../fuzz/campaign-run.ts';
 import type { RerunSpec } from '../fuzz/campaign-rerun.ts';
@@ -178,7 +178,7 @@ export interface RunOptions {
 /** Those options as flags, for the commands the summary and the reports print. */
 export function runFlags(o: RunOptions): string[] {
   return [
-    o.scenario !== 'kernel' ? `--scenario ${o.scenario}` : '',
+    o.scenario !== DEFAULT_SCENARIO ? `--scenario ${o.scenario}` : '',
     o.target.kind === 'mutant' ? `--mutant ${o.target.mutant}` : o.target.kind === 'module' ? `--impl ${o.target.module}` : '',
     o.maxCommands !== DEFAULT_MAX_COMMANDS ? `--max-commands ${o.maxCommands}` : '',
     o.fullCheckEvery !== DEFAULT_FULL_CHECK_EVERY ? `--full-check-every ${o.fullCheckEvery}` : '',
@@ -205,7 +205,7 @@ export function addFuzzOptions(cmd: Command): Command {
     .addOption(new Option('--jobs <n>', 'worker threads').argParser(jobsParser()).default(defaultJobs(), 'the cores minus one when there are more than two, else the cores'))
     .addOption(new Option('--shard <i/N>', 'run shard i of N: shards never repeat a seed; `auto`: from a CI matrix or Kubernetes Indexed Job (see examples/README.md)').argParser(parseShard).default({ index: 0, count: 1 }, '1/1'))
     .addOption(new Option('--scenario <name>', `built-in scenario (\`ptspec scenarios\`), or ${MATRIX}: run i on the (i mod ${MATRIX_SCENARIOS.length})-th of them, one round in ${LONG_ROUND_EVERY} with up to ${LONG_COMMANDS} commands`)
-      .choices([...Object.keys(SCENARIOS), MATRIX]).default('kernel'))
+      .choices([...Object.keys(SCENARIOS), MATRIX]).default(DEFAULT_SCENARIO))
     .addOption(new Option('--profile <name>', 'semantics: strict (the library ptspec proposes: refuse with EPERM, atomic) or linux (the kernel as its source reads: what it permits is reported as findings)')
       .choices(PROFILES).default('strict'))
     .addOption(new Option('--mutant <name>', 'hold the impl with this injected bug to the model (see `ptspec mutants`)').choices(MUTANT_NAMES).conflicts('impl'))

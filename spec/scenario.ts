@@ -183,6 +183,9 @@ export function ptiBoot(scenario: Scenario): Command[] {
   return [...masked, ...(scenario.isolationBoot ?? [])];
 }
 
+/** The scenario a command runs on when it names none: the real x86-64 machine (spec/x86-64.ts). */
+export const DEFAULT_SCENARIO = 'x86-64';
+
 /** Built-in scenarios by name (`--scenario NAME`). */
 export const SCENARIOS: Readonly<Record<string, () => Scenario>> = {
   kernel: () => kernelScenario(),

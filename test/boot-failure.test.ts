@@ -27,7 +27,7 @@ describe('a boot that fails on the impl', () => {
 
   it('a campaign stops before its first run and reports the boot step with its command', async () => {
     const out = mkdtempSync(join(tmpdir(), 'ptspec-boot-'));
-    const r = await ptspec('fuzz', '--impl', FIXTURE, '--runs', '50', '--jobs', '2', '--seed', '1', '--out', out);
+    const r = await ptspec('fuzz', '--impl', FIXTURE, '--scenario', 'kernel', '--runs', '50', '--jobs', '2', '--seed', '1', '--out', out);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain("Ran 0 random command sequences (0 commands)");
     expect(r.stdout).toContain("the scenario's boot failed on the target, so no run was started");

@@ -75,7 +75,7 @@ describe('ptspec check', () => {
 
 describe('ptspec dump', () => {
   it("prints a process's two KPTI copies as current_kernel and current_user, and check --user accepts the pair", async () => {
-    const [k, u] = await Promise.all([ptspec('dump', '--root', 'kernel', '--pid', '1'), ptspec('dump', '--root', 'user', '--pid', '1')]);
+    const [k, u] = await Promise.all([ptspec('dump', '--scenario', 'kernel', '--root', 'kernel', '--pid', '1'), ptspec('dump', '--scenario', 'kernel', '--root', 'user', '--pid', '1')]);
     expect([k.code, u.code]).toEqual([0, 0]);
     // PTI: the kernel is mostly non-global (strict clones the entry text as it is, without G).
     expect(k.stdout).toContain('0xffffffff81000000-0xffffffff81a00000          10M     ro         PSE         x  pmd\n');

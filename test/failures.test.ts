@@ -151,7 +151,7 @@ describe('ptspec failures', () => {
 
   it('a campaign that finds a stored failure fixed says how to prune it', async () => {
     const { dir, fixed } = await seededDir();
-    const r = await ptspec('fuzz', '--runs', '1', '--jobs', '1', '--seed', '1', '--max-commands', '5', '--out', dir);
+    const r = await ptspec('fuzz', '--scenario', 'kernel', '--runs', '1', '--jobs', '1', '--seed', '1', '--max-commands', '5', '--out', dir);
     expect(r.stdout).toContain('no longer reproduces: impl--kernel--postcondition--leaves');
     expect(r.stdout).toContain(`Remove the ones that no longer reproduce: ptspec failures --prune --out ${dir}`);
     expect(existsSync(fixed)).toBe(true);

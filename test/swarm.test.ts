@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isClientOp, isIsolationOp } from '../spec/commands.ts';
 import { OPS } from '../spec/operations.ts';
-import { kernelScenario } from '../spec/scenario.ts';
+import { DEFAULT_SCENARIO, kernelScenario } from '../spec/scenario.ts';
 import { commandsArb } from '../fuzz/arbitraries.ts';
 import { runFlags } from '../cli/options.ts';
 import { SEED } from './seed.ts';
@@ -52,7 +52,7 @@ describe('swarm testing', () => {
 
 describe('campaign options', () => {
   it('prints --no-swarm in rerun commands when the run had no swarm, and for failure files from before it', () => {
-    const base = { scenario: 'kernel', target: { kind: 'impl' } as const, maxCommands: 100, fullCheckEvery: 50 };
+    const base = { scenario: DEFAULT_SCENARIO, target: { kind: 'impl' } as const, maxCommands: 100, fullCheckEvery: 50 };
     expect(runFlags({ ...base, swarm: true })).toEqual([]);
     expect(runFlags({ ...base, swarm: false })).toEqual(['--no-swarm']);
     expect(runFlags(base)).toEqual(['--no-swarm']);
