@@ -19,5 +19,13 @@ export const BenchReportC = strictObject('a benchmark report', {
     denominator: t.string,
     ratio: described(num, "the numerator's mean time over the denominator's"),
   })),
+  machines: t.readonlyArray(strictObject('a booted machine of the scale tasks', {
+    scenario: t.string,
+    leaves: described(int, "init_mm's leaves after the boot"),
+    tablePages: described(int, 'page tables in use after the boot'),
+    bootMs: strictObject('boot times', { model: num, impl: num }),
+    implBytes: described(t.union([num, t.null]), 'heap and typed-array bytes a booted impl holds (null without --expose-gc)'),
+    implBytesPerTablePage: described(t.union([num, t.null]), 'implBytes over tablePages'),
+  })),
 });
 export type BenchReport = t.TypeOf<typeof BenchReportC>;

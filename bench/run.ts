@@ -19,6 +19,10 @@ if (unknown.length > 0) {
     console.log(bench.name);
     console.table(bench.table());
     const width = Math.max(...report.ratios.map((r) => r.name.length)) + 1;
-    for (const r of report.ratios) console.log(`${`${r.name}:`.padEnd(width)} ${r.ratio.toFixed(1)}x`);
+    for (const r of report.ratios) console.log(`${`${r.name}:`.padEnd(width)} ${r.ratio.toFixed(2)}x`);
+    console.table(report.machines.map((m) => ({
+      scenario: m.scenario, leaves: m.leaves, 'table pages': m.tablePages, 'model boot ms': m.bootMs.model.toFixed(0), 'impl boot ms': m.bootMs.impl.toFixed(0),
+      'impl MB': m.implBytes === null ? '-' : (m.implBytes / 1e6).toFixed(1), 'impl KB per table page': m.implBytesPerTablePage === null ? '-' : (m.implBytesPerTablePage / 1024).toFixed(0),
+    })));
   }
 }

@@ -13,6 +13,7 @@ import type { PageTableSystem } from '../spec/system.ts';
 import { createModel } from '../model/index.ts';
 import { createImpl } from '../impl/index.ts';
 import type { BenchReport } from './json.ts';
+import { addScaleTasks } from './scale.ts';
 
 const scenario = kernelScenario();
 
@@ -109,6 +110,7 @@ export async function runBench(options: BenchOptions = { time: 400 }): Promise<{
   });
   bench.add('impl: abstract() with no entry written since the last call', () => implTables.abstract());
   bench.add('model: abstract() (the model is the abstract state)', () => systems.model.abstract());
+  const scale = addScaleTasks(bench);
 
   await bench.run();
 
@@ -123,11 +125,13 @@ export async function runBench(options: BenchOptions = { time: 400 }): Promise<{
     ['model / impl, vmap 512 4K pages', task.vmap('model'), task.vmap('impl')],
     ['impl / raw writes, vmap', task.vmap('impl'), task.vmapRaw],
     ['model / impl, protect 1G leaf', task.protect('model'), task.protect('impl')],
+    ...scale.ratios,
   ];
   const report: BenchReport = {
     name: bench.name ?? '',
     tasks: bench.tasks.map((x) => ({ name: x.name, ...mean(x.name) })),
     ratios: ratios.map(([name, numerator, denominator]) => ({ name, numerator, denominator, ratio: mean(numerator).meanMs / mean(denominator).meanMs })),
+    machines: scale.machines,
   };
   return { bench, report };
 }
