@@ -7,39 +7,39 @@
  *
  * One list per page size, sorted by (pfn, vpn): the leaves of size s meeting frames
  * [lo, hi) are exactly those whose pfn lies in [lo - s + 1, hi), a binary search away.
+ * Each list is chunked (model/chunked-list.ts): a command's few leaves in and out move
+ * one chunk each, however many vmalloc leaves a large machine has, and a clone shares
+ * the chunks until it edits one.
  */
 import { PAGES, kernelLayout, type PageSize, type PagingLevels, type Vpn } from '../spec/address.ts';
 import type { FrameInterval } from '../checker/common.ts';
 import type { Leaf } from '../spec/state.ts';
+import { ChunkedList } from './chunked-list.ts';
 
 const SIZES: readonly PageSize[] = ['4K', '2M', '1G'];
 
-/** (pfn, vpn) order; vpn is unique in a root, so the pair names one leaf. */
-const before = (a: Leaf, pfn: number, vpn: Vpn): boolean => a.pfn < pfn || (a.pfn === pfn && a.vpn < vpn);
-
-/** First index of `list` not before (pfn, vpn). */
-function lowerBound(list: readonly Leaf[], pfn: number, vpn: Vpn): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (before(list[mid]!, pfn, vpn)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+/** Where a leaf sorts: vpn is unique in a root, so the pair names one leaf. */
+interface FrameKey {
+  readonly pfn: number;
+  readonly vpn: Vpn;
 }
 
-export class FrameIndex {
-  /** Copied before the next change when shared with a clone (copy on write). */
-  private shared = false;
+/** (pfn, vpn) order. */
+const before = (a: Leaf, k: FrameKey): boolean => a.pfn < k.pfn || (a.pfn === k.pfn && a.vpn < k.vpn);
+const keyOf = (l: Leaf): FrameKey => l;
 
+type BySize = Record<PageSize, ChunkedList<Leaf, FrameKey>>;
+
+const emptyList = (): ChunkedList<Leaf, FrameKey> => new ChunkedList(before, keyOf);
+
+export class FrameIndex {
   private constructor(
     private readonly base: Vpn,
-    private bySize: Record<PageSize, Leaf[]>,
+    private readonly bySize: BySize,
   ) {}
 
   static empty(levels: PagingLevels): FrameIndex {
-    return new FrameIndex(kernelLayout(levels).pageOffset, { '4K': [], '2M': [], '1G': [] });
+    return new FrameIndex(kernelLayout(levels).pageOffset, { '4K': emptyList(), '2M': emptyList(), '1G': emptyList() });
   }
 
   /** Whether the index holds this kind of leaf: not the direct map's own page of its frame (checker/common.ts's test). */
@@ -47,26 +47,13 @@ export class FrameIndex {
     return leaf.vpn - leaf.pfn !== this.base;
   }
 
-  private own(): void {
-    if (!this.shared) return;
-    this.bySize = { '4K': [...this.bySize['4K']], '2M': [...this.bySize['2M']], '1G': [...this.bySize['1G']] };
-    this.shared = false;
-  }
-
   add(leaf: Leaf): void {
-    if (!this.holds(leaf)) return;
-    this.own();
-    const list = this.bySize[leaf.size];
-    list.splice(lowerBound(list, leaf.pfn, leaf.vpn), 0, leaf);
+    if (this.holds(leaf)) this.bySize[leaf.size].insert(leaf);
   }
 
   remove(leaf: Leaf): void {
     if (!this.holds(leaf)) return;
-    this.own();
-    const list = this.bySize[leaf.size];
-    const i = lowerBound(list, leaf.pfn, leaf.vpn);
-    if (list[i] !== leaf) throw new Error(`frame index: the ${leaf.size} leaf at vpn ${leaf.vpn} is not indexed`);
-    list.splice(i, 1);
+    if (!this.bySize[leaf.size].remove(leaf)) throw new Error(`frame index: the ${leaf.size} leaf at vpn ${leaf.vpn} is not indexed`);
   }
 
   /** The indexed leaves mapping a frame of the sorted, disjoint intervals, in vpn order, each once. */
@@ -76,7 +63,11 @@ export class FrameIndex {
       const list = this.bySize[size];
       if (list.length === 0) continue;
       for (const iv of touched) {
-        for (let i = lowerBound(list, iv.lo - PAGES[size] + 1, -Infinity); i < list.length && list[i]!.pfn < iv.hi; i++) found.add(list[i]!);
+        list.forEachFrom({ pfn: iv.lo - PAGES[size] + 1, vpn: -Infinity }, (l) => {
+          if (l.pfn >= iv.hi) return false;
+          found.add(l);
+          return true;
+        });
       }
     }
     return [...found].sort((a, b) => a.vpn - b.vpn);
@@ -84,13 +75,11 @@ export class FrameIndex {
 
   /** Every indexed leaf, in vpn order (for the test against a recount). */
   all(): Leaf[] {
-    return SIZES.flatMap((s) => this.bySize[s]).sort((a, b) => a.vpn - b.vpn);
+    return SIZES.flatMap((s) => this.bySize[s].toArray()).sort((a, b) => a.vpn - b.vpn);
   }
 
+  /** An independent index: the lists' chunks shared until either side edits one (copy on write). */
   clone(): FrameIndex {
-    this.shared = true;
-    const copy = new FrameIndex(this.base, this.bySize);
-    copy.shared = true;
-    return copy;
+    return new FrameIndex(this.base, { '4K': this.bySize['4K'].clone(), '2M': this.bySize['2M'].clone(), '1G': this.bySize['1G'].clone() });
   }
 }

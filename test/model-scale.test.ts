@@ -11,12 +11,16 @@
  * - the state a sequence ends in is the state a fresh model reaches replaying it without
  *   a snapshot in between (strict: only the commands that succeeded, since a refused one
  *   must leave nothing behind);
- * - the invariant checks give the same witnesses through the frame index as by a scan.
+ * - the invariant checks give the same witnesses through the frame index as by a scan;
+ * - the chunked list under the frame index (model/chunked-list.ts), and the index itself,
+ *   under random inserts, removals and clones, against a plain sorted array: the same
+ *   items in the same order, every chunk within its bounds, and a clone never changed by
+ *   the edits of either side.
  */
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { kernelLayout } from '../spec/address.ts';
+import { PAGES, kernelLayout } from '../spec/address.ts';
 import { applyCommand, type Command } from '../spec/commands.ts';
 import { tableFootprint } from '../spec/footprint.ts';
 import { ptiBoot, SCENARIOS, type Scenario } from '../spec/scenario.ts';
@@ -26,7 +30,9 @@ import { leafIntersectsAny, leafPages, mergeIntervals } from '../checker/common.
 import { checkAll } from '../checker/index.ts';
 import { commandsArb } from '../fuzz/arbitraries.ts';
 import { Model } from '../model/index.ts';
+import { ChunkedList } from '../model/chunked-list.ts';
 import { EntryStore } from '../model/entry-store.ts';
+import { FrameIndex } from '../model/frame-index.ts';
 import { makeLeaf } from '../model/leaves.ts';
 import { tableIds } from '../model/tables.ts';
 import { SEED } from './seed.ts';
@@ -212,5 +218,142 @@ describe('the entry store', () => {
     expect(() => store.apply(w, { leaves: [makeLeaf(base + 100, 0, '4K', PAGE_KERNEL)] })).toThrow(/outside the window/);
     store.apply(w, { leaves: [] });
     expect(() => store.apply(w, { leaves: [] })).toThrow(/stale/);
+  });
+});
+
+describe('the chunked list', () => {
+  interface Item {
+    readonly key: number;
+  }
+  const make = (): ChunkedList<Item, number> => new ChunkedList<Item, number>((item, key) => item.key < key, (item) => item.key);
+  const chunkSizes = (list: ChunkedList<Item, number>): number[] => (list['chunks'] as { items: Item[] }[]).map((c) => c.items.length);
+  /** The chunk bounds (model/chunked-list.ts MAX and MIN): none empty or past MAX, none under MIN unless alone. */
+  const chunkError = (list: ChunkedList<Item, number>): string | undefined => {
+    const sizes = chunkSizes(list);
+    const bad = sizes.find((n) => n === 0 || n > 512 || (sizes.length > 1 && n < 64));
+    return bad === undefined ? undefined : `a chunk of ${bad} items among ${sizes.length}`;
+  };
+  /** The reference's first index not before `key`. */
+  const lowerBound = (ref: readonly Item[], key: number): number => {
+    let lo = 0;
+    let hi = ref.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ref[mid]!.key < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const op = fc.oneof(
+    { arbitrary: fc.constant('insert' as const), weight: 12 },
+    { arbitrary: fc.constant('remove' as const), weight: 16 },
+    { arbitrary: fc.constant('remove-stranger' as const), weight: 4 },
+    { arbitrary: fc.constant('from' as const), weight: 4 },
+    { arbitrary: fc.constant('clone' as const), weight: 1 },
+  );
+  const step = fc.record({ op, key: fc.nat(2999), take: fc.nat(40) });
+
+  // A build-up (chunks split), then a mix leaning to removal (chunks merge, the list may empty and fill again).
+  it('holds the items of a plain sorted array through inserts, removals and clones, each clone unchanged by either side', () => {
+    const seen = { splits: 0, merges: 0, emptied: 0 };
+    fc.assert(
+      // Shrinking sequences this long is capped, so a failure is reported in seconds, still shrunk some.
+      fc.property(fc.limitShrink(fc.array(fc.nat(2999), { maxLength: 1500, size: 'max' }), 200), fc.limitShrink(fc.array(step, { maxLength: 2500, size: 'max' }), 200), (build, mix) => {
+        const list = make();
+        const ref: Item[] = [];
+        const clones: { list: ChunkedList<Item, number>; copy: Item[] }[] = [];
+        const insert = (key: number): void => {
+          const at = lowerBound(ref, key);
+          if (ref[at]?.key === key) return;
+          const item = { key };
+          list.insert(item);
+          ref.splice(at, 0, item);
+        };
+        for (const key of build) insert(key);
+        let chunks = chunkSizes(list).length;
+        for (const s of mix) {
+          if (s.op === 'insert') insert(s.key);
+          else if (s.op === 'remove') {
+            // The item at or after the key (else the first), so removals find something most of the time.
+            const at = lowerBound(ref, s.key) < ref.length ? lowerBound(ref, s.key) : 0;
+            const item = ref[at];
+            if (list.remove(item ?? { key: s.key }) !== (item !== undefined)) throw new Error(`remove at ${s.key}: the list and the array disagree on whether it holds an item there`);
+            if (item !== undefined) ref.splice(at, 1);
+            if (ref.length === 0) seen.emptied++;
+          } else if (s.op === 'remove-stranger') {
+            // An item with a key the list may hold but another identity is not in it.
+            if (list.remove({ key: s.key })) throw new Error(`remove of a stranger at ${s.key} took something out`);
+          } else if (s.op === 'clone') {
+            clones.push({ list: list.clone(), copy: [...ref] });
+          } else {
+            const got: Item[] = [];
+            list.forEachFrom(s.key, (it) => got.push(it) < s.take);
+            const from = lowerBound(ref, s.key);
+            if (!isDeepStrictEqual(got, ref.slice(from, from + Math.max(1, s.take)))) throw new Error(`forEachFrom(${s.key}) gave ${got.length} items, not the array's`);
+          }
+          const wrong = chunkError(list);
+          if (wrong !== undefined) throw new Error(`after ${JSON.stringify(s)}: ${wrong}`);
+          const now = chunkSizes(list).length;
+          if (now > chunks) seen.splits++;
+          if (now < chunks && ref.length > 0) seen.merges++;
+          chunks = now;
+        }
+        expect(list.length).toBe(ref.length);
+        expect(list.toArray()).toEqual(ref);
+        const mine = list.toArray();
+        const added = Array.from({ length: 600 }, (_, i) => ({ key: 3000 + i }));
+        const unchanged = clones.map((c) => isDeepStrictEqual(c.list.toArray(), c.copy));
+        // A clone's own edits reach neither the list nor the other clones.
+        const edited = clones.map((c) => {
+          const removed = c.copy.slice(0, 50).every((it) => c.list.remove(it));
+          for (const item of added) c.list.insert({ ...item });
+          return removed && chunkError(c.list) === undefined;
+        });
+        const theirs = clones.map((c) => isDeepStrictEqual(c.list.toArray(), [...c.copy.slice(50), ...added]));
+        expect(list.toArray()).toEqual(mine);
+        expect([...unchanged, ...edited, ...theirs].every(Boolean)).toBe(true);
+      }),
+      { seed: SEED, numRuns: 25 },
+    );
+    expect(seen.splits).toBeGreaterThan(0);
+    expect(seen.merges).toBeGreaterThan(0);
+    expect(seen.emptied).toBeGreaterThan(0);
+  });
+});
+
+describe('the frame index', () => {
+  const levels = 4;
+  const base = kernelLayout(levels).pageOffset;
+  const leaf = fc.record({ at: fc.nat(1 << 20), pfn: fc.nat(1 << 16), size: fc.constantFrom<'4K' | '2M' | '1G'>('4K', '4K', '4K', '2M', '1G'), direct: fc.boolean() });
+  it('finds the leaves meeting some frames as a filter of a plain list does, through edits and clones', () => {
+    fc.assert(
+      fc.property(fc.array(leaf, { minLength: 1, maxLength: 1500, size: 'max' }), fc.array(fc.record({ lo: fc.nat(1 << 16), pages: fc.integer({ min: 1, max: 1 << 12 }) }), { minLength: 1, maxLength: 6 }), (drawn, frames) => {
+        const index = FrameIndex.empty(levels);
+        let live: Leaf[] = [];
+        let vpn = base + (1 << 30);
+        const clones: { index: FrameIndex; copy: Leaf[] }[] = [];
+        drawn.forEach((d, i) => {
+          // Leaves at distinct vpns; a direct-map page of its frame is never indexed.
+          vpn += PAGES[d.size] + d.at;
+          const l = d.direct ? makeLeaf(base + d.pfn, d.pfn, '4K', PAGE_KERNEL) : makeLeaf(vpn, d.pfn, d.size, PAGE_KERNEL);
+          index.add(l);
+          if (!d.direct) live.push(l);
+          if (i % 3 === 2 && live.length > 0) {
+            // Every third step takes out an earlier leaf again.
+            const gone = live[d.at % live.length]!;
+            index.remove(gone);
+            live = live.filter((x) => x !== gone);
+          }
+          if (i % 200 === 0) clones.push({ index: index.clone(), copy: [...live] });
+        });
+        const byVpn = (ls: Leaf[]): Leaf[] => [...ls].sort((a, b) => a.vpn - b.vpn);
+        expect(index.all()).toEqual(byVpn(live));
+        const touched = mergeIntervals(frames.map((f) => ({ lo: f.lo, hi: f.lo + f.pages })));
+        expect(index.meeting(touched)).toEqual(byVpn(live.filter((l) => leafIntersectsAny(touched, l))));
+        for (const c of clones) expect(c.index.all()).toEqual(byVpn(c.copy));
+        expect(() => index.remove(makeLeaf(vpn + (1 << 30), 0, '4K', PAGE_KERNEL))).toThrow(/not indexed/);
+      }),
+      { seed: SEED, numRuns: 40 },
+    );
   });
 });
