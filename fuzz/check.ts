@@ -155,8 +155,9 @@ export interface TraceOptions {
  * to each other there.
  */
 // Of the clients: vmalloc as map; vfree, whose vm_reset_perms ignores the CPA's errors;
-// applyToPageRange, which keeps what it did before a failure, in address order.
-const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault', 'vmalloc', 'vfree', 'applyToPageRange']);
+// applyToPageRange, which keeps what it did before a failure, in address order; addMemory,
+// whose failed block keeps its direct map (spec/contracts/hotplug.ts).
+const LINUX_PROSE_ONLY: ReadonlySet<Command['op']> = new Set(['map', 'unmap', 'protect', 'setDirectMapInvalid', 'setDirectMapDefault', 'vmalloc', 'vfree', 'applyToPageRange', 'addMemory']);
 
 /**
  * Operations that can make an invariant break: they add mappings or change attributes or
@@ -172,6 +173,8 @@ const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>([
   'ptiClone', 'asiMap', 'asiUnmap', 'createProcess', 'exitProcess', 'mapUser', 'unmapUser', 'setLdt',
   // The clients (spec/contracts/clients.ts): each maps, unmaps or frees; allocFrames may map a pool pageblock back.
   'allocFrames', 'vmalloc', 'vfree', 'kmapLocal', 'kunmapLocal', 'mermapGet', 'mermapPut', 'allocUnmapped', 'applyToPageRange',
+  // Memory hotplug: linux's failed addMemory keeps a direct map over absent frames, its removal large leaves the range cuts (D8).
+  'addMemory', 'removeMemory',
 ]);
 
 /**

@@ -3,8 +3,9 @@
  * (spec/contracts/clients.ts): the vmalloc areas it allocated, each CPU's kmap_local
  * stack and mermap allocations, the frames it took for the unmapped pool. With it a
  * client command mostly names what exists (vfree of a live area, kunmap_local of the top
- * slot, mermap_put of an allocation the CPU holds), and sometimes what does not (ENOENT,
- * the out-of-order EINVAL). A belief: a command may have failed.
+ * slot, mermap_put of an allocation the CPU holds, add_memory of the scenario's hotplug
+ * space and remove_memory of a block it added), and sometimes what does not (ENOENT, the
+ * out-of-order EINVAL, a block of RAM). A belief: a command may have failed.
  *
  * It also keeps the clients' rule for the other commands (`discipline`): a CPU-local
  * mapping is touched only by its own CPU and only through its client, so an access to a
@@ -15,7 +16,8 @@
  */
 import { PAGES, kernelLayout, type Pfn, type Vpn } from '../spec/address.ts';
 import {
-  KM_MAX_IDX, MERMAP_ALLOCS, MERMAP_USABLE_PAGES, kmapRegion, kmapSlotOf, kmapSlotVpn, mermapCpuOf, mermapRegion, mermapSlice,
+  KM_MAX_IDX, MEMMAP_PAGES, MEMORY_BLOCK_PAGES, MERMAP_ALLOCS, MERMAP_USABLE_PAGES, kmapRegion, kmapSlotOf, kmapSlotVpn, memoryBlocks,
+  mermapCpuOf, mermapRegion, mermapSlice,
 } from '../spec/clients.ts';
 import type { Command, Op } from '../spec/commands.ts';
 import { PAGEBLOCK_PAGES } from '../spec/contracts/isolation.ts';
@@ -46,6 +48,15 @@ export interface ClientDraw {
   readonly pick: number;
 }
 
+/** The scenario's hotplug space: the memory blocks wholly inside its absent frame runs, in order. */
+export function hotplugBlocks(scenario: Scenario): Pfn[] {
+  return scenario.frames.filter((r) => r.use === 'absent').flatMap((r) => {
+    const first = Math.ceil(r.pfn / MEMORY_BLOCK_PAGES) * MEMORY_BLOCK_PAGES;
+    const end = Math.floor((r.pfn + r.count) / MEMORY_BLOCK_PAGES) * MEMORY_BLOCK_PAGES;
+    return end > first ? memoryBlocks(first, end - first) : [];
+  });
+}
+
 /** The range a command's vpn and pages (or one page) name. */
 function rangeOf(c: Command): { vpn: Vpn; pages: number } | undefined {
   if (!('vpn' in c)) return undefined;
@@ -71,6 +82,15 @@ export class ClientBelief {
   private readonly mermapNext: Vpn[];
   /** Frames handed out from the unmapped pool (they are what the mermap is for). */
   private readonly unmapped: Pfn[] = [];
+  /** The memory blocks of the scenario with no memory yet (its hotplug space), and those believed added. */
+  private readonly pluggable: readonly Pfn[];
+  private readonly added: Pfn[] = [];
+  /**
+   * Where a removal without a flush may have emptied a table that waits pending free,
+   * newest first: an unmap or set_direct_map_invalid without flush, a kunmap_local, a
+   * mermap_put, a vfree (a walker that follows such a table walks freed memory).
+   */
+  private readonly emptied: { vpn: Vpn; pages: number }[] = [];
   private frameSlot = 0;
   private areaSlot = 0;
   private applySlot = 0;
@@ -86,6 +106,23 @@ export class ClientBelief {
     this.kmap = Array.from({ length: this.cpus }, () => []);
     this.mermap = Array.from({ length: this.cpus }, () => []);
     this.mermapNext = Array.from({ length: this.cpus }, (_, cpu) => mermapSlice(levels, cpu));
+    this.pluggable = hotplugBlocks(scenario);
+  }
+
+  /**
+   * The blocks an addMemory names: a block of hotplug space not believed added, two when
+   * the next one is free too now and then; one added already (EEXIST) now and then, or a
+   * block of RAM (EEXIST) when the scenario has no hotplug space.
+   */
+  private toAdd(d: ClientDraw): { pfn: Pfn; count: number } {
+    const fresh = this.pluggable.filter((b) => !this.added.includes(b));
+    if (fresh.length === 0 || d.pick % 8 === 7) {
+      const again = this.added.length > 0 && d.pick % 2 === 0 ? this.added[d.pick % this.added.length] : undefined;
+      return { pfn: again ?? Math.floor(d.pfn / MEMORY_BLOCK_PAGES) * MEMORY_BLOCK_PAGES, count: MEMORY_BLOCK_PAGES };
+    }
+    const b = fresh[d.pick % fresh.length]!;
+    const two = d.pick % 5 === 0 && fresh.includes(b + MEMORY_BLOCK_PAGES);
+    return { pfn: b, count: two ? 2 * MEMORY_BLOCK_PAGES : MEMORY_BLOCK_PAGES };
   }
 
   /** 2M-aligned frames for `count` pages that boot maps only through the direct map, a fresh slot each time. */
@@ -126,7 +163,10 @@ export class ClientBelief {
         // With no live area, mostly the vmalloc that makes one first (as a process operation gets its createProcess).
         if (this.areas.length === 0 && d.pick % 4 !== 3) return this.after('vmalloc', d, (c) => ({ op, vpn: (c as { vpn: Vpn }).vpn }));
         const a = this.areas.length === 0 || odd ? undefined : this.areas[d.pick % this.areas.length]!;
-        return [{ op, vpn: a?.vpn ?? (d.pick % 2 === 0 ? this.vmallocStart + AREA_BASE : d.vpn) }];
+        // Now and then the vm_unmap_aliases that purges the lazily freed areas at once (as vm_reset_perms and the
+        // set_memory_* callers that need the aliases gone call it).
+        const purge: Command[] = d.pick % 4 === 1 ? [{ op: 'vmUnmapAliases' }] : [];
+        return [{ op, vpn: a?.vpn ?? (d.pick % 2 === 0 ? this.vmallocStart + AREA_BASE : d.vpn) }, ...purge];
       }
       case 'vmUnmapAliases': return [{ op }];
       case 'kmapLocal': {
@@ -148,7 +188,7 @@ export class ClientBelief {
         // The top mostly; the one below it (out of order) or a free slot now and then.
         const vpn = stack.length === 0 || d.pick % 8 === 7 ? kmapSlotVpn(cpu, d.pick % KM_MAX_IDX)
           : d.pick % 4 === 2 && stack.length > 1 ? stack[stack.length - 2]! : stack[stack.length - 1]!;
-        return [{ op, cpu, vpn: odd ? d.vpn : vpn }];
+        return [{ op, cpu, vpn: odd ? d.vpn : vpn }, ...this.walkAfter(vpn, d)];
       }
       case 'mermapGet': {
         const cpu = d.cpu % this.cpus;
@@ -186,13 +226,44 @@ export class ClientBelief {
           : this.vmallocStart + APPLY_BASE + (this.applySlot++ % 4096) * AREA_STRIDE + (d.pick % 3);
         return [{ op, vpn, pages, pfn: d.pfn, prot: d.prot }];
       }
+      case 'addMemory': {
+        if (odd) return [{ op, pfn: d.pfn, count: d.pages }];
+        const blocks = this.toAdd(d);
+        // The new memory in use: a write through its direct map fills a TLB entry the removal must flush.
+        const use: Command[] = d.flag ? [{ op: 'access', cpu: d.cpu, root: INIT_MM, vpn: kernelLayout(this.scenario.config.levels).pageOffset + blocks.pfn + MEMMAP_PAGES + (d.pick % 64), kind: 'w', mode: 'kernel' }] : [];
+        return [{ op, ...blocks }, ...use];
+      }
+      case 'removeMemory': {
+        // With no block believed added, mostly the addMemory that makes one first.
+        if (this.added.length === 0 && d.pick % 4 !== 3) return this.after('addMemory', d, (c) => ({ op, pfn: (c as { pfn: Pfn }).pfn, count: MEMORY_BLOCK_PAGES }));
+        if (odd) return [{ op, pfn: d.pfn, count: d.pages }];
+        // A block it added mostly; one of them with a page handed out first (EBUSY), or a block of RAM or of hotplug space not added (ENOENT).
+        const b = this.added.length === 0 || d.pick % 6 === 5 ? (this.pluggable.find((x) => !this.added.includes(x)) ?? 0) : this.added[d.pick % this.added.length]!;
+        const busy: Command[] = d.pick % 6 === 4 ? [{ op: 'allocFrames', pfn: b + MEMMAP_PAGES + (d.pick % 32), count: 1 }] : [];
+        return [...busy, { op, pfn: b, count: MEMORY_BLOCK_PAGES }];
+      }
       case 'walkPageRange': {
+        // As drawn now and then (EINVAL); the 2M block of a recent removal without flush often:
+        // a walk through the tables it may have left pending.
+        if (odd) return [{ op, vpn: d.vpn, pages: d.pages }];
+        const e = this.emptied.length > 0 && d.pick % 3 === 1 ? this.emptied[d.pick % this.emptied.length]! : undefined;
+        if (e !== undefined) return [{ op, vpn: Math.floor(e.vpn / M2) * M2, pages: M2 }];
         const a = this.areas.length > 0 && d.pick % 3 === 0 ? this.areas[d.pick % this.areas.length]! : undefined;
         const pages = d.pick % 7 === 6 ? G1 : Math.max(1, Math.min(d.pages, 4096));
         return [{ op, vpn: a?.vpn ?? d.vpn, pages: a?.pages ?? pages }];
       }
       default: return [];
     }
+  }
+
+  /**
+   * Half the time a walk of the 2M block a kunmap_local left without a flush of every CPU:
+   * its emptied table waits pending free, a hole to the walker. (A mermap_put is followed
+   * by its careless free instead, fuzz/arbitraries.ts; walkPageRange's own draws walk
+   * where it left a table pending.)
+   */
+  private walkAfter(vpn: Vpn, d: ClientDraw): Command[] {
+    return d.pick % 2 === 0 ? [{ op: 'walkPageRange', vpn: Math.floor(vpn / M2) * M2, pages: M2 }] : [];
   }
 
   /**
@@ -206,8 +277,9 @@ export class ClientBelief {
     return main === undefined ? made : [...made, then(main)];
   }
 
-  /** After a command: what it did to the believed areas, stacks, allocations and pool. */
+  /** After a command: what it did to the believed areas, stacks, allocations, pool and memory blocks. */
   note(c: Command): void {
+    this.noteEmptied(c);
     switch (c.op) {
       // Every area it made is remembered (a forgotten one could be unmapped under its owner: C2).
       case 'vmalloc': this.areas.unshift({ vpn: c.vpn, pages: c.pages }); break;
@@ -242,8 +314,30 @@ export class ClientBelief {
         for (let p = c.pfn; p < c.pfn + Math.min(c.count, 8); p++) if (!this.unmapped.includes(p)) this.unmapped.unshift(p);
         this.unmapped.splice(16);
         break;
+      case 'addMemory':
+        for (const b of this.pluggable) if (b >= c.pfn && b < c.pfn + c.count && !this.added.includes(b)) this.added.push(b);
+        break;
+      case 'removeMemory': {
+        const kept = this.added.filter((b) => b < c.pfn || b >= c.pfn + c.count);
+        this.added.splice(0, this.added.length, ...kept);
+        break;
+      }
       default: break;
     }
+  }
+
+  /** The range a removal without a flush names (ClientBelief.emptied), before note() forgets what it removed. */
+  private noteEmptied(c: Command): void {
+    const pageOffset = kernelLayout(this.scenario.config.levels).pageOffset;
+    const range = c.op === 'unmap' && c.flush === false ? { vpn: c.vpn, pages: c.pages }
+      : c.op === 'setDirectMapInvalid' && !c.flush ? { vpn: pageOffset + c.pfn, pages: c.count }
+      : c.op === 'kunmapLocal' ? { vpn: c.vpn, pages: 1 }
+      : c.op === 'mermapPut' ? this.mermap.flat().find((a) => a.vpn === c.vpn)
+      : c.op === 'vfree' ? this.areas.find((a) => a.vpn === c.vpn)
+      : undefined;
+    if (range === undefined) return;
+    this.emptied.unshift(range);
+    this.emptied.splice(4);
   }
 
   /**

@@ -275,7 +275,8 @@ export function compareStates(model: AbstractState, impl: AbstractState, scopes:
 
 /**
  * The clients' bookkeeping (spec/clients.ts), list by list in canonical order: the first
- * entry that differs. Compared whole: it is small (areas, slots, allocations, pageblocks).
+ * entry that differs. Compared whole: it is small (areas, slots, allocations, pageblocks,
+ * memory blocks).
  */
 function compareClients(model: ClientState | undefined, impl: ClientState | undefined): Mismatch | null {
   // A module without the capability (it reports no bookkeeping) is fuzzed without the
@@ -310,4 +311,4 @@ function canonical(v: unknown): string {
 }
 
 /** The lists of the clients' bookkeeping, in the order they are compared. */
-const CLIENT_LISTS = ['vmalloc', 'lazy', 'kmap', 'mermap', 'unmapped'] as const satisfies readonly (keyof ClientState)[];
+const CLIENT_LISTS = ['vmalloc', 'lazy', 'kmap', 'mermap', 'unmapped', 'memory'] as const satisfies readonly (keyof ClientState)[];

@@ -1,7 +1,8 @@
 /**
  * What a campaign could exercise, so its summary can say plainly what it never did: each
  * operation's possible outcomes by the shared semantics (argument errors, the state
- * errors of its contract, policy, table memory) under the campaign's profile, the access
+ * errors of its contract, policy, table memory) under the campaign's profile and on its
+ * scenarios (memory hotplug succeeds only where there is hotplug space), the access
  * results, the leaf sizes the scenario's CPU supports, the scenario's regions, and the
  * TLB, cache and obligation rules the profile can reach (fuzz/coverage-rules.ts).
  */
@@ -14,6 +15,7 @@ import { POSSIBLE_OUTCOMES } from '../spec/contracts/outcome.ts';
 import { OPERATIONS, OPS, type Capability } from '../spec/operations.ts';
 import { PageSizeC, strictObject } from '../io/trace.ts';
 import type { Scenario } from '../spec/scenario.ts';
+import { hotplugBlocks } from './clients.ts';
 import { AXES, possibleAxes, type Axis, type Coverage } from './coverage.ts';
 import { reachableRules } from './coverage-rules.ts';
 
@@ -32,8 +34,9 @@ export const LEVEL_OF_SIZE: Readonly<Record<PageSize, string>> = { '4K': 'pte', 
  *           hole is skipped or EFAULT), set_direct_map_* have no ENOENT / EEXIST (both
  *           idempotent), and vunmap_range neither splits nor needs a table (no ENOMEM);
  *           of the clients (spec/contracts/clients.ts), vfree ignores the direct-map steps'
- *           errors (no ENOMEM), and x86-64's kmap_local is page_address (kmapLocal only
- *           EINVAL, kunmapLocal no ENOENT).
+ *           errors (no ENOMEM), x86-64's kmap_local is page_address (kmapLocal only
+ *           EINVAL, kunmapLocal no ENOENT), and memory hotplug's removal allocates nothing
+ *           (spec/contracts/hotplug.ts: no ENOMEM).
  */
 export const UNREACHABLE_OUTCOMES: { readonly [P in Profile]: Readonly<Partial<Record<Op, readonly Errno[]>>> } = {
   strict: { protect: ['EFAULT', 'EBUSY'] },
@@ -42,7 +45,7 @@ export const UNREACHABLE_OUTCOMES: { readonly [P in Profile]: Readonly<Partial<R
     setDirectMapDefault: ['EEXIST', 'EPERM'], freeFrames: ['EPERM'], allocFrames: ['EPERM', 'ENOMEM'],
     ptiClone: ['EPERM'], asiMap: ['EPERM'], mapUser: ['EPERM'], setLdt: ['EPERM'],
     vmalloc: ['EPERM'], vfree: ['EPERM', 'ENOMEM'], kmapLocal: ['EEXIST', 'EBUSY', 'EPERM', 'ENOMEM'], kunmapLocal: ['ENOENT'],
-    mermapGet: ['EPERM'], allocUnmapped: ['EPERM'], applyToPageRange: ['EPERM'],
+    mermapGet: ['EPERM'], allocUnmapped: ['EPERM'], applyToPageRange: ['EPERM'], addMemory: ['EPERM'], removeMemory: ['EPERM', 'ENOMEM'],
   },
 };
 
@@ -112,11 +115,19 @@ export function capabilitiesFuzzed(cov: Coverage): ReadonlySet<Capability> {
   return new Set<Capability>(['core', ...ran]);
 }
 
+/**
+ * The outcomes of memory hotplug that need hotplug space (a whole memory block of absent
+ * frames, fuzz/clients.ts hotplugBlocks): without it nothing can be added, so nothing
+ * removed, and only the argument and state errors are left (spec/contracts/hotplug.ts).
+ */
+const NEED_HOTPLUG_SPACE: readonly string[] = ['addMemory→ok', 'addMemory→EPERM', 'addMemory→ENOMEM', 'removeMemory→ok', 'removeMemory→EBUSY', 'removeMemory→EPERM', 'removeMemory→ENOMEM'];
+
 /** What the campaign never exercised of what it could have under its profile (with none given, under any profile). */
 export function coverageGaps(cov: Coverage, scenarios: Scenarios, invariantIds: readonly string[], profile?: Profile): Gaps {
   const outcomes: string[] = [];
+  const hotplug = listOf(scenarios).some((s) => hotplugBlocks(s).length > 0);
   for (const [op, possible] of possibleOutcomes(profile, capabilitiesFuzzed(cov))) {
-    for (const o of possible) if ((cov.outcomes[op]?.[o] ?? 0) === 0) outcomes.push(`${op}→${o}`);
+    for (const o of possible) if ((cov.outcomes[op]?.[o] ?? 0) === 0 && (hotplug || !NEED_HOTPLUG_SPACE.includes(`${op}→${o}`))) outcomes.push(`${op}→${o}`);
   }
   return {
     outcomes,

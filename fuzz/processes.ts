@@ -26,6 +26,8 @@ export class ProcessBelief {
   private readonly live: number[] = [];
   private next = 1;
   private readonly userRecent: Vpn[] = [];
+  /** The user mappings believed live, newest first: what an unmapUser names. */
+  private readonly mappings: { pid: number; vpn: Vpn; pages: number }[] = [];
   /** The first frame of the last LDT set, for EBUSY. */
   lastLdt: Pfn | undefined;
 
@@ -37,10 +39,37 @@ export class ProcessBelief {
       if (i >= 0) this.live.splice(i, 1);
     }
     if (c.op === 'setLdt') this.lastLdt = c.pfn;
+    if (c.op === 'exitProcess') this.forget(c.pid, 0, Infinity);
+    if (c.op === 'unmapUser' || c.op === 'zapPageRange') this.forget(c.pid, c.vpn, c.pages);
+    if (c.op === 'mapUser' && c.pages > 0) {
+      this.mappings.unshift({ pid: c.pid, vpn: c.vpn, pages: c.pages });
+      this.mappings.splice(RECENT);
+    }
     if (c.op === 'mapUser' || c.op === 'unmapUser') {
       this.userRecent.unshift(c.vpn);
       if (this.userRecent.length > RECENT) this.userRecent.pop();
     }
+  }
+
+  /** The mappings of process `pid` that meet [vpn, vpn + pages) are believed gone. */
+  private forget(pid: number, vpn: Vpn, pages: number): void {
+    const kept = this.mappings.filter((m) => m.pid !== pid || m.vpn + m.pages <= vpn || vpn + pages <= m.vpn);
+    this.mappings.splice(0, this.mappings.length, ...kept);
+  }
+
+  /** Whether the belief has a live user mapping. */
+  anyMapping(): boolean {
+    return this.mappings.length > 0;
+  }
+
+  /**
+   * What an unmapUser names: mostly a mapping believed live, whole (the newest most often);
+   * one draw in four, or with none believed, as drawn (a hole: ENOENT; EINVAL).
+   */
+  unmapRange(drawn: { pid: number; vpn: Vpn; pages: number }, pick: number): { pid: number; vpn: Vpn; pages: number } {
+    if (this.mappings.length === 0 || pick % 4 === 3) return drawn;
+    const m = this.mappings[pick % 4 === 0 ? 0 : pick % this.mappings.length]!;
+    return { pid: m.pid, vpn: m.vpn, pages: m.pages };
   }
 
   /** The pid the next createProcess is believed to get. */

@@ -17,6 +17,7 @@ import * as prot from './prot.ts';
 import * as radixModule from './radix.ts';
 import type { Radix } from './radix.ts';
 import type { Memtypes } from './memtype.ts';
+import type { FreeFrames } from './policy.ts';
 import type { Members } from './runs.ts';
 import * as tables from './tables.ts';
 
@@ -116,17 +117,20 @@ function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn,
 /**
  * The abstract frame runs: the boot runs (sorted by pfn) with noDirectMap as `removed`
  * says now, each frame's reserved memory type (linux profile), and the use of the frames
- * the page allocator moves (a boot 'free' or 'data' frame is 'free' exactly when `free`
- * holds it now: allocFrames and freeFrames), in the canonical form of
+ * the page allocator and memory hotplug move (a boot 'free', 'data' or 'absent' frame is
+ * 'free' exactly when `free` holds it now, 'absent' when `free.absent` does, else 'data':
+ * allocFrames, freeFrames, addMemory, removeMemory), in the canonical form of
  * spec/contracts/directmap.ts: in pfn order, no empty run, neighbours with the same use
  * and flags (spec/state.ts sameFrameFacts) merged.
  */
-export function frameRuns(boot: readonly FrameRun[], removed: Members, memtypes: Memtypes, free: Members): FrameRun[] {
+export function frameRuns(boot: readonly FrameRun[], removed: Members, memtypes: Memtypes, free: FreeFrames): FrameRun[] {
+  const absent = free.absent;
   const out: FrameRun[] = [];
   const emit = (r: FrameRun, pfn: Pfn, count: number): void => {
     const noDirectMap = removed.first(pfn, 1) >= 0;
     const memtype = memtypes.of(pfn);
-    const use = r.use === 'free' || r.use === 'data' ? (free.first(pfn, 1) >= 0 ? 'free' : 'data') : r.use;
+    const moves = r.use === 'free' || r.use === 'data' || r.use === 'absent';
+    const use = moves ? (free.first(pfn, 1) >= 0 ? 'free' : absent.first(pfn, 1) >= 0 ? 'absent' : 'data') : r.use;
     const last = out[out.length - 1];
     if (
       last !== undefined && last.pfn + last.count === pfn && last.use === use && last.sensitive === r.sensitive &&
@@ -139,7 +143,7 @@ export function frameRuns(boot: readonly FrameRun[], removed: Members, memtypes:
     }
   };
   // Where any of the per-frame sets starts or ends: between two cuts every frame has the same facts.
-  const cuts = [...new Set([removed, memtypes.wc, memtypes.ucMinus, free].flatMap((set) => set.map((start, count) => [start, start + count]).flat()))].sort((a, b) => a - b);
+  const cuts = [...new Set([removed, memtypes.wc, memtypes.ucMinus, free, absent].flatMap((set) => set.map((start, count) => [start, start + count]).flat()))].sort((a, b) => a - b);
   let k = 0;
   for (const r of boot) {
     const end = r.pfn + r.count;

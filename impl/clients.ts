@@ -12,6 +12,7 @@
  *   clients-walk.ts     apply_to_page_range, walk_kernel_page_table_range
  *   clients-state.ts    the vmalloc areas as sorted disjoint ranges
  *   clients-gather.ts   zap_page_range_single's mmu_gather on a process's user half
+ *   clients-hotplug.ts  add_memory and remove_memory of whole memory blocks
  *
  * This module holds them together: the host interface (what RadixSystem lends them, as
  * isolation.ts's IsolationHost does), C1's question of which frames a TLB the clients left
@@ -27,6 +28,7 @@ import type { Prot } from '../spec/state.ts';
 import type { ClientOps, VmallocOptions, WalkVisit } from '../spec/system.ts';
 import { CpuLocal } from './clients-cpu.ts';
 import { zapPageRange, type UserHalf } from './clients-gather.ts';
+import { Hotplug } from './clients-hotplug.ts';
 import { UnmappedPool } from './clients-pool.ts';
 import { AreaList } from './clients-state.ts';
 import { Vmalloc } from './clients-vmalloc.ts';
@@ -36,7 +38,7 @@ import type { Broken } from './policy.ts';
 import type { Ending, Owed, Range } from './system.ts';
 
 /** The operations whose EPERM the strict policy decides in `finish`: the core ones and the clients' that map. */
-export type PolicyOp = MutatingOp | 'vmalloc' | 'vfree' | 'kmapLocal' | 'mermapGet' | 'allocUnmapped' | 'applyToPageRange';
+export type PolicyOp = MutatingOp | 'vmalloc' | 'vfree' | 'kmapLocal' | 'mermapGet' | 'allocUnmapped' | 'applyToPageRange' | 'addMemory' | 'removeMemory';
 
 /** What the capability needs of the system it is part of (system.ts). */
 export interface ClientsHost extends SystemParts {
@@ -72,6 +74,7 @@ export class Clients implements ClientOps {
   private readonly cpuLocal: CpuLocal;
   private readonly vm: Vmalloc;
   private readonly walker: PageWalk;
+  private readonly hotplug: Hotplug;
   private stateNow: ClientState | null = null;
 
   constructor(private readonly host: ClientsHost) {
@@ -79,6 +82,7 @@ export class Clients implements ClientOps {
     this.cpuLocal = new CpuLocal(host);
     this.vm = new Vmalloc(host, this.live, this.lazy, this.pool, (pfn, count) => this.stillTranslated(pfn, count, true));
     this.walker = new PageWalk(host);
+    this.hotplug = new Hotplug(host, (pfn, count) => this.stillTranslated(pfn, count, true));
   }
 
   vmalloc(vpn: Vpn, pfn: Pfn, pages: number, opts: VmallocOptions): Result<void> {
@@ -123,6 +127,14 @@ export class Clients implements ClientOps {
 
   zapPageRange(pid: number, vpn: Vpn, pages: number): Result<void> {
     return zapPageRange({ ...this.host, stillTranslated: (pfn, count) => this.stillTranslated(pfn, count, true) }, pid, vpn, pages);
+  }
+
+  addMemory(pfn: Pfn, count: number): Result<void> {
+    return this.hotplug.addMemory(pfn, count);
+  }
+
+  removeMemory(pfn: Pfn, count: number): Result<void> {
+    return this.hotplug.removeMemory(pfn, count);
   }
 
   // ---- the flushes the system makes ----
@@ -185,9 +197,10 @@ export class Clients implements ClientOps {
     const kmap = this.cpuLocal.kmapList();
     const mermap = this.cpuLocal.mermapList();
     const unmapped = this.pool.list();
+    const memory = this.hotplug.list();
     const s = this.stateNow;
-    if (s === null || s.vmalloc !== vmalloc || s.lazy !== lazy || s.kmap !== kmap || s.mermap !== mermap || s.unmapped !== unmapped) {
-      this.stateNow = { vmalloc, lazy, kmap, mermap, unmapped };
+    if (s === null || s.vmalloc !== vmalloc || s.lazy !== lazy || s.kmap !== kmap || s.mermap !== mermap || s.unmapped !== unmapped || s.memory !== memory) {
+      this.stateNow = { vmalloc, lazy, kmap, mermap, unmapped, memory };
     }
     return this.stateNow!;
   }

@@ -43,6 +43,8 @@ export const MUTANT_NAMES = [
   'unmapped-pool-no-flush',
   'vfree-frees-before-flush',
   'gather-frees-without-flush',
+  'hot-remove-keeps-direct-map',
+  'hot-remove-no-flush',
 ] as const;
 
 export type MutantName = (typeof MUTANT_NAMES)[number];
@@ -273,6 +275,18 @@ export const MUTANTS: readonly Mutant[] = [
     description: 'zapPageRange unhooks the range from the process and frees the pages it gathered but leaves out the TLB invalidate (the process flush), so a CPU may still translate a user page to a freed frame.',
     reference: 'include/asm-generic/tlb.h (torvalds/linux 0758cd83): "1) unhook page 2) TLB invalidate page 3) free page"; mm/mmu_gather.c (torvalds/linux 06d07429) tlb_flush_mmu: tlb_flush_mmu_tlbonly before tlb_flush_mmu_free',
     caughtBy: 'D7 free_frames_cached_only_at_their_direct_map_page (a process TLB entry of a freed frame), refinement (the process roots\' TLB entries), postcondition zapPageRange (the process flush)',
+  },
+  {
+    name: 'hot-remove-keeps-direct-map',
+    description: 'removeMemory frees the struct pages but leaves out kernel_physical_mapping_remove, so the direct map still maps the memory that left the machine.',
+    reference: 'arch/x86/mm/init_64.c (gregkh/linux 6bf94737) arch_remove_memory: __remove_pages, then kernel_physical_mapping_remove of [start, start + size) (remove_pagetable with direct)',
+    caughtBy: 'D8 direct_map_maps_no_absent_frame, postcondition removeMemory.leaves, refinement (the direct-map leaves)',
+  },
+  {
+    name: 'hot-remove-no-flush',
+    description: 'removeMemory clears the vmemmap and the direct map and frees the emptied tables without remove_pagetable\'s flush_tlb_all, so a CPU may still translate to memory that is gone, through a freed table too.',
+    reference: 'arch/x86/mm/init_64.c (gregkh/linux 6bf94737) remove_pagetable: flush_tlb_all after the walk; remove_pte_table flushes before free_pte_table frees the table',
+    caughtBy: 'postcondition removeMemory.tlb, refinement (TLB entries, paging-structure caches), L1 and L4 (a cached table freed)',
   },
 ];
 

@@ -32,7 +32,7 @@ import * as frames from './frames.ts';
 import * as prot from './prot.ts';
 import * as radixModule from './radix.ts';
 import type { Radix } from './radix.ts';
-import { firstOutside, members, type Members } from './runs.ts';
+import { RunSet, firstOutside, members, type Members } from './runs.ts';
 import type { Tlbs } from './tlb.ts';
 import * as tables from './tables.ts';
 
@@ -47,19 +47,31 @@ const MODULES = X86_64_LAYOUT_4LEVEL.modules;
 const CACHE_MODE_COUNT = CACHE_MODES.length;
 
 /**
- * Frames by what the policy cares about; `noDirectMap` changes, and allocFrames /
- * freeFrames move frames between `free` and `data`; the rest is fixed at boot.
+ * The frames the page allocator owns (use 'free'), and the frames with no memory beside
+ * them (use 'absent': e820 holes, hotplug space not added), which memory hotplug moves into
+ * the allocator and out of it again: abstract.ts frameRuns reads a frame's use from both.
+ */
+export class FreeFrames extends RunSet<true> {
+  constructor(readonly absent: Members) {
+    super(() => true);
+  }
+}
+
+/**
+ * Frames by what the policy cares about; `noDirectMap` changes, allocFrames / freeFrames
+ * move frames between `free` and `data`, and memory hotplug between `absent` and those
+ * two; the rest is fixed at boot.
  */
 export class FrameFacts {
   readonly text = members();
   readonly rodata = members();
   readonly tables = members();
-  /** Frames the page allocator owns (use 'free'): D4, D6, D7. */
-  readonly free = members();
+  /** Frames with no memory: D8. */
+  readonly absent = members();
+  /** Frames the page allocator owns: D4, D6, D7. */
+  readonly free = new FreeFrames(this.absent);
   /** Frames handed out as data (use 'data'): what freeFrames may free. */
   readonly data = members();
-  /** Frames with no memory (use 'absent': e820 holes, hotplug space not added): D8. */
-  readonly absent = members();
   readonly noDirectMap = members();
   /** Frames no restricted (ASI) root may map: A1. */
   readonly sensitive = members();

@@ -16,7 +16,7 @@ import type { Entries } from './entries.ts';
 import type { TableId } from './tables.ts';
 
 /** The client operations the strict policy can refuse (their EPERM names the operation table's policyArg). */
-export type ClientPolicyOp = 'vmalloc' | 'vfree' | 'kmapLocal' | 'mermapGet' | 'allocUnmapped' | 'applyToPageRange';
+export type ClientPolicyOp = 'vmalloc' | 'vfree' | 'kmapLocal' | 'mermapGet' | 'allocUnmapped' | 'applyToPageRange' | 'addMemory' | 'removeMemory';
 
 export interface ClientDraft {
   /** Its core operations: the contract's "as map does", "as unmap with {flush: false}", "as freeFrames". */
@@ -48,8 +48,16 @@ export interface ClientDraft {
   /** arch_mermap_flush_tlb: this CPU's TLB and paging-structure caches emptied, and with them its stale mermap allocations. */
   flushCpu(cpu: number): void;
   print(e: KernelEvent): void;
+  /** A WARN_ON_ONCE or pr_err_once: printed the first time its kind comes up after boot only. */
+  printOnce(e: KernelEvent): void;
   /** Linux: the tables allocated though no entry needs them. */
   kept(): ReadonlySet<TableId>;
+  /**
+   * Linux: remove_pagetable's free_pte_table / free_pmd_table / free_pud_table of tables in
+   * `kept()` (empty, still linked): they leave the pool. No flush here: the caller's
+   * flush_tlb_all comes after, in the same step.
+   */
+  freeKept(ids: readonly TableId[]): void;
   /** The tables the pool can still hand out. */
   freeTables(): number;
   /** The prot a kernel leaf made with `prot` has, as map makes it (under linux the tables above grant no user access). */

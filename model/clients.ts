@@ -7,7 +7,8 @@
  * steps, in their order), so a failed operation changes nothing; linux's
  * apply_to_page_range is the one that keeps what it did. vmalloc and
  * vfree are model/clients-vmalloc.ts, the unmapped pool model/clients-pool.ts, the
- * pagewalk model/clients-walk.ts, zapPageRange's mmu_gather model/clients-gather.ts.
+ * pagewalk model/clients-walk.ts, zapPageRange's mmu_gather model/clients-gather.ts, memory
+ * hotplug model/clients-hotplug.ts.
  */
 import { PAGES, vpnSpan, vpnToHex, type Pfn, type Vpn } from '../spec/address.ts';
 import { KM_MAX_IDX, MERMAP_ALLOCS, kmapSlotVpn } from '../spec/clients.ts';
@@ -17,6 +18,7 @@ import { PAGE_KERNEL, type Prot } from '../spec/state.ts';
 import type { ClientOps, VmallocOptions, WalkVisit } from '../spec/system.ts';
 import { firstHugeEntry, linuxApply, populateLeaves } from './clients-apply.ts';
 import { zapPageRange } from './clients-gather.ts';
+import { addMemory, removeMemory } from './clients-hotplug.ts';
 import { err, type ClientsHost } from './clients-host.ts';
 import { allocFromPool, allocUnmapped, meetsPool } from './clients-pool.ts';
 import { insertByVpn, kmapSlotsOf, mermapOf, mermapPlace, popSlot, pushSlot, withMermap } from './clients-state.ts';
@@ -149,6 +151,14 @@ export class ClientsModel implements ClientOps {
 
   zapPageRange(pid: number, vpn: Vpn, pages: number): Result<void> {
     return zapPageRange(this.host, pid, vpn, pages);
+  }
+
+  addMemory(pfn: Pfn, count: number): Result<void> {
+    return addMemory(this.host, pfn, count);
+  }
+
+  removeMemory(pfn: Pfn, count: number): Result<void> {
+    return removeMemory(this.host, pfn, count);
   }
 
   walkPageRange(vpn: Vpn, pages: number): Result<readonly WalkVisit[]> {

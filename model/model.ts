@@ -561,7 +561,15 @@ export class Model implements PageTableSystem {
       print: (e) => {
         m.events.push(e);
       },
+      printOnce: (e) => {
+        if (m.printedOnce.has(e.kind)) return;
+        m.printedOnce = new Set([...m.printedOnce, e.kind]);
+        m.events.push(e);
+      },
       kept: () => m.kept,
+      freeKept: (ids) => {
+        for (const id of ids) m.kept.delete(id);
+      },
       freeTables: () => m.config.tablePool.count - m.tablesInUse(),
       leafProt: (prot) => m.leafProt(prot),
     };

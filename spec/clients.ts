@@ -3,12 +3,13 @@
  * their address geometry and the bookkeeping each keeps, which is part of the abstract
  * state (AbstractState.clients) because their rules (spec/invariants/clients.ts) are
  * about it: which vmalloc areas are live or lazily freed, which kmap_local slots and
- * mermap allocations a CPU holds, which pageblocks the __GFP_UNMAPPED pool owns.
+ * mermap allocations a CPU holds, which pageblocks the __GFP_UNMAPPED pool owns, which
+ * memory blocks were hot-added.
  *
  * Trusted: every export here is geometry or vocabulary shared by model and impl and not
  * checked by refinement (spec/README.md, "Trusted exports").
  */
-import { hexToVpn, type PagingLevels, type Pfn, type Vpn } from './address.ts';
+import { hexToVpn, kernelLayout, type PagingLevels, type Pfn, type Vpn } from './address.ts';
 import { PAGEBLOCK_PAGES } from './contracts/isolation.ts';
 
 // ---- vmalloc (mm/vmalloc.c, gregkh/linux 04aa71da) ----
@@ -156,6 +157,56 @@ export interface MermapCpu {
   readonly stale: readonly MermapAlloc[];
 }
 
+// ---- memory hotplug (mm/memory_hotplug.c of gregkh/linux 1bab7eea, arch/x86/mm/init_64.c of gregkh/linux 6bf94737) ----
+
+/** sizeof(struct page) on x86-64: the vmemmap holds 64 bytes per frame. */
+const STRUCT_PAGE_BYTES = 64;
+const PAGE_BYTES = 4096;
+
+/**
+ * PAGES_PER_SECTION: sparsemem's unit of memory, 2^SECTION_SIZE_BITS bytes with
+ * SECTION_SIZE_BITS 27 on x86-64 (arch/x86/include/asm/sparsemem.h, torvalds/linux
+ * 08229de4): 128 MiB of frames. Each present section has its own struct pages in the
+ * vmemmap (the boot's, spec/x86-64-machine.ts, and a hot-added block's).
+ */
+export const PAGES_PER_SECTION = 32768;
+
+/** The vmemmap pages of one section's struct pages: 512 (2 MiB, one PMD). */
+export const SECTION_MEMMAP_PAGES = (PAGES_PER_SECTION * STRUCT_PAGE_BYTES) / PAGE_BYTES;
+
+/**
+ * memory_block_size_bytes() in frames: probe_memory_block_size gives MIN_MEMORY_BLOCK_SIZE,
+ * one section (1 << SECTION_SIZE_BITS, include/linux/memory.h of torvalds/linux 4c4b7f9b),
+ * when boot memory ends below MEM_SIZE_FOR_LARGE_BLOCK (64 GiB), as on the default 16 GiB
+ * machine. From 64 GiB up it picks MAX_BLOCK_SIZE (2 GiB) on bare metal and the largest
+ * size up to that dividing the end of boot memory in a guest; ptspec keeps one section for
+ * every machine. add_memory and remove_memory take whole blocks (check_hotplug_memory_range).
+ */
+export const MEMORY_BLOCK_PAGES = PAGES_PER_SECTION;
+
+/**
+ * memory_block_memmap_on_memory_pages(): the frames a block's own struct pages fill, its
+ * one section's (2 MiB, one PMD: mhp_supports_memmap_on_memory's condition). With
+ * memmap_on_memory they are the block's first frames (its altmap starts at the block:
+ * create_altmaps_and_memory_blocks).
+ */
+export const MEMMAP_PAGES = (MEMORY_BLOCK_PAGES / PAGES_PER_SECTION) * SECTION_MEMMAP_PAGES;
+
+/**
+ * The vmemmap page holding frame `pfn`'s struct page: vmemmapStart + pfn * 64 / 4096
+ * (pfn_to_page under SPARSEMEM_VMEMMAP), for a pfn on a 64-frame boundary (a block's).
+ */
+export function vmemmapVpn(levels: PagingLevels, pfn: Pfn): Vpn {
+  return kernelLayout(levels).vmemmapStart + (pfn * STRUCT_PAGE_BYTES) / PAGE_BYTES;
+}
+
+/** The first frames of the memory blocks [pfn, pfn + count) covers, in order. */
+export function memoryBlocks(pfn: Pfn, count: number): Pfn[] {
+  const out: Pfn[] = [];
+  for (let b = pfn; b < pfn + count; b += MEMORY_BLOCK_PAGES) out.push(b);
+  return out;
+}
+
 // ---- __GFP_UNMAPPED (mm/page_alloc.c __rmqueue_direct_map, bjackman/linux a3c87cc7) ----
 
 /** The clients' bookkeeping (AbstractState.clients): everything in canonical order. */
@@ -170,12 +221,14 @@ export interface ClientState {
   readonly mermap: readonly MermapCpu[];
   /** The first frames of the pageblocks (PAGEBLOCK_PAGES frames each) flagged FREETYPE_UNMAPPED, sorted. */
   readonly unmapped: readonly Pfn[];
+  /** The first frames of the memory blocks addMemory added and removeMemory did not remove yet, sorted. */
+  readonly memory: readonly Pfn[];
 }
 
 /** The bookkeeping of a freshly booted system with `cpus` CPUs. */
 export function emptyClients(levels: PagingLevels, cpus: number): ClientState {
   return {
-    vmalloc: [], lazy: [], kmap: [], unmapped: [],
+    vmalloc: [], lazy: [], kmap: [], unmapped: [], memory: [],
     mermap: Array.from({ length: cpus }, (_, cpu) => ({ cpu, next: mermapSlice(levels, cpu), allocs: [], stale: [] })),
   };
 }

@@ -37,6 +37,8 @@ export type Command =
   | { readonly op: 'applyToPageRange'; readonly vpn: number; readonly pages: number; readonly pfn: number; readonly prot: Prot }
   | { readonly op: 'walkPageRange'; readonly vpn: number; readonly pages: number }
   | { readonly op: 'zapPageRange'; readonly pid: number; readonly vpn: number; readonly pages: number }
+  | { readonly op: 'addMemory'; readonly pfn: number; readonly count: number }
+  | { readonly op: 'removeMemory'; readonly pfn: number; readonly count: number }
   | { readonly op: 'translate'; readonly root: RootId; readonly vpn: number }
   | { readonly op: 'access'; readonly cpu: number; readonly root: RootId; readonly vpn: number; readonly kind: AccessKind; readonly mode: AccessMode }
   | { readonly op: 'flush'; readonly vpn: number; readonly pages: number }

@@ -12,7 +12,7 @@
  * Trusted: shared vocabulary, it decides nothing about what an operation does.
  */
 import type { PageSize, PagingLevels, Vpn } from './address.ts';
-import { KM_MAX_IDX, MERMAP_CPU_PAGES, kmapSlotVpn, mermapSlice } from './clients.ts';
+import { KM_MAX_IDX, MEMMAP_PAGES, MEMORY_BLOCK_PAGES, MERMAP_CPU_PAGES, kmapSlotVpn, mermapSlice, vmemmapVpn } from './clients.ts';
 import type { Command, Op } from './commands.ts';
 import type { Errno, Result } from './errors.ts';
 import type { Prot } from './state.ts';
@@ -137,6 +137,20 @@ const pageblocksAt = (pageOffset: Vpn, pfn: number, count: number): Touched => {
 /** One CPU's kmap_local slots (they grow down from kmapSlotVpn(cpu, 0)). */
 const kmapCpuRange = (cpu: number): { vpn: Vpn; pages: number } => ({ vpn: kmapSlotVpn(cpu, KM_MAX_IDX - 1), pages: KM_MAX_IDX });
 const alignDown = (v: number, n: number): number => Math.floor(v / n) * n;
+/**
+ * What the memory-hotplug operations (spec/contracts/hotplug.ts) share: whole memory blocks
+ * of frames, whose direct map and whose struct pages in the vmemmap they touch, and an
+ * EPERM that names the frames.
+ */
+const HOTPLUG = {
+  fields: { pfn: 'pfn', count: 'count' },
+  mutating: true, policyArg: 'pfn',
+  touches: (c: { readonly pfn: number; readonly count: number }, pageOffset: Vpn, levels: PagingLevels): Touched => ({
+    ranges: [{ vpn: pageOffset + c.pfn, pages: c.count }, { vpn: vmemmapVpn(levels, c.pfn), pages: (c.count / MEMORY_BLOCK_PAGES) * MEMMAP_PAGES }],
+    directMapAliases: false,
+  }),
+  fuzz: { weight: 2 },
+} as const;
 
 /** Every operation. Object key order is the canonical order of operations. */
 export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
@@ -276,7 +290,7 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     outcomes: ['ok', 'EINVAL', 'ENOENT', 'ENOMEM'],
     apply: (sys, c) => iso(sys).unmapUser(c.pid, c.vpn, c.pages),
     touches: () => nothing,
-    fuzz: { weight: 2, revisit: { partner: 'mapUser', keep: ['pid', 'vpn', 'pages'] } },
+    fuzz: { weight: 4, revisit: { partner: 'mapUser', keep: ['pid', 'vpn', 'pages'] } },
   }),
   setLdt: isolationOp({
     kernel: 'modify_ldt (write_ldt: map_ldt_struct, install_ldt, unmap_ldt_struct, free_ldt_struct)',
@@ -390,6 +404,18 @@ export const OPERATIONS: { readonly [K in Op]: Operation<K> } = {
     // The user half is no kernel range; the frames it frees are global facts (freeFrames).
     touches: () => nothing,
     fuzz: { weight: 2, revisit: { partner: 'mapUser', keep: ['pid', 'vpn', 'pages'] } },
+  }),
+  addMemory: clientOp({
+    ...HOTPLUG,
+    kernel: 'add_memory with MHP_MEMMAP_ON_MEMORY (arch_add_memory: init_memory_mapping, vmemmap_populate, sync_global_pgds; online_pages)',
+    outcomes: ['ok', 'EINVAL', 'EEXIST', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => cl(sys).addMemory(c.pfn, c.count),
+  }),
+  removeMemory: clientOp({
+    ...HOTPLUG,
+    kernel: 'offline_and_remove_memory (arch_remove_memory: vmemmap_free, kernel_physical_mapping_remove, flush_tlb_all)',
+    outcomes: ['ok', 'EINVAL', 'ENOENT', 'EBUSY', 'EPERM', 'ENOMEM'],
+    apply: (sys, c) => cl(sys).removeMemory(c.pfn, c.count),
   }),
   translate: {
     kernel: 'the page walk (lookup_address)',

@@ -168,13 +168,17 @@ export const PROFILES: readonly Profile[] = ['strict', 'linux'];
  *                      init_mm maps finer than the restricted physmap, skipped;
  *   apply-huge         apply_to_pmd/pud_range's WARN_ON_ONCE(p?d_leaf): apply_to_page_range met a
  *                      huge leaf (its range) and failed with EINVAL;
- *   vfree-nonexistent  vfree's WARN "Trying to vfree() nonexistent vm area": no area starts there.
+ *   vfree-nonexistent  vfree's WARN "Trying to vfree() nonexistent vm area": no area starts there;
+ *   vmemmap-no-altmap  vmemmap_populate's pr_err_once "no cpu support for altmap allocations": a
+ *                      hot-added block's memmap on a CPU without PSE (its struct pages' range);
+ *   add-pages-failed   add_pages' WARN_ON_ONCE(ret): __add_pages failed after init_memory_mapping
+ *                      mapped the block, whose direct map stays (the block's range).
  * The range is the one the kernel prints (the step's pages and first frame).
  */
 export interface KernelEvent {
   readonly kind:
     | 'static-protection' | 'conflict' | 'pud-fixup' | 'wx' | 'zero-pte' | 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry' | 'asi-level'
-    | 'apply-huge' | 'vfree-nonexistent';
+    | 'apply-huge' | 'vfree-nonexistent' | 'vmemmap-no-altmap' | 'add-pages-failed';
   /** static-protection only: 'Text NX', 'Text RO' or 'Rodata RO'. */
   readonly rule?: 'Text NX' | 'Text RO' | 'Rodata RO';
   readonly vpn: Vpn;
@@ -265,6 +269,13 @@ export interface ClientOps {
    * capability too (processes).
    */
   zapPageRange(pid: number, vpn: Vpn, pages: number): Result<void>;
+  /**
+   * add_memory of whole memory blocks of absent frames (spec/contracts/hotplug.ts): their
+   * direct map, their struct pages in the vmemmap on their own first frames, then online.
+   */
+  addMemory(pfn: Pfn, count: number): Result<void>;
+  /** offline_and_remove_memory of memory blocks addMemory added: vmemmap and direct map removed, one flush_tlb_all, the frames absent again. */
+  removeMemory(pfn: Pfn, count: number): Result<void>;
 }
 
 /** What a system boots from: the machine and its physical memory. */

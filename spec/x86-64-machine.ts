@@ -6,6 +6,7 @@
  * as frame runs. Geometry constants: spec/x86-64-layout.ts.
  */
 import { kernelLayout, type PageSize, type PagingLevels, type Pfn, type Vpn } from './address.ts';
+import { PAGES_PER_SECTION, SECTION_MEMMAP_PAGES } from './clients.ts';
 import { PAGE_KERNEL, type CpuFeatures, type FrameRun, type FrameUse, type Prot, type SystemConfig } from './state.ts';
 import { E820, ESPFIX, GiB, HIGHMAP_END, IMAGE, M2, MMIO, PERCPU, VMALLOC, alignDown, alignUp, type FrameRange } from './x86-64-layout.ts';
 
@@ -25,9 +26,9 @@ export interface X86Options {
 const USER = { pfn: E820.fourG, count: 2 * GiB } as const;
 /** The table pool: 16,384 tables, enough for 64 GiB, 10,000 vmalloc areas and a campaign's splits. */
 const POOL_TABLES = 16384;
-/** PAGES_PER_SECTION (128 MiB) and its struct pages (64 bytes each): 2 MiB of vmemmap. */
-const SECTION_FRAMES = 32768;
-export const SECTION_MEMMAP = (SECTION_FRAMES * 64) / 4096;
+/** PAGES_PER_SECTION (128 MiB) and its struct pages (64 bytes each): 2 MiB of vmemmap (spec/clients.ts, which memory hotplug's blocks share). */
+const SECTION_FRAMES = PAGES_PER_SECTION;
+export const SECTION_MEMMAP = SECTION_MEMMAP_PAGES;
 
 const UC_MINUS: Prot = { ...PAGE_KERNEL, cache: 'UC-' };
 

@@ -8,24 +8,27 @@ import { describe, expect, it } from 'vitest';
 import type { Op } from '../spec/commands.ts';
 import { OPERATIONS, OPS } from '../spec/operations.ts';
 import { kernelScenario, ptiBoot } from '../spec/scenario.ts';
+import { emptyCoverage } from '../fuzz/coverage.ts';
 import { capabilitiesFuzzed, coverageGaps } from '../fuzz/coverage-goals.ts';
 import { builtinTarget } from '../fuzz/defaults.ts';
 import { runFuzz } from '../fuzz/property.ts';
 import { formatFailure } from '../fuzz/report.ts';
+import { hotplugScenario } from './hotplug-scenario.ts';
 import { fcParams } from './seed.ts';
 
 const ALL_CLIENT_OPS: readonly Op[] = OPS.filter((op) => OPERATIONS[op].capability === 'clients');
 
 // Strict with processes too (zapPageRange works on one), from the PTI boot; linux without,
-// whose isolation sequences are slow (their catalogue runs over every process's view).
+// whose isolation sequences are slow (their catalogue runs over every process's view). On
+// the kernel scenario with hotplug space above its RAM, where memory hotplug can succeed.
 describe.each(['strict', 'linux'] as const)('client campaigns (%s)', (profile) => {
   it('pass, and reach every client operation', () => {
-    const base = kernelScenario();
+    const base = hotplugScenario();
     const isolation = profile === 'strict';
     const scenario = isolation ? { ...base, boot: ptiBoot(base) } : base;
     const CLIENT_OPS = ALL_CLIENT_OPS.filter((op) => isolation || OPERATIONS[op].alsoIsolation !== true);
     const target = { ...builtinTarget(scenario), ...(profile === 'linux' ? { profile } : {}), clients: true, ...(isolation ? { isolation } : {}) };
-    const r = runFuzz({ ...target, maxCommands: isolation ? 120 : 60, shortFraction: 0.5 }, fcParams({ numRuns: isolation ? 60 : 20 }));
+    const r = runFuzz({ ...target, maxCommands: isolation ? 120 : 60, shortFraction: 0.5 }, fcParams({ numRuns: isolation ? 60 : 40 }));
     const why = r.failure === undefined ? '' : formatFailure(r.failure, { seed: r.seed, commands: r.commands!, scenario: scenario.name, impl: 'built-in' });
     expect(r.failed, why).toBe(false);
     expect(capabilitiesFuzzed(r.coverage).has('clients')).toBe(true);
@@ -33,5 +36,16 @@ describe.each(['strict', 'linux'] as const)('client campaigns (%s)', (profile) =
     // The gaps a campaign reports leave out nothing of the clients but what these runs missed.
     const gaps = coverageGaps(r.coverage, scenario, [], profile).outcomes;
     expect(gaps.filter((g) => CLIENT_OPS.some((op) => g === `${op}→ok`))).toEqual([]);
+  });
+});
+
+describe('the gaps a client campaign reports', () => {
+  it('ask for memory hotplug to succeed only where the scenario has hotplug space', () => {
+    const cov = emptyCoverage();
+    cov.outcomes['walkPageRange'] = { ok: 1 };
+    const gaps = (s: Parameters<typeof coverageGaps>[1]): readonly string[] => coverageGaps(cov, s, []).outcomes.filter((g) => g.startsWith('addMemory') || g.startsWith('removeMemory'));
+    expect(gaps(kernelScenario())).toEqual(['addMemory→EINVAL', 'addMemory→EEXIST', 'removeMemory→EINVAL', 'removeMemory→ENOENT']);
+    expect(gaps(hotplugScenario())).toHaveLength(OPERATIONS.addMemory.outcomes.length + OPERATIONS.removeMemory.outcomes.length);
+    expect(gaps([kernelScenario(), hotplugScenario()])).toContain('removeMemory→ok');
   });
 });

@@ -351,7 +351,7 @@ function withClients(state: AbstractState, d: ClientDraw, order: (ls: Leaf[]) =>
     return { cpu, next, allocs: allocs.sort(byVpn), stale: stale.sort(byVpn) };
   });
 
-  const clients: ClientState = { vmalloc: vmalloc.sort((a, b) => a.vpn - b.vpn), lazy: lazy.sort((a, b) => a.vpn - b.vpn), kmap, mermap, unmapped };
+  const clients: ClientState = { vmalloc: vmalloc.sort((a, b) => a.vpn - b.vpn), lazy: lazy.sort((a, b) => a.vpn - b.vpn), kmap, mermap, unmapped, memory: [] };
   const [root0, ...rest] = state.roots;
   const kept = root0!.leaves.filter((l) => !dropDm.some(([lo, hi]) => l.vpn < hi && lo < l.vpn + (PAGES[l.size] ?? 0)));
   const meets = (l: Leaf, list: readonly Leaf[]): boolean => list.some((e) => e.vpn < l.vpn + PAGES[l.size] && l.vpn < e.vpn + (PAGES[e.size] ?? 0));

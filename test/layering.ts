@@ -69,7 +69,9 @@ export const TRUSTED: Readonly<Record<string, readonly string[]>> = {
   'spec/clients.ts': [
     'vmallocRegion', 'lazyMaxPages', 'KM_MAX_IDX', 'FIXADDR_TOP', 'FIX_KMAP_BEGIN', 'kmapSlotVpn', 'kmapRegion', 'kmapSlotOf', 'mermapBase',
     'MERMAP_CPU_PAGES', 'MERMAP_USABLE_PAGES', 'MERMAP_ALLOCS', 'mermapSlice', 'mermapRegion', 'mermapCpuOf', 'emptyClients', 'pageblockOf',
+    'PAGES_PER_SECTION', 'SECTION_MEMMAP_PAGES', 'MEMORY_BLOCK_PAGES', 'MEMMAP_PAGES', 'vmemmapVpn',
   ],
+  'spec/contracts/hotplug.ts': ['validateHotplug'],
   'spec/contracts/clients.ts': [
     'WALK_MAX_PAGES', 'checkCpu', 'validateVmalloc', 'validateVfree', 'validateKmapLocal', 'validateCpuPage', 'validateMermapGet', 'validateAllocUnmapped',
     'validateApply', 'validateWalk', 'validateZap',

@@ -6,12 +6,14 @@
  * mutants run in mutants-caught.test.ts (npm test); the linux-profile ones, whose
  * campaigns are slower, in mutants-caught-linux.test.ts, and the isolation ones, which
  * need processes, clones and LDTs in a sequence before their bug shows, in
- * mutants-caught-isolation.test.ts (slow suites of .ci/run), and the client ones in
- * mutants-caught-clients.test.ts (npm test).
+ * mutants-caught-isolation.test.ts (slow suites of .ci/run), the client ones in
+ * mutants-caught-clients.test.ts and the memory-hotplug ones in
+ * mutants-caught-hotplug.test.ts (npm test).
  */
 import { expect } from 'vitest';
 import type { MutantName } from '../impl/index.ts';
 import { X86_64_LAYOUT_4LEVEL } from '../spec/address.ts';
+import type { Command } from '../spec/commands.ts';
 import { kernelScenario, ptiBoot, type Scenario } from '../spec/scenario.ts';
 import { INIT_MM } from '../spec/state.ts';
 import type { Profile } from '../spec/system.ts';
@@ -19,6 +21,7 @@ import { runTrace } from '../fuzz/check.ts';
 import { builtinTarget } from '../fuzz/defaults.ts';
 import { runFuzz } from '../fuzz/property.ts';
 import { formatFailure } from '../fuzz/report.ts';
+import { hotplugScenario } from './hotplug-scenario.ts';
 import { fcParams } from './seed.ts';
 
 /**
@@ -40,6 +43,9 @@ import { fcParams } from './seed.ts';
  * something then collapses it; that mutant's boot ends with set_memory_4k of the second
  * 2M block of the direct map (an address the pool holds), as a kernel does for a range it
  * must keep in 4K pages.
+ *
+ * The memory-hotplug mutants (HOTPLUG) only differ where memory is removed, so they run on
+ * a machine with hotplug space above its RAM (test/hotplug-scenario.ts).
  */
 const SCENARIO: Partial<Record<MutantName, () => Scenario>> = {
   'collapse-without-pse': () => kernelScenario({ features: { pse: true, gbpages: false } }),
@@ -68,6 +74,8 @@ const SCENARIO: Partial<Record<MutantName, () => Scenario>> = {
     const s = kernelScenario();
     return { ...s, boot: [...s.boot, { op: 'split', root: INIT_MM, vpn: X86_64_LAYOUT_4LEVEL.pageOffset }] };
   },
+  'hot-remove-keeps-direct-map': () => hotplugScenario(),
+  'hot-remove-no-flush': () => hotplugScenario(),
 };
 
 /**
@@ -105,16 +113,25 @@ export const CLIENTS: ReadonlySet<MutantName> = new Set<MutantName>([
   'unmapped-pool-no-flush', 'vfree-frees-before-flush', 'gather-frees-without-flush',
 ]);
 
+/**
+ * The memory-hotplug mutants inject their bug into removeMemory, a client operation: fuzzed
+ * with the client operations too, on their scenario's hotplug space (SCENARIO).
+ */
+export const HOTPLUG: ReadonlySet<MutantName> = new Set<MutantName>(['hot-remove-keeps-direct-map', 'hot-remove-no-flush']);
+
 /** The client mutants on a process's teardown (zapPageRange): fuzzed with the isolation capability too. */
 const CLIENTS_ON_PROCESSES: ReadonlySet<MutantName> = new Set<MutantName>(['gather-frees-without-flush']);
 
-/** Fuzz the impl with mutant `name` until it fails, and check the failure is the mutant's (vitest assertions). */
-export function catchMutant(name: MutantName): void {
+/**
+ * Fuzz the impl with mutant `name` until it fails, and check the failure is the mutant's
+ * (vitest assertions); the shrunk sequence that caught it.
+ */
+export function catchMutant(name: MutantName): readonly Command[] {
   const base = (SCENARIO[name] ?? kernelScenario)();
   const isolated = ISOLATION.has(name) || CLIENTS_ON_PROCESSES.has(name);
   const scenario = isolated ? { ...base, boot: ptiBoot(base) } : base;
   const profile = {
-    ...(PROFILE[name] === undefined ? {} : { profile: PROFILE[name] }), ...(isolated ? { isolation: true } : {}), ...(CLIENTS.has(name) ? { clients: true } : {}),
+    ...(PROFILE[name] === undefined ? {} : { profile: PROFILE[name] }), ...(isolated ? { isolation: true } : {}), ...(CLIENTS.has(name) || HOTPLUG.has(name) ? { clients: true } : {}),
   };
   const target = { ...builtinTarget(scenario, name), ...profile };
   const r = runFuzz({ ...target, maxCommands: 100, shortFraction: 0.8 }, fcParams({ numRuns: 300 }), 300);
@@ -128,4 +145,5 @@ export function catchMutant(name: MutantName): void {
   // The shrunk sequence is the mutant's fault: the real impl passes it.
   const control = runTrace({ ...builtinTarget(scenario), ...profile, commands: r.commands! });
   expect(control.failure, `the unmutated impl fails the shrunk sequence too:\n${report}`).toBeNull();
+  return r.commands!;
 }

@@ -12,5 +12,7 @@ import { catchMutant, CLIENTS } from './mutant-catch.ts';
 
 describe('every client mutant is caught', () => {
   it('there are some', () => expect(CLIENTS.size).toBeGreaterThan(0));
-  it.each([...CLIENTS].map((name) => [name] as const))('%s', (name) => catchMutant(name));
+  it.each([...CLIENTS].map((name) => [name] as const))('%s', (name) => {
+    catchMutant(name);
+  });
 });

@@ -8,5 +8,7 @@ import { catchMutant, ISOLATION } from './mutant-catch.ts';
 
 describe('every isolation mutant is caught', () => {
   it('there are some', () => expect(ISOLATION.size).toBeGreaterThan(0));
-  it.each([...ISOLATION].map((name) => [name] as const))('%s', (name) => catchMutant(name));
+  it.each([...ISOLATION].map((name) => [name] as const))('%s', (name) => {
+    catchMutant(name);
+  });
 });

@@ -1,6 +1,7 @@
 /**
  * The impl refines the model: 50 random command sequences of up to 200 commands from
- * the built-in kernel scenario, each run on both, with outcomes, abstract states, the
+ * the built-in kernel scenario with hotplug space above its RAM (so that memory hotplug
+ * succeeds too), each run on both, with outcomes, abstract states, the
  * invariant catalogue and the concrete tables checked after every command (incrementally)
  * and in full every 50 commands and at the end. Fixed seed (test/seed.ts); a failure
  * prints the readable report with seed, path and the shrunk command list. The long runs
@@ -14,9 +15,12 @@ import { OPERATIONS, OPS } from '../spec/operations.ts';
 import { builtinTarget } from '../fuzz/defaults.ts';
 import { runFuzz } from '../fuzz/property.ts';
 import { formatFailure } from '../fuzz/report.ts';
+import { hotplugScenario } from './hotplug-scenario.ts';
 import { fcParams } from './seed.ts';
 
 const scenario = kernelScenario();
+/** The kernel scenario with hotplug space above its RAM, where memory hotplug can succeed. */
+const hotplugged = hotplugScenario();
 const RUNS = 50;
 const ISOLATION_RUNS = 15;
 
@@ -26,7 +30,7 @@ describe('refinement: impl against model', () => {
     // run in little time; the rest spread over every length up to 200, with a full check
     // every 50 commands and at the end.
     // With the client operations, as campaigns run the built-in systems.
-    const r = runFuzz({ ...builtinTarget(scenario), clients: true, maxCommands: 200, shortFraction: 0.6, fullCheckEvery: 50 }, fcParams({ numRuns: RUNS }));
+    const r = runFuzz({ ...builtinTarget(hotplugged), clients: true, maxCommands: 200, shortFraction: 0.6, fullCheckEvery: 50 }, fcParams({ numRuns: RUNS }));
     if (r.failed) {
       expect.fail(formatFailure(r.failure!, { seed: r.seed, ...(r.path === undefined ? {} : { path: r.path }), commands: r.commands!, scenario: scenario.name }));
     }

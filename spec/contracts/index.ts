@@ -12,3 +12,4 @@ export * from './outcome.ts';
 export * from './post/index.ts';
 export * from './linux.ts';
 export * from './clients.ts';
+export * from './hotplug.ts';

@@ -294,6 +294,8 @@ export const KERNEL_EVENT_SOURCE: Readonly<Record<KernelEvent['kind'], string>> 
   'asi-level': 'asi_map (arch/x86/mm/asi.c, ASI series)',
   'apply-huge': 'apply_to_pmd_range / apply_to_pud_range (mm/memory.c)',
   'vfree-nonexistent': 'vfree (mm/vmalloc.c)',
+  'vmemmap-no-altmap': 'vmemmap_populate (arch/x86/mm/init_64.c)',
+  'add-pages-failed': 'add_pages (arch/x86/mm/init_64.c)',
 };
 
 /**
@@ -319,5 +321,7 @@ function eventMessage(e: KernelEvent): string {
     case 'asi-level': return `WARNING: ASI mapping at level 2, unrestricted at 1 (block skipped): ${range}`;
     case 'apply-huge': return `WARNING: apply_to_page_range met a huge leaf (-EINVAL): ${range}`;
     case 'vfree-nonexistent': return `WARNING: Trying to vfree() nonexistent vm area: ${vpnToHex(e.vpn)}`;
+    case 'vmemmap-no-altmap': return `vmemmap_populate: no cpu support for altmap allocations (-ENOMEM): ${range}`;
+    case 'add-pages-failed': return `WARNING: add_pages: __add_pages failed, the direct map of ${range} stays`;
   }
 }

@@ -113,6 +113,11 @@ export interface Effect {
   /** The linux profile may keep the tables the change empties (vunmap, a pmd overwritten) rather than free them. */
   readonly emptiedMayStay?: boolean;
   /**
+   * Tables kept empty from before may be freed too (linux's remove_pagetable frees the empty
+   * tables its walk meets, whoever emptied them): as few tables as the entries need.
+   */
+  readonly keptMayGo?: boolean;
+  /**
    * The client operations: the clients' bookkeeping after (spec/clients.ts), before the
    * effect's flushes meet the mermap's stale allocations; absent: as before. Either way
    * every stale allocation a flush of the effect covers is dropped (checkClients).
@@ -580,7 +585,9 @@ function checkTables(before: AbstractState, after: AbstractState, e: Effect, mod
   // Where emptied tables may stay, a new leaf may also land in one kept from before
   // (linux: vmap_range over what vunmap left), so the tables it needs are not all new.
   const reused = e.emptiedMayStay === true ? change.created : 0;
-  if (used < footprint - reused || used > footprint + stay) {
+  // The tables no entry needed before, which such a step may free: none under strict (S11).
+  const freedKept = e.keptMayGo === true ? before.tablesInUse - pendingBefore - allTables(before) : 0;
+  if (used < footprint - reused - freedKept || used > footprint + stay) {
     out.push(`tablesInUse is ${after.tablesInUse}, but the footprint is ${footprint}${stay > 0 ? ` (up to ${footprint + stay} with the ${stay} emptied tables kept)` : ''} and ${pending} tables are pending`);
   }
   const needed = footprint - reused + (e.collapsedTables ?? 0) + pendingBefore + (e.emptiedStayPending === true ? change.emptied : 0);
@@ -638,6 +645,7 @@ const ALLOC: RecordKind<MermapAlloc> = {
   text: (a) => `cpu ${a.cpu} mermap allocation ${span(a.vpn, a.pages)} -> ${pfnToHex(a.pfn)}`,
 };
 const PAGEBLOCK: RecordKind<Pfn> = { same: (a, b) => a === b, text: (a) => `unmapped pageblock ${pfnToHex(a)}` };
+const MEMORY_BLOCK: RecordKind<Pfn> = { same: (a, b) => a === b, text: (a) => `memory block ${pfnToHex(a)}` };
 
 /** The first difference of two lists of records, as a sentence, or null. */
 function listDifference<T>(name: string, kind: RecordKind<T>, want: readonly T[], is: readonly T[]): string | null {
@@ -670,7 +678,8 @@ function checkClients(before: AbstractState, after: AbstractState, e: Effect, sa
     listDifference('vmalloc area', AREA, want.vmalloc, is.vmalloc) ??
     listDifference('lazily freed area', LAZY, want.lazy, is.lazy) ??
     listDifference('kmap_local slot', SLOT, want.kmap, is.kmap) ??
-    listDifference('unmapped pageblock', PAGEBLOCK, want.unmapped, is.unmapped);
+    listDifference('unmapped pageblock', PAGEBLOCK, want.unmapped, is.unmapped) ??
+    listDifference('hot-added memory block', MEMORY_BLOCK, want.memory, is.memory);
   if (own !== null) return bad(clients, own);
   if (want.mermap.length !== is.mermap.length) return bad(clients, `the mermap should have ${want.mermap.length} CPUs, has ${is.mermap.length}`);
   for (const [k, w] of want.mermap.entries()) {

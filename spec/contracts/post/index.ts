@@ -14,7 +14,7 @@
  * their effects name the roots they add, remove and edit (process.ts, clone.ts), and
  * where the strict and linux profiles differ the effect is given for both (relation.ts).
  * So are the clients' (spec/contracts/clients.ts: clients.ts, vmalloc.ts, cpu-local.ts,
- * pool.ts, walk.ts, gather.ts), whose effects also name the bookkeeping (AbstractState.clients).
+ * pool.ts, walk.ts, gather.ts, hotplug.ts), whose effects also name the bookkeeping (AbstractState.clients).
  */
 import type { Command, Op } from '../../commands.ts';
 import type { Result } from '../../errors.ts';
@@ -37,6 +37,7 @@ import { ALLOC_UNMAPPED } from './pool.ts';
 import { VFREE, VMALLOC, VM_UNMAP_ALIASES } from './vmalloc.ts';
 import { WALK_PAGE_RANGE } from './walk.ts';
 import { ZAP_PAGE_RANGE } from './gather.ts';
+import { ADD_MEMORY, REMOVE_MEMORY } from './hotplug.ts';
 
 export type { Clause, PostMode, PostViolation } from './clause.ts';
 
@@ -77,6 +78,8 @@ export const POSTCONDITIONS: { readonly [K in Op]: Postcondition<K> } = {
   applyToPageRange: contract(APPLY_TO_PAGE_RANGE),
   walkPageRange: contract(WALK_PAGE_RANGE),
   zapPageRange: contract(ZAP_PAGE_RANGE),
+  addMemory: contract(ADD_MEMORY),
+  removeMemory: contract(REMOVE_MEMORY),
   translate: contract(TRANSLATE),
   access: contract(ACCESS),
   flush: contract(FLUSH),
