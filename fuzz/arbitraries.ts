@@ -371,8 +371,8 @@ class Resolver {
   private readonly freed: { pfn: Pfn; count: number }[] = [];
   private readonly allocated: { pfn: Pfn; count: number }[] = [];
   private readonly lifecycles: LifecycleResolver;
-  /** The frames of the newest mermapGet. */
-  private mermapFrames: { pfn: Pfn; count: number } | undefined;
+  /** The frames of each CPU's newest mermapGet. */
+  private readonly mermapFrames = new Map<number, { pfn: Pfn; count: number }>();
   /** Mappings outside the linear maps, newest first: the boot's and the sequence's own maps, to find the frame behind an address. */
   private readonly mapped: { vpn: Vpn; pfn: Pfn; pages: number }[] = [];
 
@@ -424,11 +424,15 @@ class Resolver {
       // An operation on a process mostly meets one: where none is believed alive, three in
       // four are preceded by the createProcess that makes it (the fourth is ENOENT).
       const s = e.one;
+      const before: Command[] = [];
       if (this.isolation && actsOnProcess(s.op) && !this.processes.anyAlive() && s.pid % 4 !== 3) {
         const create: Command = { op: 'createProcess' };
         this.note(create);
-        return [create, this.resolve(s)];
+        before.push(create);
       }
+      // An unmapUser mostly meets a mapping too: where none is believed, the mapUser that makes one first.
+      if (this.isolation && s.op === 'unmapUser' && !this.processes.anyMapping() && s.pid % 4 !== 3) before.push(this.resolve({ ...s, op: 'mapUser', repeat: false }));
+      if (before.length > 0) return [...before, this.resolve(s)];
       // A client operation on a process (zapPageRange) takes its fields as the process operations do.
       if (this.clients && OPERATIONS[s.op].capability === 'clients' && OPERATIONS[s.op].alsoIsolation !== true) return this.resolveClient(s);
       const c = this.resolve(s);
@@ -455,9 +459,10 @@ class Resolver {
     const belief = this.clientBelief;
     const commands = belief.resolve(s.op, draw).map((c) => belief.discipline(c));
     // Half the puts are followed by the free a careless caller makes before the flush the
-    // mermap asks for (C1), of the newest allocation's frames: the put may have been of it.
-    const got = this.mermapFrames;
-    if (s.op === 'mermapPut' && s.flag && got !== undefined) commands.push({ op: 'freeFrames', pfn: got.pfn, count: got.count });
+    // mermap asks for (C1), of the frames of the put CPU's newest allocation: the put is mostly of it.
+    const put = commands.at(-1);
+    const got = put?.op === 'mermapPut' ? this.mermapFrames.get(put.cpu) : undefined;
+    if (s.flag && got !== undefined) commands.push({ op: 'freeFrames', pfn: got.pfn, count: got.count });
     for (const c of commands) this.note(c);
     return commands;
   }
@@ -509,7 +514,7 @@ class Resolver {
       if (into.length > RECENT) into.pop();
     };
     if (command.op === 'allocFrames' && command.count > 0) track(this.allocated, this.freed, command);
-    if (command.op === 'mermapGet') this.mermapFrames = { pfn: command.pfn, count: command.pages };
+    if (command.op === 'mermapGet') this.mermapFrames.set(command.cpu, { pfn: command.pfn, count: command.pages });
     if (command.op === 'freeFrames' && command.count > 0) track(this.freed, this.allocated, command);
   }
 
@@ -640,6 +645,7 @@ class Resolver {
     }
     if (s.op === 'asiMap' || s.op === 'asiUnmap') Object.assign(c, asiRange(this.scenario, vpn, pfn, pages, s.frameCount));
     if (s.op === 'ptiClone') Object.assign(c, ptiRange(this.scenario, vpn, pages, s.frameCount));
+    if (s.op === 'unmapUser') Object.assign(c, this.processes.unmapRange(c as unknown as CommandOf<'unmapUser'>, s.collapse));
     if (s.op === 'setLdt') Object.assign(c, { pfn: ldtPfn(this.scenario, pfn, s.frameCount >> 4, this.processes.lastLdt), pages: ldtPages(pages, s.frameCount) });
     // An access or translate through a process root looks at the user half half the time.
     if ((s.op === 'access' || s.op === 'translate') && (c['root'] as number) >= 3 && s.flag) c['vpn'] = this.processes.userVpn(s.cpu, s.collapse);

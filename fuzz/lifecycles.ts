@@ -71,6 +71,7 @@ export const LIFECYCLES: { readonly [K in LifecycleKind]: { readonly kernel: str
   bpf_jit: { kernel: 'kernel/bpf/core.c alloc_new_pack (set_memory_rox), bpf_prog_pack_free', weight: 1 },
   ldt_process: { kernel: 'fork, arch/x86/kernel/ldt.c write_ldt (map_ldt_struct), exit (free_ldt_pgtables, free_ldt_struct)', weight: 1 },
   vmalloc_churn: { kernel: 'mm/vmalloc.c vmalloc, vfree, vm_unmap_aliases', weight: 1 },
+  uc_buffer: { kernel: 'arch/x86/mm/pat/set_memory.c set_memory_uc / set_memory_wc, set_memory_wb (memtype_reserve, memtype_free)', weight: 1 },
 };
 
 /** The probes: blocks with no second half. */

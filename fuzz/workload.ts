@@ -25,6 +25,11 @@
  *                  pages freed after it (free_ldt_struct once the mm is gone).
  *   vmalloc_churn  vmalloc/vfree of a few areas, one of them huge (VM_ALLOW_HUGE_VMAP),
  *                  then vm_unmap_aliases (the purge every set_memory_* user triggers).
+ *   uc_buffer      a driver's DMA buffer made uncached or write-combining through the
+ *                  direct map (set_memory_uc / set_memory_wc: memtype_reserve, then CPA,
+ *                  arch/x86/mm/pat/set_memory.c), one in three asking twice with another
+ *                  type, which linux refuses with EBUSY (reserve_ram_pages_type: the
+ *                  frames already have a type); freed after set_memory_wb.
  */
 import { PAGES, kernelLayout, type PagingLevels, type Pfn, type Vpn } from '../spec/address.ts';
 import type { Command } from '../spec/commands.ts';
@@ -33,7 +38,7 @@ import { LDT_SLOT_PAGES } from '../spec/roots.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { INIT_MM, PAGE_KERNEL } from '../spec/state.ts';
 
-export const WORKLOAD_KINDS = ['module_load', 'bpf_jit', 'ldt_process', 'vmalloc_churn'] as const;
+export const WORKLOAD_KINDS = ['module_load', 'bpf_jit', 'ldt_process', 'vmalloc_churn', 'uc_buffer'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
 export const isWorkloadKind = (k: string): k is WorkloadKind => (WORKLOAD_KINDS as readonly string[]).includes(k);
@@ -44,6 +49,7 @@ export const WORKLOAD_NEEDS: { readonly [K in WorkloadKind]: 'core' | 'isolation
   bpf_jit: 'core',
   ldt_process: 'isolation',
   vmalloc_churn: 'clients',
+  uc_buffer: 'core',
 };
 
 /** One mapping a block made: its pages at vpn map the frames at pfn. */
@@ -70,6 +76,8 @@ const MODULE_BASE_OFFSET = 65536;
 const CHURN_BASE_OFFSET = 4 * PAGES['1G'];
 const CHURN_STRIDE = 2048;
 const CHURN_PAGES: readonly number[] = [1, 4, 16];
+/** DMA buffers: a page to a 2M one. */
+const UC_PAGES: readonly number[] = [1, 8, 512];
 const M2 = PAGES['2M'];
 
 /** A vfree of a VM_FLUSH_RESET_PERMS area (vm_reset_perms), the frames freed after it: the vm_reset_perms lifecycle's end. */
@@ -153,6 +161,22 @@ export function startWork(kind: WorkloadKind, ctx: WorkloadContext, block: numbe
       commands: [{ op: 'createProcess' }, ...ctx.allocate(pfn, pages), { op: 'setLdt', pid, pfn, pages }],
     };
   }
+  if (kind === 'uc_buffer') {
+    const pages = UC_PAGES[size % UC_PAGES.length]!;
+    const pfn = ctx.take(pages);
+    if (pfn === undefined) return undefined;
+    const vpn = L.pageOffset + pfn;
+    const first = size % 2 === 0 ? 'UC-' : 'WC';
+    return {
+      open: { areas: [{ vpn, pfn, pages }] },
+      commands: [
+        ...ctx.allocate(pfn, pages),
+        { op: 'protect', vpn, pages, change: { cache: first }, alias: true },
+        ...(size % 3 === 0 ? [{ op: 'protect', vpn, pages, change: { cache: first === 'WC' ? 'UC-' : 'WC' }, alias: true } as const] : []),
+        run(vpn, 'w'),
+      ],
+    };
+  }
   // vmalloc_churn: small areas and a huge one, each at its own 2M-aligned slot.
   const zone = vmallocRegion(ctx.scenario.config.levels);
   const areas: Area[] = [];
@@ -188,6 +212,10 @@ export function workloadRule(c: Command, ok: boolean, levels: PagingLevels): (ty
 /** The end half of a block. */
 export function endWork(kind: WorkloadKind, ctx: WorkloadContext, open: OpenWork): Command[] {
   if (kind === 'module_load' || kind === 'bpf_jit') return open.areas.flatMap(ctx.resetPermsFree);
+  if (kind === 'uc_buffer') {
+    const b = open.areas[0]!;
+    return [{ op: 'protect', vpn: b.vpn, pages: b.pages, change: { cache: 'WB' }, alias: true }, { op: 'freeFrames', pfn: b.pfn, count: b.pages }];
+  }
   if (kind === 'ldt_process') {
     const ldt = open.areas[0]!;
     return [{ op: 'exitProcess', pid: open.pid! }, { op: 'freeFrames', pfn: ldt.pfn, count: ldt.pages }];

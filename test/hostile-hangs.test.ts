@@ -29,7 +29,8 @@ function stored(out: string): FailureFile[] {
   });
 }
 
-const impl = (name: string): string[] => ['--impl', `test/fixtures/hostile/${name}.ts`, '--jobs', '1', '--command-timeout', '1s'];
+// The toy machine: its boot is nine commands, so the hangs fall where these tests expect them.
+const impl = (name: string): string[] => ['--impl', `test/fixtures/hostile/${name}.ts`, '--scenario', 'kernel', '--jobs', '1', '--command-timeout', '1s'];
 
 describe('a module that hangs outside a run', () => {
   it('in its factory: the trial system is a usage error after the timeout (exit 2)', async () => {
@@ -54,8 +55,8 @@ describe('a module that hangs outside a run', () => {
 
   it('in fuzz --replay: the rerun is stopped and filed as a timeout (exit 1)', async () => {
     const out = tmp();
-    // Run 1 of seed 1 maps addresses the boot does not: never-returns hangs at the first.
-    const r = await timed('fuzz', ...impl('never-returns'), '--replay', `${runSeed(1, 1)}:`, '--out', out);
+    // Run 2 of seed 1 maps addresses the boot does not: never-returns hangs at the first.
+    const r = await timed('fuzz', ...impl('never-returns'), '--replay', `${runSeed(1, 2)}:`, '--out', out);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toContain('the impl did not return from map within 1s');
     expect(r.ms).toBeLessThan(15_000);
@@ -66,9 +67,9 @@ describe('a module that hangs outside a run', () => {
 describe('a module that hangs on a trace the shrinker tries', () => {
   it('its failure is still filed shrunk, and the hang as a timeout of its own', async () => {
     const out = tmp();
-    // Run 0 of seed 2 (40 commands at most) has a translate after other commands, which
+    // Run 0 of seed 6 (40 commands at most) has a translate after other commands, which
     // fails; the shrinker's candidate that starts with it hangs.
-    const r = await timed('fuzz', ...impl('hangs-when-shrunk'), '--seed', '2', '--runs', '1', '--max-commands', '40', '--out', out);
+    const r = await timed('fuzz', ...impl('hangs-when-shrunk'), '--seed', '6', '--runs', '1', '--max-commands', '40', '--out', out);
     expect(r.code, r.stderr).toBe(1);
     const byKind = new Map(stored(out).map((f) => [f.failure.kind, f]));
     expect([...byKind.keys()].sort()).toEqual(['outcome-mismatch', 'timeout']);
