@@ -175,11 +175,22 @@ function kernelIsolationBoot(config: SystemConfig): Command[] {
  * The boot of a scenario on a system with the isolation capability: with PTI the kernel is
  * "mostly non-Global" (arch/x86/mm/init.c probe_page_size_mask: __default_kernel_pte_mask
  * loses _PAGE_GLOBAL, and PAGE_KERNEL and its kin are masked with it), so every boot
- * mapping is made without G; then the scenario's isolation clones (pti_clone_pgtable sets
- * G on what it clones, in both copies, under linux).
+ * mapping is made without G, but the cpu_entry_area's and espfix's, which both page-table
+ * copies share: cea_set_pte sets _PAGE_GLOBAL on every present entry itself
+ * (arch/x86/mm/cpu_entry_area.c, gregkh/linux v6.18.38), and init_espfix_ap masks its
+ * PTEs with __supported_pte_mask, which PTI leaves alone (arch/x86/kernel/espfix_64.c), where
+ * the scenario clones them into the user copy (pti_clone_user_shared). Then the scenario's isolation clones (pti_clone_pgtable sets G on what it clones, in
+ * both copies, under linux).
  */
 export function ptiBoot(scenario: Scenario): Command[] {
-  const masked = scenario.boot.map((c): Command => (c.op === 'map' ? { ...c, prot: { ...c.prot, global: false } } : c));
+  const L = kernelLayout(scenario.config.levels);
+  // [cpu_entry_area, end of the espfix pgd slot), where the scenario clones it into the user
+  // copy too (the toy layout clones only the entry text: its cpu_entry_area stays non-global).
+  const sharedEnd = L.espfix + PAGES['1G'] * 512;
+  const clones = (scenario.isolationBoot ?? []).flatMap((c) => (c.op === 'ptiClone' ? [c] : []));
+  const shared = (c: Command): boolean => c.op === 'map' && c.vpn >= L.cpuEntryArea && c.vpn + c.pages <= sharedEnd
+    && clones.some((k) => k.vpn <= c.vpn && c.vpn + c.pages <= k.vpn + k.pages);
+  const masked = scenario.boot.map((c): Command => (c.op === 'map' && !shared(c) ? { ...c, prot: { ...c.prot, global: false } } : c));
   return [...masked, ...(scenario.isolationBoot ?? [])];
 }
 
