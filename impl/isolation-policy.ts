@@ -71,7 +71,7 @@ export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]
   const checked: PageRange[] = [...touched];
   /** Leaves written into the LDT slot, by init_mm (global ones) or a process's LDT: [vpn, pfn, pages, code, top]. */
   const inLdtSlot: [Vpn, number, number, number, number][] = [];
-  const ldtRoots = f.ldtRoots();
+  let ldtRoots: readonly number[] | undefined;
   for (let k = 0; k < r.written.length; k += 2) {
     const slot = r.written[k]!;
     const idx = r.written[k + 1]!;
@@ -82,9 +82,12 @@ export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]
     const n = SPAN[level as 1]!;
     if (vpn < f.kernelHalf) continue;
     const top = topOf(f, slot);
-    const code = leafCode(lo, pool.words[slot * 1024 + idx * 2 + 1]!, level > 1, true, true, false);
-    const inLdt = vpn < f.ldtSlot.vpn + f.ldtSlot.pages && f.ldtSlot.vpn < vpn + n;
-    if (inLdt && ((top === 0 && (code & P_GLOBAL) !== 0) || ldtRoots.includes(top))) inLdtSlot.push([vpn, r.leafPfnAt(slot, idx), n, code, top]);
+    if (vpn < f.ldtSlot.vpn + f.ldtSlot.pages && f.ldtSlot.vpn < vpn + n) {
+      // Rare (the LDT slot is the processes'): the code and the process roots only here.
+      const code = leafCode(lo, pool.words[slot * 1024 + idx * 2 + 1]!, level > 1, true, true, false);
+      ldtRoots ??= f.ldtRoots();
+      if ((top === 0 && (code & P_GLOBAL) !== 0) || ldtRoots.includes(top)) inLdtSlot.push([vpn, r.leafPfnAt(slot, idx), n, code, top]);
+    }
     if (top !== 0 && top !== f.ptiRoot && top !== f.asiRoot) continue;
     checked.push({ vpn, pages: n });
     if (k2 === null && top === f.ptiRoot && (level === 3 || !f.allowlist.some((a) => vpn >= a.vpn && vpn + n <= a.vpn + a.pages))) {
@@ -113,7 +116,7 @@ export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]
   }
   // The LDT slot: init_mm's global leaf against every process's LDT there, a process's LDT against init_mm's.
   for (const [vpn, pfn, n, code, top] of inLdtSlot) {
-    for (const src of top === 0 ? ldtRoots : [0]) k3 ??= differs(r, vpn, pfn, n, code, src, true);
+    for (const src of top === 0 ? ldtRoots! : [0]) k3 ??= differs(r, vpn, pfn, n, code, src, true);
   }
   if (k3 !== null) return { id: 'K3', where: k3 };
   if (a1 !== null) return { id: 'A1', where: a1 };

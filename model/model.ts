@@ -561,11 +561,7 @@ export class Model implements PageTableSystem {
       print: (e) => {
         m.events.push(e);
       },
-      printOnce: (e) => {
-        if (m.printedOnce.has(e.kind)) return;
-        m.printedOnce = new Set([...m.printedOnce, e.kind]);
-        m.events.push(e);
-      },
+      printOnce: (e) => m.printOnce(e),
       kept: () => m.kept,
       freeKept: (ids) => {
         for (const id of ids) m.kept.delete(id);
@@ -573,6 +569,13 @@ export class Model implements PageTableSystem {
       freeTables: () => m.config.tablePool.count - m.tablesInUse(),
       leafProt: (prot) => m.leafProt(prot),
     };
+  }
+
+  /** A WARN_ON_ONCE or pr_*_once: printed the first time its kind comes up after boot only. */
+  private printOnce(e: KernelEvent): void {
+    if (this.printedOnce.has(e.kind)) return;
+    this.printedOnce = new Set([...this.printedOnce, e.kind]);
+    this.events.push(e);
   }
 
   /**
@@ -744,11 +747,7 @@ export class Model implements PageTableSystem {
         return true;
       },
       flushAll: () => void this.flushAll(),
-      emit: (e, once) => {
-        if (once && this.printedOnce.has(e.kind)) return;
-        if (once) this.printedOnce = new Set([...this.printedOnce, e.kind]);
-        this.events.push(e);
-      },
+      emit: (e, once) => (once ? this.printOnce(e) : void this.events.push(e)),
     });
     const r = cpa.run(vpn, pages, masks, checkAlias);
     window.commit();
