@@ -5,8 +5,8 @@
  * are replayed, new ones are written as they are found, and the summary says what ran,
  * what it covered and what failed (exit 1 when anything did).
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Scenario } from '../spec/scenario.ts';
@@ -19,6 +19,7 @@ import { implTarget, moduleTarget, mutantTarget, withProfile, type TargetSpec } 
 import { errorText } from '../fuzz/check.ts';
 import { catalogueSuite } from '../fuzz/defaults.ts';
 import { FailureDb } from '../fuzz/failure-db.ts';
+import { profilesOf, profileText, summariseProfiles } from '../fuzz/profile.ts';
 import { loadUserImpl, moduleUrl, UserImplError } from '../fuzz/user-impl.ts';
 import { failureRecord, formatFailureFile, headline, parseFailureFile, type FailureFile, type Target } from '../fuzz/failure-file.ts';
 import { buildSummary, progressLine, summaryText, type FailureLine } from './fuzz-summary.ts';
@@ -110,6 +111,16 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
   } catch (e) {
     return usageError(cli, `--out ${opts.out}: cannot create the failure directory: ${(e as Error).message}`);
   }
+  // The profiles already there are not this campaign's (V8 names each by process, thread and sequence).
+  let profilesBefore: ReadonlySet<string> = new Set();
+  if (opts.profileCpu !== undefined) {
+    try {
+      makeDir(opts.profileCpu);
+      profilesBefore = new Set(readdirSync(opts.profileCpu));
+    } catch (e) {
+      return usageError(cli, `--profile-cpu ${opts.profileCpu}: cannot create or read the directory: ${(e as Error).message}`);
+    }
+  }
   const version = ptspecVersion();
   // --replay is one run, and conflicts with the budget options.
   const budget = opts.replay !== undefined ? { runs: 1, timeMs: null } : { runs: opts.runs ?? null, timeMs: opts.time ?? (opts.runs === undefined ? DEFAULT_TIME_MS : null) };
@@ -181,6 +192,7 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
       signal: abort.signal,
       commandTimeoutMs: opts.commandTimeout,
       trial: true,
+      ...(opts.profileCpu === undefined ? {} : { profileCpuDir: resolve(opts.profileCpu) }),
     };
     const hooks: CampaignHooks = {
       onStored: (outcomes) => {
@@ -241,9 +253,24 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
   // For `ptspec merge`: a rerun of one run is no campaign, and its coverage would count that run twice.
   if (opts.replay === undefined) saved(`the campaign summary in ${opts.out}`, null, () => writeSummaryFile(opts.out, summary));
   cli.stdout.write(`${opts.json ? JSON.stringify(summary, null, 2) : printable(summaryText(summary, opts, target, scenario))}\n`);
+  if (opts.profileCpu !== undefined) reportProfiles(cli, opts.profileCpu, profilesBefore);
   // 128 + the signal's number, as a shell reports a command the signal ended.
   if (signal !== null) return signal === 'SIGTERM' ? 143 : 130;
   return summary.passed && unsaved === 0 ? 0 : 1;
+}
+
+/** After the summary (on stderr, so --json stays one document): the workers' profiles and where their time went. */
+function reportProfiles(cli: Cli, dir: string, before: ReadonlySet<string>): void {
+  const files = profilesOf(dir, process.pid, before);
+  if (files.length === 0) {
+    cli.stderr.write(`ptspec fuzz: --profile-cpu ${dir}: no worker wrote a profile (no run started?)\n`);
+    return;
+  }
+  try {
+    cli.stderr.write(`${profileText(summariseProfiles(files))}\n`);
+  } catch (e) {
+    cli.stderr.write(`ptspec fuzz: --profile-cpu: the profiles are written but cannot be summarised: ${(e as Error).message}\n`);
+  }
 }
 
 export function register(program: Command, cli: Cli): void {
@@ -258,6 +285,7 @@ export function register(program: Command, cli: Cli): void {
         ['ptspec fuzz --impl ./my-adapter.ts --time 5m', 'your own implementation against the model'],
         ['ptspec fuzz --scenario kernel-small-pool', 'a small table pool: ENOMEM and rollback'],
         ['ptspec fuzz --scenario matrix --runs 600', 'every scenario in turn: 4/5-level, no PSE, no GB pages, small and high pools'],
+        ['ptspec fuzz --jobs 1 --runs 200 --profile-cpu prof', "where the workers' time goes: a .cpuprofile per worker and a summary"],
       ])),
   ).action(async (raw: Record<string, unknown>) => {
     cli.exitCode = await fuzz(cli, fuzzOptions(raw));

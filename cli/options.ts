@@ -37,6 +37,8 @@ export interface FuzzOptions {
   readonly replay?: RerunSpec;
   /** `--profile`: the semantics model and target follow (spec/contracts/linux.ts for linux). */
   readonly profile: Profile;
+  /** `--profile-cpu DIR`: each worker writes a V8 CPU profile there (fuzz/profile.ts). */
+  readonly profileCpu?: string;
 }
 
 /** 0-based index and count (the command line says 1-based `i/N`, as vitest's --shard does). */
@@ -220,6 +222,7 @@ export function addFuzzOptions(cmd: Command): Command {
       .argParser((v) => (v.trim() === '0' ? 0 : parseDuration(v))).default(DEFAULT_COMMAND_TIMEOUT_MS, `${DEFAULT_COMMAND_TIMEOUT_MS / 1000}s`))
     .addOption(new Option('--out <dir>', 'failure directory').default(DEFAULT_FAILURE_DIR))
     .addOption(new Option('--json', 'print the summary as JSON').default(false))
+    .addOption(new Option('--profile-cpu <dir>', "write each worker's V8 CPU profile into dir and print where their time went"))
     .addOption(new Option('--replay <seed:path>', 'rerun exactly the one run a failure names (its Reproduce line), shrink path applied')
       .argParser(parseReplay).conflicts(['runs', 'time', 'seed', 'shard', 'bail']));
 }

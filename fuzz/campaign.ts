@@ -53,6 +53,8 @@ export interface CampaignConfig {
    * the run filed as a 'timeout' failure (fuzz/watchdog.ts). Absent or 0: no watchdog.
    */
   readonly commandTimeoutMs?: number;
+  /** Each worker writes a V8 CPU profile into this directory when it exits (fuzz/profile.ts). */
+  readonly profileCpuDir?: string;
   /**
    * Check the module target first (fuzz/user-impl.ts: it loads and builds a system that
    * has every method), in the worker that then checks the boots, so a campaign of a
@@ -192,6 +194,7 @@ export function workerInit(config: CampaignConfig, known: WorkerInit['known']): 
     campaignSeed: config.seed,
     known,
     commandTimeoutMs: config.commandTimeoutMs ?? 0,
+    ...(config.profileCpuDir === undefined ? {} : { profileCpuDir: config.profileCpuDir }),
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { TraceSetup } from './campaign-run.ts';
+import { cpuProfileArgv } from './profile.ts';
 import { newHeartbeat, watch } from './watchdog.ts';
 import type { FromWorker, WorkerInit } from './worker.ts';
 import { stalledTask, type Task, type TaskResult } from './worker-task.ts';
@@ -22,7 +23,9 @@ export function startWorker(init: WorkerInit): Worker {
   const tsx = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./worker.ts', import.meta.url).href;
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(code, { eval: true, workerData: init, execArgv: [] });
+  // Nothing of the main thread's flags: a worker profiles only when asked (--profile-cpu).
+  const execArgv = init.profileCpuDir === undefined ? [] : cpuProfileArgv(init.profileCpuDir);
+  return new Worker(code, { eval: true, workerData: init, execArgv });
 }
 
 /**

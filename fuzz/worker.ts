@@ -32,6 +32,8 @@ export interface WorkerInit {
   readonly heartbeat?: Heartbeat;
   /** Every scenario's boot was checked (and passed) before this worker started. */
   readonly bootsChecked?: boolean;
+  /** --profile-cpu: the directory V8 writes this worker's CPU profile into when it exits (fuzz/profile.ts). */
+  readonly profileCpuDir?: string;
 }
 
 export type ToWorker =
