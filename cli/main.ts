@@ -17,6 +17,7 @@ import { register as registerMutants } from './mutants.ts';
 import { register as registerScenarios } from './scenarios.ts';
 import { register as registerFailures } from './failures.ts';
 import { register as registerMerge } from './merge.ts';
+import { register as registerZoo } from './zoo.ts';
 
 export interface Streams {
   readonly stdout: Output;
@@ -53,6 +54,7 @@ export async function main(argv: readonly string[], streams: Streams): Promise<n
   registerScenarios(program, cli);
   registerFailures(program, cli);
   registerMerge(program, cli);
+  registerZoo(program, cli);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -1,7 +1,7 @@
 /**
  * The JSON Schemas of what ptspec writes for tools, each generated from the io-ts codec
  * that decodes (or types) that output, so the schema cannot say something the code does
- * not: failure files, `ptspec fuzz --json`, `ptspec check --json`, `npm run bench -- --json`.
+ * not: failure files, `ptspec fuzz --json`, `ptspec check --json`, `npm run bench -- --json`, `ptspec zoo --json`.
  * `node --import tsx schemas/generate.ts` writes them; test/schemas.test.ts fails when a
  * committed file is stale and validates real outputs against them.
  */
@@ -12,6 +12,7 @@ import { FailureFileC } from '../fuzz/failure-file.ts';
 import { SummaryC } from '../cli/fuzz-summary.ts';
 import { BenchReportC } from '../bench/json.ts';
 import { MergeReportC } from '../cli/merge.ts';
+import { ZooReportC } from '../fuzz/zoo-json.ts';
 
 export interface SchemaSource {
   /** File name in schemas/, also the schema's `$id`. */
@@ -53,6 +54,12 @@ export const SCHEMAS: readonly SchemaSource[] = [
     codec: BenchReportC,
     title: 'npm run bench -- --json',
     description: 'Each benchmark task\'s mean time and the ratios the benchmark exists for (model / impl, impl / raw entry writes), all from one run.',
+  },
+  {
+    file: 'zoo.schema.json',
+    codec: ZooReportC,
+    title: 'ptspec zoo --json',
+    description: 'Every built-in mutant hunted with a fixed seed and a time budget: per mutant the time and commands to the first failing sequence, the shrinking and the shrunk trace, whether the unmutated impl passes it; and the verdict on each target with the mutants that miss it.',
   },
 ];
 

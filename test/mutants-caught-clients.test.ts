@@ -8,7 +8,8 @@
  * the clients hold (fuzz/clients.ts) makes each show within a few hundred short sequences.
  */
 import { describe, expect, it } from 'vitest';
-import { catchMutant, CLIENTS } from './mutant-catch.ts';
+import { CLIENTS } from '../fuzz/mutant-setup.ts';
+import { catchMutant } from './mutant-catch.ts';
 
 describe('every client mutant is caught', () => {
   it('there are some', () => expect(CLIENTS.size).toBeGreaterThan(0));

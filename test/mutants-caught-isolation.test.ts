@@ -4,7 +4,8 @@
  * must come first in a sequence before the injected bug can show.
  */
 import { describe, expect, it } from 'vitest';
-import { catchMutant, ISOLATION } from './mutant-catch.ts';
+import { ISOLATION } from '../fuzz/mutant-setup.ts';
+import { catchMutant } from './mutant-catch.ts';
 
 describe('every isolation mutant is caught', () => {
   it('there are some', () => expect(ISOLATION.size).toBeGreaterThan(0));
