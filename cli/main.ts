@@ -18,6 +18,7 @@ import { register as registerScenarios } from './scenarios.ts';
 import { register as registerFailures } from './failures.ts';
 import { register as registerMerge } from './merge.ts';
 import { register as registerZoo } from './zoo.ts';
+import { register as registerBench } from './bench.ts';
 
 export interface Streams {
   readonly stdout: Output;
@@ -55,6 +56,7 @@ export async function main(argv: readonly string[], streams: Streams): Promise<n
   registerFailures(program, cli);
   registerMerge(program, cli);
   registerZoo(program, cli);
+  registerBench(program, cli);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -1,7 +1,7 @@
 /**
  * The JSON Schemas of what ptspec writes for tools, each generated from the io-ts codec
  * that decodes (or types) that output, so the schema cannot say something the code does
- * not: failure files, `ptspec fuzz --json`, `ptspec check --json`, `npm run bench -- --json`, `ptspec zoo --json`.
+ * not: failure files, `ptspec fuzz --json`, `ptspec check --json`, `ptspec bench --json FILE`, `ptspec zoo --json`.
  * `node --import tsx schemas/generate.ts` writes them; test/schemas.test.ts fails when a
  * committed file is stale and validates real outputs against them.
  */
@@ -52,8 +52,8 @@ export const SCHEMAS: readonly SchemaSource[] = [
   {
     file: 'bench.schema.json',
     codec: BenchReportC,
-    title: 'npm run bench -- --json',
-    description: 'Each benchmark task\'s mean time and the ratios the benchmark exists for (model / impl, impl / raw entry writes), all from one run.',
+    title: 'ptspec bench --json FILE',
+    description: 'Every figure of `ptspec bench`: per-round values of interleaved ratios and rates, their min and median, each side\'s median cost, the target and whether the median meets it, and the booted machines.',
   },
   {
     file: 'zoo.schema.json',

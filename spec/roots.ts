@@ -161,7 +161,8 @@ export function rootView(state: AbstractState, id: RootId, seen: ReadonlySet<Roo
   const inMirror = (l: Leaf): boolean => mirrors.some((m) => l.vpn >= m.vpn && l.vpn < m.vpn + m.pages);
   const out = root.leaves.filter((l) => !inMirror(l));
   const path = new Set([...seen, id]);
-  for (const m of mirrors) out.push(...clipLeaves(rootView(state, m.from, path), m.vpn, m.vpn + m.pages));
+  // One push per leaf: a spread of a mirrored view would pass every leaf as an argument (262,144 overflow the stack).
+  for (const m of mirrors) for (const l of clipLeaves(rootView(state, m.from, path), m.vpn, m.vpn + m.pages)) out.push(l);
   return out.sort((a, b) => a.vpn - b.vpn);
 }
 
