@@ -50,8 +50,54 @@ export function walkLeaves(radix: Radix, previous: readonly Leaf[] = []): Leaf[]
 export function walkEntries(radix: Radix, previous: readonly Leaf[] = []): { leaves: Leaf[]; nonPresent: Leaf[] } {
   const out: Leaf[] = [];
   const nonPresent: Leaf[] = [];
-  visit(radix, { out, nonPresent, previous, at: 0 }, 0, radix.levels, 0, true, true, false, null);
+  visit(radix, { out, nonPresent, previous, at: 0, lo: 0, hi: VPN_LIMIT }, 0, radix.levels, 0, true, true, false, null);
   return { leaves: out, nonPresent };
+}
+
+/**
+ * walkEntries after entries were written in the vpn ranges `dirty` only (sorted, disjoint
+ * [start, end) pairs, tables.ts takeDirty), from the walk before them (`leaves`,
+ * `nonPresent`): equal to a full walk, at the cost of the ranges. A leaf is the entry of one
+ * table, and it changes only when that entry or one above it is written, whose ranges hold
+ * the leaf's first page; so the leaves starting in a range are walked again from the root,
+ * and the others are the previous walk's.
+ */
+export function rewalkEntries(radix: Radix, leaves: readonly Leaf[], nonPresent: readonly Leaf[], dirty: readonly number[]): { leaves: Leaf[]; nonPresent: Leaf[] } {
+  const o: WalkOut = { out: [], nonPresent: [], previous: leaves, at: 0, lo: 0, hi: 0 };
+  let kept = 0;
+  let keptNp = 0;
+  for (let k = 0; k < dirty.length; k += 2) {
+    o.lo = dirty[k]!;
+    o.hi = dirty[k + 1]!;
+    kept = keep(leaves, kept, o.lo, o.out);
+    keptNp = keep(nonPresent, keptNp, o.lo, o.nonPresent);
+    o.at = kept;
+    visit(radix, o, 0, radix.levels, 0, true, true, false, null);
+    kept = firstFrom(leaves, kept, o.hi);
+    keptNp = firstFrom(nonPresent, keptNp, o.hi);
+  }
+  keep(leaves, kept, VPN_LIMIT, o.out);
+  keep(nonPresent, keptNp, VPN_LIMIT, o.nonPresent);
+  return { leaves: o.out, nonPresent: o.nonPresent };
+}
+
+/** The index of the first of `list` (sorted by vpn) from `from` on whose vpn is `vpn` or above. */
+function firstFrom(list: readonly Leaf[], from: number, vpn: Vpn): number {
+  let lo = from;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]!.vpn < vpn) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** `out` gets the leaves of `list` from index `from` up to the first at `vpn` or above; returns that index. */
+function keep(list: readonly Leaf[], from: number, vpn: Vpn, out: Leaf[]): number {
+  const end = firstFrom(list, from, vpn);
+  for (let i = from; i < end; i++) out.push(list[i]!);
+  return end;
 }
 
 /**
@@ -61,7 +107,7 @@ export function walkEntries(radix: Radix, previous: readonly Leaf[] = []): { lea
 export function walkRoot(radix: Radix, slot: number, take: (idx: number) => boolean): { leaves: Leaf[]; nonPresent: Leaf[] } {
   const out: Leaf[] = [];
   const nonPresent: Leaf[] = [];
-  visit(radix, { out, nonPresent, previous: [], at: 0 }, slot, radix.levels, 0, true, true, false, take);
+  visit(radix, { out, nonPresent, previous: [], at: 0, lo: 0, hi: VPN_LIMIT }, slot, radix.levels, 0, true, true, false, take);
   return { leaves: out, nonPresent };
 }
 
@@ -71,6 +117,9 @@ interface WalkOut {
   readonly previous: readonly Leaf[];
   /** Index of the first previous leaf not below the vpn the walk has reached. */
   at: number;
+  /** The pages walked: only the entries meeting [lo, hi), and of them the ones starting there. */
+  lo: Vpn;
+  hi: Vpn;
 }
 
 /** The leaf, or the previous walk's equal leaf at the same vpn. */
@@ -88,21 +137,33 @@ function visit(radix: Radix, o: WalkOut, slot: number, level: number, base: Vpn,
   const w = pool.words;
   const span = SPAN[level as 1]!;
   const leafOnly = radix.mutant === 'leaf-only-permission';
-  for (let i = 0; i < 512; i++) {
+  const top = level === radix.levels;
+  // The entries meeting [o.lo, o.hi): below the top, from the table's base; at the top the
+  // halves lie apart, so the whole table unless the range is inside one half.
+  let first = 0;
+  let last = 511;
+  if (!top) {
+    first = o.lo <= base ? 0 : Math.min(512, Math.floor((o.lo - base) / span));
+    last = Math.min(511, Math.floor((o.hi - 1 - base) / span));
+  } else if ((o.hi <= VPN_LIMIT / 2) === (o.lo < VPN_LIMIT / 2)) {
+    first = Math.floor(o.lo / span) % 512;
+    last = Math.floor((o.hi - 1) / span) % 512;
+  }
+  for (let i = first; i <= last; i++) {
     if (take !== null && !take(i)) continue;
     const off = slot * 1024 + i * 2;
     const lo = w[off]!;
     const hi = w[off + 1]!;
+    if ((lo | hi) === 0) continue;
+    const vpn = top ? rootEntryVpn(level, i) : base + i * span;
+    if (vpn >= o.hi || vpn + span <= o.lo) continue;
     if (!(lo & _PAGE_PRESENT)) {
       // Non-zero but not present: an entry that keeps its frame and attributes (set_direct_map_invalid_noflush under linux).
-      if ((lo | hi) !== 0 && level <= 3) {
-        const vpn = level === radix.levels ? rootEntryVpn(level, i) : base + i * span;
-        o.nonPresent.push({ vpn, pfn: leafPfn(lo, hi, level), size: LEVEL_SIZE[level]!, prot: PROTS[leafCode(lo, hi, level > 1, rw, us, nx)]! });
-      }
+      if (level <= 3 && vpn >= o.lo) o.nonPresent.push({ vpn, pfn: leafPfn(lo, hi, level), size: LEVEL_SIZE[level]!, prot: PROTS[leafCode(lo, hi, level > 1, rw, us, nx)]! });
       continue;
     }
-    const vpn = level === radix.levels ? rootEntryVpn(level, i) : base + i * span;
     if (isLeafAt(lo, level)) {
+      if (vpn < o.lo) continue;
       const code = leafOnly ? leafCode(lo, hi, level > 1, true, true, false) : leafCode(lo, hi, level > 1, rw, us, nx);
       o.out.push(leafOf(o, vpn, leafPfn(lo, hi, level), LEVEL_SIZE[level]!, PROTS[code]!));
       continue;

@@ -49,6 +49,19 @@ export class CpuLocal {
     this.mermap = Array.from({ length: cpus }, (_, cpu) => Object.freeze({ cpu, next: mermapSlice(levels, cpu), allocs: [], stale: [] }));
   }
 
+  /** Become a copy of `src` (RadixSystem.fork): the stacks copied, the mermap records and the snapshots shared (immutable). */
+  copyFrom(src: CpuLocal): void {
+    src.stacks.forEach((stack, cpu) => {
+      this.stacks[cpu] = [...stack];
+    });
+    src.mermap.forEach((m, cpu) => {
+      this.mermap[cpu] = m;
+    });
+    this.kmapSnapshot = src.kmapSnapshot;
+    this.mermapSnapshot = src.mermapSnapshot;
+    this.staleCount = src.staleCount;
+  }
+
   // ---- kmap_local ----
 
   kmapLocal(cpu: number, pfn: Pfn): Result<Vpn> {

@@ -57,6 +57,13 @@ export class Hotplug {
     this.pageOffset = kernelLayout(host.config.levels).pageOffset;
   }
 
+  /** Become a copy of `src` (RadixSystem.fork). */
+  copyFrom(src: Hotplug): void {
+    this.blocks.length = 0;
+    this.blocks.push(...src.blocks);
+    this.snapshot = src.snapshot;
+  }
+
   /** The vmemmap pages of block `b`'s struct pages, then its direct-map range (arch_remove_memory's order). */
   private ranges(b: Pfn): readonly [Range, Range] {
     return [{ vpn: vmemmapVpn(this.host.config.levels, b), pages: MEMMAP_PAGES }, { vpn: this.pageOffset + b, pages: MEMORY_BLOCK_PAGES }];

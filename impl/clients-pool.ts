@@ -54,6 +54,11 @@ export class UnmappedPool {
     this.pageOffset = kernelLayout(host.config.levels).pageOffset;
   }
 
+  /** Become a copy of `src` (RadixSystem.fork): the blocks are the frame facts' `unmapped`, which the system copies. */
+  copyFrom(src: UnmappedPool): void {
+    this.snapshot = src.snapshot;
+  }
+
   private block(pb: Pfn): Block {
     return { pfn: pb, count: Math.min(PAGEBLOCK_PAGES, this.host.config.frames - pb) };
   }

@@ -25,6 +25,13 @@ export class AreaList<T extends Area> {
     return this.items.length;
   }
 
+  /** Become a copy of `src` (RadixSystem.fork): the areas are immutable records, and so is the snapshot. */
+  copyFrom(src: AreaList<T>): void {
+    this.items = [...src.items];
+    this.snapshot = src.snapshot;
+    this.pages = src.pages;
+  }
+
   /** Index of the first area ending after page `vpn`. */
   private firstEndingAfter(vpn: Vpn): number {
     let lo = 0;

@@ -85,6 +85,16 @@ export class Clients implements ClientOps {
     this.hotplug = new Hotplug(host, (pfn, count) => this.stillTranslated(pfn, count, true));
   }
 
+  /** Become a copy of `src` (RadixSystem.fork, after the tables, TLBs and frame facts were copied). */
+  copyFrom(src: Clients): void {
+    this.live.copyFrom(src.live);
+    this.lazy.copyFrom(src.lazy);
+    this.pool.copyFrom(src.pool);
+    this.cpuLocal.copyFrom(src.cpuLocal);
+    this.hotplug.copyFrom(src.hotplug);
+    this.stateNow = src.stateNow;
+  }
+
   vmalloc(vpn: Vpn, pfn: Pfn, pages: number, opts: VmallocOptions): Result<void> {
     return this.vm.vmalloc(vpn, pfn, pages, opts);
   }

@@ -1,7 +1,7 @@
 /**
  * Per-frame facts the policy needs (STRICT_POLICY, spec/contracts/outcome.ts), kept so that
  * a leaf costs O(1) to account whatever its size: a 1G leaf is one counter update, not
- * 262,144.
+ * 262,144, and a run of 4K leaves one pass over its frames' counters.
  *
  * `FrameCounters` counts leaves per frame in three tiers, one per leaf size: a 4K leaf
  * bumps its frame's counter, a 2M leaf its 2 MiB block's, a 1G leaf its 1 GiB block's
@@ -12,6 +12,14 @@
  * (T5 asks whether a frame is mapped with another mode than a leaf just written), and
  * mapped outside the frame's own direct-map page (D4 when freeFrames hands it back), and
  * mapped in the kernel half but the mermap (P7 when a frame leaves the direct map).
+ *
+ * Memory in proportion to what is mapped: below the 1G tier, a 1 GiB block's counters
+ * exist only while a 2M or 4K leaf maps one of its frames, and inside it each kind's 512
+ * counters (of its 2M blocks, or of one 2M block's frames) only while one is non-zero, in
+ * 16 bits while their sum fits (no counter can exceed the sum). A run of 4K PAGE_KERNEL
+ * leaves over a 2M block costs five 1 KiB arrays, about what its page table weighs. (The
+ * small records holding those arrays stay with their 1 GiB block: a map and unmap of one
+ * page would otherwise make and drop one each time.)
  */
 import type { Pfn } from '../spec/address.ts';
 import { CACHE_MODES } from '../spec/state.ts';
@@ -38,52 +46,142 @@ const KINDS = KERNEL_HALF + 1;
 /** The index in CACHE_MODES of a leaf code's cache mode, by table: the counters are updated on every leaf write. */
 export const CACHE_OF_CODE = Uint8Array.from(PROTS, (p) => CACHE_MODES.indexOf(p.cache));
 
+/**
+ * Zeroed 16-bit arrays of 512 counters given back by a Tier, for the next one: a 4K map
+ * and unmap of one page would otherwise allocate and drop five of them. At most
+ * SPARE_LIMIT are kept (64 KiB), so what stays is bounded, whatever was mapped once.
+ */
+const spare: Uint16Array[] = [];
+const SPARE_LIMIT = 64;
+
+/**
+ * 512 counters per kind (the 2M blocks of a 1 GiB block, or the frames of a 2M block), each
+ * kind's array allocated while its total is non-zero, and the totals.
+ */
+class Tier {
+  private readonly counts: (Uint16Array | Uint32Array | undefined)[] = [];
+  /** Per kind, the sum of its 512 counters (a plain array: a Tier comes and goes with a map of one page, and a typed one costs a buffer). */
+  readonly total: number[] = new Array<number>(KINDS).fill(0);
+
+  /** Counter `j` of `kind`. */
+  get(kind: number, j: number): number {
+    return this.counts[kind]?.[j] ?? 0;
+  }
+
+  /** The counters of `kind`, undefined while all are zero. */
+  of(kind: number): Uint16Array | Uint32Array | undefined {
+    return this.counts[kind];
+  }
+
+  /** Counters j .. j+m-1 of `kind` moved by d each. */
+  add(kind: number, j: number, m: number, d: number): void {
+    const total = this.total[kind]! + m * d;
+    this.total[kind] = total;
+    let a = this.counts[kind];
+    if (total === 0) {
+      // No counter is negative: the ones outside j .. j+m-1 are zero already, these become zero.
+      if (a instanceof Uint16Array && spare.length < SPARE_LIMIT) spare.push(a.fill(0, j, j + m));
+      this.counts[kind] = undefined;
+      return;
+    }
+    if (a === undefined) a = this.counts[kind] = spare.pop() ?? new Uint16Array(512);
+    else if (total > 0xffff && a instanceof Uint16Array) a = this.counts[kind] = Uint32Array.from(a);
+    for (let q = j, e = j + m; q < e; q++) a[q]! += d;
+  }
+
+  get empty(): boolean {
+    return this.total[MAPPED] === 0;
+  }
+
+  copy(): Tier {
+    const t = new Tier();
+    this.counts.forEach((a, kind) => {
+      t.counts[kind] = a?.slice();
+    });
+    t.total.splice(0, KINDS, ...this.total);
+    return t;
+  }
+}
+
+/** One 1 GiB block's lower tiers: its 2M leaves per 2M block, the sums of its 4K counters per 2M block, and those per frame. */
+interface Gig {
+  readonly mid: Tier;
+  readonly sum: Tier;
+  readonly small: (Tier | undefined)[];
+}
+
 export class FrameCounters {
-  /** 4K counters, allocated per 2 MiB block on first use (most memory is mapped huge). */
-  private readonly small: (Int32Array | undefined)[];
-  private readonly smallIn2m: Int32Array;
-  private readonly smallIn1g: Int32Array;
-  private readonly mid: Int32Array;
-  private readonly midIn1g: Int32Array;
   private readonly big: Int32Array;
+  /** Per 1 GiB block, while a 2M or 4K leaf maps one of its frames. */
+  private readonly gigs: (Gig | undefined)[];
+  /** The last 1 GiB block's records freed, all zero: the next block to need some takes them (a map and unmap of one page there would make and drop them each time). */
+  private spareGig: Gig | undefined = undefined;
+  /** What one leaf adds per kind (reused: a run's kinds are computed once). */
+  private readonly deltas: number[] = new Array<number>(KINDS).fill(0);
 
   constructor(frames: number) {
-    const n2m = Math.ceil(frames / PER_2M);
     const n1g = Math.ceil(frames / PER_1G);
-    this.small = new Array<Int32Array | undefined>(n2m).fill(undefined);
-    this.smallIn2m = new Int32Array(n2m * KINDS);
-    this.smallIn1g = new Int32Array(n1g * KINDS);
-    this.mid = new Int32Array(n2m * KINDS);
-    this.midIn1g = new Int32Array(n1g * KINDS);
     this.big = new Int32Array(n1g * KINDS);
+    this.gigs = new Array<undefined>(n1g).fill(undefined);
+  }
+
+  /** Become a copy of `src`, counters of the same machine (RadixSystem.fork). */
+  copyFrom(src: FrameCounters): void {
+    this.big.set(src.big);
+    src.gigs.forEach((g, b) => {
+      this.gigs[b] = g === undefined ? undefined : { mid: g.mid.copy(), sum: g.sum.copy(), small: g.small.map((t) => t?.copy()) };
+    });
   }
 
   /**
-   * Account `delta` leaves at `level` (1 = 4K, 2 = 2M, 3 = 1G) mapping from `pfn` with the
-   * leaf's own prot code (prot.ts): each counts as MAPPED, as WRITABLE / EXEC when its code
-   * says so, as the kind of its cache mode, as OUTSIDE_DIRECT_MAP unless it is the
-   * frames' direct-map mapping (`outside` false), and as KERNEL_HALF when it lies there
-   * (outside the mermap: the caller decides).
+   * Account `delta` for each of `n` leaves at `level` (1 = 4K, 2 = 2M, 3 = 1G) mapping
+   * from `pfn` on, one leaf's frames after the other's, with the leaves' own prot code
+   * (prot.ts): each counts as MAPPED, as WRITABLE / EXEC when its code says so, as the
+   * kind of its cache mode, as OUTSIDE_DIRECT_MAP unless it is the frames' direct-map
+   * mapping (`outside` false), and as KERNEL_HALF when it lies there (outside the mermap:
+   * the caller decides).
    */
-  add(level: number, pfn: Pfn, code: number, delta: number, outside: boolean, kernelHalf: boolean): void {
-    const b2 = Math.floor(pfn / PER_2M);
-    const b1 = Math.floor(pfn / PER_1G);
-    const w = (code & P_WRITE) !== 0 ? delta : 0;
-    const x = (code & P_EXEC) !== 0 ? delta : 0;
-    const cache = CACHE + CACHE_OF_CODE[code]!;
-    const o = outside ? delta : 0;
-    const k = kernelHalf ? delta : 0;
-    if (level === 1) {
-      let chunk = this.small[b2];
-      if (chunk === undefined) this.small[b2] = chunk = new Int32Array(PER_2M * KINDS);
-      bump(chunk, (pfn % PER_2M) * KINDS, delta, w, x, cache, o, k);
-      bump(this.smallIn2m, b2 * KINDS, delta, w, x, cache, o, k);
-      bump(this.smallIn1g, b1 * KINDS, delta, w, x, cache, o, k);
-    } else if (level === 2) {
-      bump(this.mid, b2 * KINDS, delta, w, x, cache, o, k);
-      bump(this.midIn1g, b1 * KINDS, delta, w, x, cache, o, k);
-    } else {
-      bump(this.big, b1 * KINDS, delta, w, x, cache, o, k);
+  add(level: number, pfn: Pfn, n: number, code: number, delta: number, outside: boolean, kernelHalf: boolean): void {
+    const d = this.deltas;
+    for (let kind = CACHE; kind < OUTSIDE_DIRECT_MAP; kind++) d[kind] = 0;
+    d[MAPPED] = delta;
+    d[WRITABLE] = (code & P_WRITE) !== 0 ? delta : 0;
+    d[EXEC] = (code & P_EXEC) !== 0 ? delta : 0;
+    d[CACHE + CACHE_OF_CODE[code]!]! += delta;
+    d[OUTSIDE_DIRECT_MAP] = outside ? delta : 0;
+    d[KERNEL_HALF] = kernelHalf ? delta : 0;
+    if (level === 3) {
+      const b1 = pfn / PER_1G;
+      for (let i = 0; i < n; i++) for (let kind = 0; kind < KINDS; kind++) this.big[(b1 + i) * KINDS + kind]! += d[kind]!;
+      return;
+    }
+    // Per 2M block the run meets (a 2M leaf is one): its frames' counters and its sums, in one pass each.
+    const frames = level === 2 ? n * PER_2M : n;
+    for (let p = pfn, end = pfn + frames; p < end; ) {
+      const b1 = Math.floor(p / PER_1G);
+      const g = this.gigs[b1] ?? (this.gigs[b1] = this.spareGig ?? { mid: new Tier(), sum: new Tier(), small: [] });
+      if (g === this.spareGig) this.spareGig = undefined;
+      if (level === 2) {
+        const j = (p % PER_1G) / PER_2M;
+        const m = Math.min((end - p) / PER_2M, 512 - j);
+        for (let kind = 0; kind < KINDS; kind++) if (d[kind] !== 0) g.mid.add(kind, j, m, d[kind]!);
+        p += m * PER_2M;
+      } else {
+        const j = Math.floor((p % PER_1G) / PER_2M);
+        const from = p % PER_2M;
+        const m = Math.min(end - p, PER_2M - from);
+        const t = g.small[j] ?? (g.small[j] = new Tier());
+        for (let kind = 0; kind < KINDS; kind++) {
+          if (d[kind] === 0) continue;
+          t.add(kind, from, m, d[kind]!);
+          g.sum.add(kind, j, 1, m * d[kind]!);
+        }
+        p += m;
+      }
+      if (g.mid.empty && g.sum.empty) {
+        this.gigs[b1] = undefined;
+        this.spareGig = g;
+      }
     }
   }
 
@@ -97,30 +195,22 @@ export class FrameCounters {
     while (p < end) {
       const b1 = Math.floor(p / PER_1G);
       if (this.big[b1 * KINDS + kind]! > 0) return p;
-      if (p % PER_1G === 0 && p + PER_1G <= end && this.midIn1g[b1 * KINDS + kind]! + this.smallIn1g[b1 * KINDS + kind]! === 0) {
-        p += PER_1G;
+      const g = this.gigs[b1];
+      if (g === undefined || g.mid.total[kind]! + g.sum.total[kind]! === 0) {
+        p = (b1 + 1) * PER_1G;
         continue;
       }
-      const b2 = Math.floor(p / PER_2M);
-      if (this.mid[b2 * KINDS + kind]! > 0) return p;
-      const blockEnd = (b2 + 1) * PER_2M;
-      const chunk = this.small[b2];
-      if (chunk === undefined || this.smallIn2m[b2 * KINDS + kind] === 0) {
+      const j = Math.floor((p % PER_1G) / PER_2M);
+      if (g.mid.get(kind, j) > 0) return p;
+      const blockEnd = (b1 * 512 + j + 1) * PER_2M;
+      const counts = g.small[j]?.of(kind);
+      if (counts === undefined) {
         p = blockEnd;
         continue;
       }
       const stop = Math.min(blockEnd, end);
-      for (; p < stop; p++) if (chunk[(p % PER_2M) * KINDS + kind]! > 0) return p;
+      for (; p < stop; p++) if (counts[p % PER_2M]! > 0) return p;
     }
     return -1;
   }
-}
-
-function bump(a: Int32Array, at: number, mapped: number, writable: number, exec: number, cache: number, outside: number, kernelHalf: number): void {
-  a[at]! += mapped;
-  a[at + 1]! += writable;
-  a[at + 2]! += exec;
-  a[at + cache]! += mapped;
-  a[at + OUTSIDE_DIRECT_MAP]! += outside;
-  a[at + KERNEL_HALF]! += kernelHalf;
 }

@@ -20,12 +20,12 @@ import { pfnToHex, vpnToHex, type Vpn } from '../spec/address.ts';
 import type { PageRange } from '../spec/roots.ts';
 import type { RootId } from '../spec/state.ts';
 import * as prot from './prot.ts';
-import type { Radix } from './radix.ts';
+import { WRITTEN_RUN, type Radix } from './radix.ts';
 import type { Members } from './runs.ts';
 import * as tables from './tables.ts';
 
 const { P_GLOBAL, leafCode } = prot;
-const { SPAN, isLeafAt } = tables;
+const { SPAN } = tables;
 
 /** What the rules read: the roots' top-level slots and the fixed geometry. */
 export interface IsolationFacts {
@@ -61,43 +61,52 @@ function topOf(f: IsolationFacts, slot: number): number {
 
 /**
  * The first isolation rule (K2, K3, A1, A2) the running operation's result breaks, over
- * the leaves it wrote (radix.written) and the ranges it changed (`touched`), or null.
+ * the leaves it wrote (radix.writtenRuns) and the ranges it changed (`touched`), or null.
  */
 export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]): IsolationBroken | null {
   const r = f.radix;
-  const pool = r.pool;
   let k2: string | null = null;
   let a1: string | null = null;
   const checked: PageRange[] = [...touched];
   /** Leaves written into the LDT slot, by init_mm (global ones) or a process's LDT: [vpn, pfn, pages, code, top]. */
   const inLdtSlot: [Vpn, number, number, number, number][] = [];
   let ldtRoots: readonly number[] | undefined;
-  for (let k = 0; k < r.written.length; k += 2) {
-    const slot = r.written[k]!;
-    const idx = r.written[k + 1]!;
-    const level = pool.level[slot]!;
-    const lo = pool.words[slot * 1024 + idx * 2]!;
-    if (!pool.allocated[slot] || !isLeafAt(lo, level)) continue;
-    const vpn = r.entryVpn(slot, idx);
-    const n = SPAN[level as 1]!;
-    if (vpn < f.kernelHalf) continue;
-    const top = topOf(f, slot);
+  /** The rules on `n` pages of leaves from vpn → pfn in the tree of top-level table `top`. */
+  const leaves = (top: number, vpn: Vpn, pfn: number, n: number, level: number, lo: number, hi: number): void => {
     if (vpn < f.ldtSlot.vpn + f.ldtSlot.pages && f.ldtSlot.vpn < vpn + n) {
       // Rare (the LDT slot is the processes'): the code and the process roots only here.
-      const code = leafCode(lo, pool.words[slot * 1024 + idx * 2 + 1]!, level > 1, true, true, false);
+      const code = leafCode(lo, hi, level > 1, true, true, false);
       ldtRoots ??= f.ldtRoots();
-      if ((top === 0 && (code & P_GLOBAL) !== 0) || ldtRoots.includes(top)) inLdtSlot.push([vpn, r.leafPfnAt(slot, idx), n, code, top]);
+      if ((top === 0 && (code & P_GLOBAL) !== 0) || ldtRoots.includes(top)) inLdtSlot.push([vpn, pfn, n, code, top]);
     }
-    if (top !== 0 && top !== f.ptiRoot && top !== f.asiRoot) continue;
+    if (top !== 0 && top !== f.ptiRoot && top !== f.asiRoot) return;
     checked.push({ vpn, pages: n });
     if (k2 === null && top === f.ptiRoot && (level === 3 || !f.allowlist.some((a) => vpn >= a.vpn && vpn + n <= a.vpn + a.pages))) {
       k2 = `at ${vpnToHex(vpn)} in root ${f.rootOfTop(top)}: outside the PTI allowlist`;
     }
     if (a1 === null && f.checksSensitive && (top === f.asiRoot || (top === 0 && vpn >= f.vmallocStart))) {
-      const pfn = r.leafPfnAt(slot, idx);
       const s = f.sensitive.first(pfn, n);
       if (s >= 0) a1 = `at frame ${pfnToHex(s)} through ${vpnToHex(vpn + (s - pfn))}: a sensitive frame a restricted root sees`;
     }
+  };
+  const runs = r.writtenRuns();
+  for (let k = 0; k < runs.length; k += WRITTEN_RUN) {
+    const vpn = runs[k + 3]!;
+    if (vpn < f.kernelHalf) continue;
+    const slot = runs[k]!;
+    const level = runs[k + 1]!;
+    const n = runs[k + 2]!;
+    const pfn = runs[k + 4]!;
+    const lo = runs[k + 5]!;
+    const hi = runs[k + 6]!;
+    const top = topOf(f, slot);
+    const span = SPAN[level as 1]!;
+    const end = vpn + n * span;
+    // A run of leaves is one range for K3, A2 and A1 (their answers are per page); K2's
+    // allowlist and the LDT slot are judged leaf by leaf, and so is a run across vmallocStart.
+    const whole = top !== f.ptiRoot && !(vpn < f.ldtSlot.vpn + f.ldtSlot.pages && f.ldtSlot.vpn < end) && !(vpn < f.vmallocStart && f.vmallocStart < end);
+    if (whole) leaves(top, vpn, pfn, n * span, level, lo, hi);
+    else for (let i = 0; i < n; i++) leaves(top, vpn + i * span, pfn + i * span, span, level, lo, hi);
   }
   if (k2 !== null) return { id: 'K2', where: k2 };
   let k3: string | null = null;

@@ -73,6 +73,8 @@ export class Isolation implements IsolationOps {
   /** Frames holding some process's current LDT (setLdt's EBUSY). */
   private readonly ldtFrames = members();
   readonly policyFacts: IsolationFacts;
+  /** abstractRoots' answer, and the pool's writes and the processes it was walked at. */
+  private rootsNow: { readonly writes: number; readonly lastPid: number; readonly live: number; readonly roots: readonly AbstractRoot[] } | null = null;
 
   constructor(private readonly host: IsolationHost, bootFrames: readonly FrameRun[]) {
     const { radix, config } = host;
@@ -99,6 +101,26 @@ export class Isolation implements IsolationOps {
       ldtRoots: () => [...this.processes.values()].flatMap((p) => [p.k, p.u]),
     };
     pool.afterCommit = () => this.sync();
+  }
+
+  /**
+   * Become a copy of `src` (RadixSystem.fork, after the tables were copied): its processes
+   * as records of this copy's own (a process's LDT changes in place), the roots, the LDT
+   * frames. Roots 1 and 2 took the same slots in both, allocated first at construction.
+   */
+  copyFrom(src: Isolation): void {
+    this.processes.clear();
+    this.bySlot.clear();
+    for (const p of src.processes.values()) {
+      const q: Process = { ...p };
+      this.processes.set(q.pid, q);
+      for (const s of [q.k, q.u, q.a]) this.bySlot.set(s, q);
+    }
+    this.lastPid = src.lastPid;
+    this.rootIds.clear();
+    for (const id of src.rootIds) this.rootIds.add(id);
+    this.ldtFrames.restore(src.ldtFrames);
+    this.rootsNow = src.rootsNow;
   }
 
   private rootOfTop(slot: number): RootId | undefined {
@@ -166,7 +188,7 @@ export class Isolation implements IsolationOps {
     if (pool.words[off] !== lo || pool.words[off + 1] !== hi) pool.set(slot, idx, lo, hi);
   }
 
-  private copyFrom(from: number, to: number, idx: number): void {
+  private copyEntry(from: number, to: number, idx: number): void {
     const w = this.host.radix.pool.words;
     this.copy(to, idx, w[from * 1024 + idx * 2]!, w[from * 1024 + idx * 2 + 1]!);
   }
@@ -227,10 +249,10 @@ export class Isolation implements IsolationOps {
     const asiEnd = this.host.mutant === 'asi-clone-fixed-pgd-count' ? tableIndex(kernelLayout(this.host.config.levels).cpuEntryArea, this.host.config.levels) + 1 : 512;
     for (let idx = 256; idx < 512; idx++) {
       if (idx !== this.ldtIdx) {
-        this.copyFrom(0, p.k, idx);
-        this.copyFrom(this.ptiSlot, p.u, idx);
+        this.copyEntry(0, p.k, idx);
+        this.copyEntry(this.ptiSlot, p.u, idx);
       }
-      if (idx < asiEnd) this.copyFrom(this.asiSlot, p.a, idx);
+      if (idx < asiEnd) this.copyEntry(this.asiSlot, p.a, idx);
     }
     pool.commit();
     this.processes.set(p.pid, p);
@@ -549,8 +571,21 @@ export class Isolation implements IsolationOps {
 
   // ---- the abstraction ----
 
-  /** The roots beside init_mm, by id, as spec/state.ts reads them. */
-  abstractRoots(): AbstractRoot[] {
+  /**
+   * The roots beside init_mm, by id, as spec/state.ts reads them: walked again only when an
+   * entry was written or a process came or went since the last call (the fuzzer asks after
+   * every command, and accesses, flushes and refused calls change neither).
+   */
+  abstractRoots(): readonly AbstractRoot[] {
+    const writes = this.host.radix.pool.writes;
+    const now = this.rootsNow;
+    if (now !== null && now.writes === writes && now.lastPid === this.lastPid && now.live === this.processes.size) return now.roots;
+    const roots = this.walkRoots();
+    this.rootsNow = { writes, lastPid: this.lastPid, live: this.processes.size, roots };
+    return roots;
+  }
+
+  private walkRoots(): AbstractRoot[] {
     const out: AbstractRoot[] = [];
     const user = (idx: number): boolean => idx < 256;
     const besideLdt = (idx: number): boolean => idx >= 256 && idx !== this.ldtIdx;

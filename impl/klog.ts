@@ -10,6 +10,13 @@ export class KernelLog {
   private events: KernelEvent[] = [];
   private readonly printedOnce = new Set<KernelEvent['kind']>();
 
+  /** Become a copy of `src`: what it printed and not yet taken, and the kinds printed once (RadixSystem.fork). */
+  copyFrom(src: KernelLog): void {
+    this.events = [...src.events];
+    this.printedOnce.clear();
+    for (const k of src.printedOnce) this.printedOnce.add(k);
+  }
+
   /** pr_warn / WARN: printed every time. */
   print(e: KernelEvent): void {
     this.events.push(e);

@@ -17,6 +17,12 @@ export class Memtypes {
   readonly wc: Members = members();
   readonly ucMinus: Members = members();
 
+  /** Become a copy of `src` (RadixSystem.fork). */
+  copyFrom(src: Memtypes): void {
+    this.wc.restore(src.wc);
+    this.ucMinus.restore(src.ucMinus);
+  }
+
   private set(type: RamMemtype): Members {
     return type === 'WC' ? this.wc : this.ucMinus;
   }

@@ -30,16 +30,14 @@ import { STRICT_POLICY } from '../spec/contracts/outcome.ts';
 import { CACHE_MODES, INIT_MM, type FrameRun, type SystemConfig } from '../spec/state.ts';
 import * as frames from './frames.ts';
 import * as prot from './prot.ts';
-import * as radixModule from './radix.ts';
-import type { Radix } from './radix.ts';
+import { WRITTEN_RUN, type Radix } from './radix.ts';
 import { RunSet, firstOutside, members, type Members } from './runs.ts';
 import type { Tlbs } from './tlb.ts';
 import * as tables from './tables.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled).
 const { P_EXEC, P_USER, P_WRITE, leafCode } = prot;
-const { leafPfn } = radixModule;
-const { SPAN, isLeafAt } = tables;
+const { SPAN } = tables;
 const { CACHE, CACHE_OF_CODE, EXEC, KERNEL_HALF, OUTSIDE_DIRECT_MAP, WRITABLE } = frames;
 /** __START_KERNEL_map and MODULES_VADDR: the high map's region, the same in both layouts. */
 const KERNEL_TEXT = X86_64_LAYOUT_4LEVEL.kernelText;
@@ -85,6 +83,13 @@ export class FrameFacts {
   /** The mermap region [mermapLo, mermapHi), every CPU's slices. */
   readonly mermapLo: Vpn;
   readonly mermapHi: Vpn;
+  /** Where a per-leaf rule's answer changes with the leaf's address (firstBroken judges a run of leaves across one leaf by leaf). */
+  readonly edges: readonly Vpn[];
+
+  /** Become a copy of `src`, the facts of the same machine (RadixSystem.fork). */
+  copyFrom(src: FrameFacts): void {
+    for (const k of ['text', 'rodata', 'tables', 'absent', 'free', 'data', 'noDirectMap', 'sensitive', 'unmapped'] as const) this[k].restore(src[k]);
+  }
 
   constructor(config: SystemConfig, runs: readonly FrameRun[]) {
     this.kernelHalfStart = upperHalfStart(config.levels);
@@ -93,6 +98,7 @@ export class FrameFacts {
     const mermap = mermapRegion(config.levels, config.cpus);
     this.mermapLo = mermap.vpn;
     this.mermapHi = mermap.vpn + mermap.pages;
+    this.edges = [this.kernelHalfStart, this.pageOffset, this.directMapEnd, KERNEL_TEXT, MODULES, this.mermapLo, this.mermapHi];
     const byUse: Partial<Record<FrameRun['use'], Members>> = { 'kernel-text': this.text, 'kernel-rodata': this.rodata, pagetable: this.tables, free: this.free, data: this.data, absent: this.absent };
     for (const r of runs) {
       byUse[r.use]?.add(r.pfn, r.count, true);
@@ -256,37 +262,55 @@ export interface Broken {
 
 const at = (pfn: Pfn, vpn: Vpn): string => `at frame ${pfnToHex(pfn)} through ${vpnToHex(vpn)} in root ${INIT_MM}`;
 
+/** Whether one of `edges` lies strictly inside (lo, hi). */
+function meetsEdge(edges: readonly Vpn[], lo: Vpn, hi: Vpn): boolean {
+  for (const e of edges) if (lo < e && e < hi) return true;
+  return false;
+}
+
+/** The first rule broken so far (its index in ORDER; ORDER.length for none) and where. */
+interface Verdict {
+  best: number;
+  where: string;
+}
+
+/** The rules before the best so far on `pages` pages of leaves of `code` from vpn → pfn: a rule broken there becomes the best. */
+function judge(v: Verdict, radix: Radix, facts: FrameFacts, code: number, vpn: Vpn, pfn: Pfn, pages: number): void {
+  for (let r = 0; r < v.best; r++) {
+    const rule = ORDER[r]!;
+    const f = breakAt(rule, radix, facts, code, vpn, pfn, pages);
+    if (f < 0) continue;
+    v.best = r;
+    // C7's frame is the one whose direct-map page the leaf covers, not one it maps.
+    v.where = rule === C7 ? `at ${vpnToHex(facts.pageOffset + f)}, the direct-map page of frame ${pfnToHex(f)} of an unmapped pageblock` : at(f, vpn + (f - pfn));
+    return;
+  }
+}
+
 /**
  * The first strict-policy invariant the running operation's result breaks, or null:
  * over the leaves it wrote and, for the frames it removed from the direct map (`removed`),
  * over every kernel-half mapping left of them (P7) and whether one is free (D6).
  */
 export function firstBroken(radix: Radix, facts: FrameFacts, removed: readonly { readonly pfn: Pfn; readonly count: number }[] = []): Broken | null {
-  const pool = radix.pool;
-  const written = radix.written;
-  let best = ORDER.length;
-  let where = '';
-  for (let k = 0; k < written.length && best > 0; k += 2) {
-    const slot = written[k]!;
-    const idx = written[k + 1]!;
-    const level = pool.level[slot]!;
-    const lo = pool.words[slot * 1024 + idx * 2]!;
-    const hi = pool.words[slot * 1024 + idx * 2 + 1]!;
-    // Written and later replaced (split, cleared, table freed) in the same operation.
-    if (!pool.allocated[slot] || !isLeafAt(lo, level)) continue;
-    const code = leafCode(lo, hi, level > 1, true, true, false);
-    const vpn = radix.entryVpn(slot, idx);
-    const pfn = leafPfn(lo, hi, level);
-    for (let r = 0; r < best; r++) {
-      const rule = ORDER[r]!;
-      const f = breakAt(rule, radix, facts, code, vpn, pfn, SPAN[level as 1]!);
-      if (f < 0) continue;
-      best = r;
-      // C7's frame is the one whose direct-map page the leaf covers, not one it maps.
-      where = rule === C7 ? `at ${vpnToHex(facts.pageOffset + f)}, the direct-map page of frame ${pfnToHex(f)} of an unmapped pageblock` : at(f, vpn + (f - pfn));
-      break;
-    }
+  const v: Verdict = { best: ORDER.length, where: '' };
+  // A run of leaves (one code, vpn and pfn moving together) is judged as one range: every
+  // rule's answer over it is its first leaf's that breaks, unless a region edge a rule asks
+  // about lies inside it, where the run is judged leaf by leaf. Written and later replaced
+  // entries (split, cleared, table freed) in the same operation are not judged.
+  const runs = radix.writtenRuns();
+  for (let k = 0; k < runs.length && v.best > 0; k += WRITTEN_RUN) {
+    const level = runs[k + 1]!;
+    const n = runs[k + 2]!;
+    const vpn = runs[k + 3]!;
+    const pfn = runs[k + 4]!;
+    const code = leafCode(runs[k + 5]!, runs[k + 6]!, level > 1, true, true, false);
+    const span = SPAN[level as 1]!;
+    const end = vpn + n * span;
+    if (!meetsEdge(facts.edges, vpn, end)) judge(v, radix, facts, code, vpn, pfn, n * span);
+    else for (let i = 0; i < n && v.best > 0; i++) judge(v, radix, facts, code, vpn + i * span, pfn + i * span, span);
   }
+  let { best, where } = v;
   for (const gone of removed) {
     if (P7_AT < best) {
       // A process's user mapping of the frame stays (secretmem's very point), and so does the mermap's: KERNEL_HALF counts neither.

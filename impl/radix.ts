@@ -12,8 +12,10 @@
  * before that could matter.
  *
  * The per-frame counters (frames.ts) follow every leaf write through the pool's observer:
- * which frames are mapped, writable, executable. `written` lists the leaves written by
- * the running operation so the policy checks only those.
+ * which frames are mapped, writable, executable. `written` lists the runs of leaves written
+ * by the running operation so the policy checks only those. A walk over a range writes the
+ * consecutive entries of one table it rewrites whole as one run (TablePool.writeRun,
+ * clearRun), so that the bookkeeping is paid per run of up to 512 entries, not per entry.
  */
 import { VPN_LIMIT, kernelLayout, upperHalfStart, type Pfn, type Vpn } from '../spec/address.ts';
 import { mermapRegion } from '../spec/clients.ts';
@@ -44,6 +46,9 @@ export function leafPfn(lo: number, hi: number, level: number): Pfn {
 /** The events vunmap_range prints (spec/system.ts KernelEvent). */
 export type VunmapEvent = 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry';
 
+/** The numbers per run of Radix.writtenRuns: slot, level, n, vpn, pfn, lo, hi. */
+export const WRITTEN_RUN = 7;
+
 export function tableIndex(vpn: Vpn, level: number): number {
   return Math.floor(vpn / SPAN[level as 1]!) % 512;
 }
@@ -56,8 +61,11 @@ export class Radix implements LeafObserver {
   readonly levels: number;
   /** Leaves per frame (MAPPED), and the WRITABLE and EXEC ones among them. */
   readonly counters: FrameCounters;
-  /** (slot, idx) pairs of the leaves written by the running operation. */
+  /** (slot, idx, n) triples of the runs of leaves written by the running operation (tables.ts leafRuns). */
   readonly written: number[] = [];
+  /** leafRuns' answers for writtenRuns, and what it returns. */
+  private readonly runs: number[] = [];
+  private readonly writtenOut: number[] = [];
   /** Tables unlinked by huge leaves of the running map, freed by freeReplaced. */
   private readonly replaced: number[] = [];
   /**
@@ -109,21 +117,43 @@ export class Radix implements LeafObserver {
     this.mermapLo = mermap.vpn;
     this.mermapHi = mermap.vpn + mermap.pages;
     this.pool = new TablePool(config.tablePool.pfn, config.tablePool.count, this);
+    // What one operation wrote can be a million numbers: not kept past its end.
+    this.pool.ended = () => {
+      this.written.length = 0;
+      this.writtenOut.length = 0;
+    };
     this.counters = new FrameCounters(config.frames);
     // init_mm's pgd: slot 0, its entry 0 at the start of the 512-entry sign-extended top.
     this.pool.alloc(this.levels, VPN_LIMIT - 512 * SPAN[this.levels as 4]!, -1, 0);
   }
 
-  leafChanged(slot: number, idx: number, level: number, lo: number, hi: number, delta: number): void {
+  leavesChanged(slot: number, idx: number, n: number, level: number, lo: number, hi: number, delta: number): void {
+    const span = SPAN[level as 1]!;
     const pfn = leafPfn(lo, hi, level);
-    const vpn = this.pool.base[slot]! + idx * SPAN[level as 1]!;
+    const vpn = this.pool.base[slot]! + idx * span;
     const code = leafCode(lo, hi, level > 1, true, true, false);
     // A process's user half is no executing side of P2 (spec/invariants/permissions.ts): its leaves count as not executable.
     const kernelHalf = vpn >= this.kernelHalf;
-    // P7's kernel-half mappings leave out the mermap's (a leaf wholly inside its region).
-    const inMermap = vpn >= this.mermapLo && vpn + SPAN[level as 1]! <= this.mermapHi;
-    this.counters.add(level, pfn, kernelHalf ? code : code & ~P_EXEC, delta, vpn - pfn !== this.pageOffset, kernelHalf && !inMermap);
-    if (delta > 0) this.written.push(slot, idx);
+    const counted = kernelHalf ? code : code & ~P_EXEC;
+    // The run's vpn and pfn move together: the direct-map page of its frames or not, all of them.
+    const outside = vpn - pfn !== this.pageOffset;
+    // P7's kernel-half mappings leave out the mermap's (a leaf wholly inside its region): the leaves [a, b) of the run.
+    const a = kernelHalf ? Math.min(n, Math.max(0, Math.ceil((this.mermapLo - vpn) / span))) : n;
+    const b = kernelHalf ? Math.max(a, Math.min(n, Math.floor((this.mermapHi - vpn) / span))) : n;
+    if (a > 0) this.counters.add(level, pfn, a, counted, delta, outside, kernelHalf);
+    if (b > a) this.counters.add(level, pfn + a * span, b - a, counted, delta, outside, false);
+    if (n > b) this.counters.add(level, pfn + b * span, n - b, counted, delta, outside, kernelHalf);
+    if (delta > 0) this.written.push(slot, idx, n);
+  }
+
+  /**
+   * Become a copy of `src` (the same machine) between operations, for RadixSystem.fork:
+   * the tables and the counters. The rest is the running operation's (written, replaced,
+   * the hit registers and the walk path, which every operation sets before it reads them).
+   */
+  copyFrom(src: Radix): void {
+    this.pool.copyFrom(src.pool);
+    this.counters.copyFrom(src.counters);
   }
 
   begin(): void {
@@ -131,6 +161,33 @@ export class Radix implements LeafObserver {
     this.written.length = 0;
     this.replaced.length = 0;
     this.replacedAt.length = 0;
+  }
+
+  /**
+   * The leaves the running operation wrote, as they are now, in the order written: each
+   * written run as the runs of leaves its entries hold now (tables.ts leafRuns; a later
+   * write of the operation may have replaced some), as seven numbers each (WRITTEN_RUN):
+   * the table's slot, the level, n (leaves), vpn and pfn of the first, its words (lo, hi).
+   * Runs in tables freed since are left out. The array is reused by the next call.
+   */
+  writtenRuns(): readonly number[] {
+    const pool = this.pool;
+    const written = this.written;
+    const runs = this.runs;
+    const out = this.writtenOut;
+    out.length = 0;
+    for (let k = 0; k < written.length; k += 3) {
+      const slot = written[k]!;
+      if (!pool.allocated[slot]) continue;
+      const level = pool.level[slot]!;
+      const count = tables.leafRuns(pool.words, slot, written[k + 1]!, written[k + 2]!, level, runs);
+      for (let r = 0; r < count; r++) {
+        const lo = runs[r * 4 + 2]!;
+        const hi = runs[r * 4 + 3]!;
+        out.push(slot, level, runs[r * 4 + 1]!, this.entryVpn(slot, runs[r * 4]!), leafPfn(lo, hi, level), lo, hi);
+      }
+    }
+    return out;
   }
 
   /** _KERNPG_TABLE, or in the user half _PAGE_TABLE (US too, or no user access could pass the walk). */
@@ -247,9 +304,18 @@ export class Radix implements LeafObserver {
    * _PAGE_PSE only on a present large entry; the PAT bit stays at bit 12).
    */
   writeLeaf(slot: number, idx: number, level: number, pfn: Pfn, code: number, present: boolean): void {
-    let lo = level === 1 ? LO_4K[code]! : LO_LARGE[code]!;
-    if (!present) lo &= level === 1 ? ~_PAGE_PRESENT : ~(_PAGE_PRESENT | _PAGE_PSE);
-    this.pool.set(slot, idx, (lo | pfnLo(pfn)) >>> 0, (HI_FLAGS[code]! | pfnHi(pfn)) >>> 0);
+    this.pool.set(slot, idx, (this.leafLo(level, code, present) | pfnLo(pfn)) >>> 0, (HI_FLAGS[code]! | pfnHi(pfn)) >>> 0);
+  }
+
+  /** writeLeaf of `n` entries from idx on, mapping the frames from pfn on: one run of the pool. */
+  private writeLeaves(slot: number, idx: number, n: number, level: number, pfn: Pfn, code: number, present: boolean): void {
+    this.pool.writeRun(slot, idx, n, this.leafLo(level, code, present), HI_FLAGS[code]!, pfn, SPAN[level as 1]!);
+  }
+
+  /** The lo-word flags of a leaf of `code` at `level`, present or not. */
+  private leafLo(level: number, code: number, present: boolean): number {
+    const lo = level === 1 ? LO_4K[code]! : LO_LARGE[code]!;
+    return present ? lo : lo & (level === 1 ? ~_PAGE_PRESENT : ~(_PAGE_PRESENT | _PAGE_PSE));
   }
 
   /** The table at `level` on the walk to vpn, allocating the missing tables on the way. */
@@ -321,21 +387,18 @@ export class Radix implements LeafObserver {
     const step = SPAN[level as 1]!;
     const idx = tableIndex(vpn, level);
     const w = this.pool.words;
-    for (let i = 0; i < n; i++) {
-      const p = pfn + i * step;
-      if (level > 1) {
-        // A table (empty: map checked the range) where the huge leaf goes: only the linux
-        // profile keeps such tables (vunmap frees none); vmap_try_huge_pmd / _pud free it
-        // first (pmd_free_pte_page / pud_free_pmd_page, the tables under it too).
-        const off = slot * 1024 + (idx + i) * 2;
-        const lo = w[off]!;
-        if ((lo & _PAGE_PRESENT) !== 0 && !isLeafAt(lo, level)) {
-          this.freeTableTree(this.pool.childSlot(lo, w[off + 1]!));
-          this.replacedAt.push(vpn + i * step);
-        }
+    // A table (empty: map checked the range) where a huge leaf goes: only the linux
+    // profile keeps such tables (vunmap frees none); vmap_try_huge_pmd / _pud free it
+    // first (pmd_free_pte_page / pud_free_pmd_page, the tables under it too).
+    for (let i = 0; level > 1 && i < n; i++) {
+      const off = slot * 1024 + (idx + i) * 2;
+      const lo = w[off]!;
+      if ((lo & _PAGE_PRESENT) !== 0 && !isLeafAt(lo, level)) {
+        this.freeTableTree(this.pool.childSlot(lo, w[off + 1]!));
+        this.replacedAt.push(vpn + i * step);
       }
-      this.pool.set(slot, idx + i, (flags | pfnLo(p)) >>> 0, (hiFlags | pfnHi(p)) >>> 0);
     }
+    this.pool.writeRun(slot, idx, n, flags, hiFlags, pfn, step);
   }
 
   /**
@@ -386,11 +449,7 @@ export class Radix implements LeafObserver {
     if (this.mutant === 'split-drops-pat') childLo &= level === 2 ? ~_PAGE_PAT : ~_PAGE_PAT_LARGE;
     let childHi = (hi & ~HI_PFN_MASK) >>> 0;
     if (this.mutant === 'split-drops-nx') childHi &= ~HI_NX;
-    const step = SPAN[(level - 1) as 1]!;
-    for (let i = 0; i < 512; i++) {
-      const p = pfn0 + i * step;
-      pool.set(child, i, (childLo | pfnLo(p)) >>> 0, (childHi | pfnHi(p)) >>> 0);
-    }
+    pool.writeRun(child, 0, 512, childLo >>> 0, childHi >>> 0, pfn0, SPAN[(level - 1) as 1]!);
     let tableLo = this.tableEntryLo(child);
     let tableHi = this.tableEntryHi(child, false);
     if (this.mutant === 'leaf-only-permission') {
@@ -496,16 +555,26 @@ export class Radix implements LeafObserver {
     const w = pool.words;
     const span = SPAN[level as 1]!;
     const last = this.lastIdx(slot, level, hi);
+    // Present PTEs are cleared a run at a time (the consecutive ones from `start`).
+    let start = -1;
     for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
       const off = slot * 1024 + i * 2;
       const e = w[off]!;
       const eh = w[off + 1]!;
-      if ((e | eh) === 0) continue;
+      if ((e | eh) === 0) {
+        start = this.clearFrom(slot, start, i);
+        continue;
+      }
       const vb = this.entryVpn(slot, i);
       if (level === 1) {
         // ptep_get_and_clear; WARN_ON(!pte_none(ptent) && !pte_present(ptent)).
+        if (e & _PAGE_PRESENT) {
+          if (start < 0) start = i;
+          continue;
+        }
+        start = this.clearFrom(slot, start, i);
         pool.set(slot, i, 0, 0);
-        if (!(e & _PAGE_PRESENT)) warn('vunmap-nonpresent', vb, 1, leafPfn(e, eh, 1));
+        warn('vunmap-nonpresent', vb, 1, leafPfn(e, eh, 1));
         continue;
       }
       if (isLeafAt(e, level)) {
@@ -528,6 +597,13 @@ export class Radix implements LeafObserver {
       }
       this.vunmapIn(lo, hi, warn, pool.childSlot(e, eh), level - 1);
     }
+    this.clearFrom(slot, start, last + 1);
+  }
+
+  /** Clear entries start .. end-1 of `slot` as one run (none when start is -1); -1, no run gathered. */
+  private clearFrom(slot: number, start: number, end: number): -1 {
+    if (start >= 0) this.pool.clearRun(slot, start, end - start);
+    return -1;
   }
 
   /**
@@ -541,18 +617,32 @@ export class Radix implements LeafObserver {
     this.editRange(lo, hi, change, this.root, this.levels);
   }
 
-  /** The walk shared by unmap (`change` null: remove) and change_page_attr. */
+  /**
+   * The walk shared by unmap (`change` null: remove) and change_page_attr. The entries it
+   * rewrites whole are written a run at a time (tables.ts writeRun, clearRun): consecutive
+   * ones to clear, or consecutive leaves of one code over consecutive frames, which get one
+   * new code.
+   */
   private editRange(lo: Vpn, hi: Vpn, change: prot.CodeChange | null, slot: number, level: number): void {
     const pool = this.pool;
     const span = SPAN[level as 1]!;
     const last = this.lastIdx(slot, level, hi);
+    // The run being gathered: entries start .. start+count-1, their old code and first frame.
+    let start = -1;
+    let count = 0;
+    let runOld = 0;
+    let runPfn = 0;
     for (let i = this.firstIdx(slot, level, lo); i <= last; i++) {
       const off = slot * 1024 + i * 2;
       const e = pool.words[off]!;
       const eh = pool.words[off + 1]!;
-      if ((e | eh) === 0) continue;
+      if ((e | eh) === 0) {
+        count = this.editRun(change, slot, level, start, count, runOld, runPfn);
+        continue;
+      }
       const present = (e & _PAGE_PRESENT) !== 0;
       if (present && !isLeafAt(e, level)) {
+        count = this.editRun(change, slot, level, start, count, runOld, runPfn);
         this.editRange(lo, hi, change, pool.childSlot(e, eh), level - 1);
         continue;
       }
@@ -560,20 +650,48 @@ export class Radix implements LeafObserver {
       const vb = this.entryVpn(slot, i);
       const inside = vb >= lo && vb + span <= hi;
       if (change === null) {
-        if (inside || this.mutant === 'unmap-no-split') pool.set(slot, i, 0, 0);
-        else this.editRange(lo, hi, null, this.splitEntry(slot, i), level - 1);
+        if (inside || this.mutant === 'unmap-no-split') {
+          if (count === 0) start = i;
+          count++;
+          continue;
+        }
+        count = this.editRun(change, slot, level, start, count, runOld, runPfn);
+        this.editRange(lo, hi, null, this.splitEntry(slot, i), level - 1);
         continue;
       }
       if (level > 1 && change.forceSplit) {
+        count = this.editRun(change, slot, level, start, count, runOld, runPfn);
         this.editRange(lo, hi, change, this.splitEntry(slot, i), level - 1);
         continue;
       }
       const old = leafCode(e, eh, level > 1, true, true, false) | (present ? P_PRESENT : 0);
       const code = change.apply(old);
+      const pfn = leafPfn(e, eh, level);
+      if (inside && code !== old && count > 0 && old === runOld && pfn === runPfn + count * span) {
+        count++;
+        continue;
+      }
+      count = this.editRun(change, slot, level, start, count, runOld, runPfn);
       if (code === old) continue;
-      if (inside) this.writeLeaf(slot, i, level, leafPfn(e, eh, level), code & ~P_PRESENT, (code & P_PRESENT) !== 0);
-      else this.editRange(lo, hi, change, this.splitEntry(slot, i), level - 1);
+      if (inside) {
+        start = i;
+        count = 1;
+        runOld = old;
+        runPfn = pfn;
+      } else this.editRange(lo, hi, change, this.splitEntry(slot, i), level - 1);
     }
+    count = this.editRun(change, slot, level, start, count, runOld, runPfn);
+  }
+
+  /** editRange's run written (cleared by unmap, the change's code by change_page_attr); 0, the count of the next one. */
+  private editRun(change: prot.CodeChange | null, slot: number, level: number, start: number, count: number, old: number, pfn: Pfn): 0 {
+    if (count === 0) return 0;
+    if (change === null) this.pool.clearRun(slot, start, count);
+    else {
+      const code = change.apply(old);
+      this.writeLeaves(slot, start, count, level, pfn, code & ~P_PRESENT, (code & P_PRESENT) !== 0);
+    }
+    return 0;
   }
 
   /**
@@ -635,7 +753,7 @@ export class Radix implements LeafObserver {
     const flags = level === 2 ? lo4kToLarge(lo0 & LO_FLAGS_MASK) : lo0 & LARGE_FLAGS_MASK;
     pool.set(slot, idx, (flags | pfnLo(pfn)) >>> 0, ((hi0 & ~HI_PFN_MASK) | pfnHi(pfn)) >>> 0);
     // The old table is unlinked; clearing it makes it empty, so it is freed with the others.
-    for (let i = 0; i < 512; i++) pool.set(child, i, 0, 0);
+    pool.clearRun(child, 0, 512);
   }
 
   /**

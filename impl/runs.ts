@@ -116,6 +116,7 @@ export class RunSet<L> {
     return copy;
   }
 
+  /** Hold the runs of `from` (an operation that failed puts them back; RadixSystem.fork copies them). */
   restore(from: RunSet<L>): void {
     this.starts = [...from.starts];
     this.ends = [...from.ends];

@@ -62,7 +62,7 @@ import type {
   AccessKind, AccessMode, AccessOutcome, FlushOptions, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange,
   ProtectOptions, SystemSetup, Translation,
 } from '../spec/system.ts';
-import { frameRuns, walkEntries } from './abstract.ts';
+import { frameRuns, rewalkEntries, walkEntries } from './abstract.ts';
 import { Clients, type ClientsHost, type PolicyOp } from './clients.ts';
 import { Isolation, type IsolationHost } from './isolation.ts';
 import { ChangePageAttr, type CpaError } from './cpa.ts';
@@ -130,7 +130,8 @@ export class RadixSystem implements PageTableSystem {
   /**
    * abstract()'s leaves and the pool's write count they were walked at: the fuzzer asks
    * after every command, and most commands (accesses, flushes, refused calls) write no
-   * entry, so the walk reruns only when an entry was written.
+   * entry, so the walk reruns only when an entry was written, and then only over the
+   * ranges written (the pool's dirty list).
    */
   private leaves: readonly Leaf[] = [];
   private nonPresent: readonly Leaf[] = [];
@@ -148,7 +149,11 @@ export class RadixSystem implements PageTableSystem {
   /** The kernel's page-table users (clients.ts): always there. */
   readonly clients: Clients;
 
-  constructor(setup: SystemSetup, mutant?: MutantName) {
+  constructor(
+    /** What it was built from: fork builds the copy from it. */
+    private readonly setup: SystemSetup,
+    mutant?: MutantName,
+  ) {
     this.config = setup.config;
     this.profile = setup.profile ?? 'strict';
     this.pageOffset = kernelLayout(this.config.levels).pageOffset;
@@ -172,7 +177,33 @@ export class RadixSystem implements PageTableSystem {
     this.clients = new Clients(this.clientsHost());
   }
 
-  /** What the clients capability uses of this system. */
+  /**
+   * An independent system in the same state (spec/system.ts PageTableSystem.fork): built
+   * from the same setup and mutant, then every part made a copy of this one's. Between
+   * operations only: the journal is empty then. Typed arrays are copied, immutable values
+   * (leaves, prots, TLB entries, snapshots) shared, so a fork costs what the tables and
+   * bookkeeping weigh, not a boot.
+   */
+  fork(): RadixSystem {
+    const twin = new RadixSystem(this.setup, this.mutant);
+    twin.radix.copyFrom(this.radix);
+    twin.facts.copyFrom(this.facts);
+    twin.tlbs.copyFrom(this.tlbs);
+    twin.memtypes.copyFrom(this.memtypes);
+    twin.log.copyFrom(this.log);
+    twin.isolation?.copyFrom(this.isolation!);
+    twin.clients.copyFrom(this.clients);
+    twin.frameRunsNow = this.frameRunsNow;
+    twin.leaves = this.leaves;
+    twin.nonPresent = this.nonPresent;
+    twin.leavesAt = this.leavesAt;
+    twin.walkCacheNow = this.walkCacheNow;
+    twin.walkCacheVersion = this.walkCacheVersion;
+    twin.walkCacheWrites = this.walkCacheWrites;
+    twin.walkCacheFrees = this.walkCacheFrees;
+    return twin;
+  }
+
   /** What every capability reads of this system (capability.ts). */
   private parts(): SystemParts {
     return { radix: this.radix, config: this.config, profile: this.profile, facts: this.facts, tlbs: this.tlbs, mutant: this.mutant };
@@ -548,10 +579,13 @@ export class RadixSystem implements PageTableSystem {
     return out;
   }
 
+  /** init_mm's leaves: walked again only where entries were written since the last walk (abstract.ts rewalkEntries), all of them at first. */
   private currentLeaves(): readonly Leaf[] {
-    const writes = this.radix.pool.writes;
+    const pool = this.radix.pool;
+    const writes = pool.writes;
     if (writes !== this.leavesAt) {
-      const walked = walkEntries(this.radix, this.leaves);
+      const dirty = pool.takeDirty();
+      const walked = dirty === null || this.leavesAt < 0 ? walkEntries(this.radix, this.leaves) : rewalkEntries(this.radix, this.leaves, this.nonPresent, dirty);
       this.leaves = walked.leaves;
       this.nonPresent = walked.nonPresent;
       this.leavesAt = writes;

@@ -97,6 +97,28 @@ export class Tlbs {
   }
 
   /**
+   * Become a copy of `src` (RadixSystem.fork): the maps copied, the cached entries shared
+   * (immutable records), the obligations and the canonical list too (never changed in place).
+   */
+  copyFrom(src: Tlbs): void {
+    src.perCpu.forEach((tlb, cpu) => {
+      const mine = this.perCpu[cpu]!;
+      mine.clear();
+      for (const [root, maps] of tlb) mine.set(root, [new Map(maps[0]), new Map(maps[1]), new Map(maps[2])]);
+    });
+    src.walkCaches.forEach((caches, cpu) => {
+      const mine = this.walkCaches[cpu]!;
+      mine.clear();
+      for (const [root, cache] of caches) mine.set(root, cache.map((m) => new Map(m)));
+    });
+    this.walkCached = src.walkCached;
+    this.walkVersion = src.walkVersion;
+    this.startLevel = src.startLevel;
+    this.owed.restore(src.owed);
+    this.sorted = src.sorted;
+  }
+
+  /**
    * The paging-structure-cache entry the walk of `cpu` in `root` for vpn starts from: the
    * deepest (lowest level) covering vpn, as its packed slot and generation, with its level
    * in startLevel; -1 when none does (the walk starts at CR3).
