@@ -70,7 +70,14 @@ const sortedDisjointCache = new WeakMap<readonly unknown[], boolean>();
 export function isSortedDisjoint<T>(list: readonly T[], start: (t: T) => number, length: (t: T) => number): boolean {
   let ok = sortedDisjointCache.get(list);
   if (ok === undefined) {
-    ok = list.every((r, i) => length(r) >= 1 && (i === 0 || start(r) >= start(list[i - 1]!) + length(list[i - 1]!)));
+    ok = true;
+    // Each range at least one long and starting at or after the end of the one before.
+    for (let i = 0, end = -Infinity; ok && i < list.length; i++) {
+      const n = length(list[i]!);
+      const at = start(list[i]!);
+      ok = n >= 1 && at >= end;
+      end = at + n;
+    }
     sortedDisjointCache.set(list, ok);
   }
   return ok;
@@ -153,12 +160,13 @@ const meets = (l: Leaf, from: number, to: number): boolean => l.vpn < to && from
 /**
  * The leaves of `list` that meet [from, to), in vpn order (stably). `trusted` (a scoped
  * check, which trusts the sorted, disjoint leaves a full check establishes) finds them by
- * binary search on the list itself, in O(log n) however long the list; otherwise through
- * the list's index, which is exact on any list.
+ * binary search on the list itself, in O(log n) however long the list; so does a list
+ * found sorted and disjoint (one pass, once per list, where the index would also sort and
+ * allocate); otherwise through the list's index, which is exact on any list.
  */
 export function leavesMeeting(list: readonly Leaf[], from: number, to: number, trusted: boolean): Leaf[] {
   const out: Leaf[] = [];
-  if (trusted) {
+  if (trusted || isSortedDisjoint(list, (l) => l.vpn, leafPages)) {
     const [lo, hi] = trustedRange(list, from, to);
     for (let i = lo; i < hi; i++) if (meets(list[i]!, from, to)) out.push(list[i]!);
     return out;
@@ -431,14 +439,22 @@ export class Witnesses {
     else this.dropped++;
   }
 
+  /**
+   * The text of a witness about to be added: a function's only while witnesses are still
+   * listed (the list only grows, so one added past the cap is only counted, its text unread).
+   */
+  private text(detail: string | (() => string)): string {
+    return typeof detail === 'string' ? detail : this.list.length < MAX_WITNESSES ? detail() : '';
+  }
+
   /** The pages of `leaf` that map frames [pfn, pfn + count). */
-  addFrames(root: AbstractRoot, leaf: Leaf, pfn: Pfn, count: number, detail: string): void {
-    this.add(framesWitness(root, leaf, { pfn, count }, detail));
+  addFrames(root: AbstractRoot, leaf: Leaf, pfn: Pfn, count: number, detail: string | (() => string)): void {
+    this.add(framesWitness(root, leaf, { pfn, count }, this.text(detail)));
   }
 
   /** The whole leaf. */
-  addLeaf(root: AbstractRoot, leaf: Leaf, detail: string): void {
-    this.add(leafWitness(root, leaf, detail));
+  addLeaf(root: AbstractRoot, leaf: Leaf, detail: string | (() => string)): void {
+    this.add(leafWitness(root, leaf, this.text(detail)));
   }
 
   done(): Witness[] {
@@ -450,22 +466,90 @@ export class Witnesses {
 /** A per-leaf predicate: the reason a leaf breaks the invariant, or undefined. */
 export type LeafTest = (leaf: Leaf, root: AbstractRoot) => string | undefined;
 
+/** A frame-use check prepared for one state: the runs it selects (merged into `spans` too) and its tests. */
+interface FrameUseTest {
+  readonly runs: readonly FrameRun[];
+  readonly spans: readonly FrameInterval[];
+  readonly maps: (leaf: Leaf, root: AbstractRoot, state: AbstractState) => boolean;
+  readonly why: (run: FrameRun) => string;
+}
+
+/**
+ * The per-leaf and frame-use checks by their Check, each as it prepares for a state (its
+ * test, or undefined when the state cannot break it): checkAll runs all of those it is
+ * asked for in one sweep of the leaves each (sweepChecks) instead of one sweep per check.
+ */
+const leafTests = new WeakMap<Check, (state: AbstractState) => LeafTest | undefined>();
+const frameUses = new WeakMap<Check, (state: AbstractState) => FrameUseTest | undefined>();
+
+/** One pass over the leaves in scope, each prepared test's witnesses in a list of its own. */
+function leafWitnesses(state: AbstractState, scope: CheckScope | undefined, tests: readonly LeafTest[]): Witnesses[] {
+  const lists = tests.map(() => new Witnesses());
+  forEachLeaf(state, scope, (root, leaf) => {
+    for (let t = 0; t < tests.length; t++) {
+      const why = tests[t]!(leaf, root);
+      if (why !== undefined) lists[t]!.addLeaf(root, leaf, () => `${leafText(leaf)}: ${why}`);
+    }
+  });
+  return lists;
+}
+
+/** One pass over the scope's alias closure, each prepared frame-use check's witnesses in a list of its own. */
+function frameUseWitnesses(state: AbstractState, scope: CheckScope | undefined, uses: readonly FrameUseTest[]): Witnesses[] {
+  const lists = uses.map(() => new Witnesses());
+  forEachAliasLeaf(state, scope, (root, leaf) => {
+    for (let u = 0; u < uses.length; u++) {
+      const use = uses[u]!;
+      if (!leafIntersectsAny(use.spans, leaf) || !use.maps(leaf, root, state)) continue;
+      forEachRun(use.runs, leaf.pfn, leafPages(leaf), (run, from, count) => {
+        lists[u]!.addFrames(root, leaf, from, count, () => `${leafText(leaf)} maps ${framesText(from, count)}: ${use.why(run)}`);
+      });
+    }
+  });
+  return lists;
+}
+
+/**
+ * The witnesses of those `checks` that are per-leaf or frame-use checks, by check: all
+ * the per-leaf ones in one pass over the leaves in scope, all the frame-use ones in one
+ * pass over the scope's alias closure. What each finds, and in what order, is what it
+ * finds alone: the same leaves in the same order, each check with its own witness list.
+ */
+export function sweepChecks(state: AbstractState, scope: CheckScope | undefined, checks: readonly Check[]): Map<Check, Witness[]> {
+  const out = new Map<Check, Witness[]>();
+  const tests: { check: Check; test: LeafTest }[] = [];
+  const uses: { check: Check; use: FrameUseTest }[] = [];
+  for (const check of checks) {
+    const leaf = leafTests.get(check);
+    const frame = frameUses.get(check);
+    // A check the state cannot break finds nothing.
+    if (leaf !== undefined) {
+      const test = leaf(state);
+      if (test === undefined) out.set(check, []);
+      else tests.push({ check, test });
+    } else if (frame !== undefined) {
+      const use = frame(state);
+      if (use === undefined) out.set(check, []);
+      else uses.push({ check, use });
+    }
+  }
+  if (tests.length > 0) leafWitnesses(state, scope, tests.map((t) => t.test)).forEach((w, i) => out.set(tests[i]!.check, w.done()));
+  if (uses.length > 0) frameUseWitnesses(state, scope, uses.map((u) => u.use)).forEach((w, i) => out.set(uses[i]!.check, w.done()));
+  return out;
+}
+
 /**
  * The common shape of the per-leaf checks: `prepare` hoists what depends on the state
  * only (bounds, features) and returns the per-leaf test, or undefined when the state
  * cannot break the invariant at all; every leaf in scope the test rejects is a witness.
  */
 export function leafCheck(prepare: (state: AbstractState) => LeafTest | undefined): Check {
-  return (state, scope) => {
-    const bad = prepare(state);
-    if (bad === undefined) return [];
-    const w = new Witnesses();
-    forEachLeaf(state, scope, (root, leaf) => {
-      const why = bad(leaf, root);
-      if (why !== undefined) w.addLeaf(root, leaf, `${leafText(leaf)}: ${why}`);
-    });
-    return w.done();
+  const check: Check = (state, scope) => {
+    const test = prepare(state);
+    return test === undefined ? [] : leafWitnesses(state, scope, [test])[0]!.done();
   };
+  leafTests.set(check, prepare);
+  return check;
 }
 
 /**
@@ -478,20 +562,17 @@ export function frameUseCheck(
   isRun: (run: FrameRun) => boolean,
   why: (run: FrameRun) => string,
 ): Check {
-  return (state, scope) => {
+  const prepare = (state: AbstractState): FrameUseTest | undefined => {
     // The selected runs are few (text, rodata, the table pool): skip leaves that miss them all.
     const runs = state.frames.filter(isRun);
-    if (runs.length === 0) return [];
-    const spans = mergeIntervals(runs.map((r) => ({ lo: r.pfn, hi: r.pfn + r.count })));
-    const w = new Witnesses();
-    forEachAliasLeaf(state, scope, (root, leaf) => {
-      if (!leafIntersectsAny(spans, leaf) || !maps(leaf, root, state)) return;
-      forEachRun(runs, leaf.pfn, leafPages(leaf), (run, from, count) => {
-        w.addFrames(root, leaf, from, count, `${leafText(leaf)} maps ${framesText(from, count)}: ${why(run)}`);
-      });
-    });
-    return w.done();
+    return runs.length === 0 ? undefined : { runs, spans: mergeIntervals(runs.map((r) => ({ lo: r.pfn, hi: r.pfn + r.count }))), maps, why };
   };
+  const check: Check = (state, scope) => {
+    const use = prepare(state);
+    return use === undefined ? [] : frameUseWitnesses(state, scope, [use])[0]!.done();
+  };
+  frameUses.set(check, prepare);
+  return check;
 }
 
 /** Leaves mapping a frame of `use` at another page than its own direct-map page (S12, D4). */

@@ -39,8 +39,8 @@ const oneMemoryTypePerFrame: Check = (state, scope) => {
       const end = Math.min(hi, o.leaf.pfn + leafPages(o.leaf));
       if (o.leaf.prot.cache === c.leaf.prot.cache || end <= lo) continue;
       const shared = { pfn: lo, count: end - lo };
-      out.addFrames(o.root, o.leaf, lo, shared.count, twoMemoryTypesText(o.root, o.leaf, c.root, c.leaf, shared));
-      out.addFrames(c.root, c.leaf, lo, shared.count, twoMemoryTypesText(c.root, c.leaf, o.root, o.leaf, shared));
+      out.addFrames(o.root, o.leaf, lo, shared.count, () => twoMemoryTypesText(o.root, o.leaf, c.root, c.leaf, shared));
+      out.addFrames(c.root, c.leaf, lo, shared.count, () => twoMemoryTypesText(c.root, c.leaf, o.root, o.leaf, shared));
     }
     if (hi > lo) open.push(c);
   }

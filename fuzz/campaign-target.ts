@@ -5,7 +5,7 @@
  */
 import { applyCommand } from '../spec/commands.ts';
 import { ptiBoot, scenarioNamed, type Scenario } from '../spec/scenario.ts';
-import type { PageTableSystemFactory, Profile } from '../spec/system.ts';
+import type { PageTableSystem, PageTableSystemFactory, Profile, SystemSetup } from '../spec/system.ts';
 import type { MutantName } from '../impl/mutants.ts';
 import { runTrace, type TraceFailure } from './check.ts';
 import { builtinTarget } from './defaults.ts';
@@ -119,7 +119,7 @@ export async function traceSetupFor(
   // are checked only by the module's own checkTables, when it exports one.
   // A module's systems run fenced (frozen inputs, Results enforced); the built-in ones are trusted and run bare.
   const setup: TraceSetup = adapter === null ? builtin : { ...builtin, makeImpl: guardedFactory(adapter.factory), checkTables: adapter.checkTables };
-  return opts.bootOnce === true ? bootedOnce(setup, opts.bootChecked === true) : setup;
+  return opts.bootOnce === true ? bootedOnce(setup, opts.bootChecked === true, adapter === null) : setup;
 }
 
 /** The first boot step that fails its checks (outcome, postcondition, refinement; the booted state in full), or null. */
@@ -134,15 +134,42 @@ export function bootFailure(setup: TraceSetup): TraceFailure | null {
  * When the boot itself fails, traces keep checking it and report it (a campaign checks
  * the boot before it starts any run, and starts none when it fails). `checked`: the
  * campaign has checked it already and it passed, so a worker does not check it again (a
- * 64 GiB machine's boot is ten thousand checked steps).
+ * 64 GiB machine's boot is ten thousand checked steps). `forkImpl`: whether the impl's
+ * `fork` may be used (a module's is not yet: its fence takes fork for an operation that
+ * must return a Result).
  */
-function bootedOnce(setup: TraceSetup, checked: boolean): TraceSetup {
+function bootedOnce(setup: TraceSetup, checked: boolean, forkImpl: boolean): TraceSetup {
   if (!checked && bootFailure(setup) !== null) return setup;
   const { boot } = setup.scenario;
-  const booted = (make: PageTableSystemFactory): PageTableSystemFactory => (s) => {
+  const boots = (make: PageTableSystemFactory): PageTableSystemFactory => (s) => {
     const sys = make(s);
     for (const c of boot) applyCommand(sys, c);
     return sys;
   };
-  return { ...setup, scenario: { ...setup.scenario, boot: [] }, makeModel: booted(setup.makeModel), makeImpl: booted(setup.makeImpl) };
+  return {
+    ...setup, scenario: { ...setup.scenario, boot: [] },
+    makeModel: forkingBooted(boots(setup.makeModel)), makeImpl: forkImpl ? forkingBooted(boots(setup.makeImpl)) : boots(setup.makeImpl),
+  };
+}
+
+/** What a booted snapshot was built from: a trace asking for another setup gets systems booted for it. */
+const sameSetup = (a: SystemSetup, b: SystemSetup): boolean =>
+  a.config === b.config && a.frames === b.frames && a.profile === b.profile && a.isolation === b.isolation;
+
+/**
+ * Boot once, then fork: the first call boots a system and keeps it as a snapshot no trace
+ * ever runs on; every call hands out a fork of it (PageTableSystem.fork), so each trace
+ * starts from the booted state whatever the traces before it did. A system without fork
+ * is booted afresh for each trace, as is one built for a setup other than the snapshot's.
+ */
+function forkingBooted(boot: PageTableSystemFactory): PageTableSystemFactory {
+  let snapshot: { readonly setup: SystemSetup; readonly sys: PageTableSystem } | undefined;
+  return (s) => {
+    if (snapshot === undefined || !sameSetup(snapshot.setup, s)) {
+      const sys = boot(s);
+      if (typeof sys.fork !== 'function') return sys;
+      snapshot = { setup: s, sys };
+    }
+    return snapshot.sys.fork!();
+  };
 }

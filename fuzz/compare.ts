@@ -289,6 +289,8 @@ function compareClients(model: ClientState | undefined, impl: ClientState | unde
     const m: readonly unknown[] = model[list];
     const x: readonly unknown[] = impl[list];
     for (let k = 0; k < Math.max(m.length, x.length); k++) {
+      // Most items are the same: told so without building their text.
+      if (m[k] !== undefined && x[k] !== undefined && sameData(m[k], x[k])) continue;
       const a = m[k] === undefined ? 'nothing' : canonical(m[k]);
       const b = x[k] === undefined ? 'nothing' : canonical(x[k]);
       if (a === b) continue;
@@ -298,6 +300,20 @@ function compareClients(model: ClientState | undefined, impl: ClientState | unde
     }
   }
   return null;
+}
+
+/**
+ * Whether two values are the same plain data: arrays element by element, records key by
+ * key whatever their key order, anything else as JSON. Same data has the same canonical
+ * text, so this only spares building it.
+ */
+function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => sameData(v, b[i]));
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return JSON.stringify(a) === JSON.stringify(b);
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && sameData((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 /** A value as text with object keys sorted, so that two systems building the same record in another key order agree. */

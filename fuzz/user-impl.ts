@@ -25,7 +25,7 @@ const METHODS = {
   map: true, unmap: true, protect: true, setDirectMapInvalid: true, setDirectMapDefault: true,
   split: true, collapse: true, translate: true, access: true, flush: true, flushAll: true,
   flushLocal: true, allocFrames: true, freeFrames: true, abstract: true,
-} as const satisfies Record<Exclude<keyof PageTableSystem, 'config' | 'isolation' | 'clients' | 'profile' | 'takeEvents'>, true>;
+} as const satisfies Record<Exclude<keyof PageTableSystem, 'config' | 'isolation' | 'clients' | 'profile' | 'takeEvents' | 'fork'>, true>;
 
 export const REQUIRED_METHODS: readonly string[] = Object.keys(METHODS);
 

@@ -25,7 +25,10 @@ export function startWorker(init: WorkerInit): Worker {
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
   // Nothing of the main thread's flags: a worker profiles only when asked (--profile-cpu).
   const execArgv = init.profileCpuDir === undefined ? [] : cpuProfileArgv(init.profileCpuDir);
-  return new Worker(code, { eval: true, workerData: init, execArgv });
+  // A larger young generation: a run allocates states and leaves by the thousand, nearly all
+  // short-lived, and the default semi-space made scavenges 14% of a worker's time (242
+  // scavenges and 2.0 s over 60 runs with the default, 84 and 1.3 s with 192 MB).
+  return new Worker(code, { eval: true, workerData: init, execArgv, resourceLimits: { maxYoungGenerationSizeMb: 192 } });
 }
 
 /**

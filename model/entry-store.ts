@@ -251,6 +251,19 @@ export class EntryStore {
    * entry moving between them keeps its tables; the frame index only the leaves.
    */
   private reindex(out: Entries, inn: Entries): void {
+    // Leaves alone in and out (no non-present entry moved): both indexes by one comparison.
+    if (out.nonPresent.length === 0 && inn.nonPresent.length === 0) {
+      const remove = (e: Leaf): void => {
+        this.tables.remove(e);
+        this.aliases.remove(e);
+      };
+      const add = (e: Leaf): void => {
+        this.tables.add(e);
+        this.aliases.add(e);
+      };
+      changed(out.leaves, inn.leaves, remove, add);
+      return;
+    }
     changed([...out.leaves, ...out.nonPresent], [...inn.leaves, ...inn.nonPresent], (e) => this.tables.remove(e), (e) => this.tables.add(e));
     changed(out.leaves, inn.leaves, (e) => this.aliases.remove(e), (e) => this.aliases.add(e));
   }

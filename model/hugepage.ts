@@ -46,10 +46,12 @@ export function collapseRefusal(leaves: readonly Leaf[], size: '2M' | '1G'): str
   // collapse_pmd_page: "The page is 4k intentionally" (set_memory_4k). The others must
   // match the first's prot, kernel4k included, so the first decides.
   if (first.prot.kernel4k === true) return 'the pages are kept 4K on purpose (kernel4k, set_memory_4k)';
+  // A split hands every piece the huge leaf's prot: the same object is the same prot.
+  const step = PAGES[small];
   for (let i = 1; i < 512; i++) {
     const l = leaves[i]!;
-    if (!protEquals(l.prot, first.prot)) return `leaf ${i} has different attributes than leaf 0`;
-    if (l.pfn !== first.pfn + i * PAGES[small]) return `leaf ${i} does not continue the frames of leaf 0`;
+    if (l.prot !== first.prot && !protEquals(l.prot, first.prot)) return `leaf ${i} has different attributes than leaf 0`;
+    if (l.pfn !== first.pfn + i * step) return `leaf ${i} does not continue the frames of leaf 0`;
   }
   return null;
 }

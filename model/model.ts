@@ -29,7 +29,7 @@ import type {
   AccessKind, AccessMode, AccessOutcome, FlushOptions, IsolationOps, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange, ProtectOptions,
   SystemSetup, Translation,
 } from '../spec/system.ts';
-import { rootView } from '../spec/roots.ts';
+import { heldMirrors } from '../spec/roots.ts';
 import { withOtherLeavesLookup, type OtherLeavesLookup } from '../checker/common.ts';
 import { ClientsModel } from './clients.ts';
 import type { ClientDraft, ClientPolicyOp, ClientsHost } from './clients-host.ts';
@@ -159,6 +159,7 @@ export class Model implements PageTableSystem {
   clone(): Model {
     const copy = new Model({ config: this.config, frames: this.frames, profile: this.profile, isolation: this.iso !== undefined });
     copy.iso = this.iso;
+    copy.isoDerived = this.isoDerived;
     copy.store = this.store.clone();
     copy.events = [...this.events];
     copy.printedOnce = this.printedOnce;
@@ -169,6 +170,15 @@ export class Model implements PageTableSystem {
     copy.kept = new Set(this.kept);
     copy.clientState = this.clientState;
     return copy;
+  }
+
+  /**
+   * PageTableSystem.fork: a campaign forks the booted model for each sequence. The clone:
+   * the table counts, linux's kept tables and the unread events are copied, the rest shared
+   * (the entry lists and the frame index's chunks copy on write, every other part is immutable).
+   */
+  fork(): Model {
+    return this.clone();
   }
 
   /** Every part of the state taken from `m`, a copy an operation's steps ran on (model/clients-host.ts). */
@@ -463,9 +473,24 @@ export class Model implements PageTableSystem {
     return this.iso === undefined ? undefined : new Set([INIT_MM, ...this.isolationOf(this.iso).roots.map((r) => r.id)]);
   }
 
-  /** The leaf a walk of `root` finds at vpn: init_mm's own, or what the root's view holds (spec/roots.ts). */
+  /**
+   * The leaf a walk of `root` finds at vpn: what the root's view holds there (spec/roots.ts
+   * rootView), followed page-wise: through the mirror holding vpn to the root it mirrors,
+   * until a root holds the slot itself (a mirror cycle translates nothing, as in rootView).
+   * Mirrors are whole top-level slots, so that root's own leaf at vpn is the view's.
+   */
   private walk(root: RootId, vpn: Vpn): Leaf | undefined {
-    return root === INIT_MM ? findLeaf(this.entries().leaves, vpn) : findLeaf(rootView(this.liveState(), root), vpn);
+    if (root === INIT_MM) return findLeaf(this.entries().leaves, vpn);
+    const roots = this.withIsolationRoots(this.initRoot(this.entries().leaves));
+    const seen = new Set<RootId>();
+    for (let id = root; ;) {
+      const r = roots.find((x) => x.id === id);
+      if (r === undefined || seen.has(id)) return undefined;
+      seen.add(id);
+      const m = heldMirrors(this.config.levels, r).find((x) => vpn >= x.vpn && vpn < x.vpn + x.pages);
+      if (m === undefined) return findLeaf(r.leaves, vpn);
+      id = m.from;
+    }
   }
 
   /** Whether a root's walk at vpn goes through init_mm's tables (undefined without isolation: only init_mm's does). */

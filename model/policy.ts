@@ -20,7 +20,7 @@ import { directMapBase } from '../spec/invariants/terms.ts';
 import { PAGEBLOCK_PAGES } from '../spec/contracts/isolation.ts';
 import { STRICT_POLICY } from '../spec/contracts/outcome.ts';
 import type { CheckScope, Witness } from '../spec/invariant.ts';
-import { withLookupOf } from '../checker/common.ts';
+import { sweepChecks, withLookupOf } from '../checker/common.ts';
 import { invariantById, type Invariant } from '../checker/index.ts';
 import type { AbstractState } from '../spec/state.ts';
 import { setFacts } from './frames.ts';
@@ -86,15 +86,22 @@ function judged(inv: Invariant, state: AbstractState): AbstractState {
 /**
  * The first strict-policy invariant the state breaks within the scopes (everywhere
  * without; nothing with none), or null. `only`: judge just these (vfree's refusal, made
- * before it changes anything), still in STRICT_POLICY order.
+ * before it changes anything), still in STRICT_POLICY order. The per-leaf and frame-use
+ * checks of those judged on the state itself run in one sweep per scope
+ * (checker/common.ts sweepChecks): the checks are pure, so the first break is the same.
  */
 export function firstPolicyBreak(state: AbstractState, scopes: readonly CheckScope[] | undefined, only?: ReadonlySet<string>): PolicyBreak | null {
-  for (const inv of CHECKS) {
-    if (only !== undefined && !only.has(inv.id)) continue;
-    if (scopes !== undefined && scopes.length === 0) continue;
-    const s = judged(inv, state);
-    for (const scope of scopes ?? [undefined]) {
-      const w = inv.check(s, scope)[0];
+  if (scopes !== undefined && scopes.length === 0) return null;
+  const where = scopes ?? [undefined];
+  const checks = only === undefined ? CHECKS : CHECKS.filter((inv) => only.has(inv.id));
+  const states = checks.map((inv) => judged(inv, state));
+  const plain = checks.filter((_inv, i) => states[i] === state).map((inv) => inv.check);
+  const swept = where.map((scope) => sweepChecks(state, scope, plain));
+  for (let i = 0; i < checks.length; i++) {
+    const inv = checks[i]!;
+    const s = states[i]!;
+    for (let k = 0; k < where.length; k++) {
+      const w = ((s === state ? swept[k]!.get(inv.check) : undefined) ?? inv.check(s, where[k]))[0];
       if (w !== undefined) return { id: inv.id, where: whereText(w) };
     }
   }

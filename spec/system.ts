@@ -138,6 +138,14 @@ export interface PageTableSystem {
   abstract(): AbstractState;
 
   /**
+   * An independent system in the same state: what either does afterwards never changes
+   * the other (abstract(), results, what takeEvents gives next). Optional: a campaign
+   * boots the scenario once and forks the booted systems for each sequence; a system
+   * without it is booted afresh for every sequence.
+   */
+  fork?(): PageTableSystem;
+
+  /**
    * What the kernel printed during the operations since the last call (linux profile:
    * CPA's warnings and static-protection fix-ups, spec/contracts/linux.ts), in order,
    * and forgets them. Refinement compares them with the model's. A strict system, or one
