@@ -24,7 +24,7 @@ import type { AccessKind, AccessMode, ProtChange } from '../spec/system.ts';
 import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../spec/contracts/linux.ts';
 import { LIFECYCLES, LIFECYCLE_KINDS, LifecycleResolver, blockFrameRuns, type BlockSketch, type LifecycleKind } from './lifecycles.ts';
 import { isWorkloadKind } from './workload.ts';
-import { ProcessBelief, asiRange, ldtPages, ldtPfn, ptiRange, userProt } from './processes.ts';
+import { ProcessBelief, asiRange, ldtPages, ldtPfn, ptiRange, userPfn, userProt } from './processes.ts';
 import { ClientBelief } from './clients.ts';
 import { processRootIds } from '../spec/roots.ts';
 
@@ -176,6 +176,8 @@ interface Sketch {
   readonly flushLen: LenSketch;
   readonly frames: FramesSketch;
   readonly frameCount: number;
+  /** A free choice (0..23, so uniform modulo 2, 3, 4 and 8) for the argument shapes of fuzz/processes.ts that need one of their own. */
+  readonly pick: number;
 }
 
 /** One element of a sequence before resolution: a command, or a lifecycle block of several. */
@@ -331,6 +333,7 @@ function sketchArb(scenario: Scenario, vpns: number, pfns: number, ops: readonly
     flushLen: flushLenArb(scenario.regions.length),
     frames: framesArb(),
     frameCount: frameCountArb,
+    pick: fc.nat(23),
   });
 }
 
@@ -430,15 +433,15 @@ class Resolver {
         this.note(create);
         before.push(create);
       }
-      // An unmapUser mostly meets a mapping too: where none is believed, the mapUser that makes one first.
-      if (this.isolation && s.op === 'unmapUser' && !this.processes.anyMapping() && s.pid % 4 !== 3) before.push(this.resolve({ ...s, op: 'mapUser', repeat: false }));
-      if (before.length > 0) return [...before, this.resolve(s)];
+      // An unmapUser or a zap mostly meets a mapping too: where none is believed, the mapUser that makes one first.
+      const unmapsUser = s.op === 'unmapUser' || s.op === 'zapPageRange';
+      if (this.isolation && unmapsUser && !this.processes.anyMapping() && s.pid % 4 !== 3) before.push(this.resolve({ ...s, op: 'mapUser', repeat: false }));
       // A client operation on a process (zapPageRange) takes its fields as the process operations do.
-      if (this.clients && OPERATIONS[s.op].capability === 'clients' && OPERATIONS[s.op].alsoIsolation !== true) return this.resolveClient(s);
+      if (this.clients && OPERATIONS[s.op].capability === 'clients' && OPERATIONS[s.op].alsoIsolation !== true) return [...before, ...this.resolveClient(s)];
       const c = this.resolve(s);
       // A zap mostly meets pages the process used: its user copy caches them, and the gather must flush before it frees.
-      if (c.op === 'zapPageRange' && s.flag) return [{ op: 'access', cpu: s.cpu, root: processRootIds(c.pid).userRoot, vpn: c.vpn, kind: 'r', mode: 'user' }, c];
-      return [c];
+      if (c.op === 'zapPageRange' && s.flag) return [...before, { op: 'access', cpu: s.cpu, root: processRootIds(c.pid).userRoot, vpn: c.vpn, kind: 'r', mode: 'user' }, c];
+      return [...before, c];
     }
     const block = this.lifecycles.block(e.block).map((c) => this.clientBelief.discipline(c));
     // A workload block is a dozen commands of its own addresses and frames: the beliefs
@@ -458,13 +461,17 @@ class Resolver {
     const draw = { vpn, pfn: this.pfn(s.pfn, vpn), pages: this.pages(s.len), cpu: s.cpu, prot: s.prot, flag: s.flag, pick: s.frameCount * 7 + s.collapse + s.pid };
     const belief = this.clientBelief;
     const commands = belief.resolve(s.op, draw).map((c) => belief.discipline(c));
+    for (const c of commands) this.note(c);
     // Half the puts are followed by the free a careless caller makes before the flush the
-    // mermap asks for (C1), of the frames of the put CPU's newest allocation: the put is mostly of it.
+    // mermap asks for (C1), of the frames of the put CPU's newest allocation: the put is
+    // mostly of it. Read after the commands are noted: a put that came with its own
+    // mermapGet is of that allocation, not of the one the CPU had before.
     const put = commands.at(-1);
     const got = put?.op === 'mermapPut' ? this.mermapFrames.get(put.cpu) : undefined;
-    if (s.flag && got !== undefined) commands.push({ op: 'freeFrames', pfn: got.pfn, count: got.count });
-    for (const c of commands) this.note(c);
-    return commands;
+    if (!s.flag || got === undefined) return commands;
+    const free: Command = { op: 'freeFrames', pfn: got.pfn, count: got.count };
+    this.note(free);
+    return [...commands, free];
   }
 
   /** The frames of an allocFrames / freeFrames. */
@@ -644,9 +651,9 @@ class Resolver {
       c['count'] = r.count;
     }
     if (s.op === 'asiMap' || s.op === 'asiUnmap') Object.assign(c, asiRange(this.scenario, vpn, pfn, pages, s.frameCount));
-    if (s.op === 'ptiClone') Object.assign(c, ptiRange(this.scenario, vpn, pages, s.frameCount));
-    if (s.op === 'unmapUser') Object.assign(c, this.processes.unmapRange(c as unknown as CommandOf<'unmapUser'>, s.collapse));
-    if (s.op === 'setLdt') Object.assign(c, { pfn: ldtPfn(this.scenario, pfn, s.frameCount >> 4, this.processes.lastLdt), pages: ldtPages(pages, s.frameCount) });
+    if (s.op === 'ptiClone') Object.assign(c, ptiRange(this.scenario, vpn, pages, s.pick));
+    if (s.op === 'unmapUser' || s.op === 'zapPageRange') Object.assign(c, this.processes.unmapRange(c as unknown as CommandOf<'unmapUser'>, s.collapse));
+    if (s.op === 'setLdt') Object.assign(c, { pfn: ldtPfn(this.scenario, pfn, s.pick, this.processes.lastLdt), pages: ldtPages(pages, s.frameCount) });
     // An access or translate through a process root looks at the user half half the time.
     if ((s.op === 'access' || s.op === 'translate') && (c['root'] as number) >= 3 && s.flag) c['vpn'] = this.processes.userVpn(s.cpu, s.collapse);
     // A command that creates mappings and can only use 4K leaves is capped (see mapPages).
@@ -655,6 +662,9 @@ class Resolver {
     }
     // set_memory_4k makes every page of its range a 4K entry: capped the same way.
     if ((c['change'] as ProtChange | undefined)?.kernel4k === true) c['pages'] = Math.min(c['pages'] as number, MAX_4K_LEAVES);
+    // A user mapping's frames from the page allocator, for the capped length: they keep the
+    // drawn frame's offset in its 2M block, so the cap above still holds.
+    if (s.op === 'mapUser') c['pfn'] = userPfn(this.scenario, pfn, c['pages'] as number, s.pick);
     return c as unknown as Command;
   }
 }

@@ -23,7 +23,7 @@ import type { Command, Op } from '../spec/commands.ts';
 import { PAGEBLOCK_PAGES } from '../spec/contracts/isolation.ts';
 import type { Scenario } from '../spec/scenario.ts';
 import { INIT_MM, type Prot } from '../spec/state.ts';
-import { blockFrameRuns } from './lifecycles.ts';
+import { blockFrameRuns, directMapOnlyRuns } from './lifecycles.ts';
 
 const M2 = PAGES['2M'];
 const G1 = PAGES['1G'];
@@ -72,6 +72,8 @@ export class ClientBelief {
   private readonly vmallocStart: Vpn;
   private readonly cpus: number;
   private readonly runs: readonly { pfn: Pfn; count: number }[];
+  /** Data frames only the direct map maps: what kmap_local is mostly of. */
+  private readonly dataRuns: readonly { pfn: Pfn; count: number }[];
   private readonly startsFree: boolean;
   private readonly local: readonly { vpn: Vpn; pages: number }[];
   /** Where the clients' vmalloc areas go. */
@@ -101,6 +103,7 @@ export class ClientBelief {
     this.areaZone = { vpn: this.vmallocStart + AREA_BASE, pages: 4096 * AREA_STRIDE };
     this.cpus = scenario.config.cpus;
     this.runs = blockFrameRuns(scenario);
+    this.dataRuns = directMapOnlyRuns(scenario, 'data');
     this.startsFree = scenario.frames.some((r) => r.use === 'free');
     this.local = [kmapRegion(this.cpus), mermapRegion(levels, this.cpus)];
     this.kmap = Array.from({ length: this.cpus }, () => []);
@@ -134,9 +137,13 @@ export class ClientBelief {
     return last - (this.frameSlot++ % slots) * FRAME_STRIDE;
   }
 
-  /** A data frame that boot maps only through the direct map (no slot taken: kmap_local does not own it). */
+  /**
+   * A data frame that boot maps only through the direct map (no slot taken: kmap_local
+   * does not own it). Not of the free runs the blocks take from: a free frame is no page to
+   * kmap (EPERM D4).
+   */
   private dataFrame(pick: number): Pfn {
-    const r = this.runs[pick % Math.max(1, this.runs.length)];
+    const r = this.dataRuns[pick % Math.max(1, this.dataRuns.length)];
     return r === undefined ? pick : r.pfn + (pick % r.count);
   }
 
@@ -184,7 +191,11 @@ export class ClientBelief {
         const deepest = this.kmap.reduce((best, st, i) => (st.length > this.kmap[best]!.length ? i : best), 0);
         const cpu = d.pick % 3 === 0 ? d.cpu % this.cpus : deepest;
         const stack = this.kmap[cpu]!;
-        if (stack.length === 0 && d.pick % 4 !== 3) return this.after('kmapLocal', d, () => ({ op, cpu, vpn: kmapSlotVpn(cpu, 0) }));
+        // With nothing mapped on it, mostly the kmap_local of that CPU first, then the walk a
+        // kunmap_local may leave a pending table for (the path most kunmaps take).
+        if (stack.length === 0 && d.pick % 4 !== 3) {
+          return [...this.after('kmapLocal', { ...d, cpu }, () => ({ op, cpu, vpn: kmapSlotVpn(cpu, 0) })), ...this.walkAfter(kmapSlotVpn(cpu, 0), d)];
+        }
         // The top mostly; the one below it (out of order) or a free slot now and then.
         const vpn = stack.length === 0 || d.pick % 8 === 7 ? kmapSlotVpn(cpu, d.pick % KM_MAX_IDX)
           : d.pick % 4 === 2 && stack.length > 1 ? stack[stack.length - 2]! : stack[stack.length - 1]!;

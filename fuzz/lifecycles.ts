@@ -118,11 +118,11 @@ export function coveringRange(a: { vpn: Vpn; pages: number }, b: { vpn: Vpn; pag
 }
 
 /**
- * Frame runs a block can take whole: the scenario's free runs first, then data runs with
- * the frames boot maps outside the direct map (vmalloc, cpu_entry_area) cut out, since
- * freeing those is EPERM (D4), which is not the lifecycle's point.
+ * The scenario's runs of `use` that the direct map maps, with the frames boot maps outside
+ * it (vmalloc, cpu_entry_area) cut out, in pieces of at least 2048 frames: frames only the
+ * direct map maps.
  */
-export function blockFrameRuns(scenario: Scenario): { pfn: Pfn; count: number }[] {
+export function directMapOnlyRuns(scenario: Scenario, use: 'free' | 'data'): { pfn: Pfn; count: number }[] {
   const pageOffset = kernelLayout(scenario.config.levels).pageOffset;
   const mappedElsewhere = scenario.boot.flatMap((c) =>
     c.op === 'map' && c.vpn - c.pfn !== pageOffset ? [{ pfn: c.pfn, end: c.pfn + c.pages }] : []);
@@ -136,8 +136,17 @@ export function blockFrameRuns(scenario: Scenario): { pfn: Pfn; count: number }[
     }
     return pieces.map((p) => ({ pfn: p.pfn, count: p.end - p.pfn })).filter((p) => p.count >= FRAME_STRIDE * 4);
   };
-  const free = scenario.frames.filter((r) => r.use === 'free').flatMap(cut);
-  return free.length > 0 ? free : scenario.frames.filter((r) => r.use === 'data' && !r.noDirectMap).flatMap(cut);
+  return scenario.frames.filter((r) => r.use === use && !r.noDirectMap).flatMap(cut);
+}
+
+/**
+ * Frame runs a block can take whole: the scenario's free runs first, then its data runs,
+ * each without the frames boot maps outside the direct map, since freeing those is EPERM
+ * (D4), which is not the lifecycle's point.
+ */
+export function blockFrameRuns(scenario: Scenario): { pfn: Pfn; count: number }[] {
+  const free = directMapOnlyRuns(scenario, 'free');
+  return free.length > 0 ? free : directMapOnlyRuns(scenario, 'data');
 }
 
 /**

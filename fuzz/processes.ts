@@ -121,17 +121,44 @@ export function asiRange(scenario: Scenario, vpn: Vpn, pfn: Pfn, pages: number, 
 }
 
 /**
- * An LDT's first frame: the page allocator's (a `data` run of the scenario, with room for
- * the largest LDT), mostly; one draw in eight the current LDT's of `busy` (EBUSY) when
- * there is one, one in eight as drawn (ENOENT where it is no data frame).
+ * `pages` frames from the page allocator: `pfn` when they lie in a `data` run of the
+ * scenario the direct map maps; else frames of such a run (the one `pick` names among
+ * those with room) at the offset `pfn` has in its 2M block, so that a mapping whose
+ * address allows a huge leaf still gets one. `pfn` itself when no run has room.
+ */
+function allocatorPfn(scenario: Scenario, pfn: Pfn, pages: number, pick: number): Pfn {
+  const count = Math.max(1, pages);
+  const runs = scenario.frames.filter((r) => r.use === 'data' && !r.noDirectMap);
+  if (runs.some((r) => pfn >= r.pfn && pfn + count <= r.pfn + r.count)) return pfn;
+  const offset = pfn % M2;
+  const fits = runs.flatMap((r) => {
+    const first = r.pfn + (((offset - r.pfn) % M2) + M2) % M2;
+    const slots = Math.floor((r.pfn + r.count - count - first) / M2) + 1;
+    return slots > 0 ? [{ first, slots }] : [];
+  });
+  if (fits.length === 0) return pfn;
+  const f = fits[pick % fits.length]!;
+  return f.first + (Math.floor(pfn / M2) % f.slots) * M2;
+}
+
+/**
+ * An LDT's first frame: the page allocator's (with room for the largest LDT), mostly; one
+ * draw in eight the current LDT's of `busy` (EBUSY) when there is one, one in eight as
+ * drawn (ENOENT where it is no data frame).
  */
 export function ldtPfn(scenario: Scenario, pfn: Pfn, pick: number, busy: Pfn | undefined): Pfn {
   if (pick % 8 === 7) return pfn;
   if (pick % 8 === 6 && busy !== undefined) return busy;
-  const runs = scenario.frames.filter((r) => r.use === 'data' && !r.noDirectMap && r.count > LDT_SLOT_PAGES);
-  if (runs.length === 0 || runs.some((r) => pfn >= r.pfn && pfn + LDT_SLOT_PAGES <= r.pfn + r.count)) return pfn;
-  const r = runs[pick % runs.length]!;
-  return r.pfn + (pfn % (r.count - LDT_SLOT_PAGES));
+  return allocatorPfn(scenario, pfn, LDT_SLOT_PAGES, pick);
+}
+
+/**
+ * A user mapping's first frame: the page allocator's, as the fault path gets its pages,
+ * mostly; one draw in eight as drawn, where the frame pool reaches kernel text, tables
+ * and free frames (EPERM S12, P2, T5, D4 under strict).
+ */
+export function userPfn(scenario: Scenario, pfn: Pfn, pages: number, pick: number): Pfn {
+  return pick % 8 === 7 ? pfn : allocatorPfn(scenario, pfn, pages, pick);
 }
 
 /**
@@ -144,14 +171,22 @@ export function userProt(p: Prot, pick: number): Prot {
 }
 
 /**
- * A ptiClone range: half the draws inside the kernel image's [_text, end of rodata), the
- * range pti_clone_entry_text and pti_clone_kernel_text clone (a page of it and the pages
- * drawn, clipped to it); the rest as drawn, where the address pool holds the
- * cpu_entry_area, espfix and every other region (mostly EPERM K2 under strict).
+ * A ptiClone range, by `pick` (uniform over 0..23): a quarter of the draws one of the
+ * scenario's own boot clones again, whole (pti_finalise clones the entry and kernel text a
+ * second time, after free_initmem: a page freed from init_mm since must leave the user
+ * copy); half inside the kernel image's [_text, end of rodata), the range
+ * pti_clone_entry_text and pti_clone_kernel_text clone (a page of it and the pages drawn,
+ * clipped to it); a quarter as drawn, where the address pool holds the cpu_entry_area,
+ * espfix and every other region (mostly EPERM K2 under strict).
  */
 export function ptiRange(scenario: Scenario, vpn: Vpn, pages: number, pick: number): { vpn: Vpn; pages: number } {
+  const clones = (scenario.isolationBoot ?? []).flatMap((c) => (c.op === 'ptiClone' ? [c] : []));
+  if (pick % 4 === 0 && clones.length > 0) {
+    const c = clones[Math.floor(pick / 4) % clones.length]!;
+    return { vpn: c.vpn, pages: c.pages };
+  }
   const image = kernelImage(scenario.config, scenario.frames);
-  if (pick % 2 === 1 || image === undefined || image.rodataHpageEnd <= image.textStart) return { vpn, pages };
+  if (pick % 4 === 3 || image === undefined || image.rodataHpageEnd <= image.textStart) return { vpn, pages };
   const span = image.rodataHpageEnd - image.textStart;
   const at = image.textStart + (vpn % span);
   return { vpn: at, pages: Math.max(1, Math.min(pages, image.rodataHpageEnd - at)) };

@@ -11,6 +11,7 @@ import { kmapRegion, kmapSlotOf, mermapCpuOf, mermapRegion } from '../spec/clien
 import { isClientOp, isIsolationOp, type Command } from '../spec/commands.ts';
 import { OPERATIONS, OPS } from '../spec/operations.ts';
 import { kernelScenario } from '../spec/scenario.ts';
+import { x86Scenario } from '../spec/x86-64.ts';
 import type { FrameUse } from '../spec/state.ts';
 import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../spec/contracts/linux.ts';
 import { commandsArb, pfnPool, vpnPool } from '../fuzz/arbitraries.ts';
@@ -249,6 +250,68 @@ describe('commandsArb', () => {
     const a = swarm();
     expect(swarm()).toEqual(a);
     for (const s of a) expect(s.length).toBeLessThanOrEqual(100);
+  });
+
+  // The shapes `ptspec zoo` found too rare (each a share of what the generator makes, not
+  // an outcome: a belief may be wrong, the shape is what the arbitrary guarantees).
+  describe.each([['kernel', scenario], ['x86-64', x86Scenario()]] as const)('on %s, with isolation and clients', (_, sc) => {
+    const seqs = fc.sample(commandsArb(sc, { maxCommands: 200, isolation: true, clients: true }), { seed: SEED, numRuns: 60 });
+    const share = (hits: number, of: number): number => (of === 0 ? 0 : hits / of);
+    const inData = (pfn: number, pages: number): boolean =>
+      sc.frames.some((r) => r.use === 'data' && !r.noDirectMap && pfn >= r.pfn && pfn + Math.max(1, pages) <= r.pfn + r.count);
+
+    it('frees, after a careless mermap_put, the frames of that CPU\'s newest allocation', () => {
+      let puts = 0;
+      let ofNewest = 0;
+      for (const seq of seqs) {
+        const newest = new Map<number, Command>();
+        for (const [i, c] of seq.entries()) {
+          if (c.op === 'mermapGet') newest.set(c.cpu, c);
+          const free = seq[i + 1];
+          if (c.op !== 'mermapPut' || free?.op !== 'freeFrames') continue;
+          puts++;
+          const got = newest.get(c.cpu);
+          if (got?.op === 'mermapGet' && got.pfn === free.pfn && got.pages === free.count) ofNewest++;
+        }
+      }
+      // A freeFrames drawn on its own may follow a put too: most, not all.
+      expect(share(ofNewest, puts)).toBeGreaterThan(0.75);
+    });
+
+    it('zaps mostly a user mapping it made, of the page allocator\'s frames', () => {
+      let zaps = 0;
+      let named = 0;
+      let maps = 0;
+      let allocated = 0;
+      for (const seq of seqs) {
+        const made: Command[] = [];
+        for (const c of seq) {
+          if (c.op === 'mapUser') {
+            made.push(c);
+            maps++;
+            if (inData(c.pfn, c.pages)) allocated++;
+          }
+          if (c.op !== 'zapPageRange') continue;
+          zaps++;
+          if (made.some((m) => m.op === 'mapUser' && m.pid === c.pid && m.vpn === c.vpn && m.pages === c.pages)) named++;
+        }
+      }
+      expect(share(named, zaps)).toBeGreaterThan(0.6);
+      expect(share(allocated, maps)).toBeGreaterThan(0.75);
+    });
+
+    it('walks after a kunmap_local, kmaps data pages, and clones the boot\'s PTI ranges again', () => {
+      const all = seqs.flat();
+      const kunmaps = seqs.flatMap((seq) => seq.flatMap((c, i) => (c.op === 'kunmapLocal' ? [{ c, next: seq[i + 1] }] : [])));
+      const walked = kunmaps.filter(({ c, next }) => next?.op === 'walkPageRange' && next.vpn === Math.floor(c.vpn / PAGES['2M']) * PAGES['2M'] && next.pages === PAGES['2M']);
+      expect(share(walked.length, kunmaps.length)).toBeGreaterThan(0.35);
+      const kmaps = all.filter((c) => c.op === 'kmapLocal');
+      expect(share(kmaps.filter((c) => c.op === 'kmapLocal' && inData(c.pfn, 1)).length, kmaps.length)).toBeGreaterThan(0.7);
+      const boot = (sc.isolationBoot ?? []).filter((c) => c.op === 'ptiClone');
+      const clones = all.filter((c) => c.op === 'ptiClone');
+      const again = clones.filter((c) => c.op === 'ptiClone' && boot.some((b) => b.op === 'ptiClone' && b.vpn === c.vpn && b.pages === c.pages));
+      expect(share(again.length, clones.length)).toBeGreaterThan(0.12);
+    });
   });
 
   it('derives its address and frame pools from the scenario', () => {
