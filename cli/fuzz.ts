@@ -25,6 +25,7 @@ import { failureRecord, formatFailureFile, headline, parseFailureFile, type Fail
 import { buildSummary, progressLine, summaryText, type FailureLine } from './fuzz-summary.ts';
 import { addFuzzOptions, DEFAULT_TIME_MS, fuzzOptions, replayCommand, type FuzzOptions } from './options.ts';
 import { printable, type Cli, type Output } from './output.ts';
+import { onInterrupt, signalExitCode } from './interrupt.ts';
 import { examples } from './help.ts';
 import { writeSummaryFile } from './summary-file.ts';
 
@@ -149,14 +150,7 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
   // Ctrl-C or a kill stops the campaign at once: runs in flight are abandoned with their
   // workers (a hung one would never end), every failure already found is on disk
   // and the summary says INTERRUPTED. A second signal gets the default: the process dies.
-  const abort = new AbortController();
-  let signal: NodeJS.Signals | null = null;
-  const onSignal = (s: NodeJS.Signals): void => {
-    signal ??= s;
-    abort.abort();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = onInterrupt();
   // A failure directory that refuses writes (read-only, full) must not lose what was found:
   // the record goes to stderr instead, and the campaign fails.
   let unsaved = 0;
@@ -189,7 +183,7 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
       swarm: opts.swarm,
       shrinkBudget: opts.shrinkBudget,
       bail: opts.bail ?? null,
-      signal: abort.signal,
+      signal: interrupt.signal,
       commandTimeoutMs: opts.commandTimeout,
       trial: true,
       ...(opts.profileCpu === undefined ? {} : { profileCpuDir: resolve(opts.profileCpu) }),
@@ -236,14 +230,14 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
     return 1;
   } finally {
     progress.end();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
     flushHits();
   }
 
   const tallied = result.failures.map((t) => ({ ...lines.get(t.key)!, hits: t.hits }));
   const failures = tallied.filter((l) => !isFindingKey(l.key));
   const findings = tallied.filter((l) => isFindingKey(l.key));
+  const signal = interrupt.received();
   // A signal after the last run was handed out still cut the campaign short.
   const ran: CampaignResult = signal === null ? result : { ...result, stoppedBy: 'interrupt' };
   const summary = buildSummary({
@@ -254,8 +248,7 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
   if (opts.replay === undefined) saved(`the campaign summary in ${opts.out}`, null, () => writeSummaryFile(opts.out, summary));
   cli.stdout.write(`${opts.json ? JSON.stringify(summary, null, 2) : printable(summaryText(summary, opts, target, scenario))}\n`);
   if (opts.profileCpu !== undefined) reportProfiles(cli, opts.profileCpu, profilesBefore);
-  // 128 + the signal's number, as a shell reports a command the signal ended.
-  if (signal !== null) return signal === 'SIGTERM' ? 143 : 130;
+  if (signal !== null) return signalExitCode(signal);
   return summary.passed && unsaved === 0 ? 0 : 1;
 }
 

@@ -16,6 +16,7 @@ import { usageError } from './fuzz.ts';
 import { examples } from './help.ts';
 import { intParser, parseDuration } from './options.ts';
 import { printable, type Cli } from './output.ts';
+import { onInterrupt, signalExitCode } from './interrupt.ts';
 
 interface ZooCliOptions {
   readonly seed: number;
@@ -92,34 +93,27 @@ async function zoo(cli: Cli, opts: ZooCliOptions): Promise<number> {
       unwritten = (e as Error).message;
     }
   };
-  const abort = new AbortController();
-  let signal: NodeJS.Signals | null = null;
-  const onSignal = (s: NodeJS.Signals): void => {
-    signal ??= s;
-    abort.abort();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = onInterrupt();
   cli.stderr.write(`ptspec zoo: ${mutants.length} mutant${mutants.length === 1 ? '' : 's'}, seed ${opts.seed}, budget ${opts.budget / 1000} s each\n`);
   let report: ZooReport;
   try {
     report = await runZoo({
       ...plan,
-      signal: abort.signal,
+      signal: interrupt.signal,
       onEntry: (e, done) => {
         cli.stderr.write(`${printable(entryLine(e, done.length, mutants.length))}\n`);
         writeJson(zooReport(plan, done));
       },
     });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
   writeJson(report);
+  const signal = interrupt.received();
   const interrupted = signal === null ? [] : [`INTERRUPTED: ${report.mutants.length} of ${mutants.length} mutants done`];
   const failed = unwritten === null ? [] : [`cannot write ${opts.json}: ${unwritten}`];
   cli.stdout.write(`${printable([...table(report), '', ...verdicts(report), ...interrupted, ...failed].join('\n'))}\n`);
-  if (signal !== null) return signal === 'SIGTERM' ? 143 : 130;
+  if (signal !== null) return signalExitCode(signal);
   return report.mutants.every((e) => caughtInTime(e, opts.budget)) && unwritten === null ? 0 : 1;
 }
 
