@@ -100,7 +100,8 @@ export class CpuLocal {
     const r = this.host.radix;
     r.begin();
     r.unmapRange(vpn, vpn + 1);
-    // Only this CPU is flushed: an emptied PTE table waits for a flush of every CPU.
+    // Only this CPU is flushed: an emptied PTE table waits for a flush of every CPU, owed over the slot.
+    const pending = r.pool.pending.length;
     r.releaseEmptied(true);
     const full = this.host.poolError();
     if (full !== null) {
@@ -108,6 +109,7 @@ export class CpuLocal {
       return err(full);
     }
     r.pool.commit();
+    if (r.pool.pending.length > pending) this.host.tlbs.owe(vpn, 1, 'kunmapLocal');
     // arch_kmap_local_post_unmap: flush_tlb_one_kernel on this CPU.
     this.host.flushLocal(cpu, vpn, 1);
     stack.pop();
@@ -161,8 +163,10 @@ export class CpuLocal {
     const r = this.host.radix;
     r.begin();
     r.unmapRange(a.vpn, a.vpn + a.pages);
-    // No flush at all: strict's emptied tables wait for one of every CPU; linux keeps them
-    // linked, as the series' pre-populated mermap tables stay (a commit forgets the emptied list).
+    // No flush at all: strict's emptied tables wait for one of every CPU, owed over the
+    // allocation; linux keeps them linked, as the series' pre-populated mermap tables stay
+    // (a commit forgets the emptied list).
+    const pending = r.pool.pending.length;
     if (this.host.profile !== 'linux') r.releaseEmptied(true);
     const full = this.host.poolError();
     if (full !== null) {
@@ -170,6 +174,7 @@ export class CpuLocal {
       return err(full);
     }
     r.pool.commit();
+    if (r.pool.pending.length > pending) this.host.tlbs.owe(a.vpn, a.pages, 'mermapPut');
     // mermap_put does not flush: this CPU's TLB may still translate the pages, until a flush on it meets them.
     this.setMermap(cpu, { cpu, next: m.next, allocs: Object.freeze(m.allocs.filter((x) => x !== a)), stale: inserted(m.stale, a) });
     return OK;

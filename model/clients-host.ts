@@ -35,10 +35,11 @@ export interface ClientDraft {
   install(op: ClientPolicyOp, added: readonly Leaf[], linux?: { readonly keptAdd: readonly TableId[]; readonly events: readonly KernelEvent[] }): Result<void>;
   /**
    * mermap_put's and kunmap_local's clear: the entries wholly inside the range go, with
-   * no flush and no obligation; strict's emptied tables wait pending, linux's are kept.
-   * Never refused.
+   * no flush; strict's emptied tables wait pending and, when it empties one, a flush of
+   * the range is owed for `reason` (other CPUs' paging-structure caches may hold the
+   * table); linux's are kept. Never refused.
    */
-  clear(vpn: Vpn, pages: number): void;
+  clear(vpn: Vpn, pages: number, reason: string): void;
   /**
    * Run steps the strict policy does not judge one by one: an operation whose contract
    * judges it as a whole (vfree: its refusals on the state before; vm_reset_perms's

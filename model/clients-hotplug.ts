@@ -215,6 +215,7 @@ function removeBlocks(host: ClientsHost, d: ClientDraft, blocks: readonly Pfn[])
  * go, a run of adjacent ones at a time (no non-present entry lies between two adjacent
  * leaves); non-present entries and leaves cut by the range stay.
  */
+// What the clear owes (removeMemory) is discharged by the flush_tlb_all that ends the same step.
 function clearPresent(d: ClientDraft, vpn: Vpn, pages: number): void {
   const leaves = d.entries().leaves;
   const [lo, hi] = intersecting(leaves, vpn, pages);
@@ -223,11 +224,11 @@ function clearPresent(d: ClientDraft, vpn: Vpn, pages: number): void {
   for (const l of inside) {
     if (run !== undefined && run.end === l.vpn) run.end = leafEnd(l);
     else {
-      if (run !== undefined) d.clear(run.vpn, run.end - run.vpn);
+      if (run !== undefined) d.clear(run.vpn, run.end - run.vpn, 'removeMemory');
       run = { vpn: l.vpn, end: leafEnd(l) };
     }
   }
-  if (run !== undefined) d.clear(run.vpn, run.end - run.vpn);
+  if (run !== undefined) d.clear(run.vpn, run.end - run.vpn, 'removeMemory');
 }
 
 /**

@@ -86,6 +86,8 @@ export function vfree(host: ClientsHost, vpn: Vpn): Result<void> {
     if (broken !== null) return err(policyError('vfree' as MutatingOp, broken.id, broken.where));
   }
   const d = host.draft();
+  /** The tables vm_reset_perms's purge releases, which still count against the pool (resetPerms). */
+  const resetPurge = { released: 0 };
   // Judged above as a whole, on the state before (spec/contracts/clients.ts): its steps are not refused one by one.
   const r = d.unjudged(() => steps(
     'vfree',
@@ -95,11 +97,15 @@ export function vfree(host: ClientsHost, vpn: Vpn): Result<void> {
       d.setClients(retire(d.clients(), area.vpn));
       return OK;
     },
+    () => (area.resetPerms ? resetPerms(host, d, area, resetPurge) : OK),
+    // What it rewrote is judged as any operation's result (the isolation rules included),
+    // then the pool on what it produced (EPERM before ENOMEM, as for every operation; its
+    // steps' own bounds are not judged one by one), before its own flush and the free.
+    () => (profile === 'strict' ? judged(d, area) : OK),
+    () => (profile === 'strict' ? poolBound(d, resetPurge.released) : OK),
     // Strict flushes the area before its pages go back, so no TLB still reaches them (C1);
     // linux leaves that to the purge.
-    () => (area.resetPerms ? resetPerms(host, d, area) : profile === 'strict' ? d.sys.flush(area.vpn, area.pages) : OK),
-    // What it rewrote is judged as any operation's result (the isolation rules included), before the free.
-    () => (profile === 'strict' ? judged(d, area) : OK),
+    () => (!area.resetPerms && profile === 'strict' ? d.sys.flush(area.vpn, area.pages) : OK),
     () => freeFrames(d, area),
     // drain_vmap_work, which the kernel schedules and ptspec runs at once.
     () => (lazyPages(d.clients()) > lazyMaxPages(config.cpus) ? purge(d) : OK),
@@ -148,7 +154,7 @@ function freeFrames(d: ClientDraft, area: VmallocArea): Result<void> {
  * areas and the frames' direct-map range, set_direct_map_default_noflush of the frames.
  * Linux's set_area_direct_map returns nothing: what each step did stays, failed or not.
  */
-function resetPerms(host: ClientsHost, d: ClientDraft, area: VmallocArea): Result<void> {
+function resetPerms(host: ClientsHost, d: ClientDraft, area: VmallocArea, purged: { released: number }): Result<void> {
   const dm = { vpn: directMapVpn(host.config.levels, area.pfn), pages: area.pages };
   if (host.profile === 'linux') {
     d.sys.setDirectMapInvalid(area.pfn, area.pages, { flush: false });
@@ -156,23 +162,26 @@ function resetPerms(host: ClientsHost, d: ClientDraft, area: VmallocArea): Resul
     d.sys.setDirectMapDefault(area.pfn, area.pages, { flush: false });
     return r;
   }
-  // The pool bound is judged as for every operation, before its own flush: the tables the
-  // purge releases still count when set_direct_map_default needs one.
-  let released = 0;
   return steps(
     'vfree',
     () => invalidate(host, d, area.pfn, area.pages),
     () => {
-      released = d.state().pendingTableFrees;
+      purged.released = d.state().pendingTableFrees;
       return purge(d, [dm]);
     },
     () => d.sys.setDirectMapDefault(area.pfn, area.pages, { flush: false }),
-    () => {
-      const { tablesInUse, config } = d.state();
-      return tablesInUse + released <= config.tablePool.count ? OK
-        : fail('ENOMEM', 'tablePool', `vm_reset_perms needs ${tablesInUse + released} page tables before its purge releases ${released}; the pool has ${config.tablePool.count}`);
-    },
   );
+}
+
+/**
+ * Strict vfree's pool bound, judged as for every operation before its own flush: the
+ * tables vm_reset_perms's purge released (`released`) still count, as when
+ * set_direct_map_default needed one.
+ */
+function poolBound(d: ClientDraft, released: number): Result<void> {
+  const { tablesInUse, config } = d.state();
+  return tablesInUse + released <= config.tablePool.count ? OK
+    : fail('ENOMEM', 'tablePool', `vfree needs ${tablesInUse + released} page tables before its flushes release ${released}; the pool has ${config.tablePool.count}`);
 }
 
 /** The direct-map pages of a frame range in runs by what holds them: a present leaf, a non-present entry, or nothing. */

@@ -74,10 +74,11 @@ export class ClientsModel implements ClientOps {
     const slot = slots.find((k) => k.vpn === vpn);
     if (slot === undefined) return fail('ENOENT', 'vpn', `${vpnToHex(vpn)} is not a kmap_local slot CPU ${cpu} holds`);
     if (slot !== slots[slots.length - 1]) return fail('EINVAL', 'vpn', `${vpnToHex(vpn)} is slot ${slot.idx} of CPU ${cpu}, not its top one (${slots.length - 1})`);
-    // The leaf goes without an obligation (no other CPU caches a slot: the clients' rule,
-    // C4), its emptied table pending a flush of every CPU; then flush_tlb_one_kernel on
-    // this CPU alone. None of it can fail.
-    now.clear(vpn, 1);
+    // The leaf needs no flush of other CPUs (none caches a slot: the clients' rule, C4),
+    // but an emptied table may be in their paging-structure caches: it waits pending, a
+    // flush of the slot owed for it; then flush_tlb_one_kernel on this CPU alone. None of
+    // it can fail.
+    now.clear(vpn, 1, 'kunmapLocal');
     now.sys.flushLocal(cpu, vpn, 1);
     now.setClients(popSlot(now.clients(), slot));
     return OK;
@@ -114,7 +115,7 @@ export class ClientsModel implements ClientOps {
     const alloc = m.allocs.find((a) => a.vpn === vpn);
     if (alloc === undefined) return fail('ENOENT', 'vpn', `CPU ${cpu} holds no mermap allocation at ${vpnToHex(vpn)}`);
     // No flush: this CPU's TLB alone may still hold the pages until a flush meets them.
-    now.clear(alloc.vpn, alloc.pages);
+    now.clear(alloc.vpn, alloc.pages, 'mermapPut');
     now.setClients(withMermap(now.clients(), { ...m, allocs: m.allocs.filter((a) => a !== alloc), stale: insertByVpn(m.stale, alloc) }));
     return OK;
   }

@@ -85,6 +85,8 @@ interface Candidate {
    * (spec/contracts/flush.ts).
    */
   readonly deferFrees?: Range;
+  /** The clients' clear: owed when deferFrees left a table pending (a flush of every CPU must come before its free). */
+  readonly oweIfDeferred?: Range & { readonly reason: string };
   /**
    * Linux: the tables that become kept (empty but allocated) and those that stop being
    * kept (reused or freed by a map). Each `add` is not kept now, each `drop` is; the
@@ -129,7 +131,8 @@ export class Model implements PageTableSystem {
   private kept = new Set<TableId>();
   /**
    * While a client operation runs steps its contract judges as a whole, not one by one
-   * (vfree: ClientDraft.unjudged): the strict policy asks nothing of them.
+   * (vfree: ClientDraft.unjudged): the strict policy asks nothing of them, and strict's
+   * pool bound is the operation's own, judged on what it produces after its policy.
    */
   private unjudged = false;
   /** The isolation capability's roots and processes (model/isolation.ts); undefined without it. */
@@ -569,7 +572,7 @@ export class Model implements PageTableSystem {
         m.frames = next;
       },
       install: (op, added, linux) => m.install(op, added, linux),
-      clear: (vpn, pages) => m.clear(vpn, pages),
+      clear: (vpn, pages, reason) => m.clear(vpn, pages, reason),
       unjudged: (steps) => {
         m.unjudged = true;
         try {
@@ -629,15 +632,15 @@ export class Model implements PageTableSystem {
     return this.commit(op, { window: w, next: { leaves: mergeLeaves(w.entries.leaves, added) }, flush: [], touched, ...kept, ...(events === undefined ? {} : { events }) });
   }
 
-  /** mermap_put's and kunmap_local's clear (model/clients-host.ts ClientDraft.clear): the entries wholly inside the range go, nothing flushed or owed. */
-  private clear(vpn: Vpn, pages: number): void {
+  /** mermap_put's and kunmap_local's clear (model/clients-host.ts ClientDraft.clear): the entries wholly inside the range go, nothing flushed; owed only where a table empties. */
+  private clear(vpn: Vpn, pages: number, reason: string): void {
     const range = { vpn, pages };
     const w = this.store.window([range]);
     const { leaves, nonPresent } = w.entries;
     const removed = takeInside(leaves, vpn, pages).concat(takeInside(nonPresent, vpn, pages));
     if (removed.length === 0) return;
     const next = { leaves: removeInside(leaves, vpn, pages), nonPresent: removeInside(nonPresent, vpn, pages) };
-    const tables = this.profile === 'linux' ? { kept: { add: [], drop: [], removed }, noEnomem: true as const } : { deferFrees: range };
+    const tables = this.profile === 'linux' ? { kept: { add: [], drop: [], removed }, noEnomem: true as const } : { deferFrees: range, oweIfDeferred: { ...range, reason } };
     // Removing entries needs no table, and the contract refuses none of it: it cannot fail.
     this.commit(null, { window: w, next, flush: [], touched: [range], ...tables });
   }
@@ -674,7 +677,7 @@ export class Model implements PageTableSystem {
     const kept = this.kept.size + keptAdd.length - (c.kept?.drop.length ?? 0);
     const needed = (peak ?? this.store.tables.footprint) + kept + this.pendingTables.length + deferred.length + this.isolationTables();
     const pool = this.config.tablePool.count;
-    if (needed > pool && c.noEnomem !== true) {
+    if (needed > pool && c.noEnomem !== true && !(this.unjudged && this.profile === 'strict')) {
       this.store.undo(applied);
       return fail('ENOMEM', 'tablePool', `the result needs ${needed} page tables, the pool has ${pool}`);
     }
@@ -687,6 +690,8 @@ export class Model implements PageTableSystem {
     this.walkCache = unlinkTables(this.walkCache, deferred, this.walksInit());
     this.flushRanges(c.flush);
     if (c.owe) this.pendingFlush = addFlushObligation(this.pendingFlush, c.owe.vpn, c.owe.pages, c.owe.reason);
+    const o = c.oweIfDeferred;
+    if (o !== undefined && deferred.length > 0) this.pendingFlush = addFlushObligation(this.pendingFlush, o.vpn, o.pages, o.reason);
     return OK;
   }
 

@@ -237,7 +237,7 @@ describe('impl clients: kmap_local', () => {
 });
 
 describe('impl clients: the mermap', () => {
-  it('maps non-global 4K leaves at the bump pointer; put leaves a stale allocation, no flush', () => {
+  it('maps non-global 4K leaves at the bump pointer; put leaves a stale allocation, no flush, a flush owed for the tables it empties', () => {
     const sys = boot();
     const c = sys.clients;
     const slice = mermapSlice(4, 2);
@@ -251,7 +251,7 @@ describe('impl clients: the mermap', () => {
     const s = sys.abstract();
     expect(s.clients!.mermap[2]).toEqual({ cpu: 2, next: slice + 3, allocs: [], stale: [{ cpu: 2, vpn: slice, pages: 3, pfn: DATA }] });
     expect(s.tlb.some((e) => e.cpu === 2 && e.leaf.vpn === slice)).toBe(true);
-    expect(s.pendingFlush).toEqual([]);
+    expect(s.pendingFlush).toEqual([{ vpn: slice, pages: 3, reason: 'mermapPut' }]);
     tablesSound(sys);
   });
 

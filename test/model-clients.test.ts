@@ -368,10 +368,26 @@ describe('kmap_local', () => {
     // Obligations stay as they were: no other CPU is flushed, none is owed.
     expect(s.pendingFlush).toEqual([]);
     ok(m, { op: 'kunmapLocal', cpu: 1, vpn: s0 });
-    // Its emptied PTE table waits for a flush of every CPU.
+    // Its emptied PTE table waits for a flush of every CPU, owed over the slot.
     expect(m.abstract().pendingTableFrees).toBeGreaterThan(0);
+    expect(m.abstract().pendingFlush).toEqual([{ vpn: s0, pages: 1, reason: 'kunmapLocal' }]);
     ok(m, { op: 'flush', vpn: s0, pages: 1 });
     expect(m.abstract().pendingTableFrees).toBe(0);
+  });
+
+  it('kmap/kunmap cycles with no flush leave every emptied table owed, and one flush of the slot frees them all', () => {
+    const m = boot('strict');
+    const tables = m.abstract().tablesInUse;
+    for (let i = 0; i < 4; i++) {
+      const slot = ok(m, { op: 'kmapLocal', cpu: 0, pfn: D + i }) as Vpn;
+      ok(m, { op: 'kunmapLocal', cpu: 0, vpn: slot });
+    }
+    const s = m.abstract();
+    // Each cycle unlinked the tables its kmap allocated; none is freed before every CPU is flushed.
+    expect(s.pendingTableFrees).toBeGreaterThan(4);
+    expect(s.pendingFlush).toEqual([{ vpn: kmapSlotVpn(0, 0), pages: 1, reason: 'kunmapLocal' }]);
+    ok(m, { op: 'flush', vpn: kmapSlotVpn(0, 0), pages: 1 });
+    expect(m.abstract()).toMatchObject({ pendingTableFrees: 0, pendingFlush: [], tablesInUse: tables });
   });
 });
 
@@ -397,7 +413,7 @@ describe('the mermap', () => {
     refused(m, { op: 'mermapGet', cpu: 0, pfn: F, pages: 1 }, 'EPERM', 'pfn', 'D4');
   });
 
-  it('mermapPut: the leaves go, no flush, no obligation; the allocation is stale until a flush on its CPU covers it', () => {
+  it('mermapPut: the leaves go, no flush, a flush owed for the tables it empties; the allocation is stale until a flush on its CPU covers it', () => {
     const m = boot('strict');
     const at = ok(m, { op: 'mermapGet', cpu: 1, pfn: D, pages: 2 }) as Vpn;
     read(m, 1, at);
@@ -405,10 +421,10 @@ describe('the mermap', () => {
     let s = m.abstract();
     expect(leavesIn(s, at, 2)).toEqual([]);
     expect(tlbAt(s, at)).toEqual([1]);
-    expect(s.pendingFlush).toEqual([]);
     expect(s.clients!.mermap[1]!.stale).toEqual([{ cpu: 1, vpn: at, pages: 2, pfn: D }]);
-    // Its emptied tables (the slice's PTE, PMD and PUD tables) wait for a flush of every CPU.
+    // Its emptied tables (the slice's PTE, PMD and PUD tables) wait for a flush of every CPU, owed over the allocation.
     expect(s.pendingTableFrees).toBe(3);
+    expect(s.pendingFlush).toEqual([{ vpn: at, pages: 2, reason: 'mermapPut' }]);
     refused(m, { op: 'mermapPut', cpu: 1, vpn: at }, 'ENOENT', 'vpn');
     // Another CPU's local flush, a flush elsewhere, or one of part of it (its other page may still be cached) leaves it stale.
     ok(m, { op: 'flushLocal', cpu: 0, vpn: at, pages: 2 });

@@ -328,11 +328,14 @@ describe('(c) the mermap', () => {
     accepted(busy, get, { ok: false, error: { errno: 'EBUSY', arg: 'cpu', message: 'no room' } }, busy);
   });
 
-  it('mermapPut removes the leaves without a flush and moves the allocation to stale; a stale allocation forgotten, a TLB entry dropped', () => {
+  it('mermapPut removes the leaves without a flush, owes one for the table it empties and moves the allocation to stale; a stale allocation forgotten, a TLB entry dropped, the debt forgotten', () => {
     const sys = booted('strict', [mapAlloc(alloc), read(cpu, alloc.vpn + 1)]);
     const c: Command = { op: 'mermapPut', cpu, vpn: alloc.vpn };
-    const { before, after } = step(sys, withCpu(slice + 3, [alloc]), [{ op: 'unmap', root: 0, vpn: alloc.vpn, pages: alloc.pages, flush: false }], withCpu(slice + 3, [], [alloc]), owingNothing);
+    // The allocation is all its PTE table holds: the emptied table waits for a flush of every CPU, owed over the allocation.
+    const owingPut = (s: AbstractState): AbstractState => ({ ...s, pendingFlush: [{ vpn: alloc.vpn, pages: alloc.pages, reason: 'mermapPut' }] });
+    const { before, after } = step(sys, withCpu(slice + 3, [alloc]), [{ op: 'unmap', root: 0, vpn: alloc.vpn, pages: alloc.pages, flush: false }], withCpu(slice + 3, [], [alloc]), owingPut);
     accepted(before, c, ok(undefined), after);
+    expect(clausesOf(before, c, ok(undefined), owingNothing(after))).toEqual(['mermapPut.obligations']);
     expect(clausesOf(before, c, ok(undefined), { ...after, clients: withCpu(slice + 3, []) })).toEqual(['mermapPut.stale']);
     expect(clausesOf(before, c, ok(undefined), { ...after, tlb: [] })).toEqual(['mermapPut.tlb']);
     expect(clausesOf(before, { op: 'mermapPut', cpu: 1, vpn: alloc.vpn }, ok(undefined), after)).toContain('mermapPut.enoent');

@@ -102,7 +102,11 @@
  *   top one (the kernel WARNs and clears the top slot instead; strict refuses).
  *   Post: the slot's leaf is removed and flush_tlb_one_kernel runs on that CPU only (its
  *   TLB entries at vpn and its paging-structure caches go; obligations stay); the slot is
- *   popped. An emptied PTE table waits for a flush of every CPU (pending).
+ *   popped. An emptied PTE table waits for a flush of every CPU (pending), whose
+ *   paging-structure caches may hold it (every CPU's slots share it): a flush of the slot
+ *   is owed for it, so the next flush there frees it. (The kernel's kmap_local PTEs on
+ *   32-bit are preallocated and never freed; a library that frees emptied tables must not
+ *   let unlinked ones pile up, one pair a kmap/kunmap cycle, with nothing owed to release them.)
  *
  * ## mermapGet(cpu, pfn, pages) → vpn (both profiles: the series' code)
  *   EINVAL cpu; EINVAL pfn  [pfn, pfn+pages) not in memory;  EINVAL pages  < 1 or more
@@ -122,9 +126,10 @@
  *
  * ## mermapPut(cpu, vpn)
  *   EINVAL cpu; EINVAL vpn;  ENOENT vpn  the CPU holds no allocation starting there.
- *   Post: its leaves are removed, no flush and no obligation (the TLB of that CPU alone may
- *   still hold them); the allocation moves to the CPU's stale list; emptied tables pending
- *   (strict) or kept linked (linux: the series pre-populates the mermap's tables, never freed).
+ *   Post: its leaves are removed, no flush (the TLB of that CPU alone may still hold them);
+ *   the allocation moves to the CPU's stale list; emptied tables pending (strict), a flush
+ *   of the allocation owed for them as for kunmapLocal's, or kept linked (linux: the
+ *   series pre-populates the mermap's tables, never freed, and owes nothing).
  *
  * ## allocUnmapped(pfn, count) (alloc_pages(__GFP_UNMAPPED), both profiles)
  *   EINVAL pfn / count as allocFrames.

@@ -9,7 +9,7 @@
  * slot in use anywhere shows the strict profile (linux maps none on x86-64): then only
  * strict's reading holds.
  */
-import { VPN_LIMIT, vpnToHex, type Vpn } from '../../address.ts';
+import { PTRS_PER_TABLE, VPN_LIMIT, vpnToHex, type Vpn } from '../../address.ts';
 import { KM_MAX_IDX, MERMAP_ALLOCS, MERMAP_USABLE_PAGES, kmapSlotVpn, mermapSlice, type ClientState, type KmapSlot, type MermapAlloc, type MermapCpu } from '../../clients.ts';
 import { PAGE_KERNEL, type AbstractState } from '../../state.ts';
 import { validateCpuPage, validateKmapLocal, validateMermapGet } from '../clients.ts';
@@ -48,10 +48,35 @@ const kunmapSay = contractClauses('kunmapLocal', {
   leaves: "linux: nothing (x86-64's __kunmap_local does nothing); strict: the slot's leaf is removed",
   frames: 'kunmapLocal: frames are unchanged',
   tlb: 'flush_tlb_one_kernel on that CPU only: its TLB entries at vpn and its paging-structure caches go, every other CPU\'s stay',
-  obligations: 'obligations stay (the other CPUs are not flushed)',
+  obligations: 'obligations stay (the other CPUs are not flushed); when a PTE table empties, a flush of the slot is owed for it',
   tables: 'an emptied PTE table waits for a flush of every CPU (pending)',
   clients: 'the slot is popped',
 });
+
+/**
+ * Whether clearing `range` (4K leaves of kmap_local or the mermap) empties a PTE table:
+ * some 2M block it meets holds no entry of init_mm outside it. Strict frees such a table
+ * only after a flush of every CPU, whose paging-structure caches may hold it (the slots
+ * of every CPU share it), so the clear owes that flush over the range: a pending table's
+ * span always holds an owed page, or repeated kmap/kunmap cycles would pile up pending
+ * tables nothing ever releases.
+ */
+function emptiesATable(before: AbstractState, range: Range): boolean {
+  const e = rootEntries(before);
+  const end = range.vpn + range.pages;
+  for (let block = range.vpn - (range.vpn % PTRS_PER_TABLE); block < end; block += PTRS_PER_TABLE) {
+    const below = { vpn: block, pages: Math.max(0, range.vpn - block) };
+    const from = Math.max(block, end);
+    const above = { vpn: from, pages: block + PTRS_PER_TABLE - from };
+    const empty = (r: Range): boolean => r.pages <= 0 || firstMapped(e, r) === undefined;
+    if (empty(below) && empty(above)) return true;
+  }
+  return false;
+}
+
+/** The clear's debt: a flush of the range when it empties a table (emptiesATable), else none. */
+const clearDebt = (before: AbstractState, range: Range, reason: string): Partial<Effect> =>
+  emptiesATable(before, range) ? { owe: { range, reason } } : {};
 
 /** Strict's refusal of kmapLocal, in the contract's order. */
 function kmapRefusal(before: AbstractState, c: { readonly cpu: number }): Refusal | null {
@@ -127,6 +152,7 @@ export const KUNMAP_LOCAL: Contract<'kunmapLocal'> = {
       flushed: RangeSet.EMPTY,
       flushedLocal: { cpu: c.cpu, range: page },
       emptiedStayPending: true,
+      ...clearDebt(before, page, 'kunmapLocal'),
       clients: withKmap(cs, cs.kmap.filter((k) => k !== slot)),
     });
   },
@@ -158,7 +184,7 @@ const putSay = contractClauses('mermapPut', {
   leaves: "the allocation's leaves are removed",
   frames: 'mermapPut: frames are unchanged',
   tlb: 'no flush: the TLB of that CPU alone may still hold them',
-  obligations: 'no obligation is added',
+  obligations: 'strict: when a table empties, a flush of the allocation is owed for it; otherwise no obligation is added',
   tables: 'the tables it empties are pending (linux keeps them linked)',
   clients: 'the allocation is no longer held',
   stale: "the allocation moves to the CPU's stale list",
@@ -204,8 +230,14 @@ export const MERMAP_GET: Contract<'mermapGet'> = {
   },
 };
 
-/** The strict effect, and linux's, which keeps the tables an unmap empties linked and fills them again (spec/contracts/linux.ts, "Page tables"). */
-const keptTables = (strict: Effect): Effect[] => [strict, { ...strict, emptiedStayPending: false, emptiedMayStay: true }];
+/**
+ * The strict effect, and linux's, which keeps the tables an unmap empties linked and
+ * fills them again (spec/contracts/linux.ts, "Page tables"), so owes nothing for them.
+ */
+const keptTables = (strict: Effect): Effect[] => {
+  const { owe: _tablesOwe, ...linux } = strict;
+  return [strict, { ...linux, emptiedStayPending: false, emptiedMayStay: true }];
+};
 
 const heldAlloc = (before: AbstractState, c: { readonly cpu: number; readonly vpn: Vpn }): MermapAlloc | undefined => mermapOf(before, c.cpu).allocs.find((a) => a.vpn === c.vpn);
 
@@ -221,6 +253,6 @@ export const MERMAP_PUT: Contract<'mermapPut'> = {
     const a = heldAlloc(before, c)!;
     const m = mermapOf(before, c.cpu);
     const clients = withMermap(clientsOf(before), { ...m, allocs: m.allocs.filter((x) => x !== a), stale: inserted(m.stale, a, byVpn) });
-    return keptTables(removal(before, a, { flushed: RangeSet.EMPTY, emptiedStayPending: true, clients }));
+    return keptTables(removal(before, a, { flushed: RangeSet.EMPTY, emptiedStayPending: true, clients, ...clearDebt(before, a, 'mermapPut') }));
   },
 };

@@ -534,17 +534,14 @@ function tablesChanged(before: AbstractState, after: AbstractState, e: Effect): 
 }
 
 /**
- * How many tables may be pending with no flush owed for them. While a flush is owed
- * somewhere (an obligation, or a stale mermap allocation: its CPU's TLB owes it one,
- * spec/invariants/tlb.ts owedAt) any number: the state does not say which span holds
- * which pending table. Otherwise none, but those the CPU-local clients leave pending
- * without an obligation (spec/contracts/clients.ts: kunmapLocal's emptied tables, and
- * mermapPut's once a local flush dropped its stale allocation): the tables above the
- * kmap_local slots and above the mermap, at most levels - 1 each.
+ * How many tables may be pending with no flush owed for them: none. While a flush is owed
+ * somewhere, any number (the state does not say which span holds which pending table).
+ * Every path that leaves a table pending owes a flush over what it removed: the
+ * `_noflush` operations, and the CPU-local clients' clears when they empty a table
+ * (spec/contracts/clients.ts: kunmapLocal, mermapPut).
  */
 function unowedPending(s: AbstractState): number {
-  if (s.pendingFlush.length > 0 || (s.clients?.mermap.some((m) => m.stale.length > 0) ?? false)) return Infinity;
-  return s.clients === undefined ? 0 : 2 * (s.config.levels - 1);
+  return s.pendingFlush.length > 0 ? Infinity : 0;
 }
 
 /**
