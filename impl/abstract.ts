@@ -60,9 +60,12 @@ export function walkEntries(radix: Radix, previous: readonly Leaf[] = []): { lea
  * `nonPresent`): equal to a full walk, at the cost of the ranges. A leaf is the entry of one
  * table, and it changes only when that entry or one above it is written, whose ranges hold
  * the leaf's first page; so the leaves starting in a range are walked again from the root,
- * and the others are the previous walk's.
+ * and the others are the previous walk's. From init_mm's pgd, or (`slot`, `take`) from
+ * another top-level table under the entries `take` accepts, as walkRoot walks it.
  */
-export function rewalkEntries(radix: Radix, leaves: readonly Leaf[], nonPresent: readonly Leaf[], dirty: readonly number[]): { leaves: Leaf[]; nonPresent: Leaf[] } {
+export function rewalkEntries(
+  radix: Radix, leaves: readonly Leaf[], nonPresent: readonly Leaf[], dirty: readonly number[], slot = 0, take: ((idx: number) => boolean) | null = null,
+): { leaves: Leaf[]; nonPresent: Leaf[] } {
   const o: WalkOut = { out: [], nonPresent: [], previous: leaves, at: 0, lo: 0, hi: 0 };
   let kept = 0;
   let keptNp = 0;
@@ -72,7 +75,7 @@ export function rewalkEntries(radix: Radix, leaves: readonly Leaf[], nonPresent:
     kept = keep(leaves, kept, o.lo, o.out);
     keptNp = keep(nonPresent, keptNp, o.lo, o.nonPresent);
     o.at = kept;
-    visit(radix, o, 0, radix.levels, 0, true, true, false, null);
+    visit(radix, o, slot, radix.levels, 0, true, true, false, take);
     kept = firstFrom(leaves, kept, o.hi);
     keptNp = firstFrom(nonPresent, keptNp, o.hi);
   }

@@ -1,13 +1,15 @@
 /**
  * Per-frame facts the policy needs (STRICT_POLICY, spec/contracts/outcome.ts), kept so that
  * a leaf costs O(1) to account whatever its size: a 1G leaf is one counter update, not
- * 262,144, and a run of 4K leaves one pass over its frames' counters.
+ * 262,144, a run of 4K leaves over a whole 2M block of frames one update too, and a
+ * shorter run one pass over its frames' counters.
  *
- * `FrameCounters` counts leaves per frame in three tiers, one per leaf size: a 4K leaf
- * bumps its frame's counter, a 2M leaf its 2 MiB block's, a 1G leaf its 1 GiB block's
- * (large leaves are size-aligned in frames too, by the greedy rule and the split rule).
- * Running sums of the lower tiers per block answer "does any frame of this aligned block
- * have a count" in O(1), so a range query costs O(blocks + edge frames). Each tier keeps
+ * `FrameCounters` counts leaves per frame in three tiers: a 4K leaf bumps its frame's
+ * counter, a 2M leaf (or 512 4K leaves mapping a whole 2M block) its 2 MiB block's, a 1G
+ * leaf its 1 GiB block's (large leaves are size-aligned in frames too, by the greedy rule
+ * and the split rule). Per 1 GiB block the sums of the lower tiers answer "does any frame
+ * of this block have a count" in O(1), so a range query costs O(blocks + edge frames),
+ * and a 2M block's counter answers for all its frames. Each tier keeps
  * one counter per kind: mapped, writable, executable, mapped with each cache mode
  * (T5 asks whether a frame is mapped with another mode than a leaf just written), and
  * mapped outside the frame's own direct-map page (D4 when freeFrames hands it back), and
@@ -17,7 +19,7 @@
  * exist only while a 2M or 4K leaf maps one of its frames, and inside it each kind's 512
  * counters (of its 2M blocks, or of one 2M block's frames) only while one is non-zero, in
  * 16 bits while their sum fits (no counter can exceed the sum). A run of 4K PAGE_KERNEL
- * leaves over a 2M block costs five 1 KiB arrays, about what its page table weighs. (The
+ * leaves over part of a 2M block costs five 1 KiB arrays, about what its page table weighs. (The
  * small records holding those arrays stay with their 1 GiB block: a map and unmap of one
  * page would otherwise make and drop one each time.)
  */
@@ -103,12 +105,18 @@ class Tier {
   }
 }
 
-/** One 1 GiB block's lower tiers: its 2M leaves per 2M block, the sums of its 4K counters per 2M block, and those per frame. */
+/**
+ * One 1 GiB block's lower tiers: per 2M block a count every frame of it has (its 2M
+ * leaves, and its whole-block runs of 4K leaves: see FrameCounters.add), per frame the
+ * rest (4K leaves), and per kind the sum of those per-frame counters.
+ */
 interface Gig {
   readonly mid: Tier;
-  readonly sum: Tier;
   readonly small: (Tier | undefined)[];
+  readonly smallTotal: number[];
 }
+
+const newGig = (): Gig => ({ mid: new Tier(), small: [], smallTotal: new Array<number>(KINDS).fill(0) });
 
 export class FrameCounters {
   private readonly big: Int32Array;
@@ -116,8 +124,8 @@ export class FrameCounters {
   private readonly gigs: (Gig | undefined)[];
   /** The last 1 GiB block's records freed, all zero: the next block to need some takes them (a map and unmap of one page there would make and drop them each time). */
   private spareGig: Gig | undefined = undefined;
-  /** What one leaf adds per kind (reused: a run's kinds are computed once). */
-  private readonly deltas: number[] = new Array<number>(KINDS).fill(0);
+  /** The kinds a run of leaves counts as (reused: a run's kinds are computed once). */
+  private readonly kinds: number[] = new Array<number>(KINDS).fill(0);
 
   constructor(frames: number) {
     const n1g = Math.ceil(frames / PER_1G);
@@ -129,7 +137,7 @@ export class FrameCounters {
   copyFrom(src: FrameCounters): void {
     this.big.set(src.big);
     src.gigs.forEach((g, b) => {
-      this.gigs[b] = g === undefined ? undefined : { mid: g.mid.copy(), sum: g.sum.copy(), small: g.small.map((t) => t?.copy()) };
+      this.gigs[b] = g === undefined ? undefined : { mid: g.mid.copy(), small: g.small.map((t) => t?.copy()), smallTotal: [...g.smallTotal] };
     });
   }
 
@@ -140,49 +148,102 @@ export class FrameCounters {
    * kind of its cache mode, as OUTSIDE_DIRECT_MAP unless it is the frames' direct-map
    * mapping (`outside` false), and as KERNEL_HALF when it lies there (outside the mermap:
    * the caller decides).
+   *
+   * A frame's count is its 1G block's, plus its 2M block's `mid` counter, plus its own
+   * `small` one, all kept non-negative. A run of 4K leaves covering a whole 2M block of
+   * frames adds to the block's `mid` counter as a 2M leaf does: one update, not 512 (a
+   * 1 GiB map of 4K pages is 512 of them). Taking frames out keeps every counter
+   * non-negative: a whole block takes what it can from `mid` and the rest from each
+   * frame's `small`, part of a block first moves the block's `mid` down to its frames.
    */
   add(level: number, pfn: Pfn, n: number, code: number, delta: number, outside: boolean, kernelHalf: boolean): void {
-    const d = this.deltas;
-    for (let kind = CACHE; kind < OUTSIDE_DIRECT_MAP; kind++) d[kind] = 0;
-    d[MAPPED] = delta;
-    d[WRITABLE] = (code & P_WRITE) !== 0 ? delta : 0;
-    d[EXEC] = (code & P_EXEC) !== 0 ? delta : 0;
-    d[CACHE + CACHE_OF_CODE[code]!]! += delta;
-    d[OUTSIDE_DIRECT_MAP] = outside ? delta : 0;
-    d[KERNEL_HALF] = kernelHalf ? delta : 0;
+    // The kinds the leaves count as, each by `delta`.
+    const kinds = this.kinds;
+    let nk = 0;
+    kinds[nk++] = MAPPED;
+    if ((code & P_WRITE) !== 0) kinds[nk++] = WRITABLE;
+    if ((code & P_EXEC) !== 0) kinds[nk++] = EXEC;
+    kinds[nk++] = CACHE + CACHE_OF_CODE[code]!;
+    if (outside) kinds[nk++] = OUTSIDE_DIRECT_MAP;
+    if (kernelHalf) kinds[nk++] = KERNEL_HALF;
     if (level === 3) {
       const b1 = pfn / PER_1G;
-      for (let i = 0; i < n; i++) for (let kind = 0; kind < KINDS; kind++) this.big[(b1 + i) * KINDS + kind]! += d[kind]!;
+      for (let i = 0; i < n; i++) for (let k = 0; k < nk; k++) this.big[(b1 + i) * KINDS + kinds[k]!]! += delta;
       return;
     }
-    // Per 2M block the run meets (a 2M leaf is one): its frames' counters and its sums, in one pass each.
+    // Per 2M block the run meets (a 2M leaf is one): its counter, or its frames' counters and their sum.
     const frames = level === 2 ? n * PER_2M : n;
     for (let p = pfn, end = pfn + frames; p < end; ) {
       const b1 = Math.floor(p / PER_1G);
-      const g = this.gigs[b1] ?? (this.gigs[b1] = this.spareGig ?? { mid: new Tier(), sum: new Tier(), small: [] });
+      const g = this.gigs[b1] ?? (this.gigs[b1] = this.spareGig ?? newGig());
       if (g === this.spareGig) this.spareGig = undefined;
-      if (level === 2) {
-        const j = (p % PER_1G) / PER_2M;
-        const m = Math.min((end - p) / PER_2M, 512 - j);
-        for (let kind = 0; kind < KINDS; kind++) if (d[kind] !== 0) g.mid.add(kind, j, m, d[kind]!);
+      const j = Math.floor((p % PER_1G) / PER_2M);
+      const from = p % PER_2M;
+      // Whole 2M blocks j .. j+m-1, or frames from .. from+m-1 of block j.
+      if (from === 0 && end - p >= PER_2M) {
+        const m = Math.min(Math.floor((end - p) / PER_2M), 512 - j);
+        for (let k = 0; k < nk; k++) {
+          if (delta > 0) g.mid.add(kinds[k]!, j, m, delta);
+          else this.takeBlocks(g, kinds[k]!, j, m, -delta);
+        }
         p += m * PER_2M;
       } else {
-        const j = Math.floor((p % PER_1G) / PER_2M);
-        const from = p % PER_2M;
         const m = Math.min(end - p, PER_2M - from);
         const t = g.small[j] ?? (g.small[j] = new Tier());
-        for (let kind = 0; kind < KINDS; kind++) {
-          if (d[kind] === 0) continue;
-          t.add(kind, from, m, d[kind]!);
-          g.sum.add(kind, j, 1, m * d[kind]!);
+        for (let k = 0; k < nk; k++) {
+          const kind = kinds[k]!;
+          if (delta < 0 && g.mid.get(kind, j) > 0) this.spreadBlock(g, kind, j);
+          t.add(kind, from, m, delta);
+          g.smallTotal[kind]! += m * delta;
         }
         p += m;
       }
-      if (g.mid.empty && g.sum.empty) {
+      if (g.mid.empty && g.smallTotal[MAPPED] === 0) {
         this.gigs[b1] = undefined;
         this.spareGig = g;
       }
     }
+  }
+
+  /** `amount` taken from every frame of 2M blocks j .. j+m-1 of `g`: from the blocks' counters while they have it, the rest from the frames'. */
+  private takeBlocks(g: Gig, kind: number, j: number, m: number, amount: number): void {
+    const mid = g.mid.of(kind);
+    let enough = mid !== undefined;
+    for (let q = j; enough && q < j + m; q++) enough = mid![q]! >= amount;
+    if (enough) return g.mid.add(kind, j, m, -amount);
+    for (let q = j; q < j + m; q++) {
+      const taken = Math.min(g.mid.get(kind, q), amount);
+      if (taken > 0) g.mid.add(kind, q, 1, -taken);
+      const rest = amount - taken;
+      if (rest === 0) continue;
+      // Every frame's count is at least `amount`: the frames' own counters hold the rest.
+      g.small[q]!.add(kind, 0, PER_2M, -rest);
+      g.smallTotal[kind]! -= PER_2M * rest;
+    }
+  }
+
+  /** Block j's counter of `kind` moved down to each of its frames (part of the block is about to be taken out). */
+  private spreadBlock(g: Gig, kind: number, j: number): void {
+    const c = g.mid.get(kind, j);
+    (g.small[j] ?? (g.small[j] = new Tier())).add(kind, 0, PER_2M, c);
+    g.smallTotal[kind]! += PER_2M * c;
+    g.mid.add(kind, j, 1, -c);
+  }
+
+  /**
+   * Whether some frame of [pfn, pfn+count) may be counted more often as MAPPED than as
+   * `kind`: false only when no frame of the 1 GiB blocks the range meets is (their sums
+   * agree: each frame's MAPPED count is at least its count of any kind). T5 asks it of
+   * a leaf's cache mode: every leaf has one mode, so where the sums agree no leaf there
+   * has another.
+   */
+  mayDiffer(kind: number, pfn: Pfn, count: number): boolean {
+    for (let b1 = Math.floor(pfn / PER_1G), last = Math.floor((pfn + count - 1) / PER_1G); b1 <= last; b1++) {
+      if (this.big[b1 * KINDS + MAPPED] !== this.big[b1 * KINDS + kind]) return true;
+      const g = this.gigs[b1];
+      if (g !== undefined && PER_2M * (g.mid.total[MAPPED]! - g.mid.total[kind]!) + g.smallTotal[MAPPED]! - g.smallTotal[kind]! !== 0) return true;
+    }
+    return false;
   }
 
   /**
@@ -196,7 +257,7 @@ export class FrameCounters {
       const b1 = Math.floor(p / PER_1G);
       if (this.big[b1 * KINDS + kind]! > 0) return p;
       const g = this.gigs[b1];
-      if (g === undefined || g.mid.total[kind]! + g.sum.total[kind]! === 0) {
+      if (g === undefined || g.mid.total[kind]! + g.smallTotal[kind]! === 0) {
         p = (b1 + 1) * PER_1G;
         continue;
       }

@@ -89,8 +89,9 @@ export function isolationBroken(f: IsolationFacts, touched: readonly PageRange[]
       if (s >= 0) a1 = `at frame ${pfnToHex(s)} through ${vpnToHex(vpn + (s - pfn))}: a sensitive frame a restricted root sees`;
     }
   };
-  const runs = r.writtenRuns();
-  for (let k = 0; k < runs.length; k += WRITTEN_RUN) {
+  const len = r.writtenRuns();
+  const runs = r.writtenOut;
+  for (let k = 0; k < len; k += WRITTEN_RUN) {
     const vpn = runs[k + 3]!;
     if (vpn < f.kernelHalf) continue;
     const slot = runs[k]!;

@@ -18,10 +18,10 @@ import { kernelLayout, upperHalfStart, vpnSpan, type Pfn, type Vpn } from '../sp
 import { kernelImage, policyError, ptError, validateAsiRange, validateExitProcess, validateMapUser, validatePtiClone, validateSetLdt, validateUnmapUser } from '../spec/contracts/index.ts';
 import { OK, fail, ok, type PtError, type Result } from '../spec/errors.ts';
 import { LDT_PROT, LDT_SLOT_PAGES, ldtRemap, ldtSlotVpn, processRootIds, ptiAllowlist } from '../spec/roots.ts';
-import { INIT_MM, type AbstractRoot, type FrameRun, type Prot, type RootId } from '../spec/state.ts';
+import { INIT_MM, type AbstractRoot, type FrameRun, type Leaf, type Prot, type RootId } from '../spec/state.ts';
 import type { CloneLevel, IsolationOps, KernelEvent, ProcessRoots } from '../spec/system.ts';
 import * as x86 from './arch/x86_64/entry.ts';
-import { rootEntryVpn, walkRoot } from './abstract.ts';
+import { rewalkEntries, rootEntryVpn, walkRoot } from './abstract.ts';
 import { isolationBroken, type IsolationFacts } from './isolation-policy.ts';
 import { P_GLOBAL, protCode } from './prot.ts';
 import { tableIndex } from './radix.ts';
@@ -57,6 +57,19 @@ interface Process {
   ldt: { slot: 0 | 1; pfn: Pfn; pages: number } | null;
 }
 
+/** A root's last walk (Isolation.root): where it started, the slots it took beyond its own, what it found. */
+interface RootWalk {
+  readonly slot: number;
+  readonly diverged: readonly Vpn[];
+  readonly leaves: readonly Leaf[];
+  readonly nonPresent: readonly Leaf[];
+}
+
+/** Whether two sorted lists of vpns are the same. */
+function sameVpns(a: readonly Vpn[], b: readonly Vpn[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
 export class Isolation implements IsolationOps {
   readonly ptiSlot: number;
   readonly asiSlot: number;
@@ -75,6 +88,10 @@ export class Isolation implements IsolationOps {
   readonly policyFacts: IsolationFacts;
   /** abstractRoots' answer, and the pool's writes and the processes it was walked at. */
   private rootsNow: { readonly writes: number; readonly lastPid: number; readonly live: number; readonly roots: readonly AbstractRoot[] } | null = null;
+  /** Each root's last walk, by id: its top-level slot, the slots it diverged at, what the walk found. */
+  private walked = new Map<RootId, RootWalk>();
+  /** The vpn ranges written since the roots were last walked (sorted, merged; null: anything), as init_mm's walk took them (`written`). */
+  private dirty: readonly number[] | null = null;
 
   constructor(private readonly host: IsolationHost, bootFrames: readonly FrameRun[]) {
     const { radix, config } = host;
@@ -121,6 +138,17 @@ export class Isolation implements IsolationOps {
     for (const id of src.rootIds) this.rootIds.add(id);
     this.ldtFrames.restore(src.ldtFrames);
     this.rootsNow = src.rootsNow;
+    this.walked = new Map(src.walked);
+    this.dirty = src.dirty;
+  }
+
+  /**
+   * The vpn ranges init_mm's abstraction took from the pool (TablePool.takeDirty): the
+   * roots' walks since then re-walk those only. A second batch before the roots were
+   * walked makes the next walk a full one (the batches are not merged).
+   */
+  written(dirty: readonly number[] | null): void {
+    this.dirty = dirty !== null && this.dirty !== null && this.dirty.length === 0 ? dirty : null;
   }
 
   private rootOfTop(slot: number): RootId | undefined {
@@ -587,24 +615,32 @@ export class Isolation implements IsolationOps {
 
   private walkRoots(): AbstractRoot[] {
     const out: AbstractRoot[] = [];
+    const before = this.walked;
+    this.walked = new Map();
     const user = (idx: number): boolean => idx < 256;
     const besideLdt = (idx: number): boolean => idx >= 256 && idx !== this.ldtIdx;
-    out.push(this.root(1, 'kernel-user', undefined, this.ptiSlot, () => true, []));
-    out.push(this.root(2, 'asi-global', undefined, this.asiSlot, (idx) => idx < this.vmallocIdx, [[0, (idx) => idx >= this.vmallocIdx]]));
+    out.push(this.root(before, 1, 'kernel-user', undefined, this.ptiSlot, () => true, []));
+    out.push(this.root(before, 2, 'asi-global', undefined, this.asiSlot, (idx) => idx < this.vmallocIdx, [[0, (idx) => idx >= this.vmallocIdx]]));
     for (const p of [...this.processes.values()].sort((a, b) => a.pid - b.pid)) {
       const ids = processRootIds(p.pid);
-      out.push(this.root(ids.kernelRoot, 'process-kernel', p.pid, p.k, (idx) => user(idx) || idx === this.ldtIdx, [[0, besideLdt]]));
-      out.push(this.root(ids.userRoot, 'process-user', p.pid, p.u, user, [[this.ptiSlot, besideLdt], [p.k, (idx) => idx === this.ldtIdx]]));
-      out.push(this.root(ids.asiRoot, 'asi', p.pid, p.a, () => false, [[p.k, user], [this.asiSlot, (idx) => idx >= 256]]));
+      out.push(this.root(before, ids.kernelRoot, 'process-kernel', p.pid, p.k, (idx) => user(idx) || idx === this.ldtIdx, [[0, besideLdt]]));
+      out.push(this.root(before, ids.userRoot, 'process-user', p.pid, p.u, user, [[this.ptiSlot, besideLdt], [p.k, (idx) => idx === this.ldtIdx]]));
+      out.push(this.root(before, ids.asiRoot, 'asi', p.pid, p.a, () => false, [[p.k, user], [this.asiSlot, (idx) => idx >= 256]]));
     }
+    this.dirty = [];
     return out;
   }
 
   /**
    * One root: its own slots walked, each mirrored slot compared with its source's entry
    * (a user copy's user half is its pgd's without NX, so the ASI root's is compared as is).
+   * The walk is its last one (`before`) with the ranges written since walked again, while
+   * it starts from the same slot and takes the same slots (abstract.ts rewalkEntries).
    */
-  private root(id: RootId, kind: AbstractRoot['kind'], pid: number | undefined, slot: number, own: (idx: number) => boolean, mirrors: readonly [number, (idx: number) => boolean][]): AbstractRoot {
+  private root(
+    before: ReadonlyMap<RootId, RootWalk>, id: RootId, kind: AbstractRoot['kind'], pid: number | undefined, slot: number, own: (idx: number) => boolean,
+    mirrors: readonly [number, (idx: number) => boolean][],
+  ): AbstractRoot {
     const w = this.host.radix.pool.words;
     const diverged = new Set<number>();
     for (const [from, takes] of mirrors) {
@@ -613,8 +649,12 @@ export class Isolation implements IsolationOps {
         if (w[slot * 1024 + idx * 2] !== w[from * 1024 + idx * 2] || w[slot * 1024 + idx * 2 + 1] !== w[from * 1024 + idx * 2 + 1]) diverged.add(idx);
       }
     }
-    const walked = walkRoot(this.host.radix, slot, (idx) => own(idx) || diverged.has(idx));
     const divergedVpns = [...diverged].sort((a, b) => a - b).map((idx) => rootEntryVpn(this.levels, idx));
+    const take = (idx: number): boolean => own(idx) || diverged.has(idx);
+    const last = before.get(id);
+    const same = last !== undefined && last.slot === slot && this.dirty !== null && sameVpns(last.diverged, divergedVpns);
+    const walked = same ? rewalkEntries(this.host.radix, last.leaves, last.nonPresent, this.dirty!, slot, take) : walkRoot(this.host.radix, slot, take);
+    this.walked.set(id, { slot, diverged: divergedVpns, leaves: walked.leaves, nonPresent: walked.nonPresent });
     return {
       id, kind, ...(pid === undefined ? {} : { pid }), leaves: walked.leaves,
       ...(divergedVpns.length > 0 ? { diverged: divergedVpns } : {}),

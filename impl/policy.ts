@@ -245,6 +245,8 @@ function mappedBesideDirectMap(set: Members, facts: FrameFacts, vpn: Vpn, pfn: P
 
 /** The first frame of [pfn, pfn + n) that some leaf maps with another cache mode than `mine`, or -1. */
 function otherMemoryType(radix: Radix, mine: number, pfn: Pfn, n: number): number {
+  // Usually every leaf on these frames' 1 GiB blocks has this mode: one comparison of sums, not a query per mode.
+  if (!radix.counters.mayDiffer(CACHE + mine, pfn, n)) return -1;
   let first = -1;
   for (let m = 0; m < CACHE_MODE_COUNT; m++) {
     if (m === mine) continue;
@@ -274,6 +276,9 @@ interface Verdict {
   where: string;
 }
 
+/** firstBroken's verdict, reused (it is not reentrant): every strict operation asks, and an object per call is garbage. */
+const verdict: Verdict = { best: 0, where: '' };
+
 /** The rules before the best so far on `pages` pages of leaves of `code` from vpn → pfn: a rule broken there becomes the best. */
 function judge(v: Verdict, radix: Radix, facts: FrameFacts, code: number, vpn: Vpn, pfn: Pfn, pages: number): void {
   for (let r = 0; r < v.best; r++) {
@@ -293,22 +298,31 @@ function judge(v: Verdict, radix: Radix, facts: FrameFacts, code: number, vpn: V
  * over every kernel-half mapping left of them (P7) and whether one is free (D6).
  */
 export function firstBroken(radix: Radix, facts: FrameFacts, removed: readonly { readonly pfn: Pfn; readonly count: number }[] = []): Broken | null {
-  const v: Verdict = { best: ORDER.length, where: '' };
+  const v = verdict;
+  v.best = ORDER.length;
+  v.where = '';
   // A run of leaves (one code, vpn and pfn moving together) is judged as one range: every
   // rule's answer over it is its first leaf's that breaks, unless a region edge a rule asks
   // about lies inside it, where the run is judged leaf by leaf. Written and later replaced
-  // entries (split, cleared, table freed) in the same operation are not judged.
-  const runs = radix.writtenRuns();
-  for (let k = 0; k < runs.length && v.best > 0; k += WRITTEN_RUN) {
+  // entries (split, cleared, table freed) in the same operation are not judged. The runs
+  // right after it that continue it (the next tables' of a large map: the same level and
+  // code, vpn and pfn going on together) are one range with it: judged in order, runs
+  // that one range holds answer as the range does.
+  const len = radix.writtenRuns();
+  const runs = radix.writtenOut;
+  for (let k = 0; k < len && v.best > 0; ) {
     const level = runs[k + 1]!;
-    const n = runs[k + 2]!;
     const vpn = runs[k + 3]!;
     const pfn = runs[k + 4]!;
     const code = leafCode(runs[k + 5]!, runs[k + 6]!, level > 1, true, true, false);
     const span = SPAN[level as 1]!;
-    const end = vpn + n * span;
-    if (!meetsEdge(facts.edges, vpn, end)) judge(v, radix, facts, code, vpn, pfn, n * span);
-    else for (let i = 0; i < n && v.best > 0; i++) judge(v, radix, facts, code, vpn + i * span, pfn + i * span, span);
+    let pages = runs[k + 2]! * span;
+    for (k += WRITTEN_RUN; k < len && runs[k + 1] === level && runs[k + 3] === vpn + pages && runs[k + 4] === pfn + pages; k += WRITTEN_RUN) {
+      if (leafCode(runs[k + 5]!, runs[k + 6]!, level > 1, true, true, false) !== code) break;
+      pages += runs[k + 2]! * span;
+    }
+    if (!meetsEdge(facts.edges, vpn, vpn + pages)) judge(v, radix, facts, code, vpn, pfn, pages);
+    else for (let i = 0; i < pages && v.best > 0; i += span) judge(v, radix, facts, code, vpn + i, pfn + i, span);
   }
   let { best, where } = v;
   for (const gone of removed) {

@@ -97,6 +97,9 @@ export function leafCode(lo: number, hi: number, large: boolean, tableRw: boolea
   );
 }
 
+/** `bit` when a ProtChange field is given (true or false), else 0. */
+const given = (value: boolean | undefined, bit: number): number => (value === undefined ? 0 : bit);
+
 /**
  * A set_memory_* change on entry codes: each field the change names is cleared and set
  * anew, the others kept, so applying it is two bit operations. `exec` sets the one
@@ -139,19 +142,10 @@ export class CodeChange {
   }
 
   static of(change: ProtChange): CodeChange {
-    let clear = 0;
-    let set = 0;
-    const field = (value: boolean | undefined, bit: number): void => {
-      if (value === undefined) return;
-      clear |= bit;
-      if (value) set |= bit;
-    };
-    field(change.write, P_WRITE);
-    field(change.exec, P_EXEC);
-    field(change.global, P_GLOBAL);
-    field(change.present, P_PRESENT);
-    // Only true is valid (validateProtect): set_memory_4k sets the bit, nothing clears it.
-    field(change.kernel4k, P_KERNEL4K);
+    // A field given is cleared, and set when true. (No closure: every protect makes one of these.)
+    // Only true is valid for kernel4k (validateProtect): set_memory_4k sets the bit, nothing clears it.
+    let clear = given(change.write, P_WRITE) | given(change.exec, P_EXEC) | given(change.global, P_GLOBAL) | given(change.present, P_PRESENT) | given(change.kernel4k, P_KERNEL4K);
+    let set = (change.write === true ? P_WRITE : 0) | (change.exec === true ? P_EXEC : 0) | (change.global === true ? P_GLOBAL : 0) | (change.present === true ? P_PRESENT : 0) | (change.kernel4k === true ? P_KERNEL4K : 0);
     if (change.cache !== undefined) {
       clear |= CACHE_MASK;
       set |= CACHE_INDEX.get(change.cache)! << CACHE_SHIFT;

@@ -25,7 +25,7 @@ import { FrameCounters } from './frames.ts';
 import type { MutantName } from './mutants.ts';
 import * as prot from './prot.ts';
 import * as tables from './tables.ts';
-import { TablePool, type LeafObserver } from './tables.ts';
+import { TablePool, type LeafObserver, type OperationObserver } from './tables.ts';
 
 // Module-local copies: imported bindings are live (a getter per use once transpiled),
 // which costs more than the table walk itself on this path.
@@ -33,7 +33,7 @@ const { _PAGE_PAT, _PAGE_PAT_LARGE, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_US
 const { entryPfn, lo4kToLarge, loLargeTo4k, pfnHi, pfnLo } = x86;
 const KERNPG_TABLE_LO = x86._KERNPG_TABLE.lo;
 const { HI_FLAGS, LO_4K, LO_LARGE, P_EXEC, P_KERNEL4K, P_PRESENT, leafCode } = prot;
-const { SPAN, isLeafAt } = tables;
+const { SPAN, isLeafAt, modSpan } = tables;
 
 /** Flags of a 2M/1G leaf's lo word: bits 0..11 and PAT at bit 12. */
 const LARGE_FLAGS_MASK = LO_FLAGS_MASK | _PAGE_PAT_LARGE;
@@ -48,24 +48,38 @@ export type VunmapEvent = 'vunmap-huge' | 'vunmap-nonpresent' | 'bad-entry';
 
 /** The numbers per run of Radix.writtenRuns: slot, level, n, vpn, pfn, lo, hi. */
 export const WRITTEN_RUN = 7;
+/** The numbers per record of Radix.written. */
+const WRITTEN_REC = 6;
+/** The per-operation lists longer than this are let go at the operation's end; shorter ones keep their storage for the next. */
+const LIST_KEPT = 4096;
 
 export function tableIndex(vpn: Vpn, level: number): number {
-  return Math.floor(vpn / SPAN[level as 1]!) % 512;
+  return modSpan(Math.floor(vpn / SPAN[level as 1]!), 512);
 }
 
 /** Why applyTableFor stopped: a large entry in the way (its WARN), or no table left to allocate. */
 export type ApplyStop = 'huge' | 'nomem';
 
-export class Radix implements LeafObserver {
+export class Radix implements LeafObserver, OperationObserver {
   readonly pool: TablePool;
   readonly levels: number;
   /** Leaves per frame (MAPPED), and the WRITABLE and EXEC ones among them. */
   readonly counters: FrameCounters;
-  /** (slot, idx, n) triples of the runs of leaves written by the running operation (tables.ts leafRuns). */
-  readonly written: number[] = [];
-  /** leafRuns' answers for writtenRuns, and what it returns. */
+  /**
+   * The runs of leaves written by the running operation, WRITTEN_REC numbers each: slot,
+   * idx, n, the first entry's words and the pool's write count right after the run. The
+   * first `writtenLen` numbers are this operation's: the arrays keep their storage between
+   * operations (emptying one frees it, and the next operation's first push allocates
+   * again) unless they grew past LIST_KEPT.
+   */
+  private readonly written: number[] = [];
+  private writtenLen = 0;
+  /** leafRuns' answers, for writtenRuns. */
   private readonly runs: number[] = [];
-  private readonly writtenOut: number[] = [];
+  /** writtenRuns' answer, WRITTEN_RUN numbers per run, valid while the pool's write count is `writtenRunsAt`. */
+  readonly writtenOut: number[] = [];
+  private writtenOutLen = 0;
+  private writtenRunsAt = -1;
   /** Tables unlinked by huge leaves of the running map, freed by freeReplaced. */
   private readonly replaced: number[] = [];
   /**
@@ -117,11 +131,7 @@ export class Radix implements LeafObserver {
     this.mermapLo = mermap.vpn;
     this.mermapHi = mermap.vpn + mermap.pages;
     this.pool = new TablePool(config.tablePool.pfn, config.tablePool.count, this);
-    // What one operation wrote can be a million numbers: not kept past its end.
-    this.pool.ended = () => {
-      this.written.length = 0;
-      this.writtenOut.length = 0;
-    };
+    this.pool.ended = this;
     this.counters = new FrameCounters(config.frames);
     // init_mm's pgd: slot 0, its entry 0 at the start of the 512-entry sign-extended top.
     this.pool.alloc(this.levels, VPN_LIMIT - 512 * SPAN[this.levels as 4]!, -1, 0);
@@ -143,7 +153,27 @@ export class Radix implements LeafObserver {
     if (a > 0) this.counters.add(level, pfn, a, counted, delta, outside, kernelHalf);
     if (b > a) this.counters.add(level, pfn + a * span, b - a, counted, delta, outside, false);
     if (n > b) this.counters.add(level, pfn + b * span, n - b, counted, delta, outside, kernelHalf);
-    if (delta > 0) this.written.push(slot, idx, n);
+    if (delta > 0) {
+      const w = this.written;
+      const k = this.writtenLen;
+      w[k] = slot;
+      w[k + 1] = idx;
+      w[k + 2] = n;
+      w[k + 3] = lo;
+      w[k + 4] = hi;
+      w[k + 5] = this.pool.writes;
+      this.writtenLen = k + WRITTEN_REC;
+    }
+  }
+
+  /** The running operation is over (TablePool.ended): its lists emptied, their storage kept unless an operation made them large. */
+  operationEnded(): void {
+    this.writtenLen = 0;
+    this.writtenOutLen = 0;
+    this.writtenRunsAt = -1;
+    // What one operation wrote can be a million numbers: not kept past its end.
+    if (this.written.length > LIST_KEPT) this.written.length = 0;
+    if (this.writtenOut.length > LIST_KEPT) this.writtenOut.length = 0;
   }
 
   /**
@@ -158,9 +188,12 @@ export class Radix implements LeafObserver {
 
   begin(): void {
     this.pool.begin();
-    this.written.length = 0;
-    this.replaced.length = 0;
-    this.replacedAt.length = 0;
+    this.writtenLen = 0;
+    this.writtenOutLen = 0;
+    this.writtenRunsAt = -1;
+    // Usually empty already: an empty array's length is not set again (that is not free).
+    if (this.replaced.length > 0) this.replaced.length = 0;
+    if (this.replacedAt.length > 0) this.replacedAt.length = 0;
   }
 
   /**
@@ -168,26 +201,45 @@ export class Radix implements LeafObserver {
    * written run as the runs of leaves its entries hold now (tables.ts leafRuns; a later
    * write of the operation may have replaced some), as seven numbers each (WRITTEN_RUN):
    * the table's slot, the level, n (leaves), vpn and pfn of the first, its words (lo, hi).
-   * Runs in tables freed since are left out. The array is reused by the next call.
+   * Runs in tables freed since are left out. Returns how many numbers of `writtenOut`
+   * hold them; computed once while nothing more is written (the policy and the isolation
+   * rules both ask).
    */
-  writtenRuns(): readonly number[] {
+  writtenRuns(): number {
     const pool = this.pool;
+    if (this.writtenRunsAt === pool.writes) return this.writtenOutLen;
     const written = this.written;
     const runs = this.runs;
-    const out = this.writtenOut;
-    out.length = 0;
-    for (let k = 0; k < written.length; k += 3) {
+    let len = 0;
+    for (let k = 0; k < this.writtenLen; k += WRITTEN_REC) {
       const slot = written[k]!;
       if (!pool.allocated[slot]) continue;
       const level = pool.level[slot]!;
-      const count = tables.leafRuns(pool.words, slot, written[k + 1]!, written[k + 2]!, level, runs);
-      for (let r = 0; r < count; r++) {
-        const lo = runs[r * 4 + 2]!;
-        const hi = runs[r * 4 + 3]!;
-        out.push(slot, level, runs[r * 4 + 1]!, this.entryVpn(slot, runs[r * 4]!), leafPfn(lo, hi, level), lo, hi);
+      const idx = written[k + 1]!;
+      // Nothing written in the table since the run: it is as written, one run of leaves.
+      if (pool.lastWrite[slot] === written[k + 5]) {
+        len = this.outRun(len, slot, level, idx, written[k + 2]!, written[k + 3]!, written[k + 4]!);
+        continue;
       }
+      const count = tables.leafRuns(pool.words, slot, idx, written[k + 2]!, level, runs);
+      for (let r = 0; r < count; r++) len = this.outRun(len, slot, level, runs[r * 4]!, runs[r * 4 + 1]!, runs[r * 4 + 2]!, runs[r * 4 + 3]!);
     }
-    return out;
+    this.writtenOutLen = len;
+    this.writtenRunsAt = pool.writes;
+    return len;
+  }
+
+  /** One run of writtenRuns' answer at `len` of writtenOut; the length after it. */
+  private outRun(len: number, slot: number, level: number, idx: number, n: number, lo: number, hi: number): number {
+    const out = this.writtenOut;
+    out[len] = slot;
+    out[len + 1] = level;
+    out[len + 2] = n;
+    out[len + 3] = this.entryVpn(slot, idx);
+    out[len + 4] = leafPfn(lo, hi, level);
+    out[len + 5] = lo;
+    out[len + 6] = hi;
+    return len + WRITTEN_RUN;
   }
 
   /** _KERNPG_TABLE, or in the user half _PAGE_TABLE (US too, or no user access could pass the walk). */
@@ -426,6 +478,7 @@ export class Radix implements LeafObserver {
    * bound is judged after this, on the same count the kernel's free-first order ends at.
    */
   freeReplaced(): void {
+    if (this.replaced.length === 0) return;
     for (const s of this.replaced) this.pool.free(s);
     this.replaced.length = 0;
   }
@@ -475,17 +528,31 @@ export class Radix implements LeafObserver {
 
   /** Whether some page of [lo, hi) has an entry: a leaf, or a non-present entry that keeps its frame (it occupies the slot). */
   anyMapped(lo: Vpn, hi: Vpn): boolean {
-    return this.mappedScan(lo, hi, true, true, this.root, this.levels);
+    return hi - lo === 1 ? this.hasEntry(lo, true) : this.mappedScan(lo, hi, true, true, this.root, this.levels);
   }
 
   /** Whether every page of [lo, hi) is mapped by a present leaf. */
   allMapped(lo: Vpn, hi: Vpn): boolean {
-    return this.mappedScan(lo, hi, false, false, this.root, this.levels);
+    return hi - lo === 1 ? this.hasEntry(lo, false) : this.mappedScan(lo, hi, false, false, this.root, this.levels);
   }
 
   /** Whether every page of [lo, hi) has an entry, a present leaf or a non-present one (protect's ENOENT). */
   allEntries(lo: Vpn, hi: Vpn): boolean {
-    return this.mappedScan(lo, hi, false, true, this.root, this.levels);
+    return hi - lo === 1 ? this.hasEntry(lo, true) : this.mappedScan(lo, hi, false, true, this.root, this.levels);
+  }
+
+  /** mappedScan of one page, as one walk down: whether it is a present leaf's, or (`nonPresent`) has a non-present entry keeping a frame. */
+  private hasEntry(vpn: Vpn, nonPresent: boolean): boolean {
+    const w = this.pool.words;
+    let slot = this.root;
+    for (let level = this.levels; level >= 1; level--) {
+      const off = slot * 1024 + tableIndex(vpn, level) * 2;
+      const lo = w[off]!;
+      if (!(lo & _PAGE_PRESENT)) return nonPresent && (lo | w[off + 1]!) !== 0;
+      if (isLeafAt(lo, level)) return true;
+      slot = this.pool.childSlot(lo, w[off + 1]!);
+    }
+    return false;
   }
 
   /**
@@ -624,6 +691,7 @@ export class Radix implements LeafObserver {
    * new code.
    */
   private editRange(lo: Vpn, hi: Vpn, change: prot.CodeChange | null, slot: number, level: number): void {
+    if (change === null && level === 1) return this.clearEntries(slot, this.firstIdx(slot, 1, lo), this.lastIdx(slot, 1, hi));
     const pool = this.pool;
     const span = SPAN[level as 1]!;
     const last = this.lastIdx(slot, level, hi);
@@ -681,6 +749,22 @@ export class Radix implements LeafObserver {
       } else this.editRange(lo, hi, change, this.splitEntry(slot, i), level - 1);
     }
     count = this.editRun(change, slot, level, start, count, runOld, runPfn);
+  }
+
+  /**
+   * unmap's editRange in a PTE table: every entry first .. last is inside the range and
+   * none is a table, so the runs of non-zero entries are cleared (a zero entry is no write).
+   */
+  private clearEntries(slot: number, first: number, last: number): void {
+    const w = this.pool.words;
+    let start = -1;
+    for (let i = first; i <= last; i++) {
+      const off = slot * 1024 + i * 2;
+      if ((w[off]! | w[off + 1]!) !== 0) {
+        if (start < 0) start = i;
+      } else start = this.clearFrom(slot, start, i);
+    }
+    this.clearFrom(slot, start, last + 1);
   }
 
   /** editRange's run written (cleared by unmap, the change's code by change_page_attr); 0, the count of the next one. */

@@ -73,7 +73,7 @@ import { FrameFacts, earliest, firstBroken, freeingBreaks, isLateRule } from './
 import { CodeChange, PROTS, P_PRESENT, P_WRITE, permits, protCode } from './prot.ts';
 import { Radix, leafPfn } from './radix.ts';
 import { RunSet } from './runs.ts';
-import { LEVEL_SIZE, SPAN, type TablePool } from './tables.ts';
+import { LEVEL_SIZE, SPAN, modSpan, type TablePool } from './tables.ts';
 import { SLOT_RANGE, Tlbs, type CachedTable } from './tlb.ts';
 
 const err = (e: PtError): Result<never> => ({ ok: false, error: e });
@@ -109,6 +109,10 @@ export interface Ending {
   /** Puts back what the caller staged beside the tables (the clients' bookkeeping) when the operation fails. */
   readonly undo?: () => void;
 }
+
+/** The empty lists an operation's ending holds most often, shared rather than made per call. */
+const NO_RANGES: readonly Range[] = [];
+const NO_FRAMES: readonly FrameChange[] = [];
 
 export class RadixSystem implements PageTableSystem {
   readonly config: SystemConfig;
@@ -271,11 +275,12 @@ export class RadixSystem implements PageTableSystem {
     // pud_free_pmd_page flush one page there ("INVLPG to clear all paging-structure caches")
     // before the table is freed; the mutant frees it without that purge. The one-page
     // ranges of distinct huge leaves never touch, so merging keeps them apart.
-    const purged = this.mutant === 'table-freed-before-purge' ? [] : r.replacedAt.map((v) => ({ vpn: v, pages: 1 }));
+    const purged = this.mutant === 'table-freed-before-purge' || r.replacedAt.length === 0 ? NO_RANGES : r.replacedAt.map((v) => ({ vpn: v, pages: 1 }));
     // Strict reuses an area only once what is owed there is flushed (map.ts: vmalloc purges
     // a lazily freed area before it hands it out again).
-    const owed = this.profile === 'strict' ? this.tlbs.owedMeeting(vpn, pages) : [];
-    return this.finish('map', { flushed: [...purged, ...owed], touched: [{ vpn, pages }] });
+    const owed = this.profile === 'strict' ? this.tlbs.owedMeeting(vpn, pages) : NO_RANGES;
+    const flushed = owed.length === 0 ? purged : purged.length === 0 ? owed : [...purged, ...owed];
+    return this.finish('map', { flushed, touched: [{ vpn, pages }] });
   }
 
   unmap(root: RootId, vpn: Vpn, pages: number, opts?: FlushOptions): Result<void> {
@@ -325,7 +330,7 @@ export class RadixSystem implements PageTableSystem {
     // Leaves and non-present entries alike carry a frame and a prot: only a page with neither is ENOENT.
     if (!r.allEntries(vpn, vpn + pages)) return fail('ENOENT', 'vpn', `part of ${vpnSpan(vpn, pages)} has no entry`);
     // cpa_process_alias: the direct-map ranges of the frames, from the entries before the change.
-    const aliases = opts.alias === true ? this.aliasRanges(vpn, pages) : [];
+    const aliases = opts.alias === true ? this.aliasRanges(vpn, pages) : NO_RANGES;
     const codes = CodeChange.of(change);
     r.begin();
     r.protectRange(vpn, vpn + pages, codes);
@@ -336,11 +341,15 @@ export class RadixSystem implements PageTableSystem {
     // set_memory_rox's CPA_COLLAPSE, after the change. ENOMEM is judged on the change before
     // it: collapsing only frees tables, so it runs only when that state fits the pool (and
     // when it does not, finish finds the same ENOMEM without it).
-    const collapsed = opts.collapse === true && this.poolError() === null ? r.collapseRange(vpn, pages) : [];
+    const collapsed = opts.collapse === true && this.poolError() === null ? r.collapseRange(vpn, pages) : NO_RANGES;
     // cpa_flush of the request, every alias range changed and every collapsed block; the
-    // alias-flush-missed mutant flushes the request (and the collapses) only.
-    const flushed = this.mutant === 'protect-no-flush' ? [] : this.mutant === 'alias-flush-missed' ? [{ vpn, pages }, ...collapsed] : [{ vpn, pages }, ...aliases, ...collapsed];
-    return this.finish('protect', { flushed, touched: [{ vpn, pages }, ...aliases] });
+    // alias-flush-missed mutant flushes the request (and the collapses) only. Lists are
+    // joined only when there is something to join (most protects have one range).
+    const own: readonly Range[] = [{ vpn, pages }];
+    const touched = aliases.length === 0 ? own : [...own, ...aliases];
+    const changed = this.mutant === 'alias-flush-missed' ? own : touched;
+    const flushed = this.mutant === 'protect-no-flush' ? NO_RANGES : collapsed.length === 0 ? changed : [...changed, ...collapsed];
+    return this.finish('protect', { flushed, touched });
   }
 
   setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
@@ -585,6 +594,8 @@ export class RadixSystem implements PageTableSystem {
     const writes = pool.writes;
     if (writes !== this.leavesAt) {
       const dirty = pool.takeDirty();
+      // The isolation roots' walks re-walk the same ranges (isolation.ts root).
+      this.isolation?.written(dirty);
       const walked = dirty === null || this.leavesAt < 0 ? walkEntries(this.radix, this.leaves) : rewalkEntries(this.radix, this.leaves, this.nonPresent, dirty);
       this.leaves = walked.leaves;
       this.nonPresent = walked.nonPresent;
@@ -717,7 +728,7 @@ export class RadixSystem implements PageTableSystem {
     const span = SPAN[r.hitLevel as 1]!;
     const off = r.hitSlot * 1024 + r.hitIdx * 2;
     const pfn = leafPfn(r.pool.words[off]!, r.pool.words[off + 1]!, r.hitLevel);
-    return { vpn: vpn - (vpn % span), pfn, size: LEVEL_SIZE[r.hitLevel]!, prot: PROTS[r.hitCode]! };
+    return { vpn: vpn - modSpan(vpn, span), pfn, size: LEVEL_SIZE[r.hitLevel]!, prot: PROTS[r.hitCode]! };
   }
 
   /**
@@ -762,6 +773,8 @@ export class RadixSystem implements PageTableSystem {
    */
   private install(vpn: Vpn, pfn: Pfn, pages: number, code: number, maxPage: PageSize | undefined): void {
     const cap = maxPage === undefined ? 3 : leafLevel(maxPage);
+    // A range beyond one 2M block may need hundreds of tables: the pool grows to them at once, not by doublings as they come.
+    if (pages > SPAN[2]) this.radix.pool.reserve(this.installTables(vpn, pfn, pages, cap));
     for (let off = 0; off < pages; ) {
       const v = vpn + off;
       const p = pfn + off;
@@ -769,16 +782,33 @@ export class RadixSystem implements PageTableSystem {
       let level = cap;
       for (; level > 1; level--) {
         const span = SPAN[level as 2]!;
-        if (this.leafLevelOk[level] && span <= left && v % span === 0 && p % span === 0) break;
+        if (this.leafLevelOk[level] && span <= left && modSpan(v, span) === 0 && modSpan(p, span) === 0) break;
       }
       // The positions after v up to the next boundary of the level above are misaligned
       // for it but stay aligned for this one: all of them get this level, in one walk.
       const span = SPAN[level as 1]!;
       const above = SPAN[(level + 1) as 2]!;
-      const n = Math.min(Math.floor(left / span), (above - (v % above)) / span);
+      const n = Math.min(Math.floor(left / span), (above - modSpan(v, above)) / span);
       this.radix.installLeaves(v, level, p, n, code);
       off += n * span;
     }
+  }
+
+  /**
+   * At most how many tables install may allocate for the range: per level below the top,
+   * the tables of that level the range meets, or only the two at its ends where leaves of
+   * the level above fit the aligned middle (vpn and pfn equally aligned, the CPU and cap
+   * allowing them).
+   */
+  private installTables(vpn: Vpn, pfn: Pfn, pages: number, cap: number): number {
+    let n = 0;
+    for (let level = 1; level < this.config.levels; level++) {
+      const cover = SPAN[(level + 1) as 2]!;
+      const tables = Math.floor((vpn + pages - 1) / cover) - Math.floor(vpn / cover) + 1;
+      const larger = level < 3 && level + 1 <= cap && this.leafLevelOk[level + 1] === true && modSpan(vpn, cover) === modSpan(pfn, cover);
+      n += larger ? Math.min(tables, 2) : tables;
+    }
+    return n;
   }
 
   /** set_direct_map_* on frames [pfn, +dm.pages), direct-map range dm: flushed now, or (the `_noflush` variants) owed. */
@@ -801,14 +831,14 @@ export class RadixSystem implements PageTableSystem {
     const nd = this.facts.noDirectMap;
     // Without a flush another CPU may still walk an emptied table (flush.ts, "Deferred table frees").
     r.releaseEmptied(end.flushed.length === 0);
-    const frames = end.frames ?? [];
+    const frames = end.frames ?? NO_FRAMES;
     const saved = frames.length === 0 ? null : nd.save();
     for (const f of frames) {
       if (f.noDirectMap) nd.add(f.pfn, f.count, true);
       else nd.remove(f.pfn, f.count);
     }
     // The kernel refuses nothing for a security reason (spec/contracts/linux.ts): no policy under linux.
-    const error = (this.profile === 'linux' ? null : this.refusal(op, end, frames.filter((f) => f.noDirectMap))) ?? this.poolError();
+    const error = (this.profile === 'linux' ? null : this.refusal(op, end, frames.length === 0 ? NO_FRAMES : frames.filter((f) => f.noDirectMap))) ?? this.poolError();
     if (error !== null) {
       pool.rollback();
       if (saved !== null) nd.restore(saved);
@@ -818,7 +848,7 @@ export class RadixSystem implements PageTableSystem {
     pool.commit();
     if (frames.length > 0) this.frameRunsNow = null;
     this.flushRanges(end.flushed);
-    for (const o of end.owe ?? []) this.tlbs.owe(o.vpn, o.pages, o.reason);
+    if (end.owe !== undefined) for (const o of end.owe) this.tlbs.owe(o.vpn, o.pages, o.reason);
     return OK;
   }
 

@@ -47,8 +47,21 @@ export interface LeafObserver {
   leavesChanged(slot: number, idx: number, n: number, level: number, lo: number, hi: number, delta: number): void;
 }
 
+/** Told when an operation ends, committed or rolled back. */
+export interface OperationObserver {
+  operationEnded(): void;
+}
+
 /** 4 KiB pages one entry of a table at `level` covers: 512^(level-1). */
 export const SPAN = [0, 1, 512, 262144, 134217728, 68719476736] as const;
+
+/**
+ * x mod `span` for a power of two `span` and x >= 0, by division (exact for these): `%`
+ * of a double beyond 2^31, which every kernel vpn is, costs a call to fmod.
+ */
+export function modSpan(x: number, span: number): number {
+  return x - Math.floor(x / span) * span;
+}
 
 /** The size of a leaf mapped by an entry at `level` (1..3). */
 export const LEVEL_SIZE: readonly PageSize[] = ['4K', '4K', '2M', '1G'];
@@ -134,6 +147,8 @@ export class TablePool {
   allocated: Uint8Array;
   /** Per slot, how often it was freed: a paging-structure-cache entry holding an older generation points to a freed table. */
   gen: Uint32Array;
+  /** Per slot, `writes` right after the last write of one of its entries: a run written at that count is still as written. */
+  lastWrite: Float64Array;
   /** Slots ever handed out; slots below it are allocated or on `freeList`. */
   highWater = 0;
   inUse = 0;
@@ -152,7 +167,7 @@ export class TablePool {
    */
   readonly topWrites: number[] = [];
   /** Told when an operation ends, committed or rolled back (the radix drops its per-operation lists). */
-  ended: (() => void) | null = null;
+  ended: OperationObserver | null = null;
   /** Told after every commit (the isolation capability's sync_global_pgds). */
   afterCommit: (() => void) | null = null;
   /** The vpn ranges written since abstract() last took them (`takeDirty`), unsorted pairs; null: everything. */
@@ -182,6 +197,7 @@ export class TablePool {
     this.base = new Float64Array(cap);
     this.allocated = new Uint8Array(cap);
     this.gen = new Uint32Array(cap);
+    this.lastWrite = new Float64Array(cap);
   }
 
   /**
@@ -243,6 +259,7 @@ export class TablePool {
     this.base = src.base.slice();
     this.allocated = src.allocated.slice();
     this.gen = src.gen.slice();
+    this.lastWrite = src.lastWrite.slice();
     this.highWater = src.highWater;
     this.inUse = src.inUse;
     this.writes = src.writes;
@@ -291,6 +308,7 @@ export class TablePool {
     this.parentIdx = resized(this.parentIdx, (n) => new Uint16Array(n));
     this.base = resized(this.base, (n) => new Float64Array(n));
     this.allocated = resized(this.allocated, (n) => new Uint8Array(n));
+    this.lastWrite = resized(this.lastWrite, (n) => new Float64Array(n));
     if (cap > this.gen.length) this.gen = resized(this.gen, (n) => new Uint32Array(n));
   }
 
@@ -328,6 +346,19 @@ export class TablePool {
     j[n + 3] = lo;
     j[n + 4] = hi;
     this.journalLen = n + J_REC;
+  }
+
+  /**
+   * Room for `slots` more tables (at most up to the slots a committed state may hold): the
+   * arrays grown once to the power of two that holds them, rather than doubled again and
+   * again by the allocations of one large operation.
+   */
+  reserve(slots: number): void {
+    const need = Math.min(this.highWater + Math.max(0, slots - this.freeList.length), this.slotLimit);
+    if (need <= this.capacity) return;
+    let cap = this.capacity;
+    while (cap < need) cap *= 2;
+    this.resize(cap);
   }
 
   /** A zeroed table for `level` whose entry 0 maps `base`, hanging from (parent, idx). */
@@ -390,7 +421,7 @@ export class TablePool {
       if (this.base[s]! < hi && lo < this.spanEnd(s)) this.free(s);
       else this.pending[kept++] = s;
     }
-    this.pending.length = kept;
+    if (kept < this.pending.length) this.pending.length = kept;
   }
 
   /** Write entry `idx` of table `slot`, keeping live counts (non-zero entries) and the observer (present leaves) up to date. */
@@ -399,7 +430,7 @@ export class TablePool {
     const w = this.words;
     const oldLo = w[off]!;
     const oldHi = w[off + 1]!;
-    this.writes++;
+    this.lastWrite[slot] = ++this.writes;
     this.markDirty(slot, idx, 1);
     this.record(J_WRITE, slot, idx, oldLo, oldHi);
     const level = this.level[slot]!;
@@ -433,18 +464,17 @@ export class TablePool {
     this.runBefore(slot, idx, n);
     const w = this.words;
     const off = slot * 1024 + idx * 2;
-    // The frame's bits by addition: the lo word's carry goes into the hi word's frame bits.
+    // The frame's bits by addition.
     const loStep = step * 4096;
-    let lo = pfnLo(pfn);
-    let hi = pfnHi(pfn);
-    for (let i = 0; i < n; i++) {
-      w[off + i * 2] = (flagsLo | lo) >>> 0;
-      w[off + i * 2 + 1] = (flagsHi | hi) >>> 0;
-      lo += loStep;
-      if (lo >= 0x100000000) {
-        lo -= 0x100000000;
-        hi++;
-      }
+    let lo = pfnLo(pfn) | 0;
+    let hi = pfnHi(pfn) | 0;
+    // In int32 arithmetic (the stores keep the bits): the lo word's carry out of bit 31 goes into the hi word.
+    for (let i = 0, o = off; i < n; i++, o += 2) {
+      w[o] = flagsLo | lo;
+      w[o + 1] = flagsHi | hi;
+      const next = (lo + loStep) | 0;
+      if (next >>> 0 < lo >>> 0) hi = (hi + 1) | 0;
+      lo = next;
     }
     // Every entry is in use but one of frame 0 with no flag set (no leaf, nothing kept).
     this.live[slot]! += (flagsLo | flagsHi) !== 0 || pfn !== 0 ? n : n - 1;
@@ -467,7 +497,7 @@ export class TablePool {
    * empty the table.
    */
   private runBefore(slot: number, idx: number, n: number): boolean {
-    this.writes += n;
+    this.lastWrite[slot] = this.writes += n;
     this.markDirty(slot, idx, n);
     const off = slot * 1024 + idx * 2;
     const inUse = this.countEntries(slot, idx, n, -1);
@@ -490,8 +520,12 @@ export class TablePool {
   private countEntries(slot: number, idx: number, n: number, delta: number): boolean {
     const w = this.words;
     const off = slot * 1024 + idx * 2;
+    // Counting out the entries as they are, the live count answers for an empty table (a
+    // map into a new one) and for a whole one; counting in (a rollback's restored words) it
+    // does not know them yet.
     let used = 0;
-    for (let i = 0; i < 2 * n; i += 2) if ((w[off + i]! | w[off + i + 1]!) !== 0) used++;
+    if (delta < 0 && (n === 512 || this.live[slot] === 0)) used = this.live[slot]!;
+    else for (let i = 0; i < 2 * n; i += 2) if ((w[off + i]! | w[off + i + 1]!) !== 0) used++;
     if (used === 0) return false;
     this.live[slot]! += delta * used;
     const level = this.level[slot]!;
@@ -512,8 +546,9 @@ export class TablePool {
     this.journalLen = 0;
     this.savedLen = 0;
     this.journaling = true;
-    this.emptied.length = 0;
-    this.topWrites.length = 0;
+    // Usually empty already: an empty array's length is not set again (that is not free).
+    if (this.emptied.length > 0) this.emptied.length = 0;
+    if (this.topWrites.length > 0) this.topWrites.length = 0;
   }
 
   /** Undo everything since `begin`, newest first. */
@@ -550,7 +585,7 @@ export class TablePool {
           const idx = j[n + 2]!;
           const count = j[n + 3]!;
           const off = slot * 1024 + idx * 2;
-          this.writes += count;
+          this.lastWrite[slot] = this.writes += count;
           this.markDirty(slot, idx, count);
           this.countEntries(slot, idx, count, -1);
           const from = j[n + 4]!;
@@ -562,13 +597,13 @@ export class TablePool {
       }
     }
     this.endJournal();
-    this.emptied.length = 0;
-    this.topWrites.length = 0;
+    if (this.emptied.length > 0) this.emptied.length = 0;
+    if (this.topWrites.length > 0) this.topWrites.length = 0;
   }
 
   /** The operation's journal is done with: emptied, and given back to its initial size if the operation grew it. */
   private endJournal(): void {
-    this.ended?.();
+    this.ended?.operationEnded();
     this.journalLen = 0;
     this.savedLen = 0;
     if (this.journal.length > JOURNAL_INITIAL) this.journal = new Float64Array(JOURNAL_INITIAL);

@@ -24,7 +24,7 @@
 import type { Vpn } from '../spec/address.ts';
 import type { FlushObligation, Leaf, RootId, TlbEntry } from '../spec/state.ts';
 import { RunSet } from './runs.ts';
-import { SPAN } from './tables.ts';
+import { SPAN, modSpan } from './tables.ts';
 
 /** One cached translation: the abstract entry, its leaf's level and prot code. */
 export interface Cached {
@@ -74,6 +74,9 @@ function unionOfReasons(a: readonly string[], b: readonly string[]): readonly st
   }
   return out;
 }
+
+/** owedMeeting's answer with nothing owed, shared (map asks on every call). */
+const NOTHING_OWED: readonly { vpn: Vpn; pages: number }[] = [];
 
 export class Tlbs {
   private readonly perCpu: Map<RootId, ByLevel>[];
@@ -129,7 +132,7 @@ export class Tlbs {
     if (cache === undefined) return -1;
     for (let L = 1; L < this.levels; L++) {
       const span = SPAN[(L + 1) as 2];
-      const hit = cache[L]!.get(vpn - (vpn % span));
+      const hit = cache[L]!.get(vpn - modSpan(vpn, span));
       if (hit !== undefined) {
         this.startLevel = L;
         return hit;
@@ -155,7 +158,7 @@ export class Tlbs {
       const slot = path[L]!;
       const span = SPAN[(L + 1) as 2];
       const m = cache[L]!;
-      const key = vpn - (vpn % span);
+      const key = vpn - modSpan(vpn, span);
       const packed = slot + gen[slot]! * SLOT_RANGE;
       // Walks through tables already cached change nothing: abstract() keeps its copy.
       if (m.get(key) !== packed) {
@@ -233,7 +236,7 @@ export class Tlbs {
     if (maps === undefined) return undefined;
     for (let l = 0; l < 3; l++) {
       const span = SPAN[(l + 1) as 1];
-      const hit = maps[l]!.get(vpn - (vpn % span));
+      const hit = maps[l]!.get(vpn - modSpan(vpn, span));
       if (hit !== undefined) return hit;
     }
     return undefined;
@@ -281,8 +284,11 @@ export class Tlbs {
 
   /** Drop one CPU's TLB entries (every root) whose leaf meets [vpn, end). */
   private dropMeeting(tlb: Map<RootId, ByLevel>, vpn: Vpn, end: Vpn): void {
+    // Loops, not forEach: every flush runs this, and a closure per call costs more than an empty TLB.
     for (const maps of tlb.values()) {
-      maps.forEach((m, l) => {
+      for (let l = 0; l < 3; l++) {
+        const m = maps[l]!;
+        if (m.size === 0) continue;
         const span = SPAN[(l + 1) as 1];
         for (const v of m.keys()) {
           if (v < end && vpn < v + span) {
@@ -290,7 +296,7 @@ export class Tlbs {
             this.sorted = null;
           }
         }
-      });
+      }
     }
   }
 
@@ -325,8 +331,8 @@ export class Tlbs {
   }
 
   /** The owed ranges (whole) that meet [vpn, vpn+pages): what a strict map flushes before it reuses the pages. */
-  owedMeeting(vpn: Vpn, pages: number): { vpn: Vpn; pages: number }[] {
-    if (this.owed.size === 0) return [];
+  owedMeeting(vpn: Vpn, pages: number): readonly { vpn: Vpn; pages: number }[] {
+    if (this.owed.size === 0) return NOTHING_OWED;
     return this.owed.map((v, n) => ({ vpn: v, pages: n })).filter((o) => o.vpn < vpn + pages && vpn < o.vpn + o.pages);
   }
 }
