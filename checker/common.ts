@@ -158,17 +158,18 @@ function leafIndex(list: readonly Leaf[]): LeafIndex {
 const meets = (l: Leaf, from: number, to: number): boolean => l.vpn < to && from < l.vpn + leafPages(l);
 
 /**
- * The leaves of `list` that meet [from, to), in vpn order (stably). `trusted` (a scoped
- * check, which trusts the sorted, disjoint leaves a full check establishes) finds them by
- * binary search on the list itself, in O(log n) however long the list; so does a list
- * found sorted and disjoint (one pass, once per list, where the index would also sort and
- * allocate); otherwise through the list's index, which is exact on any list.
+ * The leaves of `list` that meet [from, to) (and that `keep` keeps), in vpn order
+ * (stably). `trusted` (a scoped check, which trusts the sorted, disjoint leaves a full
+ * check establishes) finds them by binary search on the list itself, in O(log n) however
+ * long the list; so does a list found sorted and disjoint (one pass, once per list, where
+ * the index would also sort and allocate); otherwise through the list's index, which is
+ * exact on any list.
  */
-export function leavesMeeting(list: readonly Leaf[], from: number, to: number, trusted: boolean): Leaf[] {
+export function leavesMeeting(list: readonly Leaf[], from: number, to: number, trusted: boolean, keep?: (l: Leaf) => boolean): Leaf[] {
   const out: Leaf[] = [];
   if (trusted || isSortedDisjoint(list, (l) => l.vpn, leafPages)) {
     const [lo, hi] = trustedRange(list, from, to);
-    for (let i = lo; i < hi; i++) if (meets(list[i]!, from, to)) out.push(list[i]!);
+    for (let i = lo; i < hi; i++) if (meets(list[i]!, from, to) && (keep === undefined || keep(list[i]!))) out.push(list[i]!);
     return out;
   }
   const { leaves, maxEnd } = leafIndex(list);
@@ -180,7 +181,7 @@ export function leavesMeeting(list: readonly Leaf[], from: number, to: number, t
     if (maxEnd[mid]! <= from) lo = mid + 1;
     else hi = mid;
   }
-  for (let i = lo; i < leaves.length && leaves[i]!.vpn < to; i++) if (meets(leaves[i]!, from, to)) out.push(leaves[i]!);
+  for (let i = lo; i < leaves.length && leaves[i]!.vpn < to; i++) if (meets(leaves[i]!, from, to) && (keep === undefined || keep(leaves[i]!))) out.push(leaves[i]!);
   return out;
 }
 
@@ -221,13 +222,15 @@ function sourceRange(from: number, to: number, m: Mirror): [number, number] | un
  * slots it mirrors, and there the view of the source) that meet [from, to), in vpn
  * order. Each mirror is looked up only where it meets the range, so the view of a process
  * root near a page costs a few binary searches, never a copy of init_mm's leaves. With a
- * `trusted` order as in `leavesMeeting`.
+ * `trusted` order as in `leavesMeeting`. `keep`: only the leaves it keeps, chosen where
+ * each root's own leaves are found (a filter commutes with the view's stable sort), so a
+ * full check that wants few leaves of a view of init_mm's vmalloc area never lists them all.
  */
-export function viewLeaves(state: AbstractState, id: RootId, from: number, to: number, trusted: boolean, seen: ReadonlySet<RootId> = new Set()): Leaf[] {
+export function viewLeaves(state: AbstractState, id: RootId, from: number, to: number, trusted: boolean, keep?: (l: Leaf) => boolean, seen: ReadonlySet<RootId> = new Set()): Leaf[] {
   const root = rootById(state, id);
   // rootView's guard against a root that mirrors itself through others.
   if (root === undefined || seen.has(id)) return [];
-  const own = leavesMeeting(root.leaves, from, to, trusted);
+  const own = leavesMeeting(root.leaves, from, to, trusted, keep);
   const mirrors = heldMirrors(state.config.levels, root);
   if (mirrors.length === 0) return own;
   // rootView drops an own leaf by where it starts.
@@ -236,7 +239,7 @@ export function viewLeaves(state: AbstractState, id: RootId, from: number, to: n
   for (const m of mirrors) {
     const range = sourceRange(from, to, m);
     if (range === undefined) continue;
-    for (const l of viewLeaves(state, m.from, range[0], range[1], trusted, path)) if (inMirror(l, m) && meets(l, from, to)) out.push(l);
+    for (const l of viewLeaves(state, m.from, range[0], range[1], trusted, keep, path)) if (inMirror(l, m) && meets(l, from, to)) out.push(l);
   }
   return out.sort((a, b) => a.vpn - b.vpn);
 }

@@ -79,13 +79,14 @@ const kptiPairs: Check = (state, scope) => {
 };
 
 /**
- * The kernel-half leaves of root `root`'s view that may meet the scope: from the page
- * before the kernel half, where a leaf of no size at its first page still counts.
+ * The kernel-half leaves of root `root`'s view that may meet the scope (and that `keep`
+ * keeps): from the page before the kernel half, where a leaf of no size at its first page
+ * still counts.
  */
-const kernelHalfView = (state: AbstractState, root: AbstractRoot, scope: CheckScope | undefined): Leaf[] => {
+const kernelHalfView = (state: AbstractState, root: AbstractRoot, scope: CheckScope | undefined, keep?: (l: Leaf) => boolean): Leaf[] => {
   const upper = upperHalfStart(state.config.levels);
   const [from, to] = bounds(scope);
-  return viewLeaves(state, root.id, Math.max(from, upper - 1), to, scope !== undefined).filter((l) => l.vpn >= upper);
+  return viewLeaves(state, root.id, Math.max(from, upper - 1), to, scope !== undefined, (l) => l.vpn >= upper && (keep === undefined || keep(l)));
 };
 
 /** K2: the kernel half of every user copy's view, leaf by leaf against the allowlist. */
@@ -182,8 +183,8 @@ const sensitiveCheck: Check = (state, scope) => {
   const spans = mergeIntervals(sensitive.map((r) => ({ lo: r.pfn, hi: r.pfn + r.count })));
   const w = new ScopedWitnesses(scope);
   for (const root of roots) {
-    for (const l of kernelHalfView(state, root, scope)) {
-      if (!leafIntersectsAny(spans, l)) continue;
+    // Only the leaves over a sensitive frame: a restricted root's view holds init_mm's whole vmalloc area.
+    for (const l of kernelHalfView(state, root, scope, (x) => leafIntersectsAny(spans, x))) {
       for (const run of sensitive) {
         const shared = sharedFrames(leafFrames(l), run);
         if (shared !== undefined) w.add(sensitiveWitness(root, l, shared));

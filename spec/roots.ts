@@ -105,6 +105,15 @@ function kernelHalfBesideLdt(levels: PagingLevels): PageRange[] {
  * Trusted geometry.
  */
 export function mirrorsOf(levels: PagingLevels, kind: RootKind, pid: number | undefined): readonly Mirror[] {
+  // The checks ask this of every root in every state: the answer depends on these three only.
+  const key = `${levels}:${kind}:${pid ?? ''}`;
+  let mirrors = mirrorsCache.get(key);
+  if (mirrors === undefined) mirrorsCache.set(key, (mirrors = Object.freeze(mirrorsOfKind(levels, kind, pid))));
+  return mirrors;
+}
+const mirrorsCache = new Map<string, readonly Mirror[]>();
+
+function mirrorsOfKind(levels: PagingLevels, kind: RootKind, pid: number | undefined): Mirror[] {
   const kernelRoot = pid === undefined ? INIT_MM : processRootIds(pid).kernelRoot;
   const upper = upperHalfStart(levels);
   switch (kind) {
@@ -125,11 +134,14 @@ export function mirrorsOf(levels: PagingLevels, kind: RootKind, pid: number | un
 }
 
 /** The mirrors of a root that it actually holds: MIRRORS minus its diverged slots. */
-export function heldMirrors(levels: PagingLevels, root: AbstractRoot): Mirror[] {
+export function heldMirrors(levels: PagingLevels, root: AbstractRoot): readonly Mirror[] {
+  const all = mirrorsOf(levels, root.kind, root.pid);
+  // A root with no diverged slot (nearly every one) holds them all: no copy.
+  if (root.diverged === undefined || root.diverged.length === 0 || all.length === 0) return all;
   const slot = slotPages(levels);
-  const diverged = [...(root.diverged ?? [])].sort((a, b) => a - b);
+  const diverged = [...root.diverged].sort((a, b) => a - b);
   const out: Mirror[] = [];
-  for (const m of mirrorsOf(levels, root.kind, root.pid)) {
+  for (const m of all) {
     let at = m.vpn;
     const end = m.vpn + m.pages;
     for (const d of diverged) {
@@ -171,11 +183,30 @@ export function rootView(state: AbstractState, id: RootId, seen: ReadonlySet<Roo
  * where it holds the slot, else the owner for the root it mirrors the slot from (a
  * process pgd's vmalloc slots are init_mm's tables). Cycle-safe, like rootView. Trusted geometry.
  */
-export function tableOwner(state: AbstractState, id: RootId, vpn: Vpn, seen: ReadonlySet<RootId> = new Set()): RootId {
-  const root = state.roots.find((r) => r.id === id);
-  if (root === undefined || seen.has(id)) return id;
-  const m = heldMirrors(state.config.levels, root).find((x) => vpn >= x.vpn && vpn < x.vpn + x.pages);
-  return m === undefined ? id : tableOwner(state, m.from, vpn, new Set([...seen, id]));
+export function tableOwner(state: AbstractState, id: RootId, vpn: Vpn, seen?: ReadonlySet<RootId>): RootId {
+  const root = rootOf(state, id);
+  if (root === undefined || seen?.has(id) === true) return id;
+  const m = mirrorHolding(heldMirrors(state.config.levels, root), vpn);
+  if (m === undefined) return id;
+  const path = new Set(seen);
+  path.add(id);
+  return tableOwner(state, m.from, vpn, path);
+}
+
+/**
+ * The first root of the state with id `id`, as `state.roots.find` picks it: a loop, not
+ * find() with an arrow (the postconditions ask this of every cached table entry and every
+ * translated page).
+ */
+export function rootOf(state: AbstractState, id: RootId): AbstractRoot | undefined {
+  for (const r of state.roots) if (r.id === id) return r;
+  return undefined;
+}
+
+/** The mirror of `mirrors` that holds page `vpn`, if any. */
+export function mirrorHolding(mirrors: readonly Mirror[], vpn: Vpn): Mirror | undefined {
+  for (const m of mirrors) if (vpn >= m.vpn && vpn < m.vpn + m.pages) return m;
+  return undefined;
 }
 
 /**

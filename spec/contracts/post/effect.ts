@@ -12,7 +12,7 @@
 import { PAGES, leafLevel, pagesPerEntry, pfnToHex, vpnToHex, type Level, type PageSize, type PagingLevels, type Pfn, type Vpn } from '../../address.ts';
 import type { ClientState, MermapAlloc } from '../../clients.ts';
 import { tableFootprint } from '../../footprint.ts';
-import { heldMirrors, tableOwner } from '../../roots.ts';
+import { heldMirrors, mirrorHolding, rootOf, tableOwner } from '../../roots.ts';
 import { INIT_MM, type AbstractRoot, type AbstractState, type FlushObligation, type FrameRun, type FrameUse, type Leaf, type RootId, type RootKind, type TlbEntry, type WalkCacheEntry } from '../../state.ts';
 import { breach, leafText, type Clause, type PostMode, type PostViolation } from './clause.ts';
 import { checkOutside, checkTranslation, checkWindows, firstEndingAfter, kinds, leafAt, leafEnd, leavesOnly, meeting, sameLeaf, sameLists, unchangedAt, type Entries, type Expectation, type Mismatch } from './leaves.ts';
@@ -145,11 +145,14 @@ export const rootLeaves = (s: AbstractState, id: number = INIT_MM): readonly Lea
  * only a hand-built state has, translates nothing, as in rootView). A binary search per
  * root on the way, so a translate or access through a process root stays cheap.
  */
-export function viewLeafAt(s: AbstractState, id: RootId, vpn: Vpn, seen: ReadonlySet<RootId> = new Set()): Leaf | undefined {
-  const root = s.roots.find((r) => r.id === id);
-  if (root === undefined || seen.has(id)) return undefined;
-  const m = heldMirrors(s.config.levels, root).find((x) => vpn >= x.vpn && vpn < x.vpn + x.pages);
-  return m === undefined ? leafAt(root.leaves, vpn) : viewLeafAt(s, m.from, vpn, new Set([...seen, id]));
+export function viewLeafAt(s: AbstractState, id: RootId, vpn: Vpn, seen?: ReadonlySet<RootId>): Leaf | undefined {
+  const root = rootOf(s, id);
+  if (root === undefined || seen?.has(id) === true) return undefined;
+  const m = mirrorHolding(heldMirrors(s.config.levels, root), vpn);
+  if (m === undefined) return leafAt(root.leaves, vpn);
+  const path = new Set(seen);
+  path.add(id);
+  return viewLeafAt(s, m.from, vpn, path);
 }
 
 export const entriesOf = (root: AbstractRoot | undefined): Entries => (root === undefined ? leavesOnly([]) : root.nonPresent === undefined ? leavesOnly(root.leaves) : { leaves: root.leaves, nonPresent: root.nonPresent });
@@ -499,10 +502,22 @@ function changedTables(levels: number, before: Entries, after: Entries, windows:
  * init_mm's footprint.
  */
 function rootTables(levels: PagingLevels, r: AbstractRoot): number {
-  if (r.id === INIT_MM) return tableFootprint(levels, merged(entriesOf(r)));
+  if (r.id === INIT_MM) return footprintOf(levels, r);
   if (!countsTables(r)) return 0;
-  return tableFootprint(levels, merged(entriesOf(r))) - 1 + (r.kind === 'process-kernel' ? 3 : 0);
+  return footprintOf(levels, r) - 1 + (r.kind === 'process-kernel' ? 3 : 0);
 }
+
+/**
+ * The radix footprint of a root's entries, counted once per root object: states are
+ * snapshots, and a step's state after is the next step's state before, so a full check
+ * (and linux's kept-table bound) would otherwise recount init_mm's thousands of leaves twice.
+ */
+function footprintOf(levels: PagingLevels, r: AbstractRoot): number {
+  let n = footprints.get(r);
+  if (n === undefined || n.levels !== levels) footprints.set(r, (n = { levels, tables: tableFootprint(levels, merged(entriesOf(r))) }));
+  return n.tables;
+}
+const footprints = new WeakMap<AbstractRoot, { readonly levels: PagingLevels; readonly tables: number }>();
 
 /** Roots 1, 2 and the process-kernel roots own tables; the other isolation roots share them. */
 const countsTables = (r: NewRoot): boolean => r.id === 1 || r.id === 2 || r.kind === 'process-kernel';
