@@ -13,11 +13,12 @@ import { BENCH_SEED } from './checked.ts';
 import type { CampaignDefaults, Group, Side } from './runner.ts';
 
 /**
- * Runs per campaign: over ten seconds on one core, so that what every worker pays once
- * (importing the project, building its setup, booting) is not most of the time, as it
- * is not in a campaign of minutes.
+ * Runs per campaign: about ten seconds on one core (a sequence starts from a fork of the
+ * booted systems, so runs are short), so that what every worker pays once (importing the
+ * project, building its setup, booting) is not most of the time, as it is not in a
+ * campaign of minutes.
  */
-const CAMPAIGN_RUNS = 32;
+const CAMPAIGN_RUNS = 120;
 
 export const jobsLabel = (jobs: number): string => `campaign of ${CAMPAIGN_RUNS} runs, --jobs ${jobs}`;
 
