@@ -9,6 +9,7 @@
  * statistics.
  */
 import { Bench } from 'tinybench';
+import { median } from '../fuzz/stats.ts';
 import type { Machine } from './json.ts';
 
 /**
@@ -102,14 +103,6 @@ export async function interleave(sides: readonly Side[], rounds: number, budget:
   }
   const errors = new Map([...failed].flatMap(([i, e]) => sides[i]!.labels.map((l) => [l, e] as const)));
   return { orders, costs, errors };
-}
-
-/** The median of `xs` (the mean of the middle two for an even count); NaN for none. */
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 export interface Stats {

@@ -7,7 +7,8 @@
 import { DEFAULT_SCENARIO } from '../spec/scenario.ts';
 import { FIGURES, type FigureSpec } from './figures.ts';
 import type { BenchReport, Figure, Machine } from './json.ts';
-import { interleave, median, roundRatios, stats, type CampaignDefaults, type Group, type GroupSetup, type Rounds } from './runner.ts';
+import { interleave, roundRatios, stats, type CampaignDefaults, type Group, type GroupSetup, type Rounds } from './runner.ts';
+import { median } from '../fuzz/stats.ts';
 
 /** tinybench's budget per task side and round: short, so that many rounds fit in the default bench's few minutes. */
 export const DEFAULT_TASK_MS = 40;

@@ -15,6 +15,7 @@ import { runTrace } from './check.ts';
 import { emptyCoverage } from './coverage.ts';
 import { headline } from './failure-file.ts';
 import { MUTANT_CATCHING_KINDS, MUTANT_SHRINK_BUDGET, mutantSetup } from './mutant-setup.ts';
+import { median } from './stats.ts';
 import type { ZooEntry, ZooReport, ZooTarget } from './zoo-json.ts';
 
 /** The zoo's seed when none is given: fixed, so two zoos without options measure the same runs. */
@@ -112,11 +113,7 @@ export async function huntMutant(name: MutantName, seed: number, budgetMs: numbe
 export const caughtInTime = (e: ZooEntry, budgetMs: number): boolean => e.status === 'caught' && e.detectMs! <= budgetMs;
 
 /** The median of the detection times, a mutant not caught counting as slower than any (Infinity). */
-function medianMs(entries: readonly ZooEntry[]): number {
-  const times = entries.map((e) => (e.status === 'caught' ? e.detectMs! : Infinity)).sort((a, b) => a - b);
-  const mid = times.length >> 1;
-  return times.length % 2 === 1 ? times[mid]! : (times[mid - 1]! + times[mid]!) / 2;
-}
+const medianMs = (entries: readonly ZooEntry[]): number => median(entries.map((e) => (e.status === 'caught' ? e.detectMs! : Infinity)));
 
 /** The three targets over the mutants that ran, each with the ones that miss it. */
 export function zooTargets(entries: readonly ZooEntry[], budgetMs: number): ZooTarget[] {

@@ -97,23 +97,35 @@ export class CpuLocal {
     if (slot.idx !== stack.length - 1 && this.host.mutant !== 'kunmap-out-of-order') {
       return fail('EINVAL', 'vpn', `${vpnToHex(vpn)} is cpu ${cpu}'s kmap_local slot ${slot.idx}, not the top one (${stack.length - 1}): kmap_local unmaps in stack order`);
     }
+    // Only this CPU is flushed (below): an emptied PTE table waits for a flush of every CPU.
+    const cleared = this.clearLocal(vpn, 1, 'kunmapLocal');
+    if (!cleared.ok) return cleared;
+    // arch_kmap_local_post_unmap: flush_tlb_one_kernel on this CPU.
+    this.host.flushLocal(cpu, vpn, 1);
+    stack.pop();
+    this.kmapSnapshot = null;
+    return OK;
+  }
+
+  /**
+   * kunmap_local's and mermap_put's clear of [vpn, vpn+pages), with no flush: strict's
+   * emptied tables wait pending, and when one empties a flush of the range is owed for
+   * `reason` (other CPUs' paging-structure caches may hold it); linux keeps them linked, as
+   * the series' pre-populated mermap tables stay (a commit forgets the emptied list).
+   */
+  private clearLocal(vpn: Vpn, pages: number, reason: string): Result<void> {
     const r = this.host.radix;
     r.begin();
-    r.unmapRange(vpn, vpn + 1);
-    // Only this CPU is flushed: an emptied PTE table waits for a flush of every CPU, owed over the slot.
+    r.unmapRange(vpn, vpn + pages);
     const pending = r.pool.pending.length;
-    r.releaseEmptied(true);
+    if (this.host.profile !== 'linux') r.releaseEmptied(true);
     const full = this.host.poolError();
     if (full !== null) {
       r.pool.rollback();
       return err(full);
     }
     r.pool.commit();
-    if (r.pool.pending.length > pending) this.host.tlbs.owe(vpn, 1, 'kunmapLocal');
-    // arch_kmap_local_post_unmap: flush_tlb_one_kernel on this CPU.
-    this.host.flushLocal(cpu, vpn, 1);
-    stack.pop();
-    this.kmapSnapshot = null;
+    if (r.pool.pending.length > pending) this.host.tlbs.owe(vpn, pages, reason);
     return OK;
   }
 
@@ -160,21 +172,9 @@ export class CpuLocal {
     const m = this.mermap[cpu]!;
     const a = m.allocs.find((x) => x.vpn === vpn);
     if (a === undefined) return fail('ENOENT', 'vpn', `cpu ${cpu}'s mermap holds no allocation at ${vpnToHex(vpn)}`);
-    const r = this.host.radix;
-    r.begin();
-    r.unmapRange(a.vpn, a.vpn + a.pages);
-    // No flush at all: strict's emptied tables wait for one of every CPU, owed over the
-    // allocation; linux keeps them linked, as the series' pre-populated mermap tables stay
-    // (a commit forgets the emptied list).
-    const pending = r.pool.pending.length;
-    if (this.host.profile !== 'linux') r.releaseEmptied(true);
-    const full = this.host.poolError();
-    if (full !== null) {
-      r.pool.rollback();
-      return err(full);
-    }
-    r.pool.commit();
-    if (r.pool.pending.length > pending) this.host.tlbs.owe(a.vpn, a.pages, 'mermapPut');
+    // No flush at all: strict's emptied tables wait for one of every CPU.
+    const cleared = this.clearLocal(a.vpn, a.pages, 'mermapPut');
+    if (!cleared.ok) return cleared;
     // mermap_put does not flush: this CPU's TLB may still translate the pages, until a flush on it meets them.
     this.setMermap(cpu, { cpu, next: m.next, allocs: Object.freeze(m.allocs.filter((x) => x !== a)), stale: inserted(m.stale, a) });
     return OK;

@@ -29,7 +29,7 @@ import type {
   AccessKind, AccessMode, AccessOutcome, FlushOptions, IsolationOps, KernelEvent, MapOptions, PageTableSystem, Profile, ProtChange, ProtectOptions,
   SystemSetup, Translation,
 } from '../spec/system.ts';
-import { heldMirrors } from '../spec/roots.ts';
+import { heldMirrors, mirrorHolding } from '../spec/roots.ts';
 import { withOtherLeavesLookup, type OtherLeavesLookup } from '../checker/common.ts';
 import { ClientsModel } from './clients.ts';
 import type { ClientDraft, ClientPolicyOp, ClientsHost } from './clients-host.ts';
@@ -490,7 +490,7 @@ export class Model implements PageTableSystem {
       const r = roots.find((x) => x.id === id);
       if (r === undefined || seen.has(id)) return undefined;
       seen.add(id);
-      const m = heldMirrors(this.config.levels, r).find((x) => vpn >= x.vpn && vpn < x.vpn + x.pages);
+      const m = mirrorHolding(heldMirrors(this.config.levels, r), vpn);
       if (m === undefined) return findLeaf(r.leaves, vpn);
       id = m.from;
     }
