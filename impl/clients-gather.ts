@@ -1,5 +1,5 @@
 /**
- * zapPageRange (spec/contracts/clients.ts "## zapPageRange"): zap_page_range_single
+ * zapPageRange (CONTRACTS.zapPageRange, spec/contracts/clients.ts): zap_page_range_single
  * through an mmu_gather (mm/mmu_gather.c, include/asm-generic/tlb.h). unmap_single_vma
  * unhooks the range's PTEs from the process's page tables and gathers their pages; then
  * tlb_finish_mmu's tlb_flush_mmu invalidates the TLBs (tlb_flush_mmu_tlbonly) and only

@@ -1,5 +1,5 @@
 /**
- * zapPageRange (spec/contracts/clients.ts "## zapPageRange"): zap_page_range_single
+ * zapPageRange (CONTRACTS.zapPageRange, spec/contracts/clients.ts): zap_page_range_single
  * through an mmu_gather, composed on a draft (model/clients-host.ts) from the isolation
  * capability's own unmapUser and the model's own freeFrames, in include/asm-generic/tlb.h's
  * order "1) unhook page 2) TLB invalidate page 3) free page". unmapUser unhooks the pages

@@ -1,6 +1,6 @@
 /**
  * The linux profile's memory-type reservations for set_memory_uc / _wc / _wb
- * (spec/contracts/linux.ts, "protect with a cache change"; memtype_reserve and
+ * (CONTRACTS.protect.linux, "A cache change"; memtype_reserve and
  * reserve_ram_pages_type in arch/x86/mm/pat/memtype.c): which frames a request
  * reserves, and which whole CPA requests it runs.
  */

@@ -1,8 +1,10 @@
 /**
- * Argument checks shared by every operation contract, in the order spec/contracts/README.md
- * fixes for all of them (first failure wins): root → vpn → pages → pfn/count → prot →
- * maxPage/size. Each returns the `PtError` (EINVAL, naming the argument) or null, so the
- * model and any implementation refuse exactly the same calls with the same errno and arg.
+ * Argument checks shared by every operation contract, run in the order the core
+ * operations check them (first failure wins; outcome.ts, the errors rule): root → vpn →
+ * pages → pfn/count → prot → maxPage/size. Each returns the `PtError` (EINVAL, naming
+ * the argument) or null, so the model and any implementation refuse exactly the same
+ * calls with the same errno and arg; beside them, each check as the contracts state it
+ * (contract.ts `Precondition`), so every contract that runs one says it in the same words.
  *
  * Only init_mm exists while the isolation capability is absent, so every root but
  * INIT_MM is EINVAL; every address argument must lie in the kernel half, because the
@@ -11,6 +13,7 @@
 import { PAGE_SIZES, VPN_LIMIT, isCanonical, isKernelHalf, pfnSpan, pfnToHex, vpnToHex, type PageSize, type Pfn, type Vpn } from '../address.ts';
 import type { Errno, PtError } from '../errors.ts';
 import { CACHE_MODES, INIT_MM, x86Representable, type Prot, type RootId, type SystemConfig } from '../state.ts';
+import type { Precondition } from './contract.ts';
 
 /** A `PtError` with the message format of `fail()` in errors.ts. Trusted: shared by model and impl, not checked by refinement. */
 export function ptError(errno: Errno, arg: string, message: string): PtError {
@@ -91,3 +94,21 @@ export function sizeSupported(config: SystemConfig, size: PageSize): boolean {
 export function isPageSize(size: unknown): size is PageSize {
   return (PAGE_SIZES as readonly unknown[]).includes(size);
 }
+
+/** An argument check as a contract states it: EINVAL naming `arg`. */
+export const einval = (arg: string, when: string): Precondition => ({ errno: 'EINVAL', arg, when });
+
+/** checkRoot. */
+export const ROOT_ARG = einval('root', '`root` is not init_mm (0)');
+/** checkKernelVpn. */
+export const KERNEL_VPN_ARG = einval('vpn', 'not an integer canonical page number in the kernel half');
+/** checkKernelPages. */
+export const KERNEL_PAGES_ARG = einval('pages', 'not an integer ≥ 1, or the range leaves the kernel half');
+/** checkPfnRange of one frame. */
+export const FRAME_ARG = einval('pfn', 'not an integer frame in `[0, config.frames)`');
+/** checkPfnRange of `pages` frames. */
+export const FRAMES_ARG = einval('pfn', '`[pfn, pfn+pages)` not inside memory `[0, config.frames)`');
+/** checkFrameCount. */
+export const FRAME_COUNT_ARG = einval('count', 'not an integer ≥ 1, or `[pfn, pfn+count)` runs past memory');
+/** checkProt. */
+export const PROT_ARG = einval('prot', 'unknown cache mode, or not x86-representable (`execUser ≠ user && execKernel`)');

@@ -1,4 +1,5 @@
-/** The operation contracts: one module per operation family (see README.md). */
+/** The operation contracts: one module per operation family, gathered as data in contract.ts (see README.md). */
+export * from './contract.ts';
 export * from './args.ts';
 export * from './map.ts';
 export * from './unmap.ts';
@@ -6,6 +7,7 @@ export * from './protect.ts';
 export * from './directmap.ts';
 export * from './hugepage.ts';
 export * from './access.ts';
+export * from './flush.ts';
 export * from './frames.ts';
 export * from './isolation.ts';
 export * from './outcome.ts';

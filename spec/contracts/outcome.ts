@@ -1,16 +1,15 @@
 /**
- * The errors of the state stages every operation shares (spec/contracts/README.md: after
- * the argument checks come EEXIST/ENOENT, then policy EPERM, then ENOMEM), built one way
- * so model and impl name the same argument.
- *
- *   EEXIST / ENOENT name `vpn` (`pfn` for set_direct_map_*);
- *   EPERM names the argument that carries the refused intent (POLICY_ARG) and the first
- *         invariant of STRICT_POLICY, in that order, that the result would break;
- *   ENOMEM names `tablePool` (the resource that ran out).
+ * The errors of the state stages every operation shares (after the argument checks come
+ * the state's refusals, then policy EPERM, then ENOMEM), built one way so model and impl
+ * name the same argument: the outcomes each operation can have, the argument each EPERM
+ * names, the strict policy and its EPERM. Beside them the rules every outcome follows
+ * (OUTCOME_RULES: the order of errors and what each names, a failure changes nothing, the
+ * frame condition).
  */
 import type { Op } from '../commands.ts';
 import { OPERATIONS, OPS } from '../operations.ts';
 import type { Errno, PtError } from '../errors.ts';
+import type { ContractRule } from './contract.ts';
 
 /**
  * The outcomes each operation can have under these contracts (the operation table's
@@ -89,6 +88,30 @@ export const STRICT_POLICY: readonly { readonly id: string; readonly name: strin
   // worse break, and a free never breaks C7 (a freed pool frame stays out of the map).
   { id: 'C1', name: 'no_frame_freed_while_a_tlb_may_still_translate_to_it' },
   { id: 'C7', name: 'unmapped_pageblocks_are_absent_from_the_direct_map' },
+];
+
+export const OUTCOME_RULES: readonly ContractRule[] = [
+  {
+    id: 'errors',
+    title: 'Errors are part of the contract',
+    paragraphs: [
+      'An error is its errno, its `arg` and, for EPERM, its `invariant`; refinement compares exactly these (the message is for people). First failure wins, in the order each contract lists its preconditions:',
+      '1. **EINVAL**, naming the first argument whose validator fails: for the core operations in the order root → vpn → pages → pfn/count → prot/change → maxPage/size, with cpu first where there is one (access, flushLocal) and kind, mode last (access); the isolation and client operations in their contracts\' order.',
+      '2. **The state\'s refusals**: EEXIST / ENOENT / EBUSY, naming `vpn` for the core operations (`pfn` for `set_direct_map_*`, allocFrames and freeFrames): the state refuses the range (already mapped / not mapped; for frames: not free to allocate, EBUSY, or not a data frame to free, ENOENT); linux protect\'s memtype conflict is EBUSY naming `change`. Some refuse a state with EINVAL here (split of a 4K leaf, collapse of a block that cannot collapse, kunmapLocal of a slot not on top, applyToPageRange over a huge leaf); every contract lists its own.',
+      `3. **EPERM**, naming the argument that carries the refused intent (\`POLICY_ARG\`, the operation table\'s \`policyArg\`: \`prot\` for map, \`change\` for protect, \`pfn\` for \`set_direct_map_*\`, \`vpn\` for unmap, split and collapse, and each contract\'s own) and the first invariant of \`STRICT_POLICY\` (${STRICT_POLICY.map((p) => p.id).join(', ')}, in that order) the result would break; the message says where.`,
+      '4. **ENOMEM**, naming `tablePool`: the tables the result needs (the radix footprint of its leaves plus every table pending free: spec/footprint.ts, *Deferred table frees*) exceed `config.tablePool.count`.',
+      'A failed operation changes nothing: not a leaf, frame, TLB entry, obligation or table (the linux profile is not atomic where its contracts say so).',
+    ],
+    sources: [],
+  },
+  {
+    id: 'frame-condition',
+    title: 'What a contract does not name',
+    paragraphs: [
+      'What a postcondition does not name stays as it was (the frame condition): init_mm\'s leaves outside the ranges it names (widened to the whole leaves it splits), the set of roots, and the frames, TLB entries, obligations and table counts it does not mention.',
+    ],
+    sources: [],
+  },
 ];
 
 const POLICY_NAME: ReadonlyMap<string, string> = new Map(STRICT_POLICY.map((p) => [p.id, p.name]));

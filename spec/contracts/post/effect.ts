@@ -89,7 +89,7 @@ export interface Effect {
   readonly noDirectMap?: DirectMapFlag | readonly DirectMapFlag[];
   /** access: the entry a walk inserts into the TLB. */
   readonly fill?: TlbEntry;
-  /** setDirectMapInvalid without flush: the tables it empties stay pending (directmap.ts, "Table lifetime"). */
+  /** setDirectMapInvalid without flush: the tables it empties stay pending (flush.ts, the rule "Deferred table frees"). */
   readonly emptiedStayPending?: boolean;
   /**
    * protect with collapse: the tables its collapses free. The pool bound is judged before

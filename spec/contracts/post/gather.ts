@@ -1,5 +1,5 @@
 /**
- * zapPageRange's postcondition (spec/contracts/clients.ts "## zapPageRange"): the teardown
+ * zapPageRange's postcondition (CONTRACTS.zapPageRange, spec/contracts/clients.ts): the teardown
  * of zap_page_range_single through an mmu_gather. Its first half is unmapUser's relation
  * (process.ts), sentence for sentence, under this operation's name; its second is
  * tlb_finish_mmu's tlb_flush_mmu_free: the gathered pages whose last reference the unmap
