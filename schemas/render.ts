@@ -1,7 +1,7 @@
 /**
  * The JSON Schemas of what ptspec writes for tools, each generated from the io-ts codec
  * that decodes (or types) that output, so the schema cannot say something the code does
- * not: failure files, `ptspec fuzz --json`, `ptspec check --json`, `ptspec bench --json FILE`, `ptspec zoo --json`.
+ * not: failure files, `ptspec fuzz --json`, `ptspec check --json`, `ptspec bench --json FILE`, `ptspec zoo --json`, the spec document's examples.
  * `node --import tsx schemas/generate.ts` writes them; test/schemas.test.ts fails when a
  * committed file is stale and validates real outputs against them.
  */
@@ -13,6 +13,7 @@ import { SummaryC } from '../cli/fuzz-summary.ts';
 import { BenchReportC } from '../bench/json.ts';
 import { MergeReportC } from '../cli/merge.ts';
 import { ZooReportC } from '../fuzz/zoo-json.ts';
+import { SpecExamplesC } from '../fuzz/spec-examples-json.ts';
 
 export interface SchemaSource {
   /** File name in schemas/, also the schema's `$id`. */
@@ -60,6 +61,12 @@ export const SCHEMAS: readonly SchemaSource[] = [
     codec: ZooReportC,
     title: 'ptspec zoo --json',
     description: 'Every built-in mutant hunted with a fixed seed and a time budget: per mutant the time and commands to the first failing sequence, the shrinking and the shrunk trace, whether the unmutated impl passes it; and the verdict on each target with the mutants that miss it.',
+  },
+  {
+    file: 'spec-examples.schema.json',
+    codec: SpecExamplesC,
+    title: 'ptspec spec examples',
+    description: `The machine-found data of the specification document (\`ptspec docs\`), from a fixed seed: per invariant the built-in mutants found breaking it where the unmutated impl does not, and the shortest shrunk counterexample with its witnesses and the table entries before and after the breaking step as ptdump lines; and the findings of a linux-profile campaign (what today's kernel permits), each with its shrunk trace and the kernel function responsible. ${PAGE_NUMBERS}`,
   },
 ];
 
