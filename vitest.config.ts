@@ -8,11 +8,12 @@ const jsonReport = process.env['PTSPEC_VITEST_JSON'];
  * takers, sharded campaigns merged), spawn a campaign per adapter format (each one two
  * processes' start-up through tsx, a second or more apiece), run linux-profile or isolation campaigns until a
  * mutant fails, or
- * campaign the example against the model: together they would push `npm test` past two
+ * campaign the example against the model, or open the committed site in headless Chromium
+ * (which CI installs first): together they would push `npm test` past two
  * minutes on 2 cores, so .ci/run runs them as a step of their own
  * (PTSPEC_SLOW_TESTS=1 npx vitest run).
  */
-const SLOW = ['test/hostile-hangs.test.ts', 'test/lock-race.test.ts', 'test/merge.test.ts', 'test/mutants-caught-linux.test.ts', 'test/mutants-caught-isolation.test.ts', 'test/example-campaign.test.ts', 'test/user-impl-load.test.ts'];
+const SLOW = ['test/hostile-hangs.test.ts', 'test/lock-race.test.ts', 'test/merge.test.ts', 'test/mutants-caught-linux.test.ts', 'test/mutants-caught-isolation.test.ts', 'test/example-campaign.test.ts', 'test/user-impl-load.test.ts', 'test/docs-browser.test.ts'];
 const slow = process.env['PTSPEC_SLOW_TESTS'] === '1';
 
 export default defineConfig({

@@ -19,6 +19,7 @@ import { register as registerFailures } from './failures.ts';
 import { register as registerMerge } from './merge.ts';
 import { register as registerZoo } from './zoo.ts';
 import { register as registerBench } from './bench.ts';
+import { register as registerDocs } from './docs.ts';
 
 export interface Streams {
   readonly stdout: Output;
@@ -57,6 +58,7 @@ export async function main(argv: readonly string[], streams: Streams): Promise<n
   registerMerge(program, cli);
   registerZoo(program, cli);
   registerBench(program, cli);
+  registerDocs(program, cli);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

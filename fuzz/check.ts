@@ -182,7 +182,7 @@ const CAN_BREAK: ReadonlySet<Command['op']> = new Set<Command['op']>([
  * and paging-structure-cache fills (access), flushes that drop entries, discharge
  * obligations and release pending tables. Each is followed by CACHE_INVARIANTS.
  */
-const CHANGES_CACHES: ReadonlySet<Command['op']> = new Set<Command['op']>(['access', 'flush', 'flushLocal', 'flushAll', 'vmUnmapAliases']);
+export const CHANGES_CACHES: ReadonlySet<Command['op']> = new Set<Command['op']>(['access', 'flush', 'flushLocal', 'flushAll', 'vmUnmapAliases']);
 
 /**
  * The invariants of cached translations against the tables and the frames (L1–L4, D5,

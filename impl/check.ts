@@ -1,5 +1,5 @@
 /**
- * What only the built-in impl's concrete tables show (family S, docs/invariants.md):
+ * What only the built-in impl's concrete tables show (family S, docs/SPEC.md):
  *
  *   reserved       no present entry has a reserved bit set (SDM §4.5.4: the walk faults)
  *   ps-level       PS only where the CPU allows a leaf: never in a pgd/p4d entry, a PUD

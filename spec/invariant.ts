@@ -12,7 +12,7 @@ import type { Pfn, Vpn } from './address.ts';
 import type { AbstractState, RootId } from './state.ts';
 
 /**
- * Families (docs/invariants.md lists each with its invariants): S structure, T translation,
+ * Families (docs/SPEC.md lists each with its invariants): S structure, T translation,
  * P permissions, H huge pages, L TLB, K KPTI, A ASI, D direct map (the linear maps: the
  * direct map and the kernel image's high map), C clients (the kernel's page-table users:
  * vmalloc, kmap_local, the mermap, the __GFP_UNMAPPED pool).

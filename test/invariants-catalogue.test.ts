@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { renderInvariantsMarkdown } from '../docs/render.ts';
 import { commandsArb } from '../fuzz/arbitraries.ts';
 import { createModel } from '../model/index.ts';
 import { PAGES, hexToVpn } from '../spec/address.ts';
@@ -100,10 +99,6 @@ describe('catalogue', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/unknown invariant X9/);
     expect(bad.out).toBe('');
-  });
-
-  it('docs/invariants.md is up to date (regenerate: node --import tsx docs/generate.ts)', () => {
-    expect(readFileSync(new URL('../docs/invariants.md', import.meta.url), 'utf8')).toBe(renderInvariantsMarkdown());
   });
 });
 

@@ -1,22 +1,8 @@
-/** The import rules (docs/ARCHITECTURE.md, "Layers": data flows one way) as data, and their checker. */
+/** The import rules (docs/ARCHITECTURE.md, "Layers": data flows one way; the data is docs/layers.ts LAYERS) and their checker. */
 import { dirname, join, normalize } from 'node:path/posix';
+import { LAYERS, type Layer } from '../docs/layers.ts';
 
-export const LAYERS = {
-  spec: [],
-  checker: ['spec'],
-  model: ['spec', 'checker'],
-  impl: ['spec'],
-  fuzz: ['spec', 'checker', 'model', 'impl', 'io'],
-  io: ['spec', 'checker'],
-  cli: ['spec', 'checker', 'model', 'impl', 'fuzz', 'io', 'docs', 'bench'],
-  bench: ['spec', 'checker', 'model', 'impl', 'fuzz', 'io'],
-  docs: ['spec', 'checker'],
-  schemas: ['spec', 'checker', 'model', 'impl', 'fuzz', 'io', 'cli', 'bench'],
-  examples: ['spec', 'checker'],
-  test: ['spec', 'checker', 'model', 'impl', 'fuzz', 'io', 'cli', 'docs', 'bench', 'examples', 'schemas', 'test'],
-} as const satisfies Record<string, readonly string[]>;
-
-export type Layer = keyof typeof LAYERS;
+export { LAYERS, type Layer } from '../docs/layers.ts';
 
 // `from '…'` (also the closing line of a multi-line import), `import('…')` and a bare `import '…'`.
 const IMPORT = /\bfrom\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/g;

@@ -39,16 +39,19 @@ import { WALK_PAGE_RANGE } from './walk.ts';
 import { ZAP_PAGE_RANGE } from './gather.ts';
 import { ADD_MEMORY, REMOVE_MEMORY } from './hotplug.ts';
 
+import type { Clause } from './clause.ts';
 export type { Clause, PostMode, PostViolation } from './clause.ts';
 
 export interface Postcondition<K extends Op> {
   /** Where the contract is written, or why there is none. */
   readonly contract: string;
+  /** Its sentences, each a clause a violation names (`map.leaves`): the relation as the document lists it. */
+  readonly clauses: readonly Clause[];
   check(before: AbstractState, c: CommandOf<K>, result: Result<unknown>, after: AbstractState, mode: PostMode): PostViolation[];
 }
 
 function contract<K extends Op>(k: Contract<K>): Postcondition<K> {
-  return { contract: k.source, check: (before, c, result, after, mode) => relate(k, before, c, result, after, mode) };
+  return { contract: k.source, clauses: Object.values(k.say).filter((c): c is Clause => c !== undefined), check: (before, c, result, after, mode) => relate(k, before, c, result, after, mode) };
 }
 
 export const POSTCONDITIONS: { readonly [K in Op]: Postcondition<K> } = {
