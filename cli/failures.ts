@@ -52,6 +52,7 @@ async function statusOf(db: FailureDb<FailureFile>, s: StoredFailure<FailureFile
   // It replays by hanging (until fixed) on this thread: a campaign replays it in a worker, under the watchdog.
   if (f.failure.kind === 'timeout') return { verdict: 'unreplayable', problem: 'a timeout: `ptspec fuzz` replays it first, under --command-timeout' };
   // A failure file may come from someone else: the module it names runs only when asked to.
+  if (f.target.kind === 'command' && !trustModule) return { verdict: 'unreplayable', problem: `it names program ${f.target.command}; replay with --trust-module to run it` };
   if (f.target.kind === 'module' && !trustModule) return { verdict: 'unreplayable', problem: `it names module ${f.target.module}; replay with --trust-module to run it` };
   const target = await targetOf(f);
   if (typeof target === 'string') return { verdict: 'unreplayable', problem: target };

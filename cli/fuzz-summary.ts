@@ -98,6 +98,7 @@ export function targetText(t: TargetSpec): string {
     case 'impl': return 'the built-in impl';
     case 'mutant': return `the built-in impl with mutant ${t.mutant}`;
     case 'module': return `your implementation ${t.module}`;
+    case 'command': return `your program ${t.command}`;
   }
 }
 

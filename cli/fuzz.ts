@@ -10,17 +10,20 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Scenario } from '../spec/scenario.ts';
+import type { Profile } from '../spec/system.ts';
 import { runCampaign, type CampaignConfig, type CampaignHooks, type CampaignResult, type StoredTrace } from '../fuzz/campaign.ts';
 import { isFindingKey } from '../fuzz/campaign-run.ts';
 import type { Scenarios } from '../fuzz/coverage-goals.ts';
 import { MATRIX, campaignScenarioList } from '../fuzz/matrix.ts';
 import { rerunCampaign } from '../fuzz/campaign-rerun.ts';
-import { implTarget, moduleTarget, mutantTarget, withProfile, type TargetSpec } from '../fuzz/campaign-target.ts';
+import { cImplRefusal, commandTarget, implTarget, moduleTarget, mutantTarget, processOf, wasmModuleOf, wasmRefusal, withProfile, type TargetSpec } from '../fuzz/campaign-target.ts';
+import { ProcessImplError } from '../fuzz/process-impl.ts';
 import { errorText } from '../fuzz/check.ts';
 import { catalogueSuite } from '../fuzz/defaults.ts';
 import { FailureDb } from '../fuzz/failure-db.ts';
 import { profilesOf, profileText, summariseProfiles } from '../fuzz/profile.ts';
 import { loadUserImpl, moduleUrl, UserImplError } from '../fuzz/user-impl.ts';
+import { isWasmPath } from '../fuzz/wasm-impl.ts';
 import { failureRecord, formatFailureFile, headline, parseFailureFile, type FailureFile, type Target } from '../fuzz/failure-file.ts';
 import { buildSummary, progressLine, summaryText, type FailureLine } from './fuzz-summary.ts';
 import { addFuzzOptions, DEFAULT_TIME_MS, fuzzOptions, replayCommand, type FuzzOptions } from './options.ts';
@@ -56,19 +59,37 @@ function fileTarget(t: TargetSpec): Target {
     case 'mutant': return { kind: 'mutant', mutant: t.mutant };
     // Absolute, so the file replays from any working directory.
     case 'module': return { kind: 'module', module: fileURLToPath(t.url) };
+    case 'command': return { kind: 'command', command: t.command };
   }
 }
 
-/** A user module's target, loaded and checked once before anything runs; a string is what is wrong with it. */
+/**
+ * A user module's target, loaded and checked once before anything runs; a string is what
+ * is wrong with it. A `.wasm` file is a C implementation (fuzz/wasm-impl.ts): compiled and
+ * its interface checked.
+ */
 export async function userModuleTarget(module: string, scenario: Scenario): Promise<TargetSpec | string> {
   const target = moduleTarget(module, moduleUrl(module));
   try {
-    await loadUserImpl(module, scenario);
+    if (!isWasmPath(module)) await loadUserImpl(module, scenario);
+    else if (!existsSync(module)) return `--impl ${module}: no such file`;
+    else await wasmModuleOf(moduleUrl(module));
   } catch (e) {
     if (e instanceof UserImplError) return e.message;
     throw e;
   }
   return target;
+}
+
+/** A native program's target, after it answered hello and can run every scenario's boot under the profile; a string is what is wrong. */
+export async function programTarget(command: string, scenarios: readonly Scenario[], profile: Profile): Promise<TargetSpec | string> {
+  try {
+    const p = await processOf(command);
+    return scenarios.map((s) => cImplRefusal(`--impl-cmd ${JSON.stringify(command)}`, p, s, profile)).find((r) => r !== null) ?? commandTarget(command);
+  } catch (e) {
+    if (e instanceof ProcessImplError || e instanceof UserImplError) return e.message;
+    throw e;
+  }
 }
 
 /**
@@ -77,7 +98,17 @@ export async function userModuleTarget(module: string, scenario: Scenario): Prom
  * watchdog, so a module that hangs at import or in its factory is a usage error after
  * that long, not a hung ptspec.
  */
-async function resolveTarget(opts: FuzzOptions, scenario: Scenario): Promise<TargetSpec | string> {
+async function resolveTarget(opts: FuzzOptions, scenarios: readonly Scenario[]): Promise<TargetSpec | string> {
+  const scenario = scenarios[0]!;
+  // A wasm module's check runs no C but ptspec_abi_version and ptspec_supported_ops: it
+  // needs no worker trial, and it refuses a profile or a boot the module cannot run.
+  if (opts.impl !== undefined && isWasmPath(opts.impl)) {
+    const t = await userModuleTarget(opts.impl, scenario);
+    if (typeof t === 'string') return t;
+    const m = await wasmModuleOf(moduleUrl(opts.impl));
+    return scenarios.map((s) => wasmRefusal(m, s, opts.profile)).find((r) => r !== null) ?? t;
+  }
+  if (opts.implCmd !== undefined) return programTarget(opts.implCmd, scenarios, opts.profile);
   if (opts.impl !== undefined && opts.commandTimeout > 0) {
     return existsSync(opts.impl) ? moduleTarget(opts.impl, moduleUrl(opts.impl)) : `--impl ${opts.impl}: no such file`;
   }
@@ -104,7 +135,7 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
   if (opts.replay !== undefined && opts.scenario === MATRIX) {
     return usageError(cli, '--replay reruns one run on one scenario: give the --scenario its Reproduce line names, not matrix');
   }
-  const resolved = await resolveTarget(opts, scenarios[0]!);
+  const resolved = await resolveTarget(opts, scenarios);
   if (typeof resolved === 'string') return usageError(cli, resolved);
   const target = withProfile(resolved, opts.profile);
   try {
@@ -185,7 +216,8 @@ async function fuzz(cli: Cli, opts: FuzzOptions): Promise<number> {
       bail: opts.bail ?? null,
       signal: interrupt.signal,
       commandTimeoutMs: opts.commandTimeout,
-      trial: true,
+      // A wasm module was checked in resolveTarget.
+      trial: opts.impl === undefined || !isWasmPath(opts.impl),
       ...(opts.profileCpu === undefined ? {} : { profileCpuDir: resolve(opts.profileCpu) }),
     };
     const hooks: CampaignHooks = {
@@ -276,6 +308,7 @@ export function register(program: Command, cli: Cli): void {
         ['ptspec fuzz --runs 200 --seed 42', 'exact and reproducible'],
         ['ptspec fuzz --mutant protect-no-flush --runs 100', 'a historical kernel bug, caught'],
         ['ptspec fuzz --impl ./my-adapter.ts --time 5m', 'your own implementation against the model'],
+        ['ptspec fuzz --impl ./lib.wasm --profile linux', 'a C implementation of c/ptspec.h compiled to WebAssembly'],
         ['ptspec fuzz --scenario kernel-small-pool', 'a small table pool: ENOMEM and rollback'],
         ['ptspec fuzz --scenario matrix --runs 600', 'every scenario in turn: 4/5-level, no PSE, no GB pages, small and high pools'],
         ['ptspec fuzz --jobs 1 --runs 200 --profile-cpu prof', "where the workers' time goes: a .cpuprofile per worker and a summary"],

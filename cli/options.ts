@@ -23,6 +23,7 @@ export interface FuzzOptions {
   readonly scenario: string;
   readonly mutant?: MutantName;
   readonly impl?: string;
+  readonly implCmd?: string;
   readonly maxCommands: number;
   readonly fullCheckEvery: number;
   /** `--no-swarm` turns it off (CommandsArbOptions.swarm). */
@@ -177,11 +178,14 @@ export interface RunOptions {
   readonly profile?: Profile;
 }
 
+/** A word as sh reads it back: single-quoted, its own quotes escaped. */
+const shellQuote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+
 /** Those options as flags, for the commands the summary and the reports print. */
 export function runFlags(o: RunOptions): string[] {
   return [
     o.scenario !== DEFAULT_SCENARIO ? `--scenario ${o.scenario}` : '',
-    o.target.kind === 'mutant' ? `--mutant ${o.target.mutant}` : o.target.kind === 'module' ? `--impl ${o.target.module}` : '',
+    o.target.kind === 'mutant' ? `--mutant ${o.target.mutant}` : o.target.kind === 'module' ? `--impl ${o.target.module}` : o.target.kind === 'command' ? `--impl-cmd ${shellQuote(o.target.command)}` : '',
     o.maxCommands !== DEFAULT_MAX_COMMANDS ? `--max-commands ${o.maxCommands}` : '',
     o.fullCheckEvery !== DEFAULT_FULL_CHECK_EVERY ? `--full-check-every ${o.fullCheckEvery}` : '',
     o.swarm === true ? '' : '--no-swarm',
@@ -211,7 +215,8 @@ export function addFuzzOptions(cmd: Command): Command {
     .addOption(new Option('--profile <name>', 'semantics: strict (the library ptspec proposes: refuse with EPERM, atomic) or linux (the kernel as its source reads: what it permits is reported as findings)')
       .choices(PROFILES).default('strict'))
     .addOption(new Option('--mutant <name>', 'hold the impl with this injected bug to the model (see `ptspec mutants`)').choices(MUTANT_NAMES).conflicts('impl'))
-    .addOption(new Option('--impl <module>', 'your own implementation: a module whose default export (or `createSystem`) is a PageTableSystemFactory'))
+    .addOption(new Option('--impl <module>', 'your own implementation: a .ts/.js module whose default export (or `createSystem`) is a PageTableSystemFactory, or a .wasm C implementation of c/ptspec.h'))
+    .addOption(new Option('--impl-cmd <command>', 'your own implementation as a native program speaking c/PROTOCOL.md on stdin/stdout (e.g. c/ptspec-main.c linked with your C code); split into words as sh does, nothing expanded').conflicts(['impl', 'mutant']))
     .addOption(new Option('--max-commands <n>', 'longest command sequence').argParser(intParser('--max-commands', 1, 10_000)).default(DEFAULT_MAX_COMMANDS))
     .addOption(new Option('--full-check-every <n>', 'full refinement and invariant check every n commands (0: only at the end)').argParser(intParser('--full-check-every', 0)).default(DEFAULT_FULL_CHECK_EVERY))
     .addOption(new Option('--no-swarm', 'every run draws from all operations (default: each run from its own random subset, swarm testing)'))

@@ -16,7 +16,7 @@ import { formatCommand, formatLeaf, formatLen } from '../fuzz/format.ts';
 import { formatFailure, formatOutcome } from '../fuzz/report.ts';
 import { headline, parseFailureFile, type FailureFile } from '../fuzz/failure-file.ts';
 import { readRegularFile } from '../fuzz/failure-db.ts';
-import { usageError, userModuleTarget } from './fuzz.ts';
+import { programTarget, usageError, userModuleTarget } from './fuzz.ts';
 import { replayCommand } from './options.ts';
 import { printable, type Cli } from './output.ts';
 import { examples } from './help.ts';
@@ -42,6 +42,10 @@ async function storedTarget(f: FailureFile, where: { readonly file?: string; rea
     case 'impl': return implTarget();
     case 'mutant':
       return isMutantName(f.target.mutant) ? mutantTarget(f.target.mutant) : `target.mutant: unknown mutant ${JSON.stringify(f.target.mutant)}`;
+    case 'command': {
+      const t = await programTarget(f.target.command, [scenario()], f.profile ?? 'strict');
+      return typeof t === 'string' ? `target.command: ${t}` : t;
+    }
     case 'module': {
       const stored = f.target.module;
       const t = await userModuleTarget(where.file === undefined || isAbsolute(stored) ? stored : join(dirname(where.file), stored), scenario());
@@ -95,7 +99,7 @@ function stepChangeLines(c: StateChange): string[] {
 function replayText(file: string, f: FailureFile, target: TargetSpec, r: Replay, steps: ReplaySteps): string {
   const lines = [
     `Replaying ${file}`,
-    `  scenario ${f.scenario}, target ${target.kind === 'impl' ? 'built-in impl' : target.kind === 'mutant' ? `mutant ${target.mutant}` : `module ${target.module}`}, `
+    `  scenario ${f.scenario}, target ${target.kind === 'impl' ? 'built-in impl' : target.kind === 'mutant' ? `mutant ${target.mutant}` : target.kind === 'command' ? `program ${target.command}` : `module ${target.module}`}, `
       + `recorded by ptspec ${f.ptspecVersion}, seen ${f.count} time${f.count === 1 ? '' : 's'} (last ${f.lastSeen})`,
     `  recorded: ${headline(f.failure)}`,
     '',
@@ -156,6 +160,9 @@ async function replayFile(cli: Cli, file: string, opts: ReplayOptions): Promise<
   if (!decoded.ok) return usageError(cli, `${file} is not a valid ptspec failure file:\n${decoded.errors.map((e) => `  ${e}`).join('\n')}`);
   const f = decoded.value;
   // Loading a module runs its code: a file from elsewhere must not run what it names unasked.
+  if (f.target.kind === 'command' && impl === undefined && opts.trustModule !== true) {
+    return usageError(cli, `${file} names the program ${JSON.stringify(f.target.command)}, and replaying it runs that program. If you trust it: ptspec replay ${file} --trust-module`);
+  }
   if (f.target.kind === 'module' && impl === undefined && opts.trustModule !== true) {
     return usageError(cli, `${file} names the module ${JSON.stringify(f.target.module)}, and replaying it runs that module's code. `
       + `If you trust it: ptspec replay ${file} --trust-module; or run your own: ptspec replay ${file} --impl MODULE`);

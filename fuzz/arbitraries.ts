@@ -59,6 +59,12 @@ export interface CommandsArbOptions {
    * still gives one sequence.
    */
   readonly swarm?: boolean;
+  /**
+   * The operations the system implements (a C module's ptspec_supported_ops): no other is
+   * generated, and a lifecycle or workload block that would use another is left out
+   * whole. Absent: every operation its capabilities offer.
+   */
+  readonly ops?: ReadonlySet<Op>;
 }
 
 const M2 = PAGES['2M'];
@@ -395,6 +401,7 @@ class Resolver {
     private readonly takeable: readonly { pfn: Pfn; count: number }[],
     private readonly isolation: boolean,
     clients: boolean,
+    private readonly ops: ReadonlySet<Op> | undefined,
   ) {
     ({ pageOffset: this.pageOffset, kernelText: this.kernelText } = kernelLayout(scenario.config.levels));
     // The clients' rule holds for every sequence (the built-in systems have the capability,
@@ -444,6 +451,8 @@ class Resolver {
       return [...before, c];
     }
     const block = this.lifecycles.block(e.block).map((c) => this.clientBelief.discipline(c));
+    // Half a kernel path is not what the block stands for: one the system cannot run goes whole.
+    if (this.ops !== undefined && block.some((c) => !this.ops!.has(c.op))) return [];
     // A workload block is a dozen commands of its own addresses and frames: the beliefs
     // learn them all, but the recent addresses and tracked frames only its first, so the
     // random commands around it keep drawing from the whole sequence.
@@ -697,7 +706,7 @@ export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Ar
       : short === 100 ? shortOnes
       : fc.oneof({ weight: short, arbitrary: shortOnes }, { weight: 100 - short, arbitrary: longOnes });
     return lengths.map((elements) => {
-      const r = new Resolver(scenario, vpns, pfns, takeable, opts.isolation === true, opts.clients === true);
+      const r = new Resolver(scenario, vpns, pfns, takeable, opts.isolation === true, opts.clients === true, opts.ops);
       // A block is several commands: the sequence still ends at maxCommands.
       return elements.flatMap((e) => r.resolveElement(e)).slice(0, opts.maxCommands);
     });
@@ -705,7 +714,8 @@ export function commandsArb(scenario: Scenario, opts: CommandsArbOptions): fc.Ar
   const offered = (op: Op): boolean => {
     const cap = OPERATIONS[op].capability;
     const clients = cap === 'clients' && opts.clients === true && (OPERATIONS[op].alsoIsolation !== true || opts.isolation === true);
-    return cap === 'core' || (cap === 'isolation' && opts.isolation === true) || clients;
+    const implemented = opts.ops === undefined || opts.ops.has(op);
+    return implemented && (cap === 'core' || (cap === 'isolation' && opts.isolation === true) || clients);
   };
   const ops = OPS.filter(offered);
   if (opts.swarm !== true) return sequencesOf(ops, LIFECYCLE_KINDS);

@@ -236,12 +236,13 @@ export function shrinkFailure(first: Failing, failsSame: (commands: readonly Com
 }
 
 /** The command sequence fast-check generates from a run's seed. */
-export function generatedCommands(ctx: Pick<RunContext, 'scenario' | 'maxCommands' | 'swarm'> & { readonly setup?: Pick<TraceSetup, 'profile' | 'isolation' | 'clients'> }, seed: number): readonly Command[] {
+export function generatedCommands(ctx: Pick<RunContext, 'scenario' | 'maxCommands' | 'swarm'> & { readonly setup?: Pick<TraceSetup, 'profile' | 'isolation' | 'clients' | 'ops'> }, seed: number): readonly Command[] {
   // Under linux, addresses inside regions too (CommandsArbOptions.interior).
   const interior = ctx.setup?.profile === 'linux' ? { interior: true } : {};
   const isolation = ctx.setup?.isolation === true ? { isolation: true } : {};
   const clients = ctx.setup?.clients === true ? { clients: true } : {};
-  return fc.sample(commandsArb(ctx.scenario, { maxCommands: ctx.maxCommands, swarm: ctx.swarm, ...interior, ...isolation, ...clients }), { seed, numRuns: 1 })[0]!;
+  const ops = ctx.setup?.ops === undefined ? {} : { ops: ctx.setup.ops };
+  return fc.sample(commandsArb(ctx.scenario, { maxCommands: ctx.maxCommands, swarm: ctx.swarm, ...interior, ...isolation, ...clients, ...ops }), { seed, numRuns: 1 })[0]!;
 }
 
 /** A deletion of a shrink path: `count` commands from index `start`. */

@@ -1,7 +1,10 @@
 /**
  * What a campaign holds to the model: the built-in impl, the impl with a mutant injected,
- * or a user's module (`--impl`). Built the same way on the main thread (stored traces,
- * `ptspec replay`) and in every worker, from plain data that crosses the thread boundary.
+ * or a user's module (`--impl`): a TypeScript or JavaScript adapter, or a C implementation
+ * compiled to WebAssembly (a `.wasm` file: fuzz/wasm-impl.ts), which is fuzzed on the
+ * operations and under the profiles it says it supports. Built the same way on the main
+ * thread (stored traces, `ptspec replay`) and in every worker, from plain data that
+ * crosses the thread boundary.
  */
 import { applyCommand } from '../spec/commands.ts';
 import { ptiBoot, scenarioNamed, type Scenario } from '../spec/scenario.ts';
@@ -11,13 +14,17 @@ import { runTrace, type TraceFailure } from './check.ts';
 import { builtinTarget } from './defaults.ts';
 import type { TraceSetup } from './campaign-run.ts';
 import { guardedFactory } from './guard.ts';
-import { loadAdapter, type UserAdapter } from './user-impl.ts';
+import { UserImplError, loadAdapter, type UserAdapter } from './user-impl.ts';
+import { isWasmPath, loadWasm, wasmFactory, type WasmModule } from './wasm-impl.ts';
+import { loadProcessImpl, splitCommand, type ProcessImpl } from './process-impl.ts';
 
 export type TargetSpec = (
   | { readonly kind: 'impl'; readonly label: string }
   | { readonly kind: 'mutant'; readonly mutant: MutantName; readonly label: string }
   /** `module` as the user gave it, `url` the resolved file URL. */
   | { readonly kind: 'module'; readonly module: string; readonly url: string; readonly label: string }
+  /** `--impl-cmd`: a native program speaking c/PROTOCOL.md (fuzz/process-impl.ts). */
+  | { readonly kind: 'command'; readonly command: string; readonly label: string }
 ) & {
   /** The semantics model and target follow (strict when absent; spec/system.ts Profile). */
   readonly profile?: Profile;
@@ -46,17 +53,50 @@ export function moduleTarget(module: string, url: string): TargetSpec {
   return { kind: 'module', module, url, label: `module-${base}` };
 }
 
-const adapters = new Map<string, Promise<UserAdapter>>();
+/** Loads by URL, once per thread; a failed load is not kept: the next caller gets the error again, not a stale promise. */
+function once<T>(load: (url: string) => Promise<T>): (url: string) => Promise<T> {
+  const loaded = new Map<string, Promise<T>>();
+  return (url) => {
+    let a = loaded.get(url);
+    if (a === undefined) {
+      loaded.set(url, (a = load(url)));
+      a.catch(() => loaded.delete(url));
+    }
+    return a;
+  };
+}
 
-/** A user module's adapter, imported once per thread (each setup of a matrix campaign's scenarios shares it). */
-export function adapterOf(url: string): Promise<UserAdapter> {
-  let a = adapters.get(url);
-  if (a === undefined) {
-    adapters.set(url, (a = loadAdapter(url)));
-    // A failed import is not kept: the next caller gets the error again, not a stale promise.
-    a.catch(() => adapters.delete(url));
+/** A wasm module, compiled and checked once per thread. */
+export const wasmModuleOf = once(loadWasm);
+
+/** A user module's adapter, imported once per thread (each setup of a matrix campaign's scenarios shares it); a wasm module's factory. */
+export const adapterOf = once(async (url: string): Promise<UserAdapter> =>
+  isWasmPath(url) ? { factory: wasmFactory(await wasmModuleOf(url)), checkTables: null } : loadAdapter(url));
+
+/** cImplRefusal for a wasm module. */
+export const wasmRefusal = (m: WasmModule, scenario: Scenario, profile: Profile): string | null => cImplRefusal(`--impl ${m.file}`, m.supported, scenario, profile);
+
+/** A native program's target, labelled by the program's name. */
+export function commandTarget(command: string): TargetSpec {
+  const program = splitCommand(command)[0] ?? command;
+  return { kind: 'command', command, label: `cmd-${program.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '')}` };
+}
+
+/** A program's process factory, started and asked hello once per thread. */
+export const processOf = once(async (command: string): Promise<ProcessImpl> => loadProcessImpl(command));
+
+/**
+ * What keeps a C implementation (a wasm module or a native program) from running a
+ * campaign on `scenario` under `profile`: a profile it does not follow, or an operation
+ * the boot needs that it lacks; null when nothing does.
+ */
+export function cImplRefusal(name: string, supported: { readonly ops: ReadonlySet<string>; readonly profiles: ReadonlySet<Profile> }, scenario: Scenario, profile: Profile): string | null {
+  if (!supported.profiles.has(profile)) {
+    return `${name} does not follow the ${profile} profile (ptspec_supported_ops lacks PTSPEC_SUPPORTS_${profile.toUpperCase()}); try --profile ${[...supported.profiles][0]}`;
   }
-  return a;
+  const lacking = [...new Set(scenario.boot.map((c) => c.op))].filter((op) => !supported.ops.has(op));
+  if (lacking.length > 0) return `${name} lacks ${lacking.join(', ')}, which the boot of scenario ${scenario.name} needs (ptspec_supported_ops)`;
+  return null;
 }
 
 const isolationOffered = new WeakMap<UserAdapter, boolean>();
@@ -105,15 +145,29 @@ export async function traceSetupFor(
   // it builds for a setup asking for it (SystemSetup.isolation) exposes `isolation`.
   // Without it the module is fuzzed on the core operations, its reference model built
   // without the capability too.
-  const adapter = target.kind === 'module' ? await adapterOf(target.url) : null;
-  const isolation = adapter === null || offersIsolation(adapter, scenario);
-  const clients = adapter === null || offersClients(adapter, scenario);
+  const proc = target.kind === 'command' ? await processOf(target.command) : null;
+  if (proc !== null) {
+    const refused = cImplRefusal(`--impl-cmd ${JSON.stringify(target.kind === 'command' ? target.command : '')}`, proc, scenario, target.profile ?? 'strict');
+    if (refused !== null) throw new UserImplError(refused);
+  }
+  const adapter = target.kind === 'module' ? await adapterOf(target.url) : proc === null ? null : { factory: proc.factory, checkTables: null };
+  const wasm = target.kind === 'module' && isWasmPath(target.url) ? await wasmModuleOf(target.url) : null;
+  if (wasm !== null) {
+    const refused = wasmRefusal(wasm, scenario, target.profile ?? 'strict');
+    if (refused !== null) throw new UserImplError(refused);
+  }
+  // A C implementation has neither capability (c/ptspec.h has none yet), and the operations it says.
+  const cImpl = wasm ?? proc;
+  const isolation = adapter === null || (cImpl === null && offersIsolation(adapter, scenario));
+  const clients = adapter === null || (cImpl === null && offersClients(adapter, scenario));
   const booted = isolation ? { ...scenario, boot: ptiBoot(scenario) } : scenario;
   const builtin = {
     ...builtinTarget(booted, target.kind === 'mutant' ? target.mutant : undefined), fullCheckEvery,
     ...(target.profile === 'linux' ? { profile: target.profile } : {}),
     ...(isolation ? { isolation: true } : {}),
     ...(clients ? { clients: true } : {}),
+    ...(wasm === null ? {} : { ops: wasm.supported.ops }),
+    ...(proc === null ? {} : { ops: proc.ops }),
   };
   // The built-in table checker knows only the built-in impl's tables: a module's tables
   // are checked only by the module's own checkTables, when it exports one.

@@ -15,7 +15,7 @@
  * and comes back as data, with the step, the command, both outcomes and witnesses.
  */
 import { kernelLayout } from '../spec/address.ts';
-import { applyCommand, type Command } from '../spec/commands.ts';
+import { applyCommand, type Command, type Op } from '../spec/commands.ts';
 import { postcondition, type PostMode } from '../spec/contracts/post/index.ts';
 import type { Errno, Result } from '../spec/errors.ts';
 import { OPERATIONS, OPS } from '../spec/operations.ts';
@@ -116,6 +116,8 @@ export type TableChecker = (system: PageTableSystem, scope?: CheckScope) => read
 
 export interface TraceOptions {
   readonly scenario: Scenario;
+  /** The operations the impl implements (a C module's supported ops): the only ones generated. Absent: all. */
+  readonly ops?: ReadonlySet<Op>;
   readonly makeModel: PageTableSystemFactory;
   readonly makeImpl: PageTableSystemFactory;
   readonly commands: readonly Command[];

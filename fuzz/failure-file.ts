@@ -20,12 +20,15 @@ import { formatCommand } from './format.ts';
 export type Target =
   | { readonly kind: 'impl' }
   | { readonly kind: 'mutant'; readonly mutant: string }
-  | { readonly kind: 'module'; readonly module: string };
+  | { readonly kind: 'module'; readonly module: string }
+  /** `--impl-cmd`: the command line of a native program (c/PROTOCOL.md). */
+  | { readonly kind: 'command'; readonly command: string };
 
 export const TargetC = tagged<Target>('a target', 'kind', {
   impl: strictObject('impl target', { kind: t.literal('impl') }),
   mutant: strictObject('mutant target', { kind: t.literal('mutant'), mutant: t.string }),
   module: strictObject('module target', { kind: t.literal('module'), module: t.string }),
+  command: strictObject('command target', { kind: t.literal('command'), command: t.string }),
 });
 
 const StepOutcomeC = strictObject('an outcome', {
