@@ -59,7 +59,7 @@ export const withBoot = (label: string): string => `${label}, each trace's boot 
  * command without and with each trace's boot. A failing trace stops the side: the
  * throughput of traces that fail early would not be the campaign's.
  */
-function checkedSide(label: string, setup: TraceSetup, sequences: readonly (readonly Command[])[]): Side {
+export function checkedSide(label: string, setup: TraceSetup, sequences: readonly (readonly Command[])[]): Side {
   const boot = { ms: 0 };
   const timed = timedFactories(setup, boot);
   return {

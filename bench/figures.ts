@@ -5,6 +5,7 @@
  * none is there to be read beside the others (where a cost goes, how it grows).
  */
 import { JOBS, jobsLabel, loopLabel } from './campaign.ts';
+import { C_ADAPTERS, C_LABELS } from './c-adapters.ts';
 import { CHECKED, CHECKED_LABELS, UNTOUCHED, UNTOUCHED_LEAVES, untouchedLabel, withBoot } from './checked.ts';
 import type { Target } from './json.ts';
 import { MAP_1G, MAP_4K, OP_LABELS, OP_MIX, PROTECT_1G, RANGE_COST, RANGE_SIZES, TRANSLATE, UNMAP_RECLAIM, leavesText, rangeLabel } from './ops.ts';
@@ -68,6 +69,13 @@ export const FIGURES: readonly FigureSpec[] = [
     'wall time per run, worker start and boot check included; the ceiling below is what the machine allowed in the same rounds'),
   ratio('the ceiling: a CPU loop, 2 workers over 1', JOBS, loopLabel(1), loopLabel(2), null,
     'nothing shared: on 2 idle cores 2.00x; less when other processes hold the cores'),
+  rate('checked commands per CPU-second: the reference C impl through the wasm adapter', C_ADAPTERS, C_LABELS.wasm, null,
+    'linux profile, kernel scenario, the C library\'s operations; CPU time of this process (the native process\'s own is not counted)'),
+  rate('checked commands per CPU-second: the reference C impl as a native process', C_ADAPTERS, C_LABELS.process, null),
+  rate('checked commands per CPU-second: the built-in TypeScript impl on the same commands', C_ADAPTERS, C_LABELS.ts, null),
+  ratio('checked cost per command: C through wasm / the TypeScript impl', C_ADAPTERS, C_LABELS.wasm, C_LABELS.ts, null),
+  ratio('checked cost per command: C as a native process / the TypeScript impl', C_ADAPTERS, C_LABELS.process, C_LABELS.ts, null,
+    'this process\'s CPU time only: the pipe round trips and the waiting, not the program\'s own work'),
   ...scaleFigures(),
   { name: `${MEMORY_LABELS.perTablePage} (${MEMORY_SCENARIO})`, group: SCALE, kind: 'value', unit: 'bytes', numerator: MEMORY_LABELS.perTablePage, target: null,
     note: 'a table page is 4,096 bytes of entries; the rest is what the impl keeps beside them' },
