@@ -24,22 +24,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import type { Pfn, Vpn } from '../spec/address.ts';
-import {
-  validateAccess, validateCollapse, validateFlush, validateFlushLocal, validateFrames, validateMap, validateProtect, validateSetDirectMap,
-  validateSplit, validateTranslate, validateUnmap,
-} from '../spec/contracts/index.ts';
-import { OK, ok, type PtError, type Result } from '../spec/errors.ts';
-import type { AbstractState, Prot, RootId, SystemConfig } from '../spec/state.ts';
-import type {
-  AccessKind, AccessMode, AccessOutcome, FlushOptions, MapOptions, PageTableSystem, PageTableSystemFactory, Profile, ProtChange, ProtectOptions,
-  SystemSetup, Translation,
-} from '../spec/system.ts';
-import {
-  ACCESS_RESULT_SIZE, ERRNO_NUMBERS, OP_CODES, PTSPEC_ABI_VERSION, REQUIRED_OPS, TRANSLATION_SIZE, accessKindCode, accessModeCode, decodeAbstract,
-  decodeAccessResult, decodeSupported, decodeTranslation, encodeChange, encodeProt, encodeProtectOptions, encodeSetup, errorOf, pageSizeCode,
-  type CoreOp,
-} from './c-abi.ts';
+import type { PtError } from '../spec/errors.ts';
+import type { AbstractState, SystemConfig } from '../spec/state.ts';
+import type { PageTableSystem, PageTableSystemFactory, Profile, SystemSetup } from '../spec/system.ts';
+import { ERRNO_NUMBERS, OP_CODES, PTSPEC_ABI_VERSION, REQUIRED_OPS, decodeAbstract, decodeSupported, encodeSetup, errorOf, type CoreOp } from './c-abi.ts';
+import { CSystem, type CAnswer, type CArg } from './c-system.ts';
 
 /** A failure of the program rather than a disagreement with the model: hung, crashed, or off the protocol. */
 export class ProcessImplError extends Error {}
@@ -428,83 +417,30 @@ const ERRNO_RESULTS: ReadonlySet<number> = new Set(Object.values(ERRNO_NUMBERS).
  * sends the call, and makes the answer a Result (the error's arg derived from op and
  * errno, an EPERM's invariant from last_refused).
  */
-class ProcessSystem implements PageTableSystem {
+class ProcessSystem extends CSystem {
   readonly config: SystemConfig;
   readonly profile: Profile;
+  /** The response being made a Result: where a protocol error points. */
+  private last!: Response;
 
   constructor(private readonly channel: ProcessChannel, setup: SystemSetup) {
+    super();
     this.config = setup.config;
     this.profile = setup.profile ?? 'strict';
     const r = channel.call('create', new Request(OP_CREATE).raw(encodeSetup(setup, 0)).done());
     if (r.result !== 0) throw new ProcessImplError(`${channel.command} could not create a system (create answered ${r.result}${r.result === -12 ? ', ptspec_create returned NULL' : ''})`);
   }
 
-  map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): Result<void> {
-    return this.void('map', validateMap(this.config, root, vpn, pfn, pages, prot, opts),
-      () => new Request(OP_CODES.map).u32(root).u64(vpn).u64(pfn).u64(pages).u32(encodeProt(prot)).u32(pageSizeCode(opts.maxPage ?? '1G')));
-  }
-
-  unmap(root: RootId, vpn: Vpn, pages: number, opts: FlushOptions = { flush: true }): Result<void> {
-    return this.void('unmap', validateUnmap(this.config, root, vpn, pages), () => new Request(OP_CODES.unmap).u32(root).u64(vpn).u64(pages).u32(opts.flush ? 1 : 0));
-  }
-
-  protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
-    return this.void('protect', validateProtect(this.config, vpn, pages, change),
-      () => new Request(OP_CODES.protect).u64(vpn).u64(pages).u32(encodeChange(change)).u32(encodeProtectOptions(opts)));
-  }
-
-  setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
-    return this.void('setDirectMapInvalid', validateSetDirectMap(this.config, pfn, count), () => new Request(OP_CODES.setDirectMapInvalid).u64(pfn).u64(count).u32(opts.flush ? 1 : 0));
-  }
-
-  setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
-    return this.void('setDirectMapDefault', validateSetDirectMap(this.config, pfn, count), () => new Request(OP_CODES.setDirectMapDefault).u64(pfn).u64(count).u32(opts.flush ? 1 : 0));
-  }
-
-  split(root: RootId, vpn: Vpn): Result<void> {
-    return this.void('split', validateSplit(this.config, root, vpn), () => new Request(OP_CODES.split).u32(root).u64(vpn));
-  }
-
-  collapse(root: RootId, vpn: Vpn, size: '2M' | '1G'): Result<void> {
-    return this.void('collapse', validateCollapse(this.config, root, vpn, size), () => new Request(OP_CODES.collapse).u32(root).u64(vpn).u32(pageSizeCode(size)));
-  }
-
-  translate(root: RootId, vpn: Vpn): Result<Translation> {
-    const bad = validateTranslate(this.config, root, vpn);
-    if (bad !== null) return { ok: false, error: bad };
-    const r = this.send('translate', new Request(OP_CODES.translate).u32(root).u64(vpn), TRANSLATION_SIZE);
-    return r.result === 0 ? ok(this.decoded('translate', r, decodeTranslation)) : this.failure('translate', r);
-  }
-
-  access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome> {
-    const bad = validateAccess(this.config, cpu, root, vpn, kind, mode);
-    if (bad !== null) return { ok: false, error: bad };
-    const r = this.send('access', new Request(OP_CODES.access).u32(cpu).u32(root).u64(vpn).u32(accessKindCode(kind)).u32(accessModeCode(mode)), ACCESS_RESULT_SIZE);
-    return r.result === 0 ? ok(this.decoded('access', r, decodeAccessResult)) : this.failure('access', r);
-  }
-
-  flush(vpn: Vpn, pages: number): Result<void> {
-    return this.void('flush', validateFlush(this.config, vpn, pages), () => new Request(OP_CODES.flush).u64(vpn).u64(pages));
-  }
-
-  flushAll(): Result<void> {
-    return this.void('flushAll', null, () => new Request(OP_CODES.flushAll));
-  }
-
-  flushLocal(cpu: number, vpn: Vpn, pages: number): Result<void> {
-    return this.void('flushLocal', validateFlushLocal(this.config, cpu, vpn, pages), () => new Request(OP_CODES.flushLocal).u32(cpu).u64(vpn).u64(pages));
-  }
-
-  allocFrames(pfn: Pfn, count: number): Result<void> {
-    return this.void('allocFrames', validateFrames(this.config, pfn, count), () => new Request(OP_CODES.allocFrames).u64(pfn).u64(count));
-  }
-
-  freeFrames(pfn: Pfn, count: number): Result<void> {
-    return this.void('freeFrames', validateFrames(this.config, pfn, count), () => new Request(OP_CODES.freeFrames).u64(pfn).u64(count));
+  /** The operation's request: its C arguments in order, each at its width (c/PROTOCOL.md). */
+  protected call(op: CoreOp, args: readonly CArg[], out: number): CAnswer {
+    const request = new Request(OP_CODES[op]);
+    for (const a of args) if ('u64' in a) request.u64(a.u64); else request.u32(a.u32);
+    return this.send(op, request, out);
   }
 
   abstract(): AbstractState {
     const r = this.channel.call('abstract', new Request(OP_ABSTRACT).done());
+    this.last = r;
     if (r.result !== 0) this.channel.protocolError('abstract', r, `result ${r.result}, not 0`);
     return this.decoded('abstract', r, (b) => decodeAbstract(b, this.config));
   }
@@ -515,24 +451,18 @@ class ProcessSystem implements PageTableSystem {
   }
 
   /** The payload decoded; a malformed one (c-abi.ts AbiError: offset and field) is the program's protocol error. */
-  private decoded<T>(what: string, r: Response, decode: (payload: Uint8Array) => T): T {
+  protected override decoded<T>(what: string, r: { readonly payload: Uint8Array }, decode: (payload: Uint8Array) => T): T {
     try {
       return decode(r.payload);
     } catch (e) {
-      return this.channel.protocolError(what, r, (e as Error).message);
+      return this.channel.protocolError(what, this.last, (e as Error).message);
     }
-  }
-
-  /** An operation with no payload: EINVAL from the validator, else the program's result. */
-  private void(op: CoreOp, bad: PtError | null, request: () => Request): Result<void> {
-    if (bad !== null) return { ok: false, error: bad };
-    const r = this.send(op, request(), 0);
-    return r.result === 0 ? OK : this.failure(op, r);
   }
 
   /** Sends one operation; a result that is no contract's errno, or a payload of the wrong size, is the program's failure. */
   private send(op: CoreOp, request: Request, okPayload: number): Response {
     const r = this.channel.call(op, request.done());
+    this.last = r;
     if (r.result !== 0 && !ERRNO_RESULTS.has(r.result)) {
       this.channel.protocolError(op, r, `result ${r.result}${r.result === -38 ? ' (ENOSYS: the program does not implement it, though ptspec_supported_ops() says it does)' : ', not 0 or an errno of the contracts'}`);
     }
@@ -541,13 +471,14 @@ class ProcessSystem implements PageTableSystem {
     return r;
   }
 
-  /** The error of a negative result (its arg derived from op and errno; an EPERM's invariant from last_refused). */
-  private failure<T>(op: CoreOp, r: Response): Result<T> {
+  /** The error of a negative result (its arg derived from op and errno; an EPERM's invariant from last_refused); one errorOf cannot read is the program's protocol error. */
+  protected failure(op: CoreOp, result: number): PtError {
+    // `result` is the last response's: send checked it is an errno of the contracts.
     try {
-      return { ok: false, error: errorOf(op, r.result, () => this.lastRefused()) };
+      return errorOf(op, result, () => this.lastRefused());
     } catch (e) {
       if (e instanceof ProcessImplError) throw e;
-      return this.channel.protocolError(op, r, (e as Error).message);
+      return this.channel.protocolError(op, this.last, (e as Error).message);
     }
   }
 

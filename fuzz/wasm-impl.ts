@@ -14,25 +14,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { Pfn, Vpn } from '../spec/address.ts';
-import { validateAccess, validateTranslate, validateFlush, validateFlushLocal } from '../spec/contracts/access.ts';
-import { validateSetDirectMap } from '../spec/contracts/directmap.ts';
-import { validateFrames } from '../spec/contracts/frames.ts';
-import { validateCollapse, validateSplit } from '../spec/contracts/hugepage.ts';
-import { validateMap } from '../spec/contracts/map.ts';
-import { validateProtect } from '../spec/contracts/protect.ts';
-import { validateUnmap } from '../spec/contracts/unmap.ts';
-import { OK, ok, type PtError, type Result } from '../spec/errors.ts';
-import type { AbstractState, Prot, RootId, SystemConfig } from '../spec/state.ts';
-import type {
-  AccessKind, AccessMode, AccessOutcome, FlushOptions, MapOptions, PageTableSystem, PageTableSystemFactory, Profile, ProtChange,
-  ProtectOptions, SystemSetup, Translation,
-} from '../spec/system.ts';
+import type { PtError } from '../spec/errors.ts';
+import type { AbstractState, SystemConfig } from '../spec/state.ts';
+import type { PageTableSystem, PageTableSystemFactory, Profile, SystemSetup } from '../spec/system.ts';
 import {
-  ACCESS_RESULT_SIZE, FRAME_RUN_SIZE, SETUP_SIZE, PTSPEC_ABI_VERSION, REQUIRED_OPS, TRANSLATION_SIZE, accessKindCode, accessModeCode,
-  decodeAbstract, decodeAccessResult, decodeSupported, decodeTranslation, encodeChange, encodeProt, encodeProtectOptions, encodeSetup,
-  errorOf, pageSizeCode, type CoreOp, type Supported,
+  ACCESS_RESULT_SIZE, FRAME_RUN_SIZE, SETUP_SIZE, PTSPEC_ABI_VERSION, REQUIRED_OPS, TRANSLATION_SIZE, decodeAbstract, decodeSupported, encodeSetup,
+  errorOf, type CoreOp, type Supported,
 } from './c-abi.ts';
+import { CSystem, type CAnswer, type CArg } from './c-system.ts';
 import { UserImplError } from './user-impl.ts';
 
 /** The C name of each operation's export. */
@@ -202,15 +191,15 @@ class Instance {
   }
 }
 
+const NO_PAYLOAD = new Uint8Array(0);
+
 /** Forks live in their instance's memory: one no one holds any more is destroyed there. */
 const released = new FinalizationRegistry<{ readonly inst: Instance; readonly sys: number }>(({ inst, sys }) => {
   if (inst.alive) inst.call('ptspec_destroy', sys);
 });
 
-const big = (n: number): bigint => BigInt(n);
-
-/** One C system behind the PageTableSystem interface. */
-class WasmSystem implements PageTableSystem {
+/** One C system behind the PageTableSystem interface (fuzz/c-system.ts), its calls the module's exports. */
+class WasmSystem extends CSystem {
   readonly profile: Profile;
 
   constructor(
@@ -219,78 +208,21 @@ class WasmSystem implements PageTableSystem {
     private readonly inst: Instance,
     private readonly sys: number,
   ) {
+    super();
     this.profile = profile;
     released.register(this, { inst, sys });
   }
 
-  /** The result of operation `op`'s export called with `args` (the system first): OK, or the error its errno stands for. */
-  private run(op: CoreOp, ...args: (number | bigint)[]): Result<void> {
+  /** The export called with the system first, then the arguments (i64 as BigInt), then the result struct's place when there is one. */
+  protected call(op: CoreOp, args: readonly CArg[], out: number): CAnswer {
     if (!this.inst.m.supported.ops.has(op)) throw new Error(`${this.inst.m.file} does not implement ${op} (ptspec_supported_ops), yet it was called`);
-    const r = Number(this.inst.call(EXPORT_OF[op], this.sys, ...args));
-    return r === 0 ? OK : { ok: false, error: errorOf(op, r, () => Number(this.inst.call('ptspec_last_refused', this.sys)) >>> 0) };
+    const values = args.map((a) => ('u64' in a ? BigInt(a.u64) : a.u32));
+    const result = Number(this.inst.call(EXPORT_OF[op], this.sys, ...values, ...(out > 0 ? [this.inst.out] : [])));
+    return { result, payload: result === 0 && out > 0 ? this.inst.read(this.inst.out, out) : NO_PAYLOAD };
   }
 
-  /** `run` unless a validator refused the arguments. */
-  private checked(bad: PtError | null, op: CoreOp, ...args: (number | bigint)[]): Result<void> {
-    return bad !== null ? { ok: false, error: bad } : this.run(op, ...args);
-  }
-
-  map(root: RootId, vpn: Vpn, pfn: Pfn, pages: number, prot: Prot, opts: MapOptions = {}): Result<void> {
-    return this.checked(validateMap(this.config, root, vpn, pfn, pages, prot, opts), 'map', root, big(vpn), big(pfn), big(pages), encodeProt(prot), pageSizeCode(opts.maxPage ?? '1G'));
-  }
-
-  unmap(root: RootId, vpn: Vpn, pages: number, opts: FlushOptions = { flush: true }): Result<void> {
-    return this.checked(validateUnmap(this.config, root, vpn, pages), 'unmap', root, big(vpn), big(pages), opts.flush ? 1 : 0);
-  }
-
-  protect(vpn: Vpn, pages: number, change: ProtChange, opts: ProtectOptions = {}): Result<void> {
-    return this.checked(validateProtect(this.config, vpn, pages, change), 'protect', big(vpn), big(pages), encodeChange(change), encodeProtectOptions(opts));
-  }
-
-  setDirectMapInvalid(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
-    return this.checked(validateSetDirectMap(this.config, pfn, count), 'setDirectMapInvalid', big(pfn), big(count), opts.flush ? 1 : 0);
-  }
-
-  setDirectMapDefault(pfn: Pfn, count: number, opts: FlushOptions): Result<void> {
-    return this.checked(validateSetDirectMap(this.config, pfn, count), 'setDirectMapDefault', big(pfn), big(count), opts.flush ? 1 : 0);
-  }
-
-  split(root: RootId, vpn: Vpn): Result<void> {
-    return this.checked(validateSplit(this.config, root, vpn), 'split', root, big(vpn));
-  }
-
-  collapse(root: RootId, vpn: Vpn, size: '2M' | '1G'): Result<void> {
-    return this.checked(validateCollapse(this.config, root, vpn, size), 'collapse', root, big(vpn), pageSizeCode(size));
-  }
-
-  translate(root: RootId, vpn: Vpn): Result<Translation> {
-    const r = this.checked(validateTranslate(this.config, root, vpn), 'translate', root, big(vpn), this.inst.out);
-    return r.ok ? ok(decodeTranslation(this.inst.read(this.inst.out, TRANSLATION_SIZE))) : r;
-  }
-
-  access(cpu: number, root: RootId, vpn: Vpn, kind: AccessKind, mode: AccessMode): Result<AccessOutcome> {
-    const r = this.checked(validateAccess(this.config, cpu, root, vpn, kind, mode), 'access', cpu, root, big(vpn), accessKindCode(kind), accessModeCode(mode), this.inst.out);
-    return r.ok ? ok(decodeAccessResult(this.inst.read(this.inst.out, ACCESS_RESULT_SIZE))) : r;
-  }
-
-  flush(vpn: Vpn, pages: number): Result<void> {
-    return this.checked(validateFlush(this.config, vpn, pages), 'flush', big(vpn), big(pages));
-  }
-
-  flushAll(): Result<void> {
-    return this.run('flushAll');
-  }
-
-  flushLocal(cpu: number, vpn: Vpn, pages: number): Result<void> {
-    return this.checked(validateFlushLocal(this.config, cpu, vpn, pages), 'flushLocal', cpu, big(vpn), big(pages));
-  }
-
-  allocFrames(pfn: Pfn, count: number): Result<void> {
-    return this.checked(validateFrames(this.config, pfn, count), 'allocFrames', big(pfn), big(count));
-  }
-
-  freeFrames(pfn: Pfn, count: number): Result<void> {
-    return this.checked(validateFrames(this.config, pfn, count), 'freeFrames', big(pfn), big(count));
+  protected failure(op: CoreOp, result: number): PtError {
+    return errorOf(op, result, () => Number(this.inst.call('ptspec_last_refused', this.sys)) >>> 0);
   }
 
   abstract(): AbstractState {
